@@ -1,0 +1,357 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TOMLKit
+
+/// The operator's configuration (see examples/tok.toml for every key).
+public struct TokConfig: Sendable {
+    public var file: String
+    public var engine: EngineSettings
+    public var attestation: AttestationSettings?
+    public var database: DatabaseSettings
+    public var networks: [NetworkConfig]
+    public var tokens: [TokenConfig]
+
+    public struct EngineSettings: Sendable {
+        public var maxLineBytes: Int
+        public var batchSize: Int
+    }
+
+    public struct AttestationSettings: Sendable {
+        public var keyId: String
+        /// Never logged or printed.
+        public var secret: [UInt8]
+    }
+
+    public struct DatabaseSettings: Sendable {
+        /// How long a second tok-apply waits for the writer lock before giving up.
+        public var lockTimeoutMilliseconds: Int
+        /// "full" fsyncs every commit (the default: a credited deposit survives a power cut);
+        /// "normal" may lose the last commits on power loss but never corrupts.
+        public var synchronous: String
+    }
+
+    public static let minimumSecretBytes = 32
+
+    // MARK: Lookups
+
+    /// A network by alias or by CAIP-2 id.
+    public func network(named name: String) -> NetworkConfig? {
+        networks.first { $0.alias == name || $0.chain.description == name }
+    }
+
+    public func network(chain: ChainId) -> NetworkConfig? {
+        networks.first { $0.chain == chain }
+    }
+
+    public func token(alias: String) -> TokenConfig? {
+        tokens.first { $0.alias == alias }
+    }
+
+    /// Resolves what a request calls a token — alias, symbol, or CAIP-19 asset
+    /// type — to the asset mapping on the given network.
+    public func assetMapping(token name: String, on network: NetworkConfig) throws(TokError) -> AssetMapping {
+        if name.contains("/") {
+            let asset: AssetType
+            do { asset = try AssetType(parsing: name).canonical() } catch { throw error }
+            guard asset.chain == network.chain else {
+                throw TokError(.accountNetworkMismatch, "asset \(name) is on \(asset.chain), not on \(network.chain)")
+            }
+            guard let mapping = network.assets.first(where: { $0.asset == asset }) else {
+                throw TokError(.unknownToken, "asset \(asset) is not configured on network \(network.alias)")
+            }
+            return mapping
+        }
+        guard let token = tokens.first(where: { $0.alias == name }) ?? tokens.first(where: { $0.symbol == name }) else {
+            throw TokError(.unknownToken, "token \(name) is not configured")
+        }
+        guard let mapping = network.assets.first(where: { $0.token == token.alias }) else {
+            throw TokError(.assetNotConfigured, "token \(token.alias) is not mapped on network \(network.alias)")
+        }
+        return mapping
+    }
+}
+
+public struct TokenConfig: Sendable, Equatable {
+    public var alias: String
+    public var symbol: String
+    public var name: String
+}
+
+/// One asset on one network: how it is identified on chain and what the operator allows.
+public struct AssetMapping: Sendable, Equatable {
+    public var token: String
+    public var asset: AssetType
+    public var decimals: Int
+    public var depositEnabled: Bool
+    public var payoutEnabled: Bool
+    /// The account payouts of this asset are paid from; defaults to the network's operator address.
+    public var treasury: String?
+
+    /// The native coin of its chain (slip44), as opposed to a contract token.
+    public var isNative: Bool { asset.assetNamespace == "slip44" }
+}
+
+public struct NetworkConfig: Sendable {
+    public var alias: String
+    public var chain: ChainId
+    public var rpcURL: String
+    public var rpcUser: String?
+    public var rpcPassword: String?
+    /// Canonical address deposits must pay to.
+    public var receiver: String
+    /// Canonical address payouts are signed by (issue: payouts).
+    public var operatorAddress: String?
+    /// The operator's security level: blocks on top of (and including) the deposit's block.
+    public var confirmations: Int
+    public var rpcTimeoutMilliseconds: Int
+    public var rpcConcurrency: Int
+    public var rpcRetries: Int
+    public var rpcBatchSize: Int
+    public var assets: [AssetMapping]
+
+    public var family: ChainFamily {
+        // Config loading only accepts namespaces that have a family.
+        ChainFamilies.family(for: chain.namespace)!
+    }
+}
+
+extension TokConfig {
+    /// Loads and checks a config file. Any mistake is a ConfigError naming the key.
+    public static func load(path: String, environment: [String: String] = TokConfig.processEnvironment()) throws -> TokConfig {
+        let text: String
+        do {
+            text = try readTextFile(path)
+        } catch {
+            throw ConfigError(file: path, key: "-", problem: "cannot read the file: \(error)")
+        }
+        return try parse(text: text, file: path, environment: environment)
+    }
+
+    public static func parse(text: String, file: String, environment: [String: String]) throws -> TokConfig {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let parseError as TOMLParseError {
+            throw ConfigError(file: file, key: "-", problem: "not valid TOML: \(parseError.debugDescription)")
+        }
+        var reader = TOMLReader(file: file, path: "", table: root)
+
+        var engine = EngineSettings(maxLineBytes: LineReader.defaultMaxLineBytes, batchSize: 512)
+        if var section = try reader.table("engine") {
+            engine.maxLineBytes = try section.int("max_line_bytes", default: engine.maxLineBytes, range: 1024...(64 << 20))
+            engine.batchSize = try section.int("batch_size", default: engine.batchSize, range: 1...100_000)
+            try section.finish()
+        }
+
+        var attestation: AttestationSettings?
+        if var section = try reader.table("attestation") {
+            let keyId = try section.string("key_id") ?? "default"
+            let inline = try section.string("secret")
+            let fromEnvironment = try section.string("secret_env")
+            let fromFile = try section.string("secret_file")
+            try section.finish()
+            let sources = [inline, fromEnvironment, fromFile].compactMap { $0 }
+            guard sources.count <= 1 else {
+                throw section.error("secret", "give only one of secret, secret_env, secret_file")
+            }
+            var secret: String?
+            if let inline { secret = inline }
+            if let fromEnvironment {
+                guard let value = environment[fromEnvironment] else {
+                    throw section.error("secret_env", "environment variable \(fromEnvironment) is not set")
+                }
+                secret = value
+            }
+            if let fromFile {
+                do {
+                    secret = try readTextFile(fromFile).trimmingWhitespace()
+                } catch {
+                    throw section.error("secret_file", "cannot read \(fromFile): \(error)")
+                }
+            }
+            if let secret {
+                guard secret.utf8.count >= minimumSecretBytes else {
+                    throw section.error("secret", "the attestation secret must be at least \(minimumSecretBytes) bytes")
+                }
+                attestation = AttestationSettings(keyId: keyId, secret: Array(secret.utf8))
+            }
+        }
+        // The environment alone may carry the secret (handy for services).
+        if attestation == nil, let value = environment["TOK_ATTESTATION_SECRET"] {
+            guard value.utf8.count >= minimumSecretBytes else {
+                throw ConfigError(file: file, key: "TOK_ATTESTATION_SECRET",
+                                  problem: "the attestation secret must be at least \(minimumSecretBytes) bytes")
+            }
+            attestation = AttestationSettings(keyId: environment["TOK_ATTESTATION_KEY_ID"] ?? "default",
+                                              secret: Array(value.utf8))
+        }
+
+        var database = DatabaseSettings(lockTimeoutMilliseconds: 10_000, synchronous: "full")
+        if var section = try reader.table("database") {
+            database.lockTimeoutMilliseconds = try section.int("lock_timeout_milliseconds",
+                                                               default: database.lockTimeoutMilliseconds,
+                                                               range: 0...3_600_000)
+            database.synchronous = try section.string("synchronous") ?? database.synchronous
+            guard ["full", "normal"].contains(database.synchronous) else {
+                throw section.error("synchronous", "must be \"full\" or \"normal\"")
+            }
+            try section.finish()
+        }
+
+        var tokens: [TokenConfig] = []
+        for var section in try reader.tables("tokens") {
+            let token = TokenConfig(alias: try section.requiredString("alias"),
+                                    symbol: try section.string("symbol") ?? "",
+                                    name: try section.string("name") ?? "")
+            try section.finish()
+            guard token.alias.utf8.count <= 32, token.alias.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw section.error("alias", "must be 1-32 letters, digits, '-', '_' or '.'")
+            }
+            guard !tokens.contains(where: { $0.alias == token.alias }) else {
+                throw section.error("alias", "token \(token.alias) is defined twice")
+            }
+            tokens.append(TokenConfig(alias: token.alias, symbol: token.symbol.isEmpty ? token.alias : token.symbol,
+                                      name: token.name))
+        }
+
+        var networks: [NetworkConfig] = []
+        for var section in try reader.tables("networks") {
+            let network = try parseNetwork(&section, tokens: tokens, environment: environment)
+            guard !networks.contains(where: { $0.alias == network.alias || $0.chain == network.chain }) else {
+                throw section.error("alias", "network \(network.alias) (\(network.chain)) is defined twice")
+            }
+            networks.append(network)
+        }
+        try reader.finish()
+        return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
+                         networks: networks, tokens: tokens)
+    }
+
+    private static func parseNetwork(_ section: inout TOMLReader, tokens: [TokenConfig],
+                                     environment: [String: String]) throws -> NetworkConfig {
+        let alias = try section.requiredString("alias")
+        let chainText = try section.requiredString("chain")
+        let chain: ChainId
+        do { chain = try ChainId(parsing: chainText) } catch {
+            throw section.error("chain", "\(chainText) is not a CAIP-2 chain id: \(error.message)")
+        }
+        guard let family = ChainFamilies.family(for: chain.namespace) else {
+            throw section.error("chain", "no chain family handles namespace \(chain.namespace)")
+        }
+        let rpcURL = try section.requiredString("rpc_url")
+        guard rpcURL.hasPrefix("http://") || rpcURL.hasPrefix("https://") else {
+            throw section.error("rpc_url", "must be an http:// or https:// URL")
+        }
+        let rpcUser = try section.string("rpc_user")
+        var rpcPassword = try section.string("rpc_password")
+        if let variable = try section.string("rpc_password_env") {
+            guard rpcPassword == nil else { throw section.error("rpc_password_env", "give rpc_password or rpc_password_env, not both") }
+            guard let value = environment[variable] else {
+                throw section.error("rpc_password_env", "environment variable \(variable) is not set")
+            }
+            rpcPassword = value
+        }
+        func address(_ key: String, required: Bool) throws -> String? {
+            guard let text = required ? try section.requiredString(key) : try section.string(key) else { return nil }
+            do { return try family.canonicalAddress(text, chain: chain) } catch {
+                throw section.error(key, "\(text) is not a valid \(chain.namespace) address: \(error.message)")
+            }
+        }
+        let receiver = try address("receiver", required: true)!
+        let operatorAddress = try address("operator", required: false)
+        let confirmations = try section.requiredInt("confirmations", range: 1...10_000)
+        let timeout = try section.int("rpc_timeout_milliseconds", default: 10_000, range: 100...600_000)
+        let concurrency = try section.int("rpc_concurrency", default: 4, range: 1...64)
+        let retries = try section.int("rpc_retries", default: 5, range: 0...100)
+        let batchSize = try section.int("rpc_batch_size", default: 50, range: 1...1_000)
+
+        var assets: [AssetMapping] = []
+        for var assetSection in try section.tables("assets") {
+            let tokenAlias = try assetSection.requiredString("token")
+            guard tokens.contains(where: { $0.alias == tokenAlias }) else {
+                throw assetSection.error("token", "token \(tokenAlias) is not defined in [[tokens]]")
+            }
+            let assetText = try assetSection.requiredString("asset")
+            let asset: AssetType
+            do { asset = try AssetType(parsing: assetText).canonical() } catch {
+                throw assetSection.error("asset", "\(assetText) is not a CAIP-19 asset type: \(error.message)")
+            }
+            guard asset.chain == chain else {
+                throw assetSection.error("asset", "\(assetText) is on \(asset.chain), not on this network's \(chain)")
+            }
+            let decimals = try assetSection.requiredInt("decimals", range: 0...77)
+            let deposit = try assetSection.bool("deposit", default: true)
+            let payout = try assetSection.bool("payout", default: false)
+            var treasury: String?
+            if let text = try assetSection.string("treasury") {
+                do { treasury = try family.canonicalAddress(text, chain: chain) } catch {
+                    throw assetSection.error("treasury", "\(text) is not a valid address: \(error.message)")
+                }
+            }
+            try assetSection.finish()
+            guard !assets.contains(where: { $0.token == tokenAlias || $0.asset == asset }) else {
+                throw assetSection.error("token", "token \(tokenAlias) or asset \(asset) is mapped twice on \(alias)")
+            }
+            do { try family.checkAssetSupported(asset) } catch {
+                throw assetSection.error("asset", error.message)
+            }
+            assets.append(AssetMapping(token: tokenAlias, asset: asset, decimals: decimals, depositEnabled: deposit,
+                                       payoutEnabled: payout, treasury: treasury))
+        }
+        try section.finish()
+        return NetworkConfig(alias: alias, chain: chain, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
+                             receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
+                             rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
+                             rpcBatchSize: batchSize, assets: assets)
+    }
+
+    public static func processEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            cursor += 1
+        }
+        return result
+    }
+}
+
+/// Reads a whole (small) text file: configs and secrets.
+public func readTextFile(_ path: String) throws -> String {
+    guard let handle = fopen(path, "rb") else {
+        throw POSIXFailure(operation: "open \(path)", code: errno)
+    }
+    defer { fclose(handle) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, handle)
+        if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+        if count < chunk.count {
+            if ferror(handle) != 0 { throw POSIXFailure(operation: "read \(path)", code: errno) }
+            break
+        }
+        // A config or key file is small; refuse anything absurd rather than fill memory.
+        guard bytes.count <= 16 << 20 else { throw POSIXFailure(operation: "read \(path) (over 16 MiB)", code: EFBIG) }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+public struct POSIXFailure: Error, CustomStringConvertible {
+    public let operation: String
+    public let code: Int32
+    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+}

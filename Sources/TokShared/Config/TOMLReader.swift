@@ -1,0 +1,95 @@
+import TOMLKit
+
+/// A configuration mistake, named by file and key path. Tools exit 78 on it.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let key: String
+    public let problem: String
+    public var description: String { "config error: \(file): \(key): \(problem)" }
+}
+
+/// Reads one TOML table strictly: every key must be read by the caller, and
+/// `finish()` reports the first one nobody asked for — a misspelt key must
+/// not silently fall back to a default in a system that moves money.
+struct TOMLReader {
+    let file: String
+    let path: String
+    let table: TOMLTable
+    private var consumed: Set<String> = []
+
+    init(file: String, path: String, table: TOMLTable) {
+        self.file = file
+        self.path = path
+        self.table = table
+    }
+
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func error(_ key: String, _ problem: String) -> ConfigError {
+        ConfigError(file: file, key: keyPath(key), problem: problem)
+    }
+
+    mutating func string(_ key: String) throws -> String? {
+        consumed.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let text = value.string else { throw error(key, "expected a string") }
+        return text
+    }
+
+    mutating func requiredString(_ key: String) throws -> String {
+        guard let text = try string(key) else { throw error(key, "is required") }
+        guard !text.isEmpty else { throw error(key, "must not be empty") }
+        return text
+    }
+
+    mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        consumed.insert(key)
+        guard let value = table[key] else { return fallback }
+        guard let number = value.int else { throw error(key, "expected an integer") }
+        guard range.contains(number) else {
+            throw error(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+        }
+        return number
+    }
+
+    mutating func requiredInt(_ key: String, range: ClosedRange<Int>) throws -> Int {
+        guard table[key] != nil else {
+            consumed.insert(key)
+            throw error(key, "is required")
+        }
+        return try int(key, default: range.lowerBound, range: range)
+    }
+
+    mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        consumed.insert(key)
+        guard let value = table[key] else { return fallback }
+        guard let flag = value.bool else { throw error(key, "expected true or false") }
+        return flag
+    }
+
+    mutating func table(_ key: String) throws -> TOMLReader? {
+        consumed.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let child = value.table else { throw error(key, "expected a table") }
+        return TOMLReader(file: file, path: keyPath(key), table: child)
+    }
+
+    /// An array of tables, `[[key]]` in TOML.
+    mutating func tables(_ key: String) throws -> [TOMLReader] {
+        consumed.insert(key)
+        guard let value = table[key] else { return [] }
+        guard let array = value.array else { throw error(key, "expected an array of tables ([[\(keyPath(key))]])") }
+        var readers: [TOMLReader] = []
+        for (index, element) in array.enumerated() {
+            guard let child = element.table else { throw error("\(key)[\(index)]", "expected a table") }
+            readers.append(TOMLReader(file: file, path: "\(keyPath(key))[\(index)]", table: child))
+        }
+        return readers
+    }
+
+    func finish() throws {
+        for key in table.keys.sorted() where !consumed.contains(key) {
+            throw error(key, "unknown key")
+        }
+    }
+}

@@ -1,0 +1,141 @@
+/// Every failure tok reports about a record has a stable code from this list.
+/// The raw values appear in output records and in man/tok.7; never rename one,
+/// only add new ones.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    // Reading the stream.
+    case malformedJSON = "malformed_json"
+    case notAnObject = "not_an_object"
+    case lineTooLong = "line_too_long"
+    case numberOutOfRange = "number_out_of_range"
+
+    // Shape of a request.
+    case missingField = "missing_field"
+    case badFieldType = "bad_field_type"
+    case unknownOp = "unknown_op"
+    case badRequestId = "bad_request_id"
+
+    // Identifiers.
+    case badChainId = "bad_chain_id"
+    case badAccount = "bad_account"
+    case badChecksum = "bad_checksum"
+    case badAssetType = "bad_asset_type"
+    case badTxId = "bad_tx_id"
+    case unknownNetwork = "unknown_network"
+    case unknownToken = "unknown_token"
+    case accountNetworkMismatch = "account_network_mismatch"
+    case assetNotConfigured = "asset_not_configured"
+    case depositDisabled = "deposit_disabled"
+    case payoutDisabled = "payout_disabled"
+    case unsupportedChainFamily = "unsupported_chain_family"
+
+    // Amounts.
+    case amountNotNumeric = "amount_not_numeric"
+    case amountNegative = "amount_negative"
+    case amountFractional = "amount_fractional"
+    case amountOverflow = "amount_overflow"
+    case amountNotExact = "amount_not_exact"
+
+    // Verification against the source chain.
+    case txNotFound = "tx_not_found"
+    case txFailed = "tx_failed"
+    case noPaymentToReceiver = "no_payment_to_receiver"
+    case senderMismatch = "sender_mismatch"
+    case reorganised = "reorganised"
+    case rpcUnavailable = "rpc_unavailable"
+    case rpcError = "rpc_error"
+    case chainMismatch = "chain_mismatch"
+
+    // Applying to state.
+    case attestationMissing = "attestation_missing"
+    case attestationInvalid = "attestation_invalid"
+    case notVerified = "not_verified"
+    case balanceOverflow = "balance_overflow"
+    case conflictingRecord = "conflicting_record"
+    case databaseError = "database_error"
+
+    case internalError = "internal_error"
+
+    /// A retryable failure may succeed if the same record is sent again later
+    /// (the chain catches up, an RPC endpoint comes back, a lock is freed).
+    public var retryable: Bool {
+        switch self {
+        case .txNotFound, .reorganised, .rpcUnavailable, .databaseError:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// One line for the man page and `--help`.
+    public var summary: String {
+        switch self {
+        case .malformedJSON: return "the line is not valid JSON (or not valid UTF-8)"
+        case .notAnObject: return "the line is JSON but not an object"
+        case .lineTooLong: return "the line is longer than the configured limit"
+        case .numberOutOfRange: return "a JSON number does not fit a 64-bit integer; send amounts as decimal strings"
+        case .missingField: return "a required field is absent"
+        case .badFieldType: return "a field has the wrong JSON type or an empty value"
+        case .unknownOp: return "op is not one this engine knows"
+        case .badRequestId: return "id is not 1-128 characters of [A-Za-z0-9._:-]"
+        case .badChainId: return "not a valid CAIP-2 chain id"
+        case .badAccount: return "not a valid account address for the chain family"
+        case .badChecksum: return "an address checksum (EIP-55, base58check) does not match"
+        case .badAssetType: return "not a valid CAIP-19 asset type"
+        case .badTxId: return "not a well-formed transaction id for the chain family"
+        case .unknownNetwork: return "the network alias or CAIP-2 id is not configured"
+        case .unknownToken: return "the token alias, symbol or CAIP-19 asset is not configured"
+        case .accountNetworkMismatch: return "a CAIP-10 account names a different chain than the request's network"
+        case .assetNotConfigured: return "the token is not mapped on that network"
+        case .depositDisabled: return "the operator does not accept deposits of this asset on this network"
+        case .payoutDisabled: return "the operator does not pay out this asset on this network"
+        case .unsupportedChainFamily: return "no chain family handles this CAIP-2 namespace"
+        case .amountNotNumeric: return "an amount is not a base-unit decimal integer"
+        case .amountNegative: return "an amount is negative"
+        case .amountFractional: return "an amount has a fractional part"
+        case .amountOverflow: return "an amount exceeds 2^256-1"
+        case .amountNotExact: return "an amount cannot be represented exactly (JSON real, or lossy decimals conversion)"
+        case .txNotFound: return "the chain does not know the transaction (yet); retry later"
+        case .txFailed: return "the transaction was mined but failed (receipt status 0)"
+        case .noPaymentToReceiver: return "the transaction pays nothing of this asset to the operator's receiver"
+        case .senderMismatch: return "the transaction was not sent by the claimed account"
+        case .reorganised: return "the transaction's block is no longer on the canonical chain; retry later"
+        case .rpcUnavailable: return "the chain's RPC endpoint failed after all retries; retry later"
+        case .rpcError: return "the chain's RPC endpoint answered with an error"
+        case .chainMismatch: return "the RPC endpoint serves a different chain than configured"
+        case .attestationMissing: return "a verified record carries no attestation"
+        case .attestationInvalid: return "the attestation does not match the record (edited or forged)"
+        case .notVerified: return "tok-apply was given a record that tok-verify has not verified"
+        case .balanceOverflow: return "crediting would push a balance beyond 2^256-1"
+        case .conflictingRecord: return "the request id is already used by a different request"
+        case .databaseError: return "the database failed; nothing was changed; retry later"
+        case .internalError: return "a bug in tok; please report it"
+        }
+    }
+}
+
+/// A failure about one record: a stable code plus a message for people.
+public struct TokError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let code: ErrorCode
+    public let message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var retryable: Bool { code.retryable }
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// sysexits(3) codes, so shell scripts and cron can tell failures apart.
+public enum SysExit: Int32, Sendable {
+    case ok = 0
+    case usage = 64          // EX_USAGE: bad command line
+    case dataError = 65      // EX_DATAERR: with --strict, some records were rejected
+    case noInput = 66        // EX_NOINPUT: an input file could not be opened
+    case unavailable = 69    // EX_UNAVAILABLE: a service or feature is unavailable
+    case software = 70       // EX_SOFTWARE: internal error
+    case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
+    case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again
+    case config = 78         // EX_CONFIG: the configuration is wrong
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Buffered output to a file descriptor. Stages call `flush()` once per batch,
+/// so downstream stages see records as soon as a batch is done, and the
+/// system-call count stays low on big streams.
+public final class OutputWriter {
+    public var buffer: [UInt8] = []
+    private let fileDescriptor: Int32
+    /// Flush early when the buffer grows past this, to bound memory.
+    private let softLimitBytes: Int
+
+    public enum WriteError: Error { case io(errno: Int32) }
+
+    public init(fileDescriptor: Int32 = 1, softLimitBytes: Int = 1 << 20) {
+        self.fileDescriptor = fileDescriptor
+        self.softLimitBytes = softLimitBytes
+        buffer.reserveCapacity(softLimitBytes + 4096)
+    }
+
+    public func writeLine(_ value: JSON) throws {
+        value.serialize(into: &buffer)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= softLimitBytes { try flush() }
+    }
+
+    public func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= softLimitBytes { try flush() }
+    }
+
+    public func flush() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer.withUnsafeBytes { raw in
+                Glibc.write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let failure = errno
+                buffer.removeAll(keepingCapacity: true)
+                throw WriteError.io(errno: failure)
+            }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// swift-log handler writing one line per event to stderr:
+/// `2026-11-21T04:25:28Z tok-apply info: message key=value`.
+/// stderr is made block-buffered and flushed after every batch (and at once
+/// for warnings and errors): a log line per record must not cost a system call.
+public struct StderrLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+
+    public init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let level = event.level
+        let message = event.message
+        let explicit = event.metadata
+        var text = StderrLogHandler.timestamp()
+        text += " \(label) \(level): \(message)"
+        let merged = explicit.map { metadata.merging($0) { $1 } } ?? metadata
+        for key in merged.keys.sorted() { text += " \(key)=\(merged[key]!)" }
+        text += "\n"
+        fputs(text, stderr)
+        if level >= .warning { fflush(stderr) }
+    }
+
+    static func timestamp() -> String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+public enum TokLogging {
+    nonisolated(unsafe) private static var bootstrapped = false
+
+    /// Bootstraps swift-log once per process and returns the tool's logger.
+    /// Level from `--log-level`, else TOK_LOG_LEVEL, else info.
+    public static func logger(tool: String, level: String? = nil) -> Logger {
+        if !bootstrapped {
+            bootstrapped = true
+            // Block-buffer stderr; StageRunner flushes it after each batch.
+            setvbuf(stderr, nil, _IOFBF, 1 << 16)
+            LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: .info) }
+        }
+        let chosen = level ?? getenv("TOK_LOG_LEVEL").map { String(cString: $0) } ?? "info"
+        var logger = Logger(label: tool)
+        logger.logLevel = Logger.Level(rawValue: chosen.lowercased()) ?? .info
+        return logger
+    }
+
+    public static func flush() { fflush(stderr) }
+}

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Logging
+
+/// Options every stage tool shares.
+public struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Operator config (TOML). Default: $TOK_CONFIG.", valueName: "file"))
+    public var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Records per batch (flush and, in tok-apply, transaction size). Default: engine.batch_size.", valueName: "n"))
+    public var batchSize: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Longest accepted input line in bytes. Default: engine.max_line_bytes (1 MiB).", valueName: "bytes"))
+    public var maxLineBytes: Int?
+
+    @Flag(name: .long, help: "Exit 65 when any record leaves this stage rejected (the stream is still processed to the end).")
+    public var strict = false
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default: $TOK_LOG_LEVEL or info.", valueName: "level"))
+    public var logLevel: String?
+
+    public init() {}
+
+    public func validate() throws {
+        if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be 1...100000") }
+        if let maxLineBytes, !(1...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1...67108864") }
+    }
+
+    public func loadConfig() throws -> TokConfig {
+        guard let path = config ?? getenv("TOK_CONFIG").map({ String(cString: $0) }) else {
+            throw StageFailure(.usage, "no config: pass --config FILE or set TOK_CONFIG")
+        }
+        return try TokConfig.load(path: path)
+    }
+
+    public func runnerOptions(_ config: TokConfig) -> RunnerOptions {
+        RunnerOptions(maxLineBytes: maxLineBytes ?? config.engine.maxLineBytes,
+                      batchSize: batchSize ?? config.engine.batchSize, strict: strict)
+    }
+}
+
+/// The life of a stage process: load config, build the stage, run the stream,
+/// map every failure to a sysexits code with one clear line on stderr.
+public enum ToolMain {
+    public static func run(tool: String, options: CommonOptions,
+                           makeStage: (TokConfig, Logger) throws -> Stage) async -> Never {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel)
+        // A closed downstream pipe must surface as a write error, not kill us silently mid-batch.
+        signal(SIGPIPE, SIG_IGN)
+        let code: SysExit
+        do {
+            let config = try options.loadConfig()
+            let stage = try makeStage(config, logger)
+            let runner = StageRunner(stage: stage, options: options.runnerOptions(config), logger: logger)
+            let summary = try await runner.run()
+            let counts = summary.byStatus.keys.sorted().map { "\($0)=\(summary.byStatus[$0]!)" }.joined(separator: " ")
+            logger.info("done", metadata: ["lines": "\(summary.lines)", "records": "\(summary.outputs)", "statuses": "\(counts)"])
+            code = options.strict && summary.rejected > 0 ? .dataError : .ok
+        } catch {
+            code = report(error, tool: tool)
+        }
+        TokLogging.flush()
+        exit(code.rawValue)
+    }
+
+    /// `tok-apply --check`: runs the invariant checks under the writer lock, so
+    /// it never reads a state in the middle of a batch.
+    public static func check(tool: String, options: CommonOptions, databasePath: String,
+                             lockTimeoutMilliseconds: Int?) async -> Never {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel)
+        let code: SysExit
+        do {
+            let config = try options.loadConfig()
+            let lock = try WriterLock(databasePath: databasePath,
+                                      timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+            let ledger = try Ledger(path: databasePath, synchronous: config.database.synchronous,
+                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+            let violations = try ledger.checkInvariants()
+            withExtendedLifetime(lock) {}
+            for violation in violations { print("violation: \(violation)") }
+            if violations.isEmpty {
+                print("ok: all invariants hold in \(databasePath)")
+                code = .ok
+            } else {
+                code = .dataError
+            }
+        } catch {
+            code = report(error, tool: tool)
+        }
+        TokLogging.flush()
+        exit(code.rawValue)
+    }
+
+    public static func report(_ error: Error, tool: String) -> SysExit {
+        let code: SysExit
+        let message: String
+        switch error {
+        case let failure as StageFailure:
+            code = failure.exitCode
+            message = failure.message
+        case let configError as ConfigError:
+            code = .config
+            message = configError.description
+        case let sqlite as SQLiteError:
+            code = .tempFailure
+            message = "database: \(sqlite)"
+        default:
+            code = .software
+            message = "\(error)"
+        }
+        fputs("\(tool): \(message)\n", stderr)
+        return code
+    }
+
+    public static func attestor(_ config: TokConfig) throws -> Attestor {
+        guard let settings = config.attestation else {
+            throw ConfigError(file: config.file, key: "attestation",
+                              problem: "an attestation secret is required (secret, secret_env or secret_file, or $TOK_ATTESTATION_SECRET)")
+        }
+        return Attestor(settings: settings)
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+
+/// The error a JSON-RPC endpoint returned for one call.
+public struct RPCCallError: Error, Sendable, CustomStringConvertible {
+    public let code: Int64
+    public let message: String
+    public var description: String { "RPC error \(code): \(message)" }
+}
+
+/// A JSON-RPC 2.0 client over HTTP(S) with limits on everything: a timeout per
+/// request, a bounded number of retries with exponential backoff, a cap on
+/// response size. Transport failures are retried; an endpoint's own error
+/// answer is returned to the caller, who knows whether it is final.
+///
+/// URLSession (FoundationNetworking, libcurl underneath) comes with the Swift
+/// toolchain, so HTTPS endpoints work without building an HTTP package.
+public final class JSONRPCClient: @unchecked Sendable {
+    public struct Call {
+        public let method: String
+        public let params: JSON
+        public init(_ method: String, _ params: [JSON]) {
+            self.method = method
+            let array = JSON.array()
+            for value in params { array.append(value) }
+            self.params = array
+        }
+    }
+
+    public static let maxResponseBytes = 64 << 20
+    static let firstBackoffMilliseconds = 100
+    static let maxBackoffMilliseconds = 5_000
+
+    private let url: URL
+    private let authorization: String?
+    private let timeoutMilliseconds: Int
+    private let retries: Int
+    private let session: URLSession
+    private let logger: Logger
+    private let nextId = ManagedCounter()
+
+    public init(url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int, logger: Logger) throws(TokError) {
+        guard let parsed = URL(string: url) else { throw TokError(.rpcError, "invalid RPC URL") }
+        precondition(timeoutMilliseconds > 0 && retries >= 0)
+        self.url = parsed
+        if let user {
+            authorization = "Basic " + Base64.encode(Array("\(user):\(password ?? "")".utf8))
+        } else {
+            authorization = nil
+        }
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.retries = retries
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = TimeInterval(timeoutMilliseconds) / 1000
+        configuration.timeoutIntervalForResource = TimeInterval(timeoutMilliseconds) / 1000
+        configuration.httpMaximumConnectionsPerHost = 16
+        self.session = URLSession(configuration: configuration)
+        self.logger = logger
+    }
+
+    /// One call; an endpoint error comes back as `.failure`.
+    public func call(_ method: String, _ params: [JSON]) async throws(TokError) -> Result<JSON, RPCCallError> {
+        try await batch([Call(method, params)])[0]
+    }
+
+    /// Sends calls as one JSON-RPC batch and returns their results in call order.
+    /// Throws `.rpcUnavailable` when the endpoint cannot be reached after all retries.
+    public func batch(_ calls: [Call]) async throws(TokError) -> [Result<JSON, RPCCallError>] {
+        precondition(!calls.isEmpty)
+        let firstId = nextId.take(calls.count)
+        let body = JSON.array()
+        for (offset, call) in calls.enumerated() {
+            let request = JSON.object()
+            request.set("jsonrpc", string: "2.0")
+            request.set("id", integer: firstId + Int64(offset))
+            request.set("method", string: call.method)
+            request.set("params", call.params)
+            body.append(request)
+        }
+        // A single call goes unbatched: some endpoints handle batches poorly.
+        let payload = calls.count == 1 ? body[0]! : body
+        var bytes: [UInt8] = []
+        payload.serialize(into: &bytes)
+
+        let response = try await postWithRetries(bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)")
+        var results = [Result<JSON, RPCCallError>?](repeating: nil, count: calls.count)
+        let responses = response.kind == .array ? response.arrayElements : [response]
+        for item in responses {
+            guard let id = item["id"]?.int64Value, id >= firstId, id < firstId + Int64(calls.count) else {
+                if let error = item["error"], calls.count == 1 {
+                    // Some endpoints answer a malformed request with id null.
+                    results[0] = .failure(RPCCallError(code: error["code"]?.int64Value ?? 0,
+                                                       message: error["message"]?.stringValue ?? "unknown error"))
+                }
+                continue
+            }
+            let index = Int(id - firstId)
+            if let error = item["error"], !error.isNull {
+                results[index] = .failure(RPCCallError(code: error["code"]?.int64Value ?? 0,
+                                                       message: error["message"]?.stringValue ?? "unknown error"))
+            } else {
+                results[index] = .success(item["result"] ?? JSON.null())
+            }
+        }
+        return results.map { $0 ?? .failure(RPCCallError(code: -32603, message: "the endpoint returned no answer for this call")) }
+    }
+
+    private func postWithRetries(_ body: [UInt8], summary: String) async throws(TokError) -> JSON {
+        var backoffMilliseconds = JSONRPCClient.firstBackoffMilliseconds
+        var lastProblem = ""
+        for attempt in 0...retries {
+            if attempt > 0 {
+                logger.warning("RPC retry", metadata: ["attempt": "\(attempt)", "call": "\(summary)", "problem": "\(lastProblem)"])
+                try? await Task.sleep(nanoseconds: UInt64(backoffMilliseconds) * 1_000_000)
+                backoffMilliseconds = min(backoffMilliseconds * 2, JSONRPCClient.maxBackoffMilliseconds)
+            }
+            var request = URLRequest(url: url)
+            request.httpMethod = "POST"
+            request.timeoutInterval = TimeInterval(timeoutMilliseconds) / 1000
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+            request.httpBody = Data(body)
+            let data: Data
+            let response: URLResponse
+            do {
+                (data, response) = try await session.data(for: request)
+            } catch {
+                lastProblem = "\(error.localizedDescription)"
+                continue
+            }
+            let statusCode = (response as? HTTPURLResponse)?.statusCode ?? 0
+            guard data.count <= JSONRPCClient.maxResponseBytes else {
+                throw TokError(.rpcError, "RPC response of \(data.count) bytes exceeds the limit")
+            }
+            // Bitcoin-family nodes answer RPC errors with HTTP 500 and a JSON body; parse first.
+            let parsed = data.withUnsafeBytes { JSON.parse($0) }
+            if case .success(let value) = parsed, value.isObject || value.kind == .array {
+                return value
+            }
+            if statusCode == 401 || statusCode == 403 {
+                throw TokError(.rpcError, "the RPC endpoint refused our credentials (HTTP \(statusCode))")
+            }
+            lastProblem = "HTTP \(statusCode), \(data.count) bytes that are not a JSON-RPC answer"
+        }
+        throw TokError(.rpcUnavailable, "RPC endpoint unavailable after \(retries + 1) attempts: \(lastProblem)")
+    }
+}
+
+/// A lock-protected counter for request ids.
+final class ManagedCounter: @unchecked Sendable {
+    private var value: Int64 = 1
+    private let lock = NSLock()
+    func take(_ count: Int) -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let first = value
+        value += Int64(count)
+        return first
+    }
+}

@@ -1,0 +1,102 @@
+/// Field names and values shared by every stage. The record format is
+/// documented in man/tok.7; keep the two in step.
+public enum Field {
+    public static let op = "op"
+    public static let id = "id"
+    public static let status = "status"
+    public static let error = "error"
+    public static let source = "source"
+    public static let destination = "destination"
+    public static let deposit = "deposit"
+    public static let quantity = "quantity"
+    public static let validated = "validated"
+    public static let verified = "verified"
+    public static let applied = "applied"
+    public static let attestation = "attestation"
+    public static let input = "input"
+}
+
+/// What a request asks for. Unknown ops are rejected by tok-validate.
+public enum Op: String, Sendable, CaseIterable {
+    case deposit
+    case payout
+    case transfer
+    case balance
+    case status
+}
+
+/// Where a record stands in the flow; each stage handles records in the
+/// states it owns and passes every other record through unchanged.
+public enum RecordStatus: String, Sendable {
+    case validated      // tok-validate accepted the request
+    case pending        // tok-verify found it below the confirmation level
+    case verified       // tok-verify proved the deposit and attested it
+    case credited       // tok-apply credited the deposit
+    case duplicate      // tok-apply had already credited this chain transaction
+    case answered       // tok-apply answered a balance or status query
+    case rejected       // some stage refused it; see `error`
+}
+
+/// The stage names used in `error.stage`.
+public enum StageName: String, Sendable {
+    case read
+    case validate
+    case verify
+    case apply
+    case submit
+    case follow
+}
+
+extension JSON {
+    public var status: RecordStatus? {
+        self[Field.status]?.stringValue.flatMap(RecordStatus.init(rawValue:))
+    }
+
+    /// True when the record carries a status this build does not know: it is
+    /// passed through untouched, never guessed at.
+    public var hasForeignStatus: Bool {
+        guard let text = self[Field.status]?.stringValue else { return false }
+        return RecordStatus(rawValue: text) == nil
+    }
+
+    public var opText: String? { self[Field.op]?.stringValue }
+
+    /// Marks the record rejected, keeping every field it had so nothing is lost.
+    public func reject(stage: StageName, _ error: TokError, line: Int? = nil) {
+        let errorObject = JSON.object()
+        errorObject.set("stage", string: stage.rawValue)
+        errorObject.set("code", string: error.code.rawValue)
+        errorObject.set("message", string: error.message)
+        errorObject.set("retryable", bool: error.retryable)
+        if let line { errorObject.set("line", integer: Int64(line)) }
+        set(Field.status, string: RecordStatus.rejected.rawValue)
+        set(Field.error, errorObject)
+    }
+
+    /// A rejection record for a line that could not be read as an object.
+    /// The raw text is kept (as text when it is UTF-8, else base64) so the
+    /// operator can repair and replay it.
+    public static func rejectedLine(number: Int, error: TokError, raw: ArraySlice<UInt8>?, prefix: [UInt8]? = nil,
+                                    totalBytes: Int? = nil) -> JSON {
+        let record = JSON.object()
+        record.reject(stage: .read, error, line: number)
+        let input = JSON.object()
+        input.set("line", integer: Int64(number))
+        if let raw {
+            if let text = String(validating: raw, as: UTF8.self) {
+                input.set("raw", string: text)
+            } else {
+                input.set("raw_base64", string: Base64.encode(Array(raw)))
+            }
+        }
+        if let prefix {
+            // Cut back to a UTF-8 boundary so the prefix is always valid text.
+            var cut = prefix
+            while !cut.isEmpty && String(validating: cut, as: UTF8.self) == nil { cut.removeLast() }
+            input.set("raw_prefix", string: String(decoding: cut, as: UTF8.self))
+        }
+        if let totalBytes { input.set("bytes", integer: Int64(totalBytes)) }
+        record.set(Field.input, input)
+        return record
+    }
+}

@@ -1,0 +1,289 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// A deposit tok-verify proved and attested, ready to credit.
+public struct VerifiedDeposit: Sendable, Equatable {
+    public var requestId: String
+    public var chain: String
+    public var tx: String
+    /// Canonical CAIP-10 account id.
+    public var account: String
+    public var token: String
+    public var asset: String
+    public var amount: UInt256
+    public var blockHash: String
+    public var blockNumber: Int64
+    public var confirmations: Int64
+}
+
+public enum DepositOutcome: Sendable, Equatable {
+    case credited(availableAfter: UInt256)
+    /// The chain transaction was already credited, by `firstRequest`.
+    case duplicate(firstRequest: String)
+}
+
+public struct Balance: Sendable, Equatable {
+    public var available: UInt256
+    public var locked: UInt256
+}
+
+/// What `op: status` reports about a request.
+public struct RequestState: Sendable {
+    public var requestId: String
+    public var op: String
+    public var state: String
+    public var chain: String?
+    public var tx: String?
+    public var amount: String?
+    public var account: String?
+    public var token: String?
+    public var confirmations: Int64?
+}
+
+/// The state machine. Every transition is one method here, run inside the
+/// caller's database transaction and its own savepoint, with its
+/// preconditions checked before anything is written. No chain I/O happens
+/// here: the atomic sections only touch the database.
+public final class Ledger {
+    public let database: SQLiteDatabase
+    private let logger: Logger
+    /// Hash of the newest audit entry; reloaded whenever a transaction rolls back.
+    private var auditHead: String
+    static let auditGenesis = String(repeating: "0", count: 64)
+
+    public init(path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger) throws {
+        database = try SQLiteDatabase(path: path)
+        self.logger = logger
+        try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        try database.execute("PRAGMA journal_mode = WAL")
+        try database.execute("PRAGMA synchronous = \(synchronous == "normal" ? "NORMAL" : "FULL")")
+        try Ledger.migrate(database)
+        auditHead = Ledger.genesisOrLast(database)
+    }
+
+    static func migrate(_ database: SQLiteDatabase) throws {
+        let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
+        guard version <= Schema.currentVersion else {
+            throw SQLiteError(code: 0, message: "database schema version \(version) is newer than this tok (\(Schema.currentVersion))")
+        }
+        for next in version..<Schema.currentVersion {
+            try database.execute("BEGIN IMMEDIATE")
+            do {
+                try database.execute(Schema.migrations[next])
+                try database.execute("PRAGMA user_version = \(next + 1)")
+                try database.execute("COMMIT")
+            } catch {
+                try? database.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    private static func genesisOrLast(_ database: SQLiteDatabase) -> String {
+        guard let query = try? database.statement("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") else { return auditGenesis }
+        defer { query.reset() }
+        return ((try? query.step()) == true) ? query.text(0) : auditGenesis
+    }
+
+    // MARK: Transactions
+
+    /// Group commit: one transaction per batch, a savepoint per record.
+    public func beginBatch() throws { try database.statement("BEGIN IMMEDIATE").run() }
+
+    public func commitBatch() throws { try database.statement("COMMIT").run() }
+
+    public func rollbackBatch() {
+        if database.inTransaction { try? database.execute("ROLLBACK") }
+        auditHead = Ledger.genesisOrLast(database)
+    }
+
+    /// Runs one record's transition in a savepoint: if it throws, only that
+    /// record's writes are undone and the rest of the batch stands.
+    public func inRecordSavepoint<T>(_ body: () throws(TokError) -> T) throws(TokError) -> T {
+        let headBefore = auditHead
+        do { try database.statement("SAVEPOINT record").run() } catch {
+            throw TokError(.databaseError, "\(error)")
+        }
+        do throws(TokError) {
+            let result = try body()
+            do { try database.statement("RELEASE record").run() } catch { throw TokError(.databaseError, "\(error)") }
+            return result
+        } catch {
+            try? database.statement("ROLLBACK TO record").run()
+            try? database.statement("RELEASE record").run()
+            auditHead = headBefore
+            throw error
+        }
+    }
+
+    // MARK: Deposit
+
+    /// Credits a verified deposit exactly once per (chain, tx).
+    /// Preconditions: the transaction is not registered yet (else `duplicate`),
+    /// the request id is unused or names this very deposit, the new balance fits.
+    public func creditDeposit(_ deposit: VerifiedDeposit) throws(TokError) -> DepositOutcome {
+        precondition(!deposit.amount.isZero, "tok-verify never attests a zero deposit")
+        return try guarded {
+            let existing = try database.statement("SELECT request_id FROM deposits WHERE chain = ?1 AND tx = ?2")
+            try existing.bind(1, deposit.chain).bind(2, deposit.tx)
+            if try existing.step() {
+                let first = existing.text(0)
+                existing.reset()
+                return .duplicate(firstRequest: first)
+            }
+            existing.reset()
+
+            if let other = try requestRow(deposit.requestId) {
+                // Same id, different transaction (the same one was caught above).
+                throw TokError(.conflictingRecord,
+                               "request id \(deposit.requestId) is already used by a \(other.op) of \(other.tx ?? "another transaction")")
+            }
+
+            let balance = try readBalance(account: deposit.account, token: deposit.token)
+            guard let available = balance.available.adding(deposit.amount) else {
+                throw TokError(.balanceOverflow, "crediting \(deposit.amount) would overflow the balance of \(deposit.account)")
+            }
+            try writeBalance(account: deposit.account, token: deposit.token, Balance(available: available, locked: balance.locked))
+
+            let now = Ledger.nowMilliseconds()
+            let insert = try database.statement("""
+                INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, block_hash, block_number, confirmations, credited_at_ms)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                """)
+            try insert.bind(1, deposit.chain).bind(2, deposit.tx).bind(3, deposit.requestId).bind(4, deposit.account)
+                .bind(5, deposit.token).bind(6, deposit.asset).bind(7, deposit.amount.description)
+                .bind(8, deposit.blockHash).bind(9, deposit.blockNumber).bind(10, deposit.confirmations).bind(11, now)
+            try insert.run()
+            try insertRequest(id: deposit.requestId, op: "deposit", state: "credited", chain: deposit.chain, tx: deposit.tx, now: now)
+
+            let body = JSON.object()
+            body.set("chain", string: deposit.chain)
+            body.set("tx", string: deposit.tx)
+            body.set("account", string: deposit.account)
+            body.set("token", string: deposit.token)
+            body.set("amount", string: deposit.amount.description)
+            body.set("available_after", string: available.description)
+            appendAudit(kind: "deposit_credited", requestId: deposit.requestId, body: body, now: now)
+            return .credited(availableAfter: available)
+        }
+    }
+
+    // MARK: Queries
+
+    public func balance(account: String, token: String) throws(TokError) -> Balance {
+        try guarded { try readBalance(account: account, token: token) }
+    }
+
+    public func requestState(id: String) throws(TokError) -> RequestState? {
+        try guarded {
+            guard let row = try requestRow(id) else { return nil }
+            var state = RequestState(requestId: id, op: row.op, state: row.state, chain: row.chain, tx: row.tx)
+            if row.op == "deposit", let chain = row.chain, let tx = row.tx {
+                let query = try database.statement("SELECT amount, account, token, confirmations FROM deposits WHERE chain = ?1 AND tx = ?2")
+                defer { query.reset() }
+                try query.bind(1, chain).bind(2, tx)
+                if try query.step() {
+                    state.amount = query.text(0)
+                    state.account = query.text(1)
+                    state.token = query.text(2)
+                    state.confirmations = query.int64(3)
+                }
+            }
+            return state
+        }
+    }
+
+    // MARK: Pieces shared by transitions
+
+    struct RequestRow { var op: String; var state: String; var chain: String?; var tx: String? }
+
+    func requestRow(_ id: String) throws -> RequestRow? {
+        let query = try database.statement("SELECT op, state, chain, tx FROM requests WHERE request_id = ?1")
+        defer { query.reset() }
+        try query.bind(1, id)
+        guard try query.step() else { return nil }
+        return RequestRow(op: query.text(0), state: query.text(1), chain: query.optionalText(2), tx: query.optionalText(3))
+    }
+
+    func insertRequest(id: String, op: String, state: String, chain: String?, tx: String?, now: Int64) throws {
+        let insert = try database.statement("INSERT INTO requests (request_id, op, state, chain, tx, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        try insert.bind(1, id).bind(2, op).bind(3, state).bind(4, chain).bind(5, tx).bind(6, now)
+        try insert.run()
+    }
+
+    func readBalance(account: String, token: String) throws -> Balance {
+        let query = try database.statement("SELECT available, locked FROM balances WHERE account = ?1 AND token = ?2")
+        defer { query.reset() }
+        try query.bind(1, account).bind(2, token)
+        guard try query.step() else { return Balance(available: .zero, locked: .zero) }
+        return Balance(available: try Ledger.storedAmount(query.text(0)), locked: try Ledger.storedAmount(query.text(1)))
+    }
+
+    func writeBalance(account: String, token: String, _ balance: Balance) throws {
+        let upsert = try database.statement("""
+            INSERT INTO balances (account, token, available, locked) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (account, token) DO UPDATE SET available = excluded.available, locked = excluded.locked
+            """)
+        try upsert.bind(1, account).bind(2, token).bind(3, balance.available.description).bind(4, balance.locked.description)
+        try upsert.run()
+    }
+
+    /// Amounts stored by us are canonical; anything else means the file was edited by hand.
+    static func storedAmount(_ text: String) throws -> UInt256 {
+        guard let value = try? UInt256(decimal: text), value.description == text else {
+            throw SQLiteError(code: 0, message: "stored amount \"\(text)\" is not a canonical base-unit integer")
+        }
+        return value
+    }
+
+    /// Appends to the hash-chained audit trail in its own savepoint. The seed
+    /// says a failed audit write must not undo the state change: it is logged
+    /// as a warning and the update stands.
+    func appendAudit(kind: String, requestId: String, body: JSON, now: Int64) {
+        var bodyBytes: [UInt8] = []
+        body.serialize(into: &bodyBytes, sortKeys: true)
+        let bodyText = String(decoding: bodyBytes, as: UTF8.self)
+        let hash = Ledger.auditHash(previous: auditHead, body: bodyText)
+        do {
+            try database.statement("SAVEPOINT audit").run()
+            do {
+                let insert = try database.statement("INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                try insert.bind(1, now).bind(2, kind).bind(3, requestId).bind(4, bodyText).bind(5, auditHead).bind(6, hash)
+                try insert.run()
+                try database.statement("RELEASE audit").run()
+                auditHead = hash
+            } catch {
+                try? database.statement("ROLLBACK TO audit").run()
+                try? database.statement("RELEASE audit").run()
+                throw error
+            }
+        } catch {
+            logger.warning("audit trail write failed; the state update stands", metadata: [
+                "request": "\(requestId)", "kind": "\(kind)", "error": "\(error)",
+            ])
+        }
+    }
+
+    static func auditHash(previous: String, body: String) -> String {
+        Hex.encode(Hashing.sha256(previous + "\n" + body))
+    }
+
+    /// Maps SQLite failures to the retryable `database_error`; TokErrors pass through.
+    func guarded<T>(_ body: () throws -> T) throws(TokError) -> T {
+        do {
+            return try body()
+        } catch let error as TokError {
+            throw error
+        } catch {
+            throw TokError(.databaseError, "\(error)")
+        }
+    }
+
+    static func nowMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

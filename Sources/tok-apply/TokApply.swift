@@ -1,0 +1,44 @@
+import ArgumentParser
+import TokShared
+
+/// tok-apply: the only writer of tok's state.
+@main
+struct TokApply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tok-apply",
+        abstract: "Apply attested records to the tok database (the only writer) and answer queries.",
+        discussion: """
+            Credits verified deposits exactly once per chain transaction, answers \
+            "balance" and "status" queries, and passes every other record through. One \
+            transaction per batch with a savepoint per record; outputs are written only \
+            after the batch commits. Holds an exclusive lock on DB.lock while it runs: a \
+            second writer waits --lock-timeout, then exits 75. See tok-apply(1).
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: ArgumentHelp("SQLite database file (created if absent).", valueName: "file"))
+    var db: String
+
+    @Option(name: .long, help: ArgumentHelp("How long to wait for another writer to finish, in milliseconds. Default: database.lock_timeout_milliseconds.", valueName: "ms"))
+    var lockTimeoutMilliseconds: Int?
+
+    @Flag(name: .long, help: "Check the database's invariants instead of reading stdin; exit 65 on any violation.")
+    var check = false
+
+    func run() async throws {
+        if check {
+            await ToolMain.check(tool: "tok-apply", options: common, databasePath: db,
+                                 lockTimeoutMilliseconds: lockTimeoutMilliseconds)
+        }
+        await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
+            let lock = try WriterLock(databasePath: db,
+                                      timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+            let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
+                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+            return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
+                              writerLock: lock, logger: logger)
+        }
+    }
+}
+

@@ -1,0 +1,36 @@
+import ArgumentParser
+import TokShared
+
+/// tok-validate: checks request records against the operator config.
+@main
+struct TokValidate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tok-validate",
+        abstract: "Validate tok request records (NDJSON on stdin) against the operator config.",
+        discussion: """
+            Reads one JSON object per line. Fresh requests (no "status") are checked: \
+            op, id, CAIP ids and EIP-55 checksums, the asset is configured and enabled for \
+            deposit on the network, the transaction id is well formed. Valid requests gain \
+            a "validated" object and "status":"validated"; invalid ones "status":"rejected" \
+            and an "error" object. Records with a status pass through unchanged. \
+            See tok-validate(1) and tok(7).
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: ArgumentHelp("Op assumed for records without one (e.g. saved TokEngine REST bodies).", valueName: "op"))
+    var defaultOp: String?
+
+    func validate() throws {
+        if let defaultOp, Op(rawValue: defaultOp) == nil {
+            throw ValidationError("--default-op must be one of \(Op.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        await ToolMain.run(tool: "tok-validate", options: common) { config, logger in
+            ValidateStage(config: config, defaultOp: defaultOp.flatMap(Op.init(rawValue:)), logger: logger)
+        }
+    }
+}
+
