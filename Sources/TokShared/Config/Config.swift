@@ -37,7 +37,7 @@ public struct TokConfig: Sendable {
 
     /// A network by alias or by CAIP-2 id.
     public func network(named name: String) -> NetworkConfig? {
-        networks.first { $0.alias == name || $0.chain.description == name }
+        networks.first { $0.alias == name || $0.chainText == name }
     }
 
     public func network(chain: ChainId) -> NetworkConfig? {
@@ -51,7 +51,7 @@ public struct TokConfig: Sendable {
     /// Resolves what a request calls a token — alias, symbol, or CAIP-19 asset
     /// type — to the asset mapping on the given network.
     public func assetMapping(token name: String, on network: NetworkConfig) throws(TokError) -> AssetMapping {
-        if name.contains("/") {
+        if name.utf8.contains(UInt8(ascii: "/")) {
             let asset: AssetType
             do { asset = try AssetType(parsing: name).canonical() } catch { throw error }
             guard asset.chain == network.chain else {
@@ -79,40 +79,78 @@ public struct TokenConfig: Sendable, Equatable {
 }
 
 /// One asset on one network: how it is identified on chain and what the operator allows.
-public struct AssetMapping: Sendable, Equatable {
-    public var token: String
-    public var asset: AssetType
-    public var decimals: Int
-    public var depositEnabled: Bool
-    public var payoutEnabled: Bool
+/// Immutable and shared by reference: every record that names it points at it.
+public final class AssetMapping: Sendable, Equatable {
+    public let token: String
+    public let asset: AssetType
+    public let decimals: Int
+    public let depositEnabled: Bool
+    public let payoutEnabled: Bool
     /// The account payouts of this asset are paid from; defaults to the network's operator address.
-    public var treasury: String?
+    public let treasury: String?
+    /// `asset.description`, computed once: it is written into every record.
+    public let assetText: String
+
+    init(token: String, asset: AssetType, decimals: Int, depositEnabled: Bool, payoutEnabled: Bool, treasury: String?) {
+        self.token = token
+        self.asset = asset
+        self.decimals = decimals
+        self.depositEnabled = depositEnabled
+        self.payoutEnabled = payoutEnabled
+        self.treasury = treasury
+        self.assetText = asset.description
+    }
 
     /// The native coin of its chain (slip44), as opposed to a contract token.
     public var isNative: Bool { asset.assetNamespace == "slip44" }
+
+    public static func == (left: AssetMapping, right: AssetMapping) -> Bool {
+        left.token == right.token && left.asset == right.asset && left.decimals == right.decimals
+            && left.depositEnabled == right.depositEnabled && left.payoutEnabled == right.payoutEnabled
+            && left.treasury == right.treasury
+    }
 }
 
-public struct NetworkConfig: Sendable {
-    public var alias: String
-    public var chain: ChainId
-    public var rpcURL: String
-    public var rpcUser: String?
-    public var rpcPassword: String?
+/// A chain the operator connects to. Immutable and shared by reference.
+public final class NetworkConfig: Sendable {
+    public let alias: String
+    public let chain: ChainId
+    /// `chain.description`, computed once: it is written into every record.
+    public let chainText: String
+    public let rpcURL: String
+    public let rpcUser: String?
+    public let rpcPassword: String?
     /// Canonical address deposits must pay to.
-    public var receiver: String
-    /// Canonical address payouts are signed by (issue: payouts).
-    public var operatorAddress: String?
+    public let receiver: String
+    /// Canonical address payouts are signed by.
+    public let operatorAddress: String?
     /// The operator's security level: blocks on top of (and including) the deposit's block.
-    public var confirmations: Int
-    public var rpcTimeoutMilliseconds: Int
-    public var rpcConcurrency: Int
-    public var rpcRetries: Int
-    public var rpcBatchSize: Int
-    public var assets: [AssetMapping]
+    public let confirmations: Int
+    public let rpcTimeoutMilliseconds: Int
+    public let rpcConcurrency: Int
+    public let rpcRetries: Int
+    public let rpcBatchSize: Int
+    public let assets: [AssetMapping]
+    public let family: ChainFamily
 
-    public var family: ChainFamily {
-        // Config loading only accepts namespaces that have a family.
-        ChainFamilies.family(for: chain.namespace)!
+    init(alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
+         receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
+         rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping]) {
+        self.alias = alias
+        self.chain = chain
+        self.chainText = chain.description
+        self.family = family
+        self.rpcURL = rpcURL
+        self.rpcUser = rpcUser
+        self.rpcPassword = rpcPassword
+        self.receiver = receiver
+        self.operatorAddress = operatorAddress
+        self.confirmations = confirmations
+        self.rpcTimeoutMilliseconds = rpcTimeoutMilliseconds
+        self.rpcConcurrency = rpcConcurrency
+        self.rpcRetries = rpcRetries
+        self.rpcBatchSize = rpcBatchSize
+        self.assets = assets
     }
 }
 
@@ -300,7 +338,7 @@ extension TokConfig {
                                        payoutEnabled: payout, treasury: treasury))
         }
         try section.finish()
-        return NetworkConfig(alias: alias, chain: chain, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
+        return NetworkConfig(alias: alias, chain: chain, family: family, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
                              receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
                              rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
                              rpcBatchSize: batchSize, assets: assets)

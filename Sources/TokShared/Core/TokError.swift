@@ -35,6 +35,11 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case amountOverflow = "amount_overflow"
     case amountNotExact = "amount_not_exact"
 
+    // Signatures and keys.
+    case badSignature = "bad_signature"
+    case badKey = "bad_key"
+    case badRawTx = "bad_raw_tx"
+
     // Verification against the source chain.
     case txNotFound = "tx_not_found"
     case txFailed = "tx_failed"
@@ -94,6 +99,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .amountFractional: return "an amount has a fractional part"
         case .amountOverflow: return "an amount exceeds 2^256-1"
         case .amountNotExact: return "an amount cannot be represented exactly (JSON real, or lossy decimals conversion)"
+        case .badSignature: return "a signature is malformed or does not verify"
+        case .badKey: return "a private key is malformed or out of range"
+        case .badRawTx: return "a raw transaction is malformed or not canonically encoded"
         case .txNotFound: return "the chain does not know the transaction (yet); retry later"
         case .txFailed: return "the transaction was mined but failed (receipt status 0)"
         case .noPaymentToReceiver: return "the transaction pays nothing of this asset to the operator's receiver"

@@ -22,8 +22,18 @@ public final class OutputWriter {
     }
 
     public func writeLine(_ value: JSON) throws {
-        value.serialize(into: &buffer)
+        value.writeRecord(into: &buffer)
         buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= softLimitBytes { try flush() }
+    }
+
+    public func write(bytes: [UInt8]) throws {
+        if buffer.isEmpty && bytes.count >= softLimitBytes {
+            // Large pre-serialised chunks go straight out without a copy.
+            try writeAll(bytes)
+            return
+        }
+        buffer.append(contentsOf: bytes)
         if buffer.count >= softLimitBytes { try flush() }
     }
 
@@ -33,19 +43,21 @@ public final class OutputWriter {
     }
 
     public func flush() throws {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        try writeAll(buffer)
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { raw in
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
                 Glibc.write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
             }
             if written < 0 {
                 if errno == EINTR { continue }
-                let failure = errno
-                buffer.removeAll(keepingCapacity: true)
-                throw WriteError.io(errno: failure)
+                throw WriteError.io(errno: errno)
             }
             offset += written
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -9,6 +9,34 @@ import CJansson
 public final class JSON {
     public let raw: UnsafeMutablePointer<json_t>
 
+    /// For a record read from a line: the line's bytes, so an output that only
+    /// added top-level keys is written as those bytes plus the new keys, not
+    /// re-serialised (halves the cost of a pass-through stage). Stages set
+    /// top-level keys only and never edit nested values of an input record in
+    /// place; replacing or removing an original key makes the record "edited"
+    /// and it is serialised in full.
+    var originalLine: ArraySlice<UInt8>?
+    var originalKeyCount = 0
+    private(set) var appendedKeys: [String] = []
+    private(set) var edited = false
+
+    /// Remembers the source line of a freshly parsed top-level object. The
+    /// slice shares the reader's buffer: no copy per record.
+    func rememberOriginal(_ bytes: ArraySlice<UInt8>) {
+        originalLine = bytes
+        originalKeyCount = json_object_size(raw)
+    }
+
+    private func noteChange(of key: String) {
+        guard originalLine != nil, !edited else { return }
+        if appendedKeys.contains(key) { return }
+        if child(key) != nil {
+            edited = true
+        } else {
+            appendedKeys.append(key)
+        }
+    }
+
     /// Takes over one reference that the caller owns (a "new" reference in jansson terms).
     public init(owning raw: UnsafeMutablePointer<json_t>) {
         self.raw = raw
@@ -79,7 +107,9 @@ public final class JSON {
 
     public enum Kind: Sendable { case object, array, string, integer, real, bool, null }
 
-    public var kind: Kind {
+    public var kind: Kind { JSON.kind(of: raw) }
+
+    static func kind(of raw: UnsafeMutablePointer<json_t>) -> Kind {
         switch raw.pointee.type {
         case JSON_OBJECT: return .object
         case JSON_ARRAY: return .array
@@ -95,8 +125,34 @@ public final class JSON {
     public var isNull: Bool { raw.pointee.type == JSON_NULL }
 
     public subscript(key: String) -> JSON? {
-        guard isObject, let child = json_object_get(raw, key) else { return nil }
+        guard let child = child(key) else { return nil }
         return JSON(borrowing: child)
+    }
+
+    /// The raw child pointer, without allocating a wrapper (hot paths).
+    @inline(__always)
+    func child(_ key: String) -> UnsafeMutablePointer<json_t>? {
+        guard isObject else { return nil }
+        return key.withCString { json_object_get(raw, $0) }
+    }
+
+    /// A member's string value, or nil when absent or not a string.
+    public func string(at key: String) -> String? {
+        guard let child = child(key), child.pointee.type == JSON_STRING,
+              let chars = json_string_value(child) else { return nil }
+        let length = json_string_length(child)
+        return chars.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+            String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self)
+        }
+    }
+
+    /// True when the member exists (JSON null counts as present).
+    public func has(_ key: String) -> Bool { child(key) != nil }
+
+    /// The member's kind without allocating a wrapper; nil when absent.
+    public func kind(at key: String) -> Kind? {
+        guard let child = child(key) else { return nil }
+        return JSON.kind(of: child)
     }
 
     /// The string value, or nil when this is not a string.
@@ -164,8 +220,9 @@ public final class JSON {
 
     public func set(_ key: String, _ value: JSON) {
         precondition(isObject, "set on a non-object")
+        noteChange(of: key)
         // json_object_set takes its own reference, so `value` stays valid for the caller.
-        let status = json_object_set(raw, key, value.raw)
+        let status = key.withCString { json_object_set(raw, $0, value.raw) }
         precondition(status == 0, "jansson refused key \(key)")
     }
 
@@ -174,8 +231,11 @@ public final class JSON {
     public func set(_ key: String, bool value: Bool) { set(key, .bool(value)) }
 
     public func remove(_ key: String) {
-        guard isObject else { return }
-        _ = json_object_del(raw, key)
+        guard child(key) != nil else { return }
+        if originalLine != nil {
+            if let index = appendedKeys.firstIndex(of: key) { appendedKeys.remove(at: index) } else { edited = true }
+        }
+        _ = key.withCString { json_object_del(raw, $0) }
     }
 
     public func append(_ value: JSON) {
@@ -186,21 +246,47 @@ public final class JSON {
 
     // MARK: Serialising
 
-    /// Compact single-line serialisation appended to `buffer`. jansson escapes
-    /// control characters and "\n", so the output never spans lines.
+    /// Compact single-line serialisation appended to `buffer` (control
+    /// characters and "\n" are escaped, so the output never spans lines).
     public func serialize(into buffer: inout [UInt8], sortKeys: Bool = false) {
-        var flags = Int(JSON_COMPACT) | Int(JSON_ENCODE_ANY)
-        if sortKeys { flags |= Int(JSON_SORT_KEYS) }
-        withUnsafeMutablePointer(to: &buffer) { bufferPointer in
-            let status = json_dump_callback(raw, { chunk, size, context in
-                let target = context!.assumingMemoryBound(to: [UInt8].self)
-                chunk!.withMemoryRebound(to: UInt8.self, capacity: size) { bytes in
-                    target.pointee.append(contentsOf: UnsafeBufferPointer(start: bytes, count: size))
-                }
-                return 0
-            }, bufferPointer, flags)
-            precondition(status == 0, "jansson failed to serialise a value")
+        JSONWriter.write(raw, into: &buffer, sortKeys: sortKeys)
+    }
+
+    /// `"key":` — our keys are plain ASCII names; anything else goes through jansson's escaping.
+    static func appendKey(_ key: String, to buffer: inout [UInt8]) {
+        if key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
+            buffer.append(UInt8(ascii: "\""))
+            buffer.append(contentsOf: key.utf8)
+            buffer.append(UInt8(ascii: "\""))
+        } else {
+            JSON.string(key).serialize(into: &buffer)
         }
+        buffer.append(UInt8(ascii: ":"))
+    }
+
+    /// Writes the record as one line: its original bytes when untouched, the
+    /// original bytes with the added keys spliced in before the closing brace
+    /// when keys were only added, and a full serialisation otherwise.
+    public func writeRecord(into buffer: inout [UInt8]) {
+        guard let original = originalLine, !edited,
+              let closing = original.lastIndex(of: UInt8(ascii: "}")) else {
+            serialize(into: &buffer)
+            return
+        }
+        if appendedKeys.isEmpty {
+            buffer.append(contentsOf: original)
+            return
+        }
+        buffer.append(contentsOf: original[..<closing])
+        var needsComma = originalKeyCount > 0
+        for key in appendedKeys {
+            guard let value = child(key) else { continue }
+            if needsComma { buffer.append(UInt8(ascii: ",")) }
+            needsComma = true
+            JSON.appendKey(key, to: &buffer)
+            JSONWriter.write(value, into: &buffer, sortKeys: false)
+        }
+        buffer.append(UInt8(ascii: "}"))
     }
 
     public func serialized(sortKeys: Bool = false) -> String {

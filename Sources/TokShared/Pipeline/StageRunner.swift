@@ -3,6 +3,18 @@ import Glibc
 #endif
 import Logging
 
+/// A pthread mutex, for the few places plain threads share a result list.
+final class PosixMutex: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
+
 /// A stage of the pipeline. It receives a batch of records in input order and
 /// returns exactly one record per input, in the same order: its own results for
 /// the records it handles and the others unchanged. That one rule is what lets
@@ -16,6 +28,29 @@ public protocol Stage: AnyObject {
 
 extension Stage {
     public func finish() async throws {}
+}
+
+/// A stage whose work on a record depends on that record alone (no I/O, no
+/// shared state). The runner then reads, processes and writes each chunk of a
+/// batch on one thread, so records never cross threads and both cores work.
+public protocol RecordwiseStage: Stage {
+    /// Processes one record in place. When `requestLog` is given, a valid
+    /// request appends its log entry there (text after the prefix, no newline)
+    /// and returns true.
+    func processRecord(_ record: JSON, requestLog: UnsafeMutablePointer<[UInt8]>?) -> Bool
+}
+
+extension RecordwiseStage {
+    public func process(_ batch: [JSON]) async throws -> [JSON] {
+        var log: [UInt8] = []
+        for record in batch {
+            if processRecord(record, requestLog: &log) {
+                TokLogging.write("\(StderrLogHandler.timestamp()) \(name.tool) info: \(String(decoding: log, as: UTF8.self))\n")
+            }
+            log.removeAll(keepingCapacity: true)
+        }
+        return batch
+    }
 }
 
 /// A failure that stops the whole stage (as opposed to rejecting one record).
@@ -78,22 +113,42 @@ public final class StageRunner {
             }
             if lines.isEmpty { break }
             summary.lines += lines.count
-            var batch: [JSON] = []
-            batch.reserveCapacity(lines.count)
-            for line in lines {
-                if let record = StageRunner.parse(line) { batch.append(record) }
+            if let recordwise = stage as? RecordwiseStage {
+                var chunks = processFused(lines, recordwise)
+                for chunk in chunks {
+                    summary.outputs += chunk.records
+                    for (status, count) in chunk.statuses {
+                        summary.byStatus[status, default: 0] += count
+                        if status == RecordStatus.rejected.rawValue { summary.rejected += count }
+                    }
+                }
+                do {
+                    for index in chunks.indices {
+                        if !chunks[index].log.isEmpty { TokLogging.write(bytes: chunks[index].log) }
+                        try writer.write(bytes: chunks[index].bytes)
+                        recycle(&chunks[index].bytes)
+                        recycle(&chunks[index].log)
+                    }
+                    try writer.flush()
+                    TokLogging.flush()
+                } catch {
+                    throw StageFailure(.ioError, "writing standard output failed: \(error)")
+                }
+                continue
             }
+            let batch = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
             if batch.isEmpty { continue }
             let outputs = try await stage.process(batch)
             precondition(outputs.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
-            do {
-                for record in outputs {
-                    if let status = record[Field.status]?.stringValue {
-                        summary.byStatus[status, default: 0] += 1
-                        if status == RecordStatus.rejected.rawValue { summary.rejected += 1 }
-                    }
-                    try writer.writeLine(record)
+            let serialized = StageRunner.serialize(outputs)
+            for chunk in serialized {
+                for (status, count) in chunk.statuses {
+                    summary.byStatus[status, default: 0] += count
+                    if status == RecordStatus.rejected.rawValue { summary.rejected += count }
                 }
+            }
+            do {
+                for chunk in serialized { try writer.write(bytes: chunk.bytes) }
                 try writer.flush()
                 TokLogging.flush()
             } catch {
@@ -103,6 +158,78 @@ public final class StageRunner {
         }
         try await stage.finish()
         return summary
+    }
+
+    struct ChunkOutput {
+        var bytes: [UInt8] = []
+        var statuses: [String: Int] = [:]
+        var log: [UInt8] = []
+        var records = 0
+    }
+
+    /// Output buffers are reused from batch to batch: fresh large buffers
+    /// would cost a page fault per 4 KiB on every batch.
+    private var bufferPool: [[UInt8]] = []
+
+    /// Parse, process and serialise each chunk of lines on one thread.
+    private func processFused(_ lines: [InputLine], _ stage: RecordwiseStage) -> [ChunkOutput] {
+        let logPrefix: [UInt8]? = logger.logLevel <= .info
+            ? Array("\(StderrLogHandler.timestamp()) \(stage.name.tool) info: ".utf8) : nil
+        var outputs: [(Int, ChunkOutput)] = []
+        let lock = PosixMutex()
+        ParallelWork.forEachChunk(count: lines.count) { range in
+            var output = ChunkOutput()
+            lock.withLock {
+                output.bytes = bufferPool.popLast() ?? []
+                output.log = bufferPool.popLast() ?? []
+            }
+            for index in range {
+                guard let record = StageRunner.parse(lines[index]) else { continue }
+                if let logPrefix {
+                    let mark = output.log.count
+                    output.log.append(contentsOf: logPrefix)
+                    if stage.processRecord(record, requestLog: &output.log) {
+                        output.log.append(UInt8(ascii: "\n"))
+                    } else {
+                        output.log.removeSubrange(mark...)
+                    }
+                } else {
+                    _ = stage.processRecord(record, requestLog: nil)
+                }
+                if let status = record.string(at: Field.status) { output.statuses[status, default: 0] += 1 }
+                record.writeRecord(into: &output.bytes)
+                output.bytes.append(UInt8(ascii: "\n"))
+                output.records += 1
+            }
+            lock.withLock { outputs.append((range.lowerBound, output)) }
+        }
+        return outputs.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    private func recycle(_ buffer: inout [UInt8]) {
+        buffer.removeAll(keepingCapacity: true)
+        // A few buffers per worker thread; anything beyond is freed.
+        if bufferPool.count < 4 * ParallelWork.workers + 4 { bufferPool.append(buffer) }
+        buffer = []
+    }
+
+    /// Serialises records as NDJSON in parallel chunks, counting statuses on the way.
+    static func serialize(_ records: [JSON]) -> [(bytes: [UInt8], statuses: [String: Int])] {
+        var chunks: [(range: Range<Int>, bytes: [UInt8], statuses: [String: Int])] = []
+        let lock = PosixMutex()
+        ParallelWork.forEachChunk(count: records.count) { range in
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(range.count * 256)
+            var statuses: [String: Int] = [:]
+            for index in range {
+                let record = records[index]
+                if let status = record[Field.status]?.stringValue { statuses[status, default: 0] += 1 }
+                record.writeRecord(into: &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+            }
+            lock.withLock { chunks.append((range, bytes, statuses)) }
+        }
+        return chunks.sorted { $0.range.lowerBound < $1.range.lowerBound }.map { ($0.bytes, $0.statuses) }
     }
 
     /// Turns one input line into a record, or into a rejection record. Blank
@@ -115,7 +242,10 @@ public final class StageRunner {
                                      raw: nil, prefix: prefix, totalBytes: totalBytes)
         case .bytes(let bytes):
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
-            let parsed = bytes.withUnsafeBytes { JSON.parse($0) }
+            let parsed = bytes.withUnsafeBytes { JSON.parse($0) }.map { value in
+                if value.isObject { value.rememberOriginal(bytes) }
+                return value
+            }
             switch parsed {
             case .success(let value):
                 if value.isObject { return value }

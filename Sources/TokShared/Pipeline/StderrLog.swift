@@ -35,7 +35,7 @@ public struct StderrLogHandler: LogHandler {
         if level >= .warning { fflush(stderr) }
     }
 
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         var now = time(nil)
         var parts = tm()
         gmtime_r(&now, &parts)
@@ -64,4 +64,11 @@ public enum TokLogging {
     }
 
     public static func flush() { fflush(stderr) }
+
+    /// Writes pre-formatted log lines (hot paths that log once per record).
+    public static func write(_ lines: String) { fputs(lines, stderr) }
+
+    public static func write(bytes: [UInt8]) {
+        bytes.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+    }
 }

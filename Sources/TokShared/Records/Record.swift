@@ -45,6 +45,9 @@ public enum StageName: String, Sendable {
     case apply
     case submit
     case follow
+
+    /// The executable's name, for log lines.
+    public var tool: String { "tok-\(rawValue)" }
 }
 
 extension JSON {

@@ -9,7 +9,7 @@ public struct ResolvedDeposit: Sendable {
     public var tx: String
 
     /// The CAIP-10 account id that balances are keyed by.
-    public var account: String { "\(network.chain):\(address)" }
+    public var account: String { network.chainText + ":" + address }
 
     public var claim: DepositClaim {
         DepositClaim(tx: tx, sender: address, mapping: mapping, receiver: network.receiver)
@@ -17,14 +17,11 @@ public struct ResolvedDeposit: Sendable {
 
     public func validatedObject() -> JSON {
         let object = JSON.object()
-        object.set("network", string: network.chain.description)
-        object.set("network_alias", string: network.alias)
+        object.set("network", string: network.chainText)
         object.set("account", string: account)
         object.set("token", string: mapping.token)
-        object.set("asset", string: mapping.asset.description)
-        object.set("decimals", integer: Int64(mapping.decimals))
+        object.set("asset", string: mapping.assetText)
         object.set("tx", string: tx)
-        object.set("receiver", string: network.receiver)
         return object
     }
 }
@@ -46,8 +43,10 @@ public struct RequestResolver: Sendable {
     public static let maxRequestIdLength = 128
 
     public static func checkRequestId(_ record: JSON) throws(TokError) -> String {
-        guard let value = record[Field.id] else { throw TokError(.missingField, "id is required") }
-        guard let id = value.stringValue else { throw TokError(.badFieldType, "id must be a string") }
+        guard let id = record.string(at: Field.id) else {
+            if record.has(Field.id) { throw TokError(.badFieldType, "id must be a string") }
+            throw TokError(.missingField, "id is required")
+        }
         let allowed = !id.isEmpty && id.utf8.count <= maxRequestIdLength && id.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
@@ -59,8 +58,10 @@ public struct RequestResolver: Sendable {
     }
 
     public static func op(of record: JSON) throws(TokError) -> Op {
-        guard let value = record[Field.op] else { throw TokError(.missingField, "op is required") }
-        guard let text = value.stringValue else { throw TokError(.badFieldType, "op must be a string") }
+        guard let text = record.string(at: Field.op) else {
+            if record.has(Field.op) { throw TokError(.badFieldType, "op must be a string") }
+            throw TokError(.missingField, "op is required")
+        }
         guard let op = Op(rawValue: text) else {
             throw TokError(.unknownOp, "op \"\(text)\" is not one of \(Op.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -74,19 +75,15 @@ public struct RequestResolver: Sendable {
     }
 
     static func requiredString(_ object: JSON, _ key: String, path: String) throws(TokError) -> String {
-        guard let value = object[key], !value.isNull else { throw TokError(.missingField, "\(path).\(key) is required") }
-        guard let text = value.stringValue, !text.isEmpty else {
-            throw TokError(.badFieldType, "\(path).\(key) must be a non-empty string")
-        }
-        return text
+        if let text = object.string(at: key), !text.isEmpty { return text }
+        guard let kind = object.kind(at: key), kind != .null else { throw TokError(.missingField, "\(path).\(key) is required") }
+        throw TokError(.badFieldType, "\(path).\(key) must be a non-empty string")
     }
 
     static func optionalString(_ object: JSON, _ key: String, path: String) throws(TokError) -> String? {
-        guard let value = object[key], !value.isNull else { return nil }
-        guard let text = value.stringValue, !text.isEmpty else {
-            throw TokError(.badFieldType, "\(path).\(key) must be a non-empty string")
-        }
-        return text
+        if let text = object.string(at: key), !text.isEmpty { return text }
+        guard let kind = object.kind(at: key), kind != .null else { return nil }
+        throw TokError(.badFieldType, "\(path).\(key) must be a non-empty string")
     }
 
     /// Resolves `{account, network, token}` as found in `source` and `destination`.

@@ -2,7 +2,7 @@ import Logging
 
 /// tok-validate: format checks against the config, no I/O beyond the stream.
 /// Handles records without a status (fresh requests); passes all others through.
-public final class ValidateStage: Stage {
+public final class ValidateStage: RecordwiseStage {
     public let name = StageName.validate
     private let resolver: RequestResolver
     private let defaultOp: Op?
@@ -14,14 +14,13 @@ public final class ValidateStage: Stage {
         self.logger = logger
     }
 
-    public func process(_ batch: [JSON]) async throws -> [JSON] {
-        for record in batch where record[Field.status] == nil {
-            validate(record)
-        }
-        return batch
+    /// Validates a fresh request (one without a status); others pass through.
+    public func processRecord(_ record: JSON, requestLog: UnsafeMutablePointer<[UInt8]>?) -> Bool {
+        record.has(Field.status) ? false : validate(record, requestLog: requestLog)
     }
 
-    func validate(_ record: JSON) {
+    /// Validates one fresh request in place; appends its request-log entry when valid.
+    func validate(_ record: JSON, requestLog: UnsafeMutablePointer<[UInt8]>?) -> Bool {
         do throws(TokError) {
             if record[Field.op] == nil, let defaultOp {
                 record.set(Field.op, string: defaultOp.rawValue)
@@ -33,10 +32,17 @@ public final class ValidateStage: Stage {
                 record.set(Field.validated, deposit.validatedObject())
                 record.set(Field.status, string: RecordStatus.validated.rawValue)
                 // The seed's "log valid API request", once per request.
-                logger.info("valid deposit", metadata: [
-                    "id": "\(deposit.requestId)", "account": "\(deposit.account)",
-                    "token": "\(deposit.mapping.token)", "tx": "\(deposit.tx)",
-                ])
+                if let requestLog {
+                    requestLog.pointee.append(contentsOf: "deposit id=".utf8)
+                    requestLog.pointee.append(contentsOf: deposit.requestId.utf8)
+                    requestLog.pointee.append(contentsOf: " account=".utf8)
+                    requestLog.pointee.append(contentsOf: deposit.account.utf8)
+                    requestLog.pointee.append(contentsOf: " token=".utf8)
+                    requestLog.pointee.append(contentsOf: deposit.mapping.token.utf8)
+                    requestLog.pointee.append(contentsOf: " tx=".utf8)
+                    requestLog.pointee.append(contentsOf: deposit.tx.utf8)
+                }
+                return true
             case .balance:
                 let query = try resolver.resolveBalanceQuery(record)
                 let validated = JSON.object()
@@ -44,14 +50,19 @@ public final class ValidateStage: Stage {
                 validated.set("token", string: query.token)
                 record.set(Field.validated, validated)
                 record.set(Field.status, string: RecordStatus.validated.rawValue)
+                requestLog?.pointee.append(contentsOf: "balance query id=\(record.string(at: Field.id) ?? "") account=\(query.account) token=\(query.token)".utf8)
+                return true
             case .status:
-                _ = try RequestResolver.checkRequestId(record)
+                let id = try RequestResolver.checkRequestId(record)
                 record.set(Field.status, string: RecordStatus.validated.rawValue)
+                requestLog?.pointee.append(contentsOf: "status query id=\(id)".utf8)
+                return true
             case .payout, .transfer:
                 throw TokError(.unknownOp, "op \(op.rawValue) is not available in this build yet")
             }
         } catch {
             record.reject(stage: .validate, error)
+            return false
         }
     }
 }
