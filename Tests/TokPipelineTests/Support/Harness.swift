@@ -1,0 +1,254 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+@testable import TokShared
+
+/// Where the repository and the built tok-* executables are.
+enum Repo {
+    static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The executables sit beside the test bundle that `swift test` runs.
+    static let binDirectory: URL = {
+        if let override = ProcessInfo.processInfo.environment["TOK_BIN_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        var candidate = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            if FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("tok-apply").path) { return candidate }
+            candidate = candidate.deletingLastPathComponent()
+        }
+        return root.appendingPathComponent(".build/debug")
+    }()
+
+    static let python = root.appendingPathComponent(".venv-peers/bin/python").path
+}
+
+/// The outcome of running a shell pipeline of tok tools.
+struct PipelineResult {
+    let exitCode: Int32
+    let stdout: String
+    let stderr: String
+
+    /// Every stdout line parsed as a JSON object.
+    var records: [JSON] {
+        stdout.split(separator: "\n").map { line in
+            guard case .success(let value) = JSON.parse(String(line)) else {
+                XCTFail("tool output is not JSON: \(line)")
+                return JSON.object()
+            }
+            return value
+        }
+    }
+
+    func record(id: String) -> JSON? { records.first { $0.string(at: "id") == id } }
+}
+
+/// A scratch directory with a config for one test.
+final class Workspace {
+    let directory: URL
+    let secret = "test-attestation-secret-0123456789abcdef"
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: path(name), atomically: true, encoding: .utf8)
+    }
+
+    /// Runs `command` with bash, the tok tools first on PATH, stdin from `input`.
+    func run(_ command: String, input: String = "", environment: [String: String] = [:]) throws -> PipelineResult {
+        let inputFile = path("stdin-\(UUID().uuidString)")
+        let outputFile = path("stdout-\(UUID().uuidString)")
+        let errorFile = path("stderr-\(UUID().uuidString)")
+        try input.write(toFile: inputFile, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "set -o pipefail; ( \(command) ) < '\(inputFile)' > '\(outputFile)' 2> '\(errorFile)'"]
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = Repo.binDirectory.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        env["TOK_ATTESTATION_SECRET"] = secret
+        env["TOK_CONFIG"] = path("tok.toml")
+        env["TOK_LOG_LEVEL"] = "info"
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.currentDirectoryURL = directory
+        try process.run()
+        process.waitUntilExit()
+        return PipelineResult(exitCode: process.terminationStatus,
+                              stdout: (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "",
+                              stderr: (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "")
+    }
+}
+
+/// A real EVM chain (eth-tester + py-evm) served on loopback by testpeers/evm_node.py.
+final class EVMNode {
+    let process: Process
+    let url: String
+    private let portFile: String
+
+    /// Key #10 of the node's funded accounts; the tests' operator receiver.
+    static let receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+    static let chainId = "131277322940537"
+    static let accounts = [
+        "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
+        "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF",
+        "0x6813Eb9362372EEF6200f3b1dbC3f819671cBA69",
+        "0x1efF47bc3a10a45D4B230B5d10E37751FE6AA718",
+    ]
+
+    init() throws {
+        guard FileManager.default.isExecutableFile(atPath: Repo.python) else {
+            throw XCTSkip("no .venv-peers: run `bash scripts/test.sh` (or scripts/setup.sh) first")
+        }
+        portFile = FileManager.default.temporaryDirectory.appendingPathComponent("evm-\(UUID().uuidString).port").path
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Repo.python)
+        process.arguments = [Repo.root.appendingPathComponent("testpeers/evm_node.py").path, "--port", "0", "--port-file", portFile]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Bounded wait: the node needs about a second to import py-evm and compile the token.
+        var waitedMilliseconds = 0
+        while !FileManager.default.fileExists(atPath: portFile) {
+            guard process.isRunning, waitedMilliseconds < 60_000 else {
+                process.terminate()
+                throw NSError(domain: "EVMNode", code: 1, userInfo: [NSLocalizedDescriptionKey: "evm_node.py did not start"])
+            }
+            usleep(50_000)
+            waitedMilliseconds += 50
+        }
+        let port = try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        url = "http://127.0.0.1:\(port)"
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// A synchronous JSON-RPC call; fails the test on an error answer.
+    @discardableResult
+    func call(_ method: String, _ params: String = "[]", file: StaticString = #filePath, line: UInt = #line) throws -> JSON {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\(method)\",\"params\":\(params)}".utf8)
+        request.timeoutInterval = 30
+        let done = DispatchSemaphore(value: 0)
+        let response = ResponseBox()
+        URLSession.shared.dataTask(with: request) { data, _, error in
+            response.data = data
+            response.error = error
+            done.signal()
+        }.resume()
+        done.wait()
+        if let failure = response.error { throw failure }
+        guard let body = response.data, case .success(let answer) = body.withUnsafeBytes({ JSON.parse($0) }) else {
+            throw NSError(domain: "EVMNode", code: 2, userInfo: [NSLocalizedDescriptionKey: "\(method): no JSON answer"])
+        }
+        if let error = answer["error"] {
+            XCTFail("\(method) failed: \(error)", file: file, line: line)
+            throw NSError(domain: "EVMNode", code: 3, userInfo: [NSLocalizedDescriptionKey: "\(method): \(error)"])
+        }
+        return answer["result"] ?? JSON.null()
+    }
+
+    func sendEth(from: Int, to: String, wei: String) throws -> String {
+        try call("tokdev_sendEth", "[{\"from\":\(from),\"to\":\"\(to)\",\"value\":\"\(wei)\"}]").stringValue!
+    }
+
+    func deployToken(from: Int = 0, symbol: String = "TOK", supply: String = "1000000000000000000000000") throws -> String {
+        try call("tokdev_deployToken", "[{\"from\":\(from),\"name\":\"Test \(symbol)\",\"symbol\":\"\(symbol)\",\"decimals\":18,\"supply\":\"\(supply)\"}]")
+            .string(at: "address")!
+    }
+
+    func transferToken(_ token: String, from: Int, to: String, amount: String) throws -> String {
+        try call("tokdev_transferToken", "[{\"token\":\"\(token)\",\"from\":\(from),\"to\":\"\(to)\",\"amount\":\"\(amount)\"}]").stringValue!
+    }
+
+    func mine(_ blocks: Int) throws { try call("evm_mine", "[\(blocks)]") }
+
+    /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3.
+    func config(token: String, confirmations: Int = 3, extraToken: String? = nil) -> String {
+        var text = """
+        [engine]
+        batch_size = 64
+
+        [attestation]
+        key_id = "test"
+
+        [database]
+        lock_timeout_milliseconds = 2000
+
+        [[tokens]]
+        alias = "ETH"
+        symbol = "ETH"
+
+        [[tokens]]
+        alias = "TOK"
+        symbol = "TOK"
+
+        [[tokens]]
+        alias = "OTHER"
+
+        [[networks]]
+        alias = "evm-local"
+        chain = "eip155:\(EVMNode.chainId)"
+        rpc_url = "\(url)"
+        receiver = "\(EVMNode.receiver)"
+        operator = "\(EVMNode.receiver)"
+        confirmations = \(confirmations)
+        rpc_timeout_milliseconds = 5000
+        rpc_retries = 2
+
+          [[networks.assets]]
+          token = "ETH"
+          asset = "eip155:\(EVMNode.chainId)/slip44:60"
+          decimals = 18
+
+          [[networks.assets]]
+          token = "TOK"
+          asset = "eip155:\(EVMNode.chainId)/erc20:\(token)"
+          decimals = 18
+
+        """
+        if let extraToken {
+            text += """
+
+              [[networks.assets]]
+              token = "OTHER"
+              asset = "eip155:\(EVMNode.chainId)/erc20:\(extraToken)"
+              decimals = 18
+              deposit = false
+
+            """
+        }
+        return text
+    }
+}
+
+/// Carries a URLSession answer back to the waiting test thread (the semaphore orders the accesses).
+private final class ResponseBox: @unchecked Sendable {
+    var data: Data?
+    var error: Error?
+}
+
+/// A deposit request line as a client would send it.
+func depositRequest(id: String, account: String, token: String, tx: String, network: String = "evm-local") -> String {
+    "{\"op\":\"deposit\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(account)\",\"network\":\"\(network)\",\"token\":\"\(token)\"},\"deposit\":{\"tx\":\"\(tx)\"}}"
+}
+
+func balanceQuery(id: String, account: String, token: String) -> String {
+    "{\"op\":\"balance\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(account)\",\"network\":\"evm-local\",\"token\":\"\(token)\"}}"
+}
+
+let depositPipeline = "tok-validate | tok-verify | tok-apply --db state.sqlite"
