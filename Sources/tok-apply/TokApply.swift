@@ -26,7 +26,26 @@ struct TokApply: AsyncParsableCommand {
     @Flag(name: .long, help: "Check the database's invariants instead of reading stdin; exit 65 on any violation.")
     var check = false
 
+    @Flag(name: .long, help: "Write every payout between prepare and commit/rollback as a record for tok-submit, instead of reading stdin (reconciliation).")
+    var openPayouts = false
+
+    @Option(name: .long, help: ArgumentHelp("At most this many records with --open-payouts.", valueName: "n"))
+    var limit = 100_000
+
     func run() async throws {
+        if openPayouts {
+            await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
+                let lock = try WriterLock(databasePath: db,
+                                          timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+                let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
+                                        busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+                let stage = ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
+                                       writerLock: lock, logger: logger)
+                do { return try stage.openPayoutRecords(limit: limit) } catch {
+                    throw StageFailure(.tempFailure, "\(error)")
+                }
+            }
+        }
         if check {
             await ToolMain.check(tool: "tok-apply", options: common, databasePath: db,
                                  lockTimeoutMilliseconds: lockTimeoutMilliseconds)
@@ -36,6 +55,7 @@ struct TokApply: AsyncParsableCommand {
                                       timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
             let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
                                     busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+            try ledger.bindTokenUnits(config.tokens)
             return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
                               writerLock: lock, logger: logger)
         }

@@ -6,15 +6,20 @@ import TokShared
 struct TokVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tok-verify",
-        abstract: "Verify validated deposits on their source chains and attest the result.",
+        abstract: "Verify deposits on their source chains, sign payouts, and attest the results.",
         discussion: """
             Handles deposit records in state "validated" or "pending". Deposits that reach \
             the network's confirmation level become "verified" and carry an HMAC attestation \
             that tok-apply checks; those below it are emitted as "pending" (or held with \
-            --wait). Other records pass through unchanged, in order. See tok-verify(1).
+            --wait). Payouts (and transfers, once their deposit is final) have their \
+            signature checked and their destination transaction signed with the operator \
+            key: status "signed". Other records pass through unchanged, in order. See tok-verify(1).
             """)
 
     @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: ArgumentHelp("tok-apply's database, opened read-only: advisory balance checks, payout nonces and replays. Recommended for payouts.", valueName: "file"))
+    var db: String?
 
     @Flag(name: .long, help: "Hold pending deposits until they reach the confirmation level or --wait-timeout passes.")
     var wait = false
@@ -37,7 +42,8 @@ struct TokVerify: AsyncParsableCommand {
     func run() async throws {
         let policy = wait ? VerifyStage.WaitPolicy(timeoutMilliseconds: waitTimeoutMilliseconds, pollMilliseconds: pollMilliseconds) : nil
         await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
-            VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, logger: logger)
+            let ledger = try db.map { try Ledger(readOnlyPath: $0, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger) }
+            return VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, ledger: ledger, logger: logger)
         }
     }
 }

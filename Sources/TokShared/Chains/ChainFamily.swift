@@ -41,6 +41,13 @@ public protocol ChainFamily: Sendable {
     /// Refuses asset namespaces the family cannot verify.
     func checkAssetSupported(_ asset: AssetType) throws(TokError)
     func depositVerifier(for network: NetworkConfig, logger: Logger) -> DepositVerifier
+    /// Checks that `signature` over the text `message` was made by the key of
+    /// `address` (EIP-191 personal_sign on eip155, signmessage on bip122).
+    func verifyMessageSignature(message: String, signature: String, address: String, chain: ChainId) throws(TokError)
+    /// The address a private key pays from on this chain.
+    func address(of key: PrivateKey, chain: ChainId) -> String
+    /// Builds, signs, broadcasts and follows payouts on the network.
+    func payoutChannel(for network: NetworkConfig, logger: Logger) -> PayoutChannel
 }
 
 public enum ChainFamilies {

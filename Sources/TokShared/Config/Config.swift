@@ -76,6 +76,9 @@ public struct TokenConfig: Sendable, Equatable {
     public var alias: String
     public var symbol: String
     public var name: String
+    /// The ledger's unit for this token: balances count 10^-decimals of a token.
+    /// Every network's amounts convert into it exactly (mapping decimals ≤ this).
+    public var decimals: Int
 }
 
 /// One asset on one network: how it is identified on chain and what the operator allows.
@@ -90,8 +93,23 @@ public final class AssetMapping: Sendable, Equatable {
     public let treasury: String?
     /// `asset.description`, computed once: it is written into every record.
     public let assetText: String
+    /// Payout fees, in the token's ledger units: max(fixed + quantity × bps / 10000, minimum).
+    public let feeFixed: UInt256
+    public let feeBasisPoints: UInt64
+    public let feeMinimum: UInt256
+    /// Charged when a payout fails on chain (never more than the fee itself).
+    public let failureFee: UInt256
+    /// The smallest payout accepted, in ledger units.
+    public let minimumPayout: UInt256
 
-    init(token: String, asset: AssetType, decimals: Int, depositEnabled: Bool, payoutEnabled: Bool, treasury: String?) {
+    init(token: String, asset: AssetType, decimals: Int, depositEnabled: Bool, payoutEnabled: Bool, treasury: String?,
+         feeFixed: UInt256 = .zero, feeBasisPoints: UInt64 = 0, feeMinimum: UInt256 = .zero, failureFee: UInt256 = .zero,
+         minimumPayout: UInt256 = .zero) {
+        self.feeFixed = feeFixed
+        self.feeBasisPoints = feeBasisPoints
+        self.feeMinimum = feeMinimum
+        self.failureFee = failureFee
+        self.minimumPayout = minimumPayout
         self.token = token
         self.asset = asset
         self.decimals = decimals
@@ -104,10 +122,14 @@ public final class AssetMapping: Sendable, Equatable {
     /// The native coin of its chain (slip44), as opposed to a contract token.
     public var isNative: Bool { asset.assetNamespace == "slip44" }
 
+    /// The payout fee for `quantity` (ledger units); nil on overflow.
+    public func payoutFee(quantity: UInt256) -> UInt256? {
+        guard let variable = feeFixed.adding(quantity.basisPoints(feeBasisPoints)) else { return nil }
+        return max(variable, feeMinimum)
+    }
+
     public static func == (left: AssetMapping, right: AssetMapping) -> Bool {
-        left.token == right.token && left.asset == right.asset && left.decimals == right.decimals
-            && left.depositEnabled == right.depositEnabled && left.payoutEnabled == right.payoutEnabled
-            && left.treasury == right.treasury
+        left === right
     }
 }
 
@@ -132,10 +154,27 @@ public final class NetworkConfig: Sendable {
     public let rpcBatchSize: Int
     public let assets: [AssetMapping]
     public let family: ChainFamily
+    /// Where the operator's signing key comes from (tok-verify only): a file of
+    /// mode 0600 holding the hex key, or an environment variable.
+    public let operatorKeyFile: String?
+    public let operatorKeyEnv: String?
+    /// Account-model fee caps: the most a payout may bid per gas unit, and the tip.
+    public let maxFeePerGasWei: UInt256
+    public let priorityFeePerGasWei: UInt256
+    /// Gas estimates above this are refused rather than paid.
+    public let gasLimitCap: UInt64
 
     init(alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
          receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
-         rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping]) {
+         rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
+         operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil,
+         maxFeePerGasWei: UInt256 = UInt256(500_000_000_000), priorityFeePerGasWei: UInt256 = UInt256(1_000_000_000),
+         gasLimitCap: UInt64 = 300_000) {
+        self.operatorKeyFile = operatorKeyFile
+        self.operatorKeyEnv = operatorKeyEnv
+        self.maxFeePerGasWei = maxFeePerGasWei
+        self.priorityFeePerGasWei = priorityFeePerGasWei
+        self.gasLimitCap = gasLimitCap
         self.alias = alias
         self.chain = chain
         self.chainText = chain.description
@@ -241,7 +280,8 @@ extension TokConfig {
         for var section in try reader.tables("tokens") {
             let token = TokenConfig(alias: try section.requiredString("alias"),
                                     symbol: try section.string("symbol") ?? "",
-                                    name: try section.string("name") ?? "")
+                                    name: try section.string("name") ?? "",
+                                    decimals: try section.int("decimals", default: -1, range: -1...77))
             try section.finish()
             guard token.alias.utf8.count <= 32, token.alias.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw section.error("alias", "must be 1-32 letters, digits, '-', '_' or '.'")
@@ -250,7 +290,7 @@ extension TokConfig {
                 throw section.error("alias", "token \(token.alias) is defined twice")
             }
             tokens.append(TokenConfig(alias: token.alias, symbol: token.symbol.isEmpty ? token.alias : token.symbol,
-                                      name: token.name))
+                                      name: token.name, decimals: token.decimals))
         }
 
         var networks: [NetworkConfig] = []
@@ -262,6 +302,24 @@ extension TokConfig {
             networks.append(network)
         }
         try reader.finish()
+        // Ledger units: a token's decimals default to its mappings' common decimals; where
+        // mappings differ it must be given, and no mapping may have more (conversion into
+        // the ledger unit must be exact).
+        for index in tokens.indices {
+            let mapped = networks.flatMap { network in network.assets.filter { $0.token == tokens[index].alias } }
+            if tokens[index].decimals < 0 {
+                let distinct = Set(mapped.map(\.decimals))
+                guard distinct.count <= 1 else {
+                    throw ConfigError(file: file, key: "tokens[\(index)].decimals",
+                                      problem: "token \(tokens[index].alias) has different decimals on different networks; set its ledger decimals")
+                }
+                tokens[index].decimals = distinct.first ?? 0
+            }
+            if let finer = mapped.first(where: { $0.decimals > tokens[index].decimals }) {
+                throw ConfigError(file: file, key: "tokens[\(index)].decimals",
+                                  problem: "\(finer.asset) has \(finer.decimals) decimals, more than the ledger's \(tokens[index].decimals)")
+            }
+        }
         return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
                          networks: networks, tokens: tokens)
     }
@@ -303,6 +361,17 @@ extension TokConfig {
         let concurrency = try section.int("rpc_concurrency", default: 4, range: 1...64)
         let retries = try section.int("rpc_retries", default: 5, range: 0...100)
         let batchSize = try section.int("rpc_batch_size", default: 50, range: 1...1_000)
+        let operatorKeyFile = try section.string("operator_key_file")
+        let operatorKeyEnv = try section.string("operator_key_env")
+        if operatorKeyFile != nil && operatorKeyEnv != nil {
+            throw section.error("operator_key_env", "give operator_key_file or operator_key_env, not both")
+        }
+        let maxFeePerGas = try section.amount("max_fee_per_gas_wei", default: UInt256(500_000_000_000))
+        let priorityFeePerGas = try section.amount("priority_fee_per_gas_wei", default: UInt256(1_000_000_000))
+        guard priorityFeePerGas <= maxFeePerGas else {
+            throw section.error("priority_fee_per_gas_wei", "must not exceed max_fee_per_gas_wei")
+        }
+        let gasLimitCap = try section.int("gas_limit_cap", default: 300_000, range: 21_000...30_000_000)
 
         var assets: [AssetMapping] = []
         for var assetSection in try section.tables("assets") {
@@ -327,6 +396,11 @@ extension TokConfig {
                     throw assetSection.error("treasury", "\(text) is not a valid address: \(error.message)")
                 }
             }
+            let feeFixed = try assetSection.amount("fee_fixed", default: .zero)
+            let feeBasisPoints = try assetSection.int("fee_basis_points", default: 0, range: 0...10_000)
+            let feeMinimum = try assetSection.amount("fee_minimum", default: .zero)
+            let failureFee = try assetSection.amount("failure_fee", default: .zero)
+            let minimumPayout = try assetSection.amount("minimum_payout", default: .zero)
             try assetSection.finish()
             guard !assets.contains(where: { $0.token == tokenAlias || $0.asset == asset }) else {
                 throw assetSection.error("token", "token \(tokenAlias) or asset \(asset) is mapped twice on \(alias)")
@@ -335,13 +409,17 @@ extension TokConfig {
                 throw assetSection.error("asset", error.message)
             }
             assets.append(AssetMapping(token: tokenAlias, asset: asset, decimals: decimals, depositEnabled: deposit,
-                                       payoutEnabled: payout, treasury: treasury))
+                                       payoutEnabled: payout, treasury: treasury, feeFixed: feeFixed,
+                                       feeBasisPoints: UInt64(feeBasisPoints), feeMinimum: feeMinimum,
+                                       failureFee: failureFee, minimumPayout: minimumPayout))
         }
         try section.finish()
         return NetworkConfig(alias: alias, chain: chain, family: family, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
                              receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
                              rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
-                             rpcBatchSize: batchSize, assets: assets)
+                             rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
+                             operatorKeyEnv: operatorKeyEnv, maxFeePerGasWei: maxFeePerGas,
+                             priorityFeePerGasWei: priorityFeePerGas, gasLimitCap: UInt64(gasLimitCap))
     }
 
     public static func processEnvironment() -> [String: String] {

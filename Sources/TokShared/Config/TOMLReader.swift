@@ -60,6 +60,20 @@ struct TOMLReader {
         return try int(key, default: range.lowerBound, range: range)
     }
 
+    /// A base-unit amount: a decimal string (any size) or a non-negative TOML integer.
+    mutating func amount(_ key: String, default fallback: UInt256) throws -> UInt256 {
+        consumed.insert(key)
+        guard let value = table[key] else { return fallback }
+        if let number = value.int {
+            guard number >= 0 else { throw error(key, "must not be negative") }
+            return UInt256(UInt64(number))
+        }
+        guard let text = value.string else { throw error(key, "expected a base-unit amount as a decimal string") }
+        do { return try UInt256(decimal: text) } catch {
+            throw self.error(key, "\(text) is not a base-unit amount: \(error.message)")
+        }
+    }
+
     mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
         consumed.insert(key)
         guard let value = table[key] else { return fallback }

@@ -40,6 +40,17 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case badKey = "bad_key"
     case badRawTx = "bad_raw_tx"
 
+    // Payouts.
+    case expired = "expired"
+    case tokenMismatch = "token_mismatch"
+    case belowMinimum = "below_minimum"
+    case feeExceedsMax = "fee_exceeds_max"
+    case insufficientBalance = "insufficient_balance"
+    case nonceConflict = "nonce_conflict"
+    case unknownRequest = "unknown_request"
+    case invalidTransition = "invalid_transition"
+    case gasCapExceeded = "gas_cap_exceeded"
+
     // Verification against the source chain.
     case txNotFound = "tx_not_found"
     case txFailed = "tx_failed"
@@ -64,7 +75,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// (the chain catches up, an RPC endpoint comes back, a lock is freed).
     public var retryable: Bool {
         switch self {
-        case .txNotFound, .reorganised, .rpcUnavailable, .databaseError:
+        case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict:
             return true
         default:
             return false
@@ -102,6 +113,15 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .badSignature: return "a signature is malformed or does not verify"
         case .badKey: return "a private key is malformed or out of range"
         case .badRawTx: return "a raw transaction is malformed or not canonically encoded"
+        case .expired: return "the payout authorisation has expired (or expires too soon to complete)"
+        case .tokenMismatch: return "source and destination name different tokens"
+        case .belowMinimum: return "the quantity is below the operator's minimum payout"
+        case .feeExceedsMax: return "the payout fee is more than the max_fee the user signed"
+        case .insufficientBalance: return "the available balance does not cover quantity plus fee; retry after a deposit"
+        case .nonceConflict: return "another payout owns this transaction nonce; re-verify to sign with a fresh one"
+        case .unknownRequest: return "no payout with this request id is recorded"
+        case .invalidTransition: return "the payout is not in a state that allows this step (e.g. confirming a failed payout)"
+        case .gasCapExceeded: return "the destination transaction would need more gas or a higher fee than the configured caps"
         case .txNotFound: return "the chain does not know the transaction (yet); retry later"
         case .txFailed: return "the transaction was mined but failed (receipt status 0)"
         case .noPaymentToReceiver: return "the transaction pays nothing of this asset to the operator's receiver"

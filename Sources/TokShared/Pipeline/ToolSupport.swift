@@ -65,6 +65,30 @@ public enum ToolMain {
         exit(code.rawValue)
     }
 
+    /// Writes records produced without reading stdin (e.g. `tok-apply --open-payouts`).
+    public static func emit(tool: String, options: CommonOptions, produce: (TokConfig, Logger) throws -> [JSON]) async -> Never {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel)
+        signal(SIGPIPE, SIG_IGN)
+        let code: SysExit
+        do {
+            let config = try options.loadConfig()
+            let records = try produce(config, logger)
+            let writer = OutputWriter()
+            do {
+                for record in records { try writer.writeLine(record) }
+                try writer.flush()
+            } catch {
+                throw StageFailure(.ioError, "writing standard output failed: \(error)")
+            }
+            logger.info("done", metadata: ["records": "\(records.count)"])
+            code = .ok
+        } catch {
+            code = report(error, tool: tool)
+        }
+        TokLogging.flush()
+        exit(code.rawValue)
+    }
+
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
     public static func check(tool: String, options: CommonOptions, databasePath: String,

@@ -14,6 +14,8 @@ public enum Field {
     public static let applied = "applied"
     public static let attestation = "attestation"
     public static let input = "input"
+    public static let payoutTx = "payout_tx"
+    public static let submission = "submission"
 }
 
 /// What a request asks for. Unknown ops are rejected by tok-validate.
@@ -35,6 +37,16 @@ public enum RecordStatus: String, Sendable {
     case duplicate      // tok-apply had already credited this chain transaction
     case answered       // tok-apply answered a balance or status query
     case rejected       // some stage refused it; see `error`
+
+    // Payouts (and the payout half of transfers).
+    case signed         // tok-verify checked the authorisation and signed the destination transaction
+    case prepared       // tok-apply locked quantity + fee and recorded the transaction
+    case submitted      // tok-submit handed the transaction to the destination chain
+    case confirmed      // tok-submit saw it reach the confirmation level
+    case failed         // tok-submit saw it fail for good (reverted, or can never be mined)
+    case inFlight = "in_flight"     // tok-apply recorded the submission
+    case paid                       // tok-apply committed: the payout is final
+    case rolledBack = "rolled_back" // tok-apply rolled back: funds unlocked, failure fee charged
 }
 
 /// The stage names used in `error.stage`.

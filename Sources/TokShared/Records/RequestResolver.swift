@@ -149,3 +149,165 @@ public struct RequestResolver: Sendable {
         return ResolvedAccountToken(account: "\(network.chain):\(address)", token: mapping.token)
     }
 }
+
+/// A payout request checked against the config: both endpoints canonical, the
+/// quantity converted exactly into ledger and destination units, the fee known.
+public struct ResolvedPayout: Sendable {
+    public var requestId: String
+    public var sourceNetwork: NetworkConfig
+    public var sourceAddress: String
+    public var sourceMapping: AssetMapping
+    public var destinationNetwork: NetworkConfig
+    public var destinationAddress: String
+    public var destinationMapping: AssetMapping
+    /// Ledger units of the token.
+    public var quantity: UInt256
+    public var fee: UInt256
+    /// Destination base units: what the destination transaction moves.
+    public var destinationAmount: UInt256
+    public var authorisation: PayoutAuthorisation
+    public var signature: String
+
+    public var token: String { sourceMapping.token }
+    public var account: String { sourceNetwork.chainText + ":" + sourceAddress }
+    public var destinationAccount: String { destinationNetwork.chainText + ":" + destinationAddress }
+    /// Who pays on the destination chain.
+    public var sender: String? { destinationMapping.treasury ?? destinationNetwork.operatorAddress }
+    /// Quantity plus fee: what prepare locks.
+    public var debit: UInt256 { quantity.adding(fee)! }
+
+    public func validatedObject(into object: JSON = JSON.object()) -> JSON {
+        object.set("account", string: account)
+        object.set("network", string: sourceNetwork.chainText)
+        object.set("token", string: token)
+        object.set("quantity", string: quantity.description)
+        object.set("fee", string: fee.description)
+        object.set("destination", string: destinationAccount)
+        object.set("destination_network", string: destinationNetwork.chainText)
+        object.set("destination_asset", string: destinationMapping.assetText)
+        object.set("destination_amount", string: destinationAmount.description)
+        object.set("expires", integer: authorisation.expiresUnixSeconds)
+        return object
+    }
+}
+
+/// A transfer: a deposit and a payout of the deposited token in one request.
+public struct ResolvedTransfer: Sendable {
+    public var deposit: ResolvedDeposit
+    public var payout: ResolvedPayout
+
+    public func validatedObject() -> JSON {
+        let object = deposit.validatedObject()
+        return payout.validatedObject(into: object)
+    }
+}
+
+extension RequestResolver {
+    /// Authorisations may not reach further than this into the future.
+    public static let maxAuthorisationSeconds: Int64 = 30 * 24 * 3600
+
+    /// Reads an amount field: a decimal string, or a JSON integer when exact.
+    static func amount(_ record: JSON, _ key: String, path: String) throws(TokError) -> UInt256 {
+        guard let kind = record.kind(at: key), kind != .null else { throw TokError(.missingField, "\(path) is required") }
+        switch kind {
+        case .string:
+            do { return try UInt256(decimal: record.string(at: key)!) } catch {
+                throw TokError(error.code, "\(path): \(error.message)")
+            }
+        case .integer:
+            let value = record[key]!.int64Value!
+            guard value >= 0 else { throw TokError(.amountNegative, "\(path) is negative") }
+            return UInt256(UInt64(value))
+        case .real:
+            throw TokError(.amountNotExact, "\(path) is a JSON real; send base units as a decimal string")
+        default:
+            throw TokError(.amountNotNumeric, "\(path) must be a base-unit decimal string")
+        }
+    }
+
+    public func resolvePayout(_ record: JSON, nowUnixSeconds: Int64) throws(TokError) -> ResolvedPayout {
+        let id = try RequestResolver.checkRequestId(record)
+        let source = try RequestResolver.requiredObject(record, Field.source)
+        let (sourceNetwork, sourceAddress, sourceMapping) = try resolveEndpoint(source, path: Field.source)
+        let destination = try RequestResolver.requiredObject(record, Field.destination)
+        let (destinationNetwork, destinationAddress, destinationMapping) = try resolveEndpoint(destination, path: Field.destination)
+        guard sourceMapping.token == destinationMapping.token else {
+            throw TokError(.tokenMismatch, "source token \(sourceMapping.token) and destination token \(destinationMapping.token) differ")
+        }
+        guard destinationMapping.payoutEnabled else {
+            throw TokError(.payoutDisabled, "payouts of \(destinationMapping.token) on \(destinationNetwork.alias) are disabled")
+        }
+        guard let token = config.token(alias: sourceMapping.token) else {
+            throw TokError(.unknownToken, "token \(sourceMapping.token) is not configured")
+        }
+
+        // Amounts: source units in the request, ledger units in the books, destination units on chain.
+        let quantityInSource = try RequestResolver.amount(record, Field.quantity, path: Field.quantity)
+        guard !quantityInSource.isZero else { throw TokError(.belowMinimum, "quantity is zero") }
+        guard let quantity = UInt256.convertExactly(quantityInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals) else {
+            throw TokError(.amountOverflow, "quantity does not fit the ledger's units")
+        }
+        guard let destinationAmount = UInt256.convertExactly(quantity, fromDecimals: token.decimals, toDecimals: destinationMapping.decimals) else {
+            throw TokError(.amountNotExact, "quantity \(quantityInSource) (\(sourceMapping.decimals) decimals) has no exact equivalent in \(destinationMapping.decimals) decimals on \(destinationNetwork.alias)")
+        }
+        guard quantity >= destinationMapping.minimumPayout else {
+            throw TokError(.belowMinimum, "quantity is below the minimum payout of \(destinationMapping.minimumPayout) (ledger units)")
+        }
+        guard let fee = destinationMapping.payoutFee(quantity: quantity), quantity.adding(fee) != nil else {
+            throw TokError(.amountOverflow, "quantity plus fee overflows")
+        }
+        let maxFeeInSource = try RequestResolver.amount(record, "max_fee", path: "max_fee")
+        guard let maxFee = UInt256.convertExactly(maxFeeInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals) else {
+            throw TokError(.amountOverflow, "max_fee does not fit the ledger's units")
+        }
+        guard fee <= maxFee else {
+            throw TokError(.feeExceedsMax, "the fee is \(fee) ledger units, more than max_fee \(maxFee)")
+        }
+
+        let expires = try RequestResolver.expiry(record)
+        guard expires > nowUnixSeconds else { throw TokError(.expired, "the authorisation expired at \(expires)") }
+        guard expires <= nowUnixSeconds + RequestResolver.maxAuthorisationSeconds else {
+            throw TokError(.expired, "expires is more than \(RequestResolver.maxAuthorisationSeconds / 86400) days ahead")
+        }
+        let authorisation = PayoutAuthorisation(
+            requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
+            destination: destinationNetwork.chainText + ":" + destinationAddress,
+            token: sourceMapping.token, quantity: quantityInSource, maxFee: maxFeeInSource, expiresUnixSeconds: expires)
+        let signature = try RequestResolver.signature(record, expected: authorisation)
+        return ResolvedPayout(
+            requestId: id, sourceNetwork: sourceNetwork, sourceAddress: sourceAddress, sourceMapping: sourceMapping,
+            destinationNetwork: destinationNetwork, destinationAddress: destinationAddress, destinationMapping: destinationMapping,
+            quantity: quantity, fee: fee, destinationAmount: destinationAmount, authorisation: authorisation, signature: signature)
+    }
+
+    public func resolveTransfer(_ record: JSON, nowUnixSeconds: Int64) throws(TokError) -> ResolvedTransfer {
+        let deposit = try resolveDeposit(record)
+        let payout = try resolvePayout(record, nowUnixSeconds: nowUnixSeconds)
+        guard deposit.account == payout.account, deposit.mapping === payout.sourceMapping else {
+            throw TokError(.conflictingRecord, "a transfer pays out what it deposits: source must be the same account and token")
+        }
+        return ResolvedTransfer(deposit: deposit, payout: payout)
+    }
+
+    /// `expires`: Unix seconds, as a JSON integer or a decimal string.
+    static func expiry(_ record: JSON) throws(TokError) -> Int64 {
+        if let value = record["expires"]?.int64Value { return value }
+        if let text = record.string(at: "expires"), let value = Int64(text) { return value }
+        if record.has("expires") { throw TokError(.badFieldType, "expires must be Unix seconds (integer)") }
+        throw TokError(.missingField, "expires is required")
+    }
+
+    /// The signature: `signature`, or TokEngine's `deposit.msg` + `deposit.sig`
+    /// when `msg` is exactly our canonical message.
+    static func signature(_ record: JSON, expected: PayoutAuthorisation) throws(TokError) -> String {
+        if let signature = record.string(at: "signature"), !signature.isEmpty { return signature }
+        if let deposit = record[Field.deposit], deposit.isObject, let signature = deposit.string(at: "sig") {
+            guard let message = deposit.string(at: "msg") else { throw TokError(.missingField, "deposit.msg is required with deposit.sig") }
+            guard message == expected.message else {
+                throw TokError(.badSignature, "deposit.msg is not the canonical payout message for this request (see tok(7))")
+            }
+            return signature
+        }
+        throw TokError(.missingField, "signature is required (or deposit.msg and deposit.sig)")
+    }
+}

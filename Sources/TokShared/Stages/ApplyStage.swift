@@ -26,6 +26,9 @@ public final class ApplyStage: Stage {
         case passThrough
         case rejected(TokError)
         case deposit(VerifiedDeposit, DepositOutcome)
+        case payout(PayoutOutcome, RecordStatus)
+        /// A transfer: its deposit half, and its payout half or why that was refused.
+        case transfer(DepositOutcome, Swift.Result<PayoutOutcome, TokError>)
         case balance(ResolvedAccountToken, Balance)
         case status(String, RequestState?)
     }
@@ -60,32 +63,165 @@ public final class ApplyStage: Stage {
         let status = record.status
         if status == .rejected || record.hasForeignStatus { return .passThrough }
         do throws(TokError) {
-            switch op {
-            case .deposit:
-                guard status == .verified else { return .passThrough }
+            switch (op, status) {
+            case (.deposit, .verified?):
                 let deposit = try verifiedDeposit(record)
                 let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit) }
-                switch outcome {
-                case .credited:
-                    logger.info("deposit credited", metadata: ["id": "\(deposit.requestId)", "account": "\(deposit.account)",
-                                                               "token": "\(deposit.token)", "amount": "\(deposit.amount)"])
-                case .duplicate(let first):
-                    logger.notice("duplicate deposit claim", metadata: ["id": "\(deposit.requestId)", "first": "\(first)", "tx": "\(deposit.tx)"])
-                }
+                logDeposit(deposit, outcome)
                 return .deposit(deposit, outcome)
-            case .balance:
-                guard status == nil || status == .validated else { return .passThrough }
+            case (.payout, .signed?):
+                let payout = try payoutToPrepare(record, op: "payout")
+                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout) }
+                return .payout(outcome, .prepared)
+            case (.transfer, .signed?):
+                // The deposit half stands on its own: a refused payout half never undoes the credit.
+                let deposit = try verifiedDeposit(record)
+                let credited = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: "transfer") }
+                logDeposit(deposit, credited)
+                do {
+                    let payout = try payoutToPrepare(record, op: "transfer")
+                    let prepared = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout) }
+                    return .transfer(credited, .success(prepared))
+                } catch {
+                    logger.notice("transfer payout refused; the deposit stays credited", metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
+                    return .transfer(credited, .failure(error))
+                }
+            case (.payout, .submitted?), (.transfer, .submitted?),
+                 (.payout, .confirmed?), (.transfer, .confirmed?),
+                 (.payout, .failed?), (.transfer, .failed?):
+                return try applySubmission(record, status: status!)
+            case (.balance, nil), (.balance, .validated?):
                 let query = try resolver.resolveBalanceQuery(record)
                 return .balance(query, try ledger.balance(account: query.account, token: query.token))
-            case .status:
-                guard status == nil || status == .validated else { return .passThrough }
+            case (.status, nil), (.status, .validated?):
                 let id = try RequestResolver.checkRequestId(record)
                 return .status(id, try ledger.requestState(id: id))
-            case .payout, .transfer:
+            default:
                 return .passThrough
             }
         } catch {
             return .rejected(error)
+        }
+    }
+
+    private func logDeposit(_ deposit: VerifiedDeposit, _ outcome: DepositOutcome) {
+        switch outcome {
+        case .credited:
+            logger.info("deposit credited", metadata: ["id": "\(deposit.requestId)", "account": "\(deposit.account)",
+                                                       "token": "\(deposit.token)", "credited": "\(deposit.credited)"])
+        case .duplicate(let first):
+            logger.notice("duplicate deposit claim", metadata: ["id": "\(deposit.requestId)", "first": "\(first)", "tx": "\(deposit.tx)"])
+        }
+    }
+
+    /// tok-submit's findings, attested by it: submitted, confirmed or failed.
+    private func applySubmission(_ record: JSON, status: RecordStatus) throws(TokError) -> Result {
+        try attestor.check(record, stage: .submit)
+        let id = try RequestResolver.checkRequestId(record)
+        let payoutTx = try PayoutTx.read(record)
+        guard let submission = record[Field.submission], submission.isObject else {
+            throw TokError(.missingField, "submission is required")
+        }
+        let outcome: PayoutOutcome
+        switch status {
+        case .submitted:
+            outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.markSubmitted(requestId: id, tx: payoutTx.tx) }
+            return .payout(outcome, .inFlight)
+        case .confirmed:
+            guard let blockHash = submission.string(at: "block_hash"), let blockNumber = submission["block_number"]?.int64Value,
+                  let confirmations = submission["confirmations"]?.int64Value else {
+                throw TokError(.missingField, "a confirmed submission needs block_hash, block_number and confirmations")
+            }
+            let confirmation = PayoutConfirmation(blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations)
+            outcome = try ledger.inRecordSavepoint { () throws(TokError) in
+                try ledger.commitPayout(requestId: id, tx: payoutTx.tx, confirmation: confirmation)
+            }
+            if case .applied(let row) = outcome {
+                logger.info("payout confirmed", metadata: ["id": "\(id)", "tx": "\(row.tx)", "fee": "\(row.fee)"])
+            }
+            return .payout(outcome, .paid)
+        default:
+            let reason = submission.string(at: "reason") ?? "failed on chain"
+            let nonceConsumed = submission["nonce_consumed"]?.boolValue ?? true
+            outcome = try ledger.inRecordSavepoint { () throws(TokError) in
+                try ledger.rollbackPayout(requestId: id, tx: payoutTx.tx, reason: reason, nonceConsumed: nonceConsumed)
+            }
+            if case .applied = outcome {
+                logger.warning("payout rolled back", metadata: ["id": "\(id)", "tx": "\(payoutTx.tx)", "reason": "\(reason)"])
+            }
+            return .payout(outcome, .rolledBack)
+        }
+    }
+
+    /// Reads a signed payout (or transfer) record, attested by tok-verify.
+    private func payoutToPrepare(_ record: JSON, op: String) throws(TokError) -> PayoutToPrepare {
+        if op == "payout" { try attestor.check(record, stage: .verify) }
+        guard let validated = record[Field.validated], validated.isObject else {
+            throw TokError(.notVerified, "a signed payout must carry its validated object")
+        }
+        func text(_ key: String) throws(TokError) -> String {
+            guard let value = validated.string(at: key), !value.isEmpty else { throw TokError(.missingField, "validated.\(key) is required") }
+            return value
+        }
+        let payoutTx = try PayoutTx.read(record)
+        let expires = validated["expires"]?.int64Value ?? 0
+        guard expires > Ledger.nowMilliseconds() / 1000 else {
+            throw TokError(.expired, "the authorisation expired at \(expires); nothing was locked")
+        }
+        let destinationChain = try text("destination_network")
+        guard payoutTx.chain == destinationChain else {
+            throw TokError(.conflictingRecord, "payout_tx is for \(payoutTx.chain), the destination is \(destinationChain)")
+        }
+        let destinationAsset = try text("destination_asset")
+        guard let chain = try? ChainId(parsing: destinationChain), let network = resolver.config.network(chain: chain),
+              let mapping = network.assets.first(where: { $0.assetText == destinationAsset }) else {
+            throw TokError(.assetNotConfigured, "destination asset \(destinationAsset) is not configured")
+        }
+        return PayoutToPrepare(
+            requestId: try RequestResolver.checkRequestId(record), op: op, account: try text("account"), token: try text("token"),
+            quantity: try UInt256(decimal: try text("quantity")), fee: try UInt256(decimal: try text("fee")),
+            failureFee: mapping.failureFee, destination: try text("destination"), destinationChain: destinationChain,
+            destinationAsset: destinationAsset, destinationAmount: try UInt256(decimal: try text("destination_amount")),
+            sender: payoutTx.sender, nonce: payoutTx.nonce, chainNonce: payoutTx.chainNonce, tx: payoutTx.tx, rawTx: payoutTx.rawHex)
+    }
+
+    /// Converts a deposit's chain amount into the token's ledger units (exact by config rule).
+    private func ledgerAmount(_ amount: UInt256, chain: String, asset: String, token: String) throws(TokError) -> UInt256 {
+        guard let chainId = try? ChainId(parsing: chain), let network = resolver.config.network(chain: chainId),
+              let mapping = network.assets.first(where: { $0.assetText == asset }),
+              let tokenConfig = resolver.config.token(alias: token) else {
+            throw TokError(.assetNotConfigured, "asset \(asset) on \(chain) is no longer configured")
+        }
+        guard let credited = UInt256.convertExactly(amount, fromDecimals: mapping.decimals, toDecimals: tokenConfig.decimals) else {
+            throw TokError(.amountOverflow, "\(amount) does not fit the ledger's units")
+        }
+        return credited
+    }
+
+    /// Records for every payout between prepare and a final state, attested as
+    /// tok-apply's own, for reconciliation: `tok-apply --open-payouts | tok-submit | tok-apply`.
+    public func openPayoutRecords(limit: Int) throws(TokError) -> [JSON] {
+        try ledger.openPayouts(limit: limit).map { row in
+            let record = JSON.object()
+            record.set(Field.op, string: row.op)
+            record.set(Field.id, string: row.requestId)
+            let validated = JSON.object()
+            validated.set("account", string: row.account)
+            validated.set("token", string: row.token)
+            validated.set("quantity", string: row.quantity.description)
+            validated.set("fee", string: row.fee.description)
+            validated.set("destination", string: row.destination)
+            validated.set("destination_network", string: row.destinationChain)
+            validated.set("destination_asset", string: row.destinationAsset)
+            validated.set("destination_amount", string: row.destinationAmount.description)
+            record.set(Field.validated, validated)
+            record.set(Field.payoutTx, PayoutTx(row: row).object())
+            let applied = JSON.object()
+            applied.set("state", string: row.state)
+            record.set(Field.applied, applied)
+            record.set(Field.status, string: RecordStatus.prepared.rawValue)
+            attestor.attest(record, stage: .apply)
+            return record
         }
     }
 
@@ -117,17 +253,54 @@ public final class ApplyStage: Stage {
         guard confirmations >= required else {
             throw TokError(.notVerified, "verified.confirmations \(confirmations) is below the required \(required)")
         }
+        let chain = try text(validated, "network", "validated")
+        let asset = try text(validated, "asset", "validated")
+        let token = try text(validated, "token", "validated")
         return VerifiedDeposit(
             requestId: try RequestResolver.checkRequestId(record),
-            chain: try text(validated, "network", "validated"),
+            chain: chain,
             tx: try text(validated, "tx", "validated"),
             account: try text(validated, "account", "validated"),
-            token: try text(validated, "token", "validated"),
-            asset: try text(validated, "asset", "validated"),
+            token: token,
+            asset: asset,
             amount: amount,
+            credited: try ledgerAmount(amount, chain: chain, asset: asset, token: token),
             blockHash: try text(verified, "block_hash", "verified"),
             blockNumber: try integer(verified, "block_number", "verified"),
             confirmations: confirmations)
+    }
+
+    /// A payout record after tok-apply: the recorded transaction (a replay gets
+    /// the stored one, never a newly signed one), the payout's state, and
+    /// tok-apply's attestation so tok-submit can trust it.
+    private func annotatePayout(_ record: JSON, _ outcome: PayoutOutcome, _ status: RecordStatus) {
+        let row: PayoutRow
+        let applied = record[Field.applied].flatMap { $0.isObject ? $0 : nil } ?? JSON.object()
+        switch outcome {
+        case .applied(let stored):
+            row = stored
+            applied.set("outcome", string: "applied")
+        case .alreadyDone(let stored):
+            row = stored
+            applied.set("outcome", string: "already_done")
+        }
+        applied.set("state", string: row.state)
+        record.set(Field.applied, applied)
+        record.set(Field.payoutTx, PayoutTx(row: row).object())
+        // The status says what the ledger holds now, whatever step this record asked for.
+        let finalStatus: RecordStatus
+        switch PayoutState(rawValue: row.state) {
+        case .confirmed?: finalStatus = .paid
+        case .failed?: finalStatus = .rolledBack
+        case .submitted?: finalStatus = status == .prepared ? .prepared : .inFlight
+        default: finalStatus = status
+        }
+        record.set(Field.status, string: finalStatus.rawValue)
+        if finalStatus == .prepared {
+            attestor.attest(record, stage: .apply)
+        } else {
+            record.remove(Field.attestation)
+        }
     }
 
     private func annotate(_ record: JSON, _ result: Result) {
@@ -135,6 +308,9 @@ public final class ApplyStage: Stage {
         case .passThrough:
             return
         case .rejected(let error):
+            // A signed transaction that was not recorded must not travel further: only
+            // transactions tok-apply recorded are ever broadcast.
+            if record.status == .signed { record.remove(Field.payoutTx) }
             record.reject(stage: .apply, error)
         case .deposit(_, let outcome):
             let applied = JSON.object()
@@ -149,6 +325,40 @@ public final class ApplyStage: Stage {
                 record.set(Field.status, string: RecordStatus.duplicate.rawValue)
             }
             record.set(Field.applied, applied)
+        case .payout(let outcome, let status):
+            annotatePayout(record, outcome, status)
+        case .transfer(let credited, let payout):
+            let applied = JSON.object()
+            switch credited {
+            case .credited(let available):
+                applied.set("deposit", string: "credited")
+                applied.set("available", string: available.description)
+            case .duplicate(let first):
+                applied.set("deposit", string: "duplicate")
+                applied.set("first_request", string: first)
+            }
+            switch payout {
+            case .success(let outcome):
+                record.set(Field.applied, applied)
+                annotatePayout(record, outcome, .prepared)
+            case .failure(let error):
+                // Plainly: the deposit is credited, the payout was refused.
+                applied.set("payout", string: "refused")
+                record.set(Field.applied, applied)
+                record.remove(Field.payoutTx)
+                let errorObject = JSON.object()
+                errorObject.set("stage", string: StageName.apply.rawValue)
+                errorObject.set("code", string: error.code.rawValue)
+                errorObject.set("message", string: "the deposit is credited; the payout was refused: \(error.message)")
+                errorObject.set("retryable", bool: error.retryable)
+                record.set("payout_error", errorObject)
+                if case .duplicate = credited {
+                    record.set(Field.status, string: RecordStatus.duplicate.rawValue)
+                } else {
+                    record.set(Field.status, string: RecordStatus.credited.rawValue)
+                }
+                record.remove(Field.attestation)
+            }
         case .balance(let query, let balance):
             let answer = JSON.object()
             answer.set("account", string: query.account)
@@ -169,6 +379,19 @@ public final class ApplyStage: Stage {
                 if let account = state.account { answer.set("account", string: account) }
                 if let token = state.token { answer.set("token", string: token) }
                 if let confirmations = state.confirmations { answer.set("confirmations", integer: confirmations) }
+                if let payout = state.payout {
+                    let object = JSON.object()
+                    object.set("state", string: payout.state)
+                    object.set("destination", string: payout.destination)
+                    object.set("quantity", string: payout.quantity.description)
+                    object.set("fee", string: payout.fee.description)
+                    object.set("destination_tx", string: payout.tx)
+                    if let charged = payout.chargedFee { object.set("charged_fee", string: charged.description) }
+                    if let confirmations = payout.confirmations { object.set("confirmations", integer: confirmations) }
+                    if let blockHash = payout.blockHash { object.set("block_hash", string: blockHash) }
+                    if let failure = payout.failure { object.set("failure", string: failure) }
+                    answer.set("payout", object)
+                }
             } else {
                 answer.set("state", string: "unknown")
             }

@@ -57,8 +57,18 @@ public final class ValidateStage: RecordwiseStage {
                 record.set(Field.status, string: RecordStatus.validated.rawValue)
                 requestLog?.pointee.append(contentsOf: "status query id=\(id)".utf8)
                 return true
-            case .payout, .transfer:
-                throw TokError(.unknownOp, "op \(op.rawValue) is not available in this build yet")
+            case .payout:
+                let payout = try resolver.resolvePayout(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
+                record.set(Field.validated, payout.validatedObject())
+                record.set(Field.status, string: RecordStatus.validated.rawValue)
+                requestLog?.pointee.append(contentsOf: "payout id=\(payout.requestId) account=\(payout.account) token=\(payout.token) quantity=\(payout.quantity) fee=\(payout.fee) destination=\(payout.destinationAccount)".utf8)
+                return true
+            case .transfer:
+                let transfer = try resolver.resolveTransfer(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
+                record.set(Field.validated, transfer.validatedObject())
+                record.set(Field.status, string: RecordStatus.validated.rawValue)
+                requestLog?.pointee.append(contentsOf: "transfer id=\(transfer.payout.requestId) account=\(transfer.payout.account) token=\(transfer.payout.token) tx=\(transfer.deposit.tx) quantity=\(transfer.payout.quantity) destination=\(transfer.payout.destinationAccount)".utf8)
+                return true
             }
         } catch {
             record.reject(stage: .validate, error)

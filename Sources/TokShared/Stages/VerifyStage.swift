@@ -3,10 +3,11 @@ import Glibc
 #endif
 import Logging
 
-/// tok-verify: proves deposits on their source chain and attests the result.
-/// Handles deposit records in state `validated` or `pending`; passes all
-/// others through. Chain I/O runs concurrently (bounded per network), but
-/// records leave in input order.
+/// tok-verify: proves deposits on their source chain, checks and signs
+/// payouts, and attests the result. Handles deposit, payout and transfer
+/// records in state `validated` (deposits and transfers also `pending`);
+/// passes all others through. Chain I/O runs concurrently (bounded per
+/// network), but records leave in input order.
 public final class VerifyStage: Stage {
     public let name = StageName.verify
 
@@ -20,16 +21,27 @@ public final class VerifyStage: Stage {
         }
     }
 
-    private let resolver: RequestResolver
-    private let attestor: Attestor
+    let resolver: RequestResolver
+    let attestor: Attestor
     private let wait: WaitPolicy?
-    private let logger: Logger
+    let logger: Logger
     private var verifiers: [String: DepositVerifier] = [:]
+    /// tok-apply's database, read-only: advisory balance checks, nonces, replays.
+    let ledger: Ledger?
+    let environment: [String: String]
+    var channels: [String: PayoutChannel] = [:]
+    var keys: [String: PrivateKey] = [:]
+    /// The highest nonce this process handed out per chain and sender: tok-apply
+    /// may not have recorded the previous batch's payouts yet.
+    var lastNonce: [String: UInt64] = [:]
 
-    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, logger: Logger) {
+    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledger: Ledger? = nil,
+                environment: [String: String] = TokConfig.processEnvironment(), logger: Logger) {
         self.resolver = RequestResolver(config: config)
         self.attestor = attestor
         self.wait = wait
+        self.ledger = ledger
+        self.environment = environment
         self.logger = logger
     }
 
@@ -40,17 +52,44 @@ public final class VerifyStage: Stage {
 
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         var jobs: [Job] = []
+        var transfers: [Int: ResolvedTransfer] = [:]
+        var payouts: [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)] = []
+        let now = Int64(Ledger.nowMilliseconds() / 1000)
         for (index, record) in batch.enumerated() {
-            guard record.opText == Op.deposit.rawValue,
-                  record.status == .validated || record.status == .pending else { continue }
+            guard let op = record.opText.flatMap(Op.init(rawValue:)) else { continue }
             do throws(TokError) {
-                jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
+                switch (op, record.status) {
+                case (.deposit, .validated?), (.deposit, .pending?):
+                    jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
+                case (.transfer, .validated?), (.transfer, .pending?):
+                    let transfer = try resolver.resolveTransfer(record, nowUnixSeconds: now)
+                    try checkAuthorisation(transfer.payout)
+                    transfers[index] = transfer
+                    jobs.append(Job(index: index, deposit: transfer.deposit))
+                case (.payout, .validated?):
+                    let payout = try resolver.resolvePayout(record, nowUnixSeconds: now)
+                    try checkAuthorisation(payout)
+                    payouts.append((index, payout, .zero))
+                default:
+                    continue
+                }
             } catch {
                 record.reject(stage: .verify, error)
             }
         }
-        if jobs.isEmpty { return batch }
+        if !jobs.isEmpty { await verifyDeposits(jobs, batch: batch, transfers: transfers, payouts: &payouts) }
+        if !payouts.isEmpty { await signPayouts(payouts.sorted { $0.index < $1.index }, batch: batch) }
+        return batch
+    }
 
+    /// The source account must have signed this exact payout.
+    private func checkAuthorisation(_ payout: ResolvedPayout) throws(TokError) {
+        try payout.authorisation.verifySignature(payout.signature, signer: payout.sourceAddress,
+                                                  family: payout.sourceNetwork.family, chain: payout.sourceNetwork.chain)
+    }
+
+    private func verifyDeposits(_ jobs: [Job], batch: [JSON], transfers: [Int: ResolvedTransfer],
+                                payouts: inout [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)]) async {
         var results = await verifyAll(jobs)
         if let wait {
             let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
@@ -69,7 +108,8 @@ public final class VerifyStage: Stage {
 
         for (job, result) in zip(jobs, results) {
             let record = batch[job.index]
-            record.set(Field.validated, job.deposit.validatedObject())
+            let transfer = transfers[job.index]
+            record.set(Field.validated, transfer?.validatedObject() ?? job.deposit.validatedObject())
             record.remove(Field.attestation)
             switch result {
             case .failure(let error):
@@ -79,7 +119,12 @@ public final class VerifyStage: Stage {
             case .success(let finding):
                 record.remove(Field.error)
                 record.set(Field.verified, verifiedObject(finding))
-                if finding.isFinal {
+                if finding.isFinal, let transfer {
+                    // The payout half is signed next, counting on the deposit it will be paid from.
+                    let credited = UInt256.convertExactly(finding.amount, fromDecimals: transfer.deposit.mapping.decimals,
+                                                          toDecimals: resolver.config.token(alias: transfer.payout.token)?.decimals ?? 0) ?? .zero
+                    payouts.append((job.index, transfer.payout, credited))
+                } else if finding.isFinal {
                     record.set(Field.status, string: RecordStatus.verified.rawValue)
                     attestor.attest(record, stage: .verify)
                 } else {
@@ -87,7 +132,6 @@ public final class VerifyStage: Stage {
                 }
             }
         }
-        return batch
     }
 
     private func verifiedObject(_ finding: DepositFinding) -> JSON {

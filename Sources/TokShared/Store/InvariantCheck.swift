@@ -18,7 +18,7 @@ extension Ledger {
             }
             table[token] = sum
         }
-        let deposits = try database.statement("SELECT token, amount, chain, tx FROM deposits")
+        let deposits = try database.statement("SELECT token, credited, chain, tx FROM deposits")
         while try deposits.step() {
             add(&credited, deposits.text(0), deposits.text(1), "deposit \(deposits.text(2)) \(deposits.text(3))")
         }
@@ -32,18 +32,75 @@ extension Ledger {
         let fees = try database.statement("SELECT token, amount FROM fee_balances")
         while try fees.step() { add(&held, fees.text(0), fees.text(1), "fee balance") }
         fees.reset()
-        for token in Set(credited.keys).union(held.keys).sorted() {
-            let inflow = credited[token, default: .zero]
-            let holdings = held[token, default: .zero]
-            if inflow != holdings {
-                violations.append("token \(token): balances and fees hold \(holdings) but deposits credited \(inflow)")
+        // Confirmed payouts left the system; their fees stayed (in fee_balances).
+        var paidOut: [String: UInt256] = [:]
+        var lockedByPayouts: [String: UInt256] = [:]
+        let payouts = try database.statement("SELECT token, quantity, fee, state, account, request_id, charged_fee FROM payouts")
+        while try payouts.step() {
+            let token = payouts.text(0), state = payouts.text(3), id = payouts.text(5)
+            if state == "confirmed" { add(&paidOut, token, payouts.text(1), "payout \(id)") }
+            if state == "prepared" || state == "submitted" {
+                let key = payouts.text(4) + " " + token
+                add(&lockedByPayouts, key, payouts.text(1), "payout \(id)")
+                add(&lockedByPayouts, key, payouts.text(2), "payout \(id) fee")
+            }
+            let charged = payouts.optionalText(6)
+            switch state {
+            case "confirmed" where charged != payouts.text(2):
+                violations.append("payout \(id) is confirmed but charged \(charged ?? "nothing") instead of its fee \(payouts.text(2))")
+            case "failed" where charged == nil:
+                violations.append("payout \(id) is failed but records no charged failure fee")
+            case "prepared", "submitted":
+                if charged != nil { violations.append("payout \(id) is open but already charged") }
+            default: break
             }
         }
+        payouts.reset()
+        for token in Set(credited.keys).union(held.keys).union(paidOut.keys).sorted() {
+            let inflow = credited[token, default: .zero]
+            let outflow = paidOut[token, default: .zero]
+            let holdings = held[token, default: .zero]
+            guard let remaining = inflow.subtracting(outflow) else {
+                violations.append("token \(token): confirmed payouts \(outflow) exceed credited deposits \(inflow)")
+                continue
+            }
+            if remaining != holdings {
+                violations.append("token \(token): balances, locks and fees hold \(holdings) but deposits \(inflow) minus payouts \(outflow) is \(remaining)")
+            }
+        }
+
+        // No stranded lock: every locked amount belongs to an open payout, exactly.
+        var lockedInBalances: [String: UInt256] = [:]
+        let locks = try database.statement("SELECT account, token, locked FROM balances WHERE locked <> '0'")
+        while try locks.step() { add(&lockedInBalances, locks.text(0) + " " + locks.text(1), locks.text(2), "locked balance") }
+        locks.reset()
+        for key in Set(lockedInBalances.keys).union(lockedByPayouts.keys).sorted() {
+            let inBalances = lockedInBalances[key, default: .zero], byPayouts = lockedByPayouts[key, default: .zero]
+            if inBalances != byPayouts {
+                violations.append("\(key): \(inBalances) locked, but open payouts account for \(byPayouts)")
+            }
+        }
+
+        // One transaction id, one use: never both a deposit and a payout; one live payout per nonce.
+        let reused = try database.scalarInt("SELECT count(*) FROM payouts p JOIN deposits d ON d.chain = p.dest_chain AND d.tx = p.tx") ?? 0
+        if reused > 0 { violations.append("\(reused) transaction id(s) recorded both as a deposit and as a payout") }
+        let sharedNonces = try database.scalarInt("""
+            SELECT count(*) FROM (SELECT dest_chain, sender, nonce FROM payouts
+                                  WHERE nonce IS NOT NULL AND state <> 'failed'
+                                  GROUP BY dest_chain, sender, nonce HAVING count(*) > 1)
+            """) ?? 0
+        if sharedNonces > 0 { violations.append("\(sharedNonces) nonce(s) held by more than one live payout") }
+        let freedButUsed = try database.scalarInt("""
+            SELECT count(*) FROM free_nonces f JOIN payouts p
+              ON p.dest_chain = f.chain AND p.sender = f.sender AND p.nonce = f.nonce AND p.state <> 'failed'
+            """) ?? 0
+        if freedButUsed > 0 { violations.append("\(freedButUsed) released nonce(s) still held by a live payout") }
 
         // 2. Every credited deposit is registered as a request, and vice versa.
         let orphans = try database.scalarInt("""
             SELECT count(*) FROM deposits d LEFT JOIN requests r ON r.request_id = d.request_id
-            WHERE r.request_id IS NULL OR r.op <> 'deposit' OR r.chain <> d.chain OR r.tx <> d.tx
+            WHERE r.request_id IS NULL OR r.op NOT IN ('deposit', 'transfer')
+               OR (r.op = 'deposit' AND (r.chain <> d.chain OR r.tx <> d.tx))
             """) ?? 0
         if orphans > 0 { violations.append("\(orphans) deposit(s) without a matching request row") }
         let missing = try database.scalarInt("""

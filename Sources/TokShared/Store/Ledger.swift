@@ -12,7 +12,10 @@ public struct VerifiedDeposit: Sendable, Equatable {
     public var account: String
     public var token: String
     public var asset: String
+    /// The chain's base units, as proven on chain.
     public var amount: UInt256
+    /// The same amount in the token's ledger units (what balances count).
+    public var credited: UInt256
     public var blockHash: String
     public var blockNumber: Int64
     public var confirmations: Int64
@@ -40,6 +43,8 @@ public struct RequestState: Sendable {
     public var account: String?
     public var token: String?
     public var confirmations: Int64?
+    /// For payouts and transfers.
+    public var payout: PayoutRow?
 }
 
 /// The state machine. Every transition is one method here, run inside the
@@ -61,6 +66,25 @@ public final class Ledger {
         try database.execute("PRAGMA synchronous = \(synchronous == "normal" ? "NORMAL" : "FULL")")
         try Ledger.migrate(database)
         auditHead = Ledger.genesisOrLast(database)
+    }
+
+    /// A read-only view for tok-verify's advisory checks (balances, nonces,
+    /// replays). It never writes; only tok-apply does.
+    public init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws {
+        database = try SQLiteDatabase(path: path, readOnly: true)
+        self.logger = logger
+        try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
+        guard version == Schema.currentVersion else {
+            throw SQLiteError(code: 0, message: "\(path) has schema version \(version), this tok expects \(Schema.currentVersion); run tok-apply on it first")
+        }
+        auditHead = Ledger.auditGenesis
+    }
+
+    /// The payout recorded under a request id, if any (tok-verify uses it to
+    /// re-emit a replayed payout's transaction instead of signing a new one).
+    public func payout(requestId: String) throws(TokError) -> PayoutRow? {
+        try guarded { try payoutRow(requestId) }
     }
 
     static func migrate(_ database: SQLiteDatabase) throws {
@@ -123,7 +147,8 @@ public final class Ledger {
     /// Credits a verified deposit exactly once per (chain, tx).
     /// Preconditions: the transaction is not registered yet (else `duplicate`),
     /// the request id is unused or names this very deposit, the new balance fits.
-    public func creditDeposit(_ deposit: VerifiedDeposit) throws(TokError) -> DepositOutcome {
+    /// `op` is "deposit", or "transfer" for a transfer's deposit half.
+    public func creditDeposit(_ deposit: VerifiedDeposit, op: String = "deposit") throws(TokError) -> DepositOutcome {
         precondition(!deposit.amount.isZero, "tok-verify never attests a zero deposit")
         return try guarded {
             let existing = try database.statement("SELECT request_id FROM deposits WHERE chain = ?1 AND tx = ?2")
@@ -142,21 +167,22 @@ public final class Ledger {
             }
 
             let balance = try readBalance(account: deposit.account, token: deposit.token)
-            guard let available = balance.available.adding(deposit.amount) else {
-                throw TokError(.balanceOverflow, "crediting \(deposit.amount) would overflow the balance of \(deposit.account)")
+            guard let available = balance.available.adding(deposit.credited) else {
+                throw TokError(.balanceOverflow, "crediting \(deposit.credited) would overflow the balance of \(deposit.account)")
             }
             try writeBalance(account: deposit.account, token: deposit.token, Balance(available: available, locked: balance.locked))
 
             let now = Ledger.nowMilliseconds()
             let insert = try database.statement("""
-                INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, block_hash, block_number, confirmations, credited_at_ms)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number, confirmations, credited_at_ms)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                 """)
             try insert.bind(1, deposit.chain).bind(2, deposit.tx).bind(3, deposit.requestId).bind(4, deposit.account)
                 .bind(5, deposit.token).bind(6, deposit.asset).bind(7, deposit.amount.description)
-                .bind(8, deposit.blockHash).bind(9, deposit.blockNumber).bind(10, deposit.confirmations).bind(11, now)
+                .bind(8, deposit.credited.description)
+                .bind(9, deposit.blockHash).bind(10, deposit.blockNumber).bind(11, deposit.confirmations).bind(12, now)
             try insert.run()
-            try insertRequest(id: deposit.requestId, op: "deposit", state: "credited", chain: deposit.chain, tx: deposit.tx, now: now)
+            try insertRequest(id: deposit.requestId, op: op, state: "credited", chain: deposit.chain, tx: deposit.tx, now: now)
 
             let body = JSON.object()
             body.set("chain", string: deposit.chain)
@@ -164,6 +190,7 @@ public final class Ledger {
             body.set("account", string: deposit.account)
             body.set("token", string: deposit.token)
             body.set("amount", string: deposit.amount.description)
+            body.set("credited", string: deposit.credited.description)
             body.set("available_after", string: available.description)
             appendAudit(kind: "deposit_credited", requestId: deposit.requestId, body: body, now: now)
             return .credited(availableAfter: available)
@@ -180,8 +207,8 @@ public final class Ledger {
         try guarded {
             guard let row = try requestRow(id) else { return nil }
             var state = RequestState(requestId: id, op: row.op, state: row.state, chain: row.chain, tx: row.tx)
-            if row.op == "deposit", let chain = row.chain, let tx = row.tx {
-                let query = try database.statement("SELECT amount, account, token, confirmations FROM deposits WHERE chain = ?1 AND tx = ?2")
+            if row.op == "deposit" || row.op == "transfer", let chain = row.chain, let tx = row.tx {
+                let query = try database.statement("SELECT credited, account, token, confirmations FROM deposits WHERE chain = ?1 AND tx = ?2")
                 defer { query.reset() }
                 try query.bind(1, chain).bind(2, tx)
                 if try query.step() {
@@ -191,7 +218,32 @@ public final class Ledger {
                     state.confirmations = query.int64(3)
                 }
             }
+            if row.op == "payout" || row.op == "transfer" {
+                state.payout = try payoutRow(id)
+                if let payout = state.payout { state.state = payout.state }
+            }
             return state
+        }
+    }
+
+    /// Fixes each token's ledger unit on first use and refuses a config that
+    /// changed it since: that would silently rescale every stored balance.
+    public func bindTokenUnits(_ tokens: [TokenConfig]) throws {
+        for token in tokens {
+            let query = try database.statement("SELECT decimals FROM token_units WHERE token = ?1")
+            try query.bind(1, token.alias)
+            if try query.step() {
+                let stored = Int(query.int64(0))
+                query.reset()
+                guard stored == token.decimals else {
+                    throw StageFailure(.config, "token \(token.alias) has ledger decimals \(stored) in the database but \(token.decimals) in the config; a token's ledger decimals can never change")
+                }
+                continue
+            }
+            query.reset()
+            let insert = try database.statement("INSERT INTO token_units (token, decimals) VALUES (?1, ?2)")
+            try insert.bind(1, token.alias).bind(2, Int64(token.decimals))
+            try insert.run()
         }
     }
 

@@ -6,7 +6,7 @@
 /// beyond SQLite's 64-bit integers); arithmetic happens in Swift's UInt256.
 enum Schema {
     static let migrations: [String] = [
-        // 1: deposits, balances, requests, audit trail.
+        // 1: deposits, payouts, balances, nonces, requests, audit trail.
         """
         CREATE TABLE requests (
             request_id  TEXT PRIMARY KEY,
@@ -24,7 +24,8 @@ enum Schema {
             account        TEXT NOT NULL,
             token          TEXT NOT NULL,
             asset          TEXT NOT NULL,
-            amount         TEXT NOT NULL,
+            amount         TEXT NOT NULL,          -- the chain's base units
+            credited       TEXT NOT NULL,          -- the token's ledger units
             block_hash     TEXT NOT NULL,
             block_number   INTEGER NOT NULL,
             confirmations  INTEGER NOT NULL,
@@ -38,6 +39,59 @@ enum Schema {
             available TEXT NOT NULL,
             locked    TEXT NOT NULL,
             PRIMARY KEY (account, token)
+        ) WITHOUT ROWID;
+
+        -- One row per payout (and per transfer's payout half). Amounts in ledger
+        -- units except dest_amount (destination base units).
+        CREATE TABLE payouts (
+            request_id     TEXT PRIMARY KEY,
+            op             TEXT NOT NULL,
+            account        TEXT NOT NULL,
+            token          TEXT NOT NULL,
+            quantity       TEXT NOT NULL,
+            fee            TEXT NOT NULL,
+            destination    TEXT NOT NULL,
+            dest_chain     TEXT NOT NULL,
+            dest_asset     TEXT NOT NULL,
+            dest_amount    TEXT NOT NULL,
+            sender         TEXT NOT NULL,
+            nonce          INTEGER,
+            tx             TEXT NOT NULL,
+            raw_tx         TEXT NOT NULL,
+            state          TEXT NOT NULL CHECK (state IN ('prepared', 'submitted', 'confirmed', 'failed')),
+            failure_fee    TEXT NOT NULL,          -- agreed at prepare, charged only on failure
+            charged_fee    TEXT,                   -- what was finally charged (fee or failure fee)
+            block_hash     TEXT,
+            block_number   INTEGER,
+            confirmations  INTEGER,
+            failure        TEXT,
+            prepared_at_ms INTEGER NOT NULL,
+            updated_at_ms  INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX payouts_by_tx ON payouts (dest_chain, tx);
+        CREATE INDEX payouts_open ON payouts (state) WHERE state IN ('prepared', 'submitted');
+
+        -- Account-model senders: the next nonce tok will hand out, and nonces
+        -- handed out but released (a payout that never reached the chain), which
+        -- the next payouts reuse first so no gap blocks the sender.
+        CREATE TABLE nonces (
+            chain      TEXT NOT NULL,
+            sender     TEXT NOT NULL,
+            next_nonce INTEGER NOT NULL,
+            PRIMARY KEY (chain, sender)
+        ) WITHOUT ROWID;
+        CREATE TABLE free_nonces (
+            chain  TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            nonce  INTEGER NOT NULL,
+            PRIMARY KEY (chain, sender, nonce)
+        ) WITHOUT ROWID;
+
+        -- The ledger unit of each token, fixed at first use: a config change of
+        -- a token's decimals would silently rescale every balance, so tok-apply refuses it.
+        CREATE TABLE token_units (
+            token    TEXT PRIMARY KEY,
+            decimals INTEGER NOT NULL
         ) WITHOUT ROWID;
 
         CREATE TABLE fee_balances (

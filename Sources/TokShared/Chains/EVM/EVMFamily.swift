@@ -28,6 +28,21 @@ public struct EVMFamily: ChainFamily {
     public func depositVerifier(for network: NetworkConfig, logger: Logger) -> DepositVerifier {
         EVMDepositVerifier(network: network, logger: logger)
     }
+
+    public func verifyMessageSignature(message: String, signature: String, address: String, chain: ChainId) throws(TokError) {
+        let recovered = try PersonalSign.recoverAddress(message: message, signatureHex: signature)
+        guard recovered.lowercased() == address.lowercased() else {
+            throw TokError(.badSignature, "the signature was made by \(recovered), not by \(address)")
+        }
+    }
+
+    public func address(of key: PrivateKey, chain: ChainId) -> String {
+        EVMAddress.fromPublicKey(uncompressed65: key.publicKey(compressed: false))
+    }
+
+    public func payoutChannel(for network: NetworkConfig, logger: Logger) -> PayoutChannel {
+        EVMPayoutChannel(network: network, logger: logger)
+    }
 }
 
 /// Quantities in EVM JSON-RPC answers ("0x1a").

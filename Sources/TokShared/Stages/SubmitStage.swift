@@ -1,0 +1,219 @@
+import Logging
+
+/// tok-submit: broadcasts payouts tok-apply prepared, and reports what the
+/// destination chain did with them, attested for tok-apply:
+///   - `submitted`: the node has the transaction (or it is in flight);
+///   - `confirmed`: mined and successful, at the network's confirmation level;
+///   - `failed`: it can never pay: reverted (at the level), refused for good by
+///     the node, or its nonce was used by another transaction.
+/// A dropped transaction is broadcast again (the same signed bytes, so this is
+/// always safe); nothing is ever declared failed while it could still be mined.
+public final class SubmitStage: Stage {
+    public let name = StageName.submit
+
+    public struct WaitPolicy: Sendable {
+        public var timeoutMilliseconds: Int
+        public var pollMilliseconds: Int
+        public init(timeoutMilliseconds: Int, pollMilliseconds: Int) {
+            precondition(timeoutMilliseconds >= 0 && pollMilliseconds > 0)
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.pollMilliseconds = pollMilliseconds
+        }
+    }
+
+    private let config: TokConfig
+    private let attestor: Attestor
+    private let wait: WaitPolicy?
+    private let logger: Logger
+    private var channels: [String: PayoutChannel] = [:]
+
+    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, logger: Logger) {
+        self.config = config
+        self.attestor = attestor
+        self.wait = wait
+        self.logger = logger
+    }
+
+    /// Where one payout stands inside this stage.
+    enum Progress {
+        case inFlight(String)
+        case confirmed(blockHash: String, blockNumber: UInt64, confirmations: UInt64)
+        case failed(reason: String, nonceConsumed: Bool)
+        case error(TokError)
+    }
+
+    private struct Job {
+        let index: Int
+        let payoutTx: PayoutTx
+        let network: NetworkConfig
+    }
+
+    public func process(_ batch: [JSON]) async throws -> [JSON] {
+        var jobs: [Job] = []
+        for (index, record) in batch.enumerated() {
+            guard record.status == .prepared,
+                  record.opText == Op.payout.rawValue || record.opText == Op.transfer.rawValue else { continue }
+            do throws(TokError) {
+                try attestor.check(record, stage: .apply)
+                let payoutTx = try PayoutTx.read(record)
+                guard let chain = try? ChainId(parsing: payoutTx.chain), let network = config.network(chain: chain) else {
+                    throw TokError(.unknownNetwork, "destination chain \(payoutTx.chain) is not configured")
+                }
+                jobs.append(Job(index: index, payoutTx: payoutTx, network: network))
+            } catch {
+                record.reject(stage: .submit, error)
+            }
+        }
+        if jobs.isEmpty { return batch }
+
+        var progress = await runAll(jobs) { channel, payouts in await self.broadcastAndObserve(channel, payouts) }
+        if let wait {
+            let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
+            while monotonicMilliseconds() < deadline {
+                let open = jobs.indices.filter { if case .inFlight = progress[$0] { return true } else { return false } }
+                if open.isEmpty { break }
+                try? await Task.sleep(nanoseconds: UInt64(wait.pollMilliseconds) * 1_000_000)
+                let again = await runAll(open.map { jobs[$0] }) { channel, payouts in await self.observe(channel, payouts, rebroadcast: true) }
+                for (slot, value) in zip(open, again) { progress[slot] = value }
+            }
+        }
+
+        for (job, value) in zip(jobs, progress) {
+            annotate(batch[job.index], job, value)
+        }
+        return batch
+    }
+
+    private func annotate(_ record: JSON, _ job: Job, _ progress: Progress) {
+        let submission = JSON.object()
+        let status: RecordStatus
+        switch progress {
+        case .error(let error):
+            // Nothing is decided: the payout stays prepared in the ledger and a later run retries.
+            record.remove(Field.attestation)
+            record.reject(stage: .submit, error)
+            logger.warning("payout not submitted", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "error": "\(error)"])
+            return
+        case .inFlight(let note):
+            status = .submitted
+            submission.set("state", string: note)
+        case .confirmed(let blockHash, let blockNumber, let confirmations):
+            status = .confirmed
+            submission.set("block_hash", string: blockHash)
+            submission.set("block_number", integer: Int64(blockNumber))
+            submission.set("confirmations", integer: Int64(confirmations))
+            submission.set("required_confirmations", integer: Int64(job.network.confirmations))
+        case .failed(let reason, let nonceConsumed):
+            status = .failed
+            submission.set("reason", string: reason)
+            submission.set("nonce_consumed", bool: nonceConsumed)
+        }
+        submission.set("tx", string: job.payoutTx.tx)
+        record.set(Field.submission, submission)
+        record.set(Field.status, string: status.rawValue)
+        attestor.attest(record, stage: .submit)
+        logger.info("payout \(status.rawValue)", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "tx": "\(job.payoutTx.tx)"])
+    }
+
+    /// Broadcast (safe to repeat), then look once: a payout that is already
+    /// final (a reconciliation run after a crash) is reported as such.
+    private func broadcastAndObserve(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)]) async -> [Progress] {
+        let answers = await channel.broadcast(payouts.map(\.0))
+        var results = [Progress?](repeating: nil, count: payouts.count)
+        var toObserve: [Int] = []
+        for (slot, answer) in answers.enumerated() {
+            switch answer {
+            case .success(.accepted):
+                toObserve.append(slot)
+            case .success(.refused(let reason, let nonceConsumed)):
+                if nonceConsumed {
+                    // Another transaction may hold the nonce; only the chain can say ours is not mined.
+                    toObserve.append(slot)
+                } else {
+                    results[slot] = .failed(reason: "refused by the node: \(reason)", nonceConsumed: false)
+                }
+            case .failure(let error):
+                // Not definitive (funds, fees, transport): look whether it is on chain anyway.
+                logger.notice("broadcast not accepted now", metadata: ["tx": "\(payouts[slot].0.txId)", "error": "\(error)"])
+                toObserve.append(slot)
+            }
+        }
+        if !toObserve.isEmpty {
+            let observed = await observe(channel, toObserve.map { payouts[$0] }, rebroadcast: false)
+            for (slot, value) in zip(toObserve, observed) {
+                if case .failure(let error) = answers[slot], case .inFlight = value {
+                    results[slot] = .error(error)
+                } else {
+                    results[slot] = value
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    private func observe(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)], rebroadcast: Bool) async -> [Progress] {
+        let observations = await channel.observe(payouts.map(\.0))
+        var dropped: [SignedPayout] = []
+        let results: [Progress] = zip(payouts, observations).map { payout, observation in
+            let required = UInt64(payout.1)
+            switch observation {
+            case .failure(let error):
+                return .error(error)
+            case .success(.pending):
+                return .inFlight("pending")
+            case .success(.unknown(let nonceConsumed)):
+                if nonceConsumed {
+                    return .failed(reason: "not mined, and another transaction used nonce \(payout.0.nonce)", nonceConsumed: true)
+                }
+                dropped.append(payout.0)
+                return .inFlight("dropped; broadcast again")
+            case .success(.mined(let blockHash, let blockNumber, let confirmations, let succeeded)):
+                guard confirmations >= required else { return .inFlight("mined, \(confirmations) of \(required) confirmations") }
+                if succeeded { return .confirmed(blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations) }
+                return .failed(reason: "reverted in block \(blockHash)", nonceConsumed: true)
+            }
+        }
+        if rebroadcast && !dropped.isEmpty { _ = await channel.broadcast(dropped) }
+        return results
+    }
+
+    /// Runs `work` per network in chunks of the network's RPC batch size, at
+    /// most `rpc_concurrency` chunks in flight, results in job order.
+    private func runAll(_ jobs: [Job], _ work: @escaping @Sendable (PayoutChannel, [(SignedPayout, Int)]) async -> [Progress]) async -> [Progress] {
+        var results = [Progress?](repeating: nil, count: jobs.count)
+        var slotsByNetwork: [String: [Int]] = [:]
+        for (slot, job) in jobs.enumerated() { slotsByNetwork[job.network.alias, default: []].append(slot) }
+        for alias in slotsByNetwork.keys.sorted() {
+            let slots = slotsByNetwork[alias]!
+            let network = jobs[slots[0]].network
+            let channel = payoutChannel(for: network)
+            let chunks = stride(from: 0, to: slots.count, by: network.rpcBatchSize).map {
+                Array(slots[$0..<min($0 + network.rpcBatchSize, slots.count)])
+            }
+            let inputs = chunks.map { chunk in chunk.map { (jobs[$0].payoutTx.signedPayout, network.confirmations) } }
+            await withTaskGroup(of: (Int, [Progress]).self) { group in
+                var next = 0
+                func startNext() {
+                    guard next < chunks.count else { return }
+                    let chunkIndex = next
+                    let input = inputs[chunkIndex]
+                    next += 1
+                    group.addTask { (chunkIndex, await work(channel, input)) }
+                }
+                for _ in 0..<min(network.rpcConcurrency, chunks.count) { startNext() }
+                for await (chunkIndex, values) in group {
+                    for (slot, value) in zip(chunks[chunkIndex], values) { results[slot] = value }
+                    startNext()
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    private func payoutChannel(for network: NetworkConfig) -> PayoutChannel {
+        if let existing = channels[network.alias] { return existing }
+        let made = network.family.payoutChannel(for: network, logger: logger)
+        channels[network.alias] = made
+        return made
+    }
+}

@@ -1,0 +1,144 @@
+/// tok-verify's payout half: after the authorisation checked out, an advisory
+/// balance check against tok-apply's ledger, a nonce chosen from the ledger,
+/// and the destination transaction built and signed with the operator's key.
+extension VerifyStage {
+    typealias PayoutItem = (index: Int, payout: ResolvedPayout, extraAvailable: UInt256)
+
+    func signPayouts(_ items: [PayoutItem], batch: [JSON]) async {
+        var toSign: [PayoutItem] = []
+        var batchDebits: [String: UInt256] = [:]
+        for item in items {
+            let record = batch[item.index]
+            do throws(TokError) {
+                if let ledger, let stored = try ledger.payout(requestId: item.payout.requestId) {
+                    // A replay: re-emit the recorded transaction; signing anew would only waste a nonce.
+                    finishSigned(record, item.payout, PayoutTx(row: stored))
+                    continue
+                }
+                if let ledger {
+                    // Advisory only: tok-apply re-checks atomically at prepare.
+                    let key = item.payout.account + "\u{0}" + item.payout.token
+                    let balance = try ledger.balance(account: item.payout.account, token: item.payout.token)
+                    let available = balance.available.adding(item.extraAvailable) ?? .max
+                    let needed = batchDebits[key, default: .zero].adding(item.payout.debit) ?? .max
+                    guard needed <= available else {
+                        throw TokError(.insufficientBalance,
+                                       "\(item.payout.account) has \(available) \(item.payout.token) available, the payout needs \(item.payout.debit)")
+                    }
+                    batchDebits[key] = needed
+                }
+                guard item.payout.sender != nil else {
+                    throw TokError(.badKey, "network \(item.payout.destinationNetwork.alias) has no operator address to pay from")
+                }
+                toSign.append(item)
+            } catch {
+                rejectPayout(record, error)
+            }
+        }
+
+        var byNetwork: [String: [PayoutItem]] = [:]
+        for item in toSign { byNetwork[item.payout.destinationNetwork.alias, default: []].append(item) }
+        for alias in byNetwork.keys.sorted() {
+            await signGroup(byNetwork[alias]!, batch: batch)
+        }
+    }
+
+    private func signGroup(_ items: [PayoutItem], batch: [JSON]) async {
+        let network = items[0].payout.destinationNetwork
+        let channel = payoutChannel(for: network)
+        let key: PrivateKey
+        do throws(TokError) {
+            key = try signingKey(for: network)
+        } catch {
+            for item in items { rejectPayout(batch[item.index], error) }
+            return
+        }
+        var chainNonces: [String: Swift.Result<UInt64, TokError>] = [:]
+        for sender in Set(items.map { $0.payout.sender! }).sorted() {
+            do throws(TokError) { chainNonces[sender] = .success(try await channel.chainNonce(sender: sender)) } catch {
+                chainNonces[sender] = .failure(error)
+            }
+        }
+
+        var orders: [PayoutOrder] = []
+        var ordered: [(item: PayoutItem, chainNonce: UInt64)] = []
+        var taken: [String: Set<UInt64>] = [:]
+        for item in items {
+            let sender = item.payout.sender!
+            do throws(TokError) {
+                let chainNonce = try chainNonces[sender]!.get()
+                let nonce = try chooseNonce(network: network, sender: sender, chainNonce: chainNonce, taken: taken[sender, default: []])
+                taken[sender, default: []].insert(nonce)
+                orders.append(PayoutOrder(requestId: item.payout.requestId, destination: item.payout.destinationAddress,
+                                          amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
+                                          sender: sender, nonce: nonce))
+                ordered.append((item, chainNonce))
+            } catch {
+                rejectPayout(batch[item.index], error)
+            }
+        }
+        if orders.isEmpty { return }
+        let signed = await channel.sign(orders, key: key)
+        for ((item, chainNonce), result) in zip(ordered, signed) {
+            switch result {
+            case .success(let payout):
+                finishSigned(batch[item.index], item.payout, PayoutTx(
+                    chain: network.chainText, tx: payout.txId, rawHex: payout.rawHex, sender: payout.sender,
+                    nonce: payout.nonce, chainNonce: chainNonce))
+                logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(payout.txId)", "nonce": "\(payout.nonce)"])
+            case .failure(let error):
+                rejectPayout(batch[item.index], error)
+            }
+        }
+    }
+
+    /// The ledger's lowest released nonce first (so no gap stays open), else the
+    /// highest of: the ledger's next nonce, the chain's pending nonce, and one
+    /// past what this process handed out last.
+    private func chooseNonce(network: NetworkConfig, sender: String, chainNonce: UInt64, taken: Set<UInt64>) throws(TokError) -> UInt64 {
+        let key = network.chainText + ":" + sender
+        var ledgerNext: UInt64 = 0
+        if let ledger {
+            let (free, next) = try ledger.nonceToUse(chain: network.chainText, sender: sender, excluding: taken)
+            // A released nonce below the chain's pending count was used meanwhile
+            // (outside tok): skip it; prepare would fail it as consumed anyway.
+            if let free, free >= chainNonce { return free }
+            ledgerNext = next ?? 0
+        }
+        var nonce = max(ledgerNext, chainNonce)
+        if let last = lastNonce[key] { nonce = max(nonce, last + 1) }
+        while taken.contains(nonce) { nonce += 1 }
+        lastNonce[key] = nonce
+        return nonce
+    }
+
+    private func finishSigned(_ record: JSON, _ payout: ResolvedPayout, _ payoutTx: PayoutTx) {
+        if record.opText != Op.transfer.rawValue { record.set(Field.validated, payout.validatedObject()) }
+        record.remove(Field.error)
+        record.remove(Field.attestation)
+        record.set(Field.payoutTx, payoutTx.object())
+        record.set(Field.status, string: RecordStatus.signed.rawValue)
+        attestor.attest(record, stage: .verify)
+    }
+
+    private func rejectPayout(_ record: JSON, _ error: TokError) {
+        record.remove(Field.payoutTx)
+        record.remove(Field.attestation)
+        record.reject(stage: .verify, error)
+        logger.notice("payout not signed", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)"])
+    }
+
+    private func payoutChannel(for network: NetworkConfig) -> PayoutChannel {
+        if let existing = channels[network.alias] { return existing }
+        let made = network.family.payoutChannel(for: network, logger: logger)
+        channels[network.alias] = made
+        return made
+    }
+
+    private func signingKey(for network: NetworkConfig) throws(TokError) -> PrivateKey {
+        if let existing = keys[network.alias] { return existing }
+        let key = try OperatorKeys.load(for: network, environment: environment)
+        keys[network.alias] = key
+        return key
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import TokShared
+
+/// tok-submit: broadcasts prepared payouts and reports their fate.
+@main
+struct TokSubmit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tok-submit",
+        abstract: "Broadcast payouts prepared by tok-apply and report submitted, confirmed or failed.",
+        discussion: """
+            Handles payout and transfer records in state "prepared" that carry tok-apply's \\
+            attestation. Broadcasts their signed transaction (re-broadcasting the same bytes is \\
+            safe), then reports "submitted", "confirmed" (mined, successful, at the network's \\
+            confirmation level) or "failed" (reverted, refused for good, or its nonce used by \\
+            another transaction), attested for tok-apply to commit or roll back. Without --wait \\
+            it looks once and moves on, so cron can finish the job later; with --wait it holds \\
+            each batch until every payout is final or the timeout passes. See tok-submit(1).
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    @Flag(name: .long, help: "Wait until each payout is confirmed or failed, or --wait-timeout-milliseconds passes.")
+    var wait = false
+
+    @Option(name: .long, help: ArgumentHelp("How long --wait holds a batch, in milliseconds.", valueName: "ms"))
+    var waitTimeoutMilliseconds = 600_000
+
+    @Option(name: .long, help: ArgumentHelp("Polling interval while waiting, in milliseconds.", valueName: "ms"))
+    var pollMilliseconds = 2_000
+
+    func validate() throws {
+        guard (0...86_400_000).contains(waitTimeoutMilliseconds) else { throw ValidationError("--wait-timeout-milliseconds must be 0...86400000") }
+        guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-milliseconds must be 10...600000") }
+    }
+
+    func run() async throws {
+        let policy = wait ? SubmitStage.WaitPolicy(timeoutMilliseconds: waitTimeoutMilliseconds, pollMilliseconds: pollMilliseconds) : nil
+        await ToolMain.run(tool: "tok-submit", options: common) { config, logger in
+            SubmitStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, logger: logger)
+        }
+    }
+}
