@@ -364,6 +364,25 @@ class Node:
     def pending_state(self):
         return self.chain.get_vm().state
 
+    def set_block_interval(self, milliseconds):
+        """Called with self.lock held (by dispatch).  One producer thread at a
+        time; it takes the lock for each block, so requests interleave."""
+        self.block_interval_ms = milliseconds
+        self.block_interval_generation = getattr(self, "block_interval_generation", 0) + 1
+        if milliseconds == 0:
+            return
+        generation = self.block_interval_generation
+
+        def produce():
+            while True:
+                time.sleep(milliseconds / 1000)
+                with self.lock:
+                    if self.block_interval_generation != generation:
+                        return
+                    self.mine(1)
+
+        threading.Thread(target=produce, daemon=True).start()
+
     def mine(self, count):
         hashes = self.backend.mine_blocks(count)
         for h in hashes:
@@ -1087,6 +1106,19 @@ def _set_finality_lag(node, params):
     (lag,) = positional(params, 1, 1, "tokdev_setFinalityLag")
     node.finality_lag = parse_amount(lag, "lag")
     return q(node.finality_lag)
+
+
+@method("tokdev_setBlockInterval")
+def _set_block_interval(node, params):
+    """Mine a block every N milliseconds in the background (0 stops), like a
+    real chain that keeps producing blocks: confirmations then grow on their
+    own, which is what tok-submit --wait waits for."""
+    (interval,) = positional(params, 1, 1, "tokdev_setBlockInterval")
+    milliseconds = parse_amount(interval, "interval")
+    if milliseconds != 0 and not 10 <= milliseconds <= 60000:
+        raise invalid("interval must be 0 (off) or 10..60000 milliseconds")
+    node.set_block_interval(milliseconds)
+    return q(milliseconds)
 
 
 @method("tokdev_accounts")

@@ -37,12 +37,14 @@ struct TokApply: AsyncParsableCommand {
             await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
                 let lock = try WriterLock(databasePath: db,
                                           timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
-                let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
-                                        busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-                let stage = ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
-                                       writerLock: lock, logger: logger)
-                do { return try stage.openPayoutRecords(limit: limit) } catch {
-                    throw StageFailure(.tempFailure, "\(error)")
+                return try lock.withLock {
+                    let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
+                                            busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+                    let stage = ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
+                                           writerLock: nil, logger: logger)
+                    do { return try stage.openPayoutRecords(limit: limit) } catch {
+                        throw StageFailure(.tempFailure, "\(error)")
+                    }
                 }
             }
         }
@@ -53,9 +55,12 @@ struct TokApply: AsyncParsableCommand {
         await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
             let lock = try WriterLock(databasePath: db,
                                       timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
-            let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
-                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-            try ledger.bindTokenUnits(config.tokens)
+            let ledger = try lock.withLock {
+                let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
+                                        busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+                try ledger.bindTokenUnits(config.tokens)
+                return ledger
+            }
             return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
                               writerLock: lock, logger: logger)
         }

@@ -99,10 +99,12 @@ public enum ToolMain {
             let config = try options.loadConfig()
             let lock = try WriterLock(databasePath: databasePath,
                                       timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
-            let ledger = try Ledger(path: databasePath, synchronous: config.database.synchronous,
-                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-            let violations = try ledger.checkInvariants()
-            withExtendedLifetime(lock) {}
+            // Under the lock, so the check never sees a batch half-way.
+            let violations = try lock.withLock {
+                let ledger = try Ledger(path: databasePath, synchronous: config.database.synchronous,
+                                        busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+                return try ledger.checkInvariants()
+            }
             for violation in violations { print("violation: \(violation)") }
             if violations.isEmpty {
                 print("ok: all invariants hold in \(databasePath)")

@@ -225,7 +225,9 @@ extension RequestResolver {
         }
     }
 
-    public func resolvePayout(_ record: JSON, nowUnixSeconds: Int64) throws(TokError) -> ResolvedPayout {
+    /// `requireSignature: false` resolves an unsigned request, to produce the
+    /// message its source account must sign (`tok-validate --payout-message`).
+    public func resolvePayout(_ record: JSON, nowUnixSeconds: Int64, requireSignature: Bool = true) throws(TokError) -> ResolvedPayout {
         let id = try RequestResolver.checkRequestId(record)
         let source = try RequestResolver.requiredObject(record, Field.source)
         let (sourceNetwork, sourceAddress, sourceMapping) = try resolveEndpoint(source, path: Field.source)
@@ -273,7 +275,7 @@ extension RequestResolver {
             requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
             destination: destinationNetwork.chainText + ":" + destinationAddress,
             token: sourceMapping.token, quantity: quantityInSource, maxFee: maxFeeInSource, expiresUnixSeconds: expires)
-        let signature = try RequestResolver.signature(record, expected: authorisation)
+        let signature = requireSignature ? try RequestResolver.signature(record, expected: authorisation) : ""
         return ResolvedPayout(
             requestId: id, sourceNetwork: sourceNetwork, sourceAddress: sourceAddress, sourceMapping: sourceMapping,
             destinationNetwork: destinationNetwork, destinationAddress: destinationAddress, destinationMapping: destinationMapping,

@@ -10,7 +10,7 @@ public final class ApplyStage: Stage {
     private let ledger: Ledger
     private let attestor: Attestor
     private let logger: Logger
-    /// Held, not used: the lock lives exactly as long as the stage.
+    /// Taken around each batch's transaction.
     private let writerLock: WriterLock?
 
     public init(config: TokConfig, ledger: Ledger, attestor: Attestor, writerLock: WriterLock?, logger: Logger) {
@@ -35,6 +35,8 @@ public final class ApplyStage: Stage {
 
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         var results = [Result](repeating: .passThrough, count: batch.count)
+        try writerLock?.acquire()
+        defer { writerLock?.release() }
         do {
             try ledger.beginBatch()
         } catch {
@@ -73,6 +75,12 @@ public final class ApplyStage: Stage {
                 let payout = try payoutToPrepare(record, op: "payout")
                 let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout) }
                 return .payout(outcome, .prepared)
+            case (.transfer, .verified?):
+                // tok-verify refused the payout half (see payout_error): credit the deposit alone.
+                let deposit = try verifiedDeposit(record)
+                let credited = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: "transfer") }
+                logDeposit(deposit, credited)
+                return .deposit(deposit, credited)
             case (.transfer, .signed?):
                 // The deposit half stands on its own: a refused payout half never undoes the credit.
                 let deposit = try verifiedDeposit(record)

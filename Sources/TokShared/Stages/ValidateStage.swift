@@ -7,16 +7,34 @@ public final class ValidateStage: RecordwiseStage {
     private let resolver: RequestResolver
     private let defaultOp: Op?
     private let logger: Logger
+    /// `--payout-message`: instead of validating, add to each unsigned payout or
+    /// transfer the exact text its source account must sign.
+    private let payoutMessageMode: Bool
 
-    public init(config: TokConfig, defaultOp: Op?, logger: Logger) {
+    public init(config: TokConfig, defaultOp: Op?, payoutMessageMode: Bool = false, logger: Logger) {
         self.resolver = RequestResolver(config: config)
         self.defaultOp = defaultOp
+        self.payoutMessageMode = payoutMessageMode
         self.logger = logger
+    }
+
+    private func addAuthorisationMessage(_ record: JSON) -> Bool {
+        do throws(TokError) {
+            if record[Field.op] == nil, let defaultOp { record.set(Field.op, string: defaultOp.rawValue) }
+            let op = try RequestResolver.op(of: record)
+            guard op == .payout || op == .transfer else { return false }
+            let payout = try resolver.resolvePayout(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000), requireSignature: false)
+            record.set("authorisation_message", string: payout.authorisation.message)
+        } catch {
+            record.reject(stage: .validate, error)
+        }
+        return false
     }
 
     /// Validates a fresh request (one without a status); others pass through.
     public func processRecord(_ record: JSON, requestLog: UnsafeMutablePointer<[UInt8]>?) -> Bool {
-        record.has(Field.status) ? false : validate(record, requestLog: requestLog)
+        if record.has(Field.status) { return false }
+        return payoutMessageMode ? addAuthorisationMessage(record) : validate(record, requestLog: requestLog)
     }
 
     /// Validates one fresh request in place; appends its request-log entry when valid.

@@ -121,9 +121,24 @@ extension VerifyStage {
         attestor.attest(record, stage: .verify)
     }
 
-    private func rejectPayout(_ record: JSON, _ error: TokError) {
+    /// A refused payout. For a transfer whose deposit is proven, only the payout
+    /// half is refused: the record goes on as a verified deposit (attested) with
+    /// `payout_error`, so the deposit is still credited.
+    func rejectPayout(_ record: JSON, _ error: TokError) {
         record.remove(Field.payoutTx)
         record.remove(Field.attestation)
+        if record.opText == Op.transfer.rawValue, record[Field.verified]?.string(at: "amount") != nil {
+            let errorObject = JSON.object()
+            errorObject.set("stage", string: StageName.verify.rawValue)
+            errorObject.set("code", string: error.code.rawValue)
+            errorObject.set("message", string: "the deposit will be credited; the payout was refused: \(error.message)")
+            errorObject.set("retryable", bool: error.retryable)
+            record.set("payout_error", errorObject)
+            record.set(Field.status, string: RecordStatus.verified.rawValue)
+            attestor.attest(record, stage: .verify)
+            logger.notice("transfer payout refused; deposit verified", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)"])
+            return
+        }
         record.reject(stage: .verify, error)
         logger.notice("payout not signed", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)"])
     }

@@ -62,8 +62,9 @@ public final class VerifyStage: Stage {
                 case (.deposit, .validated?), (.deposit, .pending?):
                     jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
                 case (.transfer, .validated?), (.transfer, .pending?):
+                    // The authorisation is checked once the deposit is proven: a bad
+                    // signature refuses the payout half only, never the deposit.
                     let transfer = try resolver.resolveTransfer(record, nowUnixSeconds: now)
-                    try checkAuthorisation(transfer.payout)
                     transfers[index] = transfer
                     jobs.append(Job(index: index, deposit: transfer.deposit))
                 case (.payout, .validated?):
@@ -121,6 +122,11 @@ public final class VerifyStage: Stage {
                 record.set(Field.verified, verifiedObject(finding))
                 if finding.isFinal, let transfer {
                     // The payout half is signed next, counting on the deposit it will be paid from.
+                    record.set(Field.status, string: RecordStatus.verified.rawValue)
+                    do throws(TokError) { try checkAuthorisation(transfer.payout) } catch {
+                        rejectPayout(record, error)
+                        continue
+                    }
                     let credited = UInt256.convertExactly(finding.amount, fromDecimals: transfer.deposit.mapping.decimals,
                                                           toDecimals: resolver.config.token(alias: transfer.payout.token)?.decimals ?? 0) ?? .zero
                     payouts.append((job.index, transfer.payout, credited))

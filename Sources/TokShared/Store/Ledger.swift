@@ -114,7 +114,12 @@ public final class Ledger {
     // MARK: Transactions
 
     /// Group commit: one transaction per batch, a savepoint per record.
-    public func beginBatch() throws { try database.statement("BEGIN IMMEDIATE").run() }
+    /// The audit head is re-read inside the transaction: another tok-apply (the
+    /// second one of a payout pipeline) may have appended since our last batch.
+    public func beginBatch() throws {
+        try database.statement("BEGIN IMMEDIATE").run()
+        auditHead = Ledger.genesisOrLast(database)
+    }
 
     public func commitBatch() throws { try database.statement("COMMIT").run() }
 

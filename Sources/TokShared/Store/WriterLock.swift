@@ -2,54 +2,79 @@
 import Glibc
 #endif
 
-/// The single-writer lock: an exclusive flock(2) on `<database>.lock`, held
-/// for the life of a tok-apply process. The kernel drops it when the process
-/// dies, even by kill -9, so a crash never strands it. Cron jobs can take the
-/// same lock with flock(1) to serialise with tok-apply.
+/// The single-writer lock: an exclusive flock(2) on `<database>.lock`, taken
+/// around every write transaction (one batch) and released after its commit.
+/// Per batch rather than per process, so the two tok-apply processes of
+/// `tok-validate | tok-verify | tok-apply | tok-submit | tok-apply` interleave
+/// their batches instead of one starving the other. The kernel drops the lock
+/// when a process dies, even by kill -9, so a crash never strands it. Cron
+/// jobs can take the same lock with flock(1) to keep every writer out.
 public final class WriterLock {
     private let fileDescriptor: Int32
     public let path: String
+    private let databasePath: String
+    private let timeoutMilliseconds: Int
+    private(set) var held = false
 
-    /// Waits up to `timeoutMilliseconds` for the lock, then fails with EX_TEMPFAIL.
     public init(databasePath: String, timeoutMilliseconds: Int) throws {
+        precondition(timeoutMilliseconds >= 0)
+        self.databasePath = databasePath
+        self.timeoutMilliseconds = timeoutMilliseconds
         path = databasePath + ".lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw StageFailure(.ioError, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
         }
         fileDescriptor = descriptor
+    }
+
+    /// Waits up to the timeout for the lock, then fails with EX_TEMPFAIL naming the holder.
+    public func acquire() throws {
+        precondition(!held, "the writer lock is not re-entrant")
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
-        var pollMilliseconds = 5
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+        var pollMilliseconds = 1
+        while flock(fileDescriptor, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
-                close(descriptor)
                 throw StageFailure(.ioError, "cannot lock \(path): \(String(cString: strerror(errno)))")
             }
             if monotonicMilliseconds() >= deadline {
-                let holder = WriterLock.readHolder(descriptor)
-                close(descriptor)
+                let holder = readHolder()
                 throw StageFailure(.tempFailure,
                                    "database \(databasePath) is locked by another writer\(holder.map { " (pid \($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later")
             }
             usleep(UInt32(pollMilliseconds) * 1000)
-            pollMilliseconds = min(pollMilliseconds * 2, 200)
+            pollMilliseconds = min(pollMilliseconds * 2, 50)
         }
+        held = true
         // Record our pid for the message a waiting writer prints.
         let text = "\(getpid())\n"
-        _ = ftruncate(descriptor, 0)
-        _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+        _ = ftruncate(fileDescriptor, 0)
+        _ = text.withCString { pwrite(fileDescriptor, $0, strlen($0), 0) }
     }
 
-    private static func readHolder(_ descriptor: Int32) -> String? {
+    public func release() {
+        guard held else { return }
+        flock(fileDescriptor, LOCK_UN)
+        held = false
+    }
+
+    /// Runs `body` holding the lock.
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        try acquire()
+        defer { release() }
+        return try body()
+    }
+
+    private func readHolder() -> String? {
         var buffer = [CChar](repeating: 0, count: 32)
-        let count = pread(descriptor, &buffer, 31, 0)
+        let count = pread(fileDescriptor, &buffer, 31, 0)
         guard count > 0 else { return nil }
         let text = String(cString: buffer).trimmingWhitespace()
         return text.isEmpty ? nil : text
     }
 
     deinit {
-        flock(fileDescriptor, LOCK_UN)
+        release()
         close(fileDescriptor)
     }
 }

@@ -78,6 +78,7 @@ final class Workspace {
         env["TOK_ATTESTATION_SECRET"] = secret
         env["TOK_CONFIG"] = path("tok.toml")
         env["TOK_LOG_LEVEL"] = "info"
+        env["TOK_TEST_OPERATOR_KEY"] = EVMNode.operatorKey
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.currentDirectoryURL = directory
@@ -97,6 +98,11 @@ final class EVMNode {
 
     /// Key #10 of the node's funded accounts; the tests' operator receiver.
     static let receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+    static let operatorKey = "0x000000000000000000000000000000000000000000000000000000000000000a"
+    /// Private keys of `accounts` (the node's funded accounts #1-#4 have keys 1-4).
+    static func key(_ index: Int) -> PrivateKey {
+        try! PrivateKey(hex: "0x" + String(repeating: "0", count: 63) + String(index + 1))
+    }
     static let chainId = "131277322940537"
     static let accounts = [
         "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
@@ -209,16 +215,24 @@ final class EVMNode {
         confirmations = \(confirmations)
         rpc_timeout_milliseconds = 5000
         rpc_retries = 2
+        operator_key_env = "TOK_TEST_OPERATOR_KEY"
 
           [[networks.assets]]
           token = "ETH"
           asset = "eip155:\(EVMNode.chainId)/slip44:60"
           decimals = 18
+          payout = true
+          fee_fixed = "1000"
+          fee_basis_points = 10
+          failure_fee = "500"
+          minimum_payout = "100"
 
           [[networks.assets]]
           token = "TOK"
           asset = "eip155:\(EVMNode.chainId)/erc20:\(token)"
           decimals = 18
+          payout = true
+          fee_fixed = "7"
 
         """
         if let extraToken {
@@ -252,3 +266,20 @@ func balanceQuery(id: String, account: String, token: String) -> String {
 }
 
 let depositPipeline = "tok-validate | tok-verify | tok-apply --db state.sqlite"
+let payoutPipeline = "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite"
+
+/// A payout (or, with `depositTx`, a transfer) request signed by the source account's key.
+func signedPayoutRequest(id: String, from index: Int, to destination: String, token: String, quantity: String,
+                         maxFee: String = "100000000000000000", expires: Int64? = nil, depositTx: String? = nil,
+                         signer: Int? = nil) -> String {
+    let expiry = expires ?? Int64(Date().timeIntervalSince1970) + 3600
+    let source = EVMNode.accounts[index]
+    let authorisation = PayoutAuthorisation(
+        requestId: id, source: "eip155:\(EVMNode.chainId):\(source)", destination: "eip155:\(EVMNode.chainId):\(destination)",
+        token: token, quantity: try! UInt256(decimal: quantity), maxFee: try! UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
+    let signature = PersonalSign.sign(message: authorisation.message, key: EVMNode.key(signer ?? index))
+    let deposit = depositTx.map { ",\"deposit\":{\"tx\":\"\($0)\"}" } ?? ""
+    return "{\"op\":\"\(depositTx == nil ? "payout" : "transfer")\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"evm-local\",\"token\":\"\(token)\"},"
+        + "\"destination\":{\"account\":\"\(destination)\",\"network\":\"evm-local\",\"token\":\"\(token)\"},"
+        + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\"\(deposit)}"
+}
