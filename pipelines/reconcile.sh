@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reconciliation: drives every payout left between prepare and commit to
-# commit or rollback. Safe to run at any time and any number of times:
+# commit or rollback, and fills any released nonce that open payouts are
+# waiting behind (tok-verify signs a zero-value filler for it). Safe to run at any time and any number of times:
 # tok-submit re-broadcasts the recorded signed transaction (same bytes, never a
 # new payment), and tok-apply's commit and rollback are idempotent, so it
 # never pays twice and never strands a lock.
@@ -17,5 +18,7 @@ database="$1"; shift
 wait_ms=120000
 if [ "${1:-}" = "--wait-timeout-milliseconds" ]; then wait_ms="$2"; shift 2; fi
 tok-apply --db "$database" --open-payouts \
+    | tok-verify --db "$database" \
+    | tok-apply --db "$database" \
     | tok-submit --wait --poll-milliseconds 1000 --wait-timeout-milliseconds "$wait_ms" \
     | tok-apply --db "$database"

@@ -1,7 +1,4 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import TokShared
 
 /// tok-verify: proves deposits on their source chains and attests them.
@@ -45,16 +42,7 @@ struct TokVerify: AsyncParsableCommand {
     func run() async throws {
         let policy = wait ? VerifyStage.WaitPolicy(timeoutMilliseconds: waitTimeoutMilliseconds, pollMilliseconds: pollMilliseconds) : nil
         await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
-            var ledger: Ledger?
-            if let db {
-                if access(db, F_OK) == 0 {
-                    ledger = try Ledger(readOnlyPath: db, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-                } else {
-                    // A fresh installation: tok-apply creates the database on its first batch.
-                    logger.notice("database \(db) does not exist yet; checking payouts against an empty ledger")
-                }
-            }
-            return VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, ledger: ledger, logger: logger)
+            VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, ledgerPath: db, logger: logger)
         }
     }
 }

@@ -151,6 +151,25 @@ final class PayoutPipelineTests: XCTestCase {
         try assertInvariants()
     }
 
+    // A payout refused at prepare after a later one took the next nonce leaves a gap; reconciliation
+    // fills it with a zero-value transaction, so the later payout is not stuck behind it.
+    func testNonceGapIsFilledByReconciliation() throws {
+        try deposit(1, amount: "1000000000000000000", id: "dep")
+        let nonceBefore = try operatorNonce()
+        // tok-verify without --db skips the advisory balance check: both payouts get signed, with consecutive nonces.
+        let result = try workspace.run("tok-validate | tok-verify | tok-apply --db state.sqlite | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 1500 | tok-apply --db state.sqlite",
+                                       input: [signedPayoutRequest(id: "p-too-big", from: 1, to: EVMNode.accounts[0], token: "ETH", quantity: "5000000000000000000"),
+                                               signedPayoutRequest(id: "p-behind", from: 1, to: EVMNode.accounts[0], token: "ETH", quantity: "1000")].joined(separator: "\n"))
+        XCTAssertEqual(result.record(id: "p-too-big")?["error"]?.string(at: "code"), "insufficient_balance", result.stdout)
+        XCTAssertNotEqual(result.record(id: "p-behind")?.string(at: "status"), "paid", "it waits behind the gap")
+        let reconcile = try workspace.run("bash \(Repo.root.path)/pipelines/reconcile.sh state.sqlite --wait-timeout-milliseconds 20000")
+        XCTAssertEqual(reconcile.record(id: "p-behind")?.string(at: "status"), "paid", reconcile.stdout + reconcile.stderr)
+        let filler = reconcile.records.first { $0.string(at: "op") == "nonce_fill" }
+        XCTAssertEqual(filler?.string(at: "status"), "paid", reconcile.stdout)
+        XCTAssertEqual(try operatorNonce(), nonceBefore + 2, "the filler and the payout, nothing else")
+        try assertInvariants()
+    }
+
     // Without --wait tok-submit reports "submitted"; the cron reconciliation finishes the payout later.
     func testSubmitWithoutWaitThenReconcile() throws {
         try deposit(3, amount: "2000000000000000000", id: "dep")

@@ -222,8 +222,10 @@ extension TokConfig {
         }
 
         var attestation: AttestationSettings?
+        var sectionKeyId: String?
         if var section = try reader.table("attestation") {
-            let keyId = try section.string("key_id") ?? "default"
+            sectionKeyId = try section.string("key_id")
+            let keyId = sectionKeyId ?? "default"
             let inline = try section.string("secret")
             let fromEnvironment = try section.string("secret_env")
             let fromFile = try section.string("secret_file")
@@ -260,7 +262,7 @@ extension TokConfig {
                 throw ConfigError(file: file, key: "TOK_ATTESTATION_SECRET",
                                   problem: "the attestation secret must be at least \(minimumSecretBytes) bytes")
             }
-            attestation = AttestationSettings(keyId: environment["TOK_ATTESTATION_KEY_ID"] ?? "default",
+            attestation = AttestationSettings(keyId: sectionKeyId ?? environment["TOK_ATTESTATION_KEY_ID"] ?? "default",
                                               secret: Array(value.utf8))
         }
 

@@ -113,9 +113,11 @@ public final class LineReader {
                 }
                 return InputLine(number: lineNumber, content: .bytes(buffer[start..<end]))
             }
-            // No newline yet: if the partial line is already over the limit, drop what we hold.
+            // No newline yet: if the partial line is already over the limit, drop
+            // what we hold. One byte of slack: a "\r" ending a line at the limit
+            // is stripped once its "\n" arrives, so it must not count yet.
             let pending = buffer.count - scanStart
-            if pending > maxLineBytes {
+            if pending > maxLineBytes + 1 {
                 if discardingOversized == nil {
                     let prefixEnd = scanStart + min(pending, LineReader.oversizedPrefixBytes)
                     discardingOversized = (Array(buffer[scanStart..<prefixEnd]), 0)

@@ -58,14 +58,15 @@ public final class JSON {
         public let duplicateKey: Bool
     }
 
-    /// Parses one complete JSON text. Duplicate keys are refused: in a money
+    /// Parses one complete JSON text (any value: a scalar line is then reported
+    /// as "not an object" rather than as bad JSON). Duplicate keys are refused: in a money
     /// system `{"amount":"1","amount":"1000"}` must not mean whatever a parser picks.
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<JSON, ParseFailure> {
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         let empty: CChar = 0
         let parsed = withUnsafePointer(to: empty) { emptyPointer in
-            json_loadb(base ?? emptyPointer, bytes.count, Int(JSON_REJECT_DUPLICATES), &error)
+            json_loadb(base ?? emptyPointer, bytes.count, Int(JSON_REJECT_DUPLICATES) | Int(JSON_DECODE_ANY), &error)
         }
         if let parsed { return .success(JSON(owning: parsed)) }
         let text = withUnsafeBytes(of: &error.text) { buffer in

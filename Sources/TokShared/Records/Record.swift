@@ -23,6 +23,10 @@ public enum Op: String, Sendable, CaseIterable {
     case deposit
     case payout
     case transfer
+    /// A zero-value transaction from the operator to itself at a nonce the
+    /// ledger released, so later payouts are not stuck behind the gap.
+    /// Created by `tok-apply --open-payouts`, never by clients.
+    case nonceFill = "nonce_fill"
     case balance
     case status
 }
@@ -98,7 +102,8 @@ extension JSON {
         let input = JSON.object()
         input.set("line", integer: Int64(number))
         if let raw {
-            if let text = String(validating: raw, as: UTF8.self) {
+            // NUL would come out as \u0000, which no stage may read back: base64 then.
+            if !raw.contains(0), let text = String(validating: raw, as: UTF8.self) {
                 input.set("raw", string: text)
             } else {
                 input.set("raw_base64", string: Base64.encode(Array(raw)))

@@ -75,6 +75,20 @@ public final class ApplyStage: Stage {
                 let payout = try payoutToPrepare(record, op: "payout")
                 let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout) }
                 return .payout(outcome, .prepared)
+            case (.nonceFill, .signed?):
+                try attestor.check(record, stage: .verify)
+                let fill = try NonceFill.read(record, attestor: attestor, config: resolver.config)
+                let payoutTx = try PayoutTx.read(record)
+                guard payoutTx.nonce == fill.nonce, payoutTx.sender == fill.sender else {
+                    throw TokError(.conflictingRecord, "the filler transaction does not use the released nonce")
+                }
+                let filler = PayoutToPrepare(
+                    requestId: fill.requestId, op: Op.nonceFill.rawValue, account: "operator", token: fill.mapping.token,
+                    quantity: .zero, fee: .zero, failureFee: .zero, destination: fill.network.chainText + ":" + fill.sender,
+                    destinationChain: fill.network.chainText, destinationAsset: fill.mapping.assetText, destinationAmount: .zero,
+                    sender: fill.sender, nonce: fill.nonce, chainNonce: nil, tx: payoutTx.tx, rawTx: payoutTx.rawHex)
+                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(filler) }
+                return .payout(outcome, .prepared)
             case (.transfer, .verified?):
                 // tok-verify refused the payout half (see payout_error): credit the deposit alone.
                 let deposit = try verifiedDeposit(record)
@@ -94,9 +108,9 @@ public final class ApplyStage: Stage {
                     logger.notice("transfer payout refused; the deposit stays credited", metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
                     return .transfer(credited, .failure(error))
                 }
-            case (.payout, .submitted?), (.transfer, .submitted?),
-                 (.payout, .confirmed?), (.transfer, .confirmed?),
-                 (.payout, .failed?), (.transfer, .failed?):
+            case (.payout, .submitted?), (.transfer, .submitted?), (.nonceFill, .submitted?),
+                 (.payout, .confirmed?), (.transfer, .confirmed?), (.nonceFill, .confirmed?),
+                 (.payout, .failed?), (.transfer, .failed?), (.nonceFill, .failed?):
                 return try applySubmission(record, status: status!)
             case (.balance, nil), (.balance, .validated?):
                 let query = try resolver.resolveBalanceQuery(record)
@@ -209,7 +223,11 @@ public final class ApplyStage: Stage {
     /// Records for every payout between prepare and a final state, attested as
     /// tok-apply's own, for reconciliation: `tok-apply --open-payouts | tok-submit | tok-apply`.
     public func openPayoutRecords(limit: Int) throws(TokError) -> [JSON] {
-        try ledger.openPayouts(limit: limit).map { row in
+        // Fillers first: the open payouts behind a released nonce cannot be mined without them.
+        let fillers = try ledger.nonceGaps(limit: limit).map { gap in
+            NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor)
+        }
+        return fillers + (try ledger.openPayouts(limit: limit).map { row in
             let record = JSON.object()
             record.set(Field.op, string: row.op)
             record.set(Field.id, string: row.requestId)
@@ -230,7 +248,7 @@ public final class ApplyStage: Stage {
             record.set(Field.status, string: RecordStatus.prepared.rawValue)
             attestor.attest(record, stage: .apply)
             return record
-        }
+        })
     }
 
     /// Reads the attested facts. The attestation is checked first: every field

@@ -51,8 +51,8 @@ public final class SubmitStage: Stage {
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         var jobs: [Job] = []
         for (index, record) in batch.enumerated() {
-            guard record.status == .prepared,
-                  record.opText == Op.payout.rawValue || record.opText == Op.transfer.rawValue else { continue }
+            guard record.status == .prepared, let op = record.opText.flatMap(Op.init(rawValue:)),
+                  op == .payout || op == .transfer || op == .nonceFill else { continue }
             do throws(TokError) {
                 try attestor.check(record, stage: .apply)
                 let payoutTx = try PayoutTx.read(record)

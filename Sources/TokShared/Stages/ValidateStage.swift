@@ -81,6 +81,8 @@ public final class ValidateStage: RecordwiseStage {
                 record.set(Field.status, string: RecordStatus.validated.rawValue)
                 requestLog?.pointee.append(contentsOf: "payout id=\(payout.requestId) account=\(payout.account) token=\(payout.token) quantity=\(payout.quantity) fee=\(payout.fee) destination=\(payout.destinationAccount)".utf8)
                 return true
+            case .nonceFill:
+                throw TokError(.unknownOp, "nonce_fill records are made by tok-apply --open-payouts, not by clients")
             case .transfer:
                 let transfer = try resolver.resolveTransfer(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
                 record.set(Field.validated, transfer.validatedObject())

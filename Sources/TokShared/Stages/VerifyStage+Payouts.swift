@@ -143,6 +143,24 @@ extension VerifyStage {
         logger.notice("payout not signed", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)"])
     }
 
+    /// Signs a nonce filler: zero value, from the sender to itself.
+    func signNonceFill(_ fill: NonceFill, record: JSON) async {
+        do throws(TokError) {
+            let key = try signingKey(for: fill.network)
+            let order = PayoutOrder(requestId: fill.requestId, destination: fill.sender, amount: .zero,
+                                    mapping: fill.mapping, sender: fill.sender, nonce: fill.nonce)
+            let signed = try await payoutChannel(for: fill.network).sign([order], key: key)[0].get()
+            record.remove(Field.attestation)
+            record.set(Field.payoutTx, PayoutTx(chain: fill.network.chainText, tx: signed.txId, rawHex: signed.rawHex,
+                                                sender: signed.sender, nonce: signed.nonce, chainNonce: nil).object())
+            record.set(Field.status, string: RecordStatus.signed.rawValue)
+            attestor.attest(record, stage: .verify)
+            logger.info("nonce filler signed", metadata: ["nonce": "\(fill.nonce)", "tx": "\(signed.txId)"])
+        } catch {
+            rejectPayout(record, error)
+        }
+    }
+
     private func payoutChannel(for network: NetworkConfig) -> PayoutChannel {
         if let existing = channels[network.alias] { return existing }
         let made = network.family.payoutChannel(for: network, logger: logger)

@@ -27,7 +27,17 @@ public final class VerifyStage: Stage {
     let logger: Logger
     private var verifiers: [String: DepositVerifier] = [:]
     /// tok-apply's database, read-only: advisory balance checks, nonces, replays.
-    let ledger: Ledger?
+    /// Opened on first use, because in a pipeline tok-apply may still be creating it.
+    private let ledgerPath: String?
+    private var openedLedger: Ledger?
+    var ledger: Ledger? {
+        if let openedLedger { return openedLedger }
+        guard let ledgerPath, access(ledgerPath, F_OK) == 0 else { return nil }
+        openedLedger = try? Ledger(readOnlyPath: ledgerPath, busyTimeoutMilliseconds: resolver.config.database.lockTimeoutMilliseconds,
+                                   logger: logger)
+        if openedLedger == nil { logger.notice("database \(ledgerPath) is not ready yet; checking against an empty ledger") }
+        return openedLedger
+    }
     let environment: [String: String]
     var channels: [String: PayoutChannel] = [:]
     var keys: [String: PrivateKey] = [:]
@@ -35,12 +45,12 @@ public final class VerifyStage: Stage {
     /// may not have recorded the previous batch's payouts yet.
     var lastNonce: [String: UInt64] = [:]
 
-    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledger: Ledger? = nil,
+    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledgerPath: String? = nil,
                 environment: [String: String] = TokConfig.processEnvironment(), logger: Logger) {
         self.resolver = RequestResolver(config: config)
         self.attestor = attestor
         self.wait = wait
-        self.ledger = ledger
+        self.ledgerPath = ledgerPath
         self.environment = environment
         self.logger = logger
     }
@@ -54,6 +64,7 @@ public final class VerifyStage: Stage {
         var jobs: [Job] = []
         var transfers: [Int: ResolvedTransfer] = [:]
         var payouts: [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)] = []
+        var fills: [(index: Int, fill: NonceFill)] = []
         let now = Int64(Ledger.nowMilliseconds() / 1000)
         for (index, record) in batch.enumerated() {
             guard let op = record.opText.flatMap(Op.init(rawValue:)) else { continue }
@@ -71,6 +82,8 @@ public final class VerifyStage: Stage {
                     let payout = try resolver.resolvePayout(record, nowUnixSeconds: now)
                     try checkAuthorisation(payout)
                     payouts.append((index, payout, .zero))
+                case (.nonceFill, .validated?):
+                    fills.append((index, try NonceFill.read(record, attestor: attestor, config: resolver.config)))
                 default:
                     continue
                 }
@@ -80,6 +93,7 @@ public final class VerifyStage: Stage {
         }
         if !jobs.isEmpty { await verifyDeposits(jobs, batch: batch, transfers: transfers, payouts: &payouts) }
         if !payouts.isEmpty { await signPayouts(payouts.sorted { $0.index < $1.index }, batch: batch) }
+        for (index, fill) in fills { await signNonceFill(fill, record: batch[index]) }
         return batch
     }
 

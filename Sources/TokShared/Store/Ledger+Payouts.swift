@@ -98,7 +98,9 @@ extension Ledger {
             if let nonce = payout.nonce {
                 try claimNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce, chainNonce: payout.chainNonce)
             }
+            // A nonce filler moves nothing and belongs to no user: no balance to touch.
             var balance = try readBalance(account: payout.account, token: payout.token)
+            if payout.debit.isZero { return try recordPrepared(payout, balance: balance) }
             guard let available = balance.available.subtracting(payout.debit) else {
                 throw TokError(.insufficientBalance,
                                "\(payout.account) has \(balance.available) \(payout.token) available; the payout needs \(payout.debit) (quantity \(payout.quantity) + fee \(payout.fee))")
@@ -108,7 +110,12 @@ extension Ledger {
             }
             balance = Balance(available: available, locked: locked)
             try writeBalance(account: payout.account, token: payout.token, balance)
+            return try recordPrepared(payout, balance: balance)
+        }
+    }
 
+    private func recordPrepared(_ payout: PayoutToPrepare, balance: Balance) throws -> PayoutOutcome {
+        do {
             let now = Ledger.nowMilliseconds()
             let insert = try database.statement("""
                 INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset,
@@ -166,7 +173,8 @@ extension Ledger {
             throw TokError(.nonceConflict, "nonce \(nonce) of \(sender) is already used by another payout (next is \(next))")
         }
         // Nonces between the ledger's next and this one that the chain has not used are gaps: release them.
-        let firstSkipped = max(next ?? nonce, chainNonce ?? nonce)
+        var firstSkipped = chainNonce ?? nonce
+        if let next { firstSkipped = max(firstSkipped, next) }
         if firstSkipped < nonce {
             precondition(nonce - firstSkipped <= 10_000, "nonce jump of \(nonce - firstSkipped) is not plausible")
             let release = try database.statement("INSERT OR IGNORE INTO free_nonces (chain, sender, nonce) VALUES (?1, ?2, ?3)")
@@ -232,8 +240,10 @@ extension Ledger {
                 throw TokError(.internalError, "locked balance of \(payout.account) is below the payout's debit")
             }
             balance.locked = locked
-            try writeBalance(account: payout.account, token: payout.token, balance)
-            try addFee(token: payout.token, payout.fee)
+            if !payout.debit.isZero {
+                try writeBalance(account: payout.account, token: payout.token, balance)
+                try addFee(token: payout.token, payout.fee)
+            }
             let now = Ledger.nowMilliseconds()
             let update = try database.statement("""
                 UPDATE payouts SET state = 'confirmed', charged_fee = ?2, block_hash = ?3, block_number = ?4,
@@ -272,7 +282,7 @@ extension Ledger {
                 throw TokError(.internalError, "locked balance of \(payout.account) is below the payout's debit")
             }
             balance = Balance(available: available, locked: locked)
-            try writeBalance(account: payout.account, token: payout.token, balance)
+            if !payout.debit.isZero { try writeBalance(account: payout.account, token: payout.token, balance) }
             if !charged.isZero { try addFee(token: payout.token, charged) }
             if !nonceConsumed, let nonce = payout.nonce {
                 let release = try database.statement("INSERT OR IGNORE INTO free_nonces (chain, sender, nonce) VALUES (?1, ?2, ?3)")
@@ -293,6 +303,24 @@ extension Ledger {
             body.set("reason", string: String(reason.prefix(500)))
             appendAudit(kind: "payout_failed", requestId: requestId, body: body, now: now)
             return .applied(try payoutRow(requestId)!)
+        }
+    }
+
+    /// Released nonces that open payouts are waiting behind: each needs a nonce
+    /// filler, or the sender's later transactions can never be mined.
+    public func nonceGaps(limit: Int) throws(TokError) -> [(chain: String, sender: String, nonce: UInt64)] {
+        try guarded {
+            let query = try database.statement("""
+                SELECT f.chain, f.sender, f.nonce FROM free_nonces f
+                WHERE EXISTS (SELECT 1 FROM payouts p WHERE p.dest_chain = f.chain AND p.sender = f.sender
+                              AND p.nonce > f.nonce AND p.state IN ('prepared', 'submitted'))
+                ORDER BY f.chain, f.sender, f.nonce LIMIT ?1
+                """)
+            defer { query.reset() }
+            try query.bind(1, Int64(limit))
+            var gaps: [(chain: String, sender: String, nonce: UInt64)] = []
+            while try query.step() { gaps.append((query.text(0), query.text(1), UInt64(query.int64(2)))) }
+            return gaps
         }
     }
 

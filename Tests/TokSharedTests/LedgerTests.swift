@@ -1,0 +1,428 @@
+import Foundation
+import Logging
+import XCTest
+@testable import TokShared
+
+/// Keeps every log event in memory so a test can look for a warning.
+final class CapturedLog: @unchecked Sendable {
+    struct Entry { let level: Logger.Level; let message: String; let metadata: Logger.Metadata }
+    private let lock = NSLock()
+    private var stored: [Entry] = []
+
+    func append(_ entry: Entry) { lock.lock(); stored.append(entry); lock.unlock() }
+    var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return stored }
+
+    var logger: Logger {
+        var logger = Logger(label: "tok-test") { _ in CapturingLogHandler(sink: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: CapturedLog
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        sink.append(.init(level: event.level, message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
+    }
+}
+
+final class LedgerTests: XCTestCase {
+    var directory: URL!
+    var path: String { directory.appendingPathComponent("ledger.db").path }
+    let log = CapturedLog()
+
+    static let accountA = "eip155:1337:0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+    static let accountB = "eip155:1337:0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-ledger-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func openLedger() throws -> Ledger {
+        try Ledger(path: path, synchronous: "normal", busyTimeoutMilliseconds: 1000, logger: log.logger)
+    }
+
+    static func tx(_ n: Int) -> String {
+        let digits = String(n, radix: 16)
+        return "0x" + String(repeating: "0", count: 64 - digits.count) + digits
+    }
+
+    static func deposit(_ id: String, tx n: Int, account: String = accountA, token: String = "ETH",
+                        amount: UInt256 = UInt256(1000)) -> VerifiedDeposit {
+        VerifiedDeposit(requestId: id, chain: "eip155:1337", tx: tx(n), account: account, token: token,
+                        asset: "eip155:1337/slip44:60", amount: amount, credited: amount,
+                        blockHash: "0x" + String(repeating: "b", count: 64), blockNumber: 7, confirmations: 3)
+    }
+
+    /// Credits one deposit the way tok-apply does: a batch transaction with a record savepoint.
+    @discardableResult
+    func credit(_ ledger: Ledger, _ deposit: VerifiedDeposit, op: String = "deposit") throws -> Result<DepositOutcome, TokError> {
+        try ledger.beginBatch()
+        let result: Result<DepositOutcome, TokError>
+        do throws(TokError) {
+            result = .success(try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: op) })
+        } catch {
+            result = .failure(error)
+        }
+        try ledger.commitBatch()
+        return result
+    }
+
+    func count(_ ledger: Ledger, _ table: String) throws -> Int64 {
+        try ledger.database.scalarInt("SELECT count(*) FROM \(table)") ?? -1
+    }
+
+    func available(_ ledger: Ledger, _ account: String = accountA, _ token: String = "ETH") throws -> UInt256 {
+        try ledger.balance(account: account, token: token).available
+    }
+
+    // MARK: Crediting
+
+    // A deposit is credited once; the identical claim again is a duplicate naming the first request.
+    func testCreditOnceThenDuplicate() throws {
+        let ledger = try openLedger()
+        let deposit = LedgerTests.deposit("d-1", tx: 1)
+        XCTAssertEqual(try credit(ledger, deposit).get(), .credited(availableAfter: UInt256(1000)))
+        XCTAssertEqual(try ledger.balance(account: LedgerTests.accountA, token: "ETH"), Balance(available: UInt256(1000), locked: .zero))
+        XCTAssertEqual(try credit(ledger, deposit).get(), .duplicate(firstRequest: "d-1"))
+        XCTAssertEqual(try available(ledger), UInt256(1000))
+        XCTAssertEqual(try count(ledger, "deposits"), 1)
+        XCTAssertEqual(try count(ledger, "requests"), 1)
+        XCTAssertEqual(try count(ledger, "audit"), 1)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // The same chain transaction under another request id is a duplicate naming the first id.
+    func testSameTxOtherRequestIsDuplicate() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-2", tx: 1, account: LedgerTests.accountB)).get(),
+                       .duplicate(firstRequest: "d-1"))
+        XCTAssertEqual(try available(ledger, LedgerTests.accountB), .zero)
+        XCTAssertNil(try ledger.requestState(id: "d-2"))
+        XCTAssertEqual(try count(ledger, "requests"), 1)
+    }
+
+    // A request id reused for another transaction is conflicting_record, and nothing is written.
+    func testSameRequestOtherTxConflicts() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        let result = try credit(ledger, LedgerTests.deposit("d-1", tx: 2, amount: UInt256(5)))
+        XCTAssertEqual(result.error?.code, .conflictingRecord)
+        XCTAssertTrue(result.error?.message.contains(LedgerTests.tx(1)) ?? false, result.error?.message ?? "")
+        XCTAssertEqual(try available(ledger), UInt256(1000))
+        XCTAssertEqual(try count(ledger, "deposits"), 1)
+        XCTAssertEqual(try count(ledger, "audit"), 1)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // A credit that would push the balance past 2^256-1 is balance_overflow, and nothing is written.
+    func testBalanceOverflow() throws {
+        let ledger = try openLedger()
+        let nearMax = UInt256.max.subtracting(UInt256(5))!
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-1", tx: 1, amount: nearMax)).get(), .credited(availableAfter: nearMax))
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-2", tx: 2, amount: UInt256(5))).get(),
+                       .credited(availableAfter: .max), "reaching exactly 2^256-1 is allowed")
+        let result = try credit(ledger, LedgerTests.deposit("d-3", tx: 3, amount: UInt256(1)))
+        XCTAssertEqual(result.error?.code, .balanceOverflow)
+        XCTAssertEqual(try available(ledger), .max)
+        XCTAssertEqual(try count(ledger, "deposits"), 2)
+        XCTAssertEqual(try count(ledger, "requests"), 2)
+        XCTAssertEqual(try count(ledger, "audit"), 2)
+        XCTAssertNil(try ledger.requestState(id: "d-3"))
+        // Another account is unaffected by the full one.
+        XCTAssertNoThrow(try credit(ledger, LedgerTests.deposit("d-4", tx: 4, account: LedgerTests.accountB, amount: UInt256(1))).get())
+    }
+
+    // Balances are per account and per token.
+    func testBalancesArePerAccountAndToken() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(10)))
+        try credit(ledger, LedgerTests.deposit("d-2", tx: 2, amount: UInt256(20)))
+        try credit(ledger, LedgerTests.deposit("d-3", tx: 3, account: LedgerTests.accountB, amount: UInt256(40)))
+        try credit(ledger, LedgerTests.deposit("d-4", tx: 4, token: "TOK", amount: UInt256(80)))
+        XCTAssertEqual(try available(ledger), UInt256(30))
+        XCTAssertEqual(try available(ledger, LedgerTests.accountB), UInt256(40))
+        XCTAssertEqual(try available(ledger, LedgerTests.accountA, "TOK"), UInt256(80))
+        XCTAssertEqual(try available(ledger, LedgerTests.accountB, "TOK"), .zero)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // A failing record's savepoint undoes only that record; the batch's other records commit.
+    func testRecordSavepointUndoesOnlyTheFailingRecord() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("x-1", tx: 100))
+        try ledger.beginBatch()
+        let a = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 1)) }
+        XCTAssertEqual(a, .credited(availableAfter: UInt256(2000)))
+        // B writes its balance first, then fails: a body that throws after writing.
+        assertTokError(.internalError, { () throws(TokError) in
+            try ledger.inRecordSavepoint { () throws(TokError) -> DepositOutcome in
+                _ = try ledger.creditDeposit(LedgerTests.deposit("b", tx: 2, account: LedgerTests.accountB))
+                throw TokError(.internalError, "fails after writing")
+            }
+        })
+        // And a precondition failure inside the ledger.
+        assertTokError(.conflictingRecord, { () throws(TokError) in
+            try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 3)) }
+        })
+        let c = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("c", tx: 4)) }
+        XCTAssertEqual(c, .credited(availableAfter: UInt256(3000)))
+        try ledger.commitBatch()
+
+        XCTAssertEqual(try available(ledger), UInt256(3000))
+        XCTAssertEqual(try available(ledger, LedgerTests.accountB), .zero)
+        XCTAssertNotNil(try ledger.requestState(id: "a"))
+        XCTAssertNil(try ledger.requestState(id: "b"))
+        XCTAssertNotNil(try ledger.requestState(id: "c"))
+        XCTAssertEqual(try count(ledger, "deposits"), 3)
+        XCTAssertEqual(try count(ledger, "audit"), 3)
+        XCTAssertEqual(try ledger.checkInvariants(), [], "the audit chain must skip the undone record cleanly")
+    }
+
+    // A rolled-back batch leaves nothing behind and the audit chain continues correctly after it.
+    func testRollbackBatchThenContinue() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        try ledger.beginBatch()
+        _ = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("d-2", tx: 2)) }
+        ledger.rollbackBatch()
+        XCTAssertEqual(try available(ledger), UInt256(1000))
+        XCTAssertNil(try ledger.requestState(id: "d-2"))
+        try credit(ledger, LedgerTests.deposit("d-3", tx: 3))
+        XCTAssertEqual(try count(ledger, "audit"), 2)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // requestState reports a credited deposit's fields.
+    func testRequestState() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(12345)))
+        let state = try XCTUnwrap(try ledger.requestState(id: "d-1"))
+        XCTAssertEqual(state.requestId, "d-1")
+        XCTAssertEqual(state.op, "deposit")
+        XCTAssertEqual(state.state, "credited")
+        XCTAssertEqual(state.chain, "eip155:1337")
+        XCTAssertEqual(state.tx, LedgerTests.tx(1))
+        XCTAssertEqual(state.amount, "12345")
+        XCTAssertEqual(state.account, LedgerTests.accountA)
+        XCTAssertEqual(state.token, "ETH")
+        XCTAssertEqual(state.confirmations, 3)
+        XCTAssertNil(state.payout)
+        XCTAssertNil(try ledger.requestState(id: "unknown"))
+    }
+
+    // The audit trail records the credit, hash-chained from the genesis hash.
+    func testAuditEntry() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        let query = try ledger.database.statement("SELECT kind, request_id, body, prev_hash, hash FROM audit")
+        XCTAssertTrue(try query.step())
+        XCTAssertEqual(query.text(0), "deposit_credited")
+        XCTAssertEqual(query.text(1), "d-1")
+        XCTAssertTrue(query.text(2).contains("\"available_after\":\"1000\""), query.text(2))
+        XCTAssertEqual(query.text(3), String(repeating: "0", count: 64))
+        XCTAssertEqual(query.text(4), Hex.encode(Hashing.sha256(query.text(3) + "\n" + query.text(2))))
+        query.reset()
+    }
+
+    // MARK: Invariants
+
+    // A healthy database has no violations, including when empty.
+    func testInvariantsHealthy() throws {
+        let ledger = try openLedger()
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+        for n in 1...5 { try credit(ledger, LedgerTests.deposit("d-\(n)", tx: n, account: n % 2 == 0 ? LedgerTests.accountA : LedgerTests.accountB)) }
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // A deposit credited as a transfer's deposit half is a healthy state too.
+    func testInvariantsHealthyWithTransferDeposit() throws {
+        let ledger = try openLedger()
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("t-1", tx: 1), op: "transfer").get(), .credited(availableAfter: UInt256(1000)))
+        XCTAssertEqual(try ledger.requestState(id: "t-1")?.amount, "1000")
+        XCTAssertEqual(try ledger.checkInvariants(), [], "a transfer's credited deposit must not count as an orphan")
+    }
+
+    // A hand-edited balance breaks conservation and is reported.
+    func testInvariantsCatchEditedBalance() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        try ledger.database.execute("UPDATE balances SET available = '1001'")
+        let violations = try ledger.checkInvariants()
+        XCTAssertEqual(violations.count, 1, "\(violations)")
+        XCTAssertTrue(violations.first?.contains("token ETH") ?? false, "\(violations)")
+        XCTAssertTrue(violations.first?.contains("1001") ?? false, "\(violations)")
+    }
+
+    // A non-canonical stored amount is reported as such (and reading it is a database_error).
+    func testInvariantsCatchNonCanonicalAmount() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        try ledger.database.execute("UPDATE balances SET available = '01000'")
+        let violations = try ledger.checkInvariants()
+        XCTAssertTrue(violations.contains { $0.contains("not canonical") }, "\(violations)")
+        assertTokError(.databaseError, { () throws(TokError) in try ledger.balance(account: LedgerTests.accountA, token: "ETH") })
+    }
+
+    // A deposit without its request row, or a request without its deposit, is reported.
+    func testInvariantsCatchOrphans() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        try credit(ledger, LedgerTests.deposit("d-2", tx: 2))
+        try ledger.database.execute("DELETE FROM requests WHERE request_id = 'd-1'")
+        try ledger.database.execute("DELETE FROM deposits WHERE request_id = 'd-2'")
+        let violations = try ledger.checkInvariants()
+        XCTAssertTrue(violations.contains { $0.contains("1 deposit(s) without a matching request row") }, "\(violations)")
+        XCTAssertTrue(violations.contains { $0.contains("1 deposit request(s) without a credited deposit") }, "\(violations)")
+    }
+
+    // The audit table refuses UPDATE and DELETE.
+    func testAuditIsAppendOnly() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        XCTAssertThrowsError(try ledger.database.execute("UPDATE audit SET body = '{}'"))
+        XCTAssertThrowsError(try ledger.database.execute("DELETE FROM audit"))
+        XCTAssertEqual(try count(ledger, "audit"), 1)
+    }
+
+    // An edited audit body (trigger dropped) breaks its hash and is reported.
+    func testInvariantsCatchEditedAuditEntry() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        try credit(ledger, LedgerTests.deposit("d-2", tx: 2))
+        try ledger.database.execute("DROP TRIGGER audit_no_update")
+        try ledger.database.execute("UPDATE audit SET body = replace(body, '1000', '9000') WHERE seq = 1")
+        let violations = try ledger.checkInvariants()
+        XCTAssertEqual(violations, ["audit entry 1: hash does not match its content"])
+    }
+
+    // A forged audit row that does not chain onto the previous one is reported.
+    func testInvariantsCatchForgedAuditRow() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        let forgedBody = "{\"forged\":true}"
+        let wrongPrevious = String(repeating: "f", count: 64)
+        let selfConsistentHash = Hex.encode(Hashing.sha256(wrongPrevious + "\n" + forgedBody))
+        try ledger.database.execute("""
+            INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash)
+            VALUES (0, 'forged', 'x', '\(forgedBody)', '\(wrongPrevious)', '\(selfConsistentHash)')
+            """)
+        let violations = try ledger.checkInvariants()
+        XCTAssertEqual(violations, ["audit entry 2: prev_hash does not match the entry before it"])
+    }
+
+    // MARK: Audit failure
+
+    // A failing audit write keeps the credit and logs a warning.
+    func testAuditWriteFailureKeepsCreditAndWarns() throws {
+        let ledger = try openLedger()
+        try ledger.database.execute("CREATE TEMP TRIGGER audit_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END")
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-1", tx: 1)).get(), .credited(availableAfter: UInt256(1000)))
+        XCTAssertEqual(try available(ledger), UInt256(1000))
+        XCTAssertEqual(try count(ledger, "deposits"), 1)
+        XCTAssertEqual(try count(ledger, "audit"), 0)
+        let warnings = log.entries.filter { $0.level == .warning }
+        XCTAssertEqual(warnings.count, 1, "\(log.entries.map(\.message))")
+        XCTAssertTrue(warnings.first?.message.contains("audit") ?? false)
+        XCTAssertEqual(warnings.first?.metadata["request"].map { "\($0)" }, "d-1")
+        // Once audit writes work again the chain carries on from the last good entry.
+        try ledger.database.execute("DROP TRIGGER temp.audit_fail")
+        try credit(ledger, LedgerTests.deposit("d-2", tx: 2))
+        XCTAssertEqual(try count(ledger, "audit"), 1)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // MARK: Persistence and locking
+
+    // Balances, requests and the audit chain survive closing and reopening the database.
+    func testReopenKeepsState() throws {
+        var ledger: Ledger? = try openLedger()
+        try credit(ledger!, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(7)))
+        try credit(ledger!, LedgerTests.deposit("d-2", tx: 2, account: LedgerTests.accountB, amount: UInt256(9)))
+        ledger = nil
+        let reopened = try openLedger()
+        XCTAssertEqual(try available(reopened), UInt256(7))
+        XCTAssertEqual(try available(reopened, LedgerTests.accountB), UInt256(9))
+        XCTAssertEqual(try reopened.requestState(id: "d-2")?.state, "credited")
+        XCTAssertEqual(try credit(reopened, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(7))).get(), .duplicate(firstRequest: "d-1"))
+        try credit(reopened, LedgerTests.deposit("d-3", tx: 3, amount: UInt256(1)))
+        XCTAssertEqual(try available(reopened), UInt256(8))
+        XCTAssertEqual(try reopened.checkInvariants(), [], "the audit chain continues from the stored head after a restart")
+        XCTAssertEqual(try reopened.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
+    }
+
+    /// Asserts that taking `lock` times out with EX_TEMPFAIL, naming the database and the holder's pid.
+    func assertLockBusy(_ lock: WriterLock, file: StaticString = #filePath, line: UInt = #line) {
+        let started = Date()
+        XCTAssertThrowsError(try lock.acquire(), file: file, line: line) { error in
+            guard let failure = error as? StageFailure else { return XCTFail("expected StageFailure, got \(error)", file: file, line: line) }
+            XCTAssertEqual(failure.exitCode, .tempFailure, file: file, line: line)
+            XCTAssertTrue(failure.message.contains("database \(self.path)"), failure.message, file: file, line: line)
+            XCTAssertTrue(failure.message.contains("pid \(getpid())"), failure.message, file: file, line: line)
+        }
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(waited, 0.09, "gave up before its 100 ms timeout", file: file, line: line)
+        XCTAssertLessThan(waited, 2, file: file, line: line)
+    }
+
+    // A second writer on the same database times out after 100 ms with EX_TEMPFAIL naming the
+    // database, and gets the lock once the first releases it (explicitly, or by deinit).
+    func testWriterLock() throws {
+        var first: WriterLock? = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        XCTAssertEqual(first?.path, path + ".lock")
+        try first!.acquire()
+        let second = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        assertLockBusy(second)
+        first!.release()
+        XCTAssertNoThrow(try second.acquire())
+        let third = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        assertLockBusy(third)
+        second.release()
+        // Released by deinit: the first lock is taken again, then dropped with its object.
+        try first!.acquire()
+        assertLockBusy(third)
+        first = nil
+        XCTAssertNoThrow(try third.acquire())
+        third.release()
+    }
+
+    // withLock holds the lock only for its body, and releases it when the body throws.
+    func testWriterLockWithLock() throws {
+        let lock = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        let other = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        try lock.withLock { assertLockBusy(other) }
+        XCTAssertThrowsError(try lock.withLock { () throws -> Void in throw TokError(.internalError, "body failed") })
+        XCTAssertNoThrow(try other.acquire())
+        other.release()
+    }
+
+    // Locks on different databases do not conflict.
+    func testWriterLocksOnDifferentDatabasesAreIndependent() throws {
+        let one = try WriterLock(databasePath: path, timeoutMilliseconds: 0)
+        let two = try WriterLock(databasePath: path + "-other", timeoutMilliseconds: 0)
+        XCTAssertNoThrow(try one.acquire())
+        XCTAssertNoThrow(try two.acquire())
+        XCTAssertNotEqual(one.path, two.path)
+    }
+}
+
+extension Result {
+    var error: Failure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}
