@@ -8,11 +8,13 @@ struct TokApply: AsyncParsableCommand {
         commandName: "tok-apply",
         abstract: "Apply attested records to the tok database (the only writer) and answer queries.",
         discussion: """
-            Credits verified deposits exactly once per chain transaction, answers \
-            "balance" and "status" queries, and passes every other record through. One \
-            transaction per batch with a savepoint per record; outputs are written only \
-            after the batch commits. Holds an exclusive lock on DB.lock while it runs: a \
-            second writer waits --lock-timeout, then exits 75. See tok-apply(1).
+            Credits verified deposits exactly once per chain transaction; prepares signed \
+            payouts (locking quantity + fee); records tok-submit's findings (commit on \
+            "confirmed", rollback on "failed"); answers "balance" and "status" queries; \
+            passes every other record through. One transaction per batch with a savepoint \
+            per record; outputs are written only after the batch commits. Each batch takes \
+            an exclusive lock on DB.lock: another writer waits up to \
+            --lock-timeout-milliseconds, then exits 75. See tok-apply(1).
             """)
 
     @OptionGroup var common: CommonOptions
@@ -31,6 +33,13 @@ struct TokApply: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("At most this many records with --open-payouts.", valueName: "n"))
     var limit = 100_000
+
+    func validate() throws {
+        guard (1...1_000_000).contains(limit) else { throw ValidationError("--limit must be 1...1000000") }
+        if let lockTimeoutMilliseconds, !(0...3_600_000).contains(lockTimeoutMilliseconds) {
+            throw ValidationError("--lock-timeout-milliseconds must be 0...3600000")
+        }
+    }
 
     func run() async throws {
         if openPayouts {

@@ -10,8 +10,10 @@ struct TokValidate: AsyncParsableCommand {
         discussion: """
             Reads one JSON object per line. Fresh requests (no "status") are checked: \
             op, id, CAIP ids and EIP-55 checksums, the asset is configured and enabled for \
-            deposit on the network, the transaction id is well formed. Valid requests gain \
-            a "validated" object and "status":"validated"; invalid ones "status":"rejected" \
+            deposit (or payout) on the network, the transaction id is well formed; for \
+            payouts and transfers also the destination, the exact decimals conversion, the \
+            minimum, the fee against max_fee and the expiry. Valid requests gain a \
+            "validated" object and "status":"validated"; invalid ones "status":"rejected" \
             and an "error" object. Records with a status pass through unchanged. \
             See tok-validate(1) and tok(7).
             """)

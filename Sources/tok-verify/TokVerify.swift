@@ -21,7 +21,7 @@ struct TokVerify: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("tok-apply's database, opened read-only: advisory balance checks, payout nonces and replays. Recommended for payouts.", valueName: "file"))
     var db: String?
 
-    @Flag(name: .long, help: "Hold pending deposits until they reach the confirmation level or --wait-timeout passes.")
+    @Flag(name: .long, help: "Hold pending deposits until they reach the confirmation level or --wait-timeout-milliseconds passes.")
     var wait = false
 
     @Option(name: .long, help: ArgumentHelp("How long --wait holds a batch, in milliseconds.", valueName: "ms"))

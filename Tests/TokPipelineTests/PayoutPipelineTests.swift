@@ -240,6 +240,25 @@ final class PayoutPipelineTests: XCTestCase {
         try assertInvariants()
     }
 
+    // A transfer whose authorisation expires while its deposit waits for confirmations still gets its deposit credited.
+    func testTransferExpiringWhilePendingKeepsTheDeposit() throws {
+        try workspace.write("tok.toml", node.config(token: token, confirmations: 10_000))
+        let tx = try node.sendEth(from: 3, to: EVMNode.receiver, wei: "5000000")
+        let expiry = Int64(Date().timeIntervalSince1970) + 2
+        let first = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite", input: signedPayoutRequest(
+            id: "t-late", from: 3, to: EVMNode.accounts[0], token: "ETH", quantity: "1000", expires: expiry, depositTx: tx))
+        XCTAssertEqual(first.record(id: "t-late")?.string(at: "status"), "pending", first.stdout + first.stderr)
+        try workspace.write("spool.ndjson", first.stdout)
+        usleep(2_500_000)
+        try workspace.write("tok.toml", node.config(token: token))
+        let second = try workspace.run("tok-verify --db state.sqlite < spool.ndjson | tok-apply --db state.sqlite")
+        let record = try XCTUnwrap(second.record(id: "t-late"), second.stdout + second.stderr)
+        XCTAssertEqual(record.string(at: "status"), "credited", second.stdout)
+        XCTAssertEqual(record["payout_error"]?.string(at: "code"), "expired")
+        XCTAssertEqual(try balance(3, "ETH").available, "5000000")
+        try assertInvariants()
+    }
+
     // tok-validate --payout-message prints the exact text to sign; signing it makes a valid request.
     func testPayoutMessageHelper() throws {
         let expiry = Int64(Date().timeIntervalSince1970) + 600

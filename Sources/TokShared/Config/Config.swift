@@ -283,7 +283,7 @@ extension TokConfig {
             let token = TokenConfig(alias: try section.requiredString("alias"),
                                     symbol: try section.string("symbol") ?? "",
                                     name: try section.string("name") ?? "",
-                                    decimals: try section.int("decimals", default: -1, range: -1...77))
+                                    decimals: section.table["decimals"] == nil ? -1 : try section.int("decimals", default: 0, range: 0...77))
             try section.finish()
             guard token.alias.utf8.count <= 32, token.alias.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw section.error("alias", "must be 1-32 letters, digits, '-', '_' or '.'")
@@ -329,6 +329,10 @@ extension TokConfig {
     private static func parseNetwork(_ section: inout TOMLReader, tokens: [TokenConfig],
                                      environment: [String: String]) throws -> NetworkConfig {
         let alias = try section.requiredString("alias")
+        // Requests name networks by alias or CAIP-2 id; an alias must never look like the latter.
+        guard alias.utf8.count <= 32, alias.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw section.error("alias", "must be 1-32 letters, digits, '-', '_' or '.'")
+        }
         let chainText = try section.requiredString("chain")
         let chain: ChainId
         do { chain = try ChainId(parsing: chainText) } catch {

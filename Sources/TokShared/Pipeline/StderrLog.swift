@@ -59,7 +59,12 @@ public enum TokLogging {
         }
         let chosen = level ?? getenv("TOK_LOG_LEVEL").map { String(cString: $0) } ?? "info"
         var logger = Logger(label: tool)
-        logger.logLevel = Logger.Level(rawValue: chosen.lowercased()) ?? .info
+        if let parsed = Logger.Level(rawValue: chosen.lowercased()) {
+            logger.logLevel = parsed
+        } else {
+            logger.logLevel = .info
+            logger.warning("unknown log level \(chosen) (from TOK_LOG_LEVEL); using info")
+        }
         return logger
     }
 

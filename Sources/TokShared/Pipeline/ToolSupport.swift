@@ -25,7 +25,10 @@ public struct CommonOptions: ParsableArguments {
 
     public func validate() throws {
         if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be 1...100000") }
-        if let maxLineBytes, !(1...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1...67108864") }
+        if let maxLineBytes, !(1024...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1024...67108864") }
+        if let logLevel, Logger.Level(rawValue: logLevel.lowercased()) == nil {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
     }
 
     public func loadConfig() throws -> TokConfig {
@@ -97,6 +100,9 @@ public enum ToolMain {
         let code: SysExit
         do {
             let config = try options.loadConfig()
+            guard access(databasePath, F_OK) == 0 else {
+                throw StageFailure(.noInput, "no database at \(databasePath)")
+            }
             let lock = try WriterLock(databasePath: databasePath,
                                       timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
             // Under the lock, so the check never sees a batch half-way.

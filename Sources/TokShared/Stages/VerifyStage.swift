@@ -62,7 +62,7 @@ public final class VerifyStage: Stage {
 
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         var jobs: [Job] = []
-        var transfers: [Int: ResolvedTransfer] = [:]
+        var transfers: Set<Int> = []
         var payouts: [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)] = []
         var fills: [(index: Int, fill: NonceFill)] = []
         let now = Int64(Ledger.nowMilliseconds() / 1000)
@@ -73,11 +73,11 @@ public final class VerifyStage: Stage {
                 case (.deposit, .validated?), (.deposit, .pending?):
                     jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
                 case (.transfer, .validated?), (.transfer, .pending?):
-                    // The authorisation is checked once the deposit is proven: a bad
-                    // signature refuses the payout half only, never the deposit.
-                    let transfer = try resolver.resolveTransfer(record, nowUnixSeconds: now)
-                    transfers[index] = transfer
-                    jobs.append(Job(index: index, deposit: transfer.deposit))
+                    // The payout half is resolved and its authorisation checked once the
+                    // deposit is proven: a bad signature or an expiry reached while the
+                    // deposit was pending refuses the payout half only, never the deposit.
+                    jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
+                    transfers.insert(index)
                 case (.payout, .validated?):
                     let payout = try resolver.resolvePayout(record, nowUnixSeconds: now)
                     try checkAuthorisation(payout)
@@ -103,7 +103,7 @@ public final class VerifyStage: Stage {
                                                   family: payout.sourceNetwork.family, chain: payout.sourceNetwork.chain)
     }
 
-    private func verifyDeposits(_ jobs: [Job], batch: [JSON], transfers: [Int: ResolvedTransfer],
+    private func verifyDeposits(_ jobs: [Job], batch: [JSON], transfers: Set<Int>,
                                 payouts: inout [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)]) async {
         var results = await verifyAll(jobs)
         if let wait {
@@ -123,8 +123,8 @@ public final class VerifyStage: Stage {
 
         for (job, result) in zip(jobs, results) {
             let record = batch[job.index]
-            let transfer = transfers[job.index]
-            record.set(Field.validated, transfer?.validatedObject() ?? job.deposit.validatedObject())
+            let isTransfer = transfers.contains(job.index)
+            record.set(Field.validated, job.deposit.validatedObject())
             record.remove(Field.attestation)
             switch result {
             case .failure(let error):
@@ -134,13 +134,18 @@ public final class VerifyStage: Stage {
             case .success(let finding):
                 record.remove(Field.error)
                 record.set(Field.verified, verifiedObject(finding))
-                if finding.isFinal, let transfer {
+                if finding.isFinal, isTransfer {
                     // The payout half is signed next, counting on the deposit it will be paid from.
                     record.set(Field.status, string: RecordStatus.verified.rawValue)
-                    do throws(TokError) { try checkAuthorisation(transfer.payout) } catch {
+                    let transfer: ResolvedTransfer
+                    do throws(TokError) {
+                        transfer = try resolver.resolveTransfer(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
+                        try checkAuthorisation(transfer.payout)
+                    } catch {
                         rejectPayout(record, error)
                         continue
                     }
+                    record.set(Field.validated, transfer.validatedObject())
                     let credited = UInt256.convertExactly(finding.amount, fromDecimals: transfer.deposit.mapping.decimals,
                                                           toDecimals: resolver.config.token(alias: transfer.payout.token)?.decimals ?? 0) ?? .zero
                     payouts.append((job.index, transfer.payout, credited))
