@@ -1318,8 +1318,13 @@ def main(argv=None):
             stop.set()
     log(f"listening on http://{args.host}:{port} chain_id={args.chain_id} "
         f"({node.client_version}); ready in {time.monotonic() - started:.2f}s")
+    # Exit with the process that started us: a test run that dies (kill -9, a
+    # crash, a timeout) must not leave nodes mining in the background.
+    parent = os.getppid()
     while not stop.wait(1.0):  # woken by the signal handler
-        pass
+        if os.getppid() != parent:
+            log("parent process is gone, shutting down")
+            break
     server.shutdown()
     server.server_close()
     if args.port_file:

@@ -6,8 +6,11 @@ public struct EVMFamily: ChainFamily {
 
     public var namespace: String { "eip155" }
 
+    /// Shared by every thread of the process; at most 64 Ki addresses.
+    private static let canonicalAddresses = AddressCache(capacity: 1 << 16)
+
     public func canonicalAddress(_ text: String, chain: ChainId) throws(TokError) -> String {
-        try EIP55.canonicalAddress(text)
+        try EVMFamily.canonicalAddresses.canonical(text) { (candidate) throws(TokError) in try EIP55.canonicalAddress(candidate) }
     }
 
     public func canonicalTxId(_ text: String) throws(TokError) -> String {
