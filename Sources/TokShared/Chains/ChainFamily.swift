@@ -51,7 +51,7 @@ public protocol ChainFamily: Sendable {
 }
 
 public enum ChainFamilies {
-    public static let all: [ChainFamily] = [EVMFamily()]
+    public static let all: [ChainFamily] = [EVMFamily(), UTXOFamily()]
 
     public static func family(for namespace: String) -> ChainFamily? {
         all.first { $0.namespace == namespace }

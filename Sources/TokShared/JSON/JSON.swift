@@ -179,6 +179,13 @@ public final class JSON {
         return Int64(json_integer_value(raw))
     }
 
+    /// An integer given as a JSON integer or as decimal text (answers read with
+    /// numbers as text, see JSONRPCClient's `numbersAsText`).
+    public var lenientInt64: Int64? {
+        if let value = int64Value { return value }
+        return stringValue.flatMap { Int64($0) }
+    }
+
     public var boolValue: Bool? {
         switch raw.pointee.type {
         case JSON_TRUE: return true

@@ -41,8 +41,14 @@ public final class JSONRPCClient: @unchecked Sendable {
     private let session: URLSession
     private let logger: Logger
     private let nextId = ManagedCounter()
+    /// Bitcoin-family nodes print amounts as JSON numbers with 8 decimals; with
+    /// this set, every number of an answer arrives as text (see JSONNumberText),
+    /// so no amount ever passes through a Double.
+    private let numbersAsText: Bool
 
-    public init(url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int, logger: Logger) throws(TokError) {
+    public init(url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int,
+                numbersAsText: Bool = false, logger: Logger) throws(TokError) {
+        self.numbersAsText = numbersAsText
         guard let parsed = URL(string: url) else { throw TokError(.rpcError, "invalid RPC URL") }
         precondition(timeoutMilliseconds > 0 && retries >= 0)
         self.url = parsed
@@ -89,17 +95,17 @@ public final class JSONRPCClient: @unchecked Sendable {
         var results = [Result<JSON, RPCCallError>?](repeating: nil, count: calls.count)
         let responses = response.kind == .array ? response.arrayElements : [response]
         for item in responses {
-            guard let id = item["id"]?.int64Value, id >= firstId, id < firstId + Int64(calls.count) else {
+            guard let id = item["id"]?.lenientInt64, id >= firstId, id < firstId + Int64(calls.count) else {
                 if let error = item["error"], calls.count == 1 {
                     // Some endpoints answer a malformed request with id null.
-                    results[0] = .failure(RPCCallError(code: error["code"]?.int64Value ?? 0,
+                    results[0] = .failure(RPCCallError(code: error["code"]?.lenientInt64 ?? 0,
                                                        message: error["message"]?.stringValue ?? "unknown error"))
                 }
                 continue
             }
             let index = Int(id - firstId)
             if let error = item["error"], !error.isNull {
-                results[index] = .failure(RPCCallError(code: error["code"]?.int64Value ?? 0,
+                results[index] = .failure(RPCCallError(code: error["code"]?.lenientInt64 ?? 0,
                                                        message: error["message"]?.stringValue ?? "unknown error"))
             } else {
                 results[index] = .success(item["result"] ?? JSON.null())
@@ -136,7 +142,13 @@ public final class JSONRPCClient: @unchecked Sendable {
                 throw TokError(.rpcError, "RPC response of \(data.count) bytes exceeds the limit")
             }
             // Bitcoin-family nodes answer RPC errors with HTTP 500 and a JSON body; parse first.
-            let parsed = data.withUnsafeBytes { JSON.parse($0) }
+            var bytes = [UInt8](data)
+            if numbersAsText {
+                do { bytes = try JSONNumberText.quotingNumbers(bytes, maxBytes: JSONRPCClient.maxResponseBytes) } catch {
+                    throw TokError(.rpcError, "unreadable RPC answer: \(error.message)")
+                }
+            }
+            let parsed = bytes.withUnsafeBytes { JSON.parse($0) }
             if case .success(let value) = parsed, value.isObject || value.kind == .array {
                 return value
             }
