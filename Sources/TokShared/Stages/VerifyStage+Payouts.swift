@@ -16,10 +16,15 @@ extension VerifyStage {
                     continue
                 }
                 if let ledger {
-                    // Advisory only: tok-apply re-checks atomically at prepare.
+                    // Advisory only: tok-apply re-checks atomically at prepare. Counts the
+                    // deposits this process attested that the ledger does not show yet.
+                    // (Payouts it signed in earlier batches are not subtracted: a stale
+                    // debit would refuse good payouts, while an over-generous check only
+                    // meets prepare's atomic refusal.)
                     let key = item.payout.account + "\u{0}" + item.payout.token
                     let balance = try ledger.balance(account: item.payout.account, token: item.payout.token)
-                    let available = balance.available.adding(item.extraAvailable) ?? .max
+                    let credits = try inFlight.pendingCredits(account: item.payout.account, token: item.payout.token, ledger: ledger)
+                    let available = (balance.available.adding(item.extraAvailable) ?? .max).adding(credits) ?? .max
                     let needed = batchDebits[key, default: .zero].adding(item.payout.debit) ?? .max
                     guard needed <= available else {
                         throw TokError(.insufficientBalance,

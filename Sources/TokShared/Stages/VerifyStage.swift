@@ -44,6 +44,10 @@ public final class VerifyStage: Stage {
     /// The highest nonce this process handed out per chain and sender: tok-apply
     /// may not have recorded the previous batch's payouts yet.
     var lastNonce: [String: UInt64] = [:]
+    /// Deposits this process attested that tok-apply may not have credited yet,
+    /// so the advisory balance check does not refuse a payout queued right
+    /// behind the deposit that funds it.
+    var inFlight = InFlightLedger()
 
     public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledgerPath: String? = nil,
                 environment: [String: String] = TokConfig.processEnvironment(), logger: Logger) {
@@ -146,17 +150,24 @@ public final class VerifyStage: Stage {
                         continue
                     }
                     record.set(Field.validated, transfer.validatedObject())
-                    let credited = UInt256.convertExactly(finding.amount, fromDecimals: transfer.deposit.mapping.decimals,
-                                                          toDecimals: resolver.config.token(alias: transfer.payout.token)?.decimals ?? 0) ?? .zero
-                    payouts.append((job.index, transfer.payout, credited))
+                    noteCredit(job.deposit, finding)
+                    payouts.append((job.index, transfer.payout, .zero))
                 } else if finding.isFinal {
                     record.set(Field.status, string: RecordStatus.verified.rawValue)
                     attestor.attest(record, stage: .verify)
+                    noteCredit(job.deposit, finding)
                 } else {
                     record.set(Field.status, string: RecordStatus.pending.rawValue)
                 }
             }
         }
+    }
+
+    /// Remembers an attested deposit until the ledger shows it credited.
+    private func noteCredit(_ deposit: ResolvedDeposit, _ finding: DepositFinding) {
+        guard ledgerPath != nil, let token = resolver.config.token(alias: deposit.mapping.token),
+              let credited = UInt256.convertExactly(finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals) else { return }
+        inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, account: deposit.account, token: token.alias, amount: credited)
     }
 
     private func verifiedObject(_ finding: DepositFinding) -> JSON {

@@ -306,6 +306,17 @@ extension Ledger {
         }
     }
 
+    /// Whether tok-apply has credited this chain transaction (tok-verify's
+    /// advisory view of deposits still travelling through the pipeline).
+    public func hasDeposit(chain: String, tx: String) throws(TokError) -> Bool {
+        try guarded {
+            let query = try database.statement("SELECT 1 FROM deposits WHERE chain = ?1 AND tx = ?2")
+            defer { query.reset() }
+            try query.bind(1, chain).bind(2, tx)
+            return try query.step()
+        }
+    }
+
     /// Released nonces that open payouts are waiting behind: each needs a nonce
     /// filler, or the sender's later transactions can never be mined.
     public func nonceGaps(limit: Int) throws(TokError) -> [(chain: String, sender: String, nonce: UInt64)] {

@@ -1,0 +1,166 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import XCTest
+@testable import TokShared
+
+/// SplitMix64: a small seeded generator, so a chaos run is replayed exactly from its printed seed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// One live process of a pipeline: its pid and argv.
+struct StageProcess {
+    let pid: Int32
+    let arguments: [String]
+    var tool: String { arguments.first.map { ($0 as NSString).lastPathComponent } ?? "?" }
+}
+
+/// Reads /proc: the processes whose parent is `parent`, skipping zombies.
+func childProcesses(of parent: Int32) -> [StageProcess] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var children: [StageProcess] = []
+    for entry in entries {
+        guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { continue }
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+        guard let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == parent else { continue }
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        children.append(StageProcess(pid: pid, arguments: arguments))
+    }
+    return children.sorted { $0.pid < $1.pid }
+}
+
+/// A bash pipeline of tok tools started in the background (same environment
+/// as `Workspace.run`), so a test can find its stage processes and kill -9 them.
+final class BackgroundPipeline {
+    let process = Process()
+    let name: String
+    private let stdoutPath: String
+    private let stderrPath: String
+
+    /// `arguments` are bash's: `["-c", command]` or a script and its arguments.
+    init(workspace: Workspace, name: String, bashArguments arguments: [String]) throws {
+        self.name = name
+        stdoutPath = workspace.path("\(name).out")
+        stderrPath = workspace.path("\(name).err")
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = Repo.binDirectory.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        env["TOK_ATTESTATION_SECRET"] = workspace.secret
+        env["TOK_CONFIG"] = workspace.path("tok.toml")
+        env["TOK_LOG_LEVEL"] = "info"
+        env["TOK_TEST_OPERATOR_KEY"] = EVMNode.operatorKey
+        process.environment = env
+        process.currentDirectoryURL = workspace.directory
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+        started = Date()
+    }
+
+    private(set) var started = Date()
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// The pipeline's live tok-* processes (bash's children that have exec'd a tool).
+    func stages() -> [StageProcess] {
+        childProcesses(of: pid).filter { $0.tool.hasPrefix("tok-") }
+    }
+
+    /// Waits until `count` tok-* children run (all stages exec'd), or the timeout passes.
+    @discardableResult
+    func waitForStages(_ count: Int, timeoutMilliseconds: Int = 10_000) -> [StageProcess] {
+        let deadline = Date().addingTimeInterval(Double(timeoutMilliseconds) / 1000)
+        var found = stages()
+        while found.count < count && process.isRunning && Date() < deadline {
+            usleep(5_000)
+            found = stages()
+        }
+        return found
+    }
+
+    /// kill -9 one stage; true when the process was alive (not a zombie) just before.
+    func kill(_ stage: StageProcess) -> Bool {
+        guard childProcesses(of: pid).contains(where: { $0.pid == stage.pid }) else { return false }
+        return Glibc.kill(stage.pid, SIGKILL) == 0
+    }
+
+    /// Polls the pipeline's live stages every 5 ms until bash exits, calling `observe` with the
+    /// milliseconds since the start and the stages; `observe` returns false once it needs no more
+    /// calls. Past the timeout every process of the pipeline is killed.
+    func watch(timeoutSeconds: Double, _ observe: (Int, [StageProcess]) -> Bool) -> (exitCode: Int32, timedOut: Bool) {
+        var observing = true
+        while observing && process.isRunning {
+            let elapsed = Int(Date().timeIntervalSince(started) * 1000)
+            if Double(elapsed) > timeoutSeconds * 1000 { break }
+            observing = observe(elapsed, stages())
+            usleep(5_000)
+        }
+        let remaining = max(0, timeoutSeconds - Date().timeIntervalSince(started))
+        return wait(timeoutSeconds: remaining)
+    }
+
+    /// Waits for bash to exit; past the timeout every process of the pipeline is killed.
+    func wait(timeoutSeconds: Double) -> (exitCode: Int32, timedOut: Bool) {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            for child in childProcesses(of: pid) { _ = Glibc.kill(child.pid, SIGKILL) }
+            _ = Glibc.kill(pid, SIGKILL)
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, timedOut)
+    }
+
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Every complete stdout line that parses as a JSON object (a killed stage may leave half a line).
+    var records: [JSON] {
+        stdout.split(separator: "\n").compactMap { line in
+            if case .success(let value) = JSON.parse(String(line)), value.isObject { return value }
+            return nil
+        }
+    }
+}
+
+extension EVMNode {
+    /// A fresh account with no balance, so what it receives can be read exactly.
+    func newAccount() throws -> String {
+        try call("tokdev_newAccount").string(at: "address")!
+    }
+
+    func nonce(_ address: String) throws -> UInt64 {
+        UInt64(try call("eth_getTransactionCount", "[\"\(address)\",\"latest\"]").stringValue!.dropFirst(2), radix: 16)!
+    }
+
+    func ethBalance(_ address: String) throws -> UInt256 {
+        UInt256(hex: try call("eth_getBalance", "[\"\(address)\",\"latest\"]").stringValue!)!
+    }
+
+    func tokenBalance(_ token: String, of address: String) throws -> UInt256 {
+        UInt256(hex: try call("tokdev_tokenBalance", "[{\"token\":\"\(token)\",\"owner\":\"\(address)\"}]").stringValue!)!
+    }
+
+    func blockNumber() throws -> UInt64 {
+        UInt64(try call("eth_blockNumber").stringValue!.dropFirst(2), radix: 16)!
+    }
+}
