@@ -19,22 +19,10 @@ struct TokSubmit: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Flag(name: .long, help: "Wait until each payout is confirmed or failed, or --wait-timeout-milliseconds passes.")
-    var wait = false
-
-    @Option(name: .long, help: ArgumentHelp("How long --wait holds a batch, in milliseconds.", valueName: "ms"))
-    var waitTimeoutMilliseconds = 600_000
-
-    @Option(name: .long, help: ArgumentHelp("Polling interval while waiting, in milliseconds.", valueName: "ms"))
-    var pollMilliseconds = 2_000
-
-    func validate() throws {
-        guard (0...86_400_000).contains(waitTimeoutMilliseconds) else { throw ValidationError("--wait-timeout-milliseconds must be 0...86400000") }
-        guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-milliseconds must be 10...600000") }
-    }
+    @OptionGroup var waiting: WaitOptions
 
     func run() async throws {
-        let policy = wait ? SubmitStage.WaitPolicy(timeoutMilliseconds: waitTimeoutMilliseconds, pollMilliseconds: pollMilliseconds) : nil
+        let policy = waiting.policy
         await ToolMain.run(tool: "tok-submit", options: common) { config, logger in
             SubmitStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, logger: logger)
         }

@@ -44,6 +44,29 @@ public struct CommonOptions: ParsableArguments {
     }
 }
 
+/// --wait and its limits, for the stages that watch a chain (tok-verify, tok-submit).
+public struct WaitOptions: ParsableArguments {
+    @Flag(name: .long, help: "Hold each batch until its records are final on chain (confirmation level reached, or failed) or --wait-timeout-milliseconds passes.")
+    public var wait = false
+
+    @Option(name: .long, help: ArgumentHelp("How long --wait holds a batch, in milliseconds.", valueName: "ms"))
+    public var waitTimeoutMilliseconds = 600_000
+
+    @Option(name: .long, help: ArgumentHelp("Polling interval while waiting, in milliseconds.", valueName: "ms"))
+    public var pollMilliseconds = 2_000
+
+    public init() {}
+
+    public func validate() throws {
+        guard (0...86_400_000).contains(waitTimeoutMilliseconds) else { throw ValidationError("--wait-timeout-milliseconds must be 0...86400000") }
+        guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-milliseconds must be 10...600000") }
+    }
+
+    public var policy: WaitPolicy? {
+        wait ? WaitPolicy(timeoutMilliseconds: waitTimeoutMilliseconds, pollMilliseconds: pollMilliseconds) : nil
+    }
+}
+
 /// The life of a stage process: load config, build the stage, run the stream,
 /// map every failure to a sysexits code with one clear line on stderr.
 public enum ToolMain {

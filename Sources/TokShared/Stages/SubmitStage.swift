@@ -11,16 +11,6 @@ import Logging
 public final class SubmitStage: Stage {
     public let name = StageName.submit
 
-    public struct WaitPolicy: Sendable {
-        public var timeoutMilliseconds: Int
-        public var pollMilliseconds: Int
-        public init(timeoutMilliseconds: Int, pollMilliseconds: Int) {
-            precondition(timeoutMilliseconds >= 0 && pollMilliseconds > 0)
-            self.timeoutMilliseconds = timeoutMilliseconds
-            self.pollMilliseconds = pollMilliseconds
-        }
-    }
-
     private let config: TokConfig
     private let attestor: Attestor
     private let wait: WaitPolicy?
@@ -180,34 +170,14 @@ public final class SubmitStage: Stage {
     /// Runs `work` per network in chunks of the network's RPC batch size, at
     /// most `rpc_concurrency` chunks in flight, results in job order.
     private func runAll(_ jobs: [Job], _ work: @escaping @Sendable (PayoutChannel, [(SignedPayout, Int)]) async -> [Progress]) async -> [Progress] {
-        var results = [Progress?](repeating: nil, count: jobs.count)
-        var slotsByNetwork: [String: [Int]] = [:]
-        for (slot, job) in jobs.enumerated() { slotsByNetwork[job.network.alias, default: []].append(slot) }
-        for alias in slotsByNetwork.keys.sorted() {
-            let slots = slotsByNetwork[alias]!
-            let network = jobs[slots[0]].network
-            let channel = payoutChannel(for: network)
-            let chunks = stride(from: 0, to: slots.count, by: network.rpcBatchSize).map {
-                Array(slots[$0..<min($0 + network.rpcBatchSize, slots.count)])
-            }
-            let inputs = chunks.map { chunk in chunk.map { (jobs[$0].payoutTx.signedPayout, network.confirmations) } }
-            await withTaskGroup(of: (Int, [Progress]).self) { group in
-                var next = 0
-                func startNext() {
-                    guard next < chunks.count else { return }
-                    let chunkIndex = next
-                    let input = inputs[chunkIndex]
-                    next += 1
-                    group.addTask { (chunkIndex, await work(channel, input)) }
-                }
-                for _ in 0..<min(network.rpcConcurrency, chunks.count) { startNext() }
-                for await (chunkIndex, values) in group {
-                    for (slot, value) in zip(chunks[chunkIndex], values) { results[slot] = value }
-                    startNext()
-                }
-            }
+        var channelsByNetwork: [String: PayoutChannel] = [:]
+        for job in jobs where channelsByNetwork[job.network.alias] == nil {
+            channelsByNetwork[job.network.alias] = payoutChannel(for: job.network)
         }
-        return results.map { $0! }
+        let chosen = channelsByNetwork
+        return await NetworkWork.run(jobs, network: \.network) { network, chunk in
+            await work(chosen[network.alias]!, chunk.map { ($0.payoutTx.signedPayout, network.confirmations) })
+        }
     }
 
     private func payoutChannel(for network: NetworkConfig) -> PayoutChannel {

@@ -11,16 +11,6 @@ import Logging
 public final class VerifyStage: Stage {
     public let name = StageName.verify
 
-    public struct WaitPolicy: Sendable {
-        public var timeoutMilliseconds: Int
-        public var pollMilliseconds: Int
-        public init(timeoutMilliseconds: Int, pollMilliseconds: Int) {
-            precondition(timeoutMilliseconds >= 0 && pollMilliseconds > 0)
-            self.timeoutMilliseconds = timeoutMilliseconds
-            self.pollMilliseconds = pollMilliseconds
-        }
-    }
-
     let resolver: RequestResolver
     let attestor: Attestor
     private let wait: WaitPolicy?
@@ -185,35 +175,14 @@ public final class VerifyStage: Stage {
     /// Verifies jobs grouped by network, in chunks of the network's RPC batch
     /// size, at most `rpc_concurrency` chunks in flight per network.
     private func verifyAll(_ jobs: [Job]) async -> [Result<DepositFinding, TokError>] {
-        var results = [Result<DepositFinding, TokError>?](repeating: nil, count: jobs.count)
-        var slotsByNetwork: [String: [Int]] = [:]
-        for (slot, job) in jobs.enumerated() { slotsByNetwork[job.deposit.network.alias, default: []].append(slot) }
-
-        for (alias, slots) in slotsByNetwork.sorted(by: { $0.key < $1.key }) {
-            let network = jobs[slots[0]].deposit.network
-            let verifier = verifier(for: network)
-            let chunks = stride(from: 0, to: slots.count, by: network.rpcBatchSize).map {
-                Array(slots[$0..<min($0 + network.rpcBatchSize, slots.count)])
-            }
-            let claimsByChunk = chunks.map { chunk in chunk.map { jobs[$0].deposit.claim } }
-            await withTaskGroup(of: (Int, [Result<DepositFinding, TokError>]).self) { group in
-                var nextChunk = 0
-                func startNext() {
-                    guard nextChunk < chunks.count else { return }
-                    let chunkIndex = nextChunk
-                    let claims = claimsByChunk[chunkIndex]
-                    nextChunk += 1
-                    group.addTask { (chunkIndex, await verifier.verify(claims)) }
-                }
-                for _ in 0..<min(network.rpcConcurrency, chunks.count) { startNext() }
-                for await (chunkIndex, chunkResults) in group {
-                    for (slot, result) in zip(chunks[chunkIndex], chunkResults) { results[slot] = result }
-                    startNext()
-                }
-            }
-            logger.debug("verified group", metadata: ["network": "\(alias)", "claims": "\(slots.count)"])
+        var verifiersByNetwork: [String: DepositVerifier] = [:]
+        for job in jobs where verifiersByNetwork[job.deposit.network.alias] == nil {
+            verifiersByNetwork[job.deposit.network.alias] = verifier(for: job.deposit.network)
         }
-        return results.map { $0! }
+        let chosen = verifiersByNetwork
+        return await NetworkWork.run(jobs.map(\.deposit), network: \.network) { network, deposits in
+            await chosen[network.alias]!.verify(deposits.map(\.claim))
+        }
     }
 
     private func verifier(for network: NetworkConfig) -> DepositVerifier {

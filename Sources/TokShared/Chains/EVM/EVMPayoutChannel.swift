@@ -30,14 +30,9 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     init(network: NetworkConfig, logger: Logger) {
         self.network = network
         self.logger = logger
-        do {
-            client = try JSONRPCClient(url: network.rpcURL, user: network.rpcUser, password: network.rpcPassword,
-                                       timeoutMilliseconds: network.rpcTimeoutMilliseconds,
-                                       retries: network.rpcRetries, logger: logger)
-            clientProblem = nil
-        } catch {
-            client = nil
-            clientProblem = error
+        switch JSONRPCClient.forNetwork(network, logger: logger) {
+        case .success(let made): (client, clientProblem) = (made, nil)
+        case .failure(let error): (client, clientProblem) = (nil, error)
         }
     }
 

@@ -24,12 +24,11 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
         self.network = network
         self.logger = logger
         parameters = UTXOChains.parameters(for: network.chain)
-        do {
-            client = try JSONRPCClient(url: network.rpcURL, user: network.rpcUser, password: network.rpcPassword,
-                                       timeoutMilliseconds: network.rpcTimeoutMilliseconds, retries: network.rpcRetries,
-                                       numbersAsText: true, logger: logger)
+        switch JSONRPCClient.forNetwork(network, numbersAsText: true, logger: logger) {
+        case .success(let made):
+            client = made
             setupProblem = parameters == nil ? TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain") : nil
-        } catch {
+        case .failure(let error):
             client = nil
             setupProblem = error
         }
