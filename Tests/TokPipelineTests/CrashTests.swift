@@ -75,6 +75,7 @@ final class CrashTests: XCTestCase {
     }
 
     override func tearDown() {
+        node?.stop()
         node = nil
         workspace = nil
         super.tearDown()

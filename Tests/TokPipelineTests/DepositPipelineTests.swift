@@ -14,6 +14,7 @@ final class DepositPipelineTests: XCTestCase {
     }
 
     override class func tearDown() {
+        sharedNode?.stop()
         sharedNode = nil
         super.tearDown()
     }

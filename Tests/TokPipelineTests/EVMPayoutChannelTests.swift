@@ -24,6 +24,7 @@ final class EVMPayoutChannelTests: XCTestCase {
     }
 
     override class func tearDown() {
+        sharedNode?.stop()
         sharedNode = nil
         super.tearDown()
     }

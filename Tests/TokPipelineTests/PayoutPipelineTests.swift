@@ -19,6 +19,7 @@ final class PayoutPipelineTests: XCTestCase {
     }
 
     override class func tearDown() {
+        sharedNode?.stop()
         sharedNode = nil
         super.tearDown()
     }

@@ -20,6 +20,7 @@ final class UTXODepositPipelineTests: XCTestCase {
     }
 
     override class func tearDown() {
+        sharedNode?.stop()
         sharedNode = nil
         super.tearDown()
     }

@@ -136,10 +136,15 @@ final class EVMNode {
         url = "http://127.0.0.1:\(port)"
     }
 
-    deinit {
+    /// Stops the node. Called from the test class's tearDown: XCTest keeps test
+    /// case objects (and so this node) alive until the process exits.
+    func stop() {
+        guard process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
     }
+
+    deinit { stop() }
 
     /// A synchronous JSON-RPC call; fails the test on an error answer.
     @discardableResult

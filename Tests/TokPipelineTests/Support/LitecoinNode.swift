@@ -47,11 +47,22 @@ final class LitecoinNode {
         try call("createwallet", "[\"tok-test\"]")
     }
 
-    deinit {
+    /// Stops the node and removes its data. Called from the test class's
+    /// tearDown: XCTest keeps test case objects (and so this node) alive until
+    /// the process exits, so deinit alone would leave the daemon running.
+    func stop() {
+        guard process.isRunning else { return }
         _ = try? call("stop")
-        process.waitUntilExit()
+        var waitedMilliseconds = 0
+        while process.isRunning && waitedMilliseconds < 30_000 {
+            usleep(50_000)
+            waitedMilliseconds += 50
+        }
+        if process.isRunning { process.terminate() }
         try? FileManager.default.removeItem(at: dataDirectory)
     }
+
+    deinit { stop() }
 
     /// A JSON-RPC call; numbers of the answer arrive as text (exact amounts).
     @discardableResult
