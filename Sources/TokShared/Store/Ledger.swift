@@ -178,26 +178,32 @@ public final class Ledger {
             try writeBalance(account: deposit.account, token: deposit.token, Balance(available: available, locked: balance.locked))
 
             let now = Ledger.nowMilliseconds()
+            // Each amount is rendered once: it goes to the deposit row and to the audit body.
+            let amountText = deposit.amount.description
+            let creditedText = deposit.credited.description
             let insert = try database.statement("""
                 INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number, confirmations, credited_at_ms)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                 """)
             try insert.bind(1, deposit.chain).bind(2, deposit.tx).bind(3, deposit.requestId).bind(4, deposit.account)
-                .bind(5, deposit.token).bind(6, deposit.asset).bind(7, deposit.amount.description)
-                .bind(8, deposit.credited.description)
+                .bind(5, deposit.token).bind(6, deposit.asset).bind(7, amountText)
+                .bind(8, creditedText)
                 .bind(9, deposit.blockHash).bind(10, deposit.blockNumber).bind(11, deposit.confirmations).bind(12, now)
             try insert.run()
             try insertRequest(id: deposit.requestId, op: op, state: "credited", chain: deposit.chain, tx: deposit.tx, now: now)
 
-            let body = JSON.object()
-            body.set("chain", string: deposit.chain)
-            body.set("tx", string: deposit.tx)
-            body.set("account", string: deposit.account)
-            body.set("token", string: deposit.token)
-            body.set("amount", string: deposit.amount.description)
-            body.set("credited", string: deposit.credited.description)
-            body.set("available_after", string: available.description)
-            appendAudit(kind: "deposit_credited", requestId: deposit.requestId, body: body, now: now)
+            // Every deposit writes this body: written straight to canonical bytes
+            // rather than built as a jansson object and serialised.
+            let body = Ledger.canonicalBody([
+                ("account", deposit.account),
+                ("amount", amountText),
+                ("available_after", available.description),
+                ("chain", deposit.chain),
+                ("credited", creditedText),
+                ("token", deposit.token),
+                ("tx", deposit.tx),
+            ])
+            appendAudit(kind: "deposit_credited", requestId: deposit.requestId, canonicalBody: body, now: now)
             return .credited(availableAfter: available)
         }
     }
@@ -301,13 +307,17 @@ public final class Ledger {
     func appendAudit(kind: String, requestId: String, body: JSON, now: Int64) {
         var bodyBytes: [UInt8] = []
         body.serialize(into: &bodyBytes, sortKeys: true)
-        let bodyText = String(decoding: bodyBytes, as: UTF8.self)
-        let hash = Ledger.auditHash(previous: auditHead, body: bodyText)
+        appendAudit(kind: kind, requestId: requestId, canonicalBody: bodyBytes, now: now)
+    }
+
+    /// The same, for a body already in canonical form (keys sorted, no whitespace).
+    func appendAudit(kind: String, requestId: String, canonicalBody body: [UInt8], now: Int64) {
+        let hash = Ledger.auditHash(previous: auditHead, body: body)
         do {
             try database.statement("SAVEPOINT audit").run()
             do {
                 let insert = try database.statement("INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                try insert.bind(1, now).bind(2, kind).bind(3, requestId).bind(4, bodyText).bind(5, auditHead).bind(6, hash)
+                try insert.bind(1, now).bind(2, kind).bind(3, requestId).bind(4, utf8: body).bind(5, auditHead).bind(6, hash)
                 try insert.run()
                 try database.statement("RELEASE audit").run()
                 auditHead = hash
@@ -324,7 +334,49 @@ public final class Ledger {
     }
 
     static func auditHash(previous: String, body: String) -> String {
-        Hex.encode(Hashing.sha256(previous + "\n" + body))
+        auditHash(previous: previous, body: Array(body.utf8))
+    }
+
+    /// SHA-256 over `previous` "\n" `body`, in lowercase hex.
+    static func auditHash(previous: String, body: [UInt8]) -> String {
+        var input: [UInt8] = []
+        input.reserveCapacity(previous.utf8.count + 1 + body.count)
+        input.append(contentsOf: previous.utf8)
+        input.append(UInt8(ascii: "\n"))
+        input.append(contentsOf: body)
+        return Hex.encode(Hashing.sha256(input))
+    }
+
+    /// A flat object of string members in canonical form: exactly the bytes
+    /// `serialize(sortKeys: true)` gives for the same object, without building
+    /// it in jansson. `members` must come in bytewise key order.
+    static func canonicalBody(_ members: [(key: StaticString, value: String)]) -> [UInt8] {
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(64 + members.reduce(0) { $0 + $1.key.utf8CodeUnitCount + $1.value.utf8.count + 6 })
+        for (index, member) in members.enumerated() {
+            assert(index == 0 || Ledger.precedes(members[index - 1].key, member.key), "canonicalBody: keys out of order")
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(UnsafeRawPointer(member.key.utf8Start), length: member.key.utf8CodeUnitCount, into: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            if member.value.isEmpty {
+                // An empty String may have no storage address to hand the writer.
+                bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "\"")])
+            } else {
+                var value = member.value
+                value.withUTF8 { text in
+                    JSONWriter.writeString(UnsafeRawPointer(text.baseAddress!), length: text.count, into: &bytes)
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
+    /// Bytewise order of two keys, as the canonical writer sorts them.
+    private static func precedes(_ left: StaticString, _ right: StaticString) -> Bool {
+        let leftBytes = UnsafeBufferPointer(start: left.utf8Start, count: left.utf8CodeUnitCount)
+        let rightBytes = UnsafeBufferPointer(start: right.utf8Start, count: right.utf8CodeUnitCount)
+        return leftBytes.lexicographicallyPrecedes(rightBytes)
     }
 
     /// Maps SQLite failures to the retryable `database_error`; TokErrors pass through.

@@ -53,9 +53,10 @@ public final class SQLiteDatabase {
     }
 
     /// A prepared statement, cached by its SQL text: the hot path prepares nothing.
+    /// It comes back reset and with no bindings, whatever its last user left.
     public func statement(_ sql: String) throws -> SQLiteStatement {
         if let cached = statementCache[sql] {
-            cached.reset()
+            cached.prepareForReuse()
             return cached
         }
         var prepared: OpaquePointer?
@@ -90,7 +91,18 @@ public final class SQLiteStatement {
 
     deinit { sqlite3_finalize(handle) }
 
+    /// Ends the current execution: releases the statement's read or write
+    /// cursor so it holds no locks. Bindings stay until the statement is handed
+    /// out again (`SQLiteDatabase.statement` clears them); clearing them here
+    /// too would do that work twice for every use.
     public func reset() {
+        sqlite3_reset(handle)
+    }
+
+    /// Called when the cache hands the statement out. Its last user normally
+    /// reset it already (then this reset costs next to nothing); one that
+    /// stopped early did not, and binding a statement that is not reset fails.
+    func prepareForReuse() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }
@@ -101,6 +113,19 @@ public final class SQLiteStatement {
         let status = copy.withUTF8 { bytes in
             sqlite3_bind_text(handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
                               Int32(bytes.count), sqliteTransient)
+        }
+        guard status == SQLITE_OK else { throw database.error(status) }
+        return self
+    }
+
+    /// Binds UTF-8 text held in a byte buffer (text built as bytes need not become a String first).
+    @discardableResult
+    public func bind(_ index: Int32, utf8 bytes: [UInt8]) throws -> SQLiteStatement {
+        // An empty buffer may have no address, and a nil pointer would bind NULL, not "".
+        if bytes.isEmpty { return try bind(index, "") }
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            sqlite3_bind_text(handle, index, UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
+                              Int32(buffer.count), sqliteTransient)
         }
         guard status == SQLITE_OK else { throw database.error(status) }
         return self
