@@ -103,40 +103,79 @@ public final class StageRunner {
     }
 
     public func run() async throws -> RunSummary {
+        let summary: RunSummary
+        if let recordwise = stage as? RecordwiseStage {
+            summary = try runFused(recordwise)
+        } else {
+            summary = try await runBatched()
+        }
+        try await stage.finish()
+        return summary
+    }
+
+    private func readBatch() throws -> [InputLine] {
+        do {
+            return try reader.nextBatch(maxLines: options.batchSize)
+        } catch {
+            throw StageFailure(.ioError, "reading standard input failed: \(error)")
+        }
+    }
+
+    /// Record-wise stages: each chunk is read, processed and serialised on one thread.
+    private func runFused(_ recordwise: RecordwiseStage) throws -> RunSummary {
         var summary = RunSummary()
         while true {
-            let lines: [InputLine]
-            do {
-                lines = try reader.nextBatch(maxLines: options.batchSize)
-            } catch {
-                throw StageFailure(.ioError, "reading standard input failed: \(error)")
-            }
+            let lines = try readBatch()
             if lines.isEmpty { break }
             summary.lines += lines.count
-            if let recordwise = stage as? RecordwiseStage {
-                var chunks = processFused(lines, recordwise)
-                for chunk in chunks {
-                    summary.outputs += chunk.records
-                    for (status, count) in chunk.statuses {
-                        summary.byStatus[status, default: 0] += count
-                        if status == RecordStatus.rejected.rawValue { summary.rejected += count }
-                    }
+            var chunks = processFused(lines, recordwise)
+            for chunk in chunks {
+                summary.outputs += chunk.records
+                for (status, count) in chunk.statuses {
+                    summary.byStatus[status, default: 0] += count
+                    if status == RecordStatus.rejected.rawValue { summary.rejected += count }
                 }
-                do {
-                    for index in chunks.indices {
-                        if !chunks[index].log.isEmpty { TokLogging.write(bytes: chunks[index].log) }
-                        try writer.write(bytes: chunks[index].bytes)
-                        recycle(&chunks[index].bytes)
-                        recycle(&chunks[index].log)
-                    }
-                    try writer.flush()
-                    TokLogging.flush()
-                } catch {
-                    throw StageFailure(.ioError, "writing standard output failed: \(error)")
-                }
-                continue
             }
-            let batch = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
+            do {
+                for index in chunks.indices {
+                    if !chunks[index].log.isEmpty { TokLogging.write(bytes: chunks[index].log) }
+                    try writer.write(bytes: chunks[index].bytes)
+                    recycle(&chunks[index].bytes)
+                    recycle(&chunks[index].log)
+                }
+                try writer.flush()
+                TokLogging.flush()
+            } catch {
+                throw StageFailure(.ioError, "writing standard output failed: \(error)")
+            }
+        }
+        return summary
+    }
+
+    /// A batch read and parsed ahead, while the stage works on the one before.
+    private struct ParsedBatch: @unchecked Sendable {
+        var lineCount: Int
+        var records: [JSON]
+    }
+
+    /// Other stages: the next batch is read and parsed on another thread while
+    /// the stage processes the current one (tok-apply's ledger pass is
+    /// sequential, so parsing would otherwise add to its time). Records never
+    /// cross threads while in use: a parsed batch is handed over once.
+    private func runBatched() async throws -> RunSummary {
+        var summary = RunSummary()
+        let readAhead: @Sendable () throws -> ParsedBatch = { [unowned self] in
+            let lines = try self.readBatch()
+            let records = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
+            return ParsedBatch(lineCount: lines.count, records: records)
+        }
+        var next = Task.detached(operation: readAhead)
+        while true {
+            let current = try await next.value
+            if current.lineCount == 0 { break }
+            next = Task.detached(operation: readAhead)
+            summary.lines += current.lineCount
+            let batch = current.records
             if batch.isEmpty { continue }
             let outputs = try await stage.process(batch)
             precondition(outputs.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
@@ -156,7 +195,6 @@ public final class StageRunner {
             }
             summary.outputs += outputs.count
         }
-        try await stage.finish()
         return summary
     }
 

@@ -64,6 +64,11 @@ public final class Ledger {
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try database.execute("PRAGMA journal_mode = WAL")
         try database.execute("PRAGMA synchronous = \(synchronous == "normal" ? "NORMAL" : "FULL")")
+        // The savepoint per record keeps a statement journal; in memory it costs
+        // no file writes (it holds one batch's changes at most, a few MiB).
+        try database.execute("PRAGMA temp_store = MEMORY")
+        // 64 MiB of page cache: a batch's working set stays in memory as the database grows.
+        try database.execute("PRAGMA cache_size = -65536")
         try Ledger.migrate(database)
         auditHead = Ledger.genesisOrLast(database)
     }
