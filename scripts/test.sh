@@ -2,8 +2,8 @@
 # Runs every test of tok from a fresh clone: installs what is missing
 # (scripts/setup.sh), checks the local EVM test chain on its own, then runs
 # `swift test` — unit tests and pipeline tests that run the built tok-*
-# executables against the real local chain. The last line is swift test's
-# summary.
+# executables against the real local chains (EVM and litecoind). The tests are
+# XCTest; the last line is a plain "N passed, N failed" summary.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -13,4 +13,18 @@ echo "== test peer self-check" >&2
 echo "== swift build" >&2
 swift build --build-tests >&2
 echo "== swift test" >&2
-exec swift test --skip-build
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build --disable-swift-testing 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+summary="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)"
+executed="$(printf '%s' "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')"
+failed="$(printf '%s' "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')"
+if [ -z "$summary" ]; then
+    echo "no XCTest summary found" >&2
+    exit 1
+fi
+echo "$((executed - failed)) passed, $failed failed"
+exit "$status"
