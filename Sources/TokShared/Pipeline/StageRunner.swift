@@ -169,6 +169,18 @@ public final class StageRunner {
             let records = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
             return ParsedBatch(lineCount: lines.count, records: records)
         }
+        // Write-behind, one batch deep: batch N is serialised and written while
+        // batch N+1 is processed. Outputs still leave in order, and only after the
+        // stage returned them (for tok-apply: after their transaction committed).
+        var writing: Task<RunSummary, Error>?
+        func settle() async throws {
+            guard let pending = writing else { return }
+            writing = nil
+            let written = try await pending.value
+            summary.outputs += written.outputs
+            summary.rejected += written.rejected
+            for (status, count) in written.byStatus { summary.byStatus[status, default: 0] += count }
+        }
         var next = Task.detached(operation: readAhead)
         while true {
             let current = try await next.value
@@ -177,25 +189,42 @@ public final class StageRunner {
             summary.lines += current.lineCount
             let batch = current.records
             if batch.isEmpty { continue }
-            let outputs = try await stage.process(batch)
-            precondition(outputs.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
-            let serialized = StageRunner.serialize(outputs)
-            for chunk in serialized {
-                for (status, count) in chunk.statuses {
-                    summary.byStatus[status, default: 0] += count
-                    if status == RecordStatus.rejected.rawValue { summary.rejected += count }
-                }
-            }
+            let processed: [JSON]
             do {
-                for chunk in serialized { try writer.write(bytes: chunk.bytes) }
-                try writer.flush()
-                TokLogging.flush()
+                processed = try await stage.process(batch)
             } catch {
-                throw StageFailure(.ioError, "writing standard output failed: \(error)")
+                // Whatever was already committed still goes out before we stop.
+                try? await settle()
+                throw error
             }
-            summary.outputs += outputs.count
+            let outputs = ParsedBatch(lineCount: 0, records: processed)
+            precondition(outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
+            try await settle()
+            writing = Task.detached { [unowned self] in try self.write(outputs.records) }
         }
+        try await settle()
         return summary
+    }
+
+    /// Serialises (in parallel) and writes one batch of outputs, then flushes.
+    private func write(_ outputs: [JSON]) throws -> RunSummary {
+        var written = RunSummary()
+        let serialized = StageRunner.serialize(outputs)
+        for chunk in serialized {
+            for (status, count) in chunk.statuses {
+                written.byStatus[status, default: 0] += count
+                if status == RecordStatus.rejected.rawValue { written.rejected += count }
+            }
+        }
+        do {
+            for chunk in serialized { try writer.write(bytes: chunk.bytes) }
+            try writer.flush()
+            TokLogging.flush()
+        } catch {
+            throw StageFailure(.ioError, "writing standard output failed: \(error)")
+        }
+        written.outputs = outputs.count
+        return written
     }
 
     struct ChunkOutput {
