@@ -44,11 +44,9 @@ struct TokApply: AsyncParsableCommand {
     func run() async throws {
         if openPayouts {
             await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
-                let lock = try WriterLock(databasePath: db,
-                                          timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+                let (lock, ledger) = try Ledger.openWriter(path: db, config: config,
+                                                           lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
                 return try lock.withLock {
-                    let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
-                                            busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
                     let stage = ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
                                            writerLock: nil, logger: logger)
                     do { return try stage.openPayoutRecords(limit: limit) } catch {
@@ -62,14 +60,8 @@ struct TokApply: AsyncParsableCommand {
                                  lockTimeoutMilliseconds: lockTimeoutMilliseconds)
         }
         await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
-            let lock = try WriterLock(databasePath: db,
-                                      timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
-            let ledger = try lock.withLock {
-                let ledger = try Ledger(path: db, synchronous: config.database.synchronous,
-                                        busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-                try ledger.bindTokenUnits(config.tokens)
-                return ledger
-            }
+            let (lock, ledger) = try Ledger.openWriter(path: db, config: config,
+                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
             return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
                               writerLock: lock, logger: logger)
         }

@@ -126,14 +126,10 @@ public enum ToolMain {
             guard access(databasePath, F_OK) == 0 else {
                 throw StageFailure(.noInput, "no database at \(databasePath)")
             }
-            let lock = try WriterLock(databasePath: databasePath,
-                                      timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+            let (lock, ledger) = try Ledger.openWriter(path: databasePath, config: config,
+                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
             // Under the lock, so the check never sees a batch half-way.
-            let violations = try lock.withLock {
-                let ledger = try Ledger(path: databasePath, synchronous: config.database.synchronous,
-                                        busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-                return try ledger.checkInvariants()
-            }
+            let violations = try lock.withLock { try ledger.checkInvariants() }
             for violation in violations { print("violation: \(violation)") }
             if violations.isEmpty {
                 print("ok: all invariants hold in \(databasePath)")

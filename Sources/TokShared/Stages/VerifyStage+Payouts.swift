@@ -2,7 +2,7 @@
 /// balance check against tok-apply's ledger, a nonce chosen from the ledger,
 /// and the destination transaction built and signed with the operator's key.
 extension VerifyStage {
-    typealias PayoutItem = (index: Int, payout: ResolvedPayout, extraAvailable: UInt256)
+    typealias PayoutItem = (index: Int, payout: ResolvedPayout)
 
     func signPayouts(_ items: [PayoutItem], batch: [JSON]) async {
         var toSign: [PayoutItem] = []
@@ -24,7 +24,7 @@ extension VerifyStage {
                     let key = item.payout.account + "\u{0}" + item.payout.token
                     let balance = try ledger.balance(account: item.payout.account, token: item.payout.token)
                     let credits = try inFlight.pendingCredits(account: item.payout.account, token: item.payout.token, ledger: ledger)
-                    let available = (balance.available.adding(item.extraAvailable) ?? .max).adding(credits) ?? .max
+                    let available = balance.available.adding(credits) ?? .max
                     let needed = batchDebits[key, default: .zero].adding(item.payout.debit) ?? .max
                     guard needed <= available else {
                         throw TokError(.insufficientBalance,

@@ -57,7 +57,7 @@ public final class VerifyStage: Stage {
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         var jobs: [Job] = []
         var transfers: Set<Int> = []
-        var payouts: [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)] = []
+        var payouts: [PayoutItem] = []
         var fills: [(index: Int, fill: NonceFill)] = []
         let now = Int64(Ledger.nowMilliseconds() / 1000)
         for (index, record) in batch.enumerated() {
@@ -75,7 +75,7 @@ public final class VerifyStage: Stage {
                 case (.payout, .validated?):
                     let payout = try resolver.resolvePayout(record, nowUnixSeconds: now)
                     try checkAuthorisation(payout)
-                    payouts.append((index, payout, .zero))
+                    payouts.append((index, payout))
                 case (.nonceFill, .validated?):
                     fills.append((index, try NonceFill.read(record, attestor: attestor, config: resolver.config)))
                 default:
@@ -98,7 +98,7 @@ public final class VerifyStage: Stage {
     }
 
     private func verifyDeposits(_ jobs: [Job], batch: [JSON], transfers: Set<Int>,
-                                payouts: inout [(index: Int, payout: ResolvedPayout, extraAvailable: UInt256)]) async {
+                                payouts: inout [PayoutItem]) async {
         var results = await verifyAll(jobs)
         if let wait {
             let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
@@ -141,7 +141,7 @@ public final class VerifyStage: Stage {
                     }
                     record.set(Field.validated, transfer.validatedObject())
                     noteCredit(job.deposit, finding)
-                    payouts.append((job.index, transfer.payout, .zero))
+                    payouts.append((job.index, transfer.payout))
                 } else if finding.isFinal {
                     record.set(Field.status, string: RecordStatus.verified.rawValue)
                     attestor.attest(record, stage: .verify)

@@ -115,43 +115,41 @@ extension Ledger {
     }
 
     private func recordPrepared(_ payout: PayoutToPrepare, balance: Balance) throws -> PayoutOutcome {
+        let now = Ledger.nowMilliseconds()
+        let insert = try database.statement("""
+            INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset,
+                                 dest_amount, sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'prepared', ?15, ?16, ?16)
+            """)
+        try insert.bind(1, payout.requestId).bind(2, payout.op).bind(3, payout.account).bind(4, payout.token)
+            .bind(5, payout.quantity.description).bind(6, payout.fee.description).bind(7, payout.destination)
+            .bind(8, payout.destinationChain).bind(9, payout.destinationAsset).bind(10, payout.destinationAmount.description)
+            .bind(11, payout.sender)
+        if let nonce = payout.nonce { try insert.bind(12, Int64(nonce)) } else { try insert.bind(12, nil as String?) }
+        try insert.bind(13, payout.tx).bind(14, payout.rawTx).bind(15, payout.failureFee.description).bind(16, now)
         do {
-            let now = Ledger.nowMilliseconds()
-            let insert = try database.statement("""
-                INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset,
-                                     dest_amount, sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'prepared', ?15, ?16, ?16)
-                """)
-            try insert.bind(1, payout.requestId).bind(2, payout.op).bind(3, payout.account).bind(4, payout.token)
-                .bind(5, payout.quantity.description).bind(6, payout.fee.description).bind(7, payout.destination)
-                .bind(8, payout.destinationChain).bind(9, payout.destinationAsset).bind(10, payout.destinationAmount.description)
-                .bind(11, payout.sender)
-            if let nonce = payout.nonce { try insert.bind(12, Int64(nonce)) } else { try insert.bind(12, nil as String?) }
-            try insert.bind(13, payout.tx).bind(14, payout.rawTx).bind(15, payout.failureFee.description).bind(16, now)
-            do {
-                try insert.run()
-            } catch let error as SQLiteError where error.code & 0xFF == 19 {
-                // SQLITE_CONSTRAINT: the unique (dest_chain, tx) index.
-                throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
-            }
-            if payout.op == "transfer", try requestRow(payout.requestId) != nil {
-                // The transfer's deposit half registered the request a moment ago.
-                try updateRequestState(id: payout.requestId, state: PayoutState.prepared.rawValue, now: now)
-            } else {
-                try insertRequest(id: payout.requestId, op: payout.op, state: PayoutState.prepared.rawValue,
-                                  chain: payout.destinationChain, tx: payout.tx, now: now)
-            }
-            let body = payoutAuditBody(account: payout.account, token: payout.token)
-            body.set("quantity", string: payout.quantity.description)
-            body.set("fee", string: payout.fee.description)
-            body.set("destination", string: payout.destination)
-            body.set("tx", string: payout.tx)
-            if let nonce = payout.nonce { body.set("nonce", integer: Int64(nonce)) }
-            body.set("available_after", string: balance.available.description)
-            body.set("locked_after", string: balance.locked.description)
-            appendAudit(kind: "payout_prepared", requestId: payout.requestId, body: body, now: now)
-            return .applied(try payoutRow(payout.requestId)!)
+            try insert.run()
+        } catch let error as SQLiteError where error.code & 0xFF == 19 {
+            // SQLITE_CONSTRAINT: the unique (dest_chain, tx) index.
+            throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
         }
+        if payout.op == "transfer", try requestRow(payout.requestId) != nil {
+            // The transfer's deposit half registered the request a moment ago.
+            try updateRequestState(id: payout.requestId, state: PayoutState.prepared.rawValue, now: now)
+        } else {
+            try insertRequest(id: payout.requestId, op: payout.op, state: PayoutState.prepared.rawValue,
+                              chain: payout.destinationChain, tx: payout.tx, now: now)
+        }
+        let body = payoutAuditBody(account: payout.account, token: payout.token)
+        body.set("quantity", string: payout.quantity.description)
+        body.set("fee", string: payout.fee.description)
+        body.set("destination", string: payout.destination)
+        body.set("tx", string: payout.tx)
+        if let nonce = payout.nonce { body.set("nonce", integer: Int64(nonce)) }
+        body.set("available_after", string: balance.available.description)
+        body.set("locked_after", string: balance.locked.description)
+        appendAudit(kind: "payout_prepared", requestId: payout.requestId, body: body, now: now)
+        return .applied(try payoutRow(payout.requestId)!)
     }
 
     /// Account-model nonces: the ledger owns them so that each nonce belongs to

@@ -73,6 +73,21 @@ public final class Ledger {
         auditHead = Ledger.genesisOrLast(database)
     }
 
+    /// Opens (creating and migrating) the database as its writer: the lock is
+    /// held while the schema is brought up to date, then released; callers
+    /// take it again around every write (`WriterLock.withLock`, or per batch).
+    public static func openWriter(path: String, config: TokConfig, lockTimeoutMilliseconds: Int?,
+                                  logger: Logger) throws -> (lock: WriterLock, ledger: Ledger) {
+        let lock = try WriterLock(databasePath: path, timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+        let ledger = try lock.withLock {
+            let ledger = try Ledger(path: path, synchronous: config.database.synchronous,
+                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+            try ledger.bindTokenUnits(config.tokens)
+            return ledger
+        }
+        return (lock, ledger)
+    }
+
     /// A read-only view for tok-verify's advisory checks (balances, nonces,
     /// replays). It never writes; only tok-apply does.
     public init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws {

@@ -34,15 +34,7 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
     /// The endpoint must serve the configured chain: a node pointed at the
     /// wrong chain would otherwise "prove" deposits that never happened here.
     private func ensureChain(_ client: JSONRPCClient) async throws(TokError) {
-        if chainCheck.confirmed { return }
-        let answer = try await client.call("eth_chainId", [])
-        guard case .success(let value) = answer, let chainId = EVMQuantity.uint64(value) else {
-            throw TokError(.rpcError, "eth_chainId gave no usable answer")
-        }
-        guard String(chainId) == network.chain.reference else {
-            throw TokError(.chainMismatch, "endpoint for \(network.alias) serves chain \(chainId), configured \(network.chain)")
-        }
-        chainCheck.confirmed = true
+        try await chainCheck.ensure(client: client, network: network)
     }
 
     private func verifyGroup(_ claims: [DepositClaim], client: JSONRPCClient) async throws(TokError) -> [Result<DepositFinding, TokError>] {
@@ -192,7 +184,23 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
     }
 }
 
-/// Remembers that the endpoint's chain id was checked (once per process).
+/// Checks, once per process, that an endpoint serves the configured chain.
 final class ChainIdCheck: @unchecked Sendable {
-    var confirmed = false
+    private(set) var confirmed = false
+
+    func ensure(client: JSONRPCClient, network: NetworkConfig) async throws(TokError) {
+        if confirmed { return }
+        try accept(try await client.call("eth_chainId", []), network: network)
+    }
+
+    /// Checks an eth_chainId answer fetched as part of a larger batch.
+    func accept(_ answer: Result<JSON, RPCCallError>, network: NetworkConfig) throws(TokError) {
+        guard case .success(let value) = answer, let chainId = EVMQuantity.uint64(value) else {
+            throw TokError(.rpcError, "eth_chainId gave no usable answer")
+        }
+        guard String(chainId) == network.chain.reference else {
+            throw TokError(.chainMismatch, "endpoint for \(network.alias) serves chain \(chainId), configured \(network.chain)")
+        }
+        confirmed = true
+    }
 }

@@ -139,13 +139,7 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     /// fee market and gas estimates; the chain id in the signature protects the
     /// funds, but the payout would never arrive.
     private func checkChainId(_ answer: Result<JSON, RPCCallError>) throws(TokError) {
-        guard case .success(let value) = answer, let chainId = EVMQuantity.uint64(value) else {
-            throw TokError(.rpcError, "eth_chainId gave no usable answer")
-        }
-        guard String(chainId) == network.chain.reference else {
-            throw TokError(.chainMismatch, "endpoint for \(network.alias) serves chain \(chainId), configured \(network.chain)")
-        }
-        chainCheck.confirmed = true
+        try chainCheck.accept(answer, network: network)
     }
 
     /// EIP-1559 pricing when the latest block carries a base fee, legacy otherwise.
@@ -503,8 +497,7 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
 
     /// Checked once per process, as in EVMDepositVerifier.
     private func ensureChain(_ client: JSONRPCClient) async throws(TokError) {
-        if chainCheck.confirmed { return }
-        try checkChainId(try await client.call("eth_chainId", []))
+        try await chainCheck.ensure(client: client, network: network)
     }
 
     /// Sends `calls` in batches of at most rpcBatchSize, answers in call order.
