@@ -18,6 +18,9 @@ public struct DepositFinding: Sendable, Equatable {
     public var blockNumber: UInt64
     public var confirmations: UInt64
     public var requiredConfirmations: Int
+    /// UTXO chains: the outputs paying the receiver (which become the
+    /// operator's coins once the deposit is credited).
+    public var coins: [Coin] = []
 
     public var isFinal: Bool { confirmations >= UInt64(requiredConfirmations) }
 }

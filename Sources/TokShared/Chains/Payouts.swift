@@ -1,5 +1,30 @@
 import Logging
 
+/// One output of a UTXO chain that the ledger owns: deposits to the operator
+/// and change of its own payouts. `value` in the chain's base units.
+public struct Coin: Sendable, Hashable {
+    /// The transaction that created it, in display order (as the node prints it).
+    public var tx: String
+    public var index: UInt32
+    public var value: UInt64
+
+    public init(tx: String, index: UInt32, value: UInt64) {
+        self.tx = tx
+        self.index = index
+        self.value = value
+    }
+
+    /// "txid:vout", the usual spelling, and the key coins are told apart by.
+    public var outpoint: String { "\(tx):\(index)" }
+}
+
+/// How a chain keeps one payment from being spent twice: account-model chains
+/// by the sender's nonce, UTXO chains by the coins each transaction spends.
+public enum FundingModel: Sendable {
+    case accountNonce
+    case coins
+}
+
 /// One outgoing payment to build and sign on a destination chain.
 public struct PayoutOrder: Sendable, Equatable {
     public var requestId: String
@@ -14,14 +39,19 @@ public struct PayoutOrder: Sendable, Equatable {
     /// Chosen by tok-verify from tok-apply's ledger (see NonceLedger) so the
     /// ledger, not the chain, decides which transaction owns which nonce.
     public var nonce: UInt64
+    /// UTXO chains: the coins the ledger shows free for the sender (not yet
+    /// taken by another payout), to select this transaction's inputs from.
+    public var coins: [Coin]
 
-    public init(requestId: String, destination: String, amount: UInt256, mapping: AssetMapping, sender: String, nonce: UInt64) {
+    public init(requestId: String, destination: String, amount: UInt256, mapping: AssetMapping, sender: String, nonce: UInt64,
+                coins: [Coin] = []) {
         self.requestId = requestId
         self.destination = destination
         self.amount = amount
         self.mapping = mapping
         self.sender = sender
         self.nonce = nonce
+        self.coins = coins
     }
 }
 
@@ -29,19 +59,26 @@ public struct PayoutOrder: Sendable, Equatable {
 public struct SignedPayout: Sendable, Equatable {
     /// The chain's transaction id (EVM: 0x + 64 lowercase hex).
     public var txId: String
-    /// The signed transaction, hex without 0x prefix is NOT used: 0x-prefixed lowercase hex.
+    /// The signed transaction in lowercase hex, spelled as the chain's RPC takes it
+    /// (EVM: 0x-prefixed; Bitcoin family: bare).
     public var rawHex: String
     public var sender: String
     public var nonce: UInt64
     /// The most the operator can pay in network fees for it, in the native coin's base units.
     public var maxNetworkFee: UInt256
+    /// UTXO chains: the coins it spends, and the change it pays back to the sender.
+    public var inputs: [Coin]
+    public var change: Coin?
 
-    public init(txId: String, rawHex: String, sender: String, nonce: UInt64, maxNetworkFee: UInt256) {
+    public init(txId: String, rawHex: String, sender: String, nonce: UInt64, maxNetworkFee: UInt256,
+                inputs: [Coin] = [], change: Coin? = nil) {
         self.txId = txId
         self.rawHex = rawHex
         self.sender = sender
         self.nonce = nonce
         self.maxNetworkFee = maxNetworkFee
+        self.inputs = inputs
+        self.change = change
     }
 }
 
@@ -57,8 +94,8 @@ public enum BroadcastOutcome: Sendable, Equatable {
 /// What the chain shows about a broadcast transaction.
 public enum PayoutObservation: Sendable, Equatable {
     /// Not in the chain and not in the node's pool (dropped or never seen).
-    /// `nonceConsumed` tells whether the sender's confirmed nonce has moved
-    /// past it (then it can never be mined: a definitive failure).
+    /// `nonceConsumed` tells whether it can never be mined: the sender's
+    /// confirmed nonce moved past it, or (UTXO) one of its inputs is spent.
     case unknown(nonceConsumed: Bool)
     /// In the node's pool, not mined.
     case pending
@@ -70,6 +107,7 @@ public enum PayoutObservation: Sendable, Equatable {
 /// deposit verification: only tok-verify (signing) and tok-submit
 /// (broadcasting) use it, and only they may hold the operator's key.
 public protocol PayoutChannel: Sendable {
+    var fundingModel: FundingModel { get }
     /// The sender's next nonce as the chain sees it, pending pool included.
     func chainNonce(sender: String) async throws(TokError) -> UInt64
     /// Builds and signs each order; one result per order, in order.

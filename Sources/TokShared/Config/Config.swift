@@ -163,13 +163,18 @@ public final class NetworkConfig: Sendable {
     public let priorityFeePerGasWei: UInt256
     /// Gas estimates above this are refused rather than paid.
     public let gasLimitCap: UInt64
+    /// UTXO chains: the operator's relay policy where it differs from the
+    /// chain table's (nodes change it: -minrelaytxfee, -dustlimit, Dogecoin's
+    /// 1.14.5 fee cut), and the most one payout may pay in network fees.
+    public let utxoPolicy: UTXOPolicy
 
     init(alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
          receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
          operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil,
          maxFeePerGasWei: UInt256 = UInt256(500_000_000_000), priorityFeePerGasWei: UInt256 = UInt256(1_000_000_000),
-         gasLimitCap: UInt64 = 300_000) {
+         gasLimitCap: UInt64 = 300_000, utxoPolicy: UTXOPolicy = UTXOPolicy()) {
+        self.utxoPolicy = utxoPolicy
         self.operatorKeyFile = operatorKeyFile
         self.operatorKeyEnv = operatorKeyEnv
         self.maxFeePerGasWei = maxFeePerGasWei
@@ -378,6 +383,19 @@ extension TokConfig {
             throw section.error("priority_fee_per_gas_wei", "must not exceed max_fee_per_gas_wei")
         }
         let gasLimitCap = try section.int("gas_limit_cap", default: 300_000, range: 21_000...30_000_000)
+        let utxoPolicy = UTXOPolicy(
+            feePerKilobyte: try section.optionalSmallAmount("fee_per_kilobyte"),
+            minTxFee: try section.optionalSmallAmount("min_tx_fee"),
+            dustLimit: try section.optionalSmallAmount("dust_limit"),
+            softDustLimit: try section.optionalSmallAmount("soft_dust_limit"),
+            maxNetworkFee: try section.optionalSmallAmount("max_network_fee"))
+        if utxoPolicy != UTXOPolicy() && chain.namespace != "bip122" {
+            throw section.error("fee_per_kilobyte", "fee_per_kilobyte, min_tx_fee, dust_limit, soft_dust_limit and max_network_fee are for bip122 networks")
+        }
+        if chain.namespace == "bip122", let operatorAddress, operatorAddress != receiver {
+            // The operator pays from the coins deposits bring: they must be its own.
+            throw section.error("operator", "on a bip122 network the operator pays from the receiver's coins: operator must equal receiver")
+        }
 
         var assets: [AssetMapping] = []
         for var assetSection in try section.tables("assets") {
@@ -425,7 +443,7 @@ extension TokConfig {
                              rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
                              rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
                              operatorKeyEnv: operatorKeyEnv, maxFeePerGasWei: maxFeePerGas,
-                             priorityFeePerGasWei: priorityFeePerGas, gasLimitCap: UInt64(gasLimitCap))
+                             priorityFeePerGasWei: priorityFeePerGas, gasLimitCap: UInt64(gasLimitCap), utxoPolicy: utxoPolicy)
     }
 
     public static func processEnvironment() -> [String: String] {
@@ -475,5 +493,34 @@ extension String {
         while let first = slice.first, first.isWhitespace { slice.removeFirst() }
         while let last = slice.last, last.isWhitespace { slice.removeLast() }
         return String(slice)
+    }
+}
+
+/// A bip122 network's relay-policy overrides (base units); nil keeps the chain table's value.
+public struct UTXOPolicy: Sendable, Equatable {
+    public var feePerKilobyte: UInt64?
+    public var minTxFee: UInt64?
+    public var dustLimit: UInt64?
+    public var softDustLimit: UInt64?
+    /// Payouts whose network fee would exceed this are refused (network_fee_too_high).
+    public var maxNetworkFee: UInt64?
+
+    public init(feePerKilobyte: UInt64? = nil, minTxFee: UInt64? = nil, dustLimit: UInt64? = nil,
+                softDustLimit: UInt64? = nil, maxNetworkFee: UInt64? = nil) {
+        self.feePerKilobyte = feePerKilobyte
+        self.minTxFee = minTxFee
+        self.dustLimit = dustLimit
+        self.softDustLimit = softDustLimit
+        self.maxNetworkFee = maxNetworkFee
+    }
+
+    /// The chain table's row with these overrides applied.
+    public func applied(to row: UTXOChainParameters) -> UTXOChainParameters {
+        var parameters = row
+        if let feePerKilobyte { parameters.minRelayFeePerKilobyteBaseUnits = feePerKilobyte }
+        if let minTxFee { parameters.minTxFeeBaseUnits = minTxFee }
+        if let dustLimit { parameters.dustLimitBaseUnits = dustLimit }
+        if let softDustLimit { parameters.softDustLimitBaseUnits = softDustLimit == 0 ? nil : softDustLimit }
+        return parameters
     }
 }

@@ -74,6 +74,19 @@ struct TOMLReader {
         }
     }
 
+    /// A base-unit amount that fits 64 bits, or nil when the key is absent.
+    mutating func optionalSmallAmount(_ key: String) throws -> UInt64? {
+        guard table[key] != nil else {
+            consumed.insert(key)
+            return nil
+        }
+        let value = try amount(key, default: .zero)
+        guard value <= UInt256(UInt64.max), let small = UInt64(value.description) else {
+            throw error(key, "must be at most \(UInt64.max) base units")
+        }
+        return small
+    }
+
     mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
         consumed.insert(key)
         guard let value = table[key] else { return fallback }

@@ -48,6 +48,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case feeExceedsMax = "fee_exceeds_max"
     case insufficientBalance = "insufficient_balance"
     case nonceConflict = "nonce_conflict"
+    case coinConflict = "coin_conflict"
+    case insufficientCoins = "insufficient_coins"
+    case networkFeeTooHigh = "network_fee_too_high"
     case unknownRequest = "unknown_request"
     case invalidTransition = "invalid_transition"
     case gasCapExceeded = "gas_cap_exceeded"
@@ -76,7 +79,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// (the chain catches up, an RPC endpoint comes back, a lock is freed).
     public var retryable: Bool {
         switch self {
-        case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict:
+        case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
+             .coinConflict, .insufficientCoins:
             return true
         default:
             return false
@@ -121,6 +125,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .feeExceedsMax: return "the payout fee is more than the max_fee the user signed"
         case .insufficientBalance: return "the available balance does not cover quantity plus fee; retry after a deposit"
         case .nonceConflict: return "another payout owns this transaction nonce; re-verify to sign with a fresh one"
+        case .coinConflict: return "another payout holds a coin this transaction spends; re-verify to sign with other coins"
+        case .insufficientCoins: return "the operator's free coins on this UTXO chain do not cover the payout and its network fee"
+        case .networkFeeTooHigh: return "the network fee the chain's policy asks is above the operator's max_network_fee"
         case .unknownRequest: return "no payout with this request id is recorded"
         case .invalidTransition: return "the payout is not in a state that allows this step (e.g. confirming a failed payout)"
         case .gasCapExceeded: return "the destination transaction would need more gas or a higher fee than the configured caps"

@@ -331,6 +331,16 @@ public struct UInt256: Hashable, Comparable, Sendable, CustomStringConvertible {
         return remainder.isZero ? quotient : nil
     }
 
+    /// `convertExactly`, telling an amount that would lose base units
+    /// (amount_not_exact) from one that does not fit (amount_overflow).
+    public static func convert(_ amount: UInt256, fromDecimals: Int, toDecimals: Int, what: String) throws(TokError) -> UInt256 {
+        if let converted = convertExactly(amount, fromDecimals: fromDecimals, toDecimals: toDecimals) { return converted }
+        if toDecimals < fromDecimals {
+            throw TokError(.amountNotExact, "\(what) \(amount) (\(fromDecimals) decimals) has no exact equivalent in \(toDecimals) decimals")
+        }
+        throw TokError(.amountOverflow, "\(what) \(amount) does not fit 256 bits in \(toDecimals) decimals")
+    }
+
     /// floor(self × bps / 10 000), e.g. a fee in basis points (at most 10 000 = 100 %).
     /// The product is formed at 320 bits, so amounts near 2^256 lose nothing before dividing.
     public func basisPoints(_ bps: UInt64) -> UInt256 {

@@ -1,25 +1,39 @@
 /// The `payout_tx` object of a payout record: the signed destination
 /// transaction. tok-verify creates it, tok-apply records it at prepare, and
 /// tok-submit broadcasts exactly these bytes.
+///
+/// Account-model chains carry the nonce it uses; UTXO chains carry the coins
+/// it spends (`inputs`) and the change it pays back to the sender (`change`),
+/// which tok-apply reserves and books at prepare.
 public struct PayoutTx: Sendable, Equatable {
+    /// Bounds what a record may ask tok-apply to reserve (a relayable
+    /// transaction holds far fewer P2PKH inputs than this anyway).
+    public static let maxInputs = 600
+
     public var chain: String
     public var tx: String
     public var rawHex: String
     public var sender: String
     public var nonce: UInt64?
     public var chainNonce: UInt64?
+    public var inputs: [Coin]
+    public var change: Coin?
 
-    public init(chain: String, tx: String, rawHex: String, sender: String, nonce: UInt64?, chainNonce: UInt64?) {
+    public init(chain: String, tx: String, rawHex: String, sender: String, nonce: UInt64?, chainNonce: UInt64?,
+                inputs: [Coin] = [], change: Coin? = nil) {
         self.chain = chain
         self.tx = tx
         self.rawHex = rawHex
         self.sender = sender
         self.nonce = nonce
         self.chainNonce = chainNonce
+        self.inputs = inputs
+        self.change = change
     }
 
     public init(row: PayoutRow) {
-        self.init(chain: row.destinationChain, tx: row.tx, rawHex: row.rawTx, sender: row.sender, nonce: row.nonce, chainNonce: nil)
+        self.init(chain: row.destinationChain, tx: row.tx, rawHex: row.rawTx, sender: row.sender, nonce: row.nonce, chainNonce: nil,
+                  inputs: row.inputs, change: row.change)
     }
 
     public func object() -> JSON {
@@ -30,6 +44,23 @@ public struct PayoutTx: Sendable, Equatable {
         object.set("sender", string: sender)
         if let nonce { object.set("nonce", integer: Int64(nonce)) }
         if let chainNonce { object.set("chain_nonce", integer: Int64(chainNonce)) }
+        if !inputs.isEmpty {
+            let list = JSON.array()
+            for coin in inputs {
+                let item = JSON.object()
+                item.set("tx", string: coin.tx)
+                item.set("vout", integer: Int64(coin.index))
+                item.set("value", string: String(coin.value))
+                list.append(item)
+            }
+            object.set("inputs", list)
+        }
+        if let change {
+            let item = JSON.object()
+            item.set("vout", integer: Int64(change.index))
+            item.set("value", string: String(change.value))
+            object.set("change", item)
+        }
         return object
     }
 
@@ -37,23 +68,53 @@ public struct PayoutTx: Sendable, Equatable {
         guard let object = record[Field.payoutTx], object.isObject else {
             throw TokError(.missingField, "payout_tx is required")
         }
-        func text(_ key: String) throws(TokError) -> String {
-            guard let value = object.string(at: key), !value.isEmpty else { throw TokError(.missingField, "payout_tx.\(key) is required") }
+        func text(_ object: JSON, _ key: String, _ path: String) throws(TokError) -> String {
+            guard let value = object.string(at: key), !value.isEmpty else { throw TokError(.missingField, "\(path).\(key) is required") }
             return value
         }
-        func count(_ key: String) throws(TokError) -> UInt64? {
+        func count(_ object: JSON, _ key: String, _ path: String) throws(TokError) -> UInt64? {
             guard let kind = object.kind(at: key), kind != .null else { return nil }
             guard let value = object[key]?.int64Value, value >= 0 else {
-                throw TokError(.badFieldType, "payout_tx.\(key) must be a non-negative integer")
+                throw TokError(.badFieldType, "\(path).\(key) must be a non-negative integer")
             }
             return UInt64(value)
         }
-        return PayoutTx(chain: try text("chain"), tx: try text("tx"), rawHex: try text("raw"), sender: try text("sender"),
-                        nonce: try count("nonce"), chainNonce: try count("chain_nonce"))
+        func coinValue(_ object: JSON, _ path: String) throws(TokError) -> (index: UInt32, value: UInt64) {
+            guard let index = try count(object, "vout", path), index <= UInt64(UInt32.max) else {
+                throw TokError(.missingField, "\(path).vout is required")
+            }
+            let value = try UInt256(decimal: try text(object, "value", path))
+            guard value <= UInt256(UInt64.max), !value.isZero else { throw TokError(.amountOverflow, "\(path).value is out of range") }
+            return (UInt32(index), UInt64(value.description)!)
+        }
+        let tx = try text(object, "tx", "payout_tx")
+        var inputs: [Coin] = []
+        if let list = object["inputs"] {
+            let elements = list.arrayElements
+            guard list.kind == .array, !elements.isEmpty, elements.count <= maxInputs else {
+                throw TokError(.badFieldType, "payout_tx.inputs must be a list of 1 to \(maxInputs) coins")
+            }
+            for (position, element) in elements.enumerated() {
+                let path = "payout_tx.inputs[\(position)]"
+                guard element.isObject else { throw TokError(.badFieldType, "\(path) must be an object") }
+                let (index, value) = try coinValue(element, path)
+                inputs.append(Coin(tx: try text(element, "tx", path), index: index, value: value))
+            }
+        }
+        var change: Coin?
+        if let item = object["change"], item.kind != .null {
+            guard item.isObject else { throw TokError(.badFieldType, "payout_tx.change must be an object") }
+            let (index, value) = try coinValue(item, "payout_tx.change")
+            change = Coin(tx: tx, index: index, value: value)
+        }
+        return PayoutTx(chain: try text(object, "chain", "payout_tx"), tx: tx, rawHex: try text(object, "raw", "payout_tx"),
+                        sender: try text(object, "sender", "payout_tx"),
+                        nonce: try count(object, "nonce", "payout_tx"), chainNonce: try count(object, "chain_nonce", "payout_tx"),
+                        inputs: inputs, change: change)
     }
 
     /// The signed bytes as a SignedPayout for a payout channel.
     public var signedPayout: SignedPayout {
-        SignedPayout(txId: tx, rawHex: rawHex, sender: sender, nonce: nonce ?? 0, maxNetworkFee: .zero)
+        SignedPayout(txId: tx, rawHex: rawHex, sender: sender, nonce: nonce ?? 0, maxNetworkFee: .zero, inputs: inputs, change: change)
     }
 }

@@ -246,9 +246,8 @@ extension RequestResolver {
         // Amounts: source units in the request, ledger units in the books, destination units on chain.
         let quantityInSource = try RequestResolver.amount(record, Field.quantity, path: Field.quantity)
         guard !quantityInSource.isZero else { throw TokError(.belowMinimum, "quantity is zero") }
-        guard let quantity = UInt256.convertExactly(quantityInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals) else {
-            throw TokError(.amountOverflow, "quantity does not fit the ledger's units")
-        }
+        let quantity = try UInt256.convert(quantityInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals,
+                                           what: "quantity (in the ledger's units)")
         guard let destinationAmount = UInt256.convertExactly(quantity, fromDecimals: token.decimals, toDecimals: destinationMapping.decimals) else {
             throw TokError(.amountNotExact, "quantity \(quantityInSource) (\(sourceMapping.decimals) decimals) has no exact equivalent in \(destinationMapping.decimals) decimals on \(destinationNetwork.alias)")
         }
@@ -259,9 +258,8 @@ extension RequestResolver {
             throw TokError(.amountOverflow, "quantity plus fee overflows")
         }
         let maxFeeInSource = try RequestResolver.amount(record, "max_fee", path: "max_fee")
-        guard let maxFee = UInt256.convertExactly(maxFeeInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals) else {
-            throw TokError(.amountOverflow, "max_fee does not fit the ledger's units")
-        }
+        let maxFee = try UInt256.convert(maxFeeInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals,
+                                         what: "max_fee (in the ledger's units)")
         guard fee <= maxFee else {
             throw TokError(.feeExceedsMax, "the fee is \(fee) ledger units, more than max_fee \(maxFee)")
         }

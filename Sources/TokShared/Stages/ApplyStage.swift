@@ -225,6 +225,10 @@ public final class ApplyStage: Stage {
         guard payoutTx.chain == destinationChain else {
             throw TokError(.conflictingRecord, "payout_tx is for \(payoutTx.chain), the destination is \(destinationChain)")
         }
+        // Exactly one guard against spending twice: a nonce (account chains) or coins (UTXO chains).
+        guard (payoutTx.nonce != nil) != !payoutTx.inputs.isEmpty else {
+            throw TokError(.conflictingRecord, "payout_tx must name either a nonce or the coins it spends")
+        }
         let destinationAsset = try text("destination_asset")
         guard let chain = try? ChainId(parsing: destinationChain), let network = resolver.config.network(chain: chain),
               let mapping = network.assets.first(where: { $0.assetText == destinationAsset }) else {
@@ -235,7 +239,8 @@ public final class ApplyStage: Stage {
             quantity: try UInt256(decimal: try text("quantity")), fee: try UInt256(decimal: try text("fee")),
             failureFee: mapping.failureFee, destination: try text("destination"), destinationChain: destinationChain,
             destinationAsset: destinationAsset, destinationAmount: try UInt256(decimal: try text("destination_amount")),
-            sender: payoutTx.sender, nonce: payoutTx.nonce, chainNonce: payoutTx.chainNonce, tx: payoutTx.tx, rawTx: payoutTx.rawHex)
+            sender: payoutTx.sender, nonce: payoutTx.nonce, chainNonce: payoutTx.chainNonce, tx: payoutTx.tx, rawTx: payoutTx.rawHex,
+            inputs: payoutTx.inputs, change: payoutTx.change)
     }
 
     /// Converts a deposit's chain amount into the token's ledger units (exact by config rule).
@@ -245,10 +250,7 @@ public final class ApplyStage: Stage {
               let tokenConfig = resolver.config.token(alias: token) else {
             throw TokError(.assetNotConfigured, "asset \(asset) on \(chain) is no longer configured")
         }
-        guard let credited = UInt256.convertExactly(amount, fromDecimals: mapping.decimals, toDecimals: tokenConfig.decimals) else {
-            throw TokError(.amountOverflow, "\(amount) does not fit the ledger's units")
-        }
-        return credited
+        return try UInt256.convert(amount, fromDecimals: mapping.decimals, toDecimals: tokenConfig.decimals, what: "the deposit")
     }
 
     /// Records for every payout between prepare and a final state, attested as
@@ -314,10 +316,35 @@ public final class ApplyStage: Stage {
         let chain = try text(validated, "network", "validated")
         let asset = try text(validated, "asset", "validated")
         let token = try text(validated, "token", "validated")
+        let tx = try text(validated, "tx", "validated")
+        var coins: [Coin] = []
+        var receiver: String?
+        if let outputs = verified["outputs"] {
+            let elements = outputs.arrayElements
+            guard outputs.kind == .array, elements.count <= PayoutTx.maxInputs else {
+                throw TokError(.badFieldType, "verified.outputs must be a list of at most \(PayoutTx.maxInputs) outputs")
+            }
+            var total = UInt256.zero
+            for element in elements {
+                guard let index = element["vout"]?.int64Value, index >= 0, index <= Int64(UInt32.max),
+                      let valueText = element.string(at: "value"), let value = UInt64(valueText), value > 0, value <= UInt64(Int64.max) else {
+                    throw TokError(.badFieldType, "verified.outputs holds an output without a vout and a positive value")
+                }
+                coins.append(Coin(tx: tx, index: UInt32(index), value: value))
+                total = total.adding(UInt256(value)) ?? .max
+            }
+            guard total == amount else {
+                throw TokError(.notVerified, "verified.outputs add up to \(total), the verified amount is \(amount)")
+            }
+            guard let chainId = try? ChainId(parsing: chain), let network = resolver.config.network(chain: chainId) else {
+                throw TokError(.unknownNetwork, "network \(chain) is not configured")
+            }
+            receiver = network.receiver
+        }
         return VerifiedDeposit(
             requestId: try RequestResolver.checkRequestId(record),
             chain: chain,
-            tx: try text(validated, "tx", "validated"),
+            tx: tx,
             account: try text(validated, "account", "validated"),
             token: token,
             asset: asset,
@@ -325,7 +352,9 @@ public final class ApplyStage: Stage {
             credited: try ledgerAmount(amount, chain: chain, asset: asset, token: token),
             blockHash: try text(verified, "block_hash", "verified"),
             blockNumber: try integer(verified, "block_number", "verified"),
-            confirmations: confirmations)
+            confirmations: confirmations,
+            coins: coins,
+            receiver: receiver)
     }
 
     /// A payout record after tok-apply: the recorded transaction (a replay gets

@@ -153,7 +153,8 @@ public final class SubmitStage: Stage {
                 return .inFlight("pending")
             case .success(.unknown(let nonceConsumed)):
                 if nonceConsumed {
-                    return .failed(reason: "not mined, and another transaction used nonce \(payout.0.nonce)", nonceConsumed: true)
+                    let what = payout.0.inputs.isEmpty ? "nonce \(payout.0.nonce)" : "one of its inputs"
+                    return .failed(reason: "not mined, and another transaction used \(what)", nonceConsumed: true)
                 }
                 dropped.append(payout.0)
                 return .inFlight("dropped; broadcast again")

@@ -58,6 +58,10 @@ extension VerifyStage {
             for item in items { rejectPayout(batch[item.index], error) }
             return
         }
+        if channel.fundingModel == .coins {
+            await signFromCoins(items, batch: batch, network: network, channel: channel, key: key)
+            return
+        }
         var chainNonces: [String: Swift.Result<UInt64, TokError>] = [:]
         for sender in Set(items.map { $0.payout.sender! }).sorted() {
             do throws(TokError) { chainNonces[sender] = .success(try await channel.chainNonce(sender: sender)) } catch {
@@ -92,6 +96,38 @@ extension VerifyStage {
                     nonce: payout.nonce, chainNonce: chainNonce))
                 logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(payout.txId)", "nonce": "\(payout.nonce)"])
             case .failure(let error):
+                rejectPayout(batch[item.index], error)
+            }
+        }
+    }
+
+    /// UTXO chains: each payout is built from the coins the ledger shows free
+    /// and this process has not used yet, one after another, so two payouts of
+    /// one run never pick the same coin.
+    private func signFromCoins(_ items: [PayoutItem], batch: [JSON], network: NetworkConfig, channel: PayoutChannel,
+                               key: PrivateKey) async {
+        let now = monotonicMilliseconds()
+        takenCoins = takenCoins.filter { now - $0.value < VerifyStage.takenCoinExpiryMilliseconds }
+        let prefix = network.chainText + " "
+        for item in items {
+            let sender = item.payout.sender!
+            do throws(TokError) {
+                guard let ledger else {
+                    throw TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
+                }
+                let taken = Set(takenCoins.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
+                let coins = try ledger.spendableCoins(chain: network.chainText, address: sender, excluding: taken, limit: 1_000)
+                let order = PayoutOrder(requestId: item.payout.requestId, destination: item.payout.destinationAddress,
+                                        amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
+                                        sender: sender, nonce: 0, coins: coins)
+                let signed = try await channel.sign([order], key: key)[0].get()
+                for coin in signed.inputs { takenCoins[prefix + coin.outpoint] = now }
+                finishSigned(batch[item.index], item.payout, PayoutTx(
+                    chain: network.chainText, tx: signed.txId, rawHex: signed.rawHex, sender: signed.sender,
+                    nonce: nil, chainNonce: nil, inputs: signed.inputs, change: signed.change))
+                logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(signed.txId)",
+                                                        "inputs": "\(signed.inputs.count)", "network_fee": "\(signed.maxNetworkFee)"])
+            } catch {
                 rejectPayout(batch[item.index], error)
             }
         }

@@ -38,6 +38,12 @@ public final class VerifyStage: Stage {
     /// so the advisory balance check does not refuse a payout queued right
     /// behind the deposit that funds it.
     var inFlight = InFlightLedger()
+    /// UTXO chains: coins this process put into signed transactions, keyed
+    /// "chain txid:vout", with when (monotonic ms). tok-apply reserves them at
+    /// prepare; until then this keeps the next payout off them. An entry expires
+    /// so a coin whose payout prepare refused is used again.
+    var takenCoins: [String: Int] = [:]
+    static let takenCoinExpiryMilliseconds = 120_000
 
     public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledgerPath: String? = nil,
                 environment: [String: String] = TokConfig.processEnvironment(), logger: Logger) {
@@ -125,6 +131,13 @@ public final class VerifyStage: Stage {
                 record.remove(Field.verified)
                 record.reject(stage: .verify, error)
                 logger.notice("deposit not verified", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
+            case .success(let finding) where finding.isFinal && !creditsExactly(job.deposit, finding):
+                // Nothing can be credited that the ledger's unit cannot hold exactly.
+                record.remove(Field.verified)
+                let token = resolver.config.token(alias: job.deposit.mapping.token)
+                record.reject(stage: .verify, TokError(.amountNotExact,
+                    "the deposit of \(finding.amount) base units (\(job.deposit.mapping.decimals) decimals) has no exact equivalent in the ledger's \(token?.decimals ?? 0) decimals of \(job.deposit.mapping.token); nothing was credited"))
+                logger.warning("deposit not creditable exactly", metadata: ["id": "\(job.deposit.requestId)", "amount": "\(finding.amount)"])
             case .success(let finding):
                 record.remove(Field.error)
                 record.set(Field.verified, verifiedObject(finding))
@@ -153,6 +166,11 @@ public final class VerifyStage: Stage {
         }
     }
 
+    private func creditsExactly(_ deposit: ResolvedDeposit, _ finding: DepositFinding) -> Bool {
+        guard let token = resolver.config.token(alias: deposit.mapping.token) else { return false }
+        return UInt256.convertExactly(finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals) != nil
+    }
+
     /// Remembers an attested deposit until the ledger shows it credited.
     private func noteCredit(_ deposit: ResolvedDeposit, _ finding: DepositFinding) {
         guard ledgerPath != nil, let token = resolver.config.token(alias: deposit.mapping.token),
@@ -166,6 +184,17 @@ public final class VerifyStage: Stage {
             object.set("amount", string: finding.amount.description)
             object.set("block_hash", string: finding.blockHash)
             object.set("block_number", integer: Int64(finding.blockNumber))
+            if !finding.coins.isEmpty {
+                // The outputs tok-apply adds to the operator's coins, attested with the rest.
+                let outputs = JSON.array()
+                for coin in finding.coins {
+                    let output = JSON.object()
+                    output.set("vout", integer: Int64(coin.index))
+                    output.set("value", string: String(coin.value))
+                    outputs.append(output)
+                }
+                object.set("outputs", outputs)
+            }
         }
         object.set("confirmations", integer: Int64(finding.confirmations))
         object.set("required_confirmations", integer: Int64(finding.requiredConfirmations))

@@ -96,6 +96,29 @@ extension Ledger {
             """) ?? 0
         if freedButUsed > 0 { violations.append("\(freedButUsed) released nonce(s) still held by a live payout") }
 
+        // Coins (UTXO chains): a reserved coin or pending change belongs to an open
+        // payout, a spent coin to a confirmed or failed one; change is the
+        // payout's own output; no coin is also a live payout's change and input.
+        let strayCoins = try database.scalarInt("""
+            SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = (CASE WHEN u.state = 'pending' THEN u.request_id ELSE u.spent_by END)
+            WHERE (u.state IN ('reserved', 'pending') AND (p.request_id IS NULL OR p.state NOT IN ('prepared', 'submitted')))
+               OR (u.state = 'spent' AND u.spent_by IS NOT NULL AND (p.request_id IS NULL OR p.state NOT IN ('confirmed', 'failed')))
+               OR (u.state = 'available' AND u.spent_by IS NOT NULL)
+               OR (u.origin = 'change' AND (p.request_id IS NULL AND u.state = 'pending'))
+            """) ?? 0
+        if strayCoins > 0 { violations.append("\(strayCoins) coin(s) whose state does not match their payout's") }
+        let badChange = try database.scalarInt("""
+            SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = u.request_id
+            WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS NOT u.vout
+                                           OR p.change_value IS NOT u.value OR p.state = 'failed')
+            """) ?? 0
+        if badChange > 0 { violations.append("\(badChange) change coin(s) that are not the output their payout recorded") }
+        let confirmedWithoutInputs = try database.scalarInt("""
+            SELECT count(*) FROM payouts p WHERE p.nonce IS NULL AND p.state <> 'failed'
+              AND NOT EXISTS (SELECT 1 FROM utxos u WHERE u.spent_by = p.request_id)
+            """) ?? 0
+        if confirmedWithoutInputs > 0 { violations.append("\(confirmedWithoutInputs) live UTXO payout(s) holding no coins") }
+
         // 2. Every credited deposit is registered as a request, and vice versa.
         let orphans = try database.scalarInt("""
             SELECT count(*) FROM deposits d LEFT JOIN requests r ON r.request_id = d.request_id

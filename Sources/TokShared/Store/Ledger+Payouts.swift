@@ -23,6 +23,9 @@ public struct PayoutToPrepare: Sendable, Equatable {
     public var chainNonce: UInt64?
     public var tx: String
     public var rawTx: String
+    /// UTXO chains: the coins the transaction spends and its change to the sender.
+    public var inputs: [Coin] = []
+    public var change: Coin? = nil
 
     public var debit: UInt256 { quantity.adding(fee)! }
 }
@@ -50,6 +53,9 @@ public struct PayoutRow: Sendable, Equatable {
     public var blockNumber: Int64?
     public var confirmations: Int64?
     public var failure: String?
+    /// UTXO chains: the coins it holds (reserved, or spent once confirmed) and its change.
+    public var inputs: [Coin]
+    public var change: Coin?
 
     public var debit: UInt256 { quantity.adding(fee)! }
     public var isOpen: Bool { state == PayoutState.prepared.rawValue || state == PayoutState.submitted.rawValue }
@@ -98,6 +104,7 @@ extension Ledger {
             if let nonce = payout.nonce {
                 try claimNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce, chainNonce: payout.chainNonce)
             }
+            if !payout.inputs.isEmpty { try reserveCoins(payout) }
             // A nonce filler moves nothing and belongs to no user: no balance to touch.
             var balance = try readBalance(account: payout.account, token: payout.token)
             if payout.debit.isZero { return try recordPrepared(payout, balance: balance) }
@@ -118,8 +125,9 @@ extension Ledger {
         let now = Ledger.nowMilliseconds()
         let insert = try database.statement("""
             INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset,
-                                 dest_amount, sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'prepared', ?15, ?16, ?16)
+                                 dest_amount, sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms,
+                                 change_vout, change_value)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'prepared', ?15, ?16, ?16, ?17, ?18)
             """)
         try insert.bind(1, payout.requestId).bind(2, payout.op).bind(3, payout.account).bind(4, payout.token)
             .bind(5, payout.quantity.description).bind(6, payout.fee.description).bind(7, payout.destination)
@@ -127,6 +135,11 @@ extension Ledger {
             .bind(11, payout.sender)
         if let nonce = payout.nonce { try insert.bind(12, Int64(nonce)) } else { try insert.bind(12, nil as String?) }
         try insert.bind(13, payout.tx).bind(14, payout.rawTx).bind(15, payout.failureFee.description).bind(16, now)
+        if let change = payout.change {
+            try insert.bind(17, Int64(change.index)).bind(18, Int64(change.value))
+        } else {
+            try insert.bind(17, nil as String?).bind(18, nil as String?)
+        }
         do {
             try insert.run()
         } catch let error as SQLiteError where error.code & 0xFF == 19 {
@@ -146,6 +159,11 @@ extension Ledger {
         body.set("destination", string: payout.destination)
         body.set("tx", string: payout.tx)
         if let nonce = payout.nonce { body.set("nonce", integer: Int64(nonce)) }
+        if !payout.inputs.isEmpty {
+            let spends = JSON.array()
+            for coin in payout.inputs { spends.append(JSON.string(coin.outpoint)) }
+            body.set("spends", spends)
+        }
         body.set("available_after", string: balance.available.description)
         body.set("locked_after", string: balance.locked.description)
         appendAudit(kind: "payout_prepared", requestId: payout.requestId, body: body, now: now)
@@ -242,6 +260,7 @@ extension Ledger {
                 try writeBalance(account: payout.account, token: payout.token, balance)
                 try addFee(token: payout.token, payout.fee)
             }
+            try settleCoinsConfirmed(requestId: requestId)
             let now = Ledger.nowMilliseconds()
             let update = try database.statement("""
                 UPDATE payouts SET state = 'confirmed', charged_fee = ?2, block_hash = ?3, block_number = ?4,
@@ -282,6 +301,7 @@ extension Ledger {
             balance = Balance(available: available, locked: locked)
             if !payout.debit.isZero { try writeBalance(account: payout.account, token: payout.token, balance) }
             if !charged.isZero { try addFee(token: payout.token, charged) }
+            try settleCoinsFailed(requestId: requestId, inputsConsumed: nonceConsumed)
             if !nonceConsumed, let nonce = payout.nonce {
                 let release = try database.statement("INSERT OR IGNORE INTO free_nonces (chain, sender, nonce) VALUES (?1, ?2, ?3)")
                 try release.bind(1, payout.destinationChain).bind(2, payout.sender).bind(3, Int64(nonce))
@@ -397,13 +417,16 @@ extension Ledger {
     func payoutRow(_ requestId: String) throws -> PayoutRow? {
         let query = try database.statement("""
             SELECT request_id, op, account, token, quantity, fee, failure_fee, destination, dest_chain, dest_asset, dest_amount,
-                   sender, nonce, tx, raw_tx, state, charged_fee, block_hash, block_number, confirmations, failure
+                   sender, nonce, tx, raw_tx, state, charged_fee, block_hash, block_number, confirmations, failure,
+                   change_vout, change_value
             FROM payouts WHERE request_id = ?1
             """)
         defer { query.reset() }
         try query.bind(1, requestId)
         guard try query.step() else { return nil }
-        return PayoutRow(
+        let tx = query.text(13)
+        let change = query.isNull(21) ? nil : Coin(tx: tx, index: UInt32(query.int64(21)), value: UInt64(query.int64(22)))
+        var row = PayoutRow(
             requestId: query.text(0), op: query.text(1), account: query.text(2), token: query.text(3),
             quantity: try Ledger.storedAmount(query.text(4)), fee: try Ledger.storedAmount(query.text(5)),
             failureFee: try Ledger.storedAmount(query.text(6)), destination: query.text(7), destinationChain: query.text(8),
@@ -411,6 +434,10 @@ extension Ledger {
             nonce: query.isNull(12) ? nil : UInt64(query.int64(12)), tx: query.text(13), rawTx: query.text(14),
             state: query.text(15), chargedFee: try query.optionalText(16).map(Ledger.storedAmount),
             blockHash: query.optionalText(17), blockNumber: query.isNull(18) ? nil : query.int64(18),
-            confirmations: query.isNull(19) ? nil : query.int64(19), failure: query.optionalText(20))
+            confirmations: query.isNull(19) ? nil : query.int64(19), failure: query.optionalText(20),
+            inputs: [], change: change)
+        query.reset()
+        row.inputs = try payoutInputs(requestId: requestId)
+        return row
     }
 }

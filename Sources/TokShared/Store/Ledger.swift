@@ -19,6 +19,10 @@ public struct VerifiedDeposit: Sendable, Equatable {
     public var blockHash: String
     public var blockNumber: Int64
     public var confirmations: Int64
+    /// UTXO chains: the deposit's outputs paying the operator's receiver, which
+    /// join the operator's coin pool when the deposit is credited.
+    public var coins: [Coin] = []
+    public var receiver: String? = nil
 }
 
 public enum DepositOutcome: Sendable, Equatable {
@@ -185,6 +189,16 @@ public final class Ledger {
             }
             existing.reset()
 
+            let ownPayout = try database.statement("SELECT request_id FROM payouts WHERE dest_chain = ?1 AND tx = ?2")
+            try ownPayout.bind(1, deposit.chain).bind(2, deposit.tx)
+            if try ownPayout.step() {
+                let payout = ownPayout.text(0)
+                ownPayout.reset()
+                // Its outputs to the operator are the payout's change, booked already.
+                throw TokError(.conflictingRecord, "transaction \(deposit.tx) is tok's own payout \(payout), not a deposit")
+            }
+            ownPayout.reset()
+
             if let other = try requestRow(deposit.requestId) {
                 // Same id, different transaction (the same one was caught above).
                 throw TokError(.conflictingRecord,
@@ -211,6 +225,9 @@ public final class Ledger {
                 .bind(9, deposit.blockHash).bind(10, deposit.blockNumber).bind(11, deposit.confirmations).bind(12, now)
             try insert.run()
             try insertRequest(id: deposit.requestId, op: op, state: "credited", chain: deposit.chain, tx: deposit.tx, now: now)
+            if !deposit.coins.isEmpty, let receiver = deposit.receiver {
+                try addDepositCoins(deposit.coins, chain: deposit.chain, address: receiver, requestId: deposit.requestId)
+            }
 
             // Every deposit writes this body: written straight to canonical bytes
             // rather than built as a jansson object and serialised.

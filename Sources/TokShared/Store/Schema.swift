@@ -114,6 +114,30 @@ enum Schema {
         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
         """,
+        // 2: the operator's coins on UTXO chains. A coin is `available` to pay
+        // from, `reserved` by a prepared payout that spends it, `spent` once that
+        // payout is confirmed (or the chain shows it spent), and change of an open
+        // payout is `pending` until the payout confirms. Reservations live here,
+        // in tok-apply's transaction, so two payouts never spend the same coin.
+        """
+        CREATE TABLE utxos (
+            chain      TEXT NOT NULL,
+            tx         TEXT NOT NULL,
+            vout       INTEGER NOT NULL,
+            address    TEXT NOT NULL,
+            value      INTEGER NOT NULL CHECK (value > 0),  -- base units; MAX_MONEY fits 63 bits
+            state      TEXT NOT NULL CHECK (state IN ('available', 'reserved', 'spent', 'pending')),
+            origin     TEXT NOT NULL CHECK (origin IN ('deposit', 'change')),
+            request_id TEXT NOT NULL,          -- the deposit that brought it, or the payout that created it
+            spent_by   TEXT,                   -- the payout that reserved or spent it
+            PRIMARY KEY (chain, tx, vout)
+        ) WITHOUT ROWID;
+        CREATE INDEX utxos_available ON utxos (chain, address, value) WHERE state = 'available';
+        CREATE INDEX utxos_by_payout ON utxos (spent_by) WHERE spent_by IS NOT NULL;
+        -- A payout's change output (UTXO chains): vout and value.
+        ALTER TABLE payouts ADD COLUMN change_vout INTEGER;
+        ALTER TABLE payouts ADD COLUMN change_value INTEGER;
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -11,6 +11,7 @@ import Logging
 /// A re-signed payout therefore does not create a second, competing transaction
 /// as long as the fee inputs are unchanged.
 final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
+    var fundingModel: FundingModel { .accountNonce }
     /// The intrinsic gas of any transaction; no estimate below it is believable.
     static let intrinsicGas: UInt64 = 21_000
     /// Safety margin on top of the node's estimate, in percent: state can change

@@ -114,6 +114,7 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
             return .failure(TokError(.internalError, "the configured receiver \(claim.receiver) does not parse"))
         }
         var total: UInt64 = 0
+        var coins: [Coin] = []
         for output in transaction["vout"]?.arrayElements ?? [] {
             guard output["scriptPubKey"]?.string(at: "hex").flatMap(Hex.decode) == receiverScript else { continue }
             guard let valueText = output.string(at: "value") else {
@@ -128,6 +129,10 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
                 return .failure(TokError(.amountOverflow, "outputs of \(claim.tx) exceed the chain's money supply"))
             }
             total = sum
+            guard let index = output["n"]?.lenientInt64, index >= 0, index <= Int64(UInt32.max) else {
+                return .failure(TokError(.rpcError, "an output of \(claim.tx) has no index"))
+            }
+            if value > 0 { coins.append(Coin(tx: claim.tx, index: UInt32(index), value: value)) }
         }
         guard total > 0 else {
             return .failure(TokError(.noPaymentToReceiver, "transaction \(claim.tx) pays nothing to the receiver \(claim.receiver)"))
@@ -136,7 +141,7 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
         // Confirmations, from the block header: -1 there means the block left the main chain.
         guard let blockHash = transaction.string(at: "blockhash") else {
             return .success(DepositFinding(amount: UInt256(total), blockHash: "", blockNumber: 0, confirmations: 0,
-                                           requiredConfirmations: network.confirmations))
+                                           requiredConfirmations: network.confirmations, coins: coins))
         }
         guard let header = headers[blockHash], let confirmations = header["confirmations"]?.lenientInt64,
               let height = header["height"]?.lenientInt64 else {
@@ -146,6 +151,7 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
             return .failure(TokError(.reorganised, "block \(blockHash) of \(claim.tx) is no longer on the main chain"))
         }
         return .success(DepositFinding(amount: UInt256(total), blockHash: blockHash, blockNumber: UInt64(height),
-                                       confirmations: UInt64(confirmations), requiredConfirmations: network.confirmations))
+                                       confirmations: UInt64(confirmations), requiredConfirmations: network.confirmations,
+                                       coins: coins))
     }
 }

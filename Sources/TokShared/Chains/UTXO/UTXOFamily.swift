@@ -60,23 +60,6 @@ public struct UTXOFamily: ChainFamily {
     }
 
     public func payoutChannel(for network: NetworkConfig, logger: Logger) -> PayoutChannel {
-        UTXOPayoutChannel()
-    }
-}
-
-/// Payouts on Bitcoin-family chains need coin selection from UTXOs the ledger
-/// reserves; until that lands every payout there is refused before anything
-/// is locked (tok-verify signs nothing).
-struct UTXOPayoutChannel: PayoutChannel {
-    private static let refusal = TokError(.payoutDisabled, "payouts on Bitcoin-family chains are not available in this release")
-    func chainNonce(sender: String) async throws(TokError) -> UInt64 { throw UTXOPayoutChannel.refusal }
-    func sign(_ orders: [PayoutOrder], key: PrivateKey) async -> [Result<SignedPayout, TokError>] {
-        orders.map { _ in .failure(UTXOPayoutChannel.refusal) }
-    }
-    func broadcast(_ payouts: [SignedPayout]) async -> [Result<BroadcastOutcome, TokError>] {
-        payouts.map { _ in .failure(UTXOPayoutChannel.refusal) }
-    }
-    func observe(_ payouts: [SignedPayout]) async -> [Result<PayoutObservation, TokError>] {
-        payouts.map { _ in .failure(UTXOPayoutChannel.refusal) }
+        UTXOPayoutChannel(network: network, logger: logger)
     }
 }
