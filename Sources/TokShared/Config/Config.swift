@@ -322,10 +322,9 @@ extension TokConfig {
                 }
                 tokens[index].decimals = distinct.first ?? 0
             }
-            if let finer = mapped.first(where: { $0.decimals > tokens[index].decimals }) {
-                throw ConfigError(file: file, key: "tokens[\(index)].decimals",
-                                  problem: "\(finer.asset) has \(finer.decimals) decimals, more than the ledger's \(tokens[index].decimals)")
-            }
+            // An asset may be finer than the ledger (an 18-decimal ERC-20 wrapping an
+            // 8-decimal coin): its amounts must then be whole ledger units, and
+            // anything finer is refused (amount_not_exact) before it is credited or locked.
         }
         return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
                          networks: networks, tokens: tokens)
