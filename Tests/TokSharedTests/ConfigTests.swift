@@ -387,4 +387,61 @@ final class ConfigTests: XCTestCase {
             XCTAssertEqual((error as? ConfigError)?.file, "/nonexistent/tok.toml")
         }
     }
+
+    // MARK: bip122 networks
+
+    static let dogecoin = """
+        [attestation]
+        key_id = "k1"
+        secret = "0123456789abcdef0123456789abcdef"
+
+        [[tokens]]
+        alias = "DOGE"
+        decimals = 8
+
+        [[networks]]
+        alias = "doge"
+        chain = "bip122:1a91e3dace36e2be3bf030a65679fe82"
+        rpc_url = "http://127.0.0.1:22555"
+        receiver = "DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC"
+        operator = "DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC"
+        confirmations = 40
+        fee_per_kilobyte = "100000"
+        min_tx_fee = 1000000
+        soft_dust_limit = "0"
+        max_network_fee = "5000000"
+
+          [[networks.assets]]
+          token = "DOGE"
+          asset = "bip122:1a91e3dace36e2be3bf030a65679fe82/slip44:3"
+          decimals = 8
+          payout = true
+
+        """
+
+    // Relay-policy keys override the chain table's row; 0 turns Dogecoin's soft dust rule off.
+    func testUTXOPolicyOverridesTheChainTable() throws {
+        let config = try TokConfig.parse(text: ConfigTests.dogecoin, file: "test.toml", environment: ConfigTests.environment)
+        let network = try XCTUnwrap(config.networks.first)
+        XCTAssertEqual(network.utxoPolicy, UTXOPolicy(feePerKilobyte: 100_000, minTxFee: 1_000_000, softDustLimit: 0, maxNetworkFee: 5_000_000))
+        let row = try XCTUnwrap(UTXOChains.parameters(for: network.chain))
+        let applied = network.utxoPolicy.applied(to: row)
+        XCTAssertEqual(applied.minRelayFeePerKilobyteBaseUnits, 100_000)
+        XCTAssertEqual(applied.minTxFeeBaseUnits, 1_000_000)
+        XCTAssertNil(applied.softDustLimitBaseUnits)
+        XCTAssertEqual(applied.dustLimitBaseUnits, row.dustLimitBaseUnits)
+    }
+
+    // The operator pays from the coins deposits bring to the receiver: they must be one address.
+    func testBip122OperatorMustBeTheReceiver() {
+        let text = ConfigTests.dogecoin.replacingOccurrences(of: "operator = \"DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC\"",
+                                                             with: "operator = \"D597kHXGdkwkryF9oGhz9Bp1ypTpD1u99Z\"")
+        assertConfigError(text, key: "networks[0].operator", mentions: ["receiver"])
+    }
+
+    // Policy keys mean nothing on an account-model chain.
+    func testUTXOPolicyKeysAreRefusedOnEVM() {
+        assertConfigError(ConfigTests.edited("confirmations = 2\n", "confirmations = 2\nfee_per_kilobyte = \"1000\"\n"),
+                          key: "networks[0].fee_per_kilobyte", mentions: ["bip122"])
+    }
 }
