@@ -169,6 +169,27 @@ final class CoinPoolTests: XCTestCase {
         XCTAssertFalse(try ledger.checkInvariants().isEmpty)
     }
 
+    // A database written by the release before coins (schema 1) is migrated in place, its payouts kept.
+    func testSchemaOneIsMigrated() throws {
+        let path = directory.appendingPathComponent("old.db").path
+        do {
+            let old = try SQLiteDatabase(path: path)
+            try old.execute(Schema.migrations[0])
+            try old.execute("PRAGMA user_version = 1")
+            try old.execute("""
+                INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset, dest_amount,
+                                     sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms)
+                VALUES ('p-old', 'payout', 'a', 'ETH', '1', '0', 'd', 'eip155:1', 'eip155:1/slip44:60', '1', 's', 0, '0x01', '0x', 'failed', '0', 1, 1)
+                """)
+        }
+        let ledger = try Ledger(path: path, synchronous: "normal", busyTimeoutMilliseconds: 1000, logger: log.logger)
+        XCTAssertEqual(try ledger.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
+        let row = try XCTUnwrap(try ledger.payout(requestId: "p-old"))
+        XCTAssertNil(row.change)
+        XCTAssertEqual(row.inputs, [])
+        XCTAssertEqual(try totals(ledger), [:])
+    }
+
     // MARK: Selection (no node needed)
 
     static let litecoin = UTXOChains.parameters(for: try! ChainId(parsing: chain))!
