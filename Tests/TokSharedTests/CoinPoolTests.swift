@@ -254,6 +254,7 @@ final class CoinPoolTests: XCTestCase {
                        .refused("non-mandatory-script-verify-flag (Signature must be zero for failed CHECK(MULTI)SIG operation)", inputsSpent: false))
         XCTAssertEqual(verdict(-26, "66: min relay fee not met"), .refused("66: min relay fee not met", inputsSpent: false))
         XCTAssertEqual(verdict(-28, "Loading block index..."), .retry("Loading block index..."))
+        XCTAssertEqual(verdict(-26, "mempool min fee not met, 2000 < 3000"), .retry("mempool min fee not met, 2000 < 3000"))
     }
 
     // payout_tx carries the coins and the change; tok-apply reads back exactly what tok-verify wrote.

@@ -166,7 +166,9 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
         if message.contains("missing inputs") || message.contains("missingorspent") || message.contains("bad-txns-inputs-spent") {
             return .refused(error.message, inputsSpent: true)
         }
-        if message.contains("mempool-conflict") || message.contains("mempool full") || message.contains("too-long-mempool-chain")
+        // A busy pool is not a verdict on the transaction: it may relay later.
+        if message.contains("mempool-conflict") || message.contains("mempool full") || message.contains("mempool min fee not met")
+            || message.contains("too-long-mempool-chain")
             || message.contains("insufficient priority") {
             return .retry(error.message)
         }
