@@ -6,7 +6,22 @@ import Glibc
 /// readable by its owner only (mode 0600 or stricter): a key that other users
 /// can read is refused rather than used. Keys never appear in logs or output
 /// (PrivateKey redacts itself).
+///
+/// A key is 64 hex digits (0x optional); on a Bitcoin-family chain it may
+/// also be the WIF text its node's `dumpprivkey` prints.
 public enum OperatorKeys {
+    static func parse(_ text: String, network: NetworkConfig) throws(TokError) -> PrivateKey {
+        let digits = text.hasPrefix("0x") ? text.dropFirst(2) : Substring(text)
+        let isHex = digits.utf8.count == 64 && Hex.decode(digits) != nil
+        guard !isHex, let parameters = UTXOChains.parameters(for: network.chain) else { return try PrivateKey(hex: text) }
+        let (key, compressed) = try WIF.decode(text, chain: parameters)
+        guard compressed else {
+            // tok pays from, and signs for, the compressed key's P2PKH address.
+            throw TokError(.badKey, "the operator key of \(network.alias) is an uncompressed WIF key; export a compressed one")
+        }
+        return key
+    }
+
     public static func load(for network: NetworkConfig, environment: [String: String]) throws(TokError) -> PrivateKey {
         let text: String
         if let path = network.operatorKeyFile {
@@ -28,7 +43,7 @@ public enum OperatorKeys {
         } else {
             throw TokError(.badKey, "network \(network.alias) has no operator_key_file or operator_key_env; payouts cannot be signed")
         }
-        let key = try PrivateKey(hex: text.trimmingWhitespace())
+        let key = try parse(text.trimmingWhitespace(), network: network)
         let address = network.family.address(of: key, chain: network.chain)
         if let configured = network.operatorAddress, configured != address {
             throw TokError(.badKey, "the operator key of \(network.alias) belongs to \(address), but operator is \(configured)")
