@@ -39,6 +39,8 @@ public final class JSONRPCClient: @unchecked Sendable {
     private let timeoutMilliseconds: Int
     private let retries: Int
     private let session: URLSession
+    /// The session's delegate: runs each POST so that a 401 comes back (see HTTPExchange).
+    private let exchange = HTTPExchange()
     private let logger: Logger
     private let nextId = ManagedCounter()
     /// Bitcoin-family nodes print amounts as JSON numbers with 8 decimals; with
@@ -63,9 +65,12 @@ public final class JSONRPCClient: @unchecked Sendable {
         configuration.timeoutIntervalForRequest = TimeInterval(timeoutMilliseconds) / 1000
         configuration.timeoutIntervalForResource = TimeInterval(timeoutMilliseconds) / 1000
         configuration.httpMaximumConnectionsPerHost = 16
-        self.session = URLSession(configuration: configuration)
+        self.session = URLSession(configuration: configuration, delegate: exchange, delegateQueue: nil)
         self.logger = logger
     }
+
+    /// A session retains its delegate until it is invalidated.
+    deinit { session.finishTasksAndInvalidate() }
 
     /// One call; an endpoint error comes back as `.failure`.
     public func call(_ method: String, _ params: [JSON]) async throws(TokError) -> Result<JSON, RPCCallError> {
@@ -132,7 +137,7 @@ public final class JSONRPCClient: @unchecked Sendable {
             let data: Data
             let response: URLResponse
             do {
-                (data, response) = try await session.data(for: request)
+                (data, response) = try await exchange.data(for: request, session: session)
             } catch {
                 lastProblem = "\(error.localizedDescription)"
                 continue
