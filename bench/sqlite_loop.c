@@ -139,8 +139,10 @@ static void copy_schema(const char *template_path) {
         die("%s: %s", template_path, sqlite3_errmsg(source));
     sqlite3_stmt *version = NULL, *schema = NULL;
     if (sqlite3_prepare_v2(source, "PRAGMA user_version", -1, &version, NULL) != SQLITE_OK
-        || sqlite3_step(version) != SQLITE_ROW || sqlite3_column_int(version, 0) != 1)
-        die("%s is not an empty tok database at schema version 1", template_path);
+        || sqlite3_step(version) != SQLITE_ROW || sqlite3_column_int(version, 0) < 1)
+        die("%s is not an empty tok database", template_path);
+    /* The template's schema as tok-apply migrated it (sqlite_master holds each table's final form). */
+    int schema_version = sqlite3_column_int(version, 0);
     sqlite3_finalize(version);
     if (sqlite3_prepare_v2(source, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid", -1, &schema, NULL) != SQLITE_OK)
         die("%s: %s", template_path, sqlite3_errmsg(source));
@@ -151,7 +153,9 @@ static void copy_schema(const char *template_path) {
         created++;
     }
     if (created == 0) die("%s holds no schema", template_path);
-    exec("PRAGMA user_version = 1");
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", schema_version);
+    exec(pragma);
     exec("COMMIT");
     sqlite3_finalize(schema);
     sqlite3_close(source);
@@ -341,7 +345,7 @@ int main(int argc, char **argv) {
     }
 
     sqlite3_stmt *statements[] = {begin, commit, savepoint_record, release_record, savepoint_audit, release_audit,
-                                  existing, request_row, read_balance, write_balance, insert_deposit, insert_request, insert_audit};
+                                  existing, own_payout, request_row, read_balance, write_balance, insert_deposit, insert_request, insert_audit};
     for (size_t index = 0; index < sizeof statements / sizeof statements[0]; index++) sqlite3_finalize(statements[index]);
     check(sqlite3_close(db), SQLITE_OK, "close");
     fprintf(stderr, "sqlite_loop: credited %ld deposits\n", count);
