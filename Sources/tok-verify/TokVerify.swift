@@ -18,7 +18,7 @@ struct TokVerify: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: ArgumentHelp("tok-apply's database, opened read-only: advisory balance checks, payout nonces and replays. Recommended for payouts.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("tok-apply's database, opened read-only: advisory balance checks, payout nonces, the operator's coins (bip122) and replays. Recommended for payouts; required for payouts on bip122 chains.", valueName: "file"))
     var db: String?
 
     @OptionGroup var waiting: WaitOptions
