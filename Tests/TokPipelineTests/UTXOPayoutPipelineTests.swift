@@ -77,18 +77,6 @@ final class UTXOPayoutPipelineTests: XCTestCase {
         return tx
     }
 
-    /// A payout request from `source` (a wallet address of the node), signed
-    /// by the node's own `signmessage`: the chain's message format, not ours.
-    func payoutRequest(id: String, from source: String, to destination: String, quantity: String, maxFee: String = "100000") throws -> String {
-        let expiry = Int64(Date().timeIntervalSince1970) + 3600
-        let authorisation = PayoutAuthorisation(
-            requestId: id, source: "\(LitecoinNode.chain):\(source)", destination: "\(LitecoinNode.chain):\(destination)",
-            token: "LTC", quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
-        let signature = try node.call("signmessage", "[\"\(source)\", \(JSON.string(authorisation.message).serialized())]").stringValue!
-        return "{\"op\":\"payout\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"ltc-regtest\",\"token\":\"LTC\"},"
-            + "\"destination\":{\"account\":\"\(destination)\",\"network\":\"ltc-regtest\",\"token\":\"LTC\"},"
-            + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\"}"
-    }
 
     /// Up to tok-submit: broadcast, not yet confirmed (litecoind mines only when told).
     let submitPipeline = "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit | tok-apply --db state.sqlite"
@@ -125,7 +113,7 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     // Deposit, payout signed by the node's signmessage, broadcast, mined, committed; change back to the operator.
     func testPayoutIsMinedAndCommitted() throws {
         try deposit("5", id: "d-1")
-        let request = try payoutRequest(id: "p-1", from: alice, to: bob, quantity: "150000000")
+        let request = try node.payoutRequest(id: "p-1", from: alice, to: bob, quantity: "150000000")
         let first = try workspace.run(submitPipeline, input: request)
         let submitted = try XCTUnwrap(first.record(id: "p-1"), first.stdout + first.stderr)
         XCTAssertEqual(submitted.string(at: "status"), "in_flight", first.stdout + first.stderr)
@@ -164,7 +152,7 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     func testTamperedSignatureIsRejectedByTheNode() throws {
         try deposit("2", id: "d-t")
         let signed = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite",
-                                       input: try payoutRequest(id: "p-t", from: alice, to: bob, quantity: "50000000"))
+                                       input: try node.payoutRequest(id: "p-t", from: alice, to: bob, quantity: "50000000"))
         let raw = try XCTUnwrap(signed.record(id: "p-t")?["payout_tx"]?.string(at: "raw"), signed.stdout + signed.stderr)
         // Byte 0x30 starts the DER signature in the first scriptSig; flip a byte of its r value.
         var bytes = Hex.decode(raw)!
@@ -185,8 +173,8 @@ final class UTXOPayoutPipelineTests: XCTestCase {
         var first = ""
         var second = ""
         for index in 0..<6 {
-            first += try payoutRequest(id: "c-a\(index)", from: alice, to: bob, quantity: "10000000") + "\n"
-            second += try payoutRequest(id: "c-b\(index)", from: alice, to: bob, quantity: "10000000") + "\n"
+            first += try node.payoutRequest(id: "c-a\(index)", from: alice, to: bob, quantity: "10000000") + "\n"
+            second += try node.payoutRequest(id: "c-b\(index)", from: alice, to: bob, quantity: "10000000") + "\n"
         }
         try workspace.write("first.ndjson", first)
         try workspace.write("second.ndjson", second)
@@ -247,8 +235,8 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     func testCrashWindowsHealOnReconciliation() throws {
         try deposit("3", id: "d-x")
         try deposit("2", id: "d-y")
-        let requests = try payoutRequest(id: "x-1", from: alice, to: bob, quantity: "20000000") + "\n"
-            + (try payoutRequest(id: "x-2", from: alice, to: bob, quantity: "30000000"))
+        let requests = try node.payoutRequest(id: "x-1", from: alice, to: bob, quantity: "20000000") + "\n"
+            + (try node.payoutRequest(id: "x-2", from: alice, to: bob, quantity: "30000000"))
         // Crash 1: the pipeline dies right after tok-apply prepared (tok-submit never ran).
         let prepared = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite > /dev/null", input: requests)
         XCTAssertEqual(prepared.exitCode, 0, prepared.stderr)
@@ -279,7 +267,7 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     func testPayoutWhoseCoinIsSpentElsewhereIsRolledBack() throws {
         try deposit("1", id: "d-s")
         let signed = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite",
-                                       input: try payoutRequest(id: "s-1", from: alice, to: bob, quantity: "10000000"))
+                                       input: try node.payoutRequest(id: "s-1", from: alice, to: bob, quantity: "10000000"))
         let input = try XCTUnwrap(signed.record(id: "s-1")?["payout_tx"]?["inputs"]?.arrayElements.first, signed.stdout + signed.stderr)
         // Spend the same coin to another address, signed by the operator's key, outside tok.
         let key = try PrivateKey(hex: EVMNode.operatorKey)
@@ -302,7 +290,7 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     // Below the chain's dust limit: refused before anything is locked.
     func testUnpayableAmountsAreRefusedBeforeLocking() throws {
         try deposit("1", id: "d-u")
-        let result = try workspace.run(submitPipeline, input: try payoutRequest(id: "u-1", from: alice, to: bob, quantity: "1000"))
+        let result = try workspace.run(submitPipeline, input: try node.payoutRequest(id: "u-1", from: alice, to: bob, quantity: "1000"))
         XCTAssertEqual(result.record(id: "u-1")?["error"]?.string(at: "code"), "below_minimum", result.stdout)
         XCTAssertEqual(try balance(alice).locked, "0")
         try checkInvariants()
@@ -312,7 +300,7 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     func testNetworkFeeCapIsEnforced() throws {
         try workspace.write("tok.toml", payoutConfig(extraNetworkLines: "max_network_fee = \"100\""))
         try deposit("1", id: "d-f")
-        let result = try workspace.run(submitPipeline, input: try payoutRequest(id: "f-1", from: alice, to: bob, quantity: "10000000"))
+        let result = try workspace.run(submitPipeline, input: try node.payoutRequest(id: "f-1", from: alice, to: bob, quantity: "10000000"))
         XCTAssertEqual(result.record(id: "f-1")?["error"]?.string(at: "code"), "network_fee_too_high", result.stdout + result.stderr)
         XCTAssertEqual(try balance(alice).locked, "0")
     }
@@ -320,9 +308,40 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     // A signature by another key is refused: the chain's signmessage format binds the address.
     func testPayoutSignedByAnotherAddressIsRefused() throws {
         try deposit("1", id: "d-w")
-        let forged = try payoutRequest(id: "w-1", from: bob, to: bob, quantity: "10000000")
+        let forged = try node.payoutRequest(id: "w-1", from: bob, to: bob, quantity: "10000000")
             .replacingOccurrences(of: "\"source\":{\"account\":\"\(bob!)\"", with: "\"source\":{\"account\":\"\(alice!)\"")
         let result = try workspace.run(submitPipeline, input: forged)
         XCTAssertEqual(result.record(id: "w-1")?["error"]?.string(at: "code"), "bad_signature", result.stdout + result.stderr)
+    }
+
+    // Without tok-apply's database tok-verify has no coins to pay from: refused, nothing locked, nothing sent.
+    func testPayoutWithoutTheLedgerIsRefused() throws {
+        try deposit("1", id: "d-n")
+        let result = try workspace.run("tok-validate | tok-verify | tok-apply --db state.sqlite",
+                                       input: try node.payoutRequest(id: "n-1", from: alice, to: bob, quantity: "10000000"))
+        XCTAssertEqual(result.record(id: "n-1")?["error"]?.string(at: "code"), "payout_disabled", result.stdout + result.stderr)
+        XCTAssertTrue(result.record(id: "n-1")?["error"]?.string(at: "message")?.contains("--db") ?? false)
+        XCTAssertEqual(try balance(alice).locked, "0")
+        XCTAssertEqual(try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress), ["available": 100_000_000])
+    }
+
+    // Attested outputs that do not add up to the attested amount (a forged or buggy verify) credit nothing and add no coin.
+    func testDepositWhoseOutputsDoNotAddUpIsRefused() throws {
+        let tx = try node.send(from: [alice], to: UTXOPayoutPipelineTests.operatorAddress, coins: "1")
+        try node.mine(3)
+        let verified = try workspace.run("tok-validate | tok-verify",
+                                         input: depositRequest(id: "d-o", account: alice, token: "LTC", tx: tx, network: "ltc-regtest"))
+        let record = try XCTUnwrap(verified.record(id: "d-o"), verified.stdout + verified.stderr)
+        let output = try XCTUnwrap(record["verified"]?["outputs"]?.arrayElements.first)
+        output.set("value", string: "200000000")
+        let attestor = Attestor(settings: .init(keyId: "test", secret: Array(workspace.secret.utf8)))
+        attestor.attest(record, stage: .verify)
+        let applied = try workspace.run("tok-apply --db state.sqlite", input: record.serialized())
+        XCTAssertEqual(applied.record(id: "d-o")?["error"]?.string(at: "code"), "not_verified", applied.stdout + applied.stderr)
+        XCTAssertEqual(try balance(alice).available, "0")
+        XCTAssertEqual(try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress), [:])
+        // The honest record still credits afterwards: nothing was half-written.
+        let honest = try workspace.run("tok-apply --db state.sqlite", input: verified.stdout)
+        XCTAssertEqual(honest.record(id: "d-o")?.string(at: "status"), "credited", honest.stdout + honest.stderr)
     }
 }

@@ -257,6 +257,36 @@ final class CoinPoolTests: XCTestCase {
         XCTAssertEqual(verdict(-26, "mempool min fee not met, 2000 < 3000"), .retry("mempool min fee not met, 2000 < 3000"))
     }
 
+    // Coins in a record: a vout and a positive base-unit value that fits the ledger's 63 bits; anything else is refused.
+    func testMalformedCoinsAreRefused() throws {
+        let good = PayoutTx(chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100", sender: CoinPoolTests.operatorAddress,
+                            nonce: nil, chainNonce: nil, inputs: coins([5]), change: nil)
+        let cases: [(JSON) -> Void] = [
+            { input in input.set("value", string: "0") },
+            { input in input.set("value", string: "9223372036854775808") },     // 2^63
+            { input in input.set("value", string: "+5") },
+            { input in input.set("value", integer: 5) },
+            { input in input.remove("vout") },
+            { input in input.set("vout", integer: -1) },
+            { input in input.set("vout", integer: 4_294_967_296) },
+        ]
+        for (number, edit) in cases.enumerated() {
+            let object = good.object()
+            edit(object["inputs"]!.arrayElements[0])
+            let record = JSON.object()
+            record.set(Field.payoutTx, object)
+            XCTAssertThrowsError(try PayoutTx.read(record), "case \(number)")
+        }
+        let oversized = good.object()
+        let many = JSON.array()
+        for index in 0...PayoutTx.maxInputs { many.append(PayoutTx(chain: "", tx: "", rawHex: "", sender: "", nonce: nil, chainNonce: nil,
+                                                                    inputs: [Coin(tx: CoinPoolTests.txid(index), index: 0, value: 1)]).object()["inputs"]!.arrayElements[0]) }
+        oversized.set("inputs", many)
+        let record = JSON.object()
+        record.set(Field.payoutTx, oversized)
+        XCTAssertThrowsError(try PayoutTx.read(record))
+    }
+
     // payout_tx carries the coins and the change; tok-apply reads back exactly what tok-verify wrote.
     func testPayoutTxRoundTripsCoins() throws {
         let written = PayoutTx(chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100", sender: CoinPoolTests.operatorAddress,

@@ -16,6 +16,21 @@ public struct Coin: Sendable, Hashable {
 
     /// "txid:vout", the usual spelling, and the key coins are told apart by.
     public var outpoint: String { "\(tx):\(index)" }
+
+    /// Reads `{vout, value}` of a record (value a base-unit decimal string). A
+    /// value must be positive and fit 63 bits, as the ledger stores it (every
+    /// chain's MAX_MONEY does).
+    static func read(_ object: JSON, tx: String, path: String) throws(TokError) -> Coin {
+        guard object.isObject, let index = object["vout"]?.int64Value, index >= 0, index <= Int64(UInt32.max) else {
+            throw TokError(.badFieldType, "\(path).vout must be an output index")
+        }
+        guard let text = object.string(at: "value") else { throw TokError(.missingField, "\(path).value is required") }
+        let value = try UInt256(decimal: text)
+        guard !value.isZero, value <= UInt256(UInt64(Int64.max)), let baseUnits = UInt64(text) else {
+            throw TokError(.amountOverflow, "\(path).value \(text) is not a positive coin value")
+        }
+        return Coin(tx: tx, index: UInt32(index), value: baseUnits)
+    }
 }
 
 /// How a chain keeps one payment from being spent twice: account-model chains

@@ -79,14 +79,6 @@ public struct PayoutTx: Sendable, Equatable {
             }
             return UInt64(value)
         }
-        func coinValue(_ object: JSON, _ path: String) throws(TokError) -> (index: UInt32, value: UInt64) {
-            guard let index = try count(object, "vout", path), index <= UInt64(UInt32.max) else {
-                throw TokError(.missingField, "\(path).vout is required")
-            }
-            let value = try UInt256(decimal: try text(object, "value", path))
-            guard value <= UInt256(UInt64.max), !value.isZero else { throw TokError(.amountOverflow, "\(path).value is out of range") }
-            return (UInt32(index), UInt64(value.description)!)
-        }
         let tx = try text(object, "tx", "payout_tx")
         var inputs: [Coin] = []
         if let list = object["inputs"] {
@@ -97,15 +89,12 @@ public struct PayoutTx: Sendable, Equatable {
             for (position, element) in elements.enumerated() {
                 let path = "payout_tx.inputs[\(position)]"
                 guard element.isObject else { throw TokError(.badFieldType, "\(path) must be an object") }
-                let (index, value) = try coinValue(element, path)
-                inputs.append(Coin(tx: try text(element, "tx", path), index: index, value: value))
+                inputs.append(try Coin.read(element, tx: try text(element, "tx", path), path: path))
             }
         }
         var change: Coin?
         if let item = object["change"], item.kind != .null {
-            guard item.isObject else { throw TokError(.badFieldType, "payout_tx.change must be an object") }
-            let (index, value) = try coinValue(item, "payout_tx.change")
-            change = Coin(tx: tx, index: index, value: value)
+            change = try Coin.read(item, tx: tx, path: "payout_tx.change")
         }
         return PayoutTx(chain: try text(object, "chain", "payout_tx"), tx: tx, rawHex: try text(object, "raw", "payout_tx"),
                         sender: try text(object, "sender", "payout_tx"),

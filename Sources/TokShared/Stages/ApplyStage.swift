@@ -325,13 +325,10 @@ public final class ApplyStage: Stage {
                 throw TokError(.badFieldType, "verified.outputs must be a list of at most \(PayoutTx.maxInputs) outputs")
             }
             var total = UInt256.zero
-            for element in elements {
-                guard let index = element["vout"]?.int64Value, index >= 0, index <= Int64(UInt32.max),
-                      let valueText = element.string(at: "value"), let value = UInt64(valueText), value > 0, value <= UInt64(Int64.max) else {
-                    throw TokError(.badFieldType, "verified.outputs holds an output without a vout and a positive value")
-                }
-                coins.append(Coin(tx: tx, index: UInt32(index), value: value))
-                total = total.adding(UInt256(value)) ?? .max
+            for (position, element) in elements.enumerated() {
+                let coin = try Coin.read(element, tx: tx, path: "verified.outputs[\(position)]")
+                coins.append(coin)
+                total = total.adding(UInt256(coin.value)) ?? .max
             }
             guard total == amount else {
                 throw TokError(.notVerified, "verified.outputs add up to \(total), the verified amount is \(amount)")
