@@ -64,6 +64,7 @@ final class CrashTests: XCTestCase {
     var token: String!
     var workspace: Workspace!
     var seedNote = ""
+    var chaos: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
 
     override func setUpWithError() throws {
         node = try EVMNode()
@@ -140,11 +141,11 @@ final class CrashTests: XCTestCase {
             switch between[round] {
             case .nothing: break
             case .reconcile:
-                let result = try reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
+                let result = try chaos.reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
                 print("CrashTests: round \(round): reconciliation exit \(result.exitCode), \(result.records) records")
             case .killedReconcile:
                 let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n").count
-                let (victimTool, delayMs, killed) = try killedReconcile(name: "reconcile-\(round)", rng: &rng)
+                let (victimTool, delayMs, killed) = try chaos.killedReconcile(name: "reconcile-\(round)", rng: &rng)
                 if killed { kills["reconcile", default: 0] += 1 }
                 print("CrashTests: round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
                       + (killed ? "killed" : "it had already ended"))
@@ -156,7 +157,7 @@ final class CrashTests: XCTestCase {
         // tok-verify's advisory check, which does not count deposits still in flight in the same run
         // (see testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun): retryable by design,
         // not a crash-safety matter, so it is retried here and the refused ids are printed.
-        _ = try reconcile(name: "recover", waitMilliseconds: 20_000)
+        _ = try chaos.reconcile(name: "recover", waitMilliseconds: 20_000)
         var states: [String: JSON] = [:]
         var passes = 0
         for pass in 1...3 {
@@ -166,8 +167,8 @@ final class CrashTests: XCTestCase {
             let (code, timedOut) = replay.wait(timeoutSeconds: 300)
             XCTAssertFalse(timedOut, "replay \(pass) did not end; \(seedNote)")
             XCTAssertEqual(code, 0, "replay \(pass) failed; \(seedNote)\n\(replay.stderr.suffix(4000))")
-            let settled = try reconcileUntilNothingIsOpen(label: "replay-\(pass)")
-            states = try requestStates(items)
+            let settled = try chaos.reconcileUntilNothingIsOpen(label: "replay-\(pass)")
+            states = try chaos.requestStates(items.map(\.id))
             let unfinished = items.filter { !isFinal($0, states[$0.id]) }
             print("CrashTests: replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished")
             for item in unfinished {
@@ -277,79 +278,16 @@ final class CrashTests: XCTestCase {
         return order
     }
 
-    // MARK: Reconciliation
-
-    struct ReconcileResult { let exitCode: Int32; let records: Int }
-
-    func reconcile(name: String, waitMilliseconds: Int) throws -> ReconcileResult {
-        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
-            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite",
-            "--wait-timeout-milliseconds", String(waitMilliseconds),
-        ])
-        let (code, timedOut) = run.wait(timeoutSeconds: 120)
-        XCTAssertFalse(timedOut, "\(name) did not end; \(seedNote)")
-        return ReconcileResult(exitCode: code, records: run.records.count)
-    }
-
-    /// Starts reconciliation and kill -9s one of its live stages mid-way.
-    func killedReconcile(name: String, rng: inout SeededGenerator) throws -> (String, Int, Bool) {
-        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
-            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite", "--wait-timeout-milliseconds", "20000",
-        ])
-        run.waitForStages(5, timeoutMilliseconds: 2000)
-        let delay = 50 + Int(rng.next() % 1451)
-        usleep(UInt32(delay) * 1000)
-        let live = run.stages()
-        var label = "nothing"
-        var killed = false
-        if !live.isEmpty {
-            let target = live[Int(rng.next() % UInt64(live.count))]
-            label = "\(target.tool) (\(live.count) stage(s) alive)"
-            killed = run.kill(target)
-        }
-        let (_, timedOut) = run.wait(timeoutSeconds: 120)
-        XCTAssertFalse(timedOut, "\(name) did not end after the kill; \(seedNote)")
-        return (label, delay, killed)
-    }
-
-    /// Runs reconciliation until `tok-apply --open-payouts` has nothing left (bounded).
-    func reconcileUntilNothingIsOpen(label: String) throws -> Int {
-        for attempt in 1...6 {
-            let open = try workspace.run("tok-apply --db state.sqlite --open-payouts")
-            XCTAssertEqual(open.exitCode, 0, open.stderr)
-            if open.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return attempt - 1 }
-            _ = try reconcile(name: "\(label)-settle-\(attempt)", waitMilliseconds: 20_000)
-        }
-        let open = try workspace.run("tok-apply --db state.sqlite --open-payouts")
-        XCTAssertEqual(open.stdout, "", "payouts still open after 6 reconciliations; \(seedNote)")
-        return 6
-    }
-
-    // MARK: Checks
-
-    func requestStates(_ items: [StreamItem]) throws -> [String: JSON] {
-        let query = items.map { "{\"op\":\"status\",\"id\":\"\($0.id)\"}" }.joined(separator: "\n")
-        let result = try workspace.run("tok-apply --db state.sqlite", input: query)
-        XCTAssertEqual(result.exitCode, 0, result.stderr)
-        var states: [String: JSON] = [:]
-        for item in items { states[item.id] = result.record(id: item.id)?["request"] }
-        return states
-    }
+    // MARK: Checks (reconciliation runs and ledger views: CrashLedger)
 
     /// The position of the first request of the stream that is not final yet.
     func firstUnfinished(_ items: [StreamItem]) throws -> Int {
-        let states = try requestStates(items)
+        let states = try chaos.requestStates(items.map(\.id))
         return items.firstIndex { !isFinal($0, states[$0.id]) } ?? items.count
     }
 
     func isFinal(_ item: StreamItem, _ state: JSON?) -> Bool {
         item.kind == .deposit ? state?.string(at: "state") == "credited" : state?.string(at: "state") == "confirmed"
-    }
-
-    func sql(_ query: String) throws -> String {
-        let result = try workspace.run("sqlite3 state.sqlite \"\(query)\"")
-        XCTAssertEqual(result.exitCode, 0, result.stderr)
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func assertOutcome(_ items: [StreamItem], states: [String: JSON], operatorNonceBefore: UInt64) throws {
@@ -366,7 +304,7 @@ final class CrashTests: XCTestCase {
 
         // No deposit credited twice: one row per deposit transaction, and exact balances.
         let depositTxs = Set(items.compactMap(\.depositTx))
-        XCTAssertEqual(try sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
         var expected: [String: UInt256] = [:]   // "user token" -> available + locked
         for item in items where item.depositTx != nil {
             expected["\(item.user) \(item.token)", default: .zero] = expected["\(item.user) \(item.token)", default: .zero].adding(item.depositAmount)!
@@ -401,9 +339,9 @@ final class CrashTests: XCTestCase {
 
         // No payout lands twice: the operator sent exactly one transaction per confirmed payout (fillers included),
         // and each fresh destination received exactly its payout.
-        let confirmed = UInt64(try sql("SELECT count(*) FROM payouts WHERE state = 'confirmed'")) ?? 0
+        let confirmed = UInt64(try chaos.sql("SELECT count(*) FROM payouts WHERE state = 'confirmed'")) ?? 0
         let sent = try node.nonce(EVMNode.receiver) - operatorNonceBefore
-        let byState = try sql("SELECT op, state, count(*) FROM payouts GROUP BY op, state")
+        let byState = try chaos.sql("SELECT op, state, count(*) FROM payouts GROUP BY op, state")
         XCTAssertEqual(sent, confirmed, "operator transactions on chain vs confirmed payouts (\(byState)); \(note)")
         for item in items where item.kind != .deposit {
             let destination = item.destination!
@@ -412,7 +350,7 @@ final class CrashTests: XCTestCase {
         }
 
         // No lock stranded, nothing left between prepare and a final state.
-        XCTAssertEqual(try sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
-        XCTAssertEqual(try sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0", "open payouts; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0", "open payouts; \(note)")
     }
 }

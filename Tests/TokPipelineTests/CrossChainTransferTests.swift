@@ -126,7 +126,7 @@ final class CrossChainTransferTests: XCTestCase {
         if source.0 == .evm {
             signature = PersonalSign.sign(message: authorisation.message, key: EVMNode.key(evmSigner!))
         } else {
-            signature = try litecoin.call("signmessage", "[\"\(source.1)\", \(JSON.string(authorisation.message).serialized())]").stringValue!
+            signature = try litecoin.signMessage(authorisation.message, by: source.1)
         }
         return "{\"op\":\"transfer\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source.1)\",\"network\":\"\(network(source.0))\",\"token\":\"LTC\"},"
             + "\"destination\":{\"account\":\"\(destination.1)\",\"network\":\"\(network(destination.0))\",\"token\":\"LTC\"},"

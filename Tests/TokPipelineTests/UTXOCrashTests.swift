@@ -45,6 +45,7 @@ final class UTXOCrashTests: XCTestCase {
     var workspace: Workspace!
     var users: [String] = []
     var seedNote = ""
+    var chaos: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
 
     override func setUpWithError() throws {
         node = try LitecoinNode()
@@ -125,11 +126,11 @@ final class UTXOCrashTests: XCTestCase {
             switch between[round] {
             case .nothing: break
             case .reconcile:
-                let result = try reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
+                let result = try chaos.reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
                 print("UTXOCrashTests: round \(round): reconciliation exit \(result.exitCode), \(result.records) records")
             case .killedReconcile:
                 let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n").count
-                let (victimTool, delayMs, killed) = try killedReconcile(name: "reconcile-\(round)", rng: &rng)
+                let (victimTool, delayMs, killed) = try chaos.killedReconcile(name: "reconcile-\(round)", rng: &rng)
                 if killed { kills["reconcile", default: 0] += 1 }
                 print("UTXOCrashTests: round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
                       + (killed ? "killed" : "it had already ended"))
@@ -142,7 +143,7 @@ final class UTXOCrashTests: XCTestCase {
         // (every coin reserved by open payouts, or their change not confirmed yet: insufficient_coins,
         // coin_conflict), or tok-verify's advisory balance check not counting a deposit still in flight
         // (insufficient_balance at verify, see CrashTests).
-        _ = try reconcile(name: "recover", waitMilliseconds: 20_000)
+        _ = try chaos.reconcile(name: "recover", waitMilliseconds: 20_000)
         var states: [String: JSON] = [:]
         var passes = 0
         for pass in 1...4 {
@@ -152,8 +153,8 @@ final class UTXOCrashTests: XCTestCase {
             let (code, timedOut) = replay.wait(timeoutSeconds: 300)
             XCTAssertFalse(timedOut, "replay \(pass) did not end; \(seedNote)")
             XCTAssertEqual(code, 0, "replay \(pass) failed; \(seedNote)\n\(replay.stderr.suffix(4000))")
-            let settled = try reconcileUntilNothingIsOpen(label: "replay-\(pass)")
-            states = try requestStates(items)
+            let settled = try chaos.reconcileUntilNothingIsOpen(label: "replay-\(pass)")
+            states = try chaos.requestStates(items.map(\.id))
             let unfinished = items.filter { !isFinal($0, states[$0.id]) }
             print("UTXOCrashTests: replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished"
                   + UTXOCrashTests.refusals(replay.records))
@@ -225,7 +226,8 @@ final class UTXOCrashTests: XCTestCase {
             let id = String(format: "p-%03d", index)
             items.append(StreamItem(kind: .payout, id: id, user: user, depositTx: nil, depositAmount: 0, destination: destination,
                                     quantity: quantity,
-                                    line: try payoutRequest(id: id, from: users[user], to: destination, quantity: quantity)))
+                                    line: try node.payoutRequest(id: id, from: users[user], to: destination, quantity: String(quantity),
+                                                                network: UTXOCrashTests.network)))
         }
 
         // Mixed order; then a payout not yet covered gets its user's next deposit moved in front of it.
@@ -248,92 +250,16 @@ final class UTXOCrashTests: XCTestCase {
         return order
     }
 
-    /// A payout request signed by the node's `signmessage` for `source` (a wallet address).
-    func payoutRequest(id: String, from source: String, to destination: String, quantity: UInt64, maxFee: UInt64 = 100_000) throws -> String {
-        let expiry = Int64(Date().timeIntervalSince1970) + 3600
-        let authorisation = PayoutAuthorisation(
-            requestId: id, source: "\(LitecoinNode.chain):\(source)", destination: "\(LitecoinNode.chain):\(destination)",
-            token: "LTC", quantity: UInt256(quantity), maxFee: UInt256(maxFee), expiresUnixSeconds: expiry)
-        let signature = try node.call("signmessage", "[\"\(source)\", \(JSON.string(authorisation.message).serialized())]").stringValue!
-        let network = UTXOCrashTests.network
-        return "{\"op\":\"payout\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
-            + "\"destination\":{\"account\":\"\(destination)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
-            + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\"}"
-    }
-
-    // MARK: Reconciliation (as in CrashTests)
-
-    struct ReconcileResult { let exitCode: Int32; let records: Int }
-
-    func reconcile(name: String, waitMilliseconds: Int) throws -> ReconcileResult {
-        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
-            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite",
-            "--wait-timeout-milliseconds", String(waitMilliseconds),
-        ])
-        let (code, timedOut) = run.wait(timeoutSeconds: 120)
-        XCTAssertFalse(timedOut, "\(name) did not end; \(seedNote)")
-        return ReconcileResult(exitCode: code, records: run.records.count)
-    }
-
-    /// Starts reconciliation and kill -9s one of its live stages mid-way.
-    func killedReconcile(name: String, rng: inout SeededGenerator) throws -> (String, Int, Bool) {
-        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
-            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite", "--wait-timeout-milliseconds", "20000",
-        ])
-        run.waitForStages(5, timeoutMilliseconds: 2000)
-        let delay = 50 + Int(rng.next() % 1451)
-        usleep(UInt32(delay) * 1000)
-        let live = run.stages()
-        var label = "nothing"
-        var killed = false
-        if !live.isEmpty {
-            let target = live[Int(rng.next() % UInt64(live.count))]
-            label = "\(target.tool) (\(live.count) stage(s) alive)"
-            killed = run.kill(target)
-        }
-        let (_, timedOut) = run.wait(timeoutSeconds: 120)
-        XCTAssertFalse(timedOut, "\(name) did not end after the kill; \(seedNote)")
-        return (label, delay, killed)
-    }
-
-    /// Runs reconciliation until `tok-apply --open-payouts` has nothing left (bounded).
-    func reconcileUntilNothingIsOpen(label: String) throws -> Int {
-        for attempt in 1...6 {
-            let open = try workspace.run("tok-apply --db state.sqlite --open-payouts")
-            XCTAssertEqual(open.exitCode, 0, open.stderr)
-            if open.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return attempt - 1 }
-            _ = try reconcile(name: "\(label)-settle-\(attempt)", waitMilliseconds: 20_000)
-        }
-        let open = try workspace.run("tok-apply --db state.sqlite --open-payouts")
-        XCTAssertEqual(open.stdout, "", "payouts still open after 6 reconciliations; \(seedNote)")
-        return 6
-    }
-
-    // MARK: Ledger views
-
-    func requestStates(_ items: [StreamItem]) throws -> [String: JSON] {
-        let query = items.map { "{\"op\":\"status\",\"id\":\"\($0.id)\"}" }.joined(separator: "\n")
-        let result = try workspace.run("tok-apply --db state.sqlite", input: query)
-        XCTAssertEqual(result.exitCode, 0, result.stderr)
-        var states: [String: JSON] = [:]
-        for item in items { states[item.id] = result.record(id: item.id)?["request"] }
-        return states
-    }
+    // MARK: Ledger views (reconciliation runs: CrashLedger)
 
     /// The position of the first request of the stream that is not final yet.
     func firstUnfinished(_ items: [StreamItem]) throws -> Int {
-        let states = try requestStates(items)
+        let states = try chaos.requestStates(items.map(\.id))
         return items.firstIndex { !isFinal($0, states[$0.id]) } ?? items.count
     }
 
     func isFinal(_ item: StreamItem, _ state: JSON?) -> Bool {
         item.kind == .deposit ? state?.string(at: "state") == "credited" : state?.string(at: "state") == "confirmed"
-    }
-
-    func sql(_ query: String) throws -> String {
-        let result = try workspace.run("sqlite3 state.sqlite \"\(query)\"")
-        XCTAssertEqual(result.exitCode, 0, result.stderr)
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func checkInvariants(after what: String) throws {
@@ -361,7 +287,7 @@ final class UTXOCrashTests: XCTestCase {
 
         // No deposit credited twice: one row per deposit transaction, and exact balances.
         let depositTxs = Set(items.compactMap(\.depositTx))
-        XCTAssertEqual(try sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
         var expected = [UInt64](repeating: 0, count: users.count)
         for item in items where item.kind == .deposit { expected[item.user] += item.depositAmount }
         for item in items where item.kind == .payout {
@@ -430,8 +356,8 @@ final class UTXOCrashTests: XCTestCase {
         for txid in try node.call("getrawmempool").arrayElements.compactMap(\.stringValue) {
             try scan(try node.call("getrawtransaction", "[\"\(txid)\", true]"), inPool: true)
         }
-        let confirmedTxs = Set(try sql("SELECT tx FROM payouts WHERE state = 'confirmed'").split(separator: "\n").map(String.init))
-        let byState = try sql("SELECT state, count(*) FROM payouts GROUP BY state").replacingOccurrences(of: "\n", with: ", ")
+        let confirmedTxs = Set(try chaos.sql("SELECT tx FROM payouts WHERE state = 'confirmed'").split(separator: "\n").map(String.init))
+        let byState = try chaos.sql("SELECT state, count(*) FROM payouts GROUP BY state").replacingOccurrences(of: "\n", with: ", ")
         XCTAssertEqual(spenders.count, confirmedTxs.count, "transactions spending the operator's coins vs confirmed payouts (\(byState)); \(note)")
         XCTAssertEqual(minedSpenders, confirmedTxs, "mined operator spends vs the ledger's confirmed payouts; \(note)")
         XCTAssertEqual(spenders, minedSpenders, "operator spends still in the node's pool; \(note)")
@@ -456,13 +382,13 @@ final class UTXOCrashTests: XCTestCase {
         let totals = try ledger.coinTotals(chain: chain, address: operatorAddress)
         XCTAssertNil(totals["reserved"], "reserved coins left: \(totals); \(note)")
         XCTAssertNil(totals["pending"], "pending change left: \(totals); \(note)")
-        XCTAssertEqual(try sql("SELECT count(*) FROM utxos WHERE state IN ('reserved', 'pending')"), "0", "coins held by open payouts; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM utxos WHERE state IN ('reserved', 'pending')"), "0", "coins held by open payouts; \(note)")
         print("UTXOCrashTests: on chain \(minedSpenders.count) operator spend(s) for \(confirmedTxs.count) confirmed payout(s); "
               + "\(nodeUnspent.count) unspent operator output(s), \(ledgerAvailable.count) available coin(s) in the ledger; payouts \(byState)")
 
         // No lock stranded, nothing left between prepare and a final state.
-        XCTAssertEqual(try sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
-        XCTAssertEqual(try sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0", "open payouts; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
+        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0", "open payouts; \(note)")
     }
 }
 

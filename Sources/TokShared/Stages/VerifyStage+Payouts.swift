@@ -106,22 +106,23 @@ extension VerifyStage {
     /// one run never pick the same coin.
     private func signFromCoins(_ items: [PayoutItem], batch: [JSON], network: NetworkConfig, channel: PayoutChannel,
                                key: PrivateKey) async {
+        guard let ledger else {
+            let error = TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
+            for item in items { rejectPayout(batch[item.index], error) }
+            return
+        }
         let now = monotonicMilliseconds()
-        takenCoins = takenCoins.filter { now - $0.value < VerifyStage.takenCoinExpiryMilliseconds }
-        let prefix = network.chainText + " "
+        var taken = takenCoins[network.chainText, default: [:]].filter { now - $0.value < VerifyStage.takenCoinExpiryMilliseconds }
+        defer { takenCoins[network.chainText] = taken }
         for item in items {
             let sender = item.payout.sender!
             do throws(TokError) {
-                guard let ledger else {
-                    throw TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
-                }
-                let taken = Set(takenCoins.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
-                let coins = try ledger.spendableCoins(chain: network.chainText, address: sender, excluding: taken, limit: 1_000)
+                let coins = try ledger.spendableCoins(chain: network.chainText, address: sender, excluding: Set(taken.keys), limit: 1_000)
                 let order = PayoutOrder(requestId: item.payout.requestId, destination: item.payout.destinationAddress,
                                         amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
                                         sender: sender, nonce: 0, coins: coins)
                 let signed = try await channel.sign([order], key: key)[0].get()
-                for coin in signed.inputs { takenCoins[prefix + coin.outpoint] = now }
+                for coin in signed.inputs { taken[coin.outpoint] = now }
                 finishSigned(batch[item.index], item.payout, PayoutTx(
                     chain: network.chainText, tx: signed.txId, rawHex: signed.rawHex, sender: signed.sender,
                     nonce: nil, chainNonce: nil, inputs: signed.inputs, change: signed.change))

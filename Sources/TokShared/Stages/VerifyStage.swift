@@ -38,11 +38,11 @@ public final class VerifyStage: Stage {
     /// so the advisory balance check does not refuse a payout queued right
     /// behind the deposit that funds it.
     var inFlight = InFlightLedger()
-    /// UTXO chains: coins this process put into signed transactions, keyed
-    /// "chain txid:vout", with when (monotonic ms). tok-apply reserves them at
+    /// UTXO chains: coins this process put into signed transactions, by chain
+    /// and outpoint, with when (monotonic ms). tok-apply reserves them at
     /// prepare; until then this keeps the next payout off them. An entry expires
     /// so a coin whose payout prepare refused is used again.
-    var takenCoins: [String: Int] = [:]
+    var takenCoins: [String: [String: Int]] = [:]
     static let takenCoinExpiryMilliseconds = 120_000
 
     public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledgerPath: String? = nil,

@@ -437,7 +437,8 @@ extension Ledger {
             confirmations: query.isNull(19) ? nil : query.int64(19), failure: query.optionalText(20),
             inputs: [], change: change)
         query.reset()
-        row.inputs = try payoutInputs(requestId: requestId)
+        // Only UTXO payouts (the ones without a nonce) hold coins.
+        if row.nonce == nil { row.inputs = try payoutInputs(requestId: requestId) }
         return row
     }
 }

@@ -164,3 +164,72 @@ extension EVMNode {
         UInt64(try call("eth_blockNumber").stringValue!.dropFirst(2), radix: 16)!
     }
 }
+
+/// Reconciliation runs and ledger views shared by the crash tests (EVM and bip122).
+struct CrashLedger {
+    let workspace: Workspace
+    /// Names the seed in every failure message, so a failing run can be replayed.
+    let seedNote: String
+
+    struct ReconcileResult { let exitCode: Int32; let records: Int }
+
+    func reconcile(name: String, waitMilliseconds: Int) throws -> ReconcileResult {
+        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
+            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite",
+            "--wait-timeout-milliseconds", String(waitMilliseconds),
+        ])
+        let (code, timedOut) = run.wait(timeoutSeconds: 120)
+        XCTAssertFalse(timedOut, "\(name) did not end; \(seedNote)")
+        return ReconcileResult(exitCode: code, records: run.records.count)
+    }
+
+    /// Starts reconciliation and kill -9s one of its live stages mid-way.
+    func killedReconcile(name: String, rng: inout SeededGenerator) throws -> (String, Int, Bool) {
+        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
+            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite", "--wait-timeout-milliseconds", "20000",
+        ])
+        run.waitForStages(5, timeoutMilliseconds: 2000)
+        let delay = 50 + Int(rng.next() % 1451)
+        usleep(UInt32(delay) * 1000)
+        let live = run.stages()
+        var label = "nothing"
+        var killed = false
+        if !live.isEmpty {
+            let target = live[Int(rng.next() % UInt64(live.count))]
+            label = "\(target.tool) (\(live.count) stage(s) alive)"
+            killed = run.kill(target)
+        }
+        let (_, timedOut) = run.wait(timeoutSeconds: 120)
+        XCTAssertFalse(timedOut, "\(name) did not end after the kill; \(seedNote)")
+        return (label, delay, killed)
+    }
+
+    /// Runs reconciliation until `tok-apply --open-payouts` has nothing left (bounded).
+    func reconcileUntilNothingIsOpen(label: String) throws -> Int {
+        for attempt in 1...6 {
+            let open = try workspace.run("tok-apply --db state.sqlite --open-payouts")
+            XCTAssertEqual(open.exitCode, 0, open.stderr)
+            if open.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return attempt - 1 }
+            _ = try reconcile(name: "\(label)-settle-\(attempt)", waitMilliseconds: 20_000)
+        }
+        let open = try workspace.run("tok-apply --db state.sqlite --open-payouts")
+        XCTAssertEqual(open.stdout, "", "payouts still open after 6 reconciliations; \(seedNote)")
+        return 6
+    }
+
+    /// Each request's state as tok-apply answers a status query, by id.
+    func requestStates(_ ids: [String]) throws -> [String: JSON] {
+        let query = ids.map { "{\"op\":\"status\",\"id\":\"\($0)\"}" }.joined(separator: "\n")
+        let result = try workspace.run("tok-apply --db state.sqlite", input: query)
+        XCTAssertEqual(result.exitCode, 0, result.stderr)
+        var states: [String: JSON] = [:]
+        for id in ids { states[id] = result.record(id: id)?["request"] }
+        return states
+    }
+
+    func sql(_ query: String) throws -> String {
+        let result = try workspace.run("sqlite3 state.sqlite \"\(query)\"")
+        XCTAssertEqual(result.exitCode, 0, result.stderr)
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -138,6 +138,25 @@ final class LitecoinNode {
     }
 
     /// A config with one Litecoin regtest network (LTC, 8 decimals) and the given receiver.
+    /// The node's own `signmessage` by one of its wallet addresses: the chain's format, not tok's code.
+    func signMessage(_ message: String, by address: String) throws -> String {
+        try call("signmessage", "[\"\(address)\", \(JSON.string(message).serialized())]").stringValue!
+    }
+
+    /// A payout request between two addresses of this chain (token LTC on `network`), authorised
+    /// by the source with `signMessage`; amounts in litoshi.
+    func payoutRequest(id: String, from source: String, to destination: String, quantity: String, maxFee: String = "100000",
+                       network: String = "ltc-regtest") throws -> String {
+        let expiry = Int64(Date().timeIntervalSince1970) + 3600
+        let authorisation = PayoutAuthorisation(
+            requestId: id, source: "\(LitecoinNode.chain):\(source)", destination: "\(LitecoinNode.chain):\(destination)",
+            token: "LTC", quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
+        let signature = try signMessage(authorisation.message, by: source)
+        return "{\"op\":\"payout\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
+            + "\"destination\":{\"account\":\"\(destination)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
+            + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\"}"
+    }
+
     func config(receiver: String, confirmations: Int = 3) -> String {
         """
         [attestation]

@@ -260,13 +260,12 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
                 return .success(.unknown(nonceConsumed: spent))
             case .failure(let error):
                 return .failure(TokError(.rpcError, "getrawtransaction \(payout.txId): \(error)"))
-            case .success(let transaction):
+            case .success:
                 guard let headerIndex = headerSlot[slot] else { return .success(.pending) }
                 guard case .success(let header) = second[headerIndex], let blockHash = header.string(at: "hash"),
                       let confirmations = header["confirmations"]?.lenientInt64, let height = header["height"]?.lenientInt64 else {
                     return .failure(TokError(.rpcError, "no header for the block of \(payout.txId)"))
                 }
-                _ = transaction
                 // Off the main chain (-1): it went back to the pool, or will be mined again.
                 guard confirmations > 0, height >= 0 else { return .success(.pending) }
                 return .success(.mined(blockHash: blockHash, blockNumber: UInt64(height), confirmations: UInt64(confirmations),
