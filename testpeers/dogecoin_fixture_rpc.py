@@ -65,6 +65,8 @@ import sys
 import threading
 import time
 
+from peerlife import serve_until_parent_exits, write_port_file
+
 MAX_BODY = 1 << 24
 
 # Core's error codes (rpc/protocol.h).
@@ -407,14 +409,6 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def write_port_file(path, port):
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="ascii") as f:
-        f.write(f"{port}\n")
-    os.replace(temporary, path)
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(description="Fixture JSON-RPC server answering like Dogecoin Core 1.14.")
     ap.add_argument("--fixture", required=True, help="fixture JSON file (method -> list of answers)")
@@ -477,20 +471,7 @@ def main(argv=None):
     sys.stdout.flush()
     log(f"listening on http://{args.host}:{port} with {args.fixture}")
 
-    parent = os.getppid()
-    while not stop.wait(0.5):
-        if os.getppid() != parent:
-            log("parent process is gone, shutting down")
-            break
-    server.shutdown()
-    server.server_close()
-    if args.port_file:
-        try:
-            with open(args.port_file, encoding="ascii") as f:
-                if f.read().strip() == str(port):
-                    os.unlink(args.port_file)
-        except OSError:
-            pass
+    serve_until_parent_exits(server, stop, port, args.port_file, log, poll_seconds=0.5)
     return 0
 
 

@@ -52,6 +52,8 @@ import threading
 import time
 import traceback
 
+from peerlife import serve_until_parent_exits, write_port_file
+
 try:
     import eth_abi
     import rlp
@@ -1251,17 +1253,6 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def write_port_file(path, port):
-    """Atomically: a reader never sees a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(f"{port}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(description="Local EVM chain (eth-tester + py-evm) over HTTP JSON-RPC.")
     ap.add_argument("--host", default="127.0.0.1", help="loopback address to bind (127.0.0.0/8 only)")
@@ -1321,24 +1312,7 @@ def main(argv=None):
             stop.set()
     log(f"listening on http://{args.host}:{port} chain_id={args.chain_id} "
         f"({node.client_version}); ready in {time.monotonic() - started:.2f}s")
-    # Exit with the process that started us: a test run that dies (kill -9, a
-    # crash, a timeout) must not leave nodes mining in the background.
-    parent = os.getppid()
-    while not stop.wait(1.0):  # woken by the signal handler
-        if os.getppid() != parent:
-            log("parent process is gone, shutting down")
-            break
-    server.shutdown()
-    server.server_close()
-    if args.port_file:
-        # Remove the port file only if it is still ours, so a waiting test
-        # never connects to a dead port from a previous run.
-        try:
-            with open(args.port_file, encoding="ascii") as f:
-                if f.read().strip() == str(port):
-                    os.unlink(args.port_file)
-        except OSError:
-            pass
+    serve_until_parent_exits(server, stop, port, args.port_file, log)
     log("stopped")
     return 0
 
