@@ -131,14 +131,17 @@ public final class VerifyStage: Stage {
                 record.remove(Field.verified)
                 record.reject(stage: .verify, error)
                 logger.notice("deposit not verified", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
-            case .success(let finding) where finding.isFinal && !creditsExactly(job.deposit, finding):
-                // Nothing can be credited that the ledger's unit cannot hold exactly.
-                record.remove(Field.verified)
-                let token = resolver.config.token(alias: job.deposit.mapping.token)
-                record.reject(stage: .verify, TokError(.amountNotExact,
-                    "the deposit of \(finding.amount) base units (\(job.deposit.mapping.decimals) decimals) has no exact equivalent in the ledger's \(token?.decimals ?? 0) decimals of \(job.deposit.mapping.token); nothing was credited"))
-                logger.warning("deposit not creditable exactly", metadata: ["id": "\(job.deposit.requestId)", "amount": "\(finding.amount)"])
             case .success(let finding):
+                var credited = UInt256.zero
+                if finding.isFinal {
+                    do throws(TokError) { credited = try ledgerUnits(job.deposit, finding) } catch {
+                        // Nothing can be credited that the ledger's unit cannot hold exactly.
+                        record.remove(Field.verified)
+                        record.reject(stage: .verify, error)
+                        logger.warning("deposit not creditable", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
+                        continue
+                    }
+                }
                 record.remove(Field.error)
                 record.set(Field.verified, verifiedObject(finding))
                 if finding.isFinal, isTransfer {
@@ -153,12 +156,12 @@ public final class VerifyStage: Stage {
                         continue
                     }
                     record.set(Field.validated, transfer.validatedObject())
-                    noteCredit(job.deposit, finding)
+                    noteCredit(job.deposit, credited)
                     payouts.append((job.index, transfer.payout))
                 } else if finding.isFinal {
                     record.set(Field.status, string: RecordStatus.verified.rawValue)
                     attestor.attest(record, stage: .verify)
-                    noteCredit(job.deposit, finding)
+                    noteCredit(job.deposit, credited)
                 } else {
                     record.set(Field.status, string: RecordStatus.pending.rawValue)
                 }
@@ -166,16 +169,21 @@ public final class VerifyStage: Stage {
         }
     }
 
-    private func creditsExactly(_ deposit: ResolvedDeposit, _ finding: DepositFinding) -> Bool {
-        guard let token = resolver.config.token(alias: deposit.mapping.token) else { return false }
-        return UInt256.convertExactly(finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals) != nil
+    /// What tok-apply will credit, in the token's ledger units; amount_not_exact
+    /// when the asset is finer than the ledger and the amount is not whole units.
+    private func ledgerUnits(_ deposit: ResolvedDeposit, _ finding: DepositFinding) throws(TokError) -> UInt256 {
+        guard let token = resolver.config.token(alias: deposit.mapping.token) else {
+            throw TokError(.unknownToken, "token \(deposit.mapping.token) is not configured")
+        }
+        return try UInt256.convert(finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals,
+                                   what: "the deposit (credited in \(token.alias)'s ledger units)")
     }
 
     /// Remembers an attested deposit until the ledger shows it credited.
-    private func noteCredit(_ deposit: ResolvedDeposit, _ finding: DepositFinding) {
-        guard ledgerPath != nil, let token = resolver.config.token(alias: deposit.mapping.token),
-              let credited = UInt256.convertExactly(finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals) else { return }
-        inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, account: deposit.account, token: token.alias, amount: credited)
+    private func noteCredit(_ deposit: ResolvedDeposit, _ credited: UInt256) {
+        guard ledgerPath != nil else { return }
+        inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, account: deposit.account, token: deposit.mapping.token,
+                           amount: credited)
     }
 
     private func verifiedObject(_ finding: DepositFinding) -> JSON {
