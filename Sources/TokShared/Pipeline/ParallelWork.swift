@@ -27,10 +27,15 @@ public enum ParallelWork {
             return
         }
         let chunkSize = (count + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = chunk * chunkSize
-            let end = min(start + chunkSize, count)
-            if start < end { body(start..<end) }
+        // The callers' closures capture records (not Sendable); each chunk
+        // touches only its own range, which is what makes sharing them safe.
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let start = chunk * chunkSize
+                let end = min(start + chunkSize, count)
+                if start < end { shared.value(start..<end) }
+            }
         }
     }
 
@@ -38,11 +43,18 @@ public enum ParallelWork {
     public static func map<T>(count: Int, _ transform: (Int) -> T) -> [T] {
         var results = [T?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { slots in
-            let base = slots.baseAddress!
+            guard let base = slots.baseAddress else { return }
             forEachChunk(count: count) { range in
                 for index in range { (base + index).pointee = transform(index) }
             }
         }
         return results.map { $0! }
     }
+}
+
+/// A value handed to other threads under a rule the compiler cannot check
+/// (each user states the rule where it wraps the value).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

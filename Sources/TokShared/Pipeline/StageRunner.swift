@@ -114,8 +114,12 @@ public final class StageRunner {
     }
 
     private func readBatch() throws -> [InputLine] {
+        try StageRunner.readBatch(reader, maxLines: options.batchSize)
+    }
+
+    private static func readBatch(_ reader: LineReader, maxLines: Int) throws -> [InputLine] {
         do {
-            return try reader.nextBatch(maxLines: options.batchSize)
+            return try reader.nextBatch(maxLines: maxLines)
         } catch {
             throw StageFailure(.ioError, "reading standard input failed: \(error)")
         }
@@ -164,8 +168,15 @@ public final class StageRunner {
     /// cross threads while in use: a parsed batch is handed over once.
     private func runBatched() async throws -> RunSummary {
         var summary = RunSummary()
-        let readAhead: @Sendable () throws -> ParsedBatch = { [unowned self] in
-            let lines = try self.readBatch()
+        // The read-ahead and write-behind tasks hold the reader and the writer
+        // themselves, never the runner: when a run ends early (the next stage
+        // died and a write failed), a task still in flight must not outlive what
+        // it uses. One task at a time reads, and one writes, so sharing is safe.
+        let input = UncheckedSendable(reader)
+        let output = UncheckedSendable(writer)
+        let batchSize = options.batchSize
+        let readAhead: @Sendable () throws -> ParsedBatch = {
+            let lines = try StageRunner.readBatch(input.value, maxLines: batchSize)
             let records = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
             return ParsedBatch(lineCount: lines.count, records: records)
         }
@@ -200,14 +211,14 @@ public final class StageRunner {
             let outputs = ParsedBatch(lineCount: 0, records: processed)
             precondition(outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
             try await settle()
-            writing = Task.detached { [unowned self] in try self.write(outputs.records) }
+            writing = Task.detached { try StageRunner.write(outputs.records, to: output.value) }
         }
         try await settle()
         return summary
     }
 
     /// Serialises (in parallel) and writes one batch of outputs, then flushes.
-    private func write(_ outputs: [JSON]) throws -> RunSummary {
+    private static func write(_ outputs: [JSON], to writer: OutputWriter) throws -> RunSummary {
         var written = RunSummary()
         let serialized = StageRunner.serialize(outputs)
         for chunk in serialized {

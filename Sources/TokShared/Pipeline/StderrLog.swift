@@ -31,8 +31,8 @@ public struct StderrLogHandler: LogHandler {
         let merged = explicit.map { metadata.merging($0) { $1 } } ?? metadata
         for key in merged.keys.sorted() { text += " \(key)=\(merged[key]!)" }
         text += "\n"
-        fputs(text, stderr)
-        if level >= .warning { fflush(stderr) }
+        fputs(text, TokLogging.standardError)
+        if level >= .warning { fflush(TokLogging.standardError) }
     }
 
     public static func timestamp() -> String {
@@ -48,13 +48,21 @@ public struct StderrLogHandler: LogHandler {
 public enum TokLogging {
     nonisolated(unsafe) private static var bootstrapped = false
 
+    /// Where log lines go: a stdio stream of our own on file descriptor 2 (C's
+    /// `stderr` is a mutable global that Swift 6 will not share across threads;
+    /// this one is set up once, before any thread logs, and only written after).
+    nonisolated(unsafe) static let standardError: UnsafeMutablePointer<FILE> = {
+        guard let stream = fdopen(2, "w") else { fatalError("cannot open a stream on file descriptor 2") }
+        return stream
+    }()
+
     /// Bootstraps swift-log once per process and returns the tool's logger.
     /// Level from `--log-level`, else TOK_LOG_LEVEL, else info.
     public static func logger(tool: String, level: String? = nil) -> Logger {
         if !bootstrapped {
             bootstrapped = true
             // Block-buffer stderr; StageRunner flushes it after each batch.
-            setvbuf(stderr, nil, _IOFBF, 1 << 16)
+            setvbuf(standardError, nil, _IOFBF, 1 << 16)
             LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: .info) }
         }
         let chosen = level ?? getenv("TOK_LOG_LEVEL").map { String(cString: $0) } ?? "info"
@@ -68,12 +76,12 @@ public enum TokLogging {
         return logger
     }
 
-    public static func flush() { fflush(stderr) }
+    public static func flush() { fflush(standardError) }
 
     /// Writes pre-formatted log lines (hot paths that log once per record).
-    public static func write(_ lines: String) { fputs(lines, stderr) }
+    public static func write(_ lines: String) { fputs(lines, standardError) }
 
     public static func write(bytes: [UInt8]) {
-        bytes.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+        bytes.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, standardError) }
     }
 }

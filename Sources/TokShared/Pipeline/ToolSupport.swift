@@ -161,7 +161,7 @@ public enum ToolMain {
             code = .software
             message = "\(error)"
         }
-        fputs("\(tool): \(message)\n", stderr)
+        TokLogging.write("\(tool): \(message)\n")
         return code
     }
 

@@ -56,14 +56,19 @@ public final class SubmitStage: Stage {
         }
         if jobs.isEmpty { return batch }
 
-        var progress = await runAll(jobs) { channel, payouts in await self.broadcastAndObserve(channel, payouts) }
+        let logger = self.logger
+        var progress = await runAll(jobs) { channel, payouts in
+            await SubmitStage.broadcastAndObserve(channel, payouts, logger: logger)
+        }
         if let wait {
             let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
             while monotonicMilliseconds() < deadline {
                 let open = jobs.indices.filter { if case .inFlight = progress[$0] { return true } else { return false } }
                 if open.isEmpty { break }
                 try? await Task.sleep(nanoseconds: UInt64(wait.pollMilliseconds) * 1_000_000)
-                let again = await runAll(open.map { jobs[$0] }) { channel, payouts in await self.observe(channel, payouts, rebroadcast: true) }
+                let again = await runAll(open.map { jobs[$0] }) { channel, payouts in
+                    await SubmitStage.observe(channel, payouts, rebroadcast: true)
+                }
                 for (slot, value) in zip(open, again) { progress[slot] = value }
             }
         }
@@ -107,7 +112,8 @@ public final class SubmitStage: Stage {
 
     /// Broadcast (safe to repeat), then look once: a payout that is already
     /// final (a reconciliation run after a crash) is reported as such.
-    private func broadcastAndObserve(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)]) async -> [Progress] {
+    private static func broadcastAndObserve(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)],
+                                            logger: Logger) async -> [Progress] {
         let answers = await channel.broadcast(payouts.map(\.0))
         var results = [Progress?](repeating: nil, count: payouts.count)
         var toObserve: [Int] = []
@@ -141,7 +147,7 @@ public final class SubmitStage: Stage {
         return results.map { $0! }
     }
 
-    private func observe(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)], rebroadcast: Bool) async -> [Progress] {
+    private static func observe(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)], rebroadcast: Bool) async -> [Progress] {
         let observations = await channel.observe(payouts.map(\.0))
         var dropped: [SignedPayout] = []
         let results: [Progress] = zip(payouts, observations).map { payout, observation in

@@ -66,10 +66,10 @@ public final class WriterLock {
     }
 
     private func readHolder() -> String? {
-        var buffer = [CChar](repeating: 0, count: 32)
+        var buffer = [UInt8](repeating: 0, count: 32)
         let count = pread(fileDescriptor, &buffer, 31, 0)
         guard count > 0 else { return nil }
-        let text = String(cString: buffer).trimmingWhitespace()
+        let text = String(decoding: buffer[0..<count], as: UTF8.self).trimmingWhitespace()
         return text.isEmpty ? nil : text
     }
 
