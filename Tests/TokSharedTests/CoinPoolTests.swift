@@ -42,26 +42,23 @@ final class CoinPoolTests: XCTestCase {
     }
 
     static func payout(_ id: String, tx n: Int, inputs: [Coin], change: UInt64?, quantity: UInt64 = 1000) -> PayoutToPrepare {
-        var payout = PayoutToPrepare(
-            requestId: id, op: "payout", account: account, token: "LTC", quantity: UInt256(quantity), fee: UInt256(10),
+        let payout = PayoutToPrepare(
+            requestId: id, op: .payout, account: account, token: "LTC", quantity: UInt256(quantity), fee: UInt256(10),
             failureFee: UInt256(5), destination: chain + ":n3GNqMveyvaPvUbH469vDRadqpJMPc84JA", destinationChain: chain,
             destinationAsset: chain + "/slip44:2", destinationAmount: UInt256(quantity), sender: operatorAddress,
-            nonce: nil, chainNonce: nil, tx: txid(n), rawTx: "00")
-        payout.inputs = inputs
-        payout.change = change.map { Coin(tx: txid(n), index: 1, value: $0) }
+            spendGuard: .coins(inputs: inputs, change: change.map { Coin(tx: txid(n), index: 1, value: $0) }),
+            tx: txid(n), rawTx: "00")
         return payout
     }
 
     func inBatch<T>(_ ledger: Ledger, _ body: () throws(TokError) -> T) throws -> Result<T, TokError> {
-        try ledger.beginBatch()
-        let result: Result<T, TokError>
-        do throws(TokError) {
-            result = .success(try ledger.inRecordSavepoint(body))
-        } catch {
-            result = .failure(error)
+        try ledger.inBatch { () -> Result<T, TokError> in
+            do throws(TokError) {
+                return .success(try ledger.inRecordSavepoint(body))
+            } catch {
+                return .failure(error)
+            }
         }
-        try ledger.commitBatch()
-        return result
     }
 
     func totals(_ ledger: Ledger) throws -> [String: UInt64] {
@@ -72,8 +69,8 @@ final class CoinPoolTests: XCTestCase {
     func testDepositsFeedThePool() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000, 70_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
         XCTAssertEqual(try totals(ledger), ["available": 120_000])
         let coins = try ledger.spendableCoins(chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress, excluding: [], limit: 10)
         XCTAssertEqual(coins.map(\.value), [70_000, 50_000])      // largest first
@@ -87,11 +84,11 @@ final class CoinPoolTests: XCTestCase {
     func testTwoPayoutsNeverHoldTheSameCoin() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
         let coin = deposit.coins[0]
-        let first = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000)) }
+        let first = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000), nowMilliseconds: testNowMilliseconds) }
         XCTAssertNoThrow(try first.get())
-        let second = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [coin], change: 48_000)) }
+        let second = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [coin], change: 48_000), nowMilliseconds: testNowMilliseconds) }
         XCTAssertThrowsError(try second.get()) { error in
             XCTAssertEqual((error as? TokError)?.code, .coinConflict)
             XCTAssertEqual((error as? TokError)?.retryable, true)
@@ -99,7 +96,7 @@ final class CoinPoolTests: XCTestCase {
         XCTAssertEqual(try ledger.balance(account: CoinPoolTests.account, token: "LTC"), Balance(available: UInt256(50_000 - 1010), locked: UInt256(1010)))
         XCTAssertEqual(try totals(ledger), ["reserved": 50_000, "pending": 48_000])
         // Replaying the first prepare changes nothing.
-        let replay = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000)) }
+        let replay = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000), nowMilliseconds: testNowMilliseconds) }
         guard case .success(.alreadyDone(let row)) = replay else { return XCTFail("\(replay)") }
         XCTAssertEqual(row.inputs, [coin])
         XCTAssertEqual(row.change, Coin(tx: CoinPoolTests.txid(10), index: 1, value: 48_000))
@@ -110,13 +107,13 @@ final class CoinPoolTests: XCTestCase {
     func testUnknownOrMisvaluedCoinsAreRefused() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
         let unknown = try inBatch(ledger) { () throws(TokError) in
-            try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [Coin(tx: CoinPoolTests.txid(9), index: 0, value: 50_000)], change: nil))
+            try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [Coin(tx: CoinPoolTests.txid(9), index: 0, value: 50_000)], change: nil), nowMilliseconds: testNowMilliseconds)
         }
         XCTAssertEqual((unknown.failure)?.code, .coinConflict)
         let misvalued = try inBatch(ledger) { () throws(TokError) in
-            try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [Coin(tx: CoinPoolTests.txid(1), index: 0, value: 60_000)], change: nil))
+            try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [Coin(tx: CoinPoolTests.txid(1), index: 0, value: 60_000)], change: nil), nowMilliseconds: testNowMilliseconds)
         }
         XCTAssertEqual((misvalued.failure)?.code, .conflictingRecord)
         XCTAssertEqual(try totals(ledger), ["available": 50_000])
@@ -127,19 +124,19 @@ final class CoinPoolTests: XCTestCase {
     func testCommitAndRollbackSettleTheCoins() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000, 40_000, 30_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
         let confirmation = PayoutConfirmation(blockHash: String(repeating: "c", count: 64), blockNumber: 9, confirmations: 3)
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000)) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [deposit.coins[1]], change: 38_000)) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-3", tx: 12, inputs: [deposit.coins[2]], change: nil)) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000), nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [deposit.coins[1]], change: 38_000), nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-3", tx: 12, inputs: [deposit.coins[2]], change: nil), nowMilliseconds: testNowMilliseconds) }
         XCTAssertNoThrow(try inBatch(ledger) { () throws(TokError) in
-            try ledger.commitPayout(requestId: "p-1", tx: CoinPoolTests.txid(10), confirmation: confirmation)
+            try ledger.commitPayout(requestId: "p-1", tx: CoinPoolTests.txid(10), confirmation: confirmation, nowMilliseconds: testNowMilliseconds)
         }.get())
         XCTAssertNoThrow(try inBatch(ledger) { () throws(TokError) in
-            try ledger.rollbackPayout(requestId: "p-2", tx: CoinPoolTests.txid(11), reason: "dropped", nonceConsumed: false)
+            try ledger.rollbackPayout(requestId: "p-2", tx: CoinPoolTests.txid(11), reason: "dropped", nonceConsumed: false, nowMilliseconds: testNowMilliseconds)
         }.get())
         XCTAssertNoThrow(try inBatch(ledger) { () throws(TokError) in
-            try ledger.rollbackPayout(requestId: "p-3", tx: CoinPoolTests.txid(12), reason: "input spent elsewhere", nonceConsumed: true)
+            try ledger.rollbackPayout(requestId: "p-3", tx: CoinPoolTests.txid(12), reason: "input spent elsewhere", nonceConsumed: true, nowMilliseconds: testNowMilliseconds)
         }.get())
         // p-1's change (48 000) and p-2's freed input (40 000) are available; p-1's and p-3's inputs are spent.
         XCTAssertEqual(try totals(ledger), ["available": 88_000, "spent": 80_000])
@@ -152,10 +149,10 @@ final class CoinPoolTests: XCTestCase {
     func testOwnPayoutIsNotADeposit() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000)) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000), nowMilliseconds: testNowMilliseconds) }
         let claim = CoinPoolTests.deposit("d-2", tx: 10, values: [48_000])
-        let result = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(claim) }
+        let result = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(claim, nowMilliseconds: testNowMilliseconds) }
         XCTAssertEqual(result.failure?.code, .conflictingRecord)
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -164,7 +161,7 @@ final class CoinPoolTests: XCTestCase {
     func testInvariantsCatchAStrandedReservation() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit) }
+        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
         try ledger.database.execute("UPDATE utxos SET state = 'reserved', spent_by = 'nobody'")
         XCTAssertFalse(try ledger.checkInvariants().isEmpty)
     }
@@ -260,7 +257,7 @@ final class CoinPoolTests: XCTestCase {
     // Coins in a record: a vout and a positive base-unit value that fits the ledger's 63 bits; anything else is refused.
     func testMalformedCoinsAreRefused() throws {
         let good = PayoutTx(chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100", sender: CoinPoolTests.operatorAddress,
-                            nonce: nil, chainNonce: nil, inputs: coins([5]), change: nil)
+                            spendGuard: .coins(inputs: coins([5]), change: nil))
         let cases: [(JSON) -> Void] = [
             { input in input.set("value", string: "0") },
             { input in input.set("value", string: "9223372036854775808") },     // 2^63
@@ -279,8 +276,8 @@ final class CoinPoolTests: XCTestCase {
         }
         let oversized = good.object()
         let many = JSON.array()
-        for index in 0...PayoutTx.maxInputs { many.append(PayoutTx(chain: "", tx: "", rawHex: "", sender: "", nonce: nil, chainNonce: nil,
-                                                                    inputs: [Coin(tx: CoinPoolTests.txid(index), index: 0, value: 1)]).object()["inputs"]!.arrayElements[0]) }
+        for index in 0...PayoutTx.maxInputs { many.append(PayoutTx(chain: "", tx: "", rawHex: "", sender: "",
+                                                                    spendGuard: .coins(inputs: [Coin(tx: CoinPoolTests.txid(index), index: 0, value: 1)], change: nil)).object()["inputs"]!.arrayElements[0]) }
         oversized.set("inputs", many)
         let record = JSON.object()
         record.set(Field.payoutTx, oversized)
@@ -290,7 +287,7 @@ final class CoinPoolTests: XCTestCase {
     // payout_tx carries the coins and the change; tok-apply reads back exactly what tok-verify wrote.
     func testPayoutTxRoundTripsCoins() throws {
         let written = PayoutTx(chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100", sender: CoinPoolTests.operatorAddress,
-                               nonce: nil, chainNonce: nil, inputs: coins([5, 6]), change: Coin(tx: CoinPoolTests.txid(10), index: 1, value: 7))
+                               spendGuard: .coins(inputs: coins([5, 6]), change: Coin(tx: CoinPoolTests.txid(10), index: 1, value: 7)))
         let record = JSON.object()
         record.set(Field.payoutTx, written.object())
         XCTAssertEqual(try PayoutTx.read(record), written)

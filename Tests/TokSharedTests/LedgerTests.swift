@@ -69,16 +69,16 @@ final class LedgerTests: XCTestCase {
 
     /// Credits one deposit the way tok-apply does: a batch transaction with a record savepoint.
     @discardableResult
-    func credit(_ ledger: Ledger, _ deposit: VerifiedDeposit, op: String = "deposit") throws -> Result<DepositOutcome, TokError> {
-        try ledger.beginBatch()
-        let result: Result<DepositOutcome, TokError>
-        do throws(TokError) {
-            result = .success(try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: op) })
-        } catch {
-            result = .failure(error)
+    func credit(_ ledger: Ledger, _ deposit: VerifiedDeposit, op: Op = .deposit) throws -> Result<DepositOutcome, TokError> {
+        try ledger.inBatch { () -> Result<DepositOutcome, TokError> in
+            do throws(TokError) {
+                return .success(try ledger.inRecordSavepoint { () throws(TokError) in
+                    try ledger.creditDeposit(deposit, op: op, nowMilliseconds: testNowMilliseconds)
+                })
+            } catch {
+                return .failure(error)
+            }
         }
-        try ledger.commitBatch()
-        return result
     }
 
     func count(_ ledger: Ledger, _ table: String) throws -> Int64 {
@@ -165,23 +165,23 @@ final class LedgerTests: XCTestCase {
     func testRecordSavepointUndoesOnlyTheFailingRecord() throws {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("x-1", tx: 100))
-        try ledger.beginBatch()
-        let a = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 1)) }
+        try ledger.inBatch {
+        let a = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 1), nowMilliseconds: testNowMilliseconds) }
         XCTAssertEqual(a, .credited(availableAfter: UInt256(2000)))
         // B writes its balance first, then fails: a body that throws after writing.
         assertTokError(.internalError, { () throws(TokError) in
             try ledger.inRecordSavepoint { () throws(TokError) -> DepositOutcome in
-                _ = try ledger.creditDeposit(LedgerTests.deposit("b", tx: 2, account: LedgerTests.accountB))
+                _ = try ledger.creditDeposit(LedgerTests.deposit("b", tx: 2, account: LedgerTests.accountB), nowMilliseconds: testNowMilliseconds)
                 throw TokError(.internalError, "fails after writing")
             }
         })
         // And a precondition failure inside the ledger.
         assertTokError(.conflictingRecord, { () throws(TokError) in
-            try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 3)) }
+            try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 3), nowMilliseconds: testNowMilliseconds) }
         })
-        let c = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("c", tx: 4)) }
+        let c = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("c", tx: 4), nowMilliseconds: testNowMilliseconds) }
         XCTAssertEqual(c, .credited(availableAfter: UInt256(3000)))
-        try ledger.commitBatch()
+        }
 
         XCTAssertEqual(try available(ledger), UInt256(3000))
         XCTAssertEqual(try available(ledger, LedgerTests.accountB), .zero)
@@ -197,9 +197,12 @@ final class LedgerTests: XCTestCase {
     func testRollbackBatchThenContinue() throws {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
-        try ledger.beginBatch()
-        _ = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("d-2", tx: 2)) }
-        ledger.rollbackBatch()
+        XCTAssertThrowsError(try ledger.inBatch {
+            _ = try ledger.inRecordSavepoint { () throws(TokError) in
+                try ledger.creditDeposit(LedgerTests.deposit("d-2", tx: 2), nowMilliseconds: testNowMilliseconds)
+            }
+            throw AbandonBatch()
+        })
         XCTAssertEqual(try available(ledger), UInt256(1000))
         XCTAssertNil(try ledger.requestState(id: "d-2"))
         try credit(ledger, LedgerTests.deposit("d-3", tx: 3))
@@ -213,8 +216,8 @@ final class LedgerTests: XCTestCase {
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(12345)))
         let state = try XCTUnwrap(try ledger.requestState(id: "d-1"))
         XCTAssertEqual(state.requestId, "d-1")
-        XCTAssertEqual(state.op, "deposit")
-        XCTAssertEqual(state.state, "credited")
+        XCTAssertEqual(state.op, .deposit)
+        XCTAssertEqual(state.state, .credited)
         XCTAssertEqual(state.chain, "eip155:1337")
         XCTAssertEqual(state.tx, LedgerTests.tx(1))
         XCTAssertEqual(state.amount, "12345")
@@ -231,11 +234,11 @@ final class LedgerTests: XCTestCase {
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
         let query = try ledger.database.statement("SELECT kind, request_id, body, prev_hash, hash FROM audit")
         XCTAssertTrue(try query.step())
-        XCTAssertEqual(query.text(0), "deposit_credited")
-        XCTAssertEqual(query.text(1), "d-1")
-        XCTAssertTrue(query.text(2).contains("\"available_after\":\"1000\""), query.text(2))
-        XCTAssertEqual(query.text(3), String(repeating: "0", count: 64))
-        XCTAssertEqual(query.text(4), Hex.encode(Hashing.sha256(query.text(3) + "\n" + query.text(2))))
+        XCTAssertEqual(query.text(at: 0), "deposit_credited")
+        XCTAssertEqual(query.text(at: 1), "d-1")
+        XCTAssertTrue(query.text(at: 2).contains("\"available_after\":\"1000\""), query.text(at: 2))
+        XCTAssertEqual(query.text(at: 3), String(repeating: "0", count: 64))
+        XCTAssertEqual(query.text(at: 4), Hex.encode(Hashing.sha256(query.text(at: 3) + "\n" + query.text(at: 2))))
         query.reset()
     }
 
@@ -252,7 +255,7 @@ final class LedgerTests: XCTestCase {
     // A deposit credited as a transfer's deposit half is a healthy state too.
     func testInvariantsHealthyWithTransferDeposit() throws {
         let ledger = try openLedger()
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("t-1", tx: 1), op: "transfer").get(), .credited(availableAfter: UInt256(1000)))
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("t-1", tx: 1), op: .transfer).get(), .credited(availableAfter: UInt256(1000)))
         XCTAssertEqual(try ledger.requestState(id: "t-1")?.amount, "1000")
         XCTAssertEqual(try ledger.checkInvariants(), [], "a transfer's credited deposit must not count as an orphan")
     }
@@ -357,7 +360,7 @@ final class LedgerTests: XCTestCase {
         let reopened = try openLedger()
         XCTAssertEqual(try available(reopened), UInt256(7))
         XCTAssertEqual(try available(reopened, LedgerTests.accountB), UInt256(9))
-        XCTAssertEqual(try reopened.requestState(id: "d-2")?.state, "credited")
+        XCTAssertEqual(try reopened.requestState(id: "d-2")?.state, .credited)
         XCTAssertEqual(try credit(reopened, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(7))).get(), .duplicate(firstRequest: "d-1"))
         try credit(reopened, LedgerTests.deposit("d-3", tx: 3, amount: UInt256(1)))
         XCTAssertEqual(try available(reopened), UInt256(8))
@@ -369,8 +372,8 @@ final class LedgerTests: XCTestCase {
     func assertLockBusy(_ lock: WriterLock, file: StaticString = #filePath, line: UInt = #line) {
         let started = Date()
         XCTAssertThrowsError(try lock.acquire(), file: file, line: line) { error in
-            guard let failure = error as? StageFailure else { return XCTFail("expected StageFailure, got \(error)", file: file, line: line) }
-            XCTAssertEqual(failure.exitCode, .tempFailure, file: file, line: line)
+            let failure = ToolMain.classify(error)
+            XCTAssertEqual(failure.code, .tempFailure, file: file, line: line)
             XCTAssertTrue(failure.message.contains("database \(self.path)"), failure.message, file: file, line: line)
             XCTAssertTrue(failure.message.contains("pid \(getpid())"), failure.message, file: file, line: line)
         }

@@ -78,23 +78,28 @@ public struct SignedPayout: Sendable, Equatable {
     /// (EVM: 0x-prefixed; Bitcoin family: bare).
     public var rawHex: String
     public var sender: String
-    public var nonce: UInt64
+    /// The nonce it uses, or the coins it spends and the change it pays back to the sender.
+    public var spendGuard: SpendGuard
     /// The most the operator can pay in network fees for it, in the native coin's base units.
     public var maxNetworkFee: UInt256
-    /// UTXO chains: the coins it spends, and the change it pays back to the sender.
-    public var inputs: [Coin]
-    public var change: Coin?
 
-    public init(txId: String, rawHex: String, sender: String, nonce: UInt64, maxNetworkFee: UInt256,
-                inputs: [Coin] = [], change: Coin? = nil) {
+    public init(txId: String, rawHex: String, sender: String, spendGuard: SpendGuard, maxNetworkFee: UInt256) {
         self.txId = txId
         self.rawHex = rawHex
         self.sender = sender
-        self.nonce = nonce
+        self.spendGuard = spendGuard
         self.maxNetworkFee = maxNetworkFee
-        self.inputs = inputs
-        self.change = change
     }
+
+    /// An account-model transaction at `nonce`.
+    public init(txId: String, rawHex: String, sender: String, nonce: UInt64, maxNetworkFee: UInt256) {
+        self.init(txId: txId, rawHex: rawHex, sender: sender, spendGuard: .nonce(nonce, chainNonce: nil), maxNetworkFee: maxNetworkFee)
+    }
+
+    /// Account-model chains: the nonce it uses (0 on UTXO chains, which have none).
+    public var nonce: UInt64 { spendGuard.nonce ?? 0 }
+    public var inputs: [Coin] { spendGuard.inputs }
+    public var change: Coin? { spendGuard.change }
 }
 
 /// What a node said when asked to relay a transaction.

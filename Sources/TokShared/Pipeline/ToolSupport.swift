@@ -144,23 +144,32 @@ public enum ToolMain {
         exit(code.rawValue)
     }
 
-    public static func report(_ error: Error, tool: String) -> SysExit {
-        let code: SysExit
-        let message: String
+    /// The edge where failures become exit codes: one place, one table.
+    public static func classify(_ error: Error) -> (code: SysExit, message: String) {
         switch error {
         case let failure as StageFailure:
-            code = failure.exitCode
-            message = failure.message
+            return (failure.exitCode, failure.message)
         case let configError as ConfigError:
-            code = .config
-            message = configError.description
-        case let sqlite as SQLiteError:
-            code = .tempFailure
-            message = "database: \(sqlite)"
+            return (.config, configError.description)
+        case let store as StoreError:
+            switch store.kind {
+            case .conflictsWithConfig: return (.config, store.message)
+            case .busy, .constraint, .unusable, .readOnly, .unavailable, .misuse, .other: return (.tempFailure, "database: \(store)")
+            }
+        case let batch as Ledger.BatchFailure:
+            return (.tempFailure, batch.description)
+        case let lock as WriterLockError:
+            switch lock {
+            case .timedOut(let message): return (.tempFailure, message)
+            case .failed(let message): return (.ioError, message)
+            }
         default:
-            code = .software
-            message = "\(error)"
+            return (.software, "\(error)")
         }
+    }
+
+    public static func report(_ error: Error, tool: String) -> SysExit {
+        let (code, message) = classify(error)
         TokLogging.write("\(tool): \(message)\n")
         return code
     }

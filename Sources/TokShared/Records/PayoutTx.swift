@@ -14,27 +14,24 @@ public struct PayoutTx: Sendable, Equatable {
     public var tx: String
     public var rawHex: String
     public var sender: String
-    public var nonce: UInt64?
-    public var chainNonce: UInt64?
-    public var inputs: [Coin]
-    public var change: Coin?
+    public var spendGuard: SpendGuard
 
-    public init(chain: String, tx: String, rawHex: String, sender: String, nonce: UInt64?, chainNonce: UInt64?,
-                inputs: [Coin] = [], change: Coin? = nil) {
+    public init(chain: String, tx: String, rawHex: String, sender: String, spendGuard: SpendGuard) {
         self.chain = chain
         self.tx = tx
         self.rawHex = rawHex
         self.sender = sender
-        self.nonce = nonce
-        self.chainNonce = chainNonce
-        self.inputs = inputs
-        self.change = change
+        self.spendGuard = spendGuard
     }
 
     public init(row: PayoutRow) {
-        self.init(chain: row.destinationChain, tx: row.tx, rawHex: row.rawTx, sender: row.sender, nonce: row.nonce, chainNonce: nil,
-                  inputs: row.inputs, change: row.change)
+        self.init(chain: row.destinationChain, tx: row.tx, rawHex: row.rawTx, sender: row.sender, spendGuard: row.spendGuard)
     }
+
+    public var nonce: UInt64? { spendGuard.nonce }
+    public var chainNonce: UInt64? { spendGuard.chainNonce }
+    public var inputs: [Coin] { spendGuard.inputs }
+    public var change: Coin? { spendGuard.change }
 
     public func object() -> JSON {
         let object = JSON.object()
@@ -42,8 +39,17 @@ public struct PayoutTx: Sendable, Equatable {
         object.set("tx", string: tx)
         object.set("raw", string: rawHex)
         object.set("sender", string: sender)
-        if let nonce { object.set("nonce", integer: Int64(nonce)) }
-        if let chainNonce { object.set("chain_nonce", integer: Int64(chainNonce)) }
+        switch spendGuard {
+        case .nonce(let nonce, let chainNonce):
+            object.set("nonce", integer: Int64(nonce))
+            if let chainNonce { object.set("chain_nonce", integer: Int64(chainNonce)) }
+        case .coins(let inputs, let change):
+            writeCoins(inputs, change: change, into: object)
+        }
+        return object
+    }
+
+    private func writeCoins(_ inputs: [Coin], change: Coin?, into object: JSON) {
         if !inputs.isEmpty {
             let list = JSON.array()
             for coin in inputs {
@@ -61,7 +67,6 @@ public struct PayoutTx: Sendable, Equatable {
             item.set("value", string: String(change.value))
             object.set("change", item)
         }
-        return object
     }
 
     public static func read(_ record: JSON) throws(TokError) -> PayoutTx {
@@ -96,14 +101,22 @@ public struct PayoutTx: Sendable, Equatable {
         if let item = object["change"], item.kind != .null {
             change = try Coin.read(item, tx: tx, path: "payout_tx.change")
         }
+        // Exactly one guard against spending twice: a nonce (account chains) or coins (UTXO chains).
+        let spendGuard: SpendGuard
+        switch (try count(object, "nonce", "payout_tx"), inputs.isEmpty) {
+        case (let nonce?, true):
+            spendGuard = .nonce(nonce, chainNonce: try count(object, "chain_nonce", "payout_tx"))
+        case (nil, false):
+            spendGuard = .coins(inputs: inputs, change: change)
+        case (_?, false), (nil, true):
+            throw TokError(.conflictingRecord, "payout_tx must name either a nonce or the coins it spends")
+        }
         return PayoutTx(chain: try text(object, "chain", "payout_tx"), tx: tx, rawHex: try text(object, "raw", "payout_tx"),
-                        sender: try text(object, "sender", "payout_tx"),
-                        nonce: try count(object, "nonce", "payout_tx"), chainNonce: try count(object, "chain_nonce", "payout_tx"),
-                        inputs: inputs, change: change)
+                        sender: try text(object, "sender", "payout_tx"), spendGuard: spendGuard)
     }
 
     /// The signed bytes as a SignedPayout for a payout channel.
     public var signedPayout: SignedPayout {
-        SignedPayout(txId: tx, rawHex: rawHex, sender: sender, nonce: nonce ?? 0, maxNetworkFee: .zero, inputs: inputs, change: change)
+        SignedPayout(txId: tx, rawHex: rawHex, sender: sender, spendGuard: spendGuard.recorded, maxNetworkFee: .zero)
     }
 }

@@ -39,21 +39,22 @@ public final class ApplyStage: Stage {
         // the record alone, and cost about as much CPU as its database work.
         let deposits = ParallelWork.map(count: batch.count) { self.depositFacts(batch[$0]) }
         var results = [Result](repeating: .passThrough, count: batch.count)
+        // The clock is read once per batch: every transition of the batch gets the same time.
+        let now = Ledger.nowMilliseconds()
         try writerLock?.acquire()
         defer { writerLock?.release() }
         do {
-            try ledger.beginBatch()
-        } catch {
+            try ledger.inBatch {
+                for (index, record) in batch.enumerated() {
+                    results[index] = apply(record, deposit: deposits[index], now: now)
+                }
+            }
+        } catch .begin(let error) {
             throw StageFailure(.tempFailure, "cannot start a database transaction: \(error)")
-        }
-        for (index, record) in batch.enumerated() {
-            results[index] = apply(record, deposit: deposits[index])
-        }
-        do {
-            try ledger.commitBatch()
-        } catch {
+        } catch .abandoned(let error) {
+            preconditionFailure("the ledger pass never throws: \(error)")
+        } catch .commit(let error) {
             // Nothing of this batch is stored; say so on every record it touched.
-            ledger.rollbackBatch()
             logger.error("batch commit failed; the batch is rejected as retryable", metadata: ["error": "\(error)"])
             for index in results.indices {
                 if case .passThrough = results[index] { continue }
@@ -86,7 +87,7 @@ public final class ApplyStage: Stage {
 
     /// Applies one record in the batch's transaction. `deposit` is what
     /// `depositFacts` found for it; a record it skipped is read here.
-    private func apply(_ record: JSON, deposit facts: Swift.Result<VerifiedDeposit, TokError>?) -> Result {
+    private func apply(_ record: JSON, deposit facts: Swift.Result<VerifiedDeposit, TokError>?, now: Int64) -> Result {
         guard let opText = record.opText, let op = Op(rawValue: opText) else { return .passThrough }
         let status = record.status
         if status == .rejected || record.hasForeignStatus { return .passThrough }
@@ -98,12 +99,12 @@ public final class ApplyStage: Stage {
             switch (op, status) {
             case (.deposit, .verified?):
                 let deposit = try verifiedDeposit()
-                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit) }
+                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: now) }
                 logDeposit(deposit, outcome)
                 return .deposit(deposit, outcome)
             case (.payout, .signed?):
-                let payout = try payoutToPrepare(record, op: "payout")
-                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout) }
+                let payout = try payoutToPrepare(record, op: .payout, now: now)
+                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout, nowMilliseconds: now) }
                 return .payout(outcome, .prepared)
             case (.nonceFill, .signed?):
                 try attestor.check(record, stage: .verify)
@@ -113,26 +114,26 @@ public final class ApplyStage: Stage {
                     throw TokError(.conflictingRecord, "the filler transaction does not use the released nonce")
                 }
                 let filler = PayoutToPrepare(
-                    requestId: fill.requestId, op: Op.nonceFill.rawValue, account: "operator", token: fill.mapping.token,
+                    requestId: fill.requestId, op: .nonceFill, account: "operator", token: fill.mapping.token,
                     quantity: .zero, fee: .zero, failureFee: .zero, destination: fill.network.chainText + ":" + fill.sender,
                     destinationChain: fill.network.chainText, destinationAsset: fill.mapping.assetText, destinationAmount: .zero,
-                    sender: fill.sender, nonce: fill.nonce, chainNonce: nil, tx: payoutTx.tx, rawTx: payoutTx.rawHex)
-                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(filler) }
+                    sender: fill.sender, spendGuard: .nonce(fill.nonce, chainNonce: nil), tx: payoutTx.tx, rawTx: payoutTx.rawHex)
+                let outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(filler, nowMilliseconds: now) }
                 return .payout(outcome, .prepared)
             case (.transfer, .verified?):
                 // tok-verify refused the payout half (see payout_error): credit the deposit alone.
                 let deposit = try verifiedDeposit()
-                let credited = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: "transfer") }
+                let credited = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: .transfer, nowMilliseconds: now) }
                 logDeposit(deposit, credited)
                 return .deposit(deposit, credited)
             case (.transfer, .signed?):
                 // The deposit half stands on its own: a refused payout half never undoes the credit.
                 let deposit = try verifiedDeposit()
-                let credited = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: "transfer") }
+                let credited = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(deposit, op: .transfer, nowMilliseconds: now) }
                 logDeposit(deposit, credited)
                 do {
-                    let payout = try payoutToPrepare(record, op: "transfer")
-                    let prepared = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout) }
+                    let payout = try payoutToPrepare(record, op: .transfer, now: now)
+                    let prepared = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.preparePayout(payout, nowMilliseconds: now) }
                     return .transfer(credited, .success(prepared))
                 } catch {
                     logger.notice("transfer payout refused; the deposit stays credited", metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
@@ -141,7 +142,7 @@ public final class ApplyStage: Stage {
             case (.payout, .submitted?), (.transfer, .submitted?), (.nonceFill, .submitted?),
                  (.payout, .confirmed?), (.transfer, .confirmed?), (.nonceFill, .confirmed?),
                  (.payout, .failed?), (.transfer, .failed?), (.nonceFill, .failed?):
-                return try applySubmission(record, status: status!)
+                return try applySubmission(record, status: status!, now: now)
             case (.balance, nil), (.balance, .validated?):
                 let query = try resolver.resolveBalanceQuery(record)
                 return .balance(query, try ledger.balance(account: query.account, token: query.token))
@@ -168,7 +169,7 @@ public final class ApplyStage: Stage {
     }
 
     /// tok-submit's findings, attested by it: submitted, confirmed or failed.
-    private func applySubmission(_ record: JSON, status: RecordStatus) throws(TokError) -> Result {
+    private func applySubmission(_ record: JSON, status: RecordStatus, now: Int64) throws(TokError) -> Result {
         try attestor.check(record, stage: .submit)
         let id = try RequestResolver.checkRequestId(record)
         let payoutTx = try PayoutTx.read(record)
@@ -178,7 +179,7 @@ public final class ApplyStage: Stage {
         let outcome: PayoutOutcome
         switch status {
         case .submitted:
-            outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.markSubmitted(requestId: id, tx: payoutTx.tx) }
+            outcome = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.markSubmitted(requestId: id, tx: payoutTx.tx, nowMilliseconds: now) }
             return .payout(outcome, .inFlight)
         case .confirmed:
             guard let blockHash = submission.string(at: "block_hash"), let blockNumber = submission["block_number"]?.int64Value,
@@ -187,7 +188,7 @@ public final class ApplyStage: Stage {
             }
             let confirmation = PayoutConfirmation(blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations)
             outcome = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.commitPayout(requestId: id, tx: payoutTx.tx, confirmation: confirmation)
+                try ledger.commitPayout(requestId: id, tx: payoutTx.tx, confirmation: confirmation, nowMilliseconds: now)
             }
             if case .applied(let row) = outcome {
                 logger.info("payout confirmed", metadata: ["id": "\(id)", "tx": "\(row.tx)", "fee": "\(row.fee)"])
@@ -197,7 +198,8 @@ public final class ApplyStage: Stage {
             let reason = submission.string(at: "reason") ?? "failed on chain"
             let nonceConsumed = submission["nonce_consumed"]?.boolValue ?? true
             outcome = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.rollbackPayout(requestId: id, tx: payoutTx.tx, reason: reason, nonceConsumed: nonceConsumed)
+                try ledger.rollbackPayout(requestId: id, tx: payoutTx.tx, reason: reason, nonceConsumed: nonceConsumed,
+                                          nowMilliseconds: now)
             }
             if case .applied = outcome {
                 logger.warning("payout rolled back", metadata: ["id": "\(id)", "tx": "\(payoutTx.tx)", "reason": "\(reason)"])
@@ -207,8 +209,8 @@ public final class ApplyStage: Stage {
     }
 
     /// Reads a signed payout (or transfer) record, attested by tok-verify.
-    private func payoutToPrepare(_ record: JSON, op: String) throws(TokError) -> PayoutToPrepare {
-        if op == "payout" { try attestor.check(record, stage: .verify) }
+    private func payoutToPrepare(_ record: JSON, op: Op, now: Int64) throws(TokError) -> PayoutToPrepare {
+        if op == .payout { try attestor.check(record, stage: .verify) }
         guard let validated = record[Field.validated], validated.isObject else {
             throw TokError(.notVerified, "a signed payout must carry its validated object")
         }
@@ -218,16 +220,12 @@ public final class ApplyStage: Stage {
         }
         let payoutTx = try PayoutTx.read(record)
         let expires = validated["expires"]?.int64Value ?? 0
-        guard expires > Ledger.nowMilliseconds() / 1000 else {
+        guard expires > now / 1000 else {
             throw TokError(.expired, "the authorisation expired at \(expires); nothing was locked")
         }
         let destinationChain = try text("destination_network")
         guard payoutTx.chain == destinationChain else {
             throw TokError(.conflictingRecord, "payout_tx is for \(payoutTx.chain), the destination is \(destinationChain)")
-        }
-        // Exactly one guard against spending twice: a nonce (account chains) or coins (UTXO chains).
-        guard (payoutTx.nonce != nil) != !payoutTx.inputs.isEmpty else {
-            throw TokError(.conflictingRecord, "payout_tx must name either a nonce or the coins it spends")
         }
         let destinationAsset = try text("destination_asset")
         guard let chain = try? ChainId(parsing: destinationChain), let network = resolver.config.network(chain: chain),
@@ -239,8 +237,7 @@ public final class ApplyStage: Stage {
             quantity: try UInt256(decimal: try text("quantity")), fee: try UInt256(decimal: try text("fee")),
             failureFee: mapping.failureFee, destination: try text("destination"), destinationChain: destinationChain,
             destinationAsset: destinationAsset, destinationAmount: try UInt256(decimal: try text("destination_amount")),
-            sender: payoutTx.sender, nonce: payoutTx.nonce, chainNonce: payoutTx.chainNonce, tx: payoutTx.tx, rawTx: payoutTx.rawHex,
-            inputs: payoutTx.inputs, change: payoutTx.change)
+            sender: payoutTx.sender, spendGuard: payoutTx.spendGuard, tx: payoutTx.tx, rawTx: payoutTx.rawHex)
     }
 
     /// Converts a deposit's chain amount into the token's ledger units (exact by config rule).
@@ -262,7 +259,7 @@ public final class ApplyStage: Stage {
         }
         return fillers + (try ledger.openPayouts(limit: limit).map { row in
             let record = JSON.object()
-            record.set(Field.op, string: row.op)
+            record.set(Field.op, string: row.op.rawValue)
             record.set(Field.id, string: row.requestId)
             let validated = JSON.object()
             validated.set("account", string: row.account)
@@ -276,7 +273,7 @@ public final class ApplyStage: Stage {
             record.set(Field.validated, validated)
             record.set(Field.payoutTx, PayoutTx(row: row).object())
             let applied = JSON.object()
-            applied.set("state", string: row.state)
+            applied.set("state", string: row.state.rawValue)
             record.set(Field.applied, applied)
             record.set(Field.status, string: RecordStatus.prepared.rawValue)
             attestor.attest(record, stage: .apply)
@@ -368,16 +365,16 @@ public final class ApplyStage: Stage {
             row = stored
             applied.set("outcome", string: "already_done")
         }
-        applied.set("state", string: row.state)
+        applied.set("state", string: row.state.rawValue)
         record.set(Field.applied, applied)
         record.set(Field.payoutTx, PayoutTx(row: row).object())
         // The status says what the ledger holds now, whatever step this record asked for.
         let finalStatus: RecordStatus
-        switch PayoutState(rawValue: row.state) {
-        case .confirmed?: finalStatus = .paid
-        case .failed?: finalStatus = .rolledBack
-        case .submitted?: finalStatus = status == .prepared ? .prepared : .inFlight
-        default: finalStatus = status
+        switch row.state {
+        case .confirmed: finalStatus = .paid
+        case .failed: finalStatus = .rolledBack
+        case .submitted: finalStatus = status == .prepared ? .prepared : .inFlight
+        case .prepared: finalStatus = status
         }
         record.set(Field.status, string: finalStatus.rawValue)
         if finalStatus == .prepared {
@@ -455,8 +452,8 @@ public final class ApplyStage: Stage {
             let answer = JSON.object()
             answer.set("id", string: id)
             if let state {
-                answer.set("op", string: state.op)
-                answer.set("state", string: state.state)
+                answer.set("op", string: state.op.rawValue)
+                answer.set("state", string: state.state.rawValue)
                 if let chain = state.chain { answer.set("chain", string: chain) }
                 if let tx = state.tx { answer.set("tx", string: tx) }
                 if let amount = state.amount { answer.set("amount", string: amount) }
@@ -465,7 +462,7 @@ public final class ApplyStage: Stage {
                 if let confirmations = state.confirmations { answer.set("confirmations", integer: confirmations) }
                 if let payout = state.payout {
                     let object = JSON.object()
-                    object.set("state", string: payout.state)
+                    object.set("state", string: payout.state.rawValue)
                     object.set("destination", string: payout.destination)
                     object.set("quantity", string: payout.quantity.description)
                     object.set("fee", string: payout.fee.description)

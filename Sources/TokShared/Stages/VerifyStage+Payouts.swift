@@ -93,7 +93,7 @@ extension VerifyStage {
             case .success(let payout):
                 finishSigned(batch[item.index], item.payout, PayoutTx(
                     chain: network.chainText, tx: payout.txId, rawHex: payout.rawHex, sender: payout.sender,
-                    nonce: payout.nonce, chainNonce: chainNonce))
+                    spendGuard: .nonce(payout.nonce, chainNonce: chainNonce)))
                 logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(payout.txId)", "nonce": "\(payout.nonce)"])
             case .failure(let error):
                 rejectPayout(batch[item.index], error)
@@ -125,7 +125,7 @@ extension VerifyStage {
                 for coin in signed.inputs { taken[coin.outpoint] = now }
                 finishSigned(batch[item.index], item.payout, PayoutTx(
                     chain: network.chainText, tx: signed.txId, rawHex: signed.rawHex, sender: signed.sender,
-                    nonce: nil, chainNonce: nil, inputs: signed.inputs, change: signed.change))
+                    spendGuard: signed.spendGuard))
                 logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(signed.txId)",
                                                         "inputs": "\(signed.inputs.count)", "network_fee": "\(signed.maxNetworkFee)"])
             } catch {
@@ -194,7 +194,7 @@ extension VerifyStage {
             let signed = try await payoutChannel(for: fill.network).sign([order], key: key)[0].get()
             record.remove(Field.attestation)
             record.set(Field.payoutTx, PayoutTx(chain: fill.network.chainText, tx: signed.txId, rawHex: signed.rawHex,
-                                                sender: signed.sender, nonce: signed.nonce, chainNonce: nil).object())
+                                                sender: signed.sender, spendGuard: .nonce(signed.nonce, chainNonce: nil)).object())
             record.set(Field.status, string: RecordStatus.signed.rawValue)
             attestor.attest(record, stage: .verify)
             logger.info("nonce filler signed", metadata: ["nonce": "\(fill.nonce)", "tx": "\(signed.txId)"])

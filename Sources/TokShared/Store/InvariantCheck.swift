@@ -1,65 +1,84 @@
-/// `tok-apply --check`: re-derives what must hold in any state the engine can
+/// `tok-apply check`: re-derives what must hold in any state the engine can
 /// reach, from the tables themselves. Any violation means a bug or a hand edit.
+/// One function per family of invariants, each returning what it found.
 extension Ledger {
-    public func checkInvariants() throws -> [String] {
+    public func checkInvariants() throws(StoreError) -> [String] {
         var violations: [String] = []
+        violations += try conservationViolations()
+        violations += try uniquenessViolations()
+        violations += try coinViolations()
+        violations += try requestViolations()
+        violations += try auditViolations()
+        return violations
+    }
 
-        // 1. Conservation per token: what users and the operator hold equals what came in.
-        var credited: [String: UInt256] = [:]
-        var held: [String: UInt256] = [:]
-        func add(_ table: inout [String: UInt256], _ token: String, _ text: String, _ what: String) {
+    /// Sums of stored amounts per key, recording what cannot be read or added.
+    private struct Totals {
+        var amounts: [String: UInt256] = [:]
+
+        mutating func add(_ key: String, _ text: String, _ what: String, into violations: inout [String]) {
             guard let amount = try? Ledger.storedAmount(text) else {
                 violations.append("\(what): stored amount \"\(text)\" is not canonical")
                 return
             }
-            guard let sum = table[token, default: .zero].adding(amount) else {
-                violations.append("\(what): total of \(token) overflows")
+            guard let sum = amounts[key, default: .zero].adding(amount) else {
+                violations.append("\(what): total of \(key) overflows")
                 return
             }
-            table[token] = sum
+            amounts[key] = sum
         }
+
+        subscript(key: String) -> UInt256 { amounts[key, default: .zero] }
+        var keys: Set<String> { Set(amounts.keys) }
+    }
+
+    /// Conservation per token (what users and the operator hold equals what
+    /// came in less what was paid out), no stranded lock, and every payout
+    /// charged what its state says.
+    func conservationViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
+        var credited = Totals(), held = Totals(), paidOut = Totals(), lockedByPayouts = Totals(), lockedInBalances = Totals()
         let deposits = try database.statement("SELECT token, credited, chain, tx FROM deposits")
         while try deposits.step() {
-            add(&credited, deposits.text(0), deposits.text(1), "deposit \(deposits.text(2)) \(deposits.text(3))")
+            credited.add(deposits.text("token"), deposits.text("credited"),
+                         "deposit \(deposits.text("chain")) \(deposits.text("tx"))", into: &violations)
         }
         deposits.reset()
         let balances = try database.statement("SELECT token, available, locked, account FROM balances")
         while try balances.step() {
-            add(&held, balances.text(0), balances.text(1), "balance of \(balances.text(3))")
-            add(&held, balances.text(0), balances.text(2), "locked balance of \(balances.text(3))")
+            let token = balances.text("token"), account = balances.text("account")
+            held.add(token, balances.text("available"), "balance of \(account)", into: &violations)
+            held.add(token, balances.text("locked"), "locked balance of \(account)", into: &violations)
+            if balances.text("locked") != "0" {
+                lockedInBalances.add(account + " " + token, balances.text("locked"), "locked balance", into: &violations)
+            }
         }
         balances.reset()
         let fees = try database.statement("SELECT token, amount FROM fee_balances")
-        while try fees.step() { add(&held, fees.text(0), fees.text(1), "fee balance") }
+        while try fees.step() { held.add(fees.text("token"), fees.text("amount"), "fee balance", into: &violations) }
         fees.reset()
-        // Confirmed payouts left the system; their fees stayed (in fee_balances).
-        var paidOut: [String: UInt256] = [:]
-        var lockedByPayouts: [String: UInt256] = [:]
-        let payouts = try database.statement("SELECT token, quantity, fee, state, account, request_id, charged_fee FROM payouts")
+        let payouts = try database.statement("""
+            SELECT token, quantity, fee, state, account, request_id, charged_fee FROM payouts
+            """)
         while try payouts.step() {
-            let token = payouts.text(0), state = payouts.text(3), id = payouts.text(5)
-            if state == "confirmed" { add(&paidOut, token, payouts.text(1), "payout \(id)") }
-            if state == "prepared" || state == "submitted" {
-                let key = payouts.text(4) + " " + token
-                add(&lockedByPayouts, key, payouts.text(1), "payout \(id)")
-                add(&lockedByPayouts, key, payouts.text(2), "payout \(id) fee")
+            let token = payouts.text("token"), state = payouts.text("state"), id = payouts.text("request_id")
+            // Confirmed payouts left the system; their fees stayed (in fee_balances).
+            if state == PayoutState.confirmed.rawValue {
+                paidOut.add(token, payouts.text("quantity"), "payout \(id)", into: &violations)
             }
-            let charged = payouts.optionalText(6)
-            switch state {
-            case "confirmed" where charged != payouts.text(2):
-                violations.append("payout \(id) is confirmed but charged \(charged ?? "nothing") instead of its fee \(payouts.text(2))")
-            case "failed" where charged == nil:
-                violations.append("payout \(id) is failed but records no charged failure fee")
-            case "prepared", "submitted":
-                if charged != nil { violations.append("payout \(id) is open but already charged") }
-            default: break
+            if state == PayoutState.prepared.rawValue || state == PayoutState.submitted.rawValue {
+                let key = payouts.text("account") + " " + token
+                lockedByPayouts.add(key, payouts.text("quantity"), "payout \(id)", into: &violations)
+                lockedByPayouts.add(key, payouts.text("fee"), "payout \(id) fee", into: &violations)
+            }
+            if let problem = chargeViolation(id: id, state: state, fee: payouts.text("fee"),
+                                             charged: payouts.optionalText("charged_fee")) {
+                violations.append(problem)
             }
         }
         payouts.reset()
-        for token in Set(credited.keys).union(held.keys).union(paidOut.keys).sorted() {
-            let inflow = credited[token, default: .zero]
-            let outflow = paidOut[token, default: .zero]
-            let holdings = held[token, default: .zero]
+        for token in credited.keys.union(held.keys).union(paidOut.keys).sorted() {
+            let inflow = credited[token], outflow = paidOut[token], holdings = held[token]
             guard let remaining = inflow.subtracting(outflow) else {
                 violations.append("token \(token): confirmed payouts \(outflow) exceed credited deposits \(inflow)")
                 continue
@@ -68,26 +87,41 @@ extension Ledger {
                 violations.append("token \(token): balances, locks and fees hold \(holdings) but deposits \(inflow) minus payouts \(outflow) is \(remaining)")
             }
         }
-
         // No stranded lock: every locked amount belongs to an open payout, exactly.
-        var lockedInBalances: [String: UInt256] = [:]
-        let locks = try database.statement("SELECT account, token, locked FROM balances WHERE locked <> '0'")
-        while try locks.step() { add(&lockedInBalances, locks.text(0) + " " + locks.text(1), locks.text(2), "locked balance") }
-        locks.reset()
-        for key in Set(lockedInBalances.keys).union(lockedByPayouts.keys).sorted() {
-            let inBalances = lockedInBalances[key, default: .zero], byPayouts = lockedByPayouts[key, default: .zero]
-            if inBalances != byPayouts {
-                violations.append("\(key): \(inBalances) locked, but open payouts account for \(byPayouts)")
-            }
+        for key in lockedInBalances.keys.union(lockedByPayouts.keys).sorted()
+        where lockedInBalances[key] != lockedByPayouts[key] {
+            violations.append("\(key): \(lockedInBalances[key]) locked, but open payouts account for \(lockedByPayouts[key])")
         }
+        return violations
+    }
 
-        // One transaction id, one use: never both a deposit and a payout; one live payout per nonce.
-        let reused = try database.scalarInt("SELECT count(*) FROM payouts p JOIN deposits d ON d.chain = p.dest_chain AND d.tx = p.tx") ?? 0
+    /// A confirmed payout was charged its fee, a failed one a failure fee, an open one nothing yet.
+    private func chargeViolation(id: String, state: String, fee: String, charged: String?) -> String? {
+        switch PayoutState(rawValue: state) {
+        case .confirmed? where charged != fee:
+            return "payout \(id) is confirmed but charged \(charged ?? "nothing") instead of its fee \(fee)"
+        case .failed? where charged == nil:
+            return "payout \(id) is failed but records no charged failure fee"
+        case .prepared?, .submitted?:
+            return charged != nil ? "payout \(id) is open but already charged" : nil
+        case .confirmed?, .failed?:
+            return nil
+        case nil:
+            return "payout \(id) has state \"\(state)\", which tok never writes"
+        }
+    }
+
+    /// One transaction id, one use: never both a deposit and a payout; one live payout per nonce.
+    func uniquenessViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
+        let reused = try database.scalarInt("""
+            SELECT count(*) FROM payouts p JOIN deposits d ON d.chain = p.dest_chain AND d.tx = p.tx
+            """) ?? 0
         if reused > 0 { violations.append("\(reused) transaction id(s) recorded both as a deposit and as a payout") }
         let sharedNonces = try database.scalarInt("""
             SELECT count(*) FROM (SELECT dest_chain, sender, nonce FROM payouts
                                   WHERE nonce IS NOT NULL AND state <> 'failed'
-                                  GROUP BY dest_chain, sender, nonce HAVING count(*) > 1)
+                                  GROUP BY dest_chain, sender, nonce HAVING count(*) > 1) shared
             """) ?? 0
         if sharedNonces > 0 { violations.append("\(sharedNonces) nonce(s) held by more than one live payout") }
         let freedButUsed = try database.scalarInt("""
@@ -95,12 +129,17 @@ extension Ledger {
               ON p.dest_chain = f.chain AND p.sender = f.sender AND p.nonce = f.nonce AND p.state <> 'failed'
             """) ?? 0
         if freedButUsed > 0 { violations.append("\(freedButUsed) released nonce(s) still held by a live payout") }
+        return violations
+    }
 
-        // Coins (UTXO chains): a reserved coin or pending change belongs to an open
-        // payout, a spent coin to a confirmed or failed one; change is the
-        // payout's own output; no coin is also a live payout's change and input.
+    /// Coins (UTXO chains): a reserved coin or pending change belongs to an open
+    /// payout, a spent coin to a confirmed or failed one; change is the
+    /// payout's own output; every live UTXO payout holds coins.
+    func coinViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
         let strayCoins = try database.scalarInt("""
-            SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = (CASE WHEN u.state = 'pending' THEN u.request_id ELSE u.spent_by END)
+            SELECT count(*) FROM utxos u
+              LEFT JOIN payouts p ON p.request_id = (CASE WHEN u.state = 'pending' THEN u.request_id ELSE u.spent_by END)
             WHERE (u.state IN ('reserved', 'pending') AND (p.request_id IS NULL OR p.state NOT IN ('prepared', 'submitted')))
                OR (u.state = 'spent' AND u.spent_by IS NOT NULL AND (p.request_id IS NULL OR p.state NOT IN ('confirmed', 'failed')))
                OR (u.state = 'available' AND u.spent_by IS NOT NULL)
@@ -113,13 +152,17 @@ extension Ledger {
                                            OR p.change_value IS NOT u.value OR p.state = 'failed')
             """) ?? 0
         if badChange > 0 { violations.append("\(badChange) change coin(s) that are not the output their payout recorded") }
-        let confirmedWithoutInputs = try database.scalarInt("""
+        let withoutInputs = try database.scalarInt("""
             SELECT count(*) FROM payouts p WHERE p.nonce IS NULL AND p.state <> 'failed'
               AND NOT EXISTS (SELECT 1 FROM utxos u WHERE u.spent_by = p.request_id)
             """) ?? 0
-        if confirmedWithoutInputs > 0 { violations.append("\(confirmedWithoutInputs) live UTXO payout(s) holding no coins") }
+        if withoutInputs > 0 { violations.append("\(withoutInputs) live UTXO payout(s) holding no coins") }
+        return violations
+    }
 
-        // 2. Every credited deposit is registered as a request, and vice versa.
+    /// Every credited deposit is registered as a request, and vice versa.
+    func requestViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
         let orphans = try database.scalarInt("""
             SELECT count(*) FROM deposits d LEFT JOIN requests r ON r.request_id = d.request_id
             WHERE r.request_id IS NULL OR r.op NOT IN ('deposit', 'transfer')
@@ -131,20 +174,23 @@ extension Ledger {
             WHERE r.op = 'deposit' AND d.tx IS NULL
             """) ?? 0
         if missing > 0 { violations.append("\(missing) deposit request(s) without a credited deposit") }
+        return violations
+    }
 
-        // 3. The audit trail's hash chain is unbroken.
+    /// The audit trail's hash chain is unbroken.
+    func auditViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
         var previous = Ledger.auditGenesis
         let audit = try database.statement("SELECT seq, prev_hash, hash, body FROM audit ORDER BY seq")
         while try audit.step() {
-            let seq = audit.int64(0)
-            if audit.text(1) != previous {
+            let seq = audit.int64("seq"), recordedPrevious = audit.text("prev_hash"), hash = audit.text("hash")
+            if recordedPrevious != previous {
                 violations.append("audit entry \(seq): prev_hash does not match the entry before it")
             }
-            let expected = Ledger.auditHash(previous: audit.text(1), body: audit.text(3))
-            if audit.text(2) != expected {
+            if hash != Ledger.auditHash(previous: recordedPrevious, body: audit.text("body")) {
                 violations.append("audit entry \(seq): hash does not match its content")
             }
-            previous = audit.text(2)
+            previous = hash
         }
         audit.reset()
         return violations

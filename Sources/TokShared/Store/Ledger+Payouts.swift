@@ -1,8 +1,8 @@
 /// A payout as tok-apply prepares it: everything the atomic prepare records.
 public struct PayoutToPrepare: Sendable, Equatable {
     public var requestId: String
-    /// "payout", or "transfer" for a transfer's payout half.
-    public var op: String
+    /// `.payout`, `.transfer` for a transfer's payout half, or `.nonceFill`.
+    public var op: Op
     /// CAIP-10 of the balance holder.
     public var account: String
     public var token: String
@@ -17,23 +17,38 @@ public struct PayoutToPrepare: Sendable, Equatable {
     /// Destination base units.
     public var destinationAmount: UInt256
     public var sender: String
-    /// Account-model chains: the nonce the signed transaction uses, and the
-    /// sender's pending nonce on chain when it was signed.
-    public var nonce: UInt64?
-    public var chainNonce: UInt64?
+    public var spendGuard: SpendGuard
     public var tx: String
     public var rawTx: String
-    /// UTXO chains: the coins the transaction spends and its change to the sender.
-    public var inputs: [Coin] = []
-    public var change: Coin? = nil
 
-    public var debit: UInt256 { quantity.adding(fee)! }
+    public init(requestId: String, op: Op, account: String, token: String, quantity: UInt256, fee: UInt256,
+                failureFee: UInt256, destination: String, destinationChain: String, destinationAsset: String,
+                destinationAmount: UInt256, sender: String, spendGuard: SpendGuard, tx: String, rawTx: String) {
+        self.requestId = requestId
+        self.op = op
+        self.account = account
+        self.token = token
+        self.quantity = quantity
+        self.fee = fee
+        self.failureFee = failureFee
+        self.destination = destination
+        self.destinationChain = destinationChain
+        self.destinationAsset = destinationAsset
+        self.destinationAmount = destinationAmount
+        self.sender = sender
+        self.spendGuard = spendGuard
+        self.tx = tx
+        self.rawTx = rawTx
+    }
+
+    /// Quantity plus fee, what prepare locks. Nil when it overflows (prepare refuses it).
+    public var debit: UInt256? { quantity.adding(fee) }
 }
 
 /// A payout as stored.
 public struct PayoutRow: Sendable, Equatable {
     public var requestId: String
-    public var op: String
+    public var op: Op
     public var account: String
     public var token: String
     public var quantity: UInt256
@@ -44,21 +59,23 @@ public struct PayoutRow: Sendable, Equatable {
     public var destinationAsset: String
     public var destinationAmount: UInt256
     public var sender: String
-    public var nonce: UInt64?
+    /// The nonce it uses, or the coins it holds (reserved, or spent once confirmed) and its change.
+    public var spendGuard: SpendGuard
     public var tx: String
     public var rawTx: String
-    public var state: String
+    public var state: PayoutState
     public var chargedFee: UInt256?
     public var blockHash: String?
     public var blockNumber: Int64?
     public var confirmations: Int64?
     public var failure: String?
-    /// UTXO chains: the coins it holds (reserved, or spent once confirmed) and its change.
-    public var inputs: [Coin]
-    public var change: Coin?
 
-    public var debit: UInt256 { quantity.adding(fee)! }
-    public var isOpen: Bool { state == PayoutState.prepared.rawValue || state == PayoutState.submitted.rawValue }
+    public var nonce: UInt64? { spendGuard.nonce }
+    public var inputs: [Coin] { spendGuard.inputs }
+    public var change: Coin? { spendGuard.change }
+    /// Stored rows were checked at prepare: quantity + fee fits.
+    public var debit: UInt256 { quantity.adding(fee) ?? .max }
+    public var isOpen: Bool { state == .prepared || state == .submitted }
 }
 
 /// The payout state machine: prepared → submitted → confirmed | failed, and
@@ -90,84 +107,114 @@ extension Ledger {
     // MARK: Prepare
 
     /// Atomic prepare: records the payout with its destination transaction and
-    /// moves quantity + fee from available to locked. Preconditions: the request
-    /// id is not used by another request; the nonce is free for this sender;
-    /// the available balance covers the debit at this moment.
-    public func preparePayout(_ payout: PayoutToPrepare) throws(TokError) -> PayoutOutcome {
+    /// moves quantity + fee from available to locked. Checks, in order: a replay
+    /// of a recorded payout (`already_done`), the request id, the transaction id,
+    /// the nonce or coins, the available balance.
+    public func preparePayout(_ payout: PayoutToPrepare, nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
         try guarded {
             // A replayed request keeps the transaction it was prepared with; a
             // transaction signed again for it is dropped here and never broadcast.
             if let existing = try payoutRow(payout.requestId) { return .alreadyDone(existing) }
-            if let other = try requestRow(payout.requestId), !(other.op == "transfer" && payout.op == "transfer") {
-                throw TokError(.conflictingRecord, "request id \(payout.requestId) is already used by a \(other.op)")
+            if let other = try requestRow(payout.requestId), !(other.op == .transfer && payout.op == .transfer) {
+                throw TokError(.conflictingRecord, "request id \(payout.requestId) is already used by a \(other.op.rawValue)")
             }
-            if let nonce = payout.nonce {
-                try claimNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce, chainNonce: payout.chainNonce)
+            if try payoutRequest(chain: payout.destinationChain, tx: payout.tx) != nil {
+                throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
             }
-            if !payout.inputs.isEmpty { try reserveCoins(payout) }
+            let nonceClaim = try payout.spendGuard.nonce.map { nonce in
+                try checkNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce,
+                               chainNonce: payout.spendGuard.chainNonce)
+            }
+            try checkCoins(payout)
+            guard let debit = payout.debit else { throw TokError(.balanceOverflow, "quantity plus fee overflows") }
+            let before = try readBalance(account: payout.account, token: payout.token)
             // A nonce filler moves nothing and belongs to no user: no balance to touch.
-            var balance = try readBalance(account: payout.account, token: payout.token)
-            if payout.debit.isZero { return try recordPrepared(payout, balance: balance) }
-            guard let available = balance.available.subtracting(payout.debit) else {
-                throw TokError(.insufficientBalance,
-                               "\(payout.account) has \(balance.available) \(payout.token) available; the payout needs \(payout.debit) (quantity \(payout.quantity) + fee \(payout.fee))")
+            var after = before
+            if !debit.isZero {
+                guard let available = before.available.subtracting(debit) else {
+                    throw TokError(.insufficientBalance,
+                                   "\(payout.account) has \(before.available) \(payout.token) available; the payout needs \(debit) (quantity \(payout.quantity) + fee \(payout.fee))")
+                }
+                guard let locked = before.locked.adding(debit) else { throw TokError(.balanceOverflow, "locking \(debit) overflows") }
+                after = Balance(available: available, locked: locked)
             }
-            guard let locked = balance.locked.adding(payout.debit) else {
-                throw TokError(.balanceOverflow, "locking \(payout.debit) overflows")
-            }
-            balance = Balance(available: available, locked: locked)
-            try writeBalance(account: payout.account, token: payout.token, balance)
-            return try recordPrepared(payout, balance: balance)
+
+            // Writes: every check passed.
+            if let nonceClaim { try writeNonceClaim(nonceClaim) }
+            try reserveCoins(payout)
+            if after != before { try writeBalance(account: payout.account, token: payout.token, after) }
+            try insertPrepared(payout, now: now)
+            try recordPreparedRequest(payout, now: now)
+            appendAudit(kind: "payout_prepared", requestId: payout.requestId, body: preparedAuditBody(payout, after), now: now)
+
+            // Postconditions: funds moved from available to locked, none created or lost.
+            precondition(before.available.adding(before.locked) == after.available.adding(after.locked),
+                         "prepare leaves available + locked unchanged")
+            precondition(after.locked.subtracting(before.locked) == debit, "prepare locks exactly quantity + fee")
+            guard let row = try payoutRow(payout.requestId) else { preconditionFailure("the prepared payout is recorded") }
+            precondition(row.state == .prepared && row.tx == payout.tx, "the payout is recorded as prepared with its transaction")
+            return .applied(row)
         }
     }
 
-    private func recordPrepared(_ payout: PayoutToPrepare, balance: Balance) throws -> PayoutOutcome {
-        let now = Ledger.nowMilliseconds()
+    private func insertPrepared(_ payout: PayoutToPrepare, now: Int64) throws(StoreError) {
         let insert = try database.statement("""
             INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset,
                                  dest_amount, sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms,
                                  change_vout, change_value)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'prepared', ?15, ?16, ?16, ?17, ?18)
+            VALUES (:request_id, :op, :account, :token, :quantity, :fee, :destination, :dest_chain, :dest_asset,
+                    :dest_amount, :sender, :nonce, :tx, :raw_tx, 'prepared', :failure_fee, :now, :now,
+                    :change_vout, :change_value)
             """)
-        try insert.bind(1, payout.requestId).bind(2, payout.op).bind(3, payout.account).bind(4, payout.token)
-            .bind(5, payout.quantity.description).bind(6, payout.fee.description).bind(7, payout.destination)
-            .bind(8, payout.destinationChain).bind(9, payout.destinationAsset).bind(10, payout.destinationAmount.description)
-            .bind(11, payout.sender)
-        if let nonce = payout.nonce { try insert.bind(12, Int64(nonce)) } else { try insert.bind(12, nil as String?) }
-        try insert.bind(13, payout.tx).bind(14, payout.rawTx).bind(15, payout.failureFee.description).bind(16, now)
-        if let change = payout.change {
-            try insert.bind(17, Int64(change.index)).bind(18, Int64(change.value))
-        } else {
-            try insert.bind(17, nil as String?).bind(18, nil as String?)
-        }
-        do {
-            try insert.run()
-        } catch let error as SQLiteError where error.code & 0xFF == 19 {
-            // SQLITE_CONSTRAINT: the unique (dest_chain, tx) index.
-            throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
-        }
-        if payout.op == "transfer", try requestRow(payout.requestId) != nil {
+        try insert.bind("request_id", payout.requestId).bind("op", payout.op.rawValue).bind("account", payout.account)
+            .bind("token", payout.token).bind("quantity", payout.quantity.description).bind("fee", payout.fee.description)
+            .bind("destination", payout.destination).bind("dest_chain", payout.destinationChain)
+            .bind("dest_asset", payout.destinationAsset).bind("dest_amount", payout.destinationAmount.description)
+            .bind("sender", payout.sender).bind("nonce", payout.spendGuard.nonce.map { Int64($0) })
+            .bind("tx", payout.tx).bind("raw_tx", payout.rawTx).bind("failure_fee", payout.failureFee.description)
+            .bind("now", now).bind("change_vout", payout.spendGuard.change.map { Int64($0.index) })
+            .bind("change_value", payout.spendGuard.change.map { Int64($0.value) })
+        try insert.run()
+    }
+
+    private func recordPreparedRequest(_ payout: PayoutToPrepare, now: Int64) throws(StoreError) {
+        if payout.op == .transfer, try requestRow(payout.requestId) != nil {
             // The transfer's deposit half registered the request a moment ago.
-            try updateRequestState(id: payout.requestId, state: PayoutState.prepared.rawValue, now: now)
+            try updateRequestState(id: payout.requestId, state: .prepared, now: now)
         } else {
-            try insertRequest(id: payout.requestId, op: payout.op, state: PayoutState.prepared.rawValue,
-                              chain: payout.destinationChain, tx: payout.tx, now: now)
+            try insertRequest(id: payout.requestId, op: payout.op, state: .prepared, chain: payout.destinationChain,
+                              tx: payout.tx, now: now)
         }
+    }
+
+    private func preparedAuditBody(_ payout: PayoutToPrepare, _ balance: Balance) -> JSON {
         let body = payoutAuditBody(account: payout.account, token: payout.token)
         body.set("quantity", string: payout.quantity.description)
         body.set("fee", string: payout.fee.description)
         body.set("destination", string: payout.destination)
         body.set("tx", string: payout.tx)
-        if let nonce = payout.nonce { body.set("nonce", integer: Int64(nonce)) }
-        if !payout.inputs.isEmpty {
+        switch payout.spendGuard {
+        case .nonce(let nonce, _):
+            body.set("nonce", integer: Int64(nonce))
+        case .coins(let inputs, _):
             let spends = JSON.array()
-            for coin in payout.inputs { spends.append(JSON.string(coin.outpoint)) }
+            for coin in inputs { spends.append(JSON.string(coin.outpoint)) }
             body.set("spends", spends)
         }
         body.set("available_after", string: balance.available.description)
         body.set("locked_after", string: balance.locked.description)
-        appendAudit(kind: "payout_prepared", requestId: payout.requestId, body: body, now: now)
-        return .applied(try payoutRow(payout.requestId)!)
+        return body
+    }
+
+    /// How prepare takes a nonce: out of the released ones, or as the next
+    /// one (releasing the gaps the chain never used).
+    struct NonceClaim {
+        var chain: String
+        var sender: String
+        var nonce: UInt64
+        var fromReleased: Bool
+        /// Nonces between the ledger's next and this one that the chain has not used.
+        var gapsToRelease: Range<UInt64>
     }
 
     /// Account-model nonces: the ledger owns them so that each nonce belongs to
@@ -175,36 +222,59 @@ extension Ledger {
     /// A released nonce is reused first; otherwise the nonce must be at least
     /// the next one. Nonces skipped over are released unless the chain had
     /// already used them (`chainNonce`: the sender's pending nonce at signing).
-    func claimNonce(chain: String, sender: String, nonce: UInt64, chainNonce: UInt64?) throws {
-        let free = try database.statement("DELETE FROM free_nonces WHERE chain = ?1 AND sender = ?2 AND nonce = ?3")
-        try free.bind(1, chain).bind(2, sender).bind(3, Int64(nonce))
-        try free.run()
-        if database.changes > 0 { return }
-
-        let query = try database.statement("SELECT next_nonce FROM nonces WHERE chain = ?1 AND sender = ?2")
-        try query.bind(1, chain).bind(2, sender)
-        let next: UInt64? = try query.step() ? UInt64(query.int64(0)) : nil
-        query.reset()
+    func checkNonce(chain: String, sender: String, nonce: UInt64, chainNonce: UInt64?) throws -> NonceClaim {
+        let released = try database.statement("""
+            SELECT nonce FROM free_nonces WHERE chain = :chain AND sender = :sender AND nonce = :nonce
+            """)
+        try released.bind("chain", chain).bind("sender", sender).bind("nonce", Int64(nonce))
+        let isReleased = try released.step()
+        released.reset()
+        if isReleased {
+            return NonceClaim(chain: chain, sender: sender, nonce: nonce, fromReleased: true, gapsToRelease: nonce..<nonce)
+        }
+        let next = try nextNonce(chain: chain, sender: sender)
         if let next, nonce < next {
             throw TokError(.nonceConflict, "nonce \(nonce) of \(sender) is already used by another payout (next is \(next))")
         }
-        // Nonces between the ledger's next and this one that the chain has not used are gaps: release them.
         var firstSkipped = chainNonce ?? nonce
         if let next { firstSkipped = max(firstSkipped, next) }
-        if firstSkipped < nonce {
-            precondition(nonce - firstSkipped <= 10_000, "nonce jump of \(nonce - firstSkipped) is not plausible")
-            let release = try database.statement("INSERT OR IGNORE INTO free_nonces (chain, sender, nonce) VALUES (?1, ?2, ?3)")
-            for gap in firstSkipped..<nonce {
-                try release.bind(1, chain).bind(2, sender).bind(3, Int64(gap))
-                try release.run()
-            }
+        firstSkipped = min(firstSkipped, nonce)
+        guard nonce - firstSkipped <= 10_000 else {
+            throw TokError(.conflictingRecord, "nonce \(nonce) skips \(nonce - firstSkipped) nonces of \(sender); that is not plausible")
         }
+        return NonceClaim(chain: chain, sender: sender, nonce: nonce, fromReleased: false, gapsToRelease: firstSkipped..<nonce)
+    }
+
+    func writeNonceClaim(_ claim: NonceClaim) throws(StoreError) {
+        if claim.fromReleased {
+            let take = try database.statement("DELETE FROM free_nonces WHERE chain = :chain AND sender = :sender AND nonce = :nonce")
+            try take.bind("chain", claim.chain).bind("sender", claim.sender).bind("nonce", Int64(claim.nonce))
+            try take.run()
+            precondition(database.changes == 1, "a released nonce is taken exactly once")
+            return
+        }
+        for gap in claim.gapsToRelease { try releaseNonce(chain: claim.chain, sender: claim.sender, gap) }
         let upsert = try database.statement("""
-            INSERT INTO nonces (chain, sender, next_nonce) VALUES (?1, ?2, ?3)
+            INSERT INTO nonces (chain, sender, next_nonce) VALUES (:chain, :sender, :next_nonce)
             ON CONFLICT (chain, sender) DO UPDATE SET next_nonce = excluded.next_nonce
             """)
-        try upsert.bind(1, chain).bind(2, sender).bind(3, Int64(nonce + 1))
+        try upsert.bind("chain", claim.chain).bind("sender", claim.sender).bind("next_nonce", Int64(claim.nonce + 1))
         try upsert.run()
+    }
+
+    private func releaseNonce(chain: String, sender: String, _ nonce: UInt64) throws(StoreError) {
+        let release = try database.statement("""
+            INSERT INTO free_nonces (chain, sender, nonce) VALUES (:chain, :sender, :nonce) ON CONFLICT DO NOTHING
+            """)
+        try release.bind("chain", chain).bind("sender", sender).bind("nonce", Int64(nonce))
+        try release.run()
+    }
+
+    private func nextNonce(chain: String, sender: String) throws(StoreError) -> UInt64? {
+        let query = try database.statement("SELECT next_nonce FROM nonces WHERE chain = :chain AND sender = :sender")
+        defer { query.reset() }
+        try query.bind("chain", chain).bind("sender", sender)
+        return try query.step() ? UInt64(query.int64("next_nonce")) : nil
     }
 
     /// The nonce a new payout from `sender` should use, as the ledger sees it:
@@ -212,72 +282,85 @@ extension Ledger {
     /// never paid from this sender: then the chain's pending nonce decides).
     public func nonceToUse(chain: String, sender: String, excluding taken: Set<UInt64>) throws(TokError) -> (free: UInt64?, next: UInt64?) {
         try guarded {
-            let free = try database.statement("SELECT nonce FROM free_nonces WHERE chain = ?1 AND sender = ?2 ORDER BY nonce")
-            try free.bind(1, chain).bind(2, sender)
+            let free = try database.statement("SELECT nonce FROM free_nonces WHERE chain = :chain AND sender = :sender ORDER BY nonce")
+            try free.bind("chain", chain).bind("sender", sender)
             var lowestFree: UInt64?
             while try free.step() {
-                let candidate = UInt64(free.int64(0))
+                let candidate = UInt64(free.int64("nonce"))
                 if !taken.contains(candidate) { lowestFree = candidate; break }
             }
             free.reset()
-            let query = try database.statement("SELECT next_nonce FROM nonces WHERE chain = ?1 AND sender = ?2")
-            defer { query.reset() }
-            try query.bind(1, chain).bind(2, sender)
-            let next: UInt64? = try query.step() ? UInt64(query.int64(0)) : nil
-            return (lowestFree, next)
+            return (lowestFree, try nextNonce(chain: chain, sender: sender))
         }
     }
 
     // MARK: Submitted, commit, rollback
 
     /// prepared → submitted. Idempotent; a final payout stays as it is.
-    public func markSubmitted(requestId: String, tx: String) throws(TokError) -> PayoutOutcome {
+    public func markSubmitted(requestId: String, tx: String, nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
         try guarded {
             let payout = try openPayout(requestId, tx: tx)
-            guard payout.state == PayoutState.prepared.rawValue else { return .alreadyDone(payout) }
-            let now = Ledger.nowMilliseconds()
+            guard payout.state == .prepared else { return .alreadyDone(payout) }
             try setPayoutState(requestId, .submitted, now: now)
-            return .applied(try payoutRow(requestId)!)
+            guard let row = try payoutRow(requestId) else { preconditionFailure("a submitted payout stays recorded") }
+            precondition(row.state == .submitted, "the payout is submitted")
+            precondition(row.debit == payout.debit && row.spendGuard == payout.spendGuard, "submitting changes no amount and no guard")
+            return .applied(row)
         }
     }
 
     /// Atomic commit: only from prepared or submitted. Marks the payout
     /// confirmed, takes quantity + fee out of locked, credits the fee to the
     /// operator. Idempotent: a confirmed payout is left as it is.
-    public func commitPayout(requestId: String, tx: String, confirmation: PayoutConfirmation) throws(TokError) -> PayoutOutcome {
+    public func commitPayout(requestId: String, tx: String, confirmation: PayoutConfirmation,
+                             nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
         try guarded {
             let payout = try openPayout(requestId, tx: tx)
-            if payout.state == PayoutState.confirmed.rawValue { return .alreadyDone(payout) }
+            if payout.state == .confirmed { return .alreadyDone(payout) }
             guard payout.isOpen else {
                 throw TokError(.invalidTransition, "payout \(requestId) is already failed; a confirmation of \(tx) needs an operator's attention")
             }
-            var balance = try readBalance(account: payout.account, token: payout.token)
-            guard let locked = balance.locked.subtracting(payout.debit) else {
+            let before = try readBalance(account: payout.account, token: payout.token)
+            guard let locked = before.locked.subtracting(payout.debit) else {
                 throw TokError(.internalError, "locked balance of \(payout.account) is below the payout's debit")
             }
-            balance.locked = locked
+            let feesBefore = try feeBalance(token: payout.token)
+            guard let feesAfter = feesBefore.adding(payout.fee) else {
+                throw TokError(.balanceOverflow, "the fee balance of \(payout.token) overflows")
+            }
+
+            // Writes: every check passed.
+            let after = Balance(available: before.available, locked: locked)
             if !payout.debit.isZero {
-                try writeBalance(account: payout.account, token: payout.token, balance)
-                try addFee(token: payout.token, payout.fee)
+                try writeBalance(account: payout.account, token: payout.token, after)
+                try writeFeeBalance(token: payout.token, feesAfter)
             }
             try settleCoinsConfirmed(requestId: requestId)
-            let now = Ledger.nowMilliseconds()
             let update = try database.statement("""
-                UPDATE payouts SET state = 'confirmed', charged_fee = ?2, block_hash = ?3, block_number = ?4,
-                                   confirmations = ?5, updated_at_ms = ?6 WHERE request_id = ?1
+                UPDATE payouts SET state = 'confirmed', charged_fee = :charged_fee, block_hash = :block_hash,
+                                   block_number = :block_number, confirmations = :confirmations, updated_at_ms = :now
+                WHERE request_id = :request_id
                 """)
-            try update.bind(1, requestId).bind(2, payout.fee.description).bind(3, confirmation.blockHash)
-                .bind(4, confirmation.blockNumber).bind(5, confirmation.confirmations).bind(6, now)
+            try update.bind("request_id", requestId).bind("charged_fee", payout.fee.description)
+                .bind("block_hash", confirmation.blockHash).bind("block_number", confirmation.blockNumber)
+                .bind("confirmations", confirmation.confirmations).bind("now", now)
             try update.run()
-            try updateRequestState(id: requestId, state: PayoutState.confirmed.rawValue, now: now)
+            try updateRequestState(id: requestId, state: .confirmed, now: now)
             let body = payoutAuditBody(account: payout.account, token: payout.token)
             body.set("tx", string: tx)
             body.set("quantity", string: payout.quantity.description)
             body.set("fee", string: payout.fee.description)
             body.set("block_hash", string: confirmation.blockHash)
-            body.set("locked_after", string: balance.locked.description)
+            body.set("locked_after", string: after.locked.description)
             appendAudit(kind: "payout_confirmed", requestId: requestId, body: body, now: now)
-            return .applied(try payoutRow(requestId)!)
+
+            // Postconditions: exactly quantity + fee left locked, the fee went to the operator.
+            precondition(before.locked.subtracting(after.locked) == payout.debit, "commit takes exactly quantity + fee out of locked")
+            precondition(after.available == before.available, "commit never touches available funds")
+            assert(payout.debit.isZero || (try? feeBalance(token: payout.token)) == feesAfter, "the fee is credited")
+            guard let row = try payoutRow(requestId) else { preconditionFailure("a committed payout stays recorded") }
+            precondition(row.state == .confirmed && row.chargedFee == payout.fee, "the payout is confirmed, charged its fee")
+            return .applied(row)
         }
     }
 
@@ -285,54 +368,70 @@ extension Ledger {
     /// failed, charges the agreed failure fee (never more than the fee),
     /// unlocks the rest. When the destination transaction never used its
     /// nonce, the nonce is released for the next payout so no gap remains.
-    public func rollbackPayout(requestId: String, tx: String, reason: String, nonceConsumed: Bool) throws(TokError) -> PayoutOutcome {
+    public func rollbackPayout(requestId: String, tx: String, reason: String, nonceConsumed: Bool,
+                               nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
         try guarded {
             let payout = try openPayout(requestId, tx: tx)
-            if payout.state == PayoutState.failed.rawValue { return .alreadyDone(payout) }
+            if payout.state == .failed { return .alreadyDone(payout) }
             guard payout.isOpen else {
                 throw TokError(.invalidTransition, "payout \(requestId) is already confirmed on chain; it cannot be rolled back")
             }
             let charged = min(payout.failureFee, payout.fee)
-            var balance = try readBalance(account: payout.account, token: payout.token)
-            guard let locked = balance.locked.subtracting(payout.debit),
-                  let available = balance.available.adding(payout.debit.subtracting(charged)!) else {
+            let unlocked = payout.debit.subtracting(charged) ?? .zero
+            let before = try readBalance(account: payout.account, token: payout.token)
+            guard let locked = before.locked.subtracting(payout.debit), let available = before.available.adding(unlocked) else {
                 throw TokError(.internalError, "locked balance of \(payout.account) is below the payout's debit")
             }
-            balance = Balance(available: available, locked: locked)
-            if !payout.debit.isZero { try writeBalance(account: payout.account, token: payout.token, balance) }
-            if !charged.isZero { try addFee(token: payout.token, charged) }
+            let feesBefore = try feeBalance(token: payout.token)
+            guard let feesAfter = feesBefore.adding(charged) else {
+                throw TokError(.balanceOverflow, "the fee balance of \(payout.token) overflows")
+            }
+
+            // Writes: every check passed.
+            let after = Balance(available: available, locked: locked)
+            if !payout.debit.isZero { try writeBalance(account: payout.account, token: payout.token, after) }
+            if !charged.isZero { try writeFeeBalance(token: payout.token, feesAfter) }
             try settleCoinsFailed(requestId: requestId, inputsConsumed: nonceConsumed)
             if !nonceConsumed, let nonce = payout.nonce {
-                let release = try database.statement("INSERT OR IGNORE INTO free_nonces (chain, sender, nonce) VALUES (?1, ?2, ?3)")
-                try release.bind(1, payout.destinationChain).bind(2, payout.sender).bind(3, Int64(nonce))
-                try release.run()
+                try releaseNonce(chain: payout.destinationChain, sender: payout.sender, nonce)
             }
-            let now = Ledger.nowMilliseconds()
+            let failure = String(reason.prefix(500))
             let update = try database.statement("""
-                UPDATE payouts SET state = 'failed', charged_fee = ?2, failure = ?3, updated_at_ms = ?4 WHERE request_id = ?1
+                UPDATE payouts SET state = 'failed', charged_fee = :charged_fee, failure = :failure, updated_at_ms = :now
+                WHERE request_id = :request_id
                 """)
-            try update.bind(1, requestId).bind(2, charged.description).bind(3, String(reason.prefix(500))).bind(4, now)
+            try update.bind("request_id", requestId).bind("charged_fee", charged.description).bind("failure", failure)
+                .bind("now", now)
             try update.run()
-            try updateRequestState(id: requestId, state: PayoutState.failed.rawValue, now: now)
+            try updateRequestState(id: requestId, state: .failed, now: now)
             let body = payoutAuditBody(account: payout.account, token: payout.token)
             body.set("tx", string: tx)
             body.set("failure_fee", string: charged.description)
-            body.set("unlocked", string: payout.debit.subtracting(charged)!.description)
-            body.set("reason", string: String(reason.prefix(500)))
+            body.set("unlocked", string: unlocked.description)
+            body.set("reason", string: failure)
             appendAudit(kind: "payout_failed", requestId: requestId, body: body, now: now)
-            return .applied(try payoutRow(requestId)!)
+
+            // Postconditions: the debit left locked; all of it came back but the failure fee.
+            precondition(before.locked.subtracting(after.locked) == payout.debit, "rollback takes the whole debit out of locked")
+            precondition(after.available.subtracting(before.available) == unlocked, "rollback returns the debit less the failure fee")
+            precondition(charged <= payout.fee, "a failure never costs more than the fee")
+            guard let row = try payoutRow(requestId) else { preconditionFailure("a rolled-back payout stays recorded") }
+            precondition(row.state == .failed && row.chargedFee == charged, "the payout is failed, charged its failure fee")
+            return .applied(row)
         }
     }
 
     /// Whether tok-apply has credited this chain transaction (tok-verify's
     /// advisory view of deposits still travelling through the pipeline).
     public func hasDeposit(chain: String, tx: String) throws(TokError) -> Bool {
-        try guarded {
-            let query = try database.statement("SELECT 1 FROM deposits WHERE chain = ?1 AND tx = ?2")
-            defer { query.reset() }
-            try query.bind(1, chain).bind(2, tx)
-            return try query.step()
-        }
+        try guarded { try creditedRequestExists(chain: chain, tx: tx) }
+    }
+
+    private func creditedRequestExists(chain: String, tx: String) throws(StoreError) -> Bool {
+        let query = try database.statement("SELECT 1 AS found FROM deposits WHERE chain = :chain AND tx = :tx")
+        defer { query.reset() }
+        try query.bind("chain", chain).bind("tx", tx)
+        return try query.step()
     }
 
     /// Released nonces that open payouts are waiting behind: each needs a nonce
@@ -340,15 +439,17 @@ extension Ledger {
     public func nonceGaps(limit: Int) throws(TokError) -> [(chain: String, sender: String, nonce: UInt64)] {
         try guarded {
             let query = try database.statement("""
-                SELECT f.chain, f.sender, f.nonce FROM free_nonces f
+                SELECT f.chain AS chain, f.sender AS sender, f.nonce AS nonce FROM free_nonces f
                 WHERE EXISTS (SELECT 1 FROM payouts p WHERE p.dest_chain = f.chain AND p.sender = f.sender
                               AND p.nonce > f.nonce AND p.state IN ('prepared', 'submitted'))
-                ORDER BY f.chain, f.sender, f.nonce LIMIT ?1
+                ORDER BY f.chain, f.sender, f.nonce LIMIT :limit
                 """)
             defer { query.reset() }
-            try query.bind(1, Int64(limit))
+            try query.bind("limit", Int64(limit))
             var gaps: [(chain: String, sender: String, nonce: UInt64)] = []
-            while try query.step() { gaps.append((query.text(0), query.text(1), UInt64(query.int64(2)))) }
+            while try query.step() {
+                gaps.append((query.text("chain"), query.text("sender"), UInt64(query.int64("nonce"))))
+            }
             return gaps
         }
     }
@@ -358,13 +459,17 @@ extension Ledger {
         precondition(limit > 0)
         return try guarded {
             let query = try database.statement("""
-                SELECT request_id FROM payouts WHERE state IN ('prepared', 'submitted') ORDER BY prepared_at_ms, request_id LIMIT ?1
+                SELECT request_id FROM payouts WHERE state IN ('prepared', 'submitted')
+                ORDER BY prepared_at_ms, request_id LIMIT :limit
                 """)
-            try query.bind(1, Int64(limit))
+            try query.bind("limit", Int64(limit))
             var ids: [String] = []
-            while try query.step() { ids.append(query.text(0)) }
+            while try query.step() { ids.append(query.text("request_id")) }
             query.reset()
-            return try ids.map { try payoutRow($0)! }
+            return try ids.map { id in
+                guard let row = try payoutRow(id) else { throw StoreError(.other, "payout \(id) vanished while being read") }
+                return row
+            }
         }
     }
 
@@ -380,30 +485,32 @@ extension Ledger {
         return payout
     }
 
-    private func setPayoutState(_ requestId: String, _ state: PayoutState, now: Int64) throws {
-        let update = try database.statement("UPDATE payouts SET state = ?2, updated_at_ms = ?3 WHERE request_id = ?1")
-        try update.bind(1, requestId).bind(2, state.rawValue).bind(3, now)
+    private func setPayoutState(_ requestId: String, _ state: PayoutState, now: Int64) throws(StoreError) {
+        let update = try database.statement("UPDATE payouts SET state = :state, updated_at_ms = :now WHERE request_id = :request_id")
+        try update.bind("request_id", requestId).bind("state", state.rawValue).bind("now", now)
         try update.run()
-        try updateRequestState(id: requestId, state: state.rawValue, now: now)
+        try updateRequestState(id: requestId, state: RequestPhase(state), now: now)
     }
 
-    func updateRequestState(id: String, state: String, now: Int64) throws {
-        let update = try database.statement("UPDATE requests SET state = ?2, updated_at_ms = ?3 WHERE request_id = ?1")
-        try update.bind(1, id).bind(2, state).bind(3, now)
+    func updateRequestState(id: String, state: RequestPhase, now: Int64) throws(StoreError) {
+        let update = try database.statement("UPDATE requests SET state = :state, updated_at_ms = :now WHERE request_id = :request_id")
+        try update.bind("request_id", id).bind("state", state.rawValue).bind("now", now)
         try update.run()
     }
 
-    private func addFee(token: String, _ amount: UInt256) throws {
-        let query = try database.statement("SELECT amount FROM fee_balances WHERE token = ?1")
-        try query.bind(1, token)
-        let current = try query.step() ? try Ledger.storedAmount(query.text(0)) : .zero
-        query.reset()
-        guard let total = current.adding(amount) else { throw TokError(.balanceOverflow, "the fee balance of \(token) overflows") }
+    private func feeBalance(token: String) throws(StoreError) -> UInt256 {
+        let query = try database.statement("SELECT amount FROM fee_balances WHERE token = :token")
+        defer { query.reset() }
+        try query.bind("token", token)
+        return try query.step() ? try Ledger.storedAmount(query.text("amount")) : .zero
+    }
+
+    private func writeFeeBalance(token: String, _ amount: UInt256) throws(StoreError) {
         let upsert = try database.statement("""
-            INSERT INTO fee_balances (token, amount) VALUES (?1, ?2)
+            INSERT INTO fee_balances (token, amount) VALUES (:token, :amount)
             ON CONFLICT (token) DO UPDATE SET amount = excluded.amount
             """)
-        try upsert.bind(1, token).bind(2, total.description)
+        try upsert.bind("token", token).bind("amount", amount.description)
         try upsert.run()
     }
 
@@ -414,31 +521,39 @@ extension Ledger {
         return body
     }
 
-    func payoutRow(_ requestId: String) throws -> PayoutRow? {
+    func payoutRow(_ requestId: String) throws(StoreError) -> PayoutRow? {
         let query = try database.statement("""
             SELECT request_id, op, account, token, quantity, fee, failure_fee, destination, dest_chain, dest_asset, dest_amount,
                    sender, nonce, tx, raw_tx, state, charged_fee, block_hash, block_number, confirmations, failure,
                    change_vout, change_value
-            FROM payouts WHERE request_id = ?1
+            FROM payouts WHERE request_id = :request_id
             """)
         defer { query.reset() }
-        try query.bind(1, requestId)
+        try query.bind("request_id", requestId)
         guard try query.step() else { return nil }
-        let tx = query.text(13)
-        let change = query.isNull(21) ? nil : Coin(tx: tx, index: UInt32(query.int64(21)), value: UInt64(query.int64(22)))
+        let tx = query.text("tx")
+        let opText = query.text("op"), stateText = query.text("state")
+        guard let op = Op(rawValue: opText), let state = PayoutState(rawValue: stateText) else {
+            throw StoreError(.unusable, "payout \(requestId) is stored with op \"\(opText)\" and state \"\(stateText)\"")
+        }
+        let nonce = query.optionalInt64("nonce").map { UInt64($0) }
+        let change = query.optionalInt64("change_vout").map { vout in
+            Coin(tx: tx, index: UInt32(vout), value: UInt64(query.int64("change_value")))
+        }
         var row = PayoutRow(
-            requestId: query.text(0), op: query.text(1), account: query.text(2), token: query.text(3),
-            quantity: try Ledger.storedAmount(query.text(4)), fee: try Ledger.storedAmount(query.text(5)),
-            failureFee: try Ledger.storedAmount(query.text(6)), destination: query.text(7), destinationChain: query.text(8),
-            destinationAsset: query.text(9), destinationAmount: try Ledger.storedAmount(query.text(10)), sender: query.text(11),
-            nonce: query.isNull(12) ? nil : UInt64(query.int64(12)), tx: query.text(13), rawTx: query.text(14),
-            state: query.text(15), chargedFee: try query.optionalText(16).map(Ledger.storedAmount),
-            blockHash: query.optionalText(17), blockNumber: query.isNull(18) ? nil : query.int64(18),
-            confirmations: query.isNull(19) ? nil : query.int64(19), failure: query.optionalText(20),
-            inputs: [], change: change)
+            requestId: query.text("request_id"), op: op, account: query.text("account"), token: query.text("token"),
+            quantity: try Ledger.storedAmount(query.text("quantity")), fee: try Ledger.storedAmount(query.text("fee")),
+            failureFee: try Ledger.storedAmount(query.text("failure_fee")), destination: query.text("destination"),
+            destinationChain: query.text("dest_chain"), destinationAsset: query.text("dest_asset"),
+            destinationAmount: try Ledger.storedAmount(query.text("dest_amount")), sender: query.text("sender"),
+            spendGuard: nonce.map { .nonce($0, chainNonce: nil) } ?? .coins(inputs: [], change: change),
+            tx: tx, rawTx: query.text("raw_tx"), state: state,
+            chargedFee: try query.optionalText("charged_fee").map { text throws(StoreError) in try Ledger.storedAmount(text) },
+            blockHash: query.optionalText("block_hash"), blockNumber: query.optionalInt64("block_number"),
+            confirmations: query.optionalInt64("confirmations"), failure: query.optionalText("failure"))
         query.reset()
         // Only UTXO payouts (the ones without a nonce) hold coins.
-        if row.nonce == nil { row.inputs = try payoutInputs(requestId: requestId) }
+        if nonce == nil { row.spendGuard = .coins(inputs: try payoutInputs(requestId: requestId), change: change) }
         return row
     }
 }

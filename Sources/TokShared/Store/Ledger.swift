@@ -36,11 +36,26 @@ public struct Balance: Sendable, Equatable {
     public var locked: UInt256
 }
 
+/// Where a request stands in the `requests` table: a credited deposit, or
+/// its payout's state (a transfer's row follows its payout half).
+public enum RequestPhase: String, Sendable {
+    case credited, prepared, submitted, confirmed, failed
+
+    init(_ payout: PayoutState) {
+        switch payout {
+        case .prepared: self = .prepared
+        case .submitted: self = .submitted
+        case .confirmed: self = .confirmed
+        case .failed: self = .failed
+        }
+    }
+}
+
 /// What `op: status` reports about a request.
 public struct RequestState: Sendable {
     public var requestId: String
-    public var op: String
-    public var state: String
+    public var op: Op
+    public var state: RequestPhase
     public var chain: String?
     public var tx: String?
     public var amount: String?
@@ -52,19 +67,31 @@ public struct RequestState: Sendable {
 }
 
 /// The state machine. Every transition is one method here, run inside the
-/// caller's database transaction and its own savepoint, with its
-/// preconditions checked before anything is written. No chain I/O happens
-/// here: the atomic sections only touch the database.
+/// caller's batch transaction (`inBatch`) and its own savepoint
+/// (`inRecordSavepoint`): it checks every precondition before its first write,
+/// then writes, then asserts the postconditions it promised. Time is an
+/// argument (the batch's clock reading), never read here, so a replay of the
+/// same records is deterministic. No chain I/O happens here: the atomic
+/// sections only touch the database.
 public final class Ledger {
-    public let database: SQLiteDatabase
-    private let logger: Logger
-    /// Hash of the newest audit entry; reloaded whenever a transaction rolls back.
+    public let database: any DatabaseConnection
+    let logger: Logger
+    /// Hash of the newest audit entry; re-read when a batch begins and restored
+    /// when a savepoint rolls back.
     private var auditHead: String
     static let auditGenesis = String(repeating: "0", count: 64)
 
-    public init(path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger) throws {
-        database = try SQLiteDatabase(path: path)
+    /// Opens (creating and migrating) a ledger over an open connection, as its writer.
+    public init(connection: any DatabaseConnection, logger: Logger) throws(StoreError) {
+        database = connection
         self.logger = logger
+        try Ledger.migrate(database)
+        auditHead = try Ledger.readAuditHead(database)
+    }
+
+    /// A SQLite file, in WAL mode with the durability the config asks for.
+    public convenience init(path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
+        let database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try database.execute("PRAGMA journal_mode = WAL")
         try database.execute("PRAGMA synchronous = \(synchronous == "normal" ? "NORMAL" : "FULL")")
@@ -73,8 +100,7 @@ public final class Ledger {
         try database.execute("PRAGMA temp_store = MEMORY")
         // 64 MiB of page cache: a batch's working set stays in memory as the database grows.
         try database.execute("PRAGMA cache_size = -65536")
-        try Ledger.migrate(database)
-        auditHead = Ledger.genesisOrLast(database)
+        try self.init(connection: database, logger: logger)
     }
 
     /// Opens (creating and migrating) the database as its writer: the lock is
@@ -94,13 +120,14 @@ public final class Ledger {
 
     /// A read-only view for tok-verify's advisory checks (balances, nonces,
     /// replays). It never writes; only tok-apply does.
-    public init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws {
-        database = try SQLiteDatabase(path: path, readOnly: true)
+    public init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
+        let database = try SQLiteDatabase(path: path, readOnly: true)
+        self.database = database
         self.logger = logger
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
         guard version == Schema.currentVersion else {
-            throw SQLiteError(code: 0, message: "\(path) has schema version \(version), this tok expects \(Schema.currentVersion); run tok-apply on it first")
+            throw StoreError(.unusable, "\(path) has schema version \(version), this tok expects \(Schema.currentVersion); run tok-apply on it first")
         }
         auditHead = Ledger.auditGenesis
     }
@@ -111,14 +138,14 @@ public final class Ledger {
         try guarded { try payoutRow(requestId) }
     }
 
-    static func migrate(_ database: SQLiteDatabase) throws {
+    static func migrate(_ database: any DatabaseConnection) throws(StoreError) {
         let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
         guard version <= Schema.currentVersion else {
-            throw SQLiteError(code: 0, message: "database schema version \(version) is newer than this tok (\(Schema.currentVersion))")
+            throw StoreError(.unusable, "database schema version \(version) is newer than this tok (\(Schema.currentVersion))")
         }
         for next in version..<Schema.currentVersion {
-            try database.execute("BEGIN IMMEDIATE")
-            do {
+            try database.execute(database.dialect.beginWriteTransaction)
+            do throws(StoreError) {
                 try database.execute(Schema.migrations[next])
                 try database.execute("PRAGMA user_version = \(next + 1)")
                 try database.execute("COMMIT")
@@ -129,27 +156,67 @@ public final class Ledger {
         }
     }
 
-    private static func genesisOrLast(_ database: SQLiteDatabase) -> String {
-        guard let query = try? database.statement("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") else { return auditGenesis }
+    /// The newest audit entry's hash, or the genesis hash of an empty trail. A
+    /// failure to read it is an error: starting the chain afresh would break it.
+    private static func readAuditHead(_ database: any DatabaseConnection) throws(StoreError) -> String {
+        let query = try database.statement("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
         defer { query.reset() }
-        return ((try? query.step()) == true) ? query.text(0) : auditGenesis
+        return try query.step() ? query.text("hash") : auditGenesis
     }
 
     // MARK: Transactions
 
-    /// Group commit: one transaction per batch, a savepoint per record.
-    /// The audit head is re-read inside the transaction: another tok-apply (the
-    /// second one of a payout pipeline) may have appended since our last batch.
-    public func beginBatch() throws {
-        try database.statement("BEGIN IMMEDIATE").run()
-        auditHead = Ledger.genesisOrLast(database)
+    /// Why a batch's transaction did not happen. Nothing of the batch is stored in either case.
+    public enum BatchFailure: Error, CustomStringConvertible {
+        /// The transaction could not start (or the audit head could not be read).
+        case begin(StoreError)
+        /// The records were applied, but the commit failed and was rolled back.
+        case commit(StoreError)
+        /// The body gave up (threw): the batch was rolled back.
+        case abandoned(any Error)
+
+        public var description: String {
+            switch self {
+            case .begin(let error): return "cannot start a database transaction: \(error)"
+            case .commit(let error): return "the batch's commit failed: \(error)"
+            case .abandoned(let error): return "the batch was abandoned and rolled back: \(error)"
+            }
+        }
     }
 
-    public func commitBatch() throws { try database.statement("COMMIT").run() }
+    /// Group commit: one transaction per batch, a savepoint per record inside
+    /// `body`. Begin and commit cannot come unpaired: a body that throws, or a
+    /// failed commit, is rolled back before this throws. The audit head is
+    /// re-read inside the transaction: another tok-apply (the second one of a
+    /// payout pipeline) may have appended since our last batch.
+    public func inBatch<T>(_ body: () throws -> T) throws(BatchFailure) -> T {
+        do throws(StoreError) {
+            try database.statement(database.dialect.beginWriteTransaction).run()
+            auditHead = try Ledger.readAuditHead(database)
+        } catch {
+            rollbackBatch()
+            throw .begin(error)
+        }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            rollbackBatch()
+            throw .abandoned(error)
+        }
+        do throws(StoreError) {
+            try database.statement("COMMIT").run()
+        } catch {
+            rollbackBatch()
+            throw .commit(error)
+        }
+        return result
+    }
 
-    public func rollbackBatch() {
+    private func rollbackBatch() {
         if database.inTransaction { try? database.execute("ROLLBACK") }
-        auditHead = Ledger.genesisOrLast(database)
+        // Unreadable now means unreadable at the next begin, which then fails.
+        auditHead = (try? Ledger.readAuditHead(database)) ?? auditHead
     }
 
     /// Runs one record's transition in a savepoint: if it throws, only that
@@ -174,61 +241,43 @@ public final class Ledger {
     // MARK: Deposit
 
     /// Credits a verified deposit exactly once per (chain, tx).
-    /// Preconditions: the transaction is not registered yet (else `duplicate`),
-    /// the request id is unused or names this very deposit, the new balance fits.
-    /// `op` is "deposit", or "transfer" for a transfer's deposit half.
-    public func creditDeposit(_ deposit: VerifiedDeposit, op: String = "deposit") throws(TokError) -> DepositOutcome {
+    /// Checks, in order: the transaction is not credited yet (else `duplicate`),
+    /// it is not tok's own payout, the request id is unused, the new balance fits.
+    /// `op` is `.deposit`, or `.transfer` for a transfer's deposit half.
+    public func creditDeposit(_ deposit: VerifiedDeposit, op: Op = .deposit,
+                              nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
         precondition(!deposit.amount.isZero, "tok-verify never attests a zero deposit")
+        precondition(op == .deposit || op == .transfer, "only deposits and transfers credit")
         return try guarded {
-            let existing = try database.statement("SELECT request_id FROM deposits WHERE chain = ?1 AND tx = ?2")
-            try existing.bind(1, deposit.chain).bind(2, deposit.tx)
-            if try existing.step() {
-                let first = existing.text(0)
-                existing.reset()
+            // Checks.
+            if let first = try creditedRequest(chain: deposit.chain, tx: deposit.tx) {
                 return .duplicate(firstRequest: first)
             }
-            existing.reset()
-
-            let ownPayout = try database.statement("SELECT request_id FROM payouts WHERE dest_chain = ?1 AND tx = ?2")
-            try ownPayout.bind(1, deposit.chain).bind(2, deposit.tx)
-            if try ownPayout.step() {
-                let payout = ownPayout.text(0)
-                ownPayout.reset()
+            if let payout = try payoutRequest(chain: deposit.chain, tx: deposit.tx) {
                 // Its outputs to the operator are the payout's change, booked already.
                 throw TokError(.conflictingRecord, "transaction \(deposit.tx) is tok's own payout \(payout), not a deposit")
             }
-            ownPayout.reset()
-
             if let other = try requestRow(deposit.requestId) {
                 // Same id, different transaction (the same one was caught above).
                 throw TokError(.conflictingRecord,
-                               "request id \(deposit.requestId) is already used by a \(other.op) of \(other.tx ?? "another transaction")")
+                    "request id \(deposit.requestId) is already used by a \(other.op.rawValue) of \(other.tx ?? "another transaction")")
             }
-
-            let balance = try readBalance(account: deposit.account, token: deposit.token)
-            guard let available = balance.available.adding(deposit.credited) else {
+            let before = try readBalance(account: deposit.account, token: deposit.token)
+            guard let available = before.available.adding(deposit.credited) else {
                 throw TokError(.balanceOverflow, "crediting \(deposit.credited) would overflow the balance of \(deposit.account)")
             }
-            try writeBalance(account: deposit.account, token: deposit.token, Balance(available: available, locked: balance.locked))
 
-            let now = Ledger.nowMilliseconds()
+            // Writes: every check passed.
+            let after = Balance(available: available, locked: before.locked)
+            try writeBalance(account: deposit.account, token: deposit.token, after)
             // Each amount is rendered once: it goes to the deposit row and to the audit body.
             let amountText = deposit.amount.description
             let creditedText = deposit.credited.description
-            let insert = try database.statement("""
-                INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number, confirmations, credited_at_ms)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                """)
-            try insert.bind(1, deposit.chain).bind(2, deposit.tx).bind(3, deposit.requestId).bind(4, deposit.account)
-                .bind(5, deposit.token).bind(6, deposit.asset).bind(7, amountText)
-                .bind(8, creditedText)
-                .bind(9, deposit.blockHash).bind(10, deposit.blockNumber).bind(11, deposit.confirmations).bind(12, now)
-            try insert.run()
-            try insertRequest(id: deposit.requestId, op: op, state: "credited", chain: deposit.chain, tx: deposit.tx, now: now)
+            try insertDeposit(deposit, amountText: amountText, creditedText: creditedText, now: now)
+            try insertRequest(id: deposit.requestId, op: op, state: .credited, chain: deposit.chain, tx: deposit.tx, now: now)
             if !deposit.coins.isEmpty, let receiver = deposit.receiver {
                 try addDepositCoins(deposit.coins, chain: deposit.chain, address: receiver, requestId: deposit.requestId)
             }
-
             // Every deposit writes this body: written straight to canonical bytes
             // rather than built as a jansson object and serialised.
             let body = Ledger.canonicalBody([
@@ -241,8 +290,46 @@ public final class Ledger {
                 ("tx", deposit.tx),
             ])
             appendAudit(kind: "deposit_credited", requestId: deposit.requestId, canonicalBody: body, now: now)
+
+            // Postconditions: exactly the credited amount arrived, nothing was locked or unlocked.
+            precondition(after.available.subtracting(deposit.credited) == before.available, "credit adds exactly the credited amount")
+            precondition(after.locked == before.locked, "a credit never touches locked funds")
+            assert((try? creditedRequest(chain: deposit.chain, tx: deposit.tx)) == deposit.requestId, "the deposit is registered")
+            assert((try? readBalance(account: deposit.account, token: deposit.token)) == after, "the balance is stored")
             return .credited(availableAfter: available)
         }
+    }
+
+    /// The request that credited this chain transaction, if any.
+    func creditedRequest(chain: String, tx: String) throws(StoreError) -> String? {
+        let query = try database.statement("SELECT request_id FROM deposits WHERE chain = :chain AND tx = :tx")
+        defer { query.reset() }
+        try query.bind("chain", chain).bind("tx", tx)
+        return try query.step() ? query.text("request_id") : nil
+    }
+
+    /// The payout whose destination transaction this is, if any.
+    func payoutRequest(chain: String, tx: String) throws(StoreError) -> String? {
+        let query = try database.statement("SELECT request_id FROM payouts WHERE dest_chain = :chain AND tx = :tx")
+        defer { query.reset() }
+        try query.bind("chain", chain).bind("tx", tx)
+        return try query.step() ? query.text("request_id") : nil
+    }
+
+    private func insertDeposit(_ deposit: VerifiedDeposit, amountText: String, creditedText: String,
+                               now: Int64) throws(StoreError) {
+        let insert = try database.statement("""
+            INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number,
+                                  confirmations, credited_at_ms)
+            VALUES (:chain, :tx, :request_id, :account, :token, :asset, :amount, :credited, :block_hash, :block_number,
+                    :confirmations, :credited_at_ms)
+            """)
+        try insert.bind("chain", deposit.chain).bind("tx", deposit.tx).bind("request_id", deposit.requestId)
+            .bind("account", deposit.account).bind("token", deposit.token).bind("asset", deposit.asset)
+            .bind("amount", amountText).bind("credited", creditedText).bind("block_hash", deposit.blockHash)
+            .bind("block_number", deposit.blockNumber).bind("confirmations", deposit.confirmations)
+            .bind("credited_at_ms", now)
+        try insert.run()
     }
 
     // MARK: Queries
@@ -252,23 +339,25 @@ public final class Ledger {
     }
 
     public func requestState(id: String) throws(TokError) -> RequestState? {
-        try guarded {
+        try guarded { () throws -> RequestState? in
             guard let row = try requestRow(id) else { return nil }
             var state = RequestState(requestId: id, op: row.op, state: row.state, chain: row.chain, tx: row.tx)
-            if row.op == "deposit" || row.op == "transfer", let chain = row.chain, let tx = row.tx {
-                let query = try database.statement("SELECT credited, account, token, confirmations FROM deposits WHERE chain = ?1 AND tx = ?2")
+            if row.op == .deposit || row.op == .transfer, let chain = row.chain, let tx = row.tx {
+                let query = try database.statement("""
+                    SELECT credited, account, token, confirmations FROM deposits WHERE chain = :chain AND tx = :tx
+                    """)
                 defer { query.reset() }
-                try query.bind(1, chain).bind(2, tx)
+                try query.bind("chain", chain).bind("tx", tx)
                 if try query.step() {
-                    state.amount = query.text(0)
-                    state.account = query.text(1)
-                    state.token = query.text(2)
-                    state.confirmations = query.int64(3)
+                    state.amount = query.text("credited")
+                    state.account = query.text("account")
+                    state.token = query.text("token")
+                    state.confirmations = query.int64("confirmations")
                 }
             }
-            if row.op == "payout" || row.op == "transfer" {
+            if row.op == .payout || row.op == .transfer {
                 state.payout = try payoutRow(id)
-                if let payout = state.payout { state.state = payout.state }
+                if let payout = state.payout { state.state = RequestPhase(payout.state) }
             }
             return state
         }
@@ -276,64 +365,74 @@ public final class Ledger {
 
     /// Fixes each token's ledger unit on first use and refuses a config that
     /// changed it since: that would silently rescale every stored balance.
-    public func bindTokenUnits(_ tokens: [TokenConfig]) throws {
+    public func bindTokenUnits(_ tokens: [TokenConfig]) throws(StoreError) {
         for token in tokens {
-            let query = try database.statement("SELECT decimals FROM token_units WHERE token = ?1")
-            try query.bind(1, token.alias)
+            let query = try database.statement("SELECT decimals FROM token_units WHERE token = :token")
+            try query.bind("token", token.alias)
             if try query.step() {
-                let stored = Int(query.int64(0))
+                let stored = Int(query.int64("decimals"))
                 query.reset()
                 guard stored == token.decimals else {
-                    throw StageFailure(.config, "token \(token.alias) has ledger decimals \(stored) in the database but \(token.decimals) in the config; a token's ledger decimals can never change")
+                    throw StoreError(.conflictsWithConfig, "token \(token.alias) has ledger decimals \(stored) in the database but \(token.decimals) in the config; a token's ledger decimals can never change")
                 }
                 continue
             }
             query.reset()
-            let insert = try database.statement("INSERT INTO token_units (token, decimals) VALUES (?1, ?2)")
-            try insert.bind(1, token.alias).bind(2, Int64(token.decimals))
+            let insert = try database.statement("INSERT INTO token_units (token, decimals) VALUES (:token, :decimals)")
+            try insert.bind("token", token.alias).bind("decimals", Int64(token.decimals))
             try insert.run()
         }
     }
 
     // MARK: Pieces shared by transitions
 
-    struct RequestRow { var op: String; var state: String; var chain: String?; var tx: String? }
+    struct RequestRow { var op: Op; var state: RequestPhase; var chain: String?; var tx: String? }
 
-    func requestRow(_ id: String) throws -> RequestRow? {
-        let query = try database.statement("SELECT op, state, chain, tx FROM requests WHERE request_id = ?1")
+    func requestRow(_ id: String) throws(StoreError) -> RequestRow? {
+        let query = try database.statement("SELECT op, state, chain, tx FROM requests WHERE request_id = :request_id")
         defer { query.reset() }
-        try query.bind(1, id)
+        try query.bind("request_id", id)
         guard try query.step() else { return nil }
-        return RequestRow(op: query.text(0), state: query.text(1), chain: query.optionalText(2), tx: query.optionalText(3))
+        let opText = query.text("op"), stateText = query.text("state")
+        guard let op = Op(rawValue: opText), let state = RequestPhase(rawValue: stateText) else {
+            throw StoreError(.unusable, "request \(id) is stored with op \"\(opText)\" and state \"\(stateText)\", which tok never writes")
+        }
+        return RequestRow(op: op, state: state, chain: query.optionalText("chain"), tx: query.optionalText("tx"))
     }
 
-    func insertRequest(id: String, op: String, state: String, chain: String?, tx: String?, now: Int64) throws {
-        let insert = try database.statement("INSERT INTO requests (request_id, op, state, chain, tx, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        try insert.bind(1, id).bind(2, op).bind(3, state).bind(4, chain).bind(5, tx).bind(6, now)
+    func insertRequest(id: String, op: Op, state: RequestPhase, chain: String?, tx: String?, now: Int64) throws(StoreError) {
+        let insert = try database.statement("""
+            INSERT INTO requests (request_id, op, state, chain, tx, updated_at_ms)
+            VALUES (:request_id, :op, :state, :chain, :tx, :updated_at_ms)
+            """)
+        try insert.bind("request_id", id).bind("op", op.rawValue).bind("state", state.rawValue).bind("chain", chain)
+            .bind("tx", tx).bind("updated_at_ms", now)
         try insert.run()
     }
 
-    func readBalance(account: String, token: String) throws -> Balance {
-        let query = try database.statement("SELECT available, locked FROM balances WHERE account = ?1 AND token = ?2")
+    func readBalance(account: String, token: String) throws(StoreError) -> Balance {
+        let query = try database.statement("SELECT available, locked FROM balances WHERE account = :account AND token = :token")
         defer { query.reset() }
-        try query.bind(1, account).bind(2, token)
+        try query.bind("account", account).bind("token", token)
         guard try query.step() else { return Balance(available: .zero, locked: .zero) }
-        return Balance(available: try Ledger.storedAmount(query.text(0)), locked: try Ledger.storedAmount(query.text(1)))
+        return Balance(available: try Ledger.storedAmount(query.text("available")),
+                       locked: try Ledger.storedAmount(query.text("locked")))
     }
 
-    func writeBalance(account: String, token: String, _ balance: Balance) throws {
+    func writeBalance(account: String, token: String, _ balance: Balance) throws(StoreError) {
         let upsert = try database.statement("""
-            INSERT INTO balances (account, token, available, locked) VALUES (?1, ?2, ?3, ?4)
+            INSERT INTO balances (account, token, available, locked) VALUES (:account, :token, :available, :locked)
             ON CONFLICT (account, token) DO UPDATE SET available = excluded.available, locked = excluded.locked
             """)
-        try upsert.bind(1, account).bind(2, token).bind(3, balance.available.description).bind(4, balance.locked.description)
+        try upsert.bind("account", account).bind("token", token).bind("available", balance.available.description)
+            .bind("locked", balance.locked.description)
         try upsert.run()
     }
 
     /// Amounts stored by us are canonical; anything else means the file was edited by hand.
-    static func storedAmount(_ text: String) throws -> UInt256 {
+    static func storedAmount(_ text: String) throws(StoreError) -> UInt256 {
         guard let value = try? UInt256(decimal: text), value.description == text else {
-            throw SQLiteError(code: 0, message: "stored amount \"\(text)\" is not a canonical base-unit integer")
+            throw StoreError(.unusable, "stored amount \"\(text)\" is not a canonical base-unit integer")
         }
         return value
     }
@@ -350,11 +449,15 @@ public final class Ledger {
     /// The same, for a body already in canonical form (keys sorted, no whitespace).
     func appendAudit(kind: String, requestId: String, canonicalBody body: [UInt8], now: Int64) {
         let hash = Ledger.auditHash(previous: auditHead, body: body)
-        do {
+        do throws(StoreError) {
             try database.statement("SAVEPOINT audit").run()
-            do {
-                let insert = try database.statement("INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                try insert.bind(1, now).bind(2, kind).bind(3, requestId).bind(4, utf8: body).bind(5, auditHead).bind(6, hash)
+            do throws(StoreError) {
+                let insert = try database.statement("""
+                    INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash)
+                    VALUES (:at_ms, :kind, :request_id, :body, :prev_hash, :hash)
+                    """)
+                try insert.bind("at_ms", now).bind("kind", kind).bind("request_id", requestId).bind("body", utf8: body)
+                    .bind("prev_hash", auditHead).bind("hash", hash)
                 try insert.run()
                 try database.statement("RELEASE audit").run()
                 auditHead = hash
@@ -416,7 +519,9 @@ public final class Ledger {
         return leftBytes.lexicographicallyPrecedes(rightBytes)
     }
 
-    /// Maps SQLite failures to the retryable `database_error`; TokErrors pass through.
+    /// Runs a transition's body: its refusals (TokError) pass through, store
+    /// failures become the retryable `database_error` (the savepoint rolls
+    /// back, so nothing was changed).
     func guarded<T>(_ body: () throws -> T) throws(TokError) -> T {
         do {
             return try body()
@@ -427,7 +532,8 @@ public final class Ledger {
         }
     }
 
-    static func nowMilliseconds() -> Int64 {
+    /// The clock, read by tok-apply once per batch and handed to transitions.
+    public static func nowMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000

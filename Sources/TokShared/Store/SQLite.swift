@@ -1,31 +1,59 @@
 import CSQLite
 
-/// A failure inside SQLite. Callers turn it into `.databaseError` (retryable):
-/// the transaction it happened in is rolled back, so nothing was changed.
-public struct SQLiteError: Error, CustomStringConvertible {
-    public let code: Int32
-    public let message: String
-    public var description: String { "SQLite error \(code): \(message)" }
+/// SQLite's primary result codes (the low byte of an extended code), so
+/// callers match `.constraint` instead of comparing `code & 0xFF == 19`.
+public enum SQLiteResultCode: Int32, Sendable {
+    case ok = 0, error, `internal`, permission, abort, busy, locked, noMemory, readOnly, interrupt, ioError, corrupt,
+         notFound, full, cannotOpen, `protocol`, empty, schema, tooBig, constraint, mismatch, misuse, noLargeFile,
+         authorization, format, range, notADatabase, notice, warning
+    case row = 100, done = 101
+
+    /// The primary code of an extended one; unknown codes read as `.error`.
+    public init(extended code: Int32) {
+        self = SQLiteResultCode(rawValue: code & 0xFF) ?? .error
+    }
+
+    /// How the store reports it.
+    var storeErrorKind: StoreError.Kind {
+        switch self {
+        case .busy, .locked: return .busy
+        case .constraint: return .constraint
+        case .corrupt, .notADatabase, .format, .schema, .empty: return .unusable
+        case .readOnly, .permission, .authorization: return .readOnly
+        case .ioError, .full, .cannotOpen, .noMemory, .interrupt, .protocol, .noLargeFile: return .unavailable
+        case .misuse, .range, .mismatch: return .misuse
+        case .ok, .row, .done, .error, .internal, .abort, .notFound, .tooBig, .notice, .warning: return .other
+        }
+    }
+}
+
+/// SQLite's dialect: `BEGIN IMMEDIATE` takes the write lock at the start.
+public struct SQLiteDialect: SQLDialect {
+    public init() {}
+    public var name: String { "sqlite" }
+    public var beginWriteTransaction: String { "BEGIN IMMEDIATE" }
 }
 
 // SQLite's "copy this buffer now" destructor sentinel, which Swift cannot import as a macro.
 private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-/// A thin, strict wrapper over libsqlite3: prepared statements, typed binds,
-/// every result code checked.
-public final class SQLiteDatabase {
+/// A thin, strict wrapper over libsqlite3: prepared statements, binds by
+/// parameter name, columns by name, every result code checked.
+public final class SQLiteDatabase: DatabaseConnection {
     let handle: OpaquePointer
     public let path: String
+    public var location: String { path }
+    public let dialect: any SQLDialect = SQLiteDialect()
     private var statementCache: [String: SQLiteStatement] = [:]
 
-    public init(path: String, readOnly: Bool = false) throws {
+    public init(path: String, readOnly: Bool = false) throws(StoreError) {
         var opened: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &opened, flags, nil)
         guard status == SQLITE_OK, let opened else {
             let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let opened { sqlite3_close_v2(opened) }
-            throw SQLiteError(code: status, message: "\(path): \(message)")
+            throw StoreError(SQLiteResultCode(extended: status).storeErrorKind, "\(path): \(message)", engineCode: status)
         }
         handle = opened
         self.path = path
@@ -37,24 +65,27 @@ public final class SQLiteDatabase {
         sqlite3_close_v2(handle)
     }
 
-    func error(_ status: Int32) -> SQLiteError {
-        SQLiteError(code: status, message: String(cString: sqlite3_errmsg(handle)))
+    func error(_ status: Int32) -> StoreError {
+        StoreError(SQLiteResultCode(extended: status).storeErrorKind, String(cString: sqlite3_errmsg(handle)),
+                   engineCode: status)
     }
 
-    /// Runs SQL that returns no rows (schema, pragmas, transaction control).
-    public func execute(_ sql: String) throws {
+    public func execute(_ sql: String) throws(StoreError) {
         var message: UnsafeMutablePointer<CChar>?
         let status = sqlite3_exec(handle, sql, nil, nil, &message)
         if status != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? "unknown"
             sqlite3_free(message)
-            throw SQLiteError(code: status, message: text)
+            throw StoreError(SQLiteResultCode(extended: status).storeErrorKind, text, engineCode: status)
         }
     }
 
-    /// A prepared statement, cached by its SQL text: the hot path prepares nothing.
-    /// It comes back reset and with no bindings, whatever its last user left.
-    public func statement(_ sql: String) throws -> SQLiteStatement {
+    public func statement(_ sql: String) throws(StoreError) -> any DatabaseStatement {
+        try sqliteStatement(sql)
+    }
+
+    /// The same, typed: for code that knows it talks to SQLite.
+    public func sqliteStatement(_ sql: String) throws(StoreError) -> SQLiteStatement {
         if let cached = statementCache[sql] {
             cached.prepareForReuse()
             return cached
@@ -70,23 +101,35 @@ public final class SQLiteDatabase {
     public var changes: Int { Int(sqlite3_changes(handle)) }
     public var lastInsertRowId: Int64 { sqlite3_last_insert_rowid(handle) }
     public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
-
-    /// A single integer from a query such as `PRAGMA user_version`.
-    public func scalarInt(_ sql: String) throws -> Int64? {
-        let query = try statement(sql)
-        defer { query.reset() }
-        guard try query.step() else { return nil }
-        return query.isNull(0) ? nil : query.int64(0)
-    }
 }
 
-public final class SQLiteStatement {
+public final class SQLiteStatement: DatabaseStatement {
     unowned let database: SQLiteDatabase
     let handle: OpaquePointer
+    /// Parameter and column positions by name, read once at prepare. Names are
+    /// short literals, so a lookup costs a hash of a few bytes.
+    private let parameters: [String: Int32]
+    private let columns: [String: Int32]
 
     init(database: SQLiteDatabase, handle: OpaquePointer) {
         self.database = database
         self.handle = handle
+        var parameters: [String: Int32] = [:]
+        let parameterCount = sqlite3_bind_parameter_count(handle)
+        if parameterCount > 0 {
+            for index in 1...parameterCount {
+                guard let name = sqlite3_bind_parameter_name(handle, index) else { continue }
+                // ":name" in the SQL; bound as "name".
+                parameters[String(String(cString: name).dropFirst())] = index
+            }
+        }
+        var columns: [String: Int32] = [:]
+        for index in 0..<sqlite3_column_count(handle) {
+            guard let name = sqlite3_column_name(handle, index) else { continue }
+            columns[String(cString: name)] = index
+        }
+        self.parameters = parameters
+        self.columns = columns
     }
 
     deinit { sqlite3_finalize(handle) }
@@ -107,49 +150,73 @@ public final class SQLiteStatement {
         sqlite3_clear_bindings(handle)
     }
 
+    private func parameter(_ name: String) -> Int32 {
+        guard let index = parameters[name] else { preconditionFailure("the statement has no parameter :\(name)") }
+        return index
+    }
+
+    private func column(_ name: String) -> Int32 {
+        guard let index = columns[name] else { preconditionFailure("the statement has no result column \(name)") }
+        return index
+    }
+
+    private func check(_ status: Int32) throws(StoreError) {
+        guard status == SQLITE_OK else { throw database.error(status) }
+    }
+
     @discardableResult
-    public func bind(_ index: Int32, _ text: String) throws -> SQLiteStatement {
+    public func bind(_ name: String, _ text: String) throws(StoreError) -> SQLiteStatement {
+        let index = parameter(name)
         var copy = text
         let status = copy.withUTF8 { bytes in
-            sqlite3_bind_text(handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
-                              Int32(bytes.count), sqliteTransient)
+            // An empty string may have no address, and a nil pointer would bind NULL, not "".
+            bytes.isEmpty
+                ? sqlite3_bind_text(handle, index, "", 0, sqliteTransient)
+                : sqlite3_bind_text(handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                    Int32(bytes.count), sqliteTransient)
         }
-        guard status == SQLITE_OK else { throw database.error(status) }
+        try check(status)
         return self
     }
 
     /// Binds UTF-8 text held in a byte buffer (text built as bytes need not become a String first).
     @discardableResult
-    public func bind(_ index: Int32, utf8 bytes: [UInt8]) throws -> SQLiteStatement {
-        // An empty buffer may have no address, and a nil pointer would bind NULL, not "".
-        if bytes.isEmpty { return try bind(index, "") }
+    public func bind(_ name: String, utf8 bytes: [UInt8]) throws(StoreError) -> SQLiteStatement {
+        if bytes.isEmpty { return try bind(name, "") }
+        let index = parameter(name)
         let status = bytes.withUnsafeBufferPointer { buffer in
             sqlite3_bind_text(handle, index, UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
                               Int32(buffer.count), sqliteTransient)
         }
-        guard status == SQLITE_OK else { throw database.error(status) }
+        try check(status)
         return self
     }
 
     @discardableResult
-    public func bind(_ index: Int32, _ value: Int64) throws -> SQLiteStatement {
-        let status = sqlite3_bind_int64(handle, index, value)
-        guard status == SQLITE_OK else { throw database.error(status) }
+    public func bind(_ name: String, _ value: Int64) throws(StoreError) -> SQLiteStatement {
+        try check(sqlite3_bind_int64(handle, parameter(name), value))
         return self
     }
 
     @discardableResult
-    public func bind(_ index: Int32, _ text: String?) throws -> SQLiteStatement {
+    public func bind(_ name: String, _ text: String?) throws(StoreError) -> SQLiteStatement {
         guard let text else {
-            let status = sqlite3_bind_null(handle, index)
-            guard status == SQLITE_OK else { throw database.error(status) }
+            try check(sqlite3_bind_null(handle, parameter(name)))
             return self
         }
-        return try bind(index, text)
+        return try bind(name, text)
     }
 
-    /// Steps once: true when a row is available, false when done.
-    public func step() throws -> Bool {
+    @discardableResult
+    public func bind(_ name: String, _ value: Int64?) throws(StoreError) -> SQLiteStatement {
+        guard let value else {
+            try check(sqlite3_bind_null(handle, parameter(name)))
+            return self
+        }
+        return try bind(name, value)
+    }
+
+    public func step() throws(StoreError) -> Bool {
         let status = sqlite3_step(handle)
         switch status {
         case SQLITE_ROW: return true
@@ -158,20 +225,16 @@ public final class SQLiteStatement {
         }
     }
 
-    /// Runs a statement that returns no rows.
-    public func run() throws {
-        defer { reset() }
-        while try step() {}
-    }
+    public func isNull(_ column: String) -> Bool { isNull(at: self.column(column)) }
+    public func int64(_ column: String) -> Int64 { int64(at: self.column(column)) }
+    public func text(_ column: String) -> String { text(at: self.column(column)) }
 
-    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
-    public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    public func isNull(at index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+    public func int64(at index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
 
-    public func text(_ column: Int32) -> String {
-        guard let bytes = sqlite3_column_text(handle, column) else { return "" }
-        let count = Int(sqlite3_column_bytes(handle, column))
+    public func text(at index: Int32) -> String {
+        guard let bytes = sqlite3_column_text(handle, index) else { return "" }
+        let count = Int(sqlite3_column_bytes(handle, index))
         return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
-
-    public func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 }

@@ -9,6 +9,20 @@ import Glibc
 /// their batches instead of one starving the other. The kernel drops the lock
 /// when a process dies, even by kill -9, so a crash never strands it. Cron
 /// jobs can take the same lock with flock(1) to keep every writer out.
+/// Why the writer lock was not taken. Mapped to an exit code at the tool's edge.
+public enum WriterLockError: Error, CustomStringConvertible {
+    /// Another writer held it for the whole timeout: try again later.
+    case timedOut(String)
+    /// The lock file cannot be opened or locked.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let message), .failed(let message): return message
+        }
+    }
+}
+
 public final class WriterLock {
     private let fileDescriptor: Int32
     public let path: String
@@ -16,30 +30,30 @@ public final class WriterLock {
     private let timeoutMilliseconds: Int
     private(set) var held = false
 
-    public init(databasePath: String, timeoutMilliseconds: Int) throws {
+    public init(databasePath: String, timeoutMilliseconds: Int) throws(WriterLockError) {
         precondition(timeoutMilliseconds >= 0)
         self.databasePath = databasePath
         self.timeoutMilliseconds = timeoutMilliseconds
         path = databasePath + ".lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw StageFailure(.ioError, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+            throw WriterLockError.failed("cannot open lock file \(path): \(String(cString: strerror(errno)))")
         }
         fileDescriptor = descriptor
     }
 
     /// Waits up to the timeout for the lock, then fails with EX_TEMPFAIL naming the holder.
-    public func acquire() throws {
+    public func acquire() throws(WriterLockError) {
         precondition(!held, "the writer lock is not re-entrant")
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
         var pollMilliseconds = 1
         while flock(fileDescriptor, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
-                throw StageFailure(.ioError, "cannot lock \(path): \(String(cString: strerror(errno)))")
+                throw .failed("cannot lock \(path): \(String(cString: strerror(errno)))")
             }
             if monotonicMilliseconds() >= deadline {
                 let holder = readHolder()
-                throw StageFailure(.tempFailure,
+                throw .timedOut(
                                    "database \(databasePath) is locked by another writer\(holder.map { " (pid \($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later")
             }
             usleep(UInt32(pollMilliseconds) * 1000)

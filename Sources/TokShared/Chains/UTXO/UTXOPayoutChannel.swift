@@ -98,8 +98,9 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
         // The estimate counts every signature at its largest, so the real size is never above it.
         assert(bytes.count <= UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: inputs.count, p2pkhOutputCount: outputs.count))
         let txId = Hex.encode(Hashing.sha256d(bytes).reversed())
-        return SignedPayout(txId: txId, rawHex: Hex.encode(bytes), sender: order.sender, nonce: 0, maxNetworkFee: UInt256(plan.fee),
-                            inputs: plan.inputs, change: plan.change.map { Coin(tx: txId, index: 1, value: $0) })
+        return SignedPayout(txId: txId, rawHex: Hex.encode(bytes), sender: order.sender,
+                            spendGuard: .coins(inputs: plan.inputs, change: plan.change.map { Coin(tx: txId, index: 1, value: $0) }),
+                            maxNetworkFee: UInt256(plan.fee))
     }
 
     /// Chooses coins for one payment: the smallest single coin that pays it
