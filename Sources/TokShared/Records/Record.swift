@@ -82,14 +82,8 @@ extension JSON {
 
     /// Marks the record rejected, keeping every field it had so nothing is lost.
     public func reject(stage: StageName, _ error: TokError, line: Int? = nil) {
-        let errorObject = JSON.object()
-        errorObject.set("stage", string: stage.rawValue)
-        errorObject.set("code", string: error.code.rawValue)
-        errorObject.set("message", string: error.message)
-        errorObject.set("retryable", bool: error.retryable)
-        if let line { errorObject.set("line", integer: Int64(line)) }
         set(Field.status, string: RecordStatus.rejected.rawValue)
-        set(Field.error, errorObject)
+        set(Field.error, RejectionError(stage: stage, error: error, line: line).object())
     }
 
     /// A rejection record for a line that could not be read as an object.

@@ -14,16 +14,6 @@ public struct ResolvedDeposit: Sendable {
     public var claim: DepositClaim {
         DepositClaim(tx: tx, sender: address, mapping: mapping, receiver: network.receiver)
     }
-
-    public func validatedObject() -> JSON {
-        let object = JSON.object()
-        object.set("network", string: network.chainText)
-        object.set("account", string: account)
-        object.set("token", string: mapping.token)
-        object.set("asset", string: mapping.assetText)
-        object.set("tx", string: tx)
-        return object
-    }
 }
 
 /// An account and token named by a balance query.
@@ -173,33 +163,14 @@ public struct ResolvedPayout: Sendable {
     public var destinationAccount: String { destinationNetwork.chainText + ":" + destinationAddress }
     /// Who pays on the destination chain.
     public var sender: String? { destinationMapping.treasury ?? destinationNetwork.operatorAddress }
-    /// Quantity plus fee: what prepare locks.
-    public var debit: UInt256 { quantity.adding(fee)! }
-
-    public func validatedObject(into object: JSON = JSON.object()) -> JSON {
-        object.set("account", string: account)
-        object.set("network", string: sourceNetwork.chainText)
-        object.set("token", string: token)
-        object.set("quantity", string: quantity.description)
-        object.set("fee", string: fee.description)
-        object.set("destination", string: destinationAccount)
-        object.set("destination_network", string: destinationNetwork.chainText)
-        object.set("destination_asset", string: destinationMapping.assetText)
-        object.set("destination_amount", string: destinationAmount.description)
-        object.set("expires", integer: authorisation.expiresUnixSeconds)
-        return object
-    }
+    /// Quantity plus fee: what prepare locks (the resolver refused a sum that overflows).
+    public var debit: UInt256 { quantity.adding(fee) ?? .max }
 }
 
 /// A transfer: a deposit and a payout of the deposited token in one request.
 public struct ResolvedTransfer: Sendable {
     public var deposit: ResolvedDeposit
     public var payout: ResolvedPayout
-
-    public func validatedObject() -> JSON {
-        let object = deposit.validatedObject()
-        return payout.validatedObject(into: object)
-    }
 }
 
 extension RequestResolver {

@@ -41,8 +41,7 @@ public final class SubmitStage: Stage {
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         var jobs: [Job] = []
         for (index, record) in batch.enumerated() {
-            guard record.status == .prepared, let op = record.opText.flatMap(Op.init(rawValue:)),
-                  op == .payout || op == .transfer || op == .nonceFill else { continue }
+            guard FlowRegistry.claim(record, for: .submit) != nil else { continue }
             do throws(TokError) {
                 try attestor.check(record, stage: .apply)
                 let payoutTx = try PayoutTx.read(record)
@@ -80,8 +79,7 @@ public final class SubmitStage: Stage {
     }
 
     private func annotate(_ record: JSON, _ job: Job, _ progress: Progress) {
-        let submission = JSON.object()
-        let status: RecordStatus
+        let outcome: Submission.Outcome
         switch progress {
         case .error(let error):
             // Nothing is decided: the payout stays prepared in the ledger and a later run retries.
@@ -90,24 +88,18 @@ public final class SubmitStage: Stage {
             logger.warning("payout not submitted", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "error": "\(error)"])
             return
         case .inFlight(let note):
-            status = .submitted
-            submission.set("state", string: note)
+            outcome = .submitted(note: note)
         case .confirmed(let blockHash, let blockNumber, let confirmations):
-            status = .confirmed
-            submission.set("block_hash", string: blockHash)
-            submission.set("block_number", integer: Int64(blockNumber))
-            submission.set("confirmations", integer: Int64(confirmations))
-            submission.set("required_confirmations", integer: Int64(job.network.confirmations))
+            outcome = .confirmed(blockHash: blockHash, blockNumber: Int64(blockNumber), confirmations: Int64(confirmations),
+                                 requiredConfirmations: Int64(job.network.confirmations))
         case .failed(let reason, let nonceConsumed):
-            status = .failed
-            submission.set("reason", string: reason)
-            submission.set("nonce_consumed", bool: nonceConsumed)
+            outcome = .failed(reason: reason, nonceConsumed: nonceConsumed)
         }
-        submission.set("tx", string: job.payoutTx.tx)
-        record.set(Field.submission, submission)
-        record.set(Field.status, string: status.rawValue)
+        record.set(Field.submission, Submission(tx: job.payoutTx.tx, outcome: outcome).object())
+        record.set(Field.status, string: outcome.status.rawValue)
         attestor.attest(record, stage: .submit)
-        logger.info("payout \(status.rawValue)", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "tx": "\(job.payoutTx.tx)"])
+        logger.info("payout \(outcome.status.rawValue)", metadata: ["id": "\(record.string(at: Field.id) ?? "?")",
+                                                                   "tx": "\(job.payoutTx.tx)"])
     }
 
     /// Broadcast (safe to repeat), then look once: a payout that is already

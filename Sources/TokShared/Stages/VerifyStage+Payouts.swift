@@ -2,17 +2,17 @@
 /// balance check against tok-apply's ledger, a nonce chosen from the ledger,
 /// and the destination transaction built and signed with the operator's key.
 extension VerifyStage {
-    typealias PayoutItem = (index: Int, payout: ResolvedPayout)
+    typealias PayoutItem = VerifyBatch.PayoutJob
 
-    func signPayouts(_ items: [PayoutItem], batch: [JSON]) async {
+    func signPayouts(_ items: [PayoutItem], batch: VerifyBatch) async {
         var toSign: [PayoutItem] = []
         var batchDebits: [String: UInt256] = [:]
         for item in items {
-            let record = batch[item.index]
+            let record = batch.records[item.index]
             do throws(TokError) {
                 if let ledger, let stored = try ledger.payout(requestId: item.payout.requestId) {
                     // A replay: re-emit the recorded transaction; signing anew would only waste a nonce.
-                    finishSigned(record, item.payout, PayoutTx(row: stored))
+                    item.flow.payoutSigned(record, payout: item.payout, payoutTx: PayoutTx(row: stored), batch: batch)
                     continue
                 }
                 if let ledger {
@@ -37,7 +37,7 @@ extension VerifyStage {
                 }
                 toSign.append(item)
             } catch {
-                rejectPayout(record, error)
+                item.flow.payoutRefused(record, error, batch: batch)
             }
         }
 
@@ -48,14 +48,14 @@ extension VerifyStage {
         }
     }
 
-    private func signGroup(_ items: [PayoutItem], batch: [JSON]) async {
+    private func signGroup(_ items: [PayoutItem], batch: VerifyBatch) async {
         let network = items[0].payout.destinationNetwork
         let channel = payoutChannel(for: network)
         let key: PrivateKey
         do throws(TokError) {
             key = try signingKey(for: network)
         } catch {
-            for item in items { rejectPayout(batch[item.index], error) }
+            for item in items { item.flow.payoutRefused(batch.records[item.index], error, batch: batch) }
             return
         }
         if channel.fundingModel == .coins {
@@ -83,7 +83,7 @@ extension VerifyStage {
                                           sender: sender, nonce: nonce))
                 ordered.append((item, chainNonce))
             } catch {
-                rejectPayout(batch[item.index], error)
+                item.flow.payoutRefused(batch.records[item.index], error, batch: batch)
             }
         }
         if orders.isEmpty { return }
@@ -91,12 +91,12 @@ extension VerifyStage {
         for ((item, chainNonce), result) in zip(ordered, signed) {
             switch result {
             case .success(let payout):
-                finishSigned(batch[item.index], item.payout, PayoutTx(
+                item.flow.payoutSigned(batch.records[item.index], payout: item.payout, payoutTx: PayoutTx(
                     chain: network.chainText, tx: payout.txId, rawHex: payout.rawHex, sender: payout.sender,
-                    spendGuard: .nonce(payout.nonce, chainNonce: chainNonce)))
+                    spendGuard: .nonce(payout.nonce, chainNonce: chainNonce)), batch: batch)
                 logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(payout.txId)", "nonce": "\(payout.nonce)"])
             case .failure(let error):
-                rejectPayout(batch[item.index], error)
+                item.flow.payoutRefused(batch.records[item.index], error, batch: batch)
             }
         }
     }
@@ -104,11 +104,11 @@ extension VerifyStage {
     /// UTXO chains: each payout is built from the coins the ledger shows free
     /// and this process has not used yet, one after another, so two payouts of
     /// one run never pick the same coin.
-    private func signFromCoins(_ items: [PayoutItem], batch: [JSON], network: NetworkConfig, channel: PayoutChannel,
+    private func signFromCoins(_ items: [PayoutItem], batch: VerifyBatch, network: NetworkConfig, channel: PayoutChannel,
                                key: PrivateKey) async {
         guard let ledger else {
             let error = TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
-            for item in items { rejectPayout(batch[item.index], error) }
+            for item in items { item.flow.payoutRefused(batch.records[item.index], error, batch: batch) }
             return
         }
         let now = monotonicMilliseconds()
@@ -123,13 +123,13 @@ extension VerifyStage {
                                         sender: sender, nonce: 0, coins: coins)
                 let signed = try await channel.sign([order], key: key)[0].get()
                 for coin in signed.inputs { taken[coin.outpoint] = now }
-                finishSigned(batch[item.index], item.payout, PayoutTx(
+                item.flow.payoutSigned(batch.records[item.index], payout: item.payout, payoutTx: PayoutTx(
                     chain: network.chainText, tx: signed.txId, rawHex: signed.rawHex, sender: signed.sender,
-                    spendGuard: signed.spendGuard))
+                    spendGuard: signed.spendGuard), batch: batch)
                 logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(signed.txId)",
                                                         "inputs": "\(signed.inputs.count)", "network_fee": "\(signed.maxNetworkFee)"])
             } catch {
-                rejectPayout(batch[item.index], error)
+                item.flow.payoutRefused(batch.records[item.index], error, batch: batch)
             }
         }
     }
@@ -154,52 +154,19 @@ extension VerifyStage {
         return nonce
     }
 
-    private func finishSigned(_ record: JSON, _ payout: ResolvedPayout, _ payoutTx: PayoutTx) {
-        if record.opText != Op.transfer.rawValue { record.set(Field.validated, payout.validatedObject()) }
-        record.remove(Field.error)
-        record.remove(Field.attestation)
-        record.set(Field.payoutTx, payoutTx.object())
-        record.set(Field.status, string: RecordStatus.signed.rawValue)
-        attestor.attest(record, stage: .verify)
-    }
-
-    /// A refused payout. For a transfer whose deposit is proven, only the payout
-    /// half is refused: the record goes on as a verified deposit (attested) with
-    /// `payout_error`, so the deposit is still credited.
-    func rejectPayout(_ record: JSON, _ error: TokError) {
-        record.remove(Field.payoutTx)
-        record.remove(Field.attestation)
-        if record.opText == Op.transfer.rawValue, record[Field.verified]?.string(at: "amount") != nil {
-            let errorObject = JSON.object()
-            errorObject.set("stage", string: StageName.verify.rawValue)
-            errorObject.set("code", string: error.code.rawValue)
-            errorObject.set("message", string: "the deposit will be credited; the payout was refused: \(error.message)")
-            errorObject.set("retryable", bool: error.retryable)
-            record.set("payout_error", errorObject)
-            record.set(Field.status, string: RecordStatus.verified.rawValue)
-            attestor.attest(record, stage: .verify)
-            logger.notice("transfer payout refused; deposit verified", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)"])
-            return
-        }
-        record.reject(stage: .verify, error)
-        logger.notice("payout not signed", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)"])
-    }
-
     /// Signs a nonce filler: zero value, from the sender to itself.
-    func signNonceFill(_ fill: NonceFill, record: JSON) async {
+    func signNonceFill(_ fill: NonceFill, record: JSON, flow: any Flow, batch: VerifyBatch) async {
         do throws(TokError) {
             let key = try signingKey(for: fill.network)
             let order = PayoutOrder(requestId: fill.requestId, destination: fill.sender, amount: .zero,
                                     mapping: fill.mapping, sender: fill.sender, nonce: fill.nonce)
             let signed = try await payoutChannel(for: fill.network).sign([order], key: key)[0].get()
-            record.remove(Field.attestation)
-            record.set(Field.payoutTx, PayoutTx(chain: fill.network.chainText, tx: signed.txId, rawHex: signed.rawHex,
-                                                sender: signed.sender, spendGuard: .nonce(signed.nonce, chainNonce: nil)).object())
-            record.set(Field.status, string: RecordStatus.signed.rawValue)
-            attestor.attest(record, stage: .verify)
+            PayoutFlow.markSigned(record, PayoutTx(chain: fill.network.chainText, tx: signed.txId, rawHex: signed.rawHex,
+                                                   sender: signed.sender, spendGuard: .nonce(signed.nonce, chainNonce: nil)),
+                                  attestor: attestor)
             logger.info("nonce filler signed", metadata: ["nonce": "\(fill.nonce)", "tx": "\(signed.txId)"])
         } catch {
-            rejectPayout(record, error)
+            flow.payoutRefused(record, error, batch: batch)
         }
     }
 

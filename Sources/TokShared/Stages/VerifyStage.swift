@@ -55,56 +55,26 @@ public final class VerifyStage: Stage {
         self.logger = logger
     }
 
-    private struct Job {
-        let index: Int
-        let deposit: ResolvedDeposit
-    }
-
     public func process(_ batch: [JSON]) async throws -> [JSON] {
-        var jobs: [Job] = []
-        var transfers: Set<Int> = []
-        var payouts: [PayoutItem] = []
-        var fills: [(index: Int, fill: NonceFill)] = []
-        let now = Int64(Ledger.nowMilliseconds() / 1000)
+        let context = VerifyBatch(records: batch, resolver: resolver, attestor: attestor, logger: logger,
+                                  clock: { Int64(Ledger.nowMilliseconds() / 1000) },
+                                  noteCredit: { [unowned self] deposit, credited in self.noteCredit(deposit, credited) })
         for (index, record) in batch.enumerated() {
-            guard let op = record.opText.flatMap(Op.init(rawValue:)) else { continue }
+            guard let flow = FlowRegistry.claim(record, for: .verify) else { continue }
             do throws(TokError) {
-                switch (op, record.status) {
-                case (.deposit, .validated?), (.deposit, .pending?):
-                    jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
-                case (.transfer, .validated?), (.transfer, .pending?):
-                    // The payout half is resolved and its authorisation checked once the
-                    // deposit is proven: a bad signature or an expiry reached while the
-                    // deposit was pending refuses the payout half only, never the deposit.
-                    jobs.append(Job(index: index, deposit: try resolver.resolveDeposit(record)))
-                    transfers.insert(index)
-                case (.payout, .validated?):
-                    let payout = try resolver.resolvePayout(record, nowUnixSeconds: now)
-                    try checkAuthorisation(payout)
-                    payouts.append((index, payout))
-                case (.nonceFill, .validated?):
-                    fills.append((index, try NonceFill.read(record, attestor: attestor, config: resolver.config)))
-                default:
-                    continue
-                }
+                try flow.verify(record, index: index, batch: context)
             } catch {
                 record.reject(stage: .verify, error)
             }
         }
-        if !jobs.isEmpty { await verifyDeposits(jobs, batch: batch, transfers: transfers, payouts: &payouts) }
-        if !payouts.isEmpty { await signPayouts(payouts.sorted { $0.index < $1.index }, batch: batch) }
-        for (index, fill) in fills { await signNonceFill(fill, record: batch[index]) }
+        if !context.deposits.isEmpty { await verifyDeposits(context) }
+        if !context.payouts.isEmpty { await signPayouts(context.payouts.sorted { $0.index < $1.index }, batch: context) }
+        for (index, fill, flow) in context.fills { await signNonceFill(fill, record: batch[index], flow: flow, batch: context) }
         return batch
     }
 
-    /// The source account must have signed this exact payout.
-    private func checkAuthorisation(_ payout: ResolvedPayout) throws(TokError) {
-        try payout.authorisation.verifySignature(payout.signature, signer: payout.sourceAddress,
-                                                  family: payout.sourceNetwork.family, chain: payout.sourceNetwork.chain)
-    }
-
-    private func verifyDeposits(_ jobs: [Job], batch: [JSON], transfers: Set<Int>,
-                                payouts: inout [PayoutItem]) async {
+    private func verifyDeposits(_ batch: VerifyBatch) async {
+        let jobs = batch.deposits
         var results = await verifyAll(jobs)
         if let wait {
             let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
@@ -120,52 +90,39 @@ public final class VerifyStage: Stage {
                 for (slot, result) in zip(stillPending, again) { results[slot] = result }
             }
         }
-
         for (job, result) in zip(jobs, results) {
-            let record = batch[job.index]
-            let isTransfer = transfers.contains(job.index)
-            record.set(Field.validated, job.deposit.validatedObject())
-            record.remove(Field.attestation)
-            switch result {
-            case .failure(let error):
+            finishDeposit(job, result, batch: batch)
+        }
+    }
+
+    /// Writes what the chain showed into the record; a final deposit goes on to its flow.
+    private func finishDeposit(_ job: VerifyBatch.DepositJob, _ result: Result<DepositFinding, TokError>, batch: VerifyBatch) {
+        let record = batch.records[job.index]
+        record.set(Field.validated, ValidatedDeposit(job.deposit).write())
+        record.remove(Field.attestation)
+        switch result {
+        case .failure(let error):
+            record.remove(Field.verified)
+            record.reject(stage: .verify, error)
+            logger.notice("deposit not verified", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
+        case .success(let finding):
+            guard finding.isFinal else {
+                record.remove(Field.error)
+                record.set(Field.verified, DepositVerification(finding, tx: job.deposit.tx, credited: nil).object())
+                record.set(Field.status, string: RecordStatus.pending.rawValue)
+                return
+            }
+            let credited: UInt256
+            do throws(TokError) { credited = try ledgerUnits(job.deposit, finding) } catch {
+                // Nothing can be credited that the ledger's unit cannot hold exactly.
                 record.remove(Field.verified)
                 record.reject(stage: .verify, error)
-                logger.notice("deposit not verified", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
-            case .success(let finding):
-                var credited = UInt256.zero
-                if finding.isFinal {
-                    do throws(TokError) { credited = try ledgerUnits(job.deposit, finding) } catch {
-                        // Nothing can be credited that the ledger's unit cannot hold exactly.
-                        record.remove(Field.verified)
-                        record.reject(stage: .verify, error)
-                        logger.warning("deposit not creditable", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
-                        continue
-                    }
-                }
-                record.remove(Field.error)
-                record.set(Field.verified, verifiedObject(finding))
-                if finding.isFinal, isTransfer {
-                    // The payout half is signed next, counting on the deposit it will be paid from.
-                    record.set(Field.status, string: RecordStatus.verified.rawValue)
-                    let transfer: ResolvedTransfer
-                    do throws(TokError) {
-                        transfer = try resolver.resolveTransfer(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
-                        try checkAuthorisation(transfer.payout)
-                    } catch {
-                        rejectPayout(record, error)
-                        continue
-                    }
-                    record.set(Field.validated, transfer.validatedObject())
-                    noteCredit(job.deposit, credited)
-                    payouts.append((job.index, transfer.payout))
-                } else if finding.isFinal {
-                    record.set(Field.status, string: RecordStatus.verified.rawValue)
-                    attestor.attest(record, stage: .verify)
-                    noteCredit(job.deposit, credited)
-                } else {
-                    record.set(Field.status, string: RecordStatus.pending.rawValue)
-                }
+                logger.warning("deposit not creditable", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
+                return
             }
+            record.remove(Field.error)
+            record.set(Field.verified, DepositVerification(finding, tx: job.deposit.tx, credited: credited).object())
+            job.flow.depositProven(record, index: job.index, deposit: job.deposit, credited: credited, batch: batch)
         }
     }
 
@@ -186,32 +143,9 @@ public final class VerifyStage: Stage {
                            amount: credited)
     }
 
-    private func verifiedObject(_ finding: DepositFinding) -> JSON {
-        let object = JSON.object()
-        if finding.confirmations > 0 {
-            object.set("amount", string: finding.amount.description)
-            object.set("block_hash", string: finding.blockHash)
-            object.set("block_number", integer: Int64(finding.blockNumber))
-            if !finding.coins.isEmpty {
-                // The outputs tok-apply adds to the operator's coins, attested with the rest.
-                let outputs = JSON.array()
-                for coin in finding.coins {
-                    let output = JSON.object()
-                    output.set("vout", integer: Int64(coin.index))
-                    output.set("value", string: String(coin.value))
-                    outputs.append(output)
-                }
-                object.set("outputs", outputs)
-            }
-        }
-        object.set("confirmations", integer: Int64(finding.confirmations))
-        object.set("required_confirmations", integer: Int64(finding.requiredConfirmations))
-        return object
-    }
-
     /// Verifies jobs grouped by network, in chunks of the network's RPC batch
     /// size, at most `rpc_concurrency` chunks in flight per network.
-    private func verifyAll(_ jobs: [Job]) async -> [Result<DepositFinding, TokError>] {
+    private func verifyAll(_ jobs: [VerifyBatch.DepositJob]) async -> [Result<DepositFinding, TokError>] {
         var verifiersByNetwork: [String: DepositVerifier] = [:]
         for job in jobs where verifiersByNetwork[job.deposit.network.alias] == nil {
             verifiersByNetwork[job.deposit.network.alias] = verifier(for: job.deposit.network)

@@ -108,8 +108,8 @@ extension Ledger {
 
     /// Atomic prepare: records the payout with its destination transaction and
     /// moves quantity + fee from available to locked. Checks, in order: a replay
-    /// of a recorded payout (`already_done`), the request id, the transaction id,
-    /// the nonce or coins, the available balance.
+    /// of a recorded payout (`already_done`), the request id, the nonce or
+    /// coins, the available balance, the transaction id.
     public func preparePayout(_ payout: PayoutToPrepare, nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
         try guarded {
             // A replayed request keeps the transaction it was prepared with; a
@@ -117,9 +117,6 @@ extension Ledger {
             if let existing = try payoutRow(payout.requestId) { return .alreadyDone(existing) }
             if let other = try requestRow(payout.requestId), !(other.op == .transfer && payout.op == .transfer) {
                 throw TokError(.conflictingRecord, "request id \(payout.requestId) is already used by a \(other.op.rawValue)")
-            }
-            if try payoutRequest(chain: payout.destinationChain, tx: payout.tx) != nil {
-                throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
             }
             let nonceClaim = try payout.spendGuard.nonce.map { nonce in
                 try checkNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce,
@@ -137,6 +134,12 @@ extension Ledger {
                 }
                 guard let locked = before.locked.adding(debit) else { throw TokError(.balanceOverflow, "locking \(debit) overflows") }
                 after = Balance(available: available, locked: locked)
+            }
+            // Last: two payouts signed over the same coins to the same output are
+            // the same transaction, and the coin conflict above (retryable) is
+            // what they should hear first.
+            if try payoutRequest(chain: payout.destinationChain, tx: payout.tx) != nil {
+                throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
             }
 
             // Writes: every check passed.
