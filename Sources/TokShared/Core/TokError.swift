@@ -77,12 +77,20 @@ public enum ErrorCode: String, Sendable, CaseIterable {
 
     /// A retryable failure may succeed if the same record is sent again later
     /// (the chain catches up, an RPC endpoint comes back, a lock is freed).
+    /// Every code is listed (no default), so a new one cannot be added unclassified.
     public var retryable: Bool {
         switch self {
         case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
              .coinConflict, .insufficientCoins:
             return true
-        default:
+        case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
+             .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
+             .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
+             .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
+             .amountOverflow, .amountNotExact, .badSignature, .badKey, .badRawTx, .expired, .tokenMismatch,
+             .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded, .txFailed,
+             .noPaymentToReceiver, .senderMismatch, .rpcError, .chainMismatch, .attestationMissing,
+             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .internalError:
             return false
         }
     }
