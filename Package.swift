@@ -44,6 +44,8 @@ let package = Package(
         .testTarget(
             name: "TokSharedTests",
             dependencies: ["TokShared"],
+            // Golden vectors, read from the source tree by path (not bundled as resources).
+            exclude: ["Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Depends on the executables so `swift test` builds them before running pipelines.
