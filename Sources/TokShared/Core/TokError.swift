@@ -91,7 +91,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
              .amountOverflow, .amountNotExact, .badSignature, .badKey, .badRawTx, .expired, .tokenMismatch,
              .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded, .txFailed,
              .noPaymentToReceiver, .senderMismatch, .rpcError, .chainMismatch, .attestationMissing,
-             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .internalError:
+             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .internalError:
             return false
         }
     }
