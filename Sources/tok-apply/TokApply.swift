@@ -1,7 +1,8 @@
 import ArgumentParser
 import TokShared
 
-/// tok-apply: the only writer of tok's state.
+/// tok-apply: the only writer of tok's state. Modes are subcommands; the
+/// default one applies standard input.
 @main
 struct TokApply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,37 +16,104 @@ struct TokApply: AsyncParsableCommand {
             per record; outputs are written only after the batch commits. Each batch takes \
             an exclusive lock on DB.lock: another writer waits up to \
             --lock-timeout-milliseconds, then exits 75. See tok-apply(1).
-            """)
+            """,
+        subcommands: [Apply.self, Check.self, OpenPayouts.self],
+        defaultSubcommand: Apply.self)
+}
 
-    @OptionGroup var common: CommonOptions
-
+/// The database and how long to wait for its other writer.
+struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("SQLite database file (created if absent).", valueName: "file"))
     var db: String
 
     @Option(name: .long, help: ArgumentHelp("How long to wait for another writer to finish, in milliseconds. Default: database.lock_timeout_milliseconds.", valueName: "ms"))
     var lockTimeoutMilliseconds: Int?
 
-    @Flag(name: .long, help: "Check the database's invariants instead of reading stdin; exit 65 on any violation.")
-    var check = false
-
-    @Flag(name: .long, help: "Write every payout between prepare and commit/rollback as a record for tok-submit, instead of reading stdin (reconciliation).")
-    var openPayouts = false
-
-    @Option(name: .long, help: ArgumentHelp("At most this many records with --open-payouts.", valueName: "n"))
-    var limit = 100_000
-
     func validate() throws {
-        guard (1...1_000_000).contains(limit) else { throw ValidationError("--limit must be 1...1000000") }
         if let lockTimeoutMilliseconds, !(0...3_600_000).contains(lockTimeoutMilliseconds) {
             throw ValidationError("--lock-timeout-milliseconds must be 0...3600000")
         }
     }
+}
 
-    func run() async throws {
-        if openPayouts {
-            await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
-                let (lock, ledger) = try Ledger.openWriter(path: db, config: config,
-                                                           lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+/// `--limit` of open-payouts.
+struct OpenPayoutsOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("At most this many records from open-payouts.", valueName: "n"))
+    var limit = 100_000
+
+    func validate() throws {
+        guard (1...1_000_000).contains(limit) else { throw ValidationError("--limit must be 1...1000000") }
+    }
+}
+
+extension TokApply {
+    /// The default mode: apply records from standard input.
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "apply",
+            abstract: "Apply records from standard input (the default).")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var openPayoutsOptions: OpenPayoutsOptions
+
+        // The modes' older spellings, kept so existing cron lines and scripts work.
+        @Flag(name: .long, help: "Same as the check subcommand.")
+        var check = false
+
+        @Flag(name: .long, help: "Same as the open-payouts subcommand.")
+        var openPayouts = false
+
+        func validate() throws {
+            if check && openPayouts {
+                throw ValidationError("--check and --open-payouts are two modes: run `tok-apply check` and `tok-apply open-payouts` one after the other")
+            }
+        }
+
+        func run() async throws {
+            if check { return try await Check.run(common: common, database: database) }
+            if openPayouts { return try await OpenPayouts.run(common: common, database: database, limit: openPayoutsOptions.limit) }
+            let db = database.db, lockTimeout = database.lockTimeoutMilliseconds
+            try await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
+                let (lock, ledger) = try Ledger.openWriter(path: db, config: config, lockTimeoutMilliseconds: lockTimeout, logger: logger)
+                return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
+                                  writerLock: lock, logger: logger)
+            }.finish()
+        }
+    }
+
+    /// Checks the database's invariants.
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the database's invariants instead of reading stdin; exit 65 on any violation.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws { try await Check.run(common: common, database: database) }
+
+        static func run(common: CommonOptions, database: DatabaseOptions) async throws {
+            try await ToolMain.check(tool: "tok-apply", options: common, databasePath: database.db,
+                                     lockTimeoutMilliseconds: database.lockTimeoutMilliseconds).finish()
+        }
+    }
+
+    /// Reconciliation's source: every open payout as a record for tok-submit.
+    struct OpenPayouts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "open-payouts",
+            abstract: "Write every payout between prepare and commit/rollback as a record for tok-submit, instead of reading stdin (reconciliation).")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var options: OpenPayoutsOptions
+
+        func run() async throws { try await OpenPayouts.run(common: common, database: database, limit: options.limit) }
+
+        static func run(common: CommonOptions, database: DatabaseOptions, limit: Int) async throws {
+            try await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
+                let (lock, ledger) = try Ledger.openWriter(path: database.db, config: config,
+                                                           lockTimeoutMilliseconds: database.lockTimeoutMilliseconds, logger: logger)
                 return try lock.withLock {
                     let stage = ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
                                            writerLock: nil, logger: logger)
@@ -53,18 +121,7 @@ struct TokApply: AsyncParsableCommand {
                         throw StageFailure(.tempFailure, "\(error)")
                     }
                 }
-            }
-        }
-        if check {
-            await ToolMain.check(tool: "tok-apply", options: common, databasePath: db,
-                                 lockTimeoutMilliseconds: lockTimeoutMilliseconds)
-        }
-        await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
-            let (lock, ledger) = try Ledger.openWriter(path: db, config: config,
-                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
-            return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
-                              writerLock: lock, logger: logger)
+            }.finish()
         }
     }
 }
-

@@ -23,8 +23,8 @@ struct TokSubmit: AsyncParsableCommand {
 
     func run() async throws {
         let policy = waiting.policy
-        await ToolMain.run(tool: "tok-submit", options: common) { config, logger in
+        try await ToolMain.run(tool: "tok-submit", options: common) { config, logger in
             SubmitStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, logger: logger)
-        }
+        }.finish()
     }
 }

@@ -21,21 +21,16 @@ struct TokValidate: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(name: .long, help: ArgumentHelp("Op assumed for records without one (e.g. saved TokEngine REST bodies).", valueName: "op"))
-    var defaultOp: String?
+    var defaultOp: Op?
 
     @Flag(name: .long, help: "For each unsigned payout or transfer, add \"authorisation_message\": the exact text its source account must sign (EIP-191 personal_sign on EVM). Validates nothing else.")
     var payoutMessage = false
 
-    func validate() throws {
-        if let defaultOp, Op(rawValue: defaultOp) == nil {
-            throw ValidationError("--default-op must be one of \(Op.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-    }
-
     func run() async throws {
-        await ToolMain.run(tool: "tok-validate", options: common) { config, logger in
-            ValidateStage(config: config, defaultOp: defaultOp.flatMap(Op.init(rawValue:)), payoutMessageMode: payoutMessage, logger: logger)
-        }
+        let defaultOp = self.defaultOp, payoutMessage = self.payoutMessage
+        try await ToolMain.run(tool: "tok-validate", options: common) { config, logger in
+            ValidateStage(config: config, defaultOp: defaultOp, payoutMessageMode: payoutMessage, logger: logger)
+        }.finish()
     }
 }
 

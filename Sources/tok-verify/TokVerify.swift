@@ -25,9 +25,9 @@ struct TokVerify: AsyncParsableCommand {
 
     func run() async throws {
         let policy = waiting.policy
-        await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
+        try await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
             VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, ledgerPath: db, logger: logger)
-        }
+        }.finish()
     }
 }
 

@@ -18,17 +18,14 @@ public struct CommonOptions: ParsableArguments {
     @Flag(name: .long, help: "Exit 65 when any record leaves this stage rejected (the stream is still processed to the end).")
     public var strict = false
 
-    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default: $TOK_LOG_LEVEL or info.", valueName: "level"))
-    public var logLevel: String?
+    @Option(name: .long, help: ArgumentHelp("Default: $TOK_LOG_LEVEL or info.", valueName: "level"))
+    public var logLevel: LogLevel?
 
     public init() {}
 
     public func validate() throws {
         if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be 1...100000") }
         if let maxLineBytes, !(1024...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1024...67108864") }
-        if let logLevel, Logger.Level(rawValue: logLevel.lowercased()) == nil {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-        }
     }
 
     public func loadConfig() throws -> TokConfig {
@@ -43,6 +40,13 @@ public struct CommonOptions: ParsableArguments {
                       batchSize: batchSize ?? config.engine.batchSize, strict: strict)
     }
 }
+
+/// `--log-level`: swift-log's levels, parsed and listed in `--help` by the argument parser.
+public enum LogLevel: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+extension Op: ExpressibleByArgument {}
 
 /// --wait and its limits, for the stages that watch a chain (tok-verify, tok-submit).
 public struct WaitOptions: ParsableArguments {
@@ -68,11 +72,12 @@ public struct WaitOptions: ParsableArguments {
 }
 
 /// The life of a stage process: load config, build the stage, run the stream,
-/// map every failure to a sysexits code with one clear line on stderr.
+/// map every failure to a sysexits code with one clear line on stderr. Each
+/// returns the code; only the command (the argument parser) ends the process.
 public enum ToolMain {
     public static func run(tool: String, options: CommonOptions,
-                           makeStage: (TokConfig, Logger) throws -> Stage) async -> Never {
-        let logger = TokLogging.logger(tool: tool, level: options.logLevel)
+                           makeStage: (TokConfig, Logger) throws -> Stage) async -> SysExit {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         // A closed downstream pipe must surface as a write error, not kill us silently mid-batch.
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
@@ -88,12 +93,12 @@ public enum ToolMain {
             code = report(error, tool: tool)
         }
         TokLogging.flush()
-        exit(code.rawValue)
+        return code
     }
 
     /// Writes records produced without reading stdin (e.g. `tok-apply --open-payouts`).
-    public static func emit(tool: String, options: CommonOptions, produce: (TokConfig, Logger) throws -> [JSON]) async -> Never {
-        let logger = TokLogging.logger(tool: tool, level: options.logLevel)
+    public static func emit(tool: String, options: CommonOptions, produce: (TokConfig, Logger) throws -> [JSON]) async -> SysExit {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
         do {
@@ -112,14 +117,14 @@ public enum ToolMain {
             code = report(error, tool: tool)
         }
         TokLogging.flush()
-        exit(code.rawValue)
+        return code
     }
 
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
     public static func check(tool: String, options: CommonOptions, databasePath: String,
-                             lockTimeoutMilliseconds: Int?) async -> Never {
-        let logger = TokLogging.logger(tool: tool, level: options.logLevel)
+                             lockTimeoutMilliseconds: Int?) async -> SysExit {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         let code: SysExit
         do {
             let config = try options.loadConfig()
@@ -141,7 +146,7 @@ public enum ToolMain {
             code = report(error, tool: tool)
         }
         TokLogging.flush()
-        exit(code.rawValue)
+        return code
     }
 
     /// The edge where failures become exit codes: one place, one table.
@@ -180,5 +185,12 @@ public enum ToolMain {
                               problem: "an attestation secret is required (secret, secret_env or secret_file, or $TOK_ATTESTATION_SECRET)")
         }
         return Attestor(settings: settings)
+    }
+}
+
+extension SysExit {
+    /// Ends a command with this status: the argument parser exits, nothing else does.
+    public func finish() throws {
+        if self != .ok { throw ExitCode(rawValue) }
     }
 }

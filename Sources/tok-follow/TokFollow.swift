@@ -1,6 +1,7 @@
 import ArgumentParser
 import TokShared
 
+@main
 struct TokFollow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tok-follow",
@@ -13,5 +14,3 @@ struct TokFollow: ParsableCommand {
         throw ExitCode(code.rawValue)
     }
 }
-
-TokFollow.main()
