@@ -28,7 +28,15 @@ public struct TokConfig: Sendable {
         public var lockTimeoutMilliseconds: Int
         /// "full" fsyncs every commit (the default: a credited deposit survives a power cut);
         /// "normal" may lose the last commits on power loss but never corrupts.
+        /// On PostgreSQL: `synchronous_commit` on or off.
         public var synchronous: String
+        /// The database when no --db is given: a SQLite path or a
+        /// `postgresql://` URI (without its password, preferably).
+        public var url: String? = nil
+        /// The PostgreSQL password, from the environment variable `password_env`
+        /// names. Never logged or printed. Without it libpq looks in
+        /// PGPASSWORD, then PGPASSFILE or ~/.pgpass.
+        public var password: String? = nil
     }
 
     public static let minimumSecretBytes = 32
@@ -279,6 +287,17 @@ extension TokConfig {
             database.synchronous = try section.string("synchronous") ?? database.synchronous
             guard ["full", "normal"].contains(database.synchronous) else {
                 throw section.error("synchronous", "must be \"full\" or \"normal\"")
+            }
+            database.url = try section.string("url")
+            if let url = database.url, url.isEmpty { throw section.error("url", "must not be empty") }
+            if let url = database.url, DatabaseTarget(url).hasPasswordInURI {
+                throw section.error("url", "must not carry a password: name an environment variable in password_env, or use a .pgpass file")
+            }
+            if let variable = try section.string("password_env") {
+                guard let value = environment[variable], !value.isEmpty else {
+                    throw section.error("password_env", "environment variable \(variable) is not set")
+                }
+                database.password = value
             }
             try section.finish()
         }

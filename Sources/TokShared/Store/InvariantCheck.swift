@@ -148,8 +148,8 @@ extension Ledger {
         if strayCoins > 0 { violations.append("\(strayCoins) coin(s) whose state does not match their payout's") }
         let badChange = try database.scalarInt("""
             SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = u.request_id
-            WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS NOT u.vout
-                                           OR p.change_value IS NOT u.value OR p.state = 'failed')
+            WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS DISTINCT FROM u.vout
+                                           OR p.change_value IS DISTINCT FROM u.value OR p.state = 'failed')
             """) ?? 0
         if badChange > 0 { violations.append("\(badChange) change coin(s) that are not the output their payout recorded") }
         let withoutInputs = try database.scalarInt("""
