@@ -33,7 +33,7 @@ public enum Op: String, Sendable, CaseIterable {
 
 /// Where a record stands in the flow; each stage handles records in the
 /// states it owns and passes every other record through unchanged.
-public enum RecordStatus: String, Sendable {
+public enum RecordStatus: String, Sendable, CaseIterable {
     case validated      // tok-validate accepted the request
     case pending        // tok-verify found it below the confirmation level
     case verified       // tok-verify proved the deposit and attested it
