@@ -6,23 +6,14 @@ import XCTest
 /// (-acceptnonstdtxn=0): blocks holding ordinary payments and OP_RETURN transactions are
 /// read raw, parsed, and compared field by field with the node's verbose answers; an AuxPoW
 /// block; a reorganisation made with invalidateblock. Each test has its own node.
-final class DogecoinBlockSourceTests: XCTestCase {
-    var node: DogecoinNode!
-    var source: UTXOBlockSource!
+final class DogecoinBlockSourceTests: RegtestNodeTestCase {
+    var node: DogecoinNode { regtestNode as! DogecoinNode }
     let chain = UTXOChains.dogecoinRegtest
+
     /// The tokenisation envelope, then the byte count's worth of payload.
     static func envelope(byteCount: Int) -> [UInt8] { [0xfe, 0x00, 0x01, 0xfe] + (0..<byteCount - 4).map { UInt8(truncatingIfNeeded: $0) } }
 
-    override func setUpWithError() throws {
-        node = try DogecoinNode()
-        source = try node.blockSource()
-    }
-
-    override func tearDown() {
-        node?.stop()
-        node = nil
-        super.tearDown()
-    }
+    override func startNode() throws -> RegtestNode { try DogecoinNode() }
 
     /// Mines `count` blocks to a new address whose first `count - 60` coinbases are then mature.
     private func matureMiner(blocks count: Int = 70) throws -> String {
@@ -115,18 +106,7 @@ final class DogecoinBlockSourceTests: XCTestCase {
         try BlockComparison.assertMatches(block, verboseBlock: verbose, transaction: node.verboseTransaction, chain: chain)
         XCTAssertEqual(block.transactions.map(\.txid).last, payment)
 
-        let nodeAuxPow = try XCTUnwrap(verbose["auxpow"])
-        XCTAssertEqual(nodeAuxPow["tx"]?.string(at: "txid"), auxPow.coinbase.txid)
-        XCTAssertEqual(nodeAuxPow["tx"]?.string(at: "hex").flatMap(Hex.decode), auxPow.coinbase.transaction.serialized())
-        XCTAssertEqual(nodeAuxPow["tx"]?.string(at: "blockhash"), auxPow.parentHeader.hash)
-        XCTAssertEqual(nodeAuxPow["index"]?.lenientInt64, Int64(auxPow.coinbaseIndex))
-        XCTAssertEqual(nodeAuxPow["chainindex"]?.lenientInt64, Int64(auxPow.chainIndex))
-        XCTAssertEqual(nodeAuxPow["merklebranch"]?.arrayElements.compactMap(\.stringValue),
-                       auxPow.coinbaseMerkleBranch.map { Hex.encode($0.reversed()) })
-        XCTAssertEqual(nodeAuxPow["chainmerklebranch"]?.arrayElements.compactMap(\.stringValue),
-                       auxPow.chainMerkleBranch.map { Hex.encode($0.reversed()) })
-        let parent = try XCTUnwrap(nodeAuxPow.string(at: "parentblock").flatMap(Hex.decode))
-        XCTAssertEqual(try UTXOBlockHeader(parsing: parent), auxPow.parentHeader)
+        try BlockComparison.assertMatches(auxPow, verbose: try XCTUnwrap(verbose["auxpow"]))
         // The parent coinbase commits to this block's hash, as merged mining requires.
         XCTAssertTrue(Hex.encode(auxPow.coinbase.inputs[0].scriptSig).contains(block.hash))
     }

@@ -68,4 +68,19 @@ enum BlockComparison {
             }
         }
     }
+
+    /// The AuxPoW tok parsed against the `auxpow` member of `getblock HASH true`.
+    static func assertMatches(_ auxPow: UTXOAuxPow, verbose: JSON, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(verbose["tx"]?.string(at: "txid"), auxPow.coinbase.txid, file: file, line: line)
+        XCTAssertEqual(verbose["tx"]?.string(at: "hex").flatMap(Hex.decode), auxPow.coinbase.transaction.serialized(), file: file, line: line)
+        XCTAssertEqual(verbose["tx"]?.string(at: "blockhash"), auxPow.parentHeader.hash, file: file, line: line)
+        XCTAssertEqual(verbose["index"]?.lenientInt64, Int64(auxPow.coinbaseIndex), file: file, line: line)
+        XCTAssertEqual(verbose["chainindex"]?.lenientInt64, Int64(auxPow.chainIndex), file: file, line: line)
+        XCTAssertEqual(verbose["merklebranch"]?.arrayElements.compactMap(\.stringValue),
+                       auxPow.coinbaseMerkleBranch.map { Hex.encode($0.reversed()) }, file: file, line: line)
+        XCTAssertEqual(verbose["chainmerklebranch"]?.arrayElements.compactMap(\.stringValue),
+                       auxPow.chainMerkleBranch.map { Hex.encode($0.reversed()) }, file: file, line: line)
+        let parent = try XCTUnwrap(verbose.string(at: "parentblock").flatMap(Hex.decode), file: file, line: line)
+        XCTAssertEqual(try UTXOBlockHeader(parsing: parent), auxPow.parentHeader, file: file, line: line)
+    }
 }

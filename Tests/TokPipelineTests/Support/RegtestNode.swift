@@ -119,6 +119,8 @@ class RegtestNode {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = "POST"
         request.setValue("Basic " + Base64.encode(Array("\(user):\(password)".utf8)), forHTTPHeaderField: "Authorization")
+        // An idle keep-alive connection holds up Litecoin Core's shutdown for -rpcservertimeout (30 s).
+        request.setValue("close", forHTTPHeaderField: "Connection")
         request.httpBody = Data("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"\(method)\",\"params\":\(params)}".utf8)
         request.timeoutInterval = 120
         let done = DispatchSemaphore(value: 0)
@@ -141,6 +143,7 @@ class RegtestNode {
     }
 
     /// tok's own client for this node, reading numbers as text, and a block source over it.
+    /// Release them before `stop`: their idle connections delay a Litecoin node's shutdown.
     func client() throws -> JSONRPCClient {
         try JSONRPCClient(url: url, user: user, password: password, timeoutMilliseconds: 60_000, retries: 1,
                           numbersAsText: true, logger: Logger(label: "tok-test-\(daemon.name)"))
@@ -264,6 +267,28 @@ class RegtestNode {
         }
         guard ok else { throw NodeFailure(message: "no free loopback port") }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// A test case with a node of its own, started in setUp and always stopped in tearDown, and
+/// tok's block source over it. Subclasses say which node `startNode` starts.
+class RegtestNodeTestCase: XCTestCase {
+    var regtestNode: RegtestNode!
+    var source: UTXOBlockSource!
+
+    func startNode() throws -> RegtestNode { preconditionFailure("\(type(of: self)) must say which node it starts") }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        regtestNode = try startNode()
+        source = try regtestNode.blockSource()
+    }
+
+    override func tearDown() {
+        source = nil
+        regtestNode?.stop()
+        regtestNode = nil
+        super.tearDown()
     }
 }
 

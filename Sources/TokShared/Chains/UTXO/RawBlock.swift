@@ -155,13 +155,8 @@ public struct RawBlock: Equatable, Sendable {
 
     /// Parses hex as `getblock <hash> false` prints it.
     public init(hex: some StringProtocol, chain: UTXOChainParameters) throws(TokError) {
-        guard hex.utf8.count <= 2 * RawBlock.maxSerializedBytes else {
-            throw TokError(.badRawBlock, "raw block hex is longer than \(2 * RawBlock.maxSerializedBytes) digits")
-        }
-        guard let bytes = Hex.decode(hex) else {
-            throw TokError(.badRawBlock, "raw block is not an even number of hex digits")
-        }
-        try self.init(parsing: bytes, chain: chain)
+        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: "raw block", code: .badRawBlock),
+                      chain: chain)
     }
 
     private static func readTransactions(from reader: inout Wire.Reader) throws(TokError) -> [UTXOParsedTransaction] {

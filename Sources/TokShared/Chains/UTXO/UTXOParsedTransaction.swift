@@ -26,7 +26,9 @@ public struct UTXOParsedTransaction: Equatable, Sendable {
     public var outputs: [UTXOOutput] { transaction.outputs }
     /// Core's IsCoinBase: exactly one input, spending the null outpoint.
     public var isCoinbase: Bool { transaction.inputs.count == 1 && transaction.inputs[0].previousOutput.isNull }
+}
 
+extension UTXOParsedTransaction {
     /// Reads one whole transaction (.badRawTx otherwise), legacy or SegWit, within what
     /// consensus allows in a block: a transaction a node serves is never refused for its size.
     public init(parsing bytes: [UInt8]) throws(TokError) {
@@ -42,22 +44,7 @@ public struct UTXOParsedTransaction: Equatable, Sendable {
 
     /// Parses hex as `getrawtransaction <txid> false` prints it.
     public init(hex: some StringProtocol) throws(TokError) {
-        guard hex.utf8.count <= 2 * RawBlock.maxSerializedBytes else {
-            throw TokError(.badRawTx, "raw transaction hex is longer than \(2 * RawBlock.maxSerializedBytes) digits")
-        }
-        guard let bytes = Hex.decode(hex) else {
-            throw TokError(.badRawTx, "raw transaction is not an even number of hex digits")
-        }
-        try self.init(parsing: bytes)
-    }
-
-    init(transaction: UTXOTransaction, witnesses: [[[UInt8]]], txidInternalBytes: [UInt8],
-         witnessHashInternalBytes: [UInt8], byteCount: Int) {
-        self.transaction = transaction
-        self.witnesses = witnesses
-        self.txidInternalBytes = txidInternalBytes
-        self.witnessHashInternalBytes = witnessHashInternalBytes
-        self.byteCount = byteCount
+        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
     }
 }
 

@@ -164,13 +164,7 @@ public struct UTXOTransaction: Equatable, Sendable {
 
     /// Parses hex as `getrawtransaction` and `signrawtransaction*` print it.
     public init(hex: some StringProtocol) throws(TokError) {
-        guard hex.utf8.count <= 2 * UTXOTransaction.maxSerializedBytes else {
-            throw TokError(.badRawTx, "raw transaction hex is longer than \(2 * UTXOTransaction.maxSerializedBytes) digits")
-        }
-        guard let bytes = Hex.decode(hex) else {
-            throw TokError(.badRawTx, "raw transaction is not an even number of hex digits")
-        }
-        try self.init(parsing: bytes)
+        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: UTXOTransaction.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
     }
 
     /// sha256d of the legacy serialization, in display order (what `sendrawtransaction` returns).
@@ -359,6 +353,18 @@ enum Script {
 
 /// Bitcoin's serialization primitives.
 enum Wire {
+    /// The bytes of hex as nodes print serialisations, refused (`code`) when longer than
+    /// `maxBytes` (checked before decoding) or not an even number of hex digits.
+    static func bytes(hex: some StringProtocol, maxBytes: Int, subject: String, code: ErrorCode) throws(TokError) -> [UInt8] {
+        guard hex.utf8.count <= 2 * maxBytes else {
+            throw TokError(code, "\(subject) hex is longer than \(2 * maxBytes) digits")
+        }
+        guard let bytes = Hex.decode(hex) else {
+            throw TokError(code, "\(subject) is not an even number of hex digits")
+        }
+        return bytes
+    }
+
     static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, byteCount: Int, to out: inout [UInt8]) {
         for index in 0..<byteCount { out.append(UInt8(truncatingIfNeeded: value >> (8 * index))) }
     }
