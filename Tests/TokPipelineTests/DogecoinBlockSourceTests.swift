@@ -176,4 +176,20 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         let genesisHeader = try await source.header(hash: chain.genesisHash)
         XCTAssertNil(genesisHeader?.previousBlockHash)
     }
+
+    /// The node's keys and message signatures are the ones tok's code reads.
+    func testWalletKeysAndMessageSignatures() throws {
+        let address = try node.newAddress()
+        let wif = try node.dumpPrivateKey(address)
+        XCTAssertTrue(wif.hasPrefix("c"), "a compressed regtest WIF")
+        let (key, compressed) = try WIF.decode(wif, chain: chain)
+        XCTAssertTrue(compressed)
+        XCTAssertEqual(UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true)).encode(chain: chain), address)
+        let message = "tok: much message, very signed"
+        let signature = try node.signMessage(message, by: address)
+        let recovered = try MessageSigning.recoverPublicKey(message: message, magic: chain.messageMagic, signatureBase64: signature)
+        XCTAssertEqual(recovered.publicKey, key.publicKey(compressed: true))
+        XCTAssertEqual(MessageSigning.sign(message: message, magic: chain.messageMagic, key: key, compressed: true), signature,
+                       "RFC 6979 nonces: tok signs byte for byte as the node does")
+    }
 }

@@ -123,16 +123,7 @@ class RegtestNode {
         request.setValue("close", forHTTPHeaderField: "Connection")
         request.httpBody = Data("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"\(method)\",\"params\":\(params)}".utf8)
         request.timeoutInterval = 120
-        let done = DispatchSemaphore(value: 0)
-        let box = NodeAnswer()
-        URLSession.shared.dataTask(with: request) { data, _, error in
-            box.data = data
-            box.error = error
-            done.signal()
-        }.resume()
-        done.wait()
-        if let error = box.error { throw error }
-        guard let data = box.data, let quoted = try? JSONNumberText.quotingNumbers([UInt8](data)),
+        guard let data = try SynchronousHTTP.send(request), let quoted = try? JSONNumberText.quotingNumbers([UInt8](data)),
               case .success(let answer) = quoted.withUnsafeBytes({ JSON.parse($0) }) else {
             throw NodeFailure(message: "\(method): no JSON answer")
         }
@@ -297,7 +288,25 @@ struct NodeFailure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-private final class NodeAnswer: @unchecked Sendable {
-    var data: Data?
-    var error: Error?
+/// Blocking HTTP for the test helpers that speak JSON-RPC synchronously (nodes, the EVM chain).
+enum SynchronousHTTP {
+    /// The body of the answer (nil when there was none), or the transport's error.
+    static func send(_ request: URLRequest) throws -> Data? {
+        let done = DispatchSemaphore(value: 0)
+        let answer = Answer()
+        URLSession.shared.dataTask(with: request) { data, _, error in
+            answer.data = data
+            answer.error = error
+            done.signal()
+        }.resume()
+        done.wait()
+        if let error = answer.error { throw error }
+        return answer.data
+    }
+
+    /// Carries the answer back to the waiting thread (the semaphore orders the accesses).
+    private final class Answer: @unchecked Sendable {
+        var data: Data?
+        var error: Error?
+    }
 }
