@@ -65,6 +65,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case rpcUnavailable = "rpc_unavailable"
     case rpcError = "rpc_error"
     case chainMismatch = "chain_mismatch"
+    case badRawBlock = "bad_raw_block"
 
     // Applying to state.
     case attestationMissing = "attestation_missing"
@@ -149,6 +150,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .rpcUnavailable: return "the chain's RPC endpoint failed after all retries; retry later"
         case .rpcError: return "the chain's RPC endpoint answered with an error"
         case .chainMismatch: return "the RPC endpoint serves a different chain than configured"
+        case .badRawBlock: return "the node served a block that does not parse, exceeds tok's limits, or whose merkle root does not match"
         case .attestationMissing: return "a verified record carries no attestation"
         case .attestationInvalid: return "the attestation does not match the record (edited or forged)"
         case .notVerified: return "tok-apply was given a record that tok-verify has not verified"
