@@ -92,7 +92,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
              .amountOverflow, .amountNotExact, .badSignature, .badKey, .badRawTx, .expired, .tokenMismatch,
              .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded, .txFailed,
              .noPaymentToReceiver, .senderMismatch, .rpcError, .chainMismatch, .attestationMissing,
-             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .internalError:
+             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .badRawBlock,
+             .internalError:
             return false
         }
     }
