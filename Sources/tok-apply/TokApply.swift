@@ -17,7 +17,7 @@ struct TokApply: AsyncParsableCommand {
             an exclusive lock on DB.lock: another writer waits up to \
             --lock-timeout-milliseconds, then exits 75. See tok-apply(1).
             """,
-        subcommands: [Apply.self, Check.self, OpenPayouts.self],
+        subcommands: [Apply.self, Check.self, OpenPayouts.self, ChainStatus.self],
         defaultSubcommand: Apply.self)
 }
 
@@ -120,6 +120,34 @@ extension TokApply {
                     do { return try stage.openPayoutRecords(limit: limit) } catch {
                         throw StageFailure(.tempFailure, "\(error)")
                     }
+                }
+            }.finish()
+        }
+    }
+
+    /// Where the ledger stands on each chain it follows, and the state hash to compare with another instance.
+    struct ChainStatus: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "chain-status",
+            abstract: "Print, per followed chain, the ledger's tip, its block count and its state hash (one JSON line each).")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let path = database.db
+            try await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
+                let ledger = try Ledger(readOnlyPath: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                                        logger: logger)
+                return try ledger.chainStatus().map { status in
+                    let record = JSON.object()
+                    record.set("chain", string: status.tip.chain)
+                    if let network = config.network(named: status.tip.chain) { record.set("network", string: network.alias) }
+                    record.set("height", integer: status.tip.height)
+                    record.set("hash", string: status.tip.hash)
+                    record.set("state_hash", string: status.tip.stateHash)
+                    record.set("blocks", integer: status.blocks)
+                    return record
                 }
             }.finish()
         }

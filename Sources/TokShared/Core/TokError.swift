@@ -73,6 +73,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case notVerified = "not_verified"
     case balanceOverflow = "balance_overflow"
     case conflictingRecord = "conflicting_record"
+    case notNextBlock = "not_next_block"
+    case accountInShortfall = "account_in_shortfall"
     case databaseError = "database_error"
 
     case internalError = "internal_error"
@@ -83,7 +85,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var retryable: Bool {
         switch self {
         case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
-             .coinConflict, .insufficientCoins:
+             .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall:
             return true
         case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
              .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
@@ -157,6 +159,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .notVerified: return "tok-apply was given a record that tok-verify has not verified"
         case .balanceOverflow: return "crediting would push a balance beyond 2^256-1"
         case .conflictingRecord: return "the request id is already used by a different request"
+        case .notNextBlock: return "the block does not extend the chain the ledger holds (or is not its tip); rerun tok-follow"
+        case .accountInShortfall: return "a reorganisation took a credited deposit of this account off the chain; payouts wait until it is resolved"
         case .databaseError: return "the database failed; nothing was changed; retry later"
         case .internalError: return "a bug in tok; please report it"
         }
@@ -187,5 +191,6 @@ public enum SysExit: Int32, Sendable {
     case software = 70       // EX_SOFTWARE: internal error
     case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
     case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again
+    case protocolError = 76  // EX_PROTOCOL: the node's chain forked deeper than max_reorg_depth: an operator must look
     case config = 78         // EX_CONFIG: the configuration is wrong
 }

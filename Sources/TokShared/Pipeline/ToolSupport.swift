@@ -120,6 +120,35 @@ public enum ToolMain {
         return code
     }
 
+    /// tok-follow: writes a network's blocks until the tip (or for ever, or a bound).
+    public static func follow(tool: String, options: CommonOptions, network name: String, ledgerPath: String?,
+                              follow: FollowOptions) async -> SysExit {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
+        signal(SIGPIPE, SIG_IGN)
+        let code: SysExit
+        do {
+            let config = try options.loadConfig()
+            guard let network = config.network(named: name) else {
+                throw StageFailure(.usage, "network \(name) is not configured")
+            }
+            let follower: BlockFollower
+            do { follower = try network.family.makeBlockFollower(for: network, logger: logger) } catch {
+                throw StageFailure(.unavailable, error.message)
+            }
+            let stage = FollowStage(network: network, attestor: try attestor(config), follower: follower, options: follow,
+                                    ledgerPath: ledgerPath, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                                    logger: logger)
+            let summary = try await stage.run()
+            logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
+                                           "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
+            code = .ok
+        } catch {
+            code = report(error, tool: tool)
+        }
+        TokLogging.flush()
+        return code
+    }
+
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
     public static func check(tool: String, options: CommonOptions, databasePath: String,
@@ -163,6 +192,15 @@ public enum ToolMain {
             }
         case let batch as Ledger.BatchFailure:
             return (.tempFailure, batch.description)
+        case let stop as FollowStage.Stop:
+            switch stop {
+            case .reorgTooDeep(let message): return (.protocolError, message)
+            case .node(let error):
+                return (error.code == .chainMismatch ? .config : .unavailable, stop.description)
+            case .output(let message): return (.ioError, message)
+            case .ledger(let message): return (.tempFailure, message)
+            case .config(let message): return (.config, message)
+            }
         case let lock as WriterLockError:
             switch lock {
             case .timedOut(let message): return (.tempFailure, message)

@@ -138,6 +138,86 @@ enum Schema {
         ALTER TABLE payouts ADD COLUMN change_vout INTEGER;
         ALTER TABLE payouts ADD COLUMN change_value INTEGER;
         """,
+        // 3: the chains tok-apply follows. Every block it took (a chain per
+        // network, linked by previous hash) with its state hash; the undo data
+        // its disconnection replays; payments to the receiver seen in blocks,
+        // waiting for their confirmation level; shortfalls a reorganisation
+        // deeper than that level left; tokenisation anchors seen.
+        """
+        CREATE TABLE chain_blocks (
+            chain          TEXT NOT NULL,
+            height         INTEGER NOT NULL CHECK (height >= 0),
+            hash           TEXT NOT NULL,
+            previous_hash  TEXT NOT NULL,
+            block_time     INTEGER NOT NULL,
+            facts          TEXT NOT NULL,   -- canonical JSON of what the block changed
+            state_hash     TEXT NOT NULL,   -- SHA-256 of the previous block's state hash, a newline and the facts; hex
+            applied_at_ms  INTEGER NOT NULL,
+            PRIMARY KEY (chain, height)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX chain_blocks_by_hash ON chain_blocks (chain, hash);
+
+        -- What connecting a block changed, in order; disconnecting it replays these
+        -- backwards and checks each against the ledger first.
+        CREATE TABLE block_undo (
+            chain  TEXT NOT NULL,
+            height INTEGER NOT NULL,
+            seq    INTEGER NOT NULL,
+            kind   TEXT NOT NULL CHECK (kind IN ('payment_detected', 'payment_matured', 'coin_spent', 'shortfall_resolved',
+                                                 'anchor_seen')),
+            body   TEXT NOT NULL,           -- canonical JSON naming what changed and how
+            PRIMARY KEY (chain, height, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE detected_payments (
+            chain      TEXT NOT NULL,
+            tx         TEXT NOT NULL,
+            asset      TEXT NOT NULL,
+            block_hash TEXT NOT NULL,
+            height     INTEGER NOT NULL,
+            amount     TEXT NOT NULL,       -- the chain's base units
+            sender     TEXT,                -- proven by the transaction; NULL: nobody is
+            unproven   TEXT,                -- why nobody is: coinbase, mixed_inputs, non_standard_input
+            outputs    TEXT NOT NULL,       -- JSON [{"vout","value"}] on UTXO chains, [] elsewhere
+            state      TEXT NOT NULL CHECK (state IN ('pending', 'credited', 'unattributed', 'not_creditable', 'resolved')),
+            request_id TEXT,                -- the deposit that credited it (automatic or requested)
+            note       TEXT,
+            PRIMARY KEY (chain, tx, asset, block_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX detected_pending ON detected_payments (chain, height) WHERE state = 'pending';
+
+        CREATE TABLE shortfalls (
+            id             INTEGER PRIMARY KEY,
+            chain          TEXT NOT NULL,
+            tx             TEXT NOT NULL,
+            account        TEXT NOT NULL,
+            token          TEXT NOT NULL,
+            amount         TEXT NOT NULL,   -- ledger units credited for a payment the chain no longer has
+            block_hash     TEXT NOT NULL,   -- the abandoned block that held it
+            height         INTEGER NOT NULL,
+            coins          TEXT NOT NULL,   -- JSON outpoints taken out of the pool with it
+            state          TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+            resolution     TEXT,
+            opened_at_ms   INTEGER NOT NULL,
+            resolved_at_ms INTEGER
+        );
+        CREATE INDEX shortfalls_open ON shortfalls (account) WHERE state = 'open';
+        CREATE INDEX shortfalls_by_tx ON shortfalls (chain, tx);
+
+        CREATE TABLE anchors (
+            chain      TEXT NOT NULL,
+            block_hash TEXT NOT NULL,
+            height     INTEGER NOT NULL,
+            position   INTEGER NOT NULL,    -- the transaction's index in its block
+            tx         TEXT NOT NULL,
+            output     INTEGER NOT NULL,
+            actor      TEXT,                -- the address input 0 spends from
+            script     TEXT NOT NULL,       -- the envelope output's script, hex
+            outcome    TEXT NOT NULL,       -- recorded | invalid | unsupported
+            reason     TEXT,
+            PRIMARY KEY (chain, block_hash, position)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }
