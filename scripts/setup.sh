@@ -7,7 +7,8 @@
 #     and benchmarks use (jq, sqlite3, the PostgreSQL 15 server the tests and
 #     benchmarks start themselves, python3-venv, flock from util-linux, and
 #     litecoind: a real Bitcoin-family node on regtest that judges the
-#     transactions tok signs).
+#     transactions tok signs), and the two boost libraries that the prebuilt
+#     dogecoind of ../shared/tools/dogecoin needs beyond litecoind's.
 #   - .venv-peers/: the Python environment of the local EVM test chain.
 # Progress goes to stderr.
 set -euo pipefail
@@ -15,7 +16,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(libjansson-dev libsqlite3-dev libpq-dev libssl-dev libsecp256k1-dev pkg-config jq sqlite3
-          postgresql python3 python3-venv gcc util-linux litecoind)
+          postgresql python3 python3-venv gcc util-linux litecoind
+          libboost-chrono1.74.0 libboost-program-options1.74.0)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

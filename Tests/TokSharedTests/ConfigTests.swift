@@ -445,3 +445,39 @@ final class ConfigTests: XCTestCase {
                           key: "networks[0].fee_per_kilobyte", mentions: ["bip122"])
     }
 }
+
+/// Each chain family reads its own network keys; the EVM chains are a table like the UTXO ones.
+final class FamilySettingsTests: XCTestCase {
+    // EVM fee caps are read by the EVM family and reach its networks; a bip122 network has its relay policy instead.
+    func testFamiliesReadTheirOwnKeys() throws {
+        let evm = try TokConfig.parse(text: ConfigTests.edited("confirmations = 2\n", "confirmations = 2\ngas_limit_cap = 50000\n"),
+                                      file: "t", environment: ConfigTests.environment)
+        XCTAssertEqual(evm.networks[0].evmSettings, EVMNetworkSettings(gasLimitCap: 50_000))
+        XCTAssertEqual(evm.networks[0].utxoPolicy, UTXOPolicy(), "an EVM network has no relay policy")
+        let doge = try TokConfig.parse(text: ConfigTests.dogecoin, file: "t", environment: ConfigTests.environment)
+        XCTAssertEqual(doge.networks[0].evmSettings, EVMNetworkSettings(), "a bip122 network has no fee caps")
+        XCTAssertEqual(doge.networks[0].utxoPolicy.maxNetworkFee, 5_000_000)
+    }
+
+    // An EVM key on a bip122 network is named as the other family's, like the reverse.
+    func testEVMKeysAreRefusedOnBip122() {
+        let text = ConfigTests.dogecoin.replacingOccurrences(of: "confirmations = 40\n", with: "confirmations = 40\ngas_limit_cap = 50000\n")
+        XCTAssertThrowsError(try TokConfig.parse(text: text, file: "t", environment: ConfigTests.environment)) { error in
+            let config = error as? ConfigError
+            XCTAssertEqual(config?.key, "networks[0].gas_limit_cap")
+            XCTAssertTrue(config?.problem.contains("eip155") == true, "\(error)")
+        }
+    }
+
+    // A known EVM chain has one native coin: another slip44 number on it is refused; unknown chains are not judged.
+    func testEVMChainTable() throws {
+        XCTAssertTrue(EVMChains.checked)
+        XCTAssertEqual(EVMChains.parameters(for: try ChainId(parsing: "eip155:1"))?.nativeSlip44, 60)
+        XCTAssertEqual(EVMChains.parameters(for: try ChainId(parsing: "eip155:137"))?.nativeSlip44, 966)
+        XCTAssertNil(EVMChains.parameters(for: try ChainId(parsing: "eip155:999999")))
+        let family = EVMFamily()
+        XCTAssertNoThrow(try family.checkAssetSupported(try AssetType(parsing: "eip155:1/slip44:60")))
+        XCTAssertThrowsError(try family.checkAssetSupported(try AssetType(parsing: "eip155:1/slip44:0")))
+        XCTAssertNoThrow(try family.checkAssetSupported(try AssetType(parsing: "eip155:999999/slip44:0")))
+    }
+}

@@ -51,6 +51,25 @@ public protocol ChainFamily: Sendable {
     func address(of key: PrivateKey, chain: ChainId) -> String
     /// Builds, signs, broadcasts and follows payouts on the network.
     func payoutChannel(for network: NetworkConfig, logger: Logger) -> PayoutChannel
+
+    /// The `[[networks]]` keys only this family understands, so the same key on
+    /// another family's network is named as belonging here, not as unknown.
+    var settingKeys: [String] { get }
+    /// Reads those keys of one network (and checks rules only this family has).
+    func parseSettings(_ section: inout TOMLReader, network: NetworkIdentity) throws -> any NetworkFamilySettings
+}
+
+/// A network's settings that only its chain family reads (fee caps, relay
+/// policy); the family's own code casts them back to its type.
+public protocol NetworkFamilySettings: Sendable {}
+
+/// What a family may know of a network while it reads its settings.
+public struct NetworkIdentity: Sendable {
+    public let alias: String
+    public let chain: ChainId
+    /// Canonical addresses.
+    public let receiver: String
+    public let operatorAddress: String?
 }
 
 public enum ChainFamilies {

@@ -143,6 +143,8 @@ public final class AssetMapping: Sendable, Equatable {
 
 /// A chain the operator connects to. Immutable and shared by reference.
 public final class NetworkConfig: Sendable {
+    public static let defaultMaxReorgDepth = 100
+
     public let alias: String
     public let chain: ChainId
     /// `chain.description`, computed once: it is written into every record.
@@ -166,28 +168,34 @@ public final class NetworkConfig: Sendable {
     /// mode 0600 holding the hex key, or an environment variable.
     public let operatorKeyFile: String?
     public let operatorKeyEnv: String?
-    /// Account-model fee caps: the most a payout may bid per gas unit, and the tip.
-    public let maxFeePerGasWei: UInt256
-    public let priorityFeePerGasWei: UInt256
-    /// Gas estimates above this are refused rather than paid.
-    public let gasLimitCap: UInt64
+    /// What only the network's chain family reads (EVMNetworkSettings, UTXOPolicy).
+    public let familySettings: any NetworkFamilySettings
+    /// tok-follow: the first block to take on a ledger that has taken none of
+    /// this network's (required to follow it: never a silent "tip minus N").
+    public let followStartHeight: Int64?
+    /// tok-follow stops, instead of guessing, at a reorganisation deeper than this.
+    public let maxReorgDepth: Int
+
+    /// EVM networks: the payout fee caps (the defaults elsewhere).
+    public var evmSettings: EVMNetworkSettings { familySettings as? EVMNetworkSettings ?? EVMNetworkSettings() }
+    public var maxFeePerGasWei: UInt256 { evmSettings.maxFeePerGasWei }
+    public var priorityFeePerGasWei: UInt256 { evmSettings.priorityFeePerGasWei }
+    public var gasLimitCap: UInt64 { evmSettings.gasLimitCap }
     /// UTXO chains: the operator's relay policy where it differs from the
     /// chain table's (nodes change it: -minrelaytxfee, -dustlimit, Dogecoin's
     /// 1.14.5 fee cut), and the most one payout may pay in network fees.
-    public let utxoPolicy: UTXOPolicy
+    public var utxoPolicy: UTXOPolicy { familySettings as? UTXOPolicy ?? UTXOPolicy() }
 
     init(alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
          receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
-         operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil,
-         maxFeePerGasWei: UInt256 = UInt256(500_000_000_000), priorityFeePerGasWei: UInt256 = UInt256(1_000_000_000),
-         gasLimitCap: UInt64 = 300_000, utxoPolicy: UTXOPolicy = UTXOPolicy()) {
-        self.utxoPolicy = utxoPolicy
+         operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
+         followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth) {
+        self.familySettings = familySettings
+        self.followStartHeight = followStartHeight
+        self.maxReorgDepth = maxReorgDepth
         self.operatorKeyFile = operatorKeyFile
         self.operatorKeyEnv = operatorKeyEnv
-        self.maxFeePerGasWei = maxFeePerGasWei
-        self.priorityFeePerGasWei = priorityFeePerGasWei
-        self.gasLimitCap = gasLimitCap
         self.alias = alias
         self.chain = chain
         self.chainText = chain.description
@@ -218,6 +226,7 @@ extension TokConfig {
         return try parse(text: text, file: path, environment: environment)
     }
 
+    /// One parser per section, in file order; `finish` refuses any key nobody read.
     public static func parse(text: String, file: String, environment: [String: String]) throws -> TokConfig {
         let root: TOMLTable
         do {
@@ -226,25 +235,39 @@ extension TokConfig {
             throw ConfigError(file: file, key: "-", problem: "not valid TOML: \(parseError.debugDescription)")
         }
         var reader = TOMLReader(file: file, path: "", table: root)
+        let engine = try parseEngine(&reader)
+        let attestation = try parseAttestation(&reader, file: file, environment: environment)
+        let database = try parseDatabase(&reader, environment: environment)
+        var tokens = try parseTokens(&reader)
+        let networks = try parseNetworks(&reader, tokens: tokens, environment: environment)
+        try reader.finish()
+        try resolveLedgerDecimals(&tokens, networks: networks, file: file)
+        return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
+                         networks: networks, tokens: tokens)
+    }
 
+    private static func parseEngine(_ reader: inout TOMLReader) throws -> EngineSettings {
         var engine = EngineSettings(maxLineBytes: LineReader.defaultMaxLineBytes, batchSize: 512)
         if var section = try reader.table("engine") {
             engine.maxLineBytes = try section.int("max_line_bytes", default: engine.maxLineBytes, range: 1024...(64 << 20))
             engine.batchSize = try section.int("batch_size", default: engine.batchSize, range: 1...100_000)
             try section.finish()
         }
+        return engine
+    }
 
+    /// `[attestation]`: one of secret, secret_env, secret_file; or the environment alone.
+    private static func parseAttestation(_ reader: inout TOMLReader, file: String,
+                                         environment: [String: String]) throws -> AttestationSettings? {
         var attestation: AttestationSettings?
         var sectionKeyId: String?
         if var section = try reader.table("attestation") {
             sectionKeyId = try section.string("key_id")
-            let keyId = sectionKeyId ?? "default"
             let inline = try section.string("secret")
             let fromEnvironment = try section.string("secret_env")
             let fromFile = try section.string("secret_file")
             try section.finish()
-            let sources = [inline, fromEnvironment, fromFile].compactMap { $0 }
-            guard sources.count <= 1 else {
+            guard [inline, fromEnvironment, fromFile].compactMap({ $0 }).count <= 1 else {
                 throw section.error("secret", "give only one of secret, secret_env, secret_file")
             }
             var secret: String?
@@ -266,7 +289,7 @@ extension TokConfig {
                 guard secret.utf8.count >= minimumSecretBytes else {
                     throw section.error("secret", "the attestation secret must be at least \(minimumSecretBytes) bytes")
                 }
-                attestation = AttestationSettings(keyId: keyId, secret: Array(secret.utf8))
+                attestation = AttestationSettings(keyId: sectionKeyId ?? "default", secret: Array(secret.utf8))
             }
         }
         // The environment alone may carry the secret (handy for services).
@@ -278,7 +301,10 @@ extension TokConfig {
             attestation = AttestationSettings(keyId: sectionKeyId ?? environment["TOK_ATTESTATION_KEY_ID"] ?? "default",
                                               secret: Array(value.utf8))
         }
+        return attestation
+    }
 
+    private static func parseDatabase(_ reader: inout TOMLReader, environment: [String: String]) throws -> DatabaseSettings {
         var database = DatabaseSettings(lockTimeoutMilliseconds: 10_000, synchronous: "full")
         if var section = try reader.table("database") {
             database.lockTimeoutMilliseconds = try section.int("lock_timeout_milliseconds",
@@ -301,7 +327,11 @@ extension TokConfig {
             }
             try section.finish()
         }
+        return database
+    }
 
+    /// `[[tokens]]`; decimals -1 means "not given" until `resolveLedgerDecimals`.
+    private static func parseTokens(_ reader: inout TOMLReader) throws -> [TokenConfig] {
         var tokens: [TokenConfig] = []
         for var section in try reader.tables("tokens") {
             let token = TokenConfig(alias: try section.requiredString("alias"),
@@ -318,7 +348,11 @@ extension TokConfig {
             tokens.append(TokenConfig(alias: token.alias, symbol: token.symbol.isEmpty ? token.alias : token.symbol,
                                       name: token.name, decimals: token.decimals))
         }
+        return tokens
+    }
 
+    private static func parseNetworks(_ reader: inout TOMLReader, tokens: [TokenConfig],
+                                      environment: [String: String]) throws -> [NetworkConfig] {
         var networks: [NetworkConfig] = []
         for var section in try reader.tables("networks") {
             let network = try parseNetwork(&section, tokens: tokens, environment: environment)
@@ -327,26 +361,24 @@ extension TokConfig {
             }
             networks.append(network)
         }
-        try reader.finish()
-        // Ledger units: a token's decimals default to its mappings' common decimals; where
-        // mappings differ it must be given, and no mapping may have more (conversion into
-        // the ledger unit must be exact).
-        for index in tokens.indices {
+        return networks
+    }
+
+    /// Ledger units: a token's decimals default to its mappings' common decimals;
+    /// where mappings differ it must be given. An asset may be finer than the ledger
+    /// (an 18-decimal ERC-20 wrapping an 8-decimal coin): its amounts must then be
+    /// whole ledger units, and anything finer is refused (amount_not_exact) before
+    /// it is credited or locked.
+    private static func resolveLedgerDecimals(_ tokens: inout [TokenConfig], networks: [NetworkConfig], file: String) throws {
+        for index in tokens.indices where tokens[index].decimals < 0 {
             let mapped = networks.flatMap { network in network.assets.filter { $0.token == tokens[index].alias } }
-            if tokens[index].decimals < 0 {
-                let distinct = Set(mapped.map(\.decimals))
-                guard distinct.count <= 1 else {
-                    throw ConfigError(file: file, key: "tokens[\(index)].decimals",
-                                      problem: "token \(tokens[index].alias) has different decimals on different networks; set its ledger decimals")
-                }
-                tokens[index].decimals = distinct.first ?? 0
+            let distinct = Set(mapped.map(\.decimals))
+            guard distinct.count <= 1 else {
+                throw ConfigError(file: file, key: "tokens[\(index)].decimals",
+                                  problem: "token \(tokens[index].alias) has different decimals on different networks; set its ledger decimals")
             }
-            // An asset may be finer than the ledger (an 18-decimal ERC-20 wrapping an
-            // 8-decimal coin): its amounts must then be whole ledger units, and
-            // anything finer is refused (amount_not_exact) before it is credited or locked.
+            tokens[index].decimals = distinct.first ?? 0
         }
-        return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
-                         networks: networks, tokens: tokens)
     }
 
     private static func parseNetwork(_ section: inout TOMLReader, tokens: [TokenConfig],
@@ -390,31 +422,36 @@ extension TokConfig {
         let concurrency = try section.int("rpc_concurrency", default: 4, range: 1...64)
         let retries = try section.int("rpc_retries", default: 5, range: 0...100)
         let batchSize = try section.int("rpc_batch_size", default: 50, range: 1...1_000)
+        let followStart = section.table["follow_start_height"] == nil
+            ? nil : Int64(try section.int("follow_start_height", default: 0, range: 0...Int(Int32.max)))
+        let maxReorgDepth = try section.int("max_reorg_depth", default: NetworkConfig.defaultMaxReorgDepth, range: 1...10_000)
         let operatorKeyFile = try section.string("operator_key_file")
         let operatorKeyEnv = try section.string("operator_key_env")
         if operatorKeyFile != nil && operatorKeyEnv != nil {
             throw section.error("operator_key_env", "give operator_key_file or operator_key_env, not both")
         }
-        let maxFeePerGas = try section.amount("max_fee_per_gas_wei", default: UInt256(500_000_000_000))
-        let priorityFeePerGas = try section.amount("priority_fee_per_gas_wei", default: UInt256(1_000_000_000))
-        guard priorityFeePerGas <= maxFeePerGas else {
-            throw section.error("priority_fee_per_gas_wei", "must not exceed max_fee_per_gas_wei")
-        }
-        let gasLimitCap = try section.int("gas_limit_cap", default: 300_000, range: 21_000...30_000_000)
-        let utxoPolicy = UTXOPolicy(
-            feePerKilobyte: try section.optionalSmallAmount("fee_per_kilobyte"),
-            minTxFee: try section.optionalSmallAmount("min_tx_fee"),
-            dustLimit: try section.optionalSmallAmount("dust_limit"),
-            softDustLimit: try section.optionalSmallAmount("soft_dust_limit"),
-            maxNetworkFee: try section.optionalSmallAmount("max_network_fee"))
-        if utxoPolicy != UTXOPolicy() && chain.namespace != "bip122" {
-            throw section.error("fee_per_kilobyte", "fee_per_kilobyte, min_tx_fee, dust_limit, soft_dust_limit and max_network_fee are for bip122 networks")
-        }
-        if chain.namespace == "bip122", let operatorAddress, operatorAddress != receiver {
-            // The operator pays from the coins deposits bring: they must be its own.
-            throw section.error("operator", "on a bip122 network the operator pays from the receiver's coins: operator must equal receiver")
+        let familySettings = try family.parseSettings(&section, network: NetworkIdentity(
+            alias: alias, chain: chain, receiver: receiver, operatorAddress: operatorAddress))
+        // Another family's key here is a mistake worth naming precisely.
+        for other in ChainFamilies.all where other.namespace != family.namespace {
+            for key in other.settingKeys where section.table[key] != nil {
+                throw section.error(key, "\(key) is for \(other.namespace) networks, and this one is \(chain.namespace)")
+            }
         }
 
+        let assets = try parseAssets(&section, tokens: tokens, network: alias, chain: chain, family: family)
+        try section.finish()
+        return NetworkConfig(alias: alias, chain: chain, family: family, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
+                             receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
+                             rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
+                             rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
+                             operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
+                             maxReorgDepth: maxReorgDepth)
+    }
+
+    /// `[[networks.assets]]` of one network.
+    private static func parseAssets(_ section: inout TOMLReader, tokens: [TokenConfig], network: String, chain: ChainId,
+                                    family: ChainFamily) throws -> [AssetMapping] {
         var assets: [AssetMapping] = []
         for var assetSection in try section.tables("assets") {
             let tokenAlias = try assetSection.requiredString("token")
@@ -445,7 +482,7 @@ extension TokConfig {
             let minimumPayout = try assetSection.amount("minimum_payout", default: .zero)
             try assetSection.finish()
             guard !assets.contains(where: { $0.token == tokenAlias || $0.asset == asset }) else {
-                throw assetSection.error("token", "token \(tokenAlias) or asset \(asset) is mapped twice on \(alias)")
+                throw assetSection.error("token", "token \(tokenAlias) or asset \(asset) is mapped twice on \(network)")
             }
             do { try family.checkAssetSupported(asset) } catch {
                 throw assetSection.error("asset", error.message)
@@ -455,13 +492,7 @@ extension TokConfig {
                                        feeBasisPoints: UInt64(feeBasisPoints), feeMinimum: feeMinimum,
                                        failureFee: failureFee, minimumPayout: minimumPayout))
         }
-        try section.finish()
-        return NetworkConfig(alias: alias, chain: chain, family: family, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
-                             receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
-                             rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
-                             rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
-                             operatorKeyEnv: operatorKeyEnv, maxFeePerGasWei: maxFeePerGas,
-                             priorityFeePerGasWei: priorityFeePerGas, gasLimitCap: UInt64(gasLimitCap), utxoPolicy: utxoPolicy)
+        return assets
     }
 
     public static func processEnvironment() -> [String: String] {
@@ -515,7 +546,7 @@ extension String {
 }
 
 /// A bip122 network's relay-policy overrides (base units); nil keeps the chain table's value.
-public struct UTXOPolicy: Sendable, Equatable {
+public struct UTXOPolicy: NetworkFamilySettings, Equatable {
     public var feePerKilobyte: UInt64?
     public var minTxFee: UInt64?
     public var dustLimit: UInt64?

@@ -11,7 +11,7 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 /// Reads one TOML table strictly: every key must be read by the caller, and
 /// `finish()` reports the first one nobody asked for — a misspelt key must
 /// not silently fall back to a default in a system that moves money.
-struct TOMLReader {
+public struct TOMLReader {
     let file: String
     let path: String
     let table: TOMLTable
@@ -23,26 +23,26 @@ struct TOMLReader {
         self.table = table
     }
 
-    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    public func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    func error(_ key: String, _ problem: String) -> ConfigError {
+    public func error(_ key: String, _ problem: String) -> ConfigError {
         ConfigError(file: file, key: keyPath(key), problem: problem)
     }
 
-    mutating func string(_ key: String) throws -> String? {
+    public mutating func string(_ key: String) throws -> String? {
         consumed.insert(key)
         guard let value = table[key] else { return nil }
         guard let text = value.string else { throw error(key, "expected a string") }
         return text
     }
 
-    mutating func requiredString(_ key: String) throws -> String {
+    public mutating func requiredString(_ key: String) throws -> String {
         guard let text = try string(key) else { throw error(key, "is required") }
         guard !text.isEmpty else { throw error(key, "must not be empty") }
         return text
     }
 
-    mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+    public mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
         consumed.insert(key)
         guard let value = table[key] else { return fallback }
         guard let number = value.int else { throw error(key, "expected an integer") }
@@ -52,7 +52,7 @@ struct TOMLReader {
         return number
     }
 
-    mutating func requiredInt(_ key: String, range: ClosedRange<Int>) throws -> Int {
+    public mutating func requiredInt(_ key: String, range: ClosedRange<Int>) throws -> Int {
         guard table[key] != nil else {
             consumed.insert(key)
             throw error(key, "is required")
@@ -61,7 +61,7 @@ struct TOMLReader {
     }
 
     /// A base-unit amount: a decimal string (any size) or a non-negative TOML integer.
-    mutating func amount(_ key: String, default fallback: UInt256) throws -> UInt256 {
+    public mutating func amount(_ key: String, default fallback: UInt256) throws -> UInt256 {
         consumed.insert(key)
         guard let value = table[key] else { return fallback }
         if let number = value.int {
@@ -75,7 +75,7 @@ struct TOMLReader {
     }
 
     /// A base-unit amount that fits 64 bits, or nil when the key is absent.
-    mutating func optionalSmallAmount(_ key: String) throws -> UInt64? {
+    public mutating func optionalSmallAmount(_ key: String) throws -> UInt64? {
         guard table[key] != nil else {
             consumed.insert(key)
             return nil
@@ -87,14 +87,14 @@ struct TOMLReader {
         return small
     }
 
-    mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
+    public mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
         consumed.insert(key)
         guard let value = table[key] else { return fallback }
         guard let flag = value.bool else { throw error(key, "expected true or false") }
         return flag
     }
 
-    mutating func table(_ key: String) throws -> TOMLReader? {
+    public mutating func table(_ key: String) throws -> TOMLReader? {
         consumed.insert(key)
         guard let value = table[key] else { return nil }
         guard let child = value.table else { throw error(key, "expected a table") }
@@ -102,7 +102,7 @@ struct TOMLReader {
     }
 
     /// An array of tables, `[[key]]` in TOML.
-    mutating func tables(_ key: String) throws -> [TOMLReader] {
+    public mutating func tables(_ key: String) throws -> [TOMLReader] {
         consumed.insert(key)
         guard let value = table[key] else { return [] }
         guard let array = value.array else { throw error(key, "expected an array of tables ([[\(keyPath(key))]])") }
@@ -114,7 +114,7 @@ struct TOMLReader {
         return readers
     }
 
-    func finish() throws {
+    public func finish() throws {
         for key in table.keys.sorted() where !consumed.contains(key) {
             throw error(key, "unknown key")
         }

@@ -65,6 +65,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case rpcUnavailable = "rpc_unavailable"
     case rpcError = "rpc_error"
     case chainMismatch = "chain_mismatch"
+    case badRawBlock = "bad_raw_block"
 
     // Applying to state.
     case attestationMissing = "attestation_missing"
@@ -72,6 +73,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case notVerified = "not_verified"
     case balanceOverflow = "balance_overflow"
     case conflictingRecord = "conflicting_record"
+    case notNextBlock = "not_next_block"
+    case accountInShortfall = "account_in_shortfall"
     case databaseError = "database_error"
 
     case internalError = "internal_error"
@@ -82,7 +85,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var retryable: Bool {
         switch self {
         case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
-             .coinConflict, .insufficientCoins:
+             .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall:
             return true
         case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
              .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
@@ -91,7 +94,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
              .amountOverflow, .amountNotExact, .badSignature, .badKey, .badRawTx, .expired, .tokenMismatch,
              .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded, .txFailed,
              .noPaymentToReceiver, .senderMismatch, .rpcError, .chainMismatch, .attestationMissing,
-             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .internalError:
+             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .badRawBlock,
+             .internalError:
             return false
         }
     }
@@ -149,11 +153,14 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .rpcUnavailable: return "the chain's RPC endpoint failed after all retries; retry later"
         case .rpcError: return "the chain's RPC endpoint answered with an error"
         case .chainMismatch: return "the RPC endpoint serves a different chain than configured"
+        case .badRawBlock: return "the node served a block that does not parse, exceeds tok's limits, or whose merkle root does not match"
         case .attestationMissing: return "a verified record carries no attestation"
         case .attestationInvalid: return "the attestation does not match the record (edited or forged)"
         case .notVerified: return "tok-apply was given a record that tok-verify has not verified"
         case .balanceOverflow: return "crediting would push a balance beyond 2^256-1"
         case .conflictingRecord: return "the request id is already used by a different request"
+        case .notNextBlock: return "the block does not extend the chain the ledger holds (or is not its tip); rerun tok-follow"
+        case .accountInShortfall: return "a reorganisation took a credited deposit of this account off the chain; payouts wait until it is resolved"
         case .databaseError: return "the database failed; nothing was changed; retry later"
         case .internalError: return "a bug in tok; please report it"
         }
@@ -184,5 +191,6 @@ public enum SysExit: Int32, Sendable {
     case software = 70       // EX_SOFTWARE: internal error
     case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
     case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again
+    case protocolError = 76  // EX_PROTOCOL: the node's chain forked deeper than max_reorg_depth: an operator must look
     case config = 78         // EX_CONFIG: the configuration is wrong
 }

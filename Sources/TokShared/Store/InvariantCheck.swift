@@ -9,6 +9,7 @@ extension Ledger {
         violations += try coinViolations()
         violations += try requestViolations()
         violations += try auditViolations()
+        violations += try chainViolations()
         return violations
     }
 
@@ -193,6 +194,38 @@ extension Ledger {
             previous = hash
         }
         audit.reset()
+        return violations
+    }
+
+    /// The chains: each block links to the one below it and its state hash is
+    /// the hash of its facts chained to the previous one; and every open
+    /// shortfall is reported (the books credit a payment the chain dropped).
+    func chainViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
+        let blocks = try database.statement("""
+            SELECT chain, height, hash, previous_hash, facts, state_hash FROM chain_blocks ORDER BY chain, height
+            """)
+        var previous: (chain: String, height: Int64, hash: String, stateHash: String)?
+        while try blocks.step() {
+            let chain = blocks.text("chain"), height = blocks.int64("height")
+            let continues = previous?.chain == chain
+            if continues, let previous, previous.height + 1 != height || previous.hash != blocks.text("previous_hash") {
+                violations.append("chain \(chain): block \(height) does not link to block \(previous.height)")
+            }
+            let expected = Ledger.auditHash(previous: continues ? previous!.stateHash : Ledger.chainGenesis, body: blocks.text("facts"))
+            if expected != blocks.text("state_hash") {
+                violations.append("chain \(chain): block \(height)'s state hash does not match its facts")
+            }
+            previous = (chain, height, blocks.text("hash"), blocks.text("state_hash"))
+        }
+        blocks.reset()
+        let shortfalls = try database.statement("""
+            SELECT id, chain, tx, account, token, amount, block_hash FROM shortfalls WHERE state = 'open' ORDER BY id
+            """)
+        while try shortfalls.step() {
+            violations.append("shortfall \(shortfalls.int64("id")): \(shortfalls.text("account")) holds \(shortfalls.text("amount")) \(shortfalls.text("token")) credited for \(shortfalls.text("tx")), which left the chain with block \(shortfalls.text("block_hash")); its payouts wait (tok-apply resolve-shortfall)")
+        }
+        shortfalls.reset()
         return violations
     }
 }

@@ -159,6 +159,23 @@ public final class Ledger {
         try self.init(readOnly: database, logger: logger)
     }
 
+    /// A read-only view for readers that run beside a tok-apply that may be
+    /// creating the file (tok-follow): nil while the file is absent or not yet
+    /// migrated to this tok's schema (it then holds nothing they need).
+    public static func readOnlyIfReady(path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) -> Ledger? {
+        guard access(path, F_OK) == 0 else { return nil }
+        let probe = try SQLiteDatabase(path: path, readOnly: true)
+        try probe.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        return try readOnlyIfReady(connection: probe, logger: logger)
+    }
+
+    /// The same over an open connection (a PostgreSQL reader: it takes no lock
+    /// and never blocks the writer).
+    public static func readOnlyIfReady(connection: any DatabaseConnection, logger: Logger) throws(StoreError) -> Ledger? {
+        guard let applied = try? Schema.applied(connection), applied.count >= Schema.currentVersion else { return nil }
+        return try Ledger(readOnly: connection, logger: logger)
+    }
+
     /// The payout recorded under a request id, if any (tok-verify uses it to
     /// re-emit a replayed payout's transaction instead of signing a new one).
     public func payout(requestId: String) throws(TokError) -> PayoutRow? {

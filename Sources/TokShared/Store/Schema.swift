@@ -146,7 +146,89 @@ enum Schema {
             ALTER TABLE payouts ADD COLUMN change_value {int};
             """),
         ]),
-        // 3: integer quantities can never be negative (CHECK constraints on
+        // 3: the chains tok-apply follows. Every block it took (a chain per
+        // network, linked by previous hash) with its state hash; the undo data
+        // its disconnection replays; payments to the receiver seen in blocks,
+        // waiting for their confirmation level; shortfalls a reorganisation
+        // deeper than that level left; tokenisation anchors seen.
+        Migration([
+            .sql("""
+            CREATE TABLE chain_blocks (
+                chain          {text} NOT NULL,
+                height         {int} NOT NULL CHECK (height >= 0),
+                hash           {text} NOT NULL,
+                previous_hash  {text} NOT NULL,
+                block_time     {int} NOT NULL,
+                facts          {text} NOT NULL,   -- canonical JSON of what the block changed
+                state_hash     {text} NOT NULL,   -- SHA-256 of the previous block's state hash, a newline and the facts; hex
+                applied_at_ms  {int} NOT NULL,
+                PRIMARY KEY (chain, height)
+            ) {without_rowid};
+            CREATE UNIQUE INDEX chain_blocks_by_hash ON chain_blocks (chain, hash);
+
+            -- What connecting a block changed, in order; disconnecting it replays these
+            -- backwards and checks each against the ledger first.
+            CREATE TABLE block_undo (
+                chain  {text} NOT NULL,
+                height {int} NOT NULL,
+                seq    {int} NOT NULL,
+                kind   {text} NOT NULL CHECK (kind IN ('payment_detected', 'payment_matured', 'coin_spent', 'shortfall_resolved',
+                                                     'anchor_seen')),
+                body   {text} NOT NULL,           -- canonical JSON naming what changed and how
+                PRIMARY KEY (chain, height, seq)
+            ) {without_rowid};
+
+            CREATE TABLE detected_payments (
+                chain      {text} NOT NULL,
+                tx         {text} NOT NULL,
+                asset      {text} NOT NULL,
+                block_hash {text} NOT NULL,
+                height     {int} NOT NULL,
+                amount     {text} NOT NULL,       -- the chain's base units
+                sender     {text},                -- proven by the transaction; NULL: nobody is
+                unproven   {text},                -- why nobody is: coinbase, mixed_inputs, non_standard_input
+                outputs    {text} NOT NULL,       -- JSON [{"vout","value"}] on UTXO chains, [] elsewhere
+                state      {text} NOT NULL CHECK (state IN ('pending', 'credited', 'unattributed', 'not_creditable', 'resolved')),
+                request_id {text},                -- the deposit that credited it (automatic or requested)
+                note       {text},
+                PRIMARY KEY (chain, tx, asset, block_hash)
+            ) {without_rowid};
+            CREATE INDEX detected_pending ON detected_payments (chain, height) WHERE state = 'pending';
+
+            CREATE TABLE shortfalls (
+                id             {key},
+                chain          {text} NOT NULL,
+                tx             {text} NOT NULL,
+                account        {text} NOT NULL,
+                token          {text} NOT NULL,
+                amount         {text} NOT NULL,   -- ledger units credited for a payment the chain no longer has
+                block_hash     {text} NOT NULL,   -- the abandoned block that held it
+                height         {int} NOT NULL,
+                coins          {text} NOT NULL,   -- JSON outpoints taken out of the pool with it
+                state          {text} NOT NULL CHECK (state IN ('open', 'resolved')),
+                resolution     {text},
+                opened_at_ms   {int} NOT NULL,
+                resolved_at_ms {int}
+            );
+            CREATE INDEX shortfalls_open ON shortfalls (account) WHERE state = 'open';
+            CREATE INDEX shortfalls_by_tx ON shortfalls (chain, tx);
+
+            CREATE TABLE anchors (
+                chain      {text} NOT NULL,
+                block_hash {text} NOT NULL,
+                height     {int} NOT NULL,
+                position   {int} NOT NULL,    -- the transaction's index in its block
+                tx         {text} NOT NULL,
+                output     {int} NOT NULL,
+                actor      {text},                -- the address input 0 spends from
+                script     {text} NOT NULL,       -- the envelope output's script, hex
+                outcome    {text} NOT NULL,       -- recorded | invalid | unsupported
+                reason     {text},
+                PRIMARY KEY (chain, block_hash, position)
+            ) {without_rowid};
+            """),
+        ]),
+        // 4: integer quantities can never be negative (CHECK constraints on
         // both engines; SQLite cannot add one to an existing table, so there
         // it is a trigger pair that refuses the same rows).
         Migration([
@@ -166,6 +248,17 @@ enum Schema {
             .check(table: "token_units", column: "decimals", rule: "BETWEEN 0 AND 77"),
             .check(table: "audit", column: "at_ms", rule: ">= 0"),
             .check(table: "utxos", column: "vout", rule: ">= 0"),
+            .check(table: "chain_blocks", column: "block_time", rule: ">= 0"),
+            .check(table: "chain_blocks", column: "applied_at_ms", rule: ">= 0"),
+            .check(table: "block_undo", column: "height", rule: ">= 0"),
+            .check(table: "block_undo", column: "seq", rule: ">= 0"),
+            .check(table: "detected_payments", column: "height", rule: ">= 0"),
+            .check(table: "shortfalls", column: "height", rule: ">= 0"),
+            .check(table: "shortfalls", column: "opened_at_ms", rule: ">= 0"),
+            .check(table: "shortfalls", column: "resolved_at_ms", rule: ">= 0"),
+            .check(table: "anchors", column: "height", rule: ">= 0"),
+            .check(table: "anchors", column: "position", rule: ">= 0"),
+            .check(table: "anchors", column: "output", rule: ">= 0"),
         ]),
     ]
 

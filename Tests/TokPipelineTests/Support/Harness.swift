@@ -154,16 +154,7 @@ final class EVMNode {
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = Data("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\(method)\",\"params\":\(params)}".utf8)
         request.timeoutInterval = 30
-        let done = DispatchSemaphore(value: 0)
-        let response = ResponseBox()
-        URLSession.shared.dataTask(with: request) { data, _, error in
-            response.data = data
-            response.error = error
-            done.signal()
-        }.resume()
-        done.wait()
-        if let failure = response.error { throw failure }
-        guard let body = response.data, case .success(let answer) = body.withUnsafeBytes({ JSON.parse($0) }) else {
+        guard let body = try SynchronousHTTP.send(request), case .success(let answer) = body.withUnsafeBytes({ JSON.parse($0) }) else {
             throw NSError(domain: "EVMNode", code: 2, userInfo: [NSLocalizedDescriptionKey: "\(method): no JSON answer"])
         }
         if let error = answer["error"] {
@@ -253,12 +244,6 @@ final class EVMNode {
         }
         return text
     }
-}
-
-/// Carries a URLSession answer back to the waiting test thread (the semaphore orders the accesses).
-private final class ResponseBox: @unchecked Sendable {
-    var data: Data?
-    var error: Error?
 }
 
 /// A deposit request line as a client would send it.

@@ -29,6 +29,10 @@ public struct UTXOChainParameters: Sendable, Equatable {
     public let maxMoneyBaseUnits: UInt64
     /// Blocks after which a coinbase output may be spent (COINBASE_MATURITY).
     public let coinbaseMaturityBlocks: Int
+    /// Merged mining (AuxPoW): the chain id in the top 16 bits of a block's version, on chains
+    /// whose headers carry a parent chain's proof of work when the version has the 0x100 flag
+    /// (Dogecoin). nil elsewhere: there, bit 8 of the version is only a BIP 9 signal.
+    public let auxPowChainId: UInt32?
 
     /// Outputs below this are non-standard: nodes refuse to relay the transaction.
     public var dustLimitBaseUnits: UInt64
@@ -46,7 +50,7 @@ public struct UTXOChainParameters: Sendable, Equatable {
     public init(
         name: String, genesisHash: String,
         p2pkhVersion: UInt8, p2shVersion: UInt8, wifVersion: UInt8, messageMagic: String,
-        coinDecimals: Int = 8, slip44: UInt32, maxMoneyBaseUnits: UInt64, coinbaseMaturityBlocks: Int,
+        coinDecimals: Int = 8, slip44: UInt32, maxMoneyBaseUnits: UInt64, coinbaseMaturityBlocks: Int, auxPowChainId: UInt32? = nil,
         dustLimitBaseUnits: UInt64, softDustLimitBaseUnits: UInt64?,
         minRelayFeePerKilobyteBaseUnits: UInt64, minTxFeeBaseUnits: UInt64
     ) {
@@ -66,6 +70,7 @@ public struct UTXOChainParameters: Sendable, Equatable {
         self.slip44 = slip44
         self.maxMoneyBaseUnits = maxMoneyBaseUnits
         self.coinbaseMaturityBlocks = coinbaseMaturityBlocks
+        self.auxPowChainId = auxPowChainId
         self.dustLimitBaseUnits = dustLimitBaseUnits
         self.softDustLimitBaseUnits = softDustLimitBaseUnits
         self.minRelayFeePerKilobyteBaseUnits = minRelayFeePerKilobyteBaseUnits
@@ -94,12 +99,14 @@ public enum UTXOChains {
     private static let dogeSoftDust = coin / 100
     private static let dogeHardDust = coin / 1000
     private static let dogeMaxMoney = 10_000_000_000 * coin
+    /// Dogecoin's merged-mining chain id on all three networks (versionHex 0062xxxx).
+    private static let dogeAuxPowChainId: UInt32 = 0x62
 
     public static let dogecoinMainnet = UTXOChainParameters(
         name: "dogecoin-mainnet",
         genesisHash: "1a91e3dace36e2be3bf030a65679fe821aa1d6ef92e7c9902eb318182c355691",
         p2pkhVersion: 30, p2shVersion: 22, wifVersion: 158, messageMagic: "Dogecoin Signed Message:\n",
-        slip44: 3, maxMoneyBaseUnits: dogeMaxMoney, coinbaseMaturityBlocks: 240,
+        slip44: 3, maxMoneyBaseUnits: dogeMaxMoney, coinbaseMaturityBlocks: 240, auxPowChainId: dogeAuxPowChainId,
         dustLimitBaseUnits: dogeHardDust, softDustLimitBaseUnits: dogeSoftDust,
         minRelayFeePerKilobyteBaseUnits: dogeRelayPerKilobyte, minTxFeeBaseUnits: dogeMinTxFee)
 
@@ -107,7 +114,7 @@ public enum UTXOChains {
         name: "dogecoin-testnet",
         genesisHash: "bb0a78264637406b6360aad926284d544d7049f45189db5664f3c4d07350559e",
         p2pkhVersion: 113, p2shVersion: 196, wifVersion: 241, messageMagic: "Dogecoin Signed Message:\n",
-        slip44: 3, maxMoneyBaseUnits: dogeMaxMoney, coinbaseMaturityBlocks: 240,
+        slip44: 3, maxMoneyBaseUnits: dogeMaxMoney, coinbaseMaturityBlocks: 240, auxPowChainId: dogeAuxPowChainId,
         dustLimitBaseUnits: dogeHardDust, softDustLimitBaseUnits: dogeSoftDust,
         minRelayFeePerKilobyteBaseUnits: dogeRelayPerKilobyte, minTxFeeBaseUnits: dogeMinTxFee)
 
@@ -115,7 +122,7 @@ public enum UTXOChains {
         name: "dogecoin-regtest",
         genesisHash: "3d2160a3b5dc4a9d62e7e66a295f70313ac808440ef7400d6c0772171ce973a5",
         p2pkhVersion: 111, p2shVersion: 196, wifVersion: 239, messageMagic: "Dogecoin Signed Message:\n",
-        slip44: 3, maxMoneyBaseUnits: dogeMaxMoney, coinbaseMaturityBlocks: 60,
+        slip44: 3, maxMoneyBaseUnits: dogeMaxMoney, coinbaseMaturityBlocks: 60, auxPowChainId: dogeAuxPowChainId,
         dustLimitBaseUnits: dogeHardDust, softDustLimitBaseUnits: dogeSoftDust,
         minRelayFeePerKilobyteBaseUnits: dogeRelayPerKilobyte, minTxFeeBaseUnits: dogeMinTxFee)
 

@@ -73,85 +73,102 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
         }
     }
 
+    /// One claim against what the node said: the transaction, the sender proven
+    /// by every input, the payment to the receiver, the confirmations.
     private func judge(_ claim: DepositClaim, _ answer: Result<JSON, RPCCallError>, previous: [String: JSON],
                        headers: [String: JSON], parameters: UTXOChainParameters) -> Result<DepositFinding, TokError> {
-        let transaction: JSON
-        switch answer {
-        case .failure(let error) where error.code == UTXODepositVerifier.notFoundCode:
-            return .failure(TokError(.txNotFound, "transaction \(claim.tx) is unknown to \(network.alias) (is the node running with -txindex=1?)"))
-        case .failure(let error):
-            return .failure(TokError(.rpcError, "looking up \(claim.tx): \(error)"))
-        case .success(let value):
-            transaction = value
+        do throws(TokError) {
+            let transaction: JSON
+            switch answer {
+            case .failure(let error) where error.code == UTXODepositVerifier.notFoundCode:
+                throw TokError(.txNotFound, "transaction \(claim.tx) is unknown to \(network.alias) (is the node running with -txindex=1?)")
+            case .failure(let error):
+                throw TokError(.rpcError, "looking up \(claim.tx): \(error)")
+            case .success(let value):
+                transaction = value
+            }
+            guard transaction.string(at: "txid")?.lowercased() == claim.tx else {
+                throw TokError(.rpcError, "the node answered for another transaction than \(claim.tx)")
+            }
+            try checkSender(claim, transaction, previous: previous, parameters: parameters)
+            let (total, coins) = try payment(claim, transaction, parameters: parameters)
+            return .success(try confirmation(claim, transaction, headers: headers, total: total, coins: coins))
+        } catch {
+            return .failure(error)
         }
-        guard transaction.string(at: "txid")?.lowercased() == claim.tx else {
-            return .failure(TokError(.rpcError, "the node answered for another transaction than \(claim.tx)"))
-        }
+    }
 
-        // The sender: every input must spend from the claimed address.
+    /// The sender: every input must spend from the claimed address.
+    private func checkSender(_ claim: DepositClaim, _ transaction: JSON, previous: [String: JSON],
+                             parameters: UTXOChainParameters) throws(TokError) {
         let inputs = transaction["vin"]?.arrayElements ?? []
-        guard !inputs.isEmpty else { return .failure(TokError(.rpcError, "transaction \(claim.tx) has no inputs")) }
+        guard !inputs.isEmpty else { throw TokError(.rpcError, "transaction \(claim.tx) has no inputs") }
         for (index, input) in inputs.enumerated() {
             if input.has("coinbase") {
-                return .failure(TokError(.senderMismatch, "transaction \(claim.tx) is a coinbase: it has no sender"))
+                throw TokError(.senderMismatch, "transaction \(claim.tx) is a coinbase: it has no sender")
             }
             guard let previousId = input.string(at: "txid"), let outputIndex = input["vout"]?.lenientInt64 else {
-                return .failure(TokError(.rpcError, "input \(index) of \(claim.tx) has no outpoint"))
+                throw TokError(.rpcError, "input \(index) of \(claim.tx) has no outpoint")
             }
             guard let spent = previous[previousId]?["vout"]?.arrayElements.first(where: { $0["n"]?.lenientInt64 == outputIndex }),
                   let scriptHex = spent["scriptPubKey"]?.string(at: "hex"), let script = Hex.decode(scriptHex) else {
-                return .failure(TokError(.rpcError, "the output spent by input \(index) of \(claim.tx) could not be read"))
+                throw TokError(.rpcError, "the output spent by input \(index) of \(claim.tx) could not be read")
             }
             guard let from = UTXOAddress.fromScript(script, chain: parameters)?.encode(chain: parameters), from == claim.sender else {
                 let shown = UTXOAddress.fromScript(script, chain: parameters)?.encode(chain: parameters) ?? "a non-standard script"
-                return .failure(TokError(.senderMismatch,
-                                         "ambiguous sender: input \(index) of \(claim.tx) spends from \(shown), not from \(claim.sender)"))
+                throw TokError(.senderMismatch, "ambiguous sender: input \(index) of \(claim.tx) spends from \(shown), not from \(claim.sender)")
             }
         }
+    }
 
-        // The amount: outputs paying the receiver, summed from their exact decimal text.
+    /// The amount: outputs paying the receiver, summed from their exact decimal text.
+    private func payment(_ claim: DepositClaim, _ transaction: JSON,
+                         parameters: UTXOChainParameters) throws(TokError) -> (total: UInt64, coins: [Coin]) {
         guard let receiverScript = try? UTXOAddress.parse(claim.receiver, chain: parameters).scriptPubKey else {
-            return .failure(TokError(.internalError, "the configured receiver \(claim.receiver) does not parse"))
+            throw TokError(.internalError, "the configured receiver \(claim.receiver) does not parse")
         }
         var total: UInt64 = 0
         var coins: [Coin] = []
         for output in transaction["vout"]?.arrayElements ?? [] {
             guard output["scriptPubKey"]?.string(at: "hex").flatMap(Hex.decode) == receiverScript else { continue }
             guard let valueText = output.string(at: "value") else {
-                return .failure(TokError(.rpcError, "an output of \(claim.tx) has no value"))
+                throw TokError(.rpcError, "an output of \(claim.tx) has no value")
             }
             let value: UInt64
             do { value = try CoinAmount.baseUnits(fromDecimalText: valueText, chain: parameters) } catch {
-                return .failure(TokError(.rpcError, "output value \(valueText) of \(claim.tx): \(error.message)"))
+                throw TokError(.rpcError, "output value \(valueText) of \(claim.tx): \(error.message)")
             }
             let (sum, overflow) = total.addingReportingOverflow(value)
             guard !overflow, sum <= parameters.maxMoneyBaseUnits else {
-                return .failure(TokError(.amountOverflow, "outputs of \(claim.tx) exceed the chain's money supply"))
+                throw TokError(.amountOverflow, "outputs of \(claim.tx) exceed the chain's money supply")
             }
             total = sum
             guard let index = output["n"]?.lenientInt64, index >= 0, index <= Int64(UInt32.max) else {
-                return .failure(TokError(.rpcError, "an output of \(claim.tx) has no index"))
+                throw TokError(.rpcError, "an output of \(claim.tx) has no index")
             }
             if value > 0 { coins.append(Coin(tx: claim.tx, index: UInt32(index), value: value)) }
         }
         guard total > 0 else {
-            return .failure(TokError(.noPaymentToReceiver, "transaction \(claim.tx) pays nothing to the receiver \(claim.receiver)"))
+            throw TokError(.noPaymentToReceiver, "transaction \(claim.tx) pays nothing to the receiver \(claim.receiver)")
         }
+        return (total, coins)
+    }
 
-        // Confirmations, from the block header: -1 there means the block left the main chain.
+    /// Confirmations, from the block header: -1 there means the block left the main chain.
+    private func confirmation(_ claim: DepositClaim, _ transaction: JSON, headers: [String: JSON], total: UInt64,
+                              coins: [Coin]) throws(TokError) -> DepositFinding {
         guard let blockHash = transaction.string(at: "blockhash") else {
-            return .success(DepositFinding(amount: UInt256(total), blockHash: "", blockNumber: 0, confirmations: 0,
-                                           requiredConfirmations: network.confirmations, coins: coins))
+            return DepositFinding(amount: UInt256(total), blockHash: "", blockNumber: 0, confirmations: 0,
+                                  requiredConfirmations: network.confirmations, coins: coins)
         }
         guard let header = headers[blockHash], let confirmations = header["confirmations"]?.lenientInt64,
               let height = header["height"]?.lenientInt64 else {
-            return .failure(TokError(.rpcError, "no header for block \(blockHash) of \(claim.tx)"))
+            throw TokError(.rpcError, "no header for block \(blockHash) of \(claim.tx)")
         }
         guard confirmations > 0 else {
-            return .failure(TokError(.reorganised, "block \(blockHash) of \(claim.tx) is no longer on the main chain"))
+            throw TokError(.reorganised, "block \(blockHash) of \(claim.tx) is no longer on the main chain")
         }
-        return .success(DepositFinding(amount: UInt256(total), blockHash: blockHash, blockNumber: UInt64(height),
-                                       confirmations: UInt64(confirmations), requiredConfirmations: network.confirmations,
-                                       coins: coins))
+        return DepositFinding(amount: UInt256(total), blockHash: blockHash, blockNumber: UInt64(height),
+                              confirmations: UInt64(confirmations), requiredConfirmations: network.confirmations, coins: coins)
     }
 }

@@ -62,4 +62,19 @@ public struct UTXOFamily: ChainFamily {
     public func payoutChannel(for network: NetworkConfig, logger: Logger) -> PayoutChannel {
         UTXOPayoutChannel(network: network, logger: logger)
     }
+
+    public var settingKeys: [String] { ["fee_per_kilobyte", "min_tx_fee", "dust_limit", "soft_dust_limit", "max_network_fee"] }
+
+    public func parseSettings(_ section: inout TOMLReader, network: NetworkIdentity) throws -> any NetworkFamilySettings {
+        if let operatorAddress = network.operatorAddress, operatorAddress != network.receiver {
+            // The operator pays from the coins deposits bring: they must be its own.
+            throw section.error("operator", "on a bip122 network the operator pays from the receiver's coins: operator must equal receiver")
+        }
+        return UTXOPolicy(
+            feePerKilobyte: try section.optionalSmallAmount("fee_per_kilobyte"),
+            minTxFee: try section.optionalSmallAmount("min_tx_fee"),
+            dustLimit: try section.optionalSmallAmount("dust_limit"),
+            softDustLimit: try section.optionalSmallAmount("soft_dust_limit"),
+            maxNetworkFee: try section.optionalSmallAmount("max_network_fee"))
+    }
 }

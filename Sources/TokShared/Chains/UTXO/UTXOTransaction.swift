@@ -155,56 +155,16 @@ public struct UTXOTransaction: Equatable, Sendable {
             throw TokError(.badRawTx, "raw transaction is \(bytes.count) bytes; at most \(UTXOTransaction.maxSerializedBytes) are accepted")
         }
         var reader = Wire.Reader(bytes: bytes)
-        let version = Int32(bitPattern: UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4)))
-        // A zero input count is where SegWit puts its marker byte (0x00) and flag (0x01).
-        if reader.peek() == 0x00 {
-            if reader.peek(offset: 1) == 0x01 {
-                throw TokError(.badRawTx, "raw transaction uses the SegWit serialization (marker 0x00, flag 0x01); "
-                               + "only legacy transactions are supported (Dogecoin 1.14 has no SegWit)")
-            }
-            throw TokError(.badRawTx, "raw transaction has no inputs")
-        }
-        let inputCount = try reader.compactSize(max: UTXOTransaction.maxInputs, what: "input count")
-        var inputs: [UTXOInput] = []
-        inputs.reserveCapacity(inputCount)
-        for _ in 0..<inputCount {
-            let txid = try reader.take(32)
-            let vout = UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4))
-            let scriptLength = try reader.compactSize(max: UTXOTransaction.maxScriptBytes, what: "scriptSig length")
-            let scriptSig = try reader.take(scriptLength)
-            let sequence = UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4))
-            inputs.append(UTXOInput(previousOutput: UTXOOutPoint(txidInternalBytes: txid, vout: vout),
-                                    scriptSig: scriptSig, sequence: sequence))
-        }
-        let outputCount = try reader.compactSize(max: UTXOTransaction.maxOutputs, what: "output count")
-        guard outputCount > 0 else { throw TokError(.badRawTx, "raw transaction has no outputs") }
-        var outputs: [UTXOOutput] = []
-        outputs.reserveCapacity(outputCount)
-        for index in 0..<outputCount {
-            let value = try reader.littleEndian(byteCount: 8)
-            // Core reads the value as a signed 64-bit CAmount; the top bit set means negative.
-            guard value <= UInt64(Int64.max) else {
-                throw TokError(.badRawTx, "output \(index) has a negative value")
-            }
-            let scriptLength = try reader.compactSize(max: UTXOTransaction.maxScriptBytes, what: "scriptPubKey length")
-            outputs.append(UTXOOutput(valueBaseUnits: value, scriptPubKey: try reader.take(scriptLength)))
-        }
-        let lockTime = UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4))
+        let parsed = try UTXOTransaction.read(from: &reader, limits: .standalone)
         guard reader.isAtEnd else {
             throw TokError(.badRawTx, "raw transaction has \(reader.remaining) bytes after the lock time")
         }
-        self.init(version: version, inputs: inputs, outputs: outputs, lockTime: lockTime)
+        self = parsed.transaction
     }
 
     /// Parses hex as `getrawtransaction` and `signrawtransaction*` print it.
     public init(hex: some StringProtocol) throws(TokError) {
-        guard hex.utf8.count <= 2 * UTXOTransaction.maxSerializedBytes else {
-            throw TokError(.badRawTx, "raw transaction hex is longer than \(2 * UTXOTransaction.maxSerializedBytes) digits")
-        }
-        guard let bytes = Hex.decode(hex) else {
-            throw TokError(.badRawTx, "raw transaction is not an even number of hex digits")
-        }
-        try self.init(parsing: bytes)
+        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: UTXOTransaction.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
     }
 
     /// sha256d of the legacy serialization, in display order (what `sendrawtransaction` returns).
@@ -358,6 +318,14 @@ enum Script {
     /// True when `script` is only data pushes (opcodes up to OP_16, excluding OP_RESERVED),
     /// each complete: what relay policy asks of the bytes after OP_RETURN.
     static func isPushOnly(_ script: ArraySlice<UInt8>) -> Bool {
+        pushedBytes(script) != nil
+    }
+
+    /// The bytes the pushes of `script` put on the stack, concatenated in order; nil when
+    /// `script` holds anything but complete pushes (Core's IsPushOnly). OP_0 pushes nothing,
+    /// OP_1NEGATE the byte 0x81, OP_1 to OP_16 the bytes 0x01 to 0x10, as the interpreter does.
+    static func pushedBytes(_ script: ArraySlice<UInt8>) -> [UInt8]? {
+        var pushed: [UInt8] = []
         var index = script.startIndex
         while index < script.endIndex {
             let opcode = script[index]
@@ -367,21 +335,36 @@ enum Script {
             case 0x01...0x4b: length = Int(opcode)
             case 0x4c, 0x4d, 0x4e:
                 let lengthBytes = opcode == 0x4c ? 1 : opcode == 0x4d ? 2 : 4
-                guard script.endIndex - index >= lengthBytes else { return false }
+                guard script.endIndex - index >= lengthBytes else { return nil }
                 for offset in 0..<lengthBytes { length |= Int(script[index + offset]) << (8 * offset) }
                 index += lengthBytes
-            case 0x00, 0x4f, 0x51...0x60: length = 0  // OP_0, OP_1NEGATE, OP_1...OP_16
-            default: return false
+            case 0x00: length = 0
+            case 0x4f: pushed.append(0x81)                      // OP_1NEGATE
+            case 0x51...0x60: pushed.append(opcode - 0x50)      // OP_1 ... OP_16
+            default: return nil
             }
-            guard script.endIndex - index >= length else { return false }
+            guard script.endIndex - index >= length else { return nil }
+            pushed += script[index..<index + length]
             index += length
         }
-        return true
+        return pushed
     }
 }
 
 /// Bitcoin's serialization primitives.
 enum Wire {
+    /// The bytes of hex as nodes print serialisations, refused (`code`) when longer than
+    /// `maxBytes` (checked before decoding) or not an even number of hex digits.
+    static func bytes(hex: some StringProtocol, maxBytes: Int, subject: String, code: ErrorCode) throws(TokError) -> [UInt8] {
+        guard hex.utf8.count <= 2 * maxBytes else {
+            throw TokError(code, "\(subject) hex is longer than \(2 * maxBytes) digits")
+        }
+        guard let bytes = Hex.decode(hex) else {
+            throw TokError(code, "\(subject) is not an even number of hex digits")
+        }
+        return bytes
+    }
+
     static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, byteCount: Int, to out: inout [UInt8]) {
         for index in 0..<byteCount { out.append(UInt8(truncatingIfNeeded: value >> (8 * index))) }
     }
@@ -410,8 +393,13 @@ enum Wire {
     struct Reader {
         let bytes: [UInt8]
         private(set) var offset = 0
+        /// What is being read, for messages: "raw transaction", "raw block".
+        let subject: String
 
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        init(bytes: [UInt8], subject: String = "raw transaction") {
+            self.bytes = bytes
+            self.subject = subject
+        }
 
         var isAtEnd: Bool { offset == bytes.count }
         var remaining: Int { bytes.count - offset }
@@ -422,10 +410,16 @@ enum Wire {
 
         mutating func take(_ count: Int) throws(TokError) -> [UInt8] {
             guard count <= remaining else {
-                throw TokError(.badRawTx, "raw transaction ends early: \(count) bytes needed at offset \(offset), \(remaining) left")
+                throw TokError(.badRawTx, "\(subject) ends early: \(count) bytes needed at offset \(offset), \(remaining) left")
             }
             defer { offset += count }
             return Array(bytes[offset..<offset + count])
+        }
+
+        /// sha256d of bytes already read, without copying them.
+        func sha256d(_ range: Range<Int>) -> [UInt8] {
+            precondition(range.lowerBound >= 0 && range.upperBound <= offset, "hashing bytes not yet read")
+            return bytes.withUnsafeBytes { Hashing.sha256(Hashing.sha256(UnsafeRawBufferPointer(rebasing: $0[range]))) }
         }
 
         mutating func littleEndian(byteCount: Int) throws(TokError) -> UInt64 {
