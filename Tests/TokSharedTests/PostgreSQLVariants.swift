@@ -90,6 +90,27 @@ final class CoinPoolPostgreSQLTests: CoinPoolTests {
     override func testInvariantsCatchAStrandedReservation() throws { try super.testInvariantsCatchAStrandedReservation() }
 }
 
+final class LedgerChainPostgreSQLTests: LedgerChainTests {
+    override class var engine: TestEngine { .postgresql }
+
+    override func testBlocksExtendTheTip() throws { try super.testBlocksExtendTheTip() }
+    override func testPaymentsMatureAtTheLevel() throws { try super.testPaymentsMatureAtTheLevel() }
+    override func testShallowReorgKeepsTheCredit() throws { try super.testShallowReorgKeepsTheCredit() }
+    override func testShortfallOpensAndResolves() throws { try super.testShortfallOpensAndResolves() }
+    override func testOperatorResolvesAShortfall() throws { try super.testOperatorResolvesAShortfall() }
+    override func testOperatorResolvesAnUnattributedPayment() throws { try super.testOperatorResolvesAnUnattributedPayment() }
+    override func testStateHashDoesNotDependOnTheDetour() throws { try super.testStateHashDoesNotDependOnTheDetour() }
+}
+
+final class StageInProcessPostgreSQLTests: StageInProcessTests {
+    override class var engine: TestEngine { .postgresql }
+
+    override func testRecordsNoStageOwnsPassThroughUntouched() async throws { try await super.testRecordsNoStageOwnsPassThroughUntouched() }
+    override func testApplyRefusesForgedAndIncompleteRecords() async throws { try await super.testApplyRefusesForgedAndIncompleteRecords() }
+    override func testApplyRefusesBadPayoutRecords() async throws { try await super.testApplyRefusesBadPayoutRecords() }
+    override func testApplyIsDeterministicUnderAFixedClock() async throws { try await super.testApplyIsDeterministicUnderAFixedClock() }
+}
+
 /// Keeps this file in step with its base classes: every test a base class
 /// declares runs on PostgreSQL too, unless it is listed as SQLite's own.
 final class EngineVariantTests: XCTestCase {
@@ -113,7 +134,7 @@ final class EngineVariantTests: XCTestCase {
 
     func testEveryLedgerTestRunsOnPostgreSQL() throws {
         let variants = try EngineVariantTests.tests(in: "PostgreSQLVariants.swift", pattern: "override func (test\\w+)\\(")
-        for file in ["LedgerTests.swift", "CoinPoolTests.swift"] {
+        for file in ["LedgerTests.swift", "CoinPoolTests.swift", "LedgerChainTests.swift", "StageInProcessTests.swift"] {
             let base = try EngineVariantTests.tests(in: file, pattern: "\n    func (test\\w+)\\(")
             let missing = base.subtracting(variants).subtracting(EngineVariantTests.sqliteOnly)
             XCTAssertEqual(missing, [], "\(file): add these to PostgreSQLVariants.swift (or list them as SQLite's own)")

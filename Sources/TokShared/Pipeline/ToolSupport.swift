@@ -263,7 +263,7 @@ public enum ToolMain {
             }
         case let lock as WriterLockError:
             switch lock {
-            case .timedOut(let message): return (.tempFailure, message)
+            case .timedOut(let message), .unavailable(let message): return (.tempFailure, message)
             case .failed(let message): return (.ioError, message)
             }
         default:

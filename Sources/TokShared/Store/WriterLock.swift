@@ -8,10 +8,12 @@ public enum WriterLockError: Error, CustomStringConvertible {
     case timedOut(String)
     /// The lock file cannot be opened or locked.
     case failed(String)
+    /// The database server cannot be reached (after the bounded reconnects): try again later.
+    case unavailable(String)
 
     public var description: String {
         switch self {
-        case .timedOut(let message), .failed(let message): return message
+        case .timedOut(let message), .failed(let message), .unavailable(let message): return message
         }
     }
 }
@@ -131,7 +133,8 @@ public final class AdvisoryWriterLock: WriterLock {
             do throws(StoreError) {
                 if try tryLock() { break }
             } catch {
-                throw .failed("cannot take the writer lock on \(connection.location): \(error)")
+                let message = "cannot take the writer lock on \(connection.location): \(error)"
+                throw error.isRetryable ? .unavailable(message) : .failed(message)
             }
             if monotonicMilliseconds() >= deadline {
                 throw .timedOut("database \(connection.location) is locked by another writer\(holder().map { " (\($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later")
