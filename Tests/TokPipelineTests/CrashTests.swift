@@ -14,7 +14,7 @@ import XCTest
 ///     TOK_CRASH_SEED=<seed> swift test --skip-build --filter CrashTests
 /// TOK_CRASH_ROUNDS overrides the number of chaos rounds (default 6).
 /// bench/crash.sh does the same at a larger size.
-final class CrashTests: XCTestCase {
+class CrashTests: PipelineTestCase {
     enum Kind: String { case deposit, payout, transfer }
 
     /// One request of the stream and what it must do.
@@ -62,23 +62,21 @@ final class CrashTests: XCTestCase {
 
     var node: EVMNode!
     var token: String!
-    var workspace: Workspace!
     var seedNote = ""
     var chaos: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         node = try EVMNode()
         // A chain that keeps producing blocks, so confirmations grow while stages wait.
         try node.call("tokdev_setBlockInterval", "[100]")
         token = try node.deployToken()
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.config(token: token))
     }
 
     override func tearDown() {
         node?.stop()
         node = nil
-        workspace = nil
         super.tearDown()
     }
 

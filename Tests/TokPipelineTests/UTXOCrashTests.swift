@@ -16,7 +16,7 @@ import XCTest
 ///     TOK_CRASH_SEED=<seed> swift test --skip-build --filter UTXOCrashTests
 /// TOK_CRASH_ROUNDS overrides the number of chaos rounds (default 6);
 /// TOK_UTXO_CRASH_SCALE multiplies the stream (default 1: 10 deposits, 10 payouts).
-final class UTXOCrashTests: XCTestCase {
+class UTXOCrashTests: PipelineTestCase {
     enum Kind: String { case deposit, payout }
 
     /// One request of the stream and what it must do. Amounts in base units
@@ -42,15 +42,14 @@ final class UTXOCrashTests: XCTestCase {
 
     var node: LitecoinNode!
     var miner: BackgroundMiner?
-    var workspace: Workspace!
     var users: [String] = []
     var seedNote = ""
     var chaos: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         node = try LitecoinNode()
         try node.mine(110)       // coinbase maturity is 100 on regtest
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.payoutConfig(operatorAddress: UTXOCrashTests.operatorAddress))
     }
 
@@ -59,7 +58,6 @@ final class UTXOCrashTests: XCTestCase {
         miner = nil
         node?.stop()
         node = nil
-        workspace = nil
         super.tearDown()
     }
 
@@ -268,7 +266,7 @@ final class UTXOCrashTests: XCTestCase {
     }
 
     func ledger() throws -> Ledger {
-        try Ledger(readOnlyPath: workspace.path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
+        try workspace.readLedger()
     }
 
     // MARK: Checks

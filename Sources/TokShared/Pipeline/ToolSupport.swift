@@ -225,7 +225,7 @@ public enum ToolMain {
             print("ok: \(destination) is an equal copy of \(source): \(report.tables.count) tables, \(rows) rows, audit head \(report.auditHead), all invariants hold")
             code = .ok
         } catch let mismatch as LedgerCopy.CopyMismatch {
-            TokLogging.write("\(tool): the copy is not equal: \(mismatch.message)\n")
+            TokLogging.write("\(tool): copy: \(mismatch.message)\n")
             code = .dataError
         } catch {
             code = report(error, tool: tool)

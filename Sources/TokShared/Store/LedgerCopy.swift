@@ -24,12 +24,12 @@ public enum LedgerCopy {
         let sourceTables = try tables(source.database)
         let destinationTables = try tables(destination.database)
         guard sourceTables == destinationTables else {
-            throw StoreError(.unusable, "the two databases have different tables: \(sourceTables) and \(destinationTables)")
+            throw CopyMismatch(message: "the two databases have different tables: \(sourceTables) and \(destinationTables)")
         }
         for table in destinationTables {
             let rows = try destination.database.scalarInt("SELECT count(*) FROM \(table)") ?? 0
             guard rows == 0 else {
-                throw StoreError(.unusable, "\(destination.database.location) is not empty: \(table) has \(rows) row(s); copy only into an empty database")
+                throw CopyMismatch(message: "\(destination.database.location) is not empty: \(table) has \(rows) row(s); copy only into an empty database")
             }
         }
         let copyInto = destination.database

@@ -58,7 +58,7 @@ final class BackgroundPipeline {
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = arguments
+        process.arguments = arguments.map { $0 == "state.sqlite" ? workspace.database : workspace.bound($0) }
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = Repo.binDirectory.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         env["TOK_ATTESTATION_SECRET"] = workspace.secret
@@ -228,7 +228,7 @@ struct CrashLedger {
     }
 
     func sql(_ query: String) throws -> String {
-        let result = try workspace.run("sqlite3 state.sqlite \"\(query)\"")
+        let result = try workspace.sql(query)
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
