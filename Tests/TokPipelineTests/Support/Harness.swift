@@ -158,6 +158,11 @@ final class EVMNode {
         try! PrivateKey(hex: "0x" + String(repeating: "0", count: 63) + String(index + 1))
     }
     static let chainId = "131277322940537"
+    static let configTemplate: String = {
+        let path = Repo.root.appendingPathComponent("testpeers/evm-local.toml").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { preconditionFailure("cannot read \(path)") }
+        return text
+    }()
     static let accounts = [
         "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
         "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF",
@@ -233,58 +238,15 @@ final class EVMNode {
 
     func mine(_ blocks: Int) throws { try call("evm_mine", "[\(blocks)]") }
 
-    /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3.
+    /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3,
+    /// from testpeers/evm-local.toml (the one source the Python drivers read too).
     func config(token: String, confirmations: Int = 3, extraToken: String? = nil) -> String {
-        var text = """
-        [engine]
-        batch_size = 64
-
-        [attestation]
-        key_id = "test"
-
-        [database]
-        lock_timeout_milliseconds = 2000
-
-        [[tokens]]
-        alias = "ETH"
-        symbol = "ETH"
-
-        [[tokens]]
-        alias = "TOK"
-        symbol = "TOK"
-
-        [[tokens]]
-        alias = "OTHER"
-
-        [[networks]]
-        alias = "evm-local"
-        chain = "eip155:\(EVMNode.chainId)"
-        rpc_url = "\(url)"
-        receiver = "\(EVMNode.receiver)"
-        operator = "\(EVMNode.receiver)"
-        confirmations = \(confirmations)
-        rpc_timeout_milliseconds = 5000
-        rpc_retries = 2
-        operator_key_env = "TOK_TEST_OPERATOR_KEY"
-
-          [[networks.assets]]
-          token = "ETH"
-          asset = "eip155:\(EVMNode.chainId)/slip44:60"
-          decimals = 18
-          payout = true
-          fee_fixed = "1000"
-          fee_basis_points = 10
-          failure_fee = "500"
-          minimum_payout = "100"
-
-          [[networks.assets]]
-          token = "TOK"
-          asset = "eip155:\(EVMNode.chainId)/erc20:\(token)"
-          decimals = 18
-          payout = true
-          fee_fixed = "7"
-
-        """
+        var text = EVMNode.configTemplate
+            .replacingOccurrences(of: "@CHAIN_ID@", with: EVMNode.chainId)
+            .replacingOccurrences(of: "@URL@", with: url)
+            .replacingOccurrences(of: "@RECEIVER@", with: EVMNode.receiver)
+            .replacingOccurrences(of: "@TOKEN@", with: token)
+            .replacingOccurrences(of: "@CONFIRMATIONS@", with: String(confirmations)) + "\n"
         if let extraToken {
             text += """
 
