@@ -33,6 +33,12 @@ public enum Op: String, Sendable, CaseIterable {
     case block
     /// Lists payments seen in blocks that prove no sender.
     case unattributed
+    /// A signed off-chain tokenisation record (mint record, invoice, offer).
+    case record
+    /// Queries of token state.
+    case token
+    case tokenBalance = "token_balance"
+    case invoice
 }
 
 /// Where a record stands in the flow; each stage handles records in the

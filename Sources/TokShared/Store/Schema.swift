@@ -164,7 +164,7 @@ enum Schema {
             height INTEGER NOT NULL,
             seq    INTEGER NOT NULL,
             kind   TEXT NOT NULL CHECK (kind IN ('payment_detected', 'payment_matured', 'coin_spent', 'shortfall_resolved',
-                                                 'anchor_seen')),
+                                                 'anchor_seen', 'row')),
             body   TEXT NOT NULL,           -- canonical JSON naming what changed and how
             PRIMARY KEY (chain, height, seq)
         ) WITHOUT ROWID;
@@ -217,6 +217,71 @@ enum Schema {
             reason     TEXT,
             PRIMARY KEY (chain, block_hash, position)
         ) WITHOUT ROWID;
+        """,
+        // 4: tokenisation (tok-protocol(7)). Tokens, their balances and invoices
+        // change only with blocks, each write journaled as undo data (RowJournal);
+        // quantities fit 63 bits (tok caps them at 2^63-1), koinu too (10^18).
+        // Off-chain records are kept by hash, apart: they only add information.
+        """
+        CREATE TABLE tokens (
+            chain         TEXT NOT NULL,
+            token         TEXT NOT NULL,          -- the mint anchor's position, "height:index"
+            height        INTEGER NOT NULL,
+            position      INTEGER NOT NULL,
+            tx            TEXT NOT NULL,
+            owner         TEXT NOT NULL,          -- the address input 0 of the mint spends
+            supply        INTEGER NOT NULL CHECK (supply > 0),
+            record_hash   TEXT NOT NULL,
+            managers      TEXT NOT NULL,          -- JSON addresses, in named-output order
+            min_approvals INTEGER NOT NULL CHECK (min_approvals >= 0),
+            PRIMARY KEY (chain, token)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE token_balances (
+            chain     TEXT NOT NULL,
+            token     TEXT NOT NULL,
+            address   TEXT NOT NULL,
+            available INTEGER NOT NULL CHECK (available >= 0),
+            reserved  INTEGER NOT NULL CHECK (reserved >= 0),   -- held by invoices (and escrowed offers)
+            PRIMARY KEY (chain, token, address)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE invoices (
+            chain          TEXT NOT NULL,
+            invoice        TEXT NOT NULL,         -- the invoice anchor's position
+            token          TEXT NOT NULL,
+            height         INTEGER NOT NULL,
+            tx             TEXT NOT NULL,
+            seller         TEXT NOT NULL,
+            buyer          TEXT NOT NULL,
+            payee_script   TEXT NOT NULL,         -- hex: the exact script the buyer pays
+            quantity       INTEGER NOT NULL CHECK (quantity > 0),
+            unit_price     INTEGER NOT NULL CHECK (unit_price > 0),
+            owed           INTEGER NOT NULL CHECK (owed > 0),      -- koinu: quantity x unit price
+            expiry_height  INTEGER NOT NULL,
+            record_hash    TEXT NOT NULL,
+            state          TEXT NOT NULL CHECK (state IN ('open', 'paid', 'settled', 'expired')),
+            payment_tx     TEXT,
+            payment_height INTEGER,
+            paid           INTEGER,               -- koinu the payment paid to the payee's script
+            settled_height INTEGER,
+            PRIMARY KEY (chain, invoice)
+        ) WITHOUT ROWID;
+        CREATE INDEX invoices_expiring ON invoices (chain, expiry_height) WHERE state = 'open';
+        CREATE INDEX invoices_settling ON invoices (chain, payment_height) WHERE state = 'paid';
+
+        CREATE TABLE token_records (
+            seq            INTEGER PRIMARY KEY,   -- arrival order here: the export cursor
+            hash           TEXT NOT NULL UNIQUE,
+            kind           TEXT NOT NULL,
+            chain          TEXT NOT NULL,
+            author         TEXT NOT NULL,
+            expiry_height  INTEGER NOT NULL,
+            canonical      TEXT NOT NULL,         -- the record's canonical JSON text
+            signature      TEXT NOT NULL,
+            received_at_ms INTEGER NOT NULL
+        );
+        CREATE INDEX token_records_by_expiry ON token_records (chain, expiry_height);
         """,
     ]
 
