@@ -207,7 +207,7 @@ public struct OrderBookQueryFlow: Flow {
                 SELECT hash, kind, author, expiry_height, canonical FROM token_records r
                 WHERE r.chain = :chain AND r.kind IN ('sell_offer', 'buy_offer')
                   AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.chain = r.chain AND o.record_hash = r.hash)
-                ORDER BY r.seq LIMIT :limit
+                ORDER BY r.hash LIMIT :limit
                 """)
             try announced.bind("chain", chain).bind("limit", Int64(OrderBookQueryFlow.limit))
             var list: [JSON] = []
@@ -276,6 +276,10 @@ public struct MatchQueryFlow: Flow {
         let query = try TokenQuery.resolve(record, context: context)
         let sell = try TokenQuery.position(record, "sell_offer"), buy = try TokenQuery.position(record, "buy_offer")
         let found = try context.ledger.guarded { try matchObject(context.ledger, chain: query.network.chainText, sell: sell, buy: buy) }
+        if let found, let script = found.string(at: "payee_script").flatMap(Hex.decode),
+           let payee = UTXOScript.address(of: script, chain: query.chain) {
+            found.set("payee", string: payee)
+        }
         return QueryAnswer(key: "match", value: found ?? {
             let none = JSON.object()
             none.set("sell_offer", string: sell)
