@@ -111,6 +111,17 @@ final class StageInProcessPostgreSQLTests: StageInProcessTests {
     override func testApplyIsDeterministicUnderAFixedClock() async throws { try await super.testApplyIsDeterministicUnderAFixedClock() }
 }
 
+final class MarketLedgerPostgreSQLTests: MarketLedgerTests {
+    override class var engine: TestEngine { .postgresql }
+
+    override func testCrossingOffersFillAtTheRestingPriceAndSettle() throws { try super.testCrossingOffersFillAtTheRestingPriceAndSettle() }
+    override func testPartialFillsAcrossSeveralOffers() throws { try super.testPartialFillsAcrossSeveralOffers() }
+    override func testSelfMatchingAndDeletion() throws { try super.testSelfMatchingAndDeletion() }
+    override func testWindowExpiresAndWrongPayers() throws { try super.testWindowExpiresAndWrongPayers() }
+    override func testApprovals() throws { try super.testApprovals() }
+    override func testReorgsUndoMatchesAndPayments() throws { try super.testReorgsUndoMatchesAndPayments() }
+}
+
 /// Keeps this file in step with its base classes: every test a base class
 /// declares runs on PostgreSQL too, unless it is listed as SQLite's own.
 final class EngineVariantTests: XCTestCase {
@@ -120,6 +131,7 @@ final class EngineVariantTests: XCTestCase {
         "testTheSmallestSufficientCoinIsChosen", "testLargestCoinsAreCombinedWhenNoneSuffices",
         "testDustChangeGoesToTheFee", "testDogecoinSoftDustShapesTheChange", "testBroadcastErrorsAreClassified",
         "testMalformedCoinsAreRefused", "testPayoutTxRoundTripsCoins",
+        "testPriceThenTimeWithPartialFills", "testOnlyCrossingOffersFill", "testNoSelfMatching", "testRandomBooksKeepTheRules",
     ]
 
     static func tests(in file: String, pattern: String) throws -> Set<String> {
@@ -134,7 +146,7 @@ final class EngineVariantTests: XCTestCase {
 
     func testEveryLedgerTestRunsOnPostgreSQL() throws {
         let variants = try EngineVariantTests.tests(in: "PostgreSQLVariants.swift", pattern: "override func (test\\w+)\\(")
-        for file in ["LedgerTests.swift", "CoinPoolTests.swift", "LedgerChainTests.swift", "StageInProcessTests.swift"] {
+        for file in ["LedgerTests.swift", "CoinPoolTests.swift", "LedgerChainTests.swift", "StageInProcessTests.swift", "MarketTests.swift"] {
             let base = try EngineVariantTests.tests(in: file, pattern: "\n    func (test\\w+)\\(")
             let missing = base.subtracting(variants).subtracting(EngineVariantTests.sqliteOnly)
             XCTAssertEqual(missing, [], "\(file): add these to PostgreSQLVariants.swift (or list them as SQLite's own)")

@@ -169,8 +169,19 @@ public final class Ledger {
         return try readOnlyIfReady(connection: probe, logger: logger)
     }
 
-    /// The same over an open connection (a PostgreSQL reader: it takes no lock
-    /// and never blocks the writer).
+    /// The same for any database `--db` names (a PostgreSQL reader takes no
+    /// lock and never blocks the writer).
+    public static func readOnlyIfReady(target: DatabaseTarget, config: TokConfig, tool: String,
+                                       logger: Logger) throws(StoreError) -> Ledger? {
+        switch target {
+        case .sqlite(let path):
+            return try readOnlyIfReady(path: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+        case .postgresql:
+            return try readOnlyIfReady(connection: try target.connect(config: config, readOnly: true, tool: tool), logger: logger)
+        }
+    }
+
+    /// The same over an open connection.
     public static func readOnlyIfReady(connection: any DatabaseConnection, logger: Logger) throws(StoreError) -> Ledger? {
         guard let applied = try? Schema.applied(connection), applied.count >= Schema.currentVersion else { return nil }
         return try Ledger(readOnly: connection, logger: logger)

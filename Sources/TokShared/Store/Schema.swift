@@ -173,7 +173,7 @@ enum Schema {
                 height {int} NOT NULL,
                 seq    {int} NOT NULL,
                 kind   {text} NOT NULL CHECK (kind IN ('payment_detected', 'payment_matured', 'coin_spent', 'shortfall_resolved',
-                                                     'anchor_seen')),
+                                                     'anchor_seen', 'row')),
                 body   {text} NOT NULL,           -- canonical JSON naming what changed and how
                 PRIMARY KEY (chain, height, seq)
             ) {without_rowid};
@@ -228,7 +228,133 @@ enum Schema {
             ) {without_rowid};
             """),
         ]),
-        // 4: integer quantities can never be negative (CHECK constraints on
+        // 4: tokenisation (tok-protocol(7)). Tokens, their balances and invoices
+        // change only with blocks, each write journaled as undo data (RowJournal);
+        // quantities fit 63 bits (tok caps them at 2^63-1), koinu too (10^18).
+        // Off-chain records are kept by hash, apart: they only add information.
+        Migration([
+            .sql("""
+            CREATE TABLE tokens (
+                chain         {text} NOT NULL,
+                token         {text} NOT NULL,          -- the mint anchor's position, "height:index"
+                height        {int} NOT NULL,
+                position      {int} NOT NULL,
+                tx            {text} NOT NULL,
+                owner         {text} NOT NULL,          -- the address input 0 of the mint spends
+                supply        {int} NOT NULL CHECK (supply > 0),
+                record_hash   {text} NOT NULL,
+                managers      {text} NOT NULL,          -- JSON addresses, in named-output order
+                min_approvals {int} NOT NULL CHECK (min_approvals >= 0),
+                PRIMARY KEY (chain, token)
+            ) {without_rowid};
+
+            CREATE TABLE token_balances (
+                chain     {text} NOT NULL,
+                token     {text} NOT NULL,
+                address   {text} NOT NULL,
+                available {int} NOT NULL CHECK (available >= 0),
+                reserved  {int} NOT NULL CHECK (reserved >= 0),   -- held by invoices (and escrowed offers)
+                PRIMARY KEY (chain, token, address)
+            ) {without_rowid};
+
+            CREATE TABLE invoices (
+                chain          {text} NOT NULL,
+                invoice        {text} NOT NULL,         -- the invoice anchor's position
+                token          {text} NOT NULL,
+                height         {int} NOT NULL,
+                tx             {text} NOT NULL,
+                seller         {text} NOT NULL,
+                buyer          {text} NOT NULL,
+                payee_script   {text} NOT NULL,         -- hex: the exact script the buyer pays
+                quantity       {int} NOT NULL CHECK (quantity > 0),
+                unit_price     {int} NOT NULL CHECK (unit_price > 0),
+                owed           {int} NOT NULL CHECK (owed > 0),      -- koinu: quantity x unit price
+                expiry_height  {int} NOT NULL,
+                record_hash    {text} NOT NULL,
+                state          {text} NOT NULL CHECK (state IN ('open', 'paid', 'settled', 'expired')),
+                payment_tx     {text},
+                payment_height {int},
+                paid           {int},               -- koinu the payment paid to the payee's script
+                settled_height {int},
+                PRIMARY KEY (chain, invoice)
+            ) {without_rowid};
+            CREATE INDEX invoices_expiring ON invoices (chain, expiry_height) WHERE state = 'open';
+            CREATE INDEX invoices_settling ON invoices (chain, payment_height) WHERE state = 'paid';
+
+            CREATE TABLE token_records (
+                seq            {key},   -- arrival order here: the export cursor
+                hash           {text} NOT NULL UNIQUE,
+                kind           {text} NOT NULL,
+                chain          {text} NOT NULL,
+                author         {text} NOT NULL,
+                expiry_height  {int} NOT NULL,
+                canonical      {text} NOT NULL,         -- the record's canonical JSON text
+                signature      {text} NOT NULL,
+                received_at_ms {int} NOT NULL
+            );
+            CREATE INDEX token_records_by_expiry ON token_records (chain, expiry_height);
+            """),
+        ]),
+        // 5: the market. Binding offers (the book), the matches they made, and
+        // asset managers' approvals; block-owned and journaled like migration 4.
+        Migration([
+            .sql("""
+            CREATE TABLE offers (
+                chain         {text} NOT NULL,
+                offer         {text} NOT NULL,          -- the offer anchor's position
+                side          {text} NOT NULL CHECK (side IN ('buy', 'sell')),
+                token         {text} NOT NULL,
+                author        {text} NOT NULL,
+                height        {int} NOT NULL,
+                position      {int} NOT NULL,
+                tx            {text} NOT NULL,
+                quantity      {int} NOT NULL CHECK (quantity > 0),
+                remaining     {int} NOT NULL CHECK (remaining >= 0),
+                unit_price    {int} NOT NULL CHECK (unit_price > 0),   -- a sell's price, a buy's maximum
+                expiry_height {int} NOT NULL,
+                record_hash   {text} NOT NULL,
+                payee_script  {text},                   -- a sell's: hex of the script buyers pay
+                state         {text} NOT NULL CHECK (state IN ('open', 'filled', 'deleted', 'expired')),
+                PRIMARY KEY (chain, offer)
+            ) {without_rowid};
+            -- The book, one index per side in its priority order: best price, then earliest position.
+            CREATE INDEX offers_sells ON offers (chain, token, unit_price, height, position) WHERE side = 'sell' AND state = 'open';
+            CREATE INDEX offers_buys ON offers (chain, token, unit_price DESC, height, position) WHERE side = 'buy' AND state = 'open';
+            CREATE INDEX offers_expiring ON offers (chain, expiry_height) WHERE state = 'open';
+
+            CREATE TABLE matches (
+                chain          {text} NOT NULL,
+                sell_offer     {text} NOT NULL,
+                buy_offer      {text} NOT NULL,
+                token          {text} NOT NULL,
+                seller         {text} NOT NULL,
+                buyer          {text} NOT NULL,
+                quantity       {int} NOT NULL CHECK (quantity > 0),
+                unit_price     {int} NOT NULL CHECK (unit_price > 0),   -- the resting offer's
+                owed           {int} NOT NULL CHECK (owed > 0),         -- koinu
+                payee_script   {text} NOT NULL,
+                height         {int} NOT NULL,      -- where the match was made
+                window_end     {int} NOT NULL,      -- payment window [height, window_end)
+                state          {text} NOT NULL CHECK (state IN ('reserved', 'paid', 'settled', 'expired')),
+                payment_tx     {text},
+                payment_height {int},
+                paid           {int},
+                settled_height {int},
+                PRIMARY KEY (chain, sell_offer, buy_offer)
+            ) {without_rowid};
+            CREATE INDEX matches_open ON matches (chain, window_end) WHERE state IN ('reserved', 'paid');
+
+            CREATE TABLE approvals (
+                chain       {text} NOT NULL,
+                reservation {text} NOT NULL,            -- "invoice:H:I" or "match:H:I/H:I"
+                manager     {text} NOT NULL,
+                height      {int} NOT NULL,
+                tx          {text} NOT NULL,
+                PRIMARY KEY (chain, reservation, manager)
+            ) {without_rowid};
+            """),
+        ]),
+        // 6: integer quantities can never be negative (CHECK constraints on
         // both engines; SQLite cannot add one to an existing table, so there
         // it is a trigger pair that refuses the same rows).
         Migration([
@@ -259,6 +385,24 @@ enum Schema {
             .check(table: "anchors", column: "height", rule: ">= 0"),
             .check(table: "anchors", column: "position", rule: ">= 0"),
             .check(table: "anchors", column: "output", rule: ">= 0"),
+            .check(table: "tokens", column: "height", rule: ">= 0"),
+            .check(table: "tokens", column: "position", rule: ">= 0"),
+            .check(table: "invoices", column: "height", rule: ">= 0"),
+            .check(table: "invoices", column: "expiry_height", rule: ">= 0"),
+            .check(table: "invoices", column: "payment_height", rule: ">= 0"),
+            .check(table: "invoices", column: "paid", rule: ">= 0"),
+            .check(table: "invoices", column: "settled_height", rule: ">= 0"),
+            .check(table: "token_records", column: "expiry_height", rule: ">= 0"),
+            .check(table: "token_records", column: "received_at_ms", rule: ">= 0"),
+            .check(table: "offers", column: "height", rule: ">= 0"),
+            .check(table: "offers", column: "position", rule: ">= 0"),
+            .check(table: "offers", column: "expiry_height", rule: ">= 0"),
+            .check(table: "matches", column: "height", rule: ">= 0"),
+            .check(table: "matches", column: "window_end", rule: ">= 0"),
+            .check(table: "matches", column: "payment_height", rule: ">= 0"),
+            .check(table: "matches", column: "paid", rule: ">= 0"),
+            .check(table: "matches", column: "settled_height", rule: ">= 0"),
+            .check(table: "approvals", column: "height", rule: ">= 0"),
         ]),
     ]
 
