@@ -136,8 +136,9 @@ public enum ToolMain {
                 throw StageFailure(.unavailable, error.message)
             }
             let stage = FollowStage(network: network, attestor: try attestor(config), follower: follower, options: follow,
-                                    ledgerPath: ledgerPath, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
-                                    logger: logger)
+                                    ledgerPath: ledgerPath ?? config.database.url,
+                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                                    logger: logger, config: config)
             let summary = try await stage.run()
             logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
                                            "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
