@@ -234,6 +234,33 @@ class MarketLedgerTests: XCTestCase {
         try block([anchor(approval, by: manager2, position: 1)])
         XCTAssertEqual(try balance(token.description, alice).0, 10, "settled with the second approval")
         XCTAssertEqual(try ledger.checkInvariants(), [])
+
+        // An approval after the window's end is not counted: the match waits, then its tokens go back.
+        try block([anchor(sell(token, 5, at: 100), by: owner, position: 1)])
+        let secondSell = position(height, 1)
+        try block([anchor(buy(token, 5, at: 100), by: bob, position: 1)])
+        let secondBuy = position(height, 1)
+        let late = TokenMessage.approval(TokenApproval(reservation: .match(sellOffer: secondSell, buyOffer: secondBuy)))
+        try block([anchor(late, by: manager1, position: 1), pay(secondSell, secondBuy, by: bob, to: owner, 500, position: 2)])
+        while height < Int64(try XCTUnwrap(match(secondSell, secondBuy)?["window_end"]?.integer)) { try block() }
+        XCTAssertEqual(try block([anchor(late, by: manager2, position: 1)]).first?.reason, "approval_late")
+        XCTAssertEqual(try match(secondSell, secondBuy)?["state"], .text("expired"), "one approval in time of two: no sale")
+        XCTAssertEqual(try balance(token.description, bob).0, 0)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // An offer deleted before anything filled it leaves the book whole: a later crossing order does not see it.
+    func testDeletedBeforeAnyFill() throws {
+        let token = try mint(100)
+        try block([anchor(sell(token, 10, at: 100), by: owner, position: 1)])
+        let sellOffer = position(height, 1)
+        try block([anchor(.deleteSellOffer(OfferDeletion(offer: sellOffer)), by: owner, position: 1)])
+        XCTAssertEqual(try balance(token.description, owner).0, 100)
+        try block([anchor(buy(token, 10, at: 200), by: alice, position: 1)])
+        XCTAssertNil(try match(sellOffer, position(height, 1)))
+        XCTAssertEqual(try block([anchor(.deleteSellOffer(OfferDeletion(offer: sellOffer)), by: owner, position: 1)]).first?.reason,
+                       "offer_not_open")
+        XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
     // A reorganisation that removes a match undoes it (the escrow and the book as before), and one that removes

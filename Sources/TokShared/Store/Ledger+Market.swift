@@ -296,11 +296,7 @@ extension BlockWriter {
                 if end <= block.height { try returnMatch(&match) }
                 continue
             }
-            let from = try tokenBalance(token: token, address: seller)
-            precondition(from.reserved >= quantity, "a paid match's tokens are reserved")
-            try putTokenBalance(token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
-            let to = try tokenBalance(token: token, address: buyer)
-            try putTokenBalance(token: token, address: buyer, available: to.available + quantity, reserved: to.reserved)
+            try deliver(quantity, token: token, from: seller, to: buyer)
             match["state"] = .text("settled")
             match["settled_height"] = .integer(block.height)
             try put(.matches, match)

@@ -239,11 +239,7 @@ extension BlockWriter {
                 }
                 continue
             }
-            let from = try tokenBalance(token: token, address: seller)
-            precondition(from.reserved >= quantity, "a paid invoice's tokens are reserved")
-            try putTokenBalance(token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
-            let to = try tokenBalance(token: token, address: buyer)
-            try putTokenBalance(token: token, address: buyer, available: to.available + quantity, reserved: to.reserved)
+            try deliver(quantity, token: token, from: seller, to: buyer)
             invoice["state"] = .text("settled")
             invoice["settled_height"] = .integer(block.height)
             try put(.invoices, invoice)
@@ -251,6 +247,15 @@ extension BlockWriter {
     }
 
     // MARK: Balances
+
+    /// A settled sale: the seller's reserved tokens become the buyer's.
+    mutating func deliver(_ quantity: Int64, token: String, from seller: String, to buyer: String) throws {
+        let from = try tokenBalance(token: token, address: seller)
+        precondition(from.reserved >= quantity, "a paid reservation's tokens are reserved")
+        try putTokenBalance(token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
+        let to = try tokenBalance(token: token, address: buyer)
+        try putTokenBalance(token: token, address: buyer, available: to.available + quantity, reserved: to.reserved)
+    }
 
     func tokenBalance(token: String, address: String) throws -> (available: Int64, reserved: Int64) {
         let row = try ledger.journalRow(.tokenBalances, key: [
