@@ -120,6 +120,7 @@ final class MarketLedgerPostgreSQLTests: MarketLedgerTests {
     override func testWindowExpiresAndWrongPayers() throws { try super.testWindowExpiresAndWrongPayers() }
     override func testApprovals() throws { try super.testApprovals() }
     override func testReorgsUndoMatchesAndPayments() throws { try super.testReorgsUndoMatchesAndPayments() }
+    override func testDeletedBeforeAnyFill() throws { try super.testDeletedBeforeAnyFill() }
 }
 
 /// Keeps this file in step with its base classes: every test a base class
