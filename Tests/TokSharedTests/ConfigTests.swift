@@ -364,6 +364,45 @@ final class ConfigTests: XCTestCase {
                           key: "attestation.secret_file", mentions: ["/nonexistent/tok-secret"])
     }
 
+    // A secret file or a config holding a secret inline that group or others can read is
+    // refused like a 0644 operator key: whoever reads the secret can forge attestations.
+    func testSecretsMustBeOwnerOnly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func file(_ name: String, _ text: String, mode: mode_t) throws -> String {
+            let path = directory.appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertEqual(chmod(path, mode), 0)
+            return path
+        }
+        let secretFile = try file("secret", ConfigTests.secret + "\n", mode: 0o644)
+        let viaFile = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"", "secret_file = \"\(secretFile)\"")
+        let configWithFile = try file("with-file.toml", viaFile, mode: 0o644)
+        XCTAssertThrowsError(try TokConfig.load(path: configWithFile, environment: [:])) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "attestation.secret_file", "\(error)")
+            XCTAssertTrue("\(error)".contains("644") && "\(error)".contains("chmod 600"), "\(error)")
+        }
+        XCTAssertEqual(chmod(secretFile, 0o600), 0)
+        XCTAssertEqual(try TokConfig.load(path: configWithFile, environment: [:]).attestation?.secret, Array(ConfigTests.secret.utf8),
+                       "a 0600 secret file in a 0644 config is fine: the config holds no secret")
+
+        let inline = try file("inline.toml", ConfigTests.base, mode: 0o640)
+        XCTAssertThrowsError(try TokConfig.load(path: inline, environment: [:])) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "attestation.secret", "\(error)")
+        }
+        let password = ConfigTests.edited("confirmations = 2\n", "confirmations = 2\nrpc_password = \"hunter2\"\n")
+            .replacingOccurrences(of: "secret = \"0123456789abcdef0123456789abcdef\"\n", with: "")
+        let withPassword = try file("password.toml", password, mode: 0o604)
+        XCTAssertThrowsError(try TokConfig.load(path: withPassword, environment: ConfigTests.environment)) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "networks[0].rpc_password", "\(error)")
+        }
+        for path in [inline, withPassword] {
+            XCTAssertEqual(chmod(path, 0o600), 0)
+            XCTAssertNoThrow(try TokConfig.load(path: path, environment: ConfigTests.environment))
+        }
+    }
+
     // MARK: Syntax and database
 
     // Text that is not TOML is refused as such, with no key.

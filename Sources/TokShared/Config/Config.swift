@@ -11,6 +11,9 @@ public struct TokConfig: Sendable {
     public var database: DatabaseSettings
     public var networks: [NetworkConfig]
     public var tokens: [TokenConfig]
+    /// Key paths of secrets written into the config itself (attestation.secret,
+    /// networks[i].rpc_password): `load` then requires an owner-only file.
+    public var inlineSecretKeys: [String] = []
 
     public struct EngineSettings: Sendable {
         public var maxLineBytes: Int
@@ -205,7 +208,13 @@ extension TokConfig {
         } catch {
             throw ConfigError(file: path, key: "-", problem: "cannot read the file: \(error)")
         }
-        return try parse(text: text, file: path, environment: environment)
+        let config = try parse(text: text, file: path, environment: environment)
+        // A secret written into the config is as exposed as the file itself.
+        if let key = config.inlineSecretKeys.first, let problem = ownerOnlyProblem(path) {
+            throw ConfigError(file: path, key: key,
+                              problem: "the config holds this secret inline, and \(problem); or move it to an environment variable or a file of its own")
+        }
+        return config
     }
 
     /// One parser per section, in file order; `finish` refuses any key nobody read.
@@ -224,8 +233,13 @@ extension TokConfig {
         let networks = try parseNetworks(&reader, tokens: tokens, environment: environment)
         try reader.finish()
         try resolveLedgerDecimals(&tokens, networks: networks, file: file)
+        var inlineSecretKeys: [String] = []
+        if root["attestation"]?.table?["secret"] != nil { inlineSecretKeys.append("attestation.secret") }
+        for (index, network) in (root["networks"]?.array ?? TOMLArray()).enumerated() where network.table?["rpc_password"] != nil {
+            inlineSecretKeys.append("networks[\(index)].rpc_password")
+        }
         return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
-                         networks: networks, tokens: tokens)
+                         networks: networks, tokens: tokens, inlineSecretKeys: inlineSecretKeys)
     }
 
     private static func parseEngine(_ reader: inout TOMLReader) throws -> EngineSettings {
@@ -261,6 +275,10 @@ extension TokConfig {
                 secret = value
             }
             if let fromFile {
+                // Whoever can read the secret can forge "verified" deposits: owner only, as for key files.
+                if let problem = ownerOnlyProblem(fromFile) {
+                    throw section.error("secret_file", problem)
+                }
                 do {
                     secret = try readTextFile(fromFile).trimmingWhitespace()
                 } catch {
@@ -474,6 +492,18 @@ extension TokConfig {
         }
         return result
     }
+}
+
+/// Why a file holding a secret must not be used, or nil when only its owner
+/// can read or write it (mode 0600 or stricter). Symbolic links are followed:
+/// what matters is who can read the secret itself.
+public func ownerOnlyProblem(_ path: String) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return "cannot stat \(path): \(String(cString: strerror(errno)))" }
+    guard info.st_mode & 0o077 == 0 else {
+        return "\(path) has mode \(String(info.st_mode & 0o777, radix: 8)), open to group or others; it must be 0600 (chmod 600 \(path))"
+    }
+    return nil
 }
 
 /// Reads a whole (small) text file: configs and secrets.

@@ -60,8 +60,10 @@ final class Workspace {
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
+    /// Owner-only, like an operator's files: configs here may hold an RPC password.
     func write(_ name: String, _ text: String) throws {
         try text.write(toFile: path(name), atomically: true, encoding: .utf8)
+        chmod(path(name), 0o600)
     }
 
     /// Runs `command` with bash, the tok tools first on PATH, stdin from `input`.
