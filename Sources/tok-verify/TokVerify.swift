@@ -26,7 +26,8 @@ struct TokVerify: AsyncParsableCommand {
     func run() async throws {
         let policy = waiting.policy
         try await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
-            VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, ledgerPath: db, logger: logger)
+            try config.requireChainCredentials()
+            return VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, ledgerPath: db, logger: logger)
         }.finish()
     }
 }

@@ -73,4 +73,60 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(quiet.record(id: "s-1")?.string(at: "status"), "validated", quiet.stdout)
         XCTAssertEqual(quiet.stderr, "", "warning level keeps the request log quiet")
     }
+
+    // Each secret is read by the stage that uses it: tok-validate (and --payout-message) runs without
+    // the attestation secret, tok-validate and tok-apply without the RPC password; tok-verify and
+    // tok-submit still stop at once (78) naming what is missing.
+    func testSecretsAreResolvedByTheStagesThatUseThem() throws {
+        try workspace.write("tok.toml", """
+            [attestation]
+            key_id = "ops"
+            secret_env = "TOK_TEST_SECRET_NOT_SET"
+
+            [[tokens]]
+            alias = "ETH"
+
+            [[networks]]
+            alias = "local"
+            chain = "eip155:1337"
+            rpc_url = "http://127.0.0.1:9"
+            rpc_user = "tok"
+            rpc_password_env = "TOK_TEST_RPC_PASSWORD_NOT_SET"
+            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+            operator = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+            confirmations = 2
+
+              [[networks.assets]]
+              token = "ETH"
+              asset = "eip155:1337/slip44:60"
+              decimals = 18
+              payout = true
+            """)
+        let deposit = #"{"op":"deposit","id":"d-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"deposit":{"tx":"0x\#(String(repeating: "ab", count: 32))"}}"#
+        let validate = try workspace.run("tok-validate", input: deposit + "\n")
+        XCTAssertEqual(validate.exitCode, 0, validate.stderr)
+        XCTAssertEqual(validate.record(id: "d-1")?.string(at: "status"), "validated", validate.stdout)
+
+        let expires = Int(Date().timeIntervalSince1970) + 3600
+        let unsigned = #"{"op":"payout","id":"p-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"destination":{"account":"0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF","network":"local","token":"ETH"},"quantity":"1000","max_fee":"0","expires":\#(expires)}"#
+        let message = try workspace.run("tok-validate --payout-message", input: unsigned + "\n")
+        XCTAssertEqual(message.exitCode, 0, message.stderr)
+        XCTAssertNotNil(message.record(id: "p-1")?.string(at: "authorisation_message"), message.stdout)
+
+        let withSecret = ["TOK_TEST_SECRET_NOT_SET": workspace.secret]
+        let query = try workspace.run("tok-apply --db state.sqlite", input: #"{"op":"status","id":"q-1"}"# + "\n", environment: withSecret)
+        XCTAssertEqual(query.exitCode, 0, "tok-apply talks to no chain: " + query.stderr)
+
+        for tool in ["tok-verify", "tok-submit"] {
+            let noPassword = try workspace.run(tool, input: "", environment: withSecret)
+            XCTAssertEqual(noPassword.exitCode, 78, tool + ": " + noPassword.stderr)
+            XCTAssertTrue(noPassword.stderr.contains("networks[0].rpc_password_env") && noPassword.stderr.contains("TOK_TEST_RPC_PASSWORD_NOT_SET"),
+                          tool + ": " + noPassword.stderr)
+            let noSecret = try workspace.run(tool, input: "", environment: ["TOK_TEST_RPC_PASSWORD_NOT_SET": "pw"])
+            XCTAssertEqual(noSecret.exitCode, 78, tool + ": " + noSecret.stderr)
+            XCTAssertTrue(noSecret.stderr.contains("attestation.secret_env"), tool + ": " + noSecret.stderr)
+        }
+        let applyNoSecret = try workspace.run("tok-apply --db state.sqlite", input: "")
+        XCTAssertEqual(applyNoSecret.exitCode, 78, applyNoSecret.stderr)
+    }
 }

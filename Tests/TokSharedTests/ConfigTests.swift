@@ -47,11 +47,14 @@ final class ConfigTests: XCTestCase {
         return base.replacingOccurrences(of: target, with: replacement)
     }
 
-    /// Parses `text` expecting a ConfigError at `key` whose message mentions every string in `mentions`.
+    /// Parses `text` and resolves its secrets (as tok-verify does) expecting a ConfigError at
+    /// `key` whose message mentions every string in `mentions`.
     func assertConfigError(_ text: String, environment: [String: String] = ConfigTests.environment, key: String,
                            mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
         do {
-            _ = try TokConfig.parse(text: text, file: "test.toml", environment: environment)
+            let config = try TokConfig.parse(text: text, file: "test.toml", environment: environment)
+            _ = try config.attestationSettings()
+            try config.requireChainCredentials()
             XCTFail("expected a config error at \(key)", file: file, line: line)
         } catch let error as ConfigError {
             XCTAssertEqual(error.file, "test.toml", file: file, line: line)
@@ -74,8 +77,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.file, path)
         XCTAssertEqual(config.engine.maxLineBytes, 1_048_576)
         XCTAssertEqual(config.engine.batchSize, 512)
-        XCTAssertEqual(config.attestation?.keyId, "operator-2026")
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "operator-2026")
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
         XCTAssertEqual(config.database.lockTimeoutMilliseconds, 10_000)
         XCTAssertEqual(config.database.synchronous, "full")
 
@@ -124,7 +127,7 @@ final class ConfigTests: XCTestCase {
         let config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: [:])
         XCTAssertEqual(config.engine.maxLineBytes, LineReader.defaultMaxLineBytes)
         XCTAssertEqual(config.engine.batchSize, 512)
-        XCTAssertEqual(config.attestation?.keyId, "k1")
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "k1")
         XCTAssertEqual(config.database.synchronous, "full")
         XCTAssertEqual(config.tokens.map(\.symbol), ["ETH", "TK"])
         XCTAssertEqual(config.tokens.map(\.decimals), [18, 6])
@@ -153,9 +156,9 @@ final class ConfigTests: XCTestCase {
         let text = ConfigTests.edited("[attestation]\nkey_id = \"k1\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n", "")
         let config = try TokConfig.parse(text: text, file: "test.toml",
                                          environment: ["TOK_ATTESTATION_SECRET": ConfigTests.secret, "TOK_ATTESTATION_KEY_ID": "env-key"])
-        XCTAssertEqual(config.attestation?.keyId, "env-key")
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
-        XCTAssertNil(try TokConfig.parse(text: text, file: "test.toml", environment: [:]).attestation)
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "env-key")
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertNil(try TokConfig.parse(text: text, file: "test.toml", environment: [:]).attestationSettings())
     }
 
     // An [attestation] section that names a key_id but no secret source keeps its key_id
@@ -163,15 +166,15 @@ final class ConfigTests: XCTestCase {
     func testSectionKeyIdKeptWithEnvironmentSecret() throws {
         let text = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"\n", "")
         let config = try TokConfig.parse(text: text, file: "test.toml", environment: ConfigTests.environment)
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
-        XCTAssertEqual(config.attestation?.keyId, "k1", "the section's key_id was replaced by the environment fallback's")
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "k1", "the section's key_id was replaced by the environment fallback's")
     }
 
     // secret_env reads the named variable.
     func testSecretFromNamedVariable() throws {
         let text = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"", "secret_env = \"MY_SECRET\"")
         let config = try TokConfig.parse(text: text, file: "test.toml", environment: ["MY_SECRET": ConfigTests.secret])
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
     }
 
     // MARK: Unknown keys
@@ -379,12 +382,12 @@ final class ConfigTests: XCTestCase {
         let secretFile = try file("secret", ConfigTests.secret + "\n", mode: 0o644)
         let viaFile = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"", "secret_file = \"\(secretFile)\"")
         let configWithFile = try file("with-file.toml", viaFile, mode: 0o644)
-        XCTAssertThrowsError(try TokConfig.load(path: configWithFile, environment: [:])) { error in
+        XCTAssertThrowsError(try TokConfig.load(path: configWithFile, environment: [:]).attestationSettings()) { error in
             XCTAssertEqual((error as? ConfigError)?.key, "attestation.secret_file", "\(error)")
             XCTAssertTrue("\(error)".contains("644") && "\(error)".contains("chmod 600"), "\(error)")
         }
         XCTAssertEqual(chmod(secretFile, 0o600), 0)
-        XCTAssertEqual(try TokConfig.load(path: configWithFile, environment: [:]).attestation?.secret, Array(ConfigTests.secret.utf8),
+        XCTAssertEqual(try TokConfig.load(path: configWithFile, environment: [:]).attestationSettings()?.secret, Array(ConfigTests.secret.utf8),
                        "a 0600 secret file in a 0644 config is fine: the config holds no secret")
 
         let inline = try file("inline.toml", ConfigTests.base, mode: 0o640)

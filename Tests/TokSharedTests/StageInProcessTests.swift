@@ -25,7 +25,7 @@ final class StageInProcessTests: XCTestCase {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-stage-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: ConfigTests.environment)
-        attestor = Attestor(settings: try XCTUnwrap(config.attestation))
+        attestor = Attestor(settings: try XCTUnwrap(config.attestationSettings()))
         ledger = try Ledger(path: directory.appendingPathComponent("ledger.db").path, synchronous: "normal",
                             busyTimeoutMilliseconds: 1000, logger: logger)
     }

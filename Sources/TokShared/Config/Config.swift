@@ -7,7 +7,8 @@ import TOMLKit
 public struct TokConfig: Sendable {
     public var file: String
     public var engine: EngineSettings
-    public var attestation: AttestationSettings?
+    /// Resolved only by the stages that need the secret: `attestationSettings()`.
+    public var attestationSource: AttestationSource
     public var database: DatabaseSettings
     public var networks: [NetworkConfig]
     public var tokens: [TokenConfig]
@@ -35,6 +36,18 @@ public struct TokConfig: Sendable {
     }
 
     public static let minimumSecretBytes = 32
+
+    /// The attestation secret and key id (nil when none is configured); read
+    /// from its variable or file now, by the stages that attest or check.
+    public func attestationSettings() throws(ConfigError) -> AttestationSettings? {
+        try attestationSource.resolve()
+    }
+
+    /// For the stages that talk to chains (tok-verify, tok-submit): every
+    /// network's RPC password must be at hand. The others never need it.
+    public func requireChainCredentials() throws(ConfigError) {
+        if let problem = networks.lazy.compactMap(\.rpcPasswordProblem).first { throw problem }
+    }
 
     // MARK: Lookups
 
@@ -145,6 +158,9 @@ public final class NetworkConfig: Sendable {
     public let rpcURL: String
     public let rpcUser: String?
     public let rpcPassword: String?
+    /// rpc_password_env names a variable that is not set: an error for the
+    /// stages that talk to the chain, nothing for the others.
+    public let rpcPasswordProblem: ConfigError?
     /// Canonical address deposits must pay to.
     public let receiver: String
     /// Canonical address payouts are signed by.
@@ -177,7 +193,9 @@ public final class NetworkConfig: Sendable {
     init(alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
          receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
-         operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings) {
+         operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
+         rpcPasswordProblem: ConfigError? = nil) {
+        self.rpcPasswordProblem = rpcPasswordProblem
         self.familySettings = familySettings
         self.operatorKeyFile = operatorKeyFile
         self.operatorKeyEnv = operatorKeyEnv
@@ -238,7 +256,7 @@ extension TokConfig {
         for (index, network) in (root["networks"]?.array ?? TOMLArray()).enumerated() where network.table?["rpc_password"] != nil {
             inlineSecretKeys.append("networks[\(index)].rpc_password")
         }
-        return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
+        return TokConfig(file: file, engine: engine, attestationSource: attestation, database: database,
                          networks: networks, tokens: tokens, inlineSecretKeys: inlineSecretKeys)
     }
 
@@ -253,10 +271,11 @@ extension TokConfig {
     }
 
     /// `[attestation]`: one of secret, secret_env, secret_file; or the environment alone.
+    /// Only the shape is checked here; the secret is read when a stage asks for it.
     private static func parseAttestation(_ reader: inout TOMLReader, file: String,
-                                         environment: [String: String]) throws -> AttestationSettings? {
-        var attestation: AttestationSettings?
+                                         environment: [String: String]) throws -> AttestationSource {
         var sectionKeyId: String?
+        var origin = AttestationSource.Origin.processDefault
         if var section = try reader.table("attestation") {
             sectionKeyId = try section.string("key_id")
             let inline = try section.string("secret")
@@ -266,42 +285,11 @@ extension TokConfig {
             guard [inline, fromEnvironment, fromFile].compactMap({ $0 }).count <= 1 else {
                 throw section.error("secret", "give only one of secret, secret_env, secret_file")
             }
-            var secret: String?
-            if let inline { secret = inline }
-            if let fromEnvironment {
-                guard let value = environment[fromEnvironment] else {
-                    throw section.error("secret_env", "environment variable \(fromEnvironment) is not set")
-                }
-                secret = value
-            }
-            if let fromFile {
-                // Whoever can read the secret can forge "verified" deposits: owner only, as for key files.
-                if let problem = ownerOnlyProblem(fromFile) {
-                    throw section.error("secret_file", problem)
-                }
-                do {
-                    secret = try readTextFile(fromFile).trimmingWhitespace()
-                } catch {
-                    throw section.error("secret_file", "cannot read \(fromFile): \(error)")
-                }
-            }
-            if let secret {
-                guard secret.utf8.count >= minimumSecretBytes else {
-                    throw section.error("secret", "the attestation secret must be at least \(minimumSecretBytes) bytes")
-                }
-                attestation = AttestationSettings(keyId: sectionKeyId ?? "default", secret: Array(secret.utf8))
-            }
+            if let inline { origin = .inline(inline) }
+            if let fromEnvironment { origin = .variable(fromEnvironment) }
+            if let fromFile { origin = .file(fromFile) }
         }
-        // The environment alone may carry the secret (handy for services).
-        if attestation == nil, let value = environment["TOK_ATTESTATION_SECRET"] {
-            guard value.utf8.count >= minimumSecretBytes else {
-                throw ConfigError(file: file, key: "TOK_ATTESTATION_SECRET",
-                                  problem: "the attestation secret must be at least \(minimumSecretBytes) bytes")
-            }
-            attestation = AttestationSettings(keyId: sectionKeyId ?? environment["TOK_ATTESTATION_KEY_ID"] ?? "default",
-                                              secret: Array(value.utf8))
-        }
-        return attestation
+        return AttestationSource(configFile: file, sectionKeyId: sectionKeyId, origin: origin, environment: environment)
     }
 
     private static func parseDatabase(_ reader: inout TOMLReader) throws -> DatabaseSettings {
@@ -391,12 +379,15 @@ extension TokConfig {
         }
         let rpcUser = try section.string("rpc_user")
         var rpcPassword = try section.string("rpc_password")
+        var rpcPasswordProblem: ConfigError?
         if let variable = try section.string("rpc_password_env") {
             guard rpcPassword == nil else { throw section.error("rpc_password_env", "give rpc_password or rpc_password_env, not both") }
-            guard let value = environment[variable] else {
-                throw section.error("rpc_password_env", "environment variable \(variable) is not set")
+            // Only the stages that talk to the chain need it (requireChainCredentials).
+            if let value = environment[variable] {
+                rpcPassword = value
+            } else {
+                rpcPasswordProblem = section.error("rpc_password_env", "environment variable \(variable) is not set")
             }
-            rpcPassword = value
         }
         func address(_ key: String, required: Bool) throws -> String? {
             guard let text = required ? try section.requiredString(key) : try section.string(key) else { return nil }
@@ -431,7 +422,8 @@ extension TokConfig {
                              receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
                              rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
                              rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
-                             operatorKeyEnv: operatorKeyEnv, familySettings: familySettings)
+                             operatorKeyEnv: operatorKeyEnv, familySettings: familySettings,
+                             rpcPasswordProblem: rpcPasswordProblem)
     }
 
     /// `[[networks.assets]]` of one network.

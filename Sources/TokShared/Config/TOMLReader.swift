@@ -1,7 +1,7 @@
 import TOMLKit
 
 /// A configuration mistake, named by file and key path. Tools exit 78 on it.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
+public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
     public let file: String
     public let key: String
     public let problem: String

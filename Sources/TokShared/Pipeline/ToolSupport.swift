@@ -180,7 +180,7 @@ public enum ToolMain {
     }
 
     public static func attestor(_ config: TokConfig) throws -> Attestor {
-        guard let settings = config.attestation else {
+        guard let settings = try config.attestationSettings() else {
             throw ConfigError(file: config.file, key: "attestation",
                               problem: "an attestation secret is required (secret, secret_env or secret_file, or $TOK_ATTESTATION_SECRET)")
         }
