@@ -79,6 +79,11 @@ public struct TokConfig: Sendable {
             return mapping
         }
         guard let token = tokens.first(where: { $0.alias == name }) ?? tokens.first(where: { $0.symbol == name }) else {
+            if name.utf8.contains(UInt8(ascii: ":")) {
+                // TokEngine names a token on a network by the asset part of its
+                // CAIP-19 id ("erc20:0x…", "slip44:60"): the chain is the network's.
+                return try assetMapping(token: network.chainText + "/" + name, on: network)
+            }
             throw TokError(.unknownToken, "token \(name) is not configured")
         }
         guard let mapping = network.assets.first(where: { $0.token == token.alias }) else {
