@@ -129,4 +129,48 @@ final class CommandLineTests: XCTestCase {
         let applyNoSecret = try workspace.run("tok-apply --db state.sqlite", input: "")
         XCTAssertEqual(applyNoSecret.exitCode, 78, applyNoSecret.stderr)
     }
+
+    /// A config like the EVM tests' (the signed-request helpers' chain), with no node behind it.
+    func writeDeadEVMConfig() throws {
+        try workspace.write("tok.toml", """
+            [attestation]
+            key_id = "test"
+
+            [[tokens]]
+            alias = "ETH"
+
+            [[networks]]
+            alias = "evm-local"
+            chain = "eip155:\(EVMNode.chainId)"
+            rpc_url = "http://127.0.0.1:9"
+            receiver = "\(EVMNode.receiver)"
+            operator = "\(EVMNode.receiver)"
+            confirmations = 2
+            rpc_retries = 0
+            operator_key_env = "TOK_TEST_OPERATOR_KEY"
+
+              [[networks.assets]]
+              token = "ETH"
+              asset = "eip155:\(EVMNode.chainId)/slip44:60"
+              decimals = 18
+              payout = true
+            """)
+    }
+
+    // tok-verify --db on a file that is not a usable database exits 75 (as tok-apply would) instead of
+    // signing payouts against an empty ledger; a database that does not exist yet is still an empty one.
+    func testVerifyRefusesAnUnusableDatabase() throws {
+        try writeDeadEVMConfig()
+        let payout = signedPayoutRequest(id: "p-1", from: 0, to: EVMNode.accounts[1], token: "ETH", quantity: "1000000")
+        try workspace.write("state.sqlite", String(repeating: "not a database\n", count: 100))
+        let garbage = try workspace.run("tok-validate | tok-verify --db state.sqlite", input: payout + "\n")
+        XCTAssertEqual(garbage.exitCode, 75, garbage.stderr)
+        XCTAssertTrue(garbage.stderr.contains("state.sqlite"), garbage.stderr)
+        XCTAssertEqual(garbage.stdout, "", "nothing is signed against a ledger tok-verify cannot read")
+
+        let missing = try workspace.run("tok-validate | tok-verify --db absent.sqlite", input: payout + "\n")
+        XCTAssertEqual(missing.exitCode, 0, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("does not exist yet"), missing.stderr)
+        XCTAssertEqual(missing.record(id: "p-1")?["error"]?.string(at: "code"), "rpc_unavailable", missing.stdout)
+    }
 }

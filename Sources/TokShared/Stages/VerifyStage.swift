@@ -20,13 +20,27 @@ public final class VerifyStage: Stage {
     /// Opened on first use, because in a pipeline tok-apply may still be creating it.
     private let ledgerPath: String?
     private var openedLedger: Ledger?
-    var ledger: Ledger? {
-        if let openedLedger { return openedLedger }
-        guard let ledgerPath, access(ledgerPath, F_OK) == 0 else { return nil }
-        openedLedger = try? Ledger(readOnlyPath: ledgerPath, busyTimeoutMilliseconds: resolver.config.database.lockTimeoutMilliseconds,
-                                   logger: logger)
-        if openedLedger == nil { logger.notice("database \(ledgerPath) is not ready yet; checking against an empty ledger") }
-        return openedLedger
+    /// The ledger once `openLedgerIfCreated` found it; nil while the file does not exist.
+    var ledger: Ledger? { openedLedger }
+
+    /// Opens tok-apply's database before a batch's payouts use it. A file that
+    /// does not exist (or is still empty) is not created yet: the batch is
+    /// checked against an empty ledger and the file is looked for again next
+    /// batch. A file that exists but cannot be used (not a database, another
+    /// schema version, unreadable) stops the stage: 75, as for tok-apply.
+    private func openLedgerIfCreated() throws {
+        guard openedLedger == nil, let ledgerPath else { return }
+        var info = stat()
+        guard stat(ledgerPath, &info) == 0, info.st_size > 0 else {
+            logger.notice("database \(ledgerPath) does not exist yet; checking against an empty ledger")
+            return
+        }
+        do {
+            openedLedger = try Ledger(readOnlyPath: ledgerPath, busyTimeoutMilliseconds: resolver.config.database.lockTimeoutMilliseconds,
+                                      logger: logger)
+        } catch {
+            throw StageFailure(.tempFailure, "database \(ledgerPath) cannot be used: \(error)")
+        }
     }
     let environment: [String: String]
     var channels: [String: PayoutChannel] = [:]
@@ -68,6 +82,8 @@ public final class VerifyStage: Stage {
             }
         }
         if !context.deposits.isEmpty { await verifyDeposits(context) }
+        // Deposits need no ledger; payouts and fillers do (transfers reach it once their deposit is proven).
+        if !context.payouts.isEmpty || !context.fills.isEmpty { try openLedgerIfCreated() }
         if !context.payouts.isEmpty { await signPayouts(context.payouts.sorted { $0.index < $1.index }, batch: context) }
         for (index, fill, flow) in context.fills { await signNonceFill(fill, record: batch[index], flow: flow, batch: context) }
         return batch
