@@ -133,6 +133,9 @@ final class CommandLineTests: XCTestCase {
     /// A config like the EVM tests' (the signed-request helpers' chain), with no node behind it.
     func writeDeadEVMConfig() throws {
         try workspace.write("tok.toml", """
+            [engine]
+            deployment = "\(testDeployment)"
+
             [attestation]
             key_id = "test"
 

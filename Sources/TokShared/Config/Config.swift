@@ -19,6 +19,9 @@ public struct TokConfig: Sendable {
     public struct EngineSettings: Sendable {
         public var maxLineBytes: Int
         public var batchSize: Int
+        /// Names this deployment in every payout authorisation its users sign
+        /// (nil: each source network's receiver names it).
+        public var deployment: String? = nil
     }
 
     public struct AttestationSettings: Sendable {
@@ -47,6 +50,12 @@ public struct TokConfig: Sendable {
     /// network's RPC password must be at hand. The others never need it.
     public func requireChainCredentials() throws(ConfigError) {
         if let problem = networks.lazy.compactMap(\.rpcPasswordProblem).first { throw problem }
+    }
+
+    /// The deployment a payout from `source` is authorised for: the configured
+    /// name, else the source network's receiver (the account users paid).
+    public func deployment(source: NetworkConfig) -> String {
+        engine.deployment ?? source.chainText + ":" + source.receiver
     }
 
     // MARK: Lookups
@@ -270,6 +279,16 @@ extension TokConfig {
         if var section = try reader.table("engine") {
             engine.maxLineBytes = try section.int("max_line_bytes", default: engine.maxLineBytes, range: 1024...(64 << 20))
             engine.batchSize = try section.int("batch_size", default: engine.batchSize, range: 1...100_000)
+            if let deployment = try section.string("deployment") {
+                // It is a line of the text users sign: one line, no surprises.
+                guard (1...128).contains(deployment.utf8.count), deployment.utf8.allSatisfy({ byte in
+                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                        || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+                }) else {
+                    throw section.error("deployment", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+                }
+                engine.deployment = deployment
+            }
             try section.finish()
         }
         return engine

@@ -256,7 +256,7 @@ extension RequestResolver {
             throw TokError(.expired, "expires is more than \(RequestResolver.maxAuthorisationSeconds / 86400) days ahead")
         }
         let authorisation = PayoutAuthorisation(
-            requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
+            deployment: config.deployment(source: sourceNetwork), requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
             destination: destinationNetwork.chainText + ":" + destinationAddress,
             token: sourceMapping.token, quantity: quantityInSource, maxFee: maxFeeInSource, expiresUnixSeconds: expires)
         let signature = requireSignature ? try RequestResolver.signature(record, expected: authorisation) : ""
@@ -290,6 +290,9 @@ extension RequestResolver {
         if let deposit = record[Field.deposit], deposit.isObject, let signature = deposit.string(at: "sig") {
             guard let message = deposit.string(at: "msg") else { throw TokError(.missingField, "deposit.msg is required with deposit.sig") }
             guard message == expected.message else {
+                if message == expected.version1Message {
+                    throw TokError(.badSignature, "deposit.msg is the \(PayoutAuthorisation.version1Header) message, which binds no deployment and is no longer accepted: sign the \(PayoutAuthorisation.header) message (tok-validate --payout-message)")
+                }
                 throw TokError(.badSignature, "deposit.msg is not the canonical payout message for this request (see tok(7))")
             }
             return signature

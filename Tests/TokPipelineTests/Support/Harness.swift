@@ -186,6 +186,7 @@ final class EVMNode {
         var text = """
         [engine]
         batch_size = 64
+        deployment = "\(testDeployment)"
 
         [attestation]
         key_id = "test"
@@ -248,6 +249,9 @@ final class EVMNode {
     }
 }
 
+/// The deployment every test config names (`[engine] deployment`): payout authorisations are bound to it.
+let testDeployment = "tok-test"
+
 /// A deposit request line as a client would send it.
 func depositRequest(id: String, account: String, token: String, tx: String, network: String = "evm-local") -> String {
     "{\"op\":\"deposit\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(account)\",\"network\":\"\(network)\",\"token\":\"\(token)\"},\"deposit\":{\"tx\":\"\(tx)\"}}"
@@ -267,7 +271,7 @@ func signedPayoutRequest(id: String, from index: Int, to destination: String, to
     let expiry = expires ?? Int64(Date().timeIntervalSince1970) + 3600
     let source = EVMNode.accounts[index]
     let authorisation = PayoutAuthorisation(
-        requestId: id, source: "eip155:\(EVMNode.chainId):\(source)", destination: "eip155:\(EVMNode.chainId):\(destination)",
+        deployment: testDeployment, requestId: id, source: "eip155:\(EVMNode.chainId):\(source)", destination: "eip155:\(EVMNode.chainId):\(destination)",
         token: token, quantity: try! UInt256(decimal: quantity), maxFee: try! UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
     let signature = PersonalSign.sign(message: authorisation.message, key: EVMNode.key(signer ?? index))
     let deposit = depositTx.map { ",\"deposit\":{\"tx\":\"\($0)\"}" } ?? ""
