@@ -78,13 +78,6 @@ public struct RunnerOptions: Sendable {
     }
 }
 
-public struct RunSummary: Sendable {
-    public var lines = 0
-    public var outputs = 0
-    public var rejected = 0
-    public var byStatus: [String: Int] = [:]
-}
-
 /// Reads NDJSON from a file descriptor, runs a stage batch by batch, writes
 /// NDJSON out and flushes after every batch.
 public final class StageRunner {
@@ -133,13 +126,7 @@ public final class StageRunner {
             if lines.isEmpty { break }
             summary.lines += lines.count
             var chunks = processFused(lines, recordwise)
-            for chunk in chunks {
-                summary.outputs += chunk.records
-                for (status, count) in chunk.statuses {
-                    summary.byStatus[status, default: 0] += count
-                    if status == RecordStatus.rejected.rawValue { summary.rejected += count }
-                }
-            }
+            for chunk in chunks { summary.merge(chunk.tally) }
             do {
                 for index in chunks.indices {
                     if !chunks[index].log.isEmpty { TokLogging.write(bytes: chunks[index].log) }
@@ -160,6 +147,8 @@ public final class StageRunner {
     private struct ParsedBatch: @unchecked Sendable {
         var lineCount: Int
         var records: [JSON]
+        /// What each record was on the way in (for the tally of what the stage did).
+        var states: [InputState] = []
     }
 
     /// Other stages: the next batch is read and parsed on another thread while
@@ -177,8 +166,8 @@ public final class StageRunner {
         let batchSize = options.batchSize
         let readAhead: @Sendable () throws -> ParsedBatch = {
             let lines = try StageRunner.readBatch(input.value, maxLines: batchSize)
-            let records = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
-            return ParsedBatch(lineCount: lines.count, records: records)
+            let parsed = ParallelWork.map(count: lines.count) { StageRunner.parseWithState(lines[$0]) }.compactMap { $0 }
+            return ParsedBatch(lineCount: lines.count, records: parsed.map(\.0), states: parsed.map(\.1))
         }
         // Write-behind, one batch deep: batch N is serialised and written while
         // batch N+1 is processed. Outputs still leave in order, and only after the
@@ -187,10 +176,7 @@ public final class StageRunner {
         func settle() async throws {
             guard let pending = writing else { return }
             writing = nil
-            let written = try await pending.value
-            summary.outputs += written.outputs
-            summary.rejected += written.rejected
-            for (status, count) in written.byStatus { summary.byStatus[status, default: 0] += count }
+            summary.merge(try await pending.value)
         }
         var next = Task.detached(operation: readAhead)
         while true {
@@ -198,6 +184,7 @@ public final class StageRunner {
             if current.lineCount == 0 { break }
             next = Task.detached(operation: readAhead)
             summary.lines += current.lineCount
+            for state in current.states { summary.inputsByOp[state.op, default: 0] += 1 }
             let batch = current.records
             if batch.isEmpty { continue }
             let processed: [JSON]
@@ -208,25 +195,20 @@ public final class StageRunner {
                 try? await settle()
                 throw error
             }
-            let outputs = ParsedBatch(lineCount: 0, records: processed)
+            let outputs = ParsedBatch(lineCount: 0, records: processed, states: current.states)
             precondition(outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
             try await settle()
-            writing = Task.detached { try StageRunner.write(outputs.records, to: output.value) }
+            writing = Task.detached { try StageRunner.write(outputs.records, states: outputs.states, to: output.value) }
         }
         try await settle()
         return summary
     }
 
     /// Serialises (in parallel) and writes one batch of outputs, then flushes.
-    private static func write(_ outputs: [JSON], to writer: OutputWriter) throws -> RunSummary {
+    private static func write(_ outputs: [JSON], states: [InputState], to writer: OutputWriter) throws -> RunSummary {
         var written = RunSummary()
-        let serialized = StageRunner.serialize(outputs)
-        for chunk in serialized {
-            for (status, count) in chunk.statuses {
-                written.byStatus[status, default: 0] += count
-                if status == RecordStatus.rejected.rawValue { written.rejected += count }
-            }
-        }
+        let serialized = StageRunner.serialize(outputs, states: states)
+        for chunk in serialized { written.merge(chunk.tally) }
         do {
             for chunk in serialized { try writer.write(bytes: chunk.bytes) }
             try writer.flush()
@@ -234,15 +216,13 @@ public final class StageRunner {
         } catch {
             throw StageFailure(.ioError, "writing standard output failed: \(error)")
         }
-        written.outputs = outputs.count
         return written
     }
 
     struct ChunkOutput {
         var bytes: [UInt8] = []
-        var statuses: [String: Int] = [:]
+        var tally = RunSummary()
         var log: [UInt8] = []
-        var records = 0
     }
 
     /// Output buffers are reused from batch to batch: fresh large buffers
@@ -262,7 +242,8 @@ public final class StageRunner {
                 output.log = bufferPool.popLast() ?? []
             }
             for index in range {
-                guard let record = StageRunner.parse(lines[index]) else { continue }
+                guard let (record, before) = StageRunner.parseWithState(lines[index]) else { continue }
+                output.tally.inputsByOp[before.op, default: 0] += 1
                 if let logPrefix {
                     let mark = output.log.count
                     output.log.append(contentsOf: logPrefix)
@@ -274,10 +255,9 @@ public final class StageRunner {
                 } else {
                     _ = stage.processRecord(record, requestLog: nil)
                 }
-                if let status = record.string(at: Field.status) { output.statuses[status, default: 0] += 1 }
+                output.tally.countOutput(record, before: before)
                 record.writeRecord(into: &output.bytes)
                 output.bytes.append(UInt8(ascii: "\n"))
-                output.records += 1
             }
             lock.withLock { outputs.append((range.lowerBound, output)) }
         }
@@ -291,33 +271,47 @@ public final class StageRunner {
         buffer = []
     }
 
-    /// Serialises records as NDJSON in parallel chunks, counting statuses on the way.
-    static func serialize(_ records: [JSON]) -> [(bytes: [UInt8], statuses: [String: Int])] {
-        var chunks: [(range: Range<Int>, bytes: [UInt8], statuses: [String: Int])] = []
+    /// Serialises records as NDJSON in parallel chunks, counting them on the
+    /// way against what they were on the way in (`states`, one per record).
+    static func serialize(_ records: [JSON], states: [InputState]) -> [(bytes: [UInt8], tally: RunSummary)] {
+        precondition(states.count == records.count, "one input state per record")
+        var chunks: [(range: Range<Int>, bytes: [UInt8], tally: RunSummary)] = []
         let lock = PosixMutex()
         ParallelWork.forEachChunk(count: records.count) { range in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(range.count * 256)
-            var statuses: [String: Int] = [:]
+            var tally = RunSummary()
             for index in range {
                 let record = records[index]
-                if let status = record[Field.status]?.stringValue { statuses[status, default: 0] += 1 }
+                tally.countOutput(record, before: states[index])
                 record.writeRecord(into: &bytes)
                 bytes.append(UInt8(ascii: "\n"))
             }
-            lock.withLock { chunks.append((range, bytes, statuses)) }
+            lock.withLock { chunks.append((range, bytes, tally)) }
         }
-        return chunks.sorted { $0.range.lowerBound < $1.range.lowerBound }.map { ($0.bytes, $0.statuses) }
+        return chunks.sorted { $0.range.lowerBound < $1.range.lowerBound }.map { ($0.bytes, $0.tally) }
+    }
+
+    /// `parse`, with what the record was on the way in. A line this stage
+    /// could not read is a rejection made here, so it counts as a new one.
+    static func parseWithState(_ line: InputLine) -> (JSON, InputState)? {
+        guard let (record, unreadable) = parseLine(line) else { return nil }
+        var state = InputState(record)
+        if unreadable { state.rejected = false }
+        return (record, state)
     }
 
     /// Turns one input line into a record, or into a rejection record. Blank
     /// lines are skipped (they carry nothing), but still counted for line numbers.
-    static func parse(_ line: InputLine) -> JSON? {
+    static func parse(_ line: InputLine) -> JSON? { parseLine(line)?.record }
+
+    /// The same, saying whether the line was unreadable (the record is then its rejection).
+    static func parseLine(_ line: InputLine) -> (record: JSON, unreadable: Bool)? {
         switch line.content {
         case .tooLong(let prefix, let totalBytes):
-            return JSON.rejectedLine(number: line.number,
-                                     error: TokError(.lineTooLong, "line \(line.number) has \(totalBytes) bytes, over the limit"),
-                                     raw: nil, prefix: prefix, totalBytes: totalBytes)
+            return (JSON.rejectedLine(number: line.number,
+                                      error: TokError(.lineTooLong, "line \(line.number) has \(totalBytes) bytes, over the limit"),
+                                      raw: nil, prefix: prefix, totalBytes: totalBytes), true)
         case .bytes(let bytes):
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
             let parsed = bytes.withUnsafeBytes { JSON.parse($0) }.map { value in
@@ -326,15 +320,15 @@ public final class StageRunner {
             }
             switch parsed {
             case .success(let value):
-                if value.isObject { return value }
-                return JSON.rejectedLine(number: line.number,
-                                         error: TokError(.notAnObject, "line \(line.number) is JSON but not an object"),
-                                         raw: bytes)
+                if value.isObject { return (value, false) }
+                return (JSON.rejectedLine(number: line.number,
+                                          error: TokError(.notAnObject, "line \(line.number) is JSON but not an object"),
+                                          raw: bytes), true)
             case .failure(let failure):
                 let code: ErrorCode = failure.integerTooLarge ? .numberOutOfRange : .malformedJSON
-                return JSON.rejectedLine(number: line.number,
-                                         error: TokError(code, "line \(line.number): \(failure.message)"),
-                                         raw: bytes)
+                return (JSON.rejectedLine(number: line.number,
+                                          error: TokError(code, "line \(line.number): \(failure.message)"),
+                                          raw: bytes), true)
             }
         }
     }

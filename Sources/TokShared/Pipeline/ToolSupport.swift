@@ -88,7 +88,10 @@ public enum ToolMain {
             let summary = try await runner.run()
             let counts = summary.byStatus.keys.sorted().map { "\($0)=\(summary.byStatus[$0]!)" }.joined(separator: " ")
             logger.info("done", metadata: ["lines": "\(summary.lines)", "records": "\(summary.outputs)", "statuses": "\(counts)"])
-            code = options.strict && summary.rejected > 0 ? .dataError : .ok
+            code = exitStatus(summary, strict: options.strict)
+            if code == .unavailable {
+                TokLogging.write("\(tool): \(summary.operatorFaults) record(s) refused for the operator's setup (\(operatorFaultCodes(summary))); fix it and send them again\n")
+            }
         } catch {
             code = report(error, tool: tool)
         }
@@ -147,6 +150,19 @@ public enum ToolMain {
         }
         TokLogging.flush()
         return code
+    }
+
+    /// A finished run's status: 69 when this stage refused records for the
+    /// operator's setup (they wait for the operator, whatever --strict says),
+    /// else 65 under --strict when anything left rejected, else 0.
+    public static func exitStatus(_ summary: RunSummary, strict: Bool) -> SysExit {
+        if summary.operatorFaults > 0 { return .unavailable }
+        return strict && summary.rejected > 0 ? .dataError : .ok
+    }
+
+    private static func operatorFaultCodes(_ summary: RunSummary) -> String {
+        summary.rejectionsByCode.keys.filter { ErrorCode(rawValue: $0)?.operatorFault == true }.sorted()
+            .map { "\($0)=\(summary.rejectionsByCode[$0]!)" }.joined(separator: " ")
     }
 
     /// The edge where failures become exit codes: one place, one table.

@@ -158,7 +158,7 @@ public final class JSONRPCClient: @unchecked Sendable {
                 return value
             }
             if statusCode == 401 || statusCode == 403 {
-                throw TokError(.rpcError, "the RPC endpoint refused our credentials (HTTP \(statusCode))")
+                throw TokError(.rpcUnauthorized, "the RPC endpoint refused our credentials (HTTP \(statusCode)): check rpc_user and rpc_password")
             }
             lastProblem = "HTTP \(statusCode), \(data.count) bytes that are not a JSON-RPC answer"
         }
