@@ -94,10 +94,25 @@ public final class ApplyStage: Stage {
     /// Records for every payout between prepare and a final state, attested as
     /// tok-apply's own, for reconciliation: `tok-apply open-payouts | tok-submit | tok-apply`.
     public func openPayoutRecords(limit: Int) throws(TokError) -> [JSON] {
-        // Fillers first: the open payouts behind a released nonce cannot be mined without them.
-        let fillers = try ledger.nonceGaps(limit: limit).map { gap in
-            NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor)
+        // In nonce order per chain and sender, fillers among the payouts: a node
+        // without a queue of future nonces refuses a transaction sent before the
+        // one below it ("nonce too high"), so one run then finishes all it can.
+        // Payouts spending coins (no nonce) follow, oldest first.
+        struct Item { let chain: String; let sender: String; let nonce: UInt64; let record: JSON }
+        var ordered = try ledger.nonceGaps(limit: limit).map { gap in
+            Item(chain: gap.chain, sender: gap.sender, nonce: gap.nonce,
+                 record: NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor))
         }
-        return fillers + (try ledger.openPayouts(limit: limit).map { PayoutFlow.reconciliationRecord($0, attestor: attestor) })
+        var byCoins: [JSON] = []
+        for row in try ledger.openPayouts(limit: limit) {
+            let record = PayoutFlow.reconciliationRecord(row, attestor: attestor)
+            if let nonce = row.nonce {
+                ordered.append(Item(chain: row.destinationChain, sender: row.sender, nonce: nonce, record: record))
+            } else {
+                byCoins.append(record)
+            }
+        }
+        ordered.sort { ($0.chain, $0.sender, $0.nonce) < ($1.chain, $1.sender, $1.nonce) }
+        return ordered.map(\.record) + byCoins
     }
 }

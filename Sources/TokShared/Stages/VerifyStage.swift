@@ -57,6 +57,8 @@ public final class VerifyStage: Stage {
     /// prepare; until then this keeps the next payout off them. An entry expires
     /// so a coin whose payout prepare refused is used again.
     var takenCoins: [String: [String: Int]] = [:]
+    /// Payouts this process signed lately, by request id (see signPayouts).
+    var recentlySigned: [String: RecentSignature] = [:]
     static let takenCoinExpiryMilliseconds = 120_000
 
     public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledgerPath: String? = nil,
