@@ -74,7 +74,9 @@ public final class VerifyStage: Stage {
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         let context = VerifyBatch(records: batch, resolver: resolver, attestor: attestor, logger: logger,
                                   clock: { Int64(Ledger.nowMilliseconds() / 1000) },
-                                  noteCredit: { [unowned self] deposit, credited in self.noteCredit(deposit, credited) })
+                                  // A strong reference: the batch lives only as long as this call, so
+                                  // no cycle forms, and no task can outlive what it uses (issue 13).
+                                  noteCredit: { deposit, credited in self.noteCredit(deposit, credited) })
         for (index, record) in batch.enumerated() {
             guard let flow = FlowRegistry.claim(record, for: .verify) else { continue }
             do throws(TokError) {
