@@ -50,6 +50,12 @@ final class BrokenPipeTests: XCTestCase {
                 writer=$!
                 tok-apply --db down.sqlite < "pipe-$name" > /dev/null 2>&1 &
                 reader=$!
+                # Until the reader runs tok-apply, it may not have opened the pipe: killing it then
+                # would leave the writer waiting to open it. (Bounded: 3000 looks.)
+                for look in $(seq 1 3000); do
+                  grep -q tok-apply "/proc/$reader/cmdline" 2> /dev/null && break
+                  sleep 0.01
+                done
                 sleep "0.0$((RANDOM % 10))"
                 kill -STOP $reader
                 sleep 0.05
@@ -61,13 +67,13 @@ final class BrokenPipeTests: XCTestCase {
             done
             """
         try workspace.write("campaign.sh", script)
-        let result = try workspace.run("bash campaign.sh")
+        let result = try workspace.run("timeout 900 bash campaign.sh")
         let outcomes = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(outcomes.count, 4 * rounds, result.stdout + result.stderr)
         for outcome in outcomes where outcome.count == 2 {
             let stderr = (try? String(contentsOfFile: workspace.path("err-\(outcome[0])"), encoding: .utf8)) ?? ""
             XCTAssertEqual(outcome[1], "74", "\(outcome[0]) after its downstream stage was killed: \(stderr.suffix(600))")
-            XCTAssertTrue(stderr.contains("writing standard output failed"), "\(outcome[0]): \(stderr.suffix(600))")
+            XCTAssertTrue(stderr.contains("writing standard output failed: broken pipe: the next stage"), "says so in words: \(outcome[0]): \(stderr.suffix(600))")
             XCTAssertFalse(stderr.contains("Fatal error"), "\(outcome[0]): \(stderr.suffix(600))")
         }
     }

@@ -176,4 +176,49 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("does not exist yet"), missing.stderr)
         XCTAssertEqual(missing.record(id: "p-1")?["error"]?.string(at: "code"), "rpc_unavailable", missing.stdout)
     }
+
+    // A bip122 payout with --db naming a database that does not exist yet says so (not "give --db").
+    func testBip122PayoutWithoutItsDatabaseSaysSo() throws {
+        let chain = UTXOChains.litecoinRegtest.chainId
+        let family = try XCTUnwrap(ChainFamilies.family(for: "bip122"))
+        let operatorKey = EVMNode.key(8), userKey = EVMNode.key(0)
+        let operatorAddress = family.address(of: operatorKey, chain: chain), user = family.address(of: userKey, chain: chain)
+        let destination = family.address(of: EVMNode.key(1), chain: chain)
+        try workspace.write("tok.toml", """
+            [engine]
+            deployment = "\(testDeployment)"
+
+            [[tokens]]
+            alias = "LTC"
+            decimals = 8
+
+            [[networks]]
+            alias = "ltc"
+            chain = "\(chain)"
+            rpc_url = "http://127.0.0.1:9"
+            receiver = "\(operatorAddress)"
+            operator = "\(operatorAddress)"
+            confirmations = 1
+            rpc_retries = 0
+            operator_key_env = "TOK_TEST_LTC_KEY"
+
+              [[networks.assets]]
+              token = "LTC"
+              asset = "\(chain)/slip44:2"
+              decimals = 8
+              payout = true
+            """)
+        let expires = Int64(Date().timeIntervalSince1970) + 3600
+        let authorisation = PayoutAuthorisation(deployment: testDeployment, requestId: "p-ltc", source: "\(chain):\(user)",
+                                                destination: "\(chain):\(destination)", token: "LTC", quantity: UInt256(100_000_000),
+                                                maxFee: UInt256(0), expiresUnixSeconds: expires)
+        let signature = MessageSigning.sign(message: authorisation.message, magic: UTXOChains.litecoinRegtest.messageMagic,
+                                            key: userKey, compressed: true)
+        let request = #"{"op":"payout","id":"p-ltc","source":{"account":"\#(user)","network":"ltc","token":"LTC"},"destination":{"account":"\#(destination)","network":"ltc","token":"LTC"},"quantity":"100000000","max_fee":"0","expires":\#(expires),"signature":"\#(signature)"}"#
+        let result = try workspace.run("tok-validate | tok-verify --db absent.sqlite", input: request + "\n",
+                                       environment: ["TOK_TEST_LTC_KEY": "0x" + String(repeating: "0", count: 63) + "9"])
+        let error = result.record(id: "p-ltc")?["error"]
+        XCTAssertEqual(error?.string(at: "code"), "payout_disabled", result.stdout + result.stderr)
+        XCTAssertTrue(error?.string(at: "message")?.contains("absent.sqlite (--db) does not exist yet") == true, result.stdout)
+    }
 }

@@ -406,6 +406,27 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    // A misspelt required key is named as the unknown key it is, not as a missing one.
+    func testMisspeltRequiredKeyIsNamedAsUnknown() {
+        assertConfigError(ConfigTests.edited("receiver = \"\(ConfigTests.receiver)\"", "recevier = \"\(ConfigTests.receiver)\""),
+                          key: "networks[0].recevier", mentions: ["unknown key", "receiver"])
+        assertConfigError(ConfigTests.edited("confirmations = 2", "confirmation = 2"),
+                          key: "networks[0].confirmation", mentions: ["unknown key", "confirmations"])
+        assertConfigError(ConfigTests.edited("receiver = \"\(ConfigTests.receiver)\"\n", ""),
+                          key: "networks[0].receiver", mentions: ["is required"])
+        XCTAssertEqual(TOMLReader.editDistance("recevier", "receiver", limit: 2), 2)
+        XCTAssertEqual(TOMLReader.editDistance("", "abc", limit: 2), 3)
+        XCTAssertEqual(TOMLReader.editDistance("alias", "alias", limit: 2), 0)
+    }
+
+    // Two tokens may not share a name: an alias or symbol that is another token's alias or symbol is refused.
+    func testClashingTokenNamesAreRefused() {
+        assertConfigError(ConfigTests.edited("alias = \"TOK\"\nsymbol = \"TK\"", "alias = \"TOK\"\nsymbol = \"ETH\""),
+                          key: "tokens[1].symbol", mentions: ["ETH", "already names token ETH"])
+        assertConfigError(ConfigTests.edited("alias = \"TOK\"\nsymbol = \"TK\"", "alias = \"TK2\"\nsymbol = \"TK\"\n\n[[tokens]]\nalias = \"TK\""),
+                          key: "tokens[2].alias", mentions: ["already the symbol of token TK2"])
+    }
+
     // MARK: Syntax and database
 
     // Text that is not TOML is refused as such, with no key.

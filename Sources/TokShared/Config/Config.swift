@@ -346,8 +346,15 @@ extension TokConfig {
             guard !tokens.contains(where: { $0.alias == token.alias }) else {
                 throw section.error("alias", "token \(token.alias) is defined twice")
             }
-            tokens.append(TokenConfig(alias: token.alias, symbol: token.symbol.isEmpty ? token.alias : token.symbol,
-                                      name: token.name, decimals: token.decimals))
+            // Requests name tokens by alias or symbol: one name, one token.
+            let symbol = token.symbol.isEmpty ? token.alias : token.symbol
+            if let other = tokens.first(where: { $0.symbol == token.alias }) {
+                throw section.error("alias", "\(token.alias) is already the symbol of token \(other.alias)")
+            }
+            if let other = tokens.first(where: { $0.alias == symbol || $0.symbol == symbol }) {
+                throw section.error("symbol", "\(symbol) already names token \(other.alias)")
+            }
+            tokens.append(TokenConfig(alias: token.alias, symbol: symbol, name: token.name, decimals: token.decimals))
         }
         return tokens
     }

@@ -172,7 +172,9 @@ extension VerifyStage {
     private func signFromCoins(_ items: [PayoutItem], batch: VerifyBatch, network: NetworkConfig, channel: PayoutChannel,
                                key: PrivateKey) async {
         guard let ledger else {
-            let error = TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
+            let error = ledgerPath.map { path in
+                TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds, and the database \(path) (--db) does not exist yet: run tok-apply --db \(path) first")
+            } ?? TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
             for item in items { item.flow.payoutRefused(batch.records[item.index], error, batch: batch) }
             return
         }

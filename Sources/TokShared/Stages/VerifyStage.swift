@@ -18,7 +18,7 @@ public final class VerifyStage: Stage {
     private var verifiers: [String: DepositVerifier] = [:]
     /// tok-apply's database, read-only: advisory balance checks, nonces, replays.
     /// Opened on first use, because in a pipeline tok-apply may still be creating it.
-    private let ledgerPath: String?
+    let ledgerPath: String?
     private var openedLedger: Ledger?
     /// The ledger once `openLedgerIfCreated` found it; nil while the file does not exist.
     var ledger: Ledger? { openedLedger }
