@@ -8,6 +8,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+# The real dogecoind beside the project (../shared/tools/dogecoin), unless told otherwise.
+if [ -z "${TOK_DOGECOIN_DIR:-}" ] && [ -x "$root/../shared/tools/dogecoin/dogecoind" ]; then
+    export TOK_DOGECOIN_DIR="$(cd "$root/../shared/tools/dogecoin" && pwd)"
+fi
 echo "== test peer self-check" >&2
 .venv-peers/bin/python testpeers/selftest.py >&2
 echo "== swift build" >&2

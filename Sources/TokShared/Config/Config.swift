@@ -165,6 +165,8 @@ public final class AssetMapping: Sendable, Equatable {
 
 /// A chain the operator connects to. Immutable and shared by reference.
 public final class NetworkConfig: Sendable {
+    public static let defaultMaxReorgDepth = 100
+
     public let alias: String
     public let chain: ChainId
     /// `chain.description`, computed once: it is written into every record.
@@ -193,6 +195,14 @@ public final class NetworkConfig: Sendable {
     public let operatorKeyEnv: String?
     /// What only the network's chain family reads (EVMNetworkSettings, UTXOPolicy).
     public let familySettings: any NetworkFamilySettings
+    /// tok-follow: the first block to take on a ledger that has taken none of
+    /// this network's (required to follow it: never a silent "tip minus N").
+    public let followStartHeight: Int64?
+    /// tok-follow stops, instead of guessing, at a reorganisation deeper than this.
+    public let maxReorgDepth: Int
+    /// The trimmer: an off-chain record nothing anchored is dropped this many
+    /// blocks after its expiry height (it can no longer bind before that).
+    public let recordRetentionBlocks: Int
 
     /// EVM networks: the payout fee caps (the defaults elsewhere).
     public var evmSettings: EVMNetworkSettings { familySettings as? EVMNetworkSettings ?? EVMNetworkSettings() }
@@ -208,9 +218,13 @@ public final class NetworkConfig: Sendable {
          receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
          operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
-         rpcPasswordProblem: ConfigError? = nil) {
+         followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth,
+         recordRetentionBlocks: Int = 1_440, rpcPasswordProblem: ConfigError? = nil) {
         self.rpcPasswordProblem = rpcPasswordProblem
         self.familySettings = familySettings
+        self.recordRetentionBlocks = recordRetentionBlocks
+        self.followStartHeight = followStartHeight
+        self.maxReorgDepth = maxReorgDepth
         self.operatorKeyFile = operatorKeyFile
         self.operatorKeyEnv = operatorKeyEnv
         self.alias = alias
@@ -433,6 +447,10 @@ extension TokConfig {
         let concurrency = try section.int("rpc_concurrency", default: 4, range: 1...64)
         let retries = try section.int("rpc_retries", default: 5, range: 0...100)
         let batchSize = try section.int("rpc_batch_size", default: 50, range: 1...1_000)
+        let followStart = section.table["follow_start_height"] == nil
+            ? nil : Int64(try section.int("follow_start_height", default: 0, range: 0...Int(Int32.max)))
+        let maxReorgDepth = try section.int("max_reorg_depth", default: NetworkConfig.defaultMaxReorgDepth, range: 1...10_000)
+        let recordRetention = try section.int("record_retention_blocks", default: 1_440, range: 0...10_000_000)
         let operatorKeyFile = try section.string("operator_key_file")
         let operatorKeyEnv = try section.string("operator_key_env")
         if operatorKeyFile != nil && operatorKeyEnv != nil {
@@ -453,7 +471,8 @@ extension TokConfig {
                              receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
                              rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
                              rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
-                             operatorKeyEnv: operatorKeyEnv, familySettings: familySettings,
+                             operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
+                             maxReorgDepth: maxReorgDepth, recordRetentionBlocks: recordRetention,
                              rpcPasswordProblem: rpcPasswordProblem)
     }
 

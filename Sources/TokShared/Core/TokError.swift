@@ -75,6 +75,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case notVerified = "not_verified"
     case balanceOverflow = "balance_overflow"
     case conflictingRecord = "conflicting_record"
+    case notNextBlock = "not_next_block"
+    case accountInShortfall = "account_in_shortfall"
     case databaseError = "database_error"
 
     case internalError = "internal_error"
@@ -85,7 +87,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var retryable: Bool {
         switch self {
         case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
-             .coinConflict, .insufficientCoins, .rpcUnauthorized, .chainMismatch, .badKey, .operatorUnderfunded:
+             .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall, .rpcUnauthorized, .chainMismatch,
+             .badKey, .operatorUnderfunded:
             return true
         case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
              .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
@@ -118,7 +121,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
              .feeExceedsMax, .insufficientBalance, .nonceConflict, .coinConflict, .insufficientCoins, .networkFeeTooHigh,
              .unknownRequest, .invalidTransition, .gasCapExceeded, .txNotFound, .txFailed, .noPaymentToReceiver,
              .senderMismatch, .reorganised, .rpcUnavailable, .rpcError, .badRawBlock, .attestationMissing,
-             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .databaseError, .internalError:
+             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .notNextBlock, .accountInShortfall,
+             .databaseError, .internalError:
             return false
         }
     }
@@ -184,6 +188,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .notVerified: return "tok-apply was given a record that tok-verify has not verified"
         case .balanceOverflow: return "crediting would push a balance beyond 2^256-1"
         case .conflictingRecord: return "the request id is already used by a different request"
+        case .notNextBlock: return "the block does not extend the chain the ledger holds (or is not its tip); rerun tok-follow"
+        case .accountInShortfall: return "a reorganisation took a credited deposit of this account off the chain; payouts wait until it is resolved"
         case .databaseError: return "the database failed; nothing was changed; retry later"
         case .internalError: return "a bug in tok; please report it"
         }
@@ -210,9 +216,10 @@ public enum SysExit: Int32, Sendable {
     case usage = 64          // EX_USAGE: bad command line
     case dataError = 65      // EX_DATAERR: with --strict, some records were rejected
     case noInput = 66        // EX_NOINPUT: an input file could not be opened
-    case unavailable = 69    // EX_UNAVAILABLE: records were refused for the operator's setup (ErrorCode.operatorFault)
+    case unavailable = 69    // EX_UNAVAILABLE: a node is unreachable (tok-follow), or records were refused for the operator's setup (ErrorCode.operatorFault)
     case software = 70       // EX_SOFTWARE: internal error
     case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
     case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again
+    case protocolError = 76  // EX_PROTOCOL: the node's chain forked deeper than max_reorg_depth: an operator must look
     case config = 78         // EX_CONFIG: the configuration is wrong
 }

@@ -11,7 +11,8 @@ public struct DepositFlow: Flow {
         case .validated?, .pending?: return .verify
         case .verified?: return .apply
         case .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?, .confirmed?, .failed?,
-             .inFlight?, .paid?, .rolledBack?:
+             .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+             .undone?:
             return .none
         }
     }

@@ -103,6 +103,7 @@ extension Flow {
 public enum FlowRegistry {
     public static let all: [any Flow] = [
         DepositFlow(), PayoutFlow(), TransferFlow(), NonceFillFlow(), BalanceQueryFlow(), StatusQueryFlow(),
+        BlockFlow(), UnattributedQueryFlow(), TokenRecordFlow(), TokenInfoQueryFlow(), TokenBalanceQueryFlow(), InvoiceQueryFlow(),
     ]
 
     private static let byOp: [Op: any Flow] = {

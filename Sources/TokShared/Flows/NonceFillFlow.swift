@@ -13,7 +13,8 @@ public struct NonceFillFlow: Flow {
         case .signed?: return .apply
         case .prepared?: return .submit
         case .submitted?, .confirmed?, .failed?: return .apply
-        case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?:
+        case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+             .undone?:
             return .none
         }
     }

@@ -13,7 +13,8 @@ public struct BalanceQueryFlow: Flow {
         case nil: return [.validate, .apply]
         case .validated?: return .apply
         case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?:
+             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+             .undone?:
             return .none
         }
     }
@@ -70,7 +71,8 @@ public struct StatusQueryFlow: Flow {
         case nil: return [.validate, .apply]
         case .validated?: return .apply
         case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?:
+             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+             .undone?:
             return .none
         }
     }

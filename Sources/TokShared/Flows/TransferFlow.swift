@@ -14,7 +14,8 @@ public struct TransferFlow: Flow {
         case .verified?, .signed?: return .apply
         case .prepared?: return .submit
         case .submitted?, .confirmed?, .failed?: return .apply
-        case .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?:
+        case .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+             .undone?:
             return .none
         }
     }

@@ -123,6 +123,56 @@ public enum ToolMain {
         return code
     }
 
+    /// tok-follow: writes a network's blocks until the tip (or for ever, or a bound).
+    public static func follow(tool: String, options: CommonOptions, network name: String, ledgerPath: String?,
+                              follow: FollowOptions) async -> SysExit {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
+        signal(SIGPIPE, SIG_IGN)
+        let code: SysExit
+        do {
+            let config = try options.loadConfig()
+            guard let network = config.network(named: name) else {
+                throw StageFailure(.usage, "network \(name) is not configured")
+            }
+            let follower: BlockFollower
+            do { follower = try network.family.makeBlockFollower(for: network, logger: logger) } catch {
+                throw StageFailure(.unavailable, error.message)
+            }
+            let stage = FollowStage(network: network, attestor: try attestor(config), follower: follower, options: follow,
+                                    ledgerPath: ledgerPath, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                                    logger: logger)
+            let summary = try await stage.run()
+            logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
+                                           "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
+            code = .ok
+        } catch {
+            code = report(error, tool: tool)
+        }
+        TokLogging.flush()
+        return code
+    }
+
+    /// An operator's action on an existing ledger (resolutions): one
+    /// transition in one batch transaction under the writer lock; its answer
+    /// is one JSON line on standard output.
+    public static func operatorAction(tool: String, options: CommonOptions, database: String, lockTimeoutMilliseconds: Int?,
+                                      action: @escaping (TokConfig, Ledger, Int64) throws -> JSON) async -> SysExit {
+        await emit(tool: tool, options: options) { config, logger in
+            guard access(database, F_OK) == 0 else { throw StageFailure(.noInput, "no database at \(database)") }
+            let (lock, ledger) = try Ledger.openWriter(path: database, config: config,
+                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+            return try lock.withLock {
+                let now = Ledger.nowMilliseconds()
+                var answer: Result<JSON, Error> = .failure(StageFailure(.software, "no answer"))
+                try ledger.inBatch {
+                    answer = Result { try action(config, ledger, now) }
+                    if case .failure(let error) = answer { throw error }
+                }
+                return [try answer.get()]
+            }
+        }
+    }
+
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
     public static func check(tool: String, options: CommonOptions, databasePath: String,
@@ -178,7 +228,20 @@ public enum ToolMain {
             case .busy, .constraint, .unusable, .readOnly, .unavailable, .misuse, .other: return (.tempFailure, "database: \(store)")
             }
         case let batch as Ledger.BatchFailure:
+            if case .abandoned(let cause) = batch { return classify(cause) }
             return (.tempFailure, batch.description)
+        case let refusal as TokError:
+            // An operator's action refused: its code says why (retryable ones may pass later).
+            return (refusal.retryable ? .tempFailure : .dataError, refusal.description)
+        case let stop as FollowStage.Stop:
+            switch stop {
+            case .reorgTooDeep(let message): return (.protocolError, message)
+            case .node(let error):
+                return (error.code == .chainMismatch ? .config : .unavailable, stop.description)
+            case .output(let message): return (.ioError, message)
+            case .ledger(let message): return (.tempFailure, message)
+            case .config(let message): return (.config, message)
+            }
         case let lock as WriterLockError:
             switch lock {
             case .timedOut(let message): return (.tempFailure, message)

@@ -29,6 +29,16 @@ public enum Op: String, Sendable, CaseIterable {
     case nonceFill = "nonce_fill"
     case balance
     case status
+    /// A block tok-follow read from a chain (or saw leave it).
+    case block
+    /// Lists payments seen in blocks that prove no sender.
+    case unattributed
+    /// A signed off-chain tokenisation record (mint record, invoice, offer).
+    case record
+    /// Queries of token state.
+    case token
+    case tokenBalance = "token_balance"
+    case invoice
 }
 
 /// Where a record stands in the flow; each stage handles records in the
@@ -51,6 +61,12 @@ public enum RecordStatus: String, Sendable, CaseIterable {
     case inFlight = "in_flight"     // tok-apply recorded the submission
     case paid                       // tok-apply committed: the payout is final
     case rolledBack = "rolled_back" // tok-apply rolled back: funds unlocked, failure fee charged
+
+    // Blocks.
+    case observed       // tok-follow read the block on the node's main chain (attested)
+    case disconnected   // tok-follow saw the block leave the main chain (attested)
+    case connected      // tok-apply took the block: its events are in the ledger
+    case undone         // tok-apply undid the block from its undo data
 }
 
 /// The stage names used in `error.stage`.

@@ -9,6 +9,8 @@ extension Ledger {
         violations += try coinViolations()
         violations += try requestViolations()
         violations += try auditViolations()
+        violations += try chainViolations()
+        violations += try tokenViolations()
         return violations
     }
 
@@ -221,6 +223,68 @@ extension Ledger {
             previous = hash
         }
         audit.reset()
+        return violations
+    }
+
+    /// The chains: each block links to the one below it and its state hash is
+    /// the hash of its facts chained to the previous one; and every open
+    /// shortfall is reported (the books credit a payment the chain dropped).
+    func chainViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
+        let blocks = try database.statement("""
+            SELECT chain, height, hash, previous_hash, facts, state_hash FROM chain_blocks ORDER BY chain, height
+            """)
+        var previous: (chain: String, height: Int64, hash: String, stateHash: String)?
+        while try blocks.step() {
+            let chain = blocks.text("chain"), height = blocks.int64("height")
+            let continues = previous?.chain == chain
+            if continues, let previous, previous.height + 1 != height || previous.hash != blocks.text("previous_hash") {
+                violations.append("chain \(chain): block \(height) does not link to block \(previous.height)")
+            }
+            let expected = Ledger.auditHash(previous: continues ? previous!.stateHash : Ledger.chainGenesis, body: blocks.text("facts"))
+            if expected != blocks.text("state_hash") {
+                violations.append("chain \(chain): block \(height)'s state hash does not match its facts")
+            }
+            previous = (chain, height, blocks.text("hash"), blocks.text("state_hash"))
+        }
+        blocks.reset()
+        let shortfalls = try database.statement("""
+            SELECT id, chain, tx, account, token, amount, block_hash FROM shortfalls WHERE state = 'open' ORDER BY id
+            """)
+        while try shortfalls.step() {
+            violations.append("shortfall \(shortfalls.int64("id")): \(shortfalls.text("account")) holds \(shortfalls.text("amount")) \(shortfalls.text("token")) credited for \(shortfalls.text("tx")), which left the chain with block \(shortfalls.text("block_hash")); its payouts wait (tok-apply resolve-shortfall)")
+        }
+        shortfalls.reset()
+        return violations
+    }
+
+    /// Tokens: every token's balances add up to its supply (tokens are never
+    /// created or lost after the mint), and what a seller holds reserved is
+    /// exactly what its open and paid invoices hold.
+    func tokenViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
+        let supply = try database.statement("""
+            SELECT t.chain AS chain, t.token AS token, t.supply AS supply,
+                   (SELECT coalesce(sum(b.available + b.reserved), 0) FROM token_balances b
+                    WHERE b.chain = t.chain AND b.token = t.token) AS held
+            FROM tokens t ORDER BY t.chain, t.token
+            """)
+        while try supply.step() {
+            guard supply.int64("supply") != supply.int64("held") else { continue }
+            violations.append("token \(supply.text("token")) on \(supply.text("chain")): balances hold \(supply.int64("held")), the supply is \(supply.int64("supply"))")
+        }
+        supply.reset()
+        let reserved = try database.statement("""
+            SELECT b.chain AS chain, b.token AS token, b.address AS address, b.reserved AS reserved,
+                   (SELECT coalesce(sum(i.quantity), 0) FROM invoices i WHERE i.chain = b.chain AND i.token = b.token
+                      AND i.seller = b.address AND i.state IN ('open', 'paid')) AS held
+            FROM token_balances b ORDER BY b.chain, b.token, b.address
+            """)
+        while try reserved.step() {
+            guard reserved.int64("reserved") != reserved.int64("held") else { continue }
+            violations.append("token \(reserved.text("token")): \(reserved.text("address")) has \(reserved.int64("reserved")) reserved, its open invoices hold \(reserved.int64("held"))")
+        }
+        reserved.reset()
         return violations
     }
 }

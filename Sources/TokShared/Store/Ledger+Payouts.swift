@@ -108,8 +108,9 @@ extension Ledger {
 
     /// Atomic prepare: records the payout with its destination transaction and
     /// moves quantity + fee from available to locked. Checks, in order: a replay
-    /// of a recorded payout (`already_done`), the request id, the nonce or
-    /// coins, the available balance, the transaction id.
+    /// of a recorded payout (`already_done`), the request id, an open shortfall
+    /// of the account, the nonce or coins, the available balance, the
+    /// transaction id.
     public func preparePayout(_ payout: PayoutToPrepare, nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
         try guarded {
             // A replayed request keeps the transaction it was prepared with; a
@@ -117,6 +118,10 @@ extension Ledger {
             if let existing = try payoutRow(payout.requestId) { return .alreadyDone(existing) }
             if let other = try requestRow(payout.requestId), !(other.op == .transfer && payout.op == .transfer) {
                 throw TokError(.conflictingRecord, "request id \(payout.requestId) is already used by a \(other.op.rawValue)")
+            }
+            if payout.op != .nonceFill, try hasOpenShortfall(account: payout.account) {
+                throw TokError(.accountInShortfall,
+                               "\(payout.account) has a credited deposit that a reorganisation took off the chain; its payouts wait until that is resolved (tok-apply check lists it)")
             }
             let nonceClaim = try payout.spendGuard.nonce.map { nonce in
                 try checkNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce,

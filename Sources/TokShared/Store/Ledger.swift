@@ -132,6 +132,18 @@ public final class Ledger {
         auditHead = Ledger.auditGenesis
     }
 
+    /// A read-only view for readers that run beside a tok-apply that may be
+    /// creating the file (tok-follow): nil while the file is absent or not yet
+    /// migrated to this tok's schema (it then holds nothing they need).
+    public static func readOnlyIfReady(path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) -> Ledger? {
+        guard access(path, F_OK) == 0 else { return nil }
+        let probe = try SQLiteDatabase(path: path, readOnly: true)
+        try probe.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        let version = Int(try probe.scalarInt("PRAGMA user_version") ?? 0)
+        guard version >= Schema.currentVersion else { return nil }
+        return try Ledger(readOnlyPath: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, logger: logger)
+    }
+
     /// The payout recorded under a request id, if any (tok-verify uses it to
     /// re-emit a replayed payout's transaction instead of signing a new one).
     public func payout(requestId: String) throws(TokError) -> PayoutRow? {

@@ -138,6 +138,151 @@ enum Schema {
         ALTER TABLE payouts ADD COLUMN change_vout INTEGER;
         ALTER TABLE payouts ADD COLUMN change_value INTEGER;
         """,
+        // 3: the chains tok-apply follows. Every block it took (a chain per
+        // network, linked by previous hash) with its state hash; the undo data
+        // its disconnection replays; payments to the receiver seen in blocks,
+        // waiting for their confirmation level; shortfalls a reorganisation
+        // deeper than that level left; tokenisation anchors seen.
+        """
+        CREATE TABLE chain_blocks (
+            chain          TEXT NOT NULL,
+            height         INTEGER NOT NULL CHECK (height >= 0),
+            hash           TEXT NOT NULL,
+            previous_hash  TEXT NOT NULL,
+            block_time     INTEGER NOT NULL,
+            facts          TEXT NOT NULL,   -- canonical JSON of what the block changed
+            state_hash     TEXT NOT NULL,   -- SHA-256 of the previous block's state hash, a newline and the facts; hex
+            applied_at_ms  INTEGER NOT NULL,
+            PRIMARY KEY (chain, height)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX chain_blocks_by_hash ON chain_blocks (chain, hash);
+
+        -- What connecting a block changed, in order; disconnecting it replays these
+        -- backwards and checks each against the ledger first.
+        CREATE TABLE block_undo (
+            chain  TEXT NOT NULL,
+            height INTEGER NOT NULL,
+            seq    INTEGER NOT NULL,
+            kind   TEXT NOT NULL CHECK (kind IN ('payment_detected', 'payment_matured', 'coin_spent', 'shortfall_resolved',
+                                                 'anchor_seen', 'row')),
+            body   TEXT NOT NULL,           -- canonical JSON naming what changed and how
+            PRIMARY KEY (chain, height, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE detected_payments (
+            chain      TEXT NOT NULL,
+            tx         TEXT NOT NULL,
+            asset      TEXT NOT NULL,
+            block_hash TEXT NOT NULL,
+            height     INTEGER NOT NULL,
+            amount     TEXT NOT NULL,       -- the chain's base units
+            sender     TEXT,                -- proven by the transaction; NULL: nobody is
+            unproven   TEXT,                -- why nobody is: coinbase, mixed_inputs, non_standard_input
+            outputs    TEXT NOT NULL,       -- JSON [{"vout","value"}] on UTXO chains, [] elsewhere
+            state      TEXT NOT NULL CHECK (state IN ('pending', 'credited', 'unattributed', 'not_creditable', 'resolved')),
+            request_id TEXT,                -- the deposit that credited it (automatic or requested)
+            note       TEXT,
+            PRIMARY KEY (chain, tx, asset, block_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX detected_pending ON detected_payments (chain, height) WHERE state = 'pending';
+
+        CREATE TABLE shortfalls (
+            id             INTEGER PRIMARY KEY,
+            chain          TEXT NOT NULL,
+            tx             TEXT NOT NULL,
+            account        TEXT NOT NULL,
+            token          TEXT NOT NULL,
+            amount         TEXT NOT NULL,   -- ledger units credited for a payment the chain no longer has
+            block_hash     TEXT NOT NULL,   -- the abandoned block that held it
+            height         INTEGER NOT NULL,
+            coins          TEXT NOT NULL,   -- JSON outpoints taken out of the pool with it
+            state          TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+            resolution     TEXT,
+            opened_at_ms   INTEGER NOT NULL,
+            resolved_at_ms INTEGER
+        );
+        CREATE INDEX shortfalls_open ON shortfalls (account) WHERE state = 'open';
+        CREATE INDEX shortfalls_by_tx ON shortfalls (chain, tx);
+
+        CREATE TABLE anchors (
+            chain      TEXT NOT NULL,
+            block_hash TEXT NOT NULL,
+            height     INTEGER NOT NULL,
+            position   INTEGER NOT NULL,    -- the transaction's index in its block
+            tx         TEXT NOT NULL,
+            output     INTEGER NOT NULL,
+            actor      TEXT,                -- the address input 0 spends from
+            script     TEXT NOT NULL,       -- the envelope output's script, hex
+            outcome    TEXT NOT NULL,       -- recorded | invalid | unsupported
+            reason     TEXT,
+            PRIMARY KEY (chain, block_hash, position)
+        ) WITHOUT ROWID;
+        """,
+        // 4: tokenisation (tok-protocol(7)). Tokens, their balances and invoices
+        // change only with blocks, each write journaled as undo data (RowJournal);
+        // quantities fit 63 bits (tok caps them at 2^63-1), koinu too (10^18).
+        // Off-chain records are kept by hash, apart: they only add information.
+        """
+        CREATE TABLE tokens (
+            chain         TEXT NOT NULL,
+            token         TEXT NOT NULL,          -- the mint anchor's position, "height:index"
+            height        INTEGER NOT NULL,
+            position      INTEGER NOT NULL,
+            tx            TEXT NOT NULL,
+            owner         TEXT NOT NULL,          -- the address input 0 of the mint spends
+            supply        INTEGER NOT NULL CHECK (supply > 0),
+            record_hash   TEXT NOT NULL,
+            managers      TEXT NOT NULL,          -- JSON addresses, in named-output order
+            min_approvals INTEGER NOT NULL CHECK (min_approvals >= 0),
+            PRIMARY KEY (chain, token)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE token_balances (
+            chain     TEXT NOT NULL,
+            token     TEXT NOT NULL,
+            address   TEXT NOT NULL,
+            available INTEGER NOT NULL CHECK (available >= 0),
+            reserved  INTEGER NOT NULL CHECK (reserved >= 0),   -- held by invoices (and escrowed offers)
+            PRIMARY KEY (chain, token, address)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE invoices (
+            chain          TEXT NOT NULL,
+            invoice        TEXT NOT NULL,         -- the invoice anchor's position
+            token          TEXT NOT NULL,
+            height         INTEGER NOT NULL,
+            tx             TEXT NOT NULL,
+            seller         TEXT NOT NULL,
+            buyer          TEXT NOT NULL,
+            payee_script   TEXT NOT NULL,         -- hex: the exact script the buyer pays
+            quantity       INTEGER NOT NULL CHECK (quantity > 0),
+            unit_price     INTEGER NOT NULL CHECK (unit_price > 0),
+            owed           INTEGER NOT NULL CHECK (owed > 0),      -- koinu: quantity x unit price
+            expiry_height  INTEGER NOT NULL,
+            record_hash    TEXT NOT NULL,
+            state          TEXT NOT NULL CHECK (state IN ('open', 'paid', 'settled', 'expired')),
+            payment_tx     TEXT,
+            payment_height INTEGER,
+            paid           INTEGER,               -- koinu the payment paid to the payee's script
+            settled_height INTEGER,
+            PRIMARY KEY (chain, invoice)
+        ) WITHOUT ROWID;
+        CREATE INDEX invoices_expiring ON invoices (chain, expiry_height) WHERE state = 'open';
+        CREATE INDEX invoices_settling ON invoices (chain, payment_height) WHERE state = 'paid';
+
+        CREATE TABLE token_records (
+            seq            INTEGER PRIMARY KEY,   -- arrival order here: the export cursor
+            hash           TEXT NOT NULL UNIQUE,
+            kind           TEXT NOT NULL,
+            chain          TEXT NOT NULL,
+            author         TEXT NOT NULL,
+            expiry_height  INTEGER NOT NULL,
+            canonical      TEXT NOT NULL,         -- the record's canonical JSON text
+            signature      TEXT NOT NULL,
+            received_at_ms INTEGER NOT NULL
+        );
+        CREATE INDEX token_records_by_expiry ON token_records (chain, expiry_height);
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -77,7 +77,7 @@ public struct Submission: Sendable, Equatable {
         case .submitted:
             return Submission(tx: tx, outcome: .submitted(note: try reader.optionalString(Key.state) ?? "submitted"))
         case .validated, .pending, .verified, .credited, .duplicate, .answered, .rejected, .signed, .prepared, .inFlight,
-             .paid, .rolledBack:
+             .paid, .rolledBack, .observed, .disconnected, .connected, .undone:
             throw TokError(.internalError, "a record in status \(status.rawValue) carries no submission to read")
         }
     }
