@@ -86,6 +86,11 @@ public final class StageRunner {
     private let reader: LineReader
     private let writer: OutputWriter
     private let logger: Logger
+    /// `--metrics-file` and progress, when asked for; both see the summary after every batch.
+    public var metrics: MetricsFile?
+    public var progress: ProgressMeter?
+    /// What the run has done so far (also after it failed).
+    public private(set) var summary = RunSummary()
 
     public init(stage: Stage, options: RunnerOptions, input: Int32 = 0, output: Int32 = 1, logger: Logger) {
         self.stage = stage
@@ -96,14 +101,19 @@ public final class StageRunner {
     }
 
     public func run() async throws -> RunSummary {
-        let summary: RunSummary
         if let recordwise = stage as? RecordwiseStage {
-            summary = try runFused(recordwise)
+            try runFused(recordwise)
         } else {
-            summary = try await runBatched()
+            try await runBatched()
         }
         try await stage.finish()
         return summary
+    }
+
+    /// After each batch: the progress line and, when the interval has passed, the metrics file.
+    private func batchDone() {
+        progress?.update(records: summary.outputs)
+        metrics?.tick(summary, logger: logger)
     }
 
     private func readBatch() throws -> [InputLine] {
@@ -119,8 +129,7 @@ public final class StageRunner {
     }
 
     /// Record-wise stages: each chunk is read, processed and serialised on one thread.
-    private func runFused(_ recordwise: RecordwiseStage) throws -> RunSummary {
-        var summary = RunSummary()
+    private func runFused(_ recordwise: RecordwiseStage) throws {
         while true {
             let lines = try readBatch()
             if lines.isEmpty { break }
@@ -139,8 +148,8 @@ public final class StageRunner {
             } catch {
                 throw StageFailure(.ioError, "writing standard output failed: \(error)")
             }
+            batchDone()
         }
-        return summary
     }
 
     /// A batch read and parsed ahead, while the stage works on the one before.
@@ -155,8 +164,7 @@ public final class StageRunner {
     /// the stage processes the current one (tok-apply's ledger pass is
     /// sequential, so parsing would otherwise add to its time). Records never
     /// cross threads while in use: a parsed batch is handed over once.
-    private func runBatched() async throws -> RunSummary {
-        var summary = RunSummary()
+    private func runBatched() async throws {
         // The read-ahead and write-behind tasks hold the reader and the writer
         // themselves, never the runner: when a run ends early (the next stage
         // died and a write failed), a task still in flight must not outlive what
@@ -177,6 +185,7 @@ public final class StageRunner {
             guard let pending = writing else { return }
             writing = nil
             summary.merge(try await pending.value)
+            batchDone()
         }
         var next = Task.detached(operation: readAhead)
         while true {
@@ -199,9 +208,11 @@ public final class StageRunner {
             precondition(outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
             try await settle()
             writing = Task.detached { try StageRunner.write(outputs.records, states: outputs.states, to: output.value) }
+            // Instrumented runs settle each batch at once: otherwise its counts would wait for
+            // the next batch to arrive, which in a long quiet run may be hours away.
+            if metrics != nil || progress != nil { try await settle() }
         }
         try await settle()
-        return summary
     }
 
     /// Serialises (in parallel) and writes one batch of outputs, then flushes.

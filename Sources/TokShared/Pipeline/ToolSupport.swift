@@ -21,9 +21,25 @@ public struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Default: $TOK_LOG_LEVEL or info.", valueName: "level"))
     public var logLevel: LogLevel?
 
+    @Option(name: .long, help: ArgumentHelp("Write Prometheus textfile metrics here (atomically) at the end of the run, and every --metrics-interval-seconds while it runs.", valueName: "path"))
+    public var metricsFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("How often a running tool rewrites --metrics-file, in seconds (0: after every batch).", valueName: "s"))
+    public var metricsIntervalSeconds = 60
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Show progress on stderr (records, records/s). Default: only when stderr is a terminal.")
+    public var progress: Bool?
+
     public init() {}
 
+    /// The run's metrics file and progress meter, as asked.
+    public func instruments(tool: String) -> (metrics: MetricsFile?, progress: ProgressMeter?) {
+        (metricsFile.map { MetricsFile(path: $0, tool: tool, intervalSeconds: metricsIntervalSeconds) },
+         ProgressMeter.make(tool: tool, option: progress))
+    }
+
     public func validate() throws {
+        guard (0...86_400).contains(metricsIntervalSeconds) else { throw ValidationError("--metrics-interval-seconds must be 0...86400") }
         if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be 1...100000") }
         if let maxLineBytes, !(1024...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1024...67108864") }
     }
@@ -81,11 +97,17 @@ public enum ToolMain {
         // A closed downstream pipe must surface as a write error, not kill us silently mid-batch.
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
+        let (metrics, progress) = options.instruments(tool: tool)
+        var runner: StageRunner?
         do {
             let config = try options.loadConfig()
             let stage = try makeStage(config, logger)
-            let runner = StageRunner(stage: stage, options: options.runnerOptions(config), logger: logger)
-            let summary = try await runner.run()
+            let made = StageRunner(stage: stage, options: options.runnerOptions(config), logger: logger)
+            made.metrics = metrics
+            made.progress = progress
+            if let source = stage as? MetricsSource { metrics?.collect = { source.collectMetrics(tool: tool) } }
+            runner = made
+            let summary = try await made.run()
             let counts = summary.byStatus.keys.sorted().map { "\($0)=\(summary.byStatus[$0]!)" }.joined(separator: " ")
             logger.info("done", metadata: ["lines": "\(summary.lines)", "records": "\(summary.outputs)", "statuses": "\(counts)"])
             code = exitStatus(summary, strict: options.strict)
@@ -95,6 +117,8 @@ public enum ToolMain {
         } catch {
             code = report(error, tool: tool)
         }
+        progress?.finish()
+        metrics?.write(runner?.summary, exit: code, logger: logger)
         TokLogging.flush()
         return code
     }
@@ -104,9 +128,12 @@ public enum ToolMain {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
+        let metrics = options.instruments(tool: tool).metrics
+        var written = RunSummary()
         do {
             let config = try options.loadConfig()
             let records = try produce(config, logger)
+            for record in records { written.countOutput(record, before: InputState(JSON.object())) }
             let writer = OutputWriter()
             do {
                 for record in records { try writer.writeLine(record) }
@@ -119,6 +146,7 @@ public enum ToolMain {
         } catch {
             code = report(error, tool: tool)
         }
+        metrics?.write(written, exit: code, logger: logger)
         TokLogging.flush()
         return code
     }
@@ -129,8 +157,11 @@ public enum ToolMain {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
+        let (metrics, progress) = options.instruments(tool: tool)
         do {
             let config = try options.loadConfig()
+            // It talks to the network's node: its RPC password must be at hand.
+            try config.requireChainCredentials()
             guard let network = config.network(named: name) else {
                 throw StageFailure(.usage, "network \(name) is not configured")
             }
@@ -141,6 +172,7 @@ public enum ToolMain {
             let stage = FollowStage(network: network, attestor: try attestor(config), follower: follower, options: follow,
                                     ledgerPath: ledgerPath, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
                                     logger: logger)
+            (stage.metrics, stage.progressMeter) = (metrics, progress)
             let summary = try await stage.run()
             logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
                                            "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
@@ -148,6 +180,8 @@ public enum ToolMain {
         } catch {
             code = report(error, tool: tool)
         }
+        progress?.finish()
+        metrics?.write(nil, exit: code, logger: logger)
         TokLogging.flush()
         return code
     }
@@ -178,7 +212,9 @@ public enum ToolMain {
     public static func check(tool: String, options: CommonOptions, databasePath: String,
                              lockTimeoutMilliseconds: Int?) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
-        let code: SysExit
+        let metrics = options.instruments(tool: tool).metrics
+        var code: SysExit = .ok
+        defer { metrics?.write(nil, exit: code, logger: logger) }
         do {
             let config = try options.loadConfig()
             guard access(databasePath, F_OK) == 0 else {

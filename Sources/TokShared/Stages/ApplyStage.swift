@@ -45,7 +45,7 @@ public final class ApplyStage: Stage {
             flows[index]?.precheck(batch[index], context: context)
         }
         var results = [Result](repeating: .passThrough, count: batch.count)
-        try writerLock?.acquire()
+        try acquireWriterLock()
         defer { writerLock?.release() }
         do {
             try ledger.inBatch {
@@ -75,6 +75,19 @@ public final class ApplyStage: Stage {
             for index in range { ApplyStage.annotate(batch[index], results[index], context: context) }
         }
         return batch
+    }
+
+    /// Takes the writer lock, counting a wait when another writer held it (--metrics-file).
+    private func acquireWriterLock() throws {
+        guard let writerLock else { return }
+        let started = monotonicMilliseconds()
+        try writerLock.acquire()
+        let waited = monotonicMilliseconds() - started
+        // Taking a free lock costs microseconds; a millisecond or more means another writer held it.
+        if waited >= 1 {
+            MetricsRegistry.shared.add(.lockWaits, [("tool", name.tool)])
+            MetricsRegistry.shared.add(.lockWaitSeconds, [("tool", name.tool)], Int64(waited))
+        }
     }
 
     private static func annotate(_ record: JSON, _ result: Result, context: ApplyContext) {
@@ -114,5 +127,15 @@ public final class ApplyStage: Stage {
         }
         ordered.sort { ($0.chain, $0.sender, $0.nonce) < ($1.chain, $1.sender, $1.nonce) }
         return ordered.map(\.record) + byCoins
+    }
+}
+
+extension ApplyStage: MetricsSource {
+    /// Open payouts and the age of the oldest, from the ledger (between batches only).
+    public func collectMetrics(tool: String) {
+        guard let open = try? ledger.openPayoutStatistics() else { return }
+        MetricsRegistry.shared.set(.openPayouts, [("tool", tool)], Int64(open.count))
+        let age = open.oldestPreparedAtMilliseconds.map { max(0, clock() - $0) } ?? 0
+        MetricsRegistry.shared.set(.oldestOpenPayoutAge, [("tool", tool)], age)
     }
 }
