@@ -10,22 +10,7 @@ final class BrokenPipeTests: XCTestCase {
 
     override func setUpWithError() throws {
         workspace = try Workspace()
-        try workspace.write("tok.toml", """
-            [[tokens]]
-            alias = "ETH"
-
-            [[networks]]
-            alias = "local"
-            chain = "eip155:1337"
-            rpc_url = "http://127.0.0.1:9"
-            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
-            confirmations = 2
-
-              [[networks.assets]]
-              token = "ETH"
-              asset = "eip155:1337/slip44:60"
-              decimals = 18
-            """)
+        try workspace.write("tok.toml", offlineConfig())
         // Answered queries pass through every stage: each of them only reads, copies and writes.
         var lines = ""
         lines.reserveCapacity(25 << 20)

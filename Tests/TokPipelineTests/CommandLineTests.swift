@@ -2,29 +2,38 @@ import Foundation
 import XCTest
 @testable import TokShared
 
+/// A config whose one network ("local", eip155:1337) no test reaches: tools run with it never
+/// talk to a chain. `header` goes first (sections), `network` and `asset` into their tables.
+func offlineConfig(header: String = "", alias: String = "local", chain: String = "eip155:1337", network: String = "",
+                   asset: String = "") -> String {
+    """
+    \(header)
+    [[tokens]]
+    alias = "ETH"
+
+    [[networks]]
+    alias = "\(alias)"
+    chain = "\(chain)"
+    rpc_url = "http://127.0.0.1:9"
+    receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+    confirmations = 2
+    \(network)
+
+      [[networks.assets]]
+      token = "ETH"
+      asset = "\(chain)/slip44:60"
+      decimals = 18
+      \(asset)
+    """
+}
+
 /// The tools' command lines, run as an operator would (no chain needed).
 final class CommandLineTests: XCTestCase {
     var workspace: Workspace!
 
     override func setUpWithError() throws {
         workspace = try Workspace()
-        // A network that no test here talks to: these commands never reach a chain.
-        try workspace.write("tok.toml", """
-            [[tokens]]
-            alias = "ETH"
-
-            [[networks]]
-            alias = "local"
-            chain = "eip155:1337"
-            rpc_url = "http://127.0.0.1:9"
-            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
-            confirmations = 2
-
-              [[networks.assets]]
-              token = "ETH"
-              asset = "eip155:1337/slip44:60"
-              decimals = 18
-            """)
+        try workspace.write("tok.toml", offlineConfig())
     }
 
     // tok-apply's modes are subcommands; the old flags still work; asking for two modes at once is a usage error
@@ -78,30 +87,10 @@ final class CommandLineTests: XCTestCase {
     // the attestation secret, tok-validate and tok-apply without the RPC password; tok-verify and
     // tok-submit still stop at once (78) naming what is missing.
     func testSecretsAreResolvedByTheStagesThatUseThem() throws {
-        try workspace.write("tok.toml", """
-            [attestation]
-            key_id = "ops"
-            secret_env = "TOK_TEST_SECRET_NOT_SET"
-
-            [[tokens]]
-            alias = "ETH"
-
-            [[networks]]
-            alias = "local"
-            chain = "eip155:1337"
-            rpc_url = "http://127.0.0.1:9"
-            rpc_user = "tok"
-            rpc_password_env = "TOK_TEST_RPC_PASSWORD_NOT_SET"
-            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
-            operator = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
-            confirmations = 2
-
-              [[networks.assets]]
-              token = "ETH"
-              asset = "eip155:1337/slip44:60"
-              decimals = 18
-              payout = true
-            """)
+        try workspace.write("tok.toml", offlineConfig(
+            header: "[attestation]\nkey_id = \"ops\"\nsecret_env = \"TOK_TEST_SECRET_NOT_SET\"\n",
+            network: "rpc_user = \"tok\"\nrpc_password_env = \"TOK_TEST_RPC_PASSWORD_NOT_SET\"\noperator = \"0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528\"",
+            asset: "payout = true"))
         let deposit = #"{"op":"deposit","id":"d-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"deposit":{"tx":"0x\#(String(repeating: "ab", count: 32))"}}"#
         let validate = try workspace.run("tok-validate", input: deposit + "\n")
         XCTAssertEqual(validate.exitCode, 0, validate.stderr)
@@ -130,34 +119,13 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(applyNoSecret.exitCode, 78, applyNoSecret.stderr)
     }
 
-    /// A config like the EVM tests' (the signed-request helpers' chain), with no node behind it.
+    /// A config like the EVM tests' (the signed-request helpers' chain and receiver), with no node behind it.
     func writeDeadEVMConfig() throws {
-        try workspace.write("tok.toml", """
-            [engine]
-            deployment = "\(testDeployment)"
-
-            [attestation]
-            key_id = "test"
-
-            [[tokens]]
-            alias = "ETH"
-
-            [[networks]]
-            alias = "evm-local"
-            chain = "eip155:\(EVMNode.chainId)"
-            rpc_url = "http://127.0.0.1:9"
-            receiver = "\(EVMNode.receiver)"
-            operator = "\(EVMNode.receiver)"
-            confirmations = 2
-            rpc_retries = 0
-            operator_key_env = "TOK_TEST_OPERATOR_KEY"
-
-              [[networks.assets]]
-              token = "ETH"
-              asset = "eip155:\(EVMNode.chainId)/slip44:60"
-              decimals = 18
-              payout = true
-            """)
+        try workspace.write("tok.toml", offlineConfig(
+            header: "[engine]\ndeployment = \"\(testDeployment)\"\n\n[attestation]\nkey_id = \"test\"\n",
+            alias: "evm-local", chain: "eip155:\(EVMNode.chainId)",
+            network: "operator = \"\(EVMNode.receiver)\"\nrpc_retries = 0\noperator_key_env = \"TOK_TEST_OPERATOR_KEY\"",
+            asset: "payout = true"))
     }
 
     // tok-verify --db on a file that is not a usable database exits 75 (as tok-apply would) instead of

@@ -12,24 +12,7 @@ final class MetricsTests: XCTestCase {
             throw XCTSkip("no .venv-peers: run `bash scripts/test.sh` (or scripts/setup.sh) first")
         }
         workspace = try Workspace()
-        try workspace.write("tok.toml", """
-            [[tokens]]
-            alias = "ETH"
-
-            [[networks]]
-            alias = "local"
-            chain = "eip155:1337"
-            rpc_url = "http://127.0.0.1:9"
-            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
-            confirmations = 2
-            rpc_retries = 1
-            rpc_timeout_milliseconds = 1000
-
-              [[networks.assets]]
-              token = "ETH"
-              asset = "eip155:1337/slip44:60"
-              decimals = 18
-            """)
+        try workspace.write("tok.toml", offlineConfig(network: "rpc_retries = 1\nrpc_timeout_milliseconds = 1000"))
     }
 
     struct Sample: Hashable {
