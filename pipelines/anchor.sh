@@ -71,12 +71,13 @@ done
 # Input 0 is a confirmed coin of the party, the largest; more of its coins follow until the outputs are covered.
 unspent="$(cli listunspent 1 9999999 "[\"$from\"]")" || { say "listunspent failed"; exit 69; }
 inputs="" gathered=0
-while read -r txid vout amount; do
-    [ -n "$txid" ] || continue
+mapfile -t coins < <(coins_of <<<"$unspent")
+for coin in "${coins[@]}"; do
+    read -r txid vout amount <<<"$coin"
     inputs+="${inputs:+,}{\"txid\":\"$txid\",\"vout\":$vout}"
     gathered=$(( gathered + amount ))
     [ "$gathered" -ge "$needed" ] && break
-done < <(coins_of <<<"$unspent")
+done
 [ "$gathered" -ge "$needed" ] || { say "$from has $(coins "$gathered") DOGE confirmed; the transaction needs $(coins "$needed")"; exit 69; }
 change=$(( gathered - needed ))
 [ "$change" -gt 0 ] && outputs+=",\"$from\":$(coins "$change")"

@@ -18,7 +18,7 @@ struct TokApply: AsyncParsableCommand {
             --lock-timeout-milliseconds, then exits 75. See tok-apply(1).
             """,
         subcommands: [Apply.self, Check.self, OpenPayouts.self, ChainStatus.self, ResolveUnattributed.self,
-                      ResolveShortfall.self],
+                      ResolveShortfall.self, ExportRecords.self],
         defaultSubcommand: Apply.self)
 }
 
@@ -215,6 +215,39 @@ extension TokApply {
                 answer.set("shortfall", integer: id)
                 answer.set("state", string: "resolved")
                 return answer
+            }.finish()
+        }
+    }
+
+    /// The signed off-chain records this ledger holds, for another instance to import.
+    struct ExportRecords: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-records",
+            abstract: "Write the signed off-chain token records stored after a cursor, one op record line each (export_seq is the cursor to pass next time); import them elsewhere with tok-validate | tok-apply.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(name: .long, help: ArgumentHelp("Only records stored after this export_seq (0: all).", valueName: "seq"))
+        var after: Int64 = 0
+
+        @Option(name: .long, help: ArgumentHelp("At most this many records.", valueName: "n"))
+        var limit = 100_000
+
+        func validate() throws {
+            guard after >= 0 else { throw ValidationError("--after must be 0 or more") }
+            guard (1...1_000_000).contains(limit) else { throw ValidationError("--limit must be 1...1000000") }
+        }
+
+        func run() async throws {
+            let (path, after, limit) = (database.db, self.after, self.limit)
+            try await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
+                guard let ledger = try Ledger.readOnlyIfReady(path: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                                                              logger: logger) else { return [] }
+                return try ledger.exportRecords(after: after, limit: limit).map { entry in
+                    entry.line.set("export_seq", integer: entry.seq)
+                    return entry.line
+                }
             }.finish()
         }
     }

@@ -272,13 +272,18 @@ final class TokenPipelineTests: XCTestCase {
         nonMinimal += [0x87, 0x00]
         let overflow: [UInt8] = [0xfe, 0x00, 0x01, 0xfe, 0x04, 0x74, 0x08, 0x01, 0x10, 0x01,
                                  0x18, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x20, 0xff, 0xff, 0xff, 0xff, 0x0f]
+        var negative = valid
+        negative.removeLast()                                                    // supply -1: a 10-byte varint
+        negative += [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
         let a = try anchorData(unknownField, from: alice)
         let b = try anchorData(nonMinimal, from: bob)
         let c = try anchorData(overflow, from: carol)
+        let d = try anchorData(negative, from: owner)
         let records = try mineAndFollow()
         XCTAssertEqual(outcome(of: a, in: records).1, "unknown_field")
         XCTAssertEqual(outcome(of: b, in: records).1, "non_minimal_varint")
         XCTAssertEqual(outcome(of: c, in: records).0, "invalid")
+        XCTAssertEqual(outcome(of: d, in: records).1, "negative_value")
         XCTAssertThrowsError(try node.sendData(Array(repeating: 0xfe, count: 81), from: alice), "the node refuses 81 bytes")
     }
 

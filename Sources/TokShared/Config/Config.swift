@@ -203,6 +203,8 @@ public final class NetworkConfig: Sendable {
     /// The trimmer: an off-chain record nothing anchored is dropped this many
     /// blocks after its expiry height (it can no longer bind before that).
     public let recordRetentionBlocks: Int
+    /// The market: how many blocks a buyer has to pay a match.
+    public let paymentWindowBlocks: Int
 
     /// EVM networks: the payout fee caps (the defaults elsewhere).
     public var evmSettings: EVMNetworkSettings { familySettings as? EVMNetworkSettings ?? EVMNetworkSettings() }
@@ -219,9 +221,10 @@ public final class NetworkConfig: Sendable {
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
          operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
          followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth,
-         recordRetentionBlocks: Int = 1_440, rpcPasswordProblem: ConfigError? = nil) {
+         recordRetentionBlocks: Int = 1_440, paymentWindowBlocks: Int = 20, rpcPasswordProblem: ConfigError? = nil) {
         self.rpcPasswordProblem = rpcPasswordProblem
         self.familySettings = familySettings
+        self.paymentWindowBlocks = paymentWindowBlocks
         self.recordRetentionBlocks = recordRetentionBlocks
         self.followStartHeight = followStartHeight
         self.maxReorgDepth = maxReorgDepth
@@ -451,6 +454,7 @@ extension TokConfig {
             ? nil : Int64(try section.int("follow_start_height", default: 0, range: 0...Int(Int32.max)))
         let maxReorgDepth = try section.int("max_reorg_depth", default: NetworkConfig.defaultMaxReorgDepth, range: 1...10_000)
         let recordRetention = try section.int("record_retention_blocks", default: 1_440, range: 0...10_000_000)
+        let paymentWindow = try section.int("payment_window_blocks", default: 20, range: 1...10_000)
         let operatorKeyFile = try section.string("operator_key_file")
         let operatorKeyEnv = try section.string("operator_key_env")
         if operatorKeyFile != nil && operatorKeyEnv != nil {
@@ -473,7 +477,7 @@ extension TokConfig {
                              rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
                              operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
                              maxReorgDepth: maxReorgDepth, recordRetentionBlocks: recordRetention,
-                             rpcPasswordProblem: rpcPasswordProblem)
+                             paymentWindowBlocks: paymentWindow, rpcPasswordProblem: rpcPasswordProblem)
     }
 
     /// `[[networks.assets]]` of one network.

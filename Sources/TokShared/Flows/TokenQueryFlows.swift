@@ -164,3 +164,145 @@ extension Ledger {
         return json
     }
 }
+
+/// `{"op":"order_book","id":…,"network":"doge","token":"812:3"}` →
+/// `"order_book":{token, sells:[…], buys:[…], announced:[…]}`: the binding
+/// offers resting in the book, each side in its priority order (best price,
+/// then earliest position), and the offer records stored here whose anchor
+/// has not been seen (announced, not binding).
+public struct OrderBookQueryFlow: Flow {
+    public init() {}
+    public var op: Op { .orderBook }
+    public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
+    static let limit = 1_000
+
+    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+        let query = try TokenQuery.resolve(record, context: context)
+        let token = try TokenQuery.position(record, "token")
+        let chain = query.network.chainText
+        let ledger = context.ledger
+        let answer = JSON.object()
+        answer.set("token", string: token)
+        try ledger.guarded {
+            for (side, order) in [("sell", "unit_price, height, position"), ("buy", "unit_price DESC, height, position")] {
+                let rows = try ledger.database.statement("""
+                    SELECT offer, author, remaining, unit_price, expiry_height FROM offers
+                    WHERE chain = :chain AND token = :token AND side = '\(side)' AND state = 'open' ORDER BY \(order) LIMIT :limit
+                    """)
+                try rows.bind("chain", chain).bind("token", token).bind("limit", Int64(OrderBookQueryFlow.limit))
+                var list: [JSON] = []
+                while try rows.step() {
+                    let item = JSON.object()
+                    item.set("offer", string: rows.text("offer"))
+                    item.set("author", string: rows.text("author"))
+                    item.set("remaining", string: String(rows.int64("remaining")))
+                    item.set(side == "sell" ? "unit_price_koinu" : "max_unit_price_koinu", string: String(rows.int64("unit_price")))
+                    item.set("expiry_height", integer: rows.int64("expiry_height"))
+                    list.append(item)
+                }
+                rows.reset()
+                answer.set(side == "sell" ? "sells" : "buys", JSON.array(list))
+            }
+            let announced = try ledger.database.statement("""
+                SELECT hash, kind, author, expiry_height, canonical FROM token_records r
+                WHERE r.chain = :chain AND r.kind IN ('sell_offer', 'buy_offer')
+                  AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.chain = r.chain AND o.record_hash = r.hash)
+                ORDER BY r.hash LIMIT :limit
+                """)
+            try announced.bind("chain", chain).bind("limit", Int64(OrderBookQueryFlow.limit))
+            var list: [JSON] = []
+            while try announced.step() {
+                guard case .success(let body) = JSON.parse(announced.text("canonical")), body.string(at: "token") == token else { continue }
+                let item = JSON.object()
+                item.set("hash", string: announced.text("hash"))
+                item.set("record", body)
+                list.append(item)
+            }
+            announced.reset()
+            answer.set("announced", JSON.array(list))
+        }
+        return QueryAnswer(key: "order_book", value: answer)
+    }
+}
+
+/// `{"op":"offer","id":…,"network":"doge","offer":"815:2"}` → the offer and its fills (its matches).
+public struct OfferQueryFlow: Flow {
+    public init() {}
+    public var op: Op { .offer }
+    public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
+
+    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+        let query = try TokenQuery.resolve(record, context: context)
+        let offer = try TokenQuery.position(record, "offer")
+        let chain = query.network.chainText
+        let ledger = context.ledger
+        let answer = JSON.object()
+        answer.set("offer", string: offer)
+        try ledger.guarded {
+            guard let row = try ledger.journalRow(.offers, key: ["chain": .text(chain), "offer": .text(offer)]) else {
+                answer.set("state", string: "unknown")
+                return
+            }
+            for column in ["side", "token", "author", "state", "tx", "record_hash"] {
+                if let text = row[column]?.text { answer.set(column, string: text) }
+            }
+            for column in ["quantity", "remaining", "unit_price"] {
+                if let value = row[column]?.integer { answer.set(column == "unit_price" ? "unit_price_koinu" : column, string: String(value)) }
+            }
+            answer.set("expiry_height", integer: row["expiry_height"]?.integer ?? 0)
+            let fills = try ledger.database.statement("""
+                SELECT sell_offer, buy_offer FROM matches WHERE chain = :chain AND (sell_offer = :offer OR buy_offer = :offer)
+                ORDER BY height, sell_offer, buy_offer
+                """)
+            try fills.bind("chain", chain).bind("offer", offer)
+            var keys: [(String, String)] = []
+            while try fills.step() { keys.append((fills.text("sell_offer"), fills.text("buy_offer"))) }
+            fills.reset()
+            answer.set("fills", JSON.array(try keys.compactMap { (sell, buy) throws(StoreError) in
+                try matchObject(ledger, chain: chain, sell: sell, buy: buy)
+            }))
+        }
+        return QueryAnswer(key: "offer", value: answer)
+    }
+}
+
+/// `{"op":"match","id":…,"network":"doge","sell_offer":"815:2","buy_offer":"816:1"}` → the match's state.
+public struct MatchQueryFlow: Flow {
+    public init() {}
+    public var op: Op { .match }
+    public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
+
+    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+        let query = try TokenQuery.resolve(record, context: context)
+        let sell = try TokenQuery.position(record, "sell_offer"), buy = try TokenQuery.position(record, "buy_offer")
+        let found = try context.ledger.guarded { try matchObject(context.ledger, chain: query.network.chainText, sell: sell, buy: buy) }
+        if let found, let script = found.string(at: "payee_script").flatMap(Hex.decode),
+           let payee = UTXOScript.address(of: script, chain: query.chain) {
+            found.set("payee", string: payee)
+        }
+        return QueryAnswer(key: "match", value: found ?? {
+            let none = JSON.object()
+            none.set("sell_offer", string: sell)
+            none.set("buy_offer", string: buy)
+            none.set("state", string: "unknown")
+            return none
+        }())
+    }
+}
+
+func matchObject(_ ledger: Ledger, chain: String, sell: String, buy: String) throws(StoreError) -> JSON? {
+    guard let row = try ledger.journalRow(.matches, key: ["chain": .text(chain), "sell_offer": .text(sell), "buy_offer": .text(buy)]) else {
+        return nil
+    }
+    let object = JSON.object()
+    for column in ["sell_offer", "buy_offer", "token", "seller", "buyer", "state", "payee_script", "payment_tx"] {
+        if let text = row[column]?.text { object.set(column, string: text) }
+    }
+    for (member, column) in [("quantity", "quantity"), ("unit_price_koinu", "unit_price"), ("owed_koinu", "owed"), ("paid_koinu", "paid")] {
+        if let value = row[column]?.integer { object.set(member, string: String(value)) }
+    }
+    for column in ["height", "window_end", "payment_height", "settled_height"] {
+        if let value = row[column]?.integer { object.set(column, integer: value) }
+    }
+    return object
+}

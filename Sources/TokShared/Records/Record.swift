@@ -39,6 +39,9 @@ public enum Op: String, Sendable, CaseIterable {
     case token
     case tokenBalance = "token_balance"
     case invoice
+    case orderBook = "order_book"
+    case offer
+    case match
 }
 
 /// Where a record stands in the flow; each stage handles records in the

@@ -277,12 +277,16 @@ extension Ledger {
         let reserved = try database.statement("""
             SELECT b.chain AS chain, b.token AS token, b.address AS address, b.reserved AS reserved,
                    (SELECT coalesce(sum(i.quantity), 0) FROM invoices i WHERE i.chain = b.chain AND i.token = b.token
-                      AND i.seller = b.address AND i.state IN ('open', 'paid')) AS held
+                      AND i.seller = b.address AND i.state IN ('open', 'paid'))
+                 + (SELECT coalesce(sum(o.remaining), 0) FROM offers o WHERE o.chain = b.chain AND o.token = b.token
+                      AND o.author = b.address AND o.side = 'sell' AND o.state = 'open')
+                 + (SELECT coalesce(sum(m.quantity), 0) FROM matches m WHERE m.chain = b.chain AND m.token = b.token
+                      AND m.seller = b.address AND m.state IN ('reserved', 'paid')) AS held
             FROM token_balances b ORDER BY b.chain, b.token, b.address
             """)
         while try reserved.step() {
             guard reserved.int64("reserved") != reserved.int64("held") else { continue }
-            violations.append("token \(reserved.text("token")): \(reserved.text("address")) has \(reserved.int64("reserved")) reserved, its open invoices hold \(reserved.int64("held"))")
+            violations.append("token \(reserved.text("token")): \(reserved.text("address")) has \(reserved.int64("reserved")) reserved, its open invoices, sell offers and matches hold \(reserved.int64("held"))")
         }
         reserved.reset()
         return violations

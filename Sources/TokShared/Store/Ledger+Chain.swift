@@ -161,12 +161,14 @@ extension Ledger {
             var writer = BlockWriter(ledger: self, block: block, network: network, config: config, now: now)
             // Expiries run at the start of the block, before its transactions.
             try writer.expireInvoices()
+            try writer.expireMarket()
             try writer.recordPayments()
             try writer.recordSpends()
             try writer.recordAnchors()
             let level = block.height - Int64(network.confirmations) + 1
             try writer.matureUpTo(height: level)
             try writer.settleInvoices(upTo: level)
+            try writer.settleMatches(upTo: level)
             let row = try writer.finish(previousStateHash: tip?.stateHash ?? Ledger.chainGenesis)
             try trimRecords(chain: block.network, height: block.height, retentionBlocks: Int64(network.recordRetentionBlocks))
 

@@ -47,7 +47,14 @@ enum TokenRefusal: String {
     case wrongPayer = "wrong_payer"
     case shortPayment = "short_payment"
     case unknownMatch = "unknown_match"
-    case marketNotEnabled = "market_not_enabled"
+    case unknownOffer = "unknown_offer"
+    case notOfferAuthor = "not_offer_author"
+    case offerNotOpen = "offer_not_open"
+    case matchNotReserved = "match_not_reserved"
+    case unknownReservation = "unknown_reservation"
+    case notAManager = "not_a_manager"
+    case approvalLate = "approval_late"
+    case alreadyApproved = "already_approved"
 }
 
 extension BlockWriter {
@@ -103,9 +110,18 @@ extension BlockWriter {
         case .invoice(let invoice):
             return try applyInvoice(invoice, message, context)
         case .payment(let payment):
+            if case .match(let sell, let buy) = payment.reservation { return try applyMatchPayment(sell: sell, buy: buy, context) }
             return try applyPayment(payment, context)
-        case .buyOffer, .sellOffer, .deleteBuyOffer, .deleteSellOffer, .approval:
-            return .refused(.marketNotEnabled)
+        case .sellOffer(let offer):
+            return try applySellOffer(offer, message, context)
+        case .buyOffer(let offer):
+            return try applyBuyOffer(offer, context)
+        case .deleteBuyOffer(let deletion):
+            return try applyDeletion(deletion, side: .buy, context)
+        case .deleteSellOffer(let deletion):
+            return try applyDeletion(deletion, side: .sell, context)
+        case .approval(let approval):
+            return try applyApproval(approval, context)
         }
     }
 
@@ -157,7 +173,7 @@ extension BlockWriter {
 
     /// A payment of an invoice: by its buyer, in time, at least what is owed to the payee's exact script.
     private mutating func applyPayment(_ payment: TokenPayment, _ context: AnchorContext) throws -> AnchorResult {
-        guard case .invoice(let position) = payment.reservation else { return .refused(.unknownMatch) }
+        guard case .invoice(let position) = payment.reservation else { preconditionFailure("match payments are the market's") }
         let key: JournalRow = ["chain": .text(block.network), "invoice": .text(position.description)]
         guard var invoice = try ledger.journalRow(.invoices, key: key) else { return .refused(.unknownInvoice) }
         guard invoice["state"] == .text("open") else { return .refused(.invoiceNotOpen) }
@@ -199,7 +215,10 @@ extension BlockWriter {
         }
     }
 
-    /// Paid invoices whose payment is at the confirmation level settle: the tokens move seller → buyer.
+    /// Paid invoices whose payment is at the confirmation level settle (the
+    /// tokens move seller → buyer), with their approvals when the token has
+    /// asset managers; without them they wait, and go back to the seller at
+    /// the invoice's expiry.
     mutating func settleInvoices(upTo height: Int64) throws {
         let query = try database.statement("""
             SELECT invoice FROM invoices WHERE chain = :chain AND state = 'paid' AND payment_height <= :height ORDER BY invoice
@@ -211,12 +230,16 @@ extension BlockWriter {
         for id in settling {
             guard var invoice = try ledger.journalRow(.invoices, key: ["chain": .text(block.network), "invoice": .text(id)]),
                   let token = invoice["token"]?.text, let seller = invoice["seller"]?.text, let buyer = invoice["buyer"]?.text,
-                  let quantity = invoice["quantity"]?.integer else { continue }
-            let from = try tokenBalance(token: token, address: seller)
-            precondition(from.reserved >= quantity, "a paid invoice's tokens are reserved")
-            try putTokenBalance(token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
-            let to = try tokenBalance(token: token, address: buyer)
-            try putTokenBalance(token: token, address: buyer, available: to.available + quantity, reserved: to.reserved)
+                  let quantity = invoice["quantity"]?.integer, let expiry = invoice["expiry_height"]?.integer else { continue }
+            guard try approved("invoice:\(id)", token: token) else {
+                if expiry <= block.height {
+                    try release(quantity, token: token, seller: seller)
+                    invoice["state"] = .text("expired")
+                    try put(.invoices, invoice)
+                }
+                continue
+            }
+            try deliver(quantity, token: token, from: seller, to: buyer)
             invoice["state"] = .text("settled")
             invoice["settled_height"] = .integer(block.height)
             try put(.invoices, invoice)
@@ -224,6 +247,15 @@ extension BlockWriter {
     }
 
     // MARK: Balances
+
+    /// A settled sale: the seller's reserved tokens become the buyer's.
+    mutating func deliver(_ quantity: Int64, token: String, from seller: String, to buyer: String) throws {
+        let from = try tokenBalance(token: token, address: seller)
+        precondition(from.reserved >= quantity, "a paid reservation's tokens are reserved")
+        try putTokenBalance(token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
+        let to = try tokenBalance(token: token, address: buyer)
+        try putTokenBalance(token: token, address: buyer, available: to.available + quantity, reserved: to.reserved)
+    }
 
     func tokenBalance(token: String, address: String) throws -> (available: Int64, reserved: Int64) {
         let row = try ledger.journalRow(.tokenBalances, key: [

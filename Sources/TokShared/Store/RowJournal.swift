@@ -27,7 +27,7 @@ struct JournaledTable: Sendable {
 
     private var keyCondition: String { key.map { "\($0) = :\($0)" }.joined(separator: " AND ") }
 
-    static let all: [JournaledTable] = [.tokens, .tokenBalances, .invoices]
+    static let all: [JournaledTable] = [.tokens, .tokenBalances, .invoices, .offers, .matches, .approvals]
 
     static func named(_ name: String) -> JournaledTable? { all.first { $0.name == name } }
 }

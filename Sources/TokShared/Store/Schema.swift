@@ -283,6 +283,63 @@ enum Schema {
         );
         CREATE INDEX token_records_by_expiry ON token_records (chain, expiry_height);
         """,
+        // 5: the market. Binding offers (the book), the matches they made, and
+        // asset managers' approvals; block-owned and journaled like migration 4.
+        """
+        CREATE TABLE offers (
+            chain         TEXT NOT NULL,
+            offer         TEXT NOT NULL,          -- the offer anchor's position
+            side          TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            token         TEXT NOT NULL,
+            author        TEXT NOT NULL,
+            height        INTEGER NOT NULL,
+            position      INTEGER NOT NULL,
+            tx            TEXT NOT NULL,
+            quantity      INTEGER NOT NULL CHECK (quantity > 0),
+            remaining     INTEGER NOT NULL CHECK (remaining >= 0),
+            unit_price    INTEGER NOT NULL CHECK (unit_price > 0),   -- a sell's price, a buy's maximum
+            expiry_height INTEGER NOT NULL,
+            record_hash   TEXT NOT NULL,
+            payee_script  TEXT,                   -- a sell's: hex of the script buyers pay
+            state         TEXT NOT NULL CHECK (state IN ('open', 'filled', 'deleted', 'expired')),
+            PRIMARY KEY (chain, offer)
+        ) WITHOUT ROWID;
+        -- The book, one index per side in its priority order: best price, then earliest position.
+        CREATE INDEX offers_sells ON offers (chain, token, unit_price, height, position) WHERE side = 'sell' AND state = 'open';
+        CREATE INDEX offers_buys ON offers (chain, token, unit_price DESC, height, position) WHERE side = 'buy' AND state = 'open';
+        CREATE INDEX offers_expiring ON offers (chain, expiry_height) WHERE state = 'open';
+
+        CREATE TABLE matches (
+            chain          TEXT NOT NULL,
+            sell_offer     TEXT NOT NULL,
+            buy_offer      TEXT NOT NULL,
+            token          TEXT NOT NULL,
+            seller         TEXT NOT NULL,
+            buyer          TEXT NOT NULL,
+            quantity       INTEGER NOT NULL CHECK (quantity > 0),
+            unit_price     INTEGER NOT NULL CHECK (unit_price > 0),   -- the resting offer's
+            owed           INTEGER NOT NULL CHECK (owed > 0),         -- koinu
+            payee_script   TEXT NOT NULL,
+            height         INTEGER NOT NULL,      -- where the match was made
+            window_end     INTEGER NOT NULL,      -- payment window [height, window_end)
+            state          TEXT NOT NULL CHECK (state IN ('reserved', 'paid', 'settled', 'expired')),
+            payment_tx     TEXT,
+            payment_height INTEGER,
+            paid           INTEGER,
+            settled_height INTEGER,
+            PRIMARY KEY (chain, sell_offer, buy_offer)
+        ) WITHOUT ROWID;
+        CREATE INDEX matches_open ON matches (chain, window_end) WHERE state IN ('reserved', 'paid');
+
+        CREATE TABLE approvals (
+            chain       TEXT NOT NULL,
+            reservation TEXT NOT NULL,            -- "invoice:H:I" or "match:H:I/H:I"
+            manager     TEXT NOT NULL,
+            height      INTEGER NOT NULL,
+            tx          TEXT NOT NULL,
+            PRIMARY KEY (chain, reservation, manager)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

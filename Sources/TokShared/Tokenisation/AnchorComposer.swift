@@ -5,9 +5,12 @@
 public struct AnchorPlan: Sendable, Equatable {
     public var data: [UInt8]
     public var namedOutputs: [String]
+    /// For a record: its hash, the text its author signs (`signmessage AUTHOR HASH`).
+    public var recordHash: String?
 
     public func object() -> JSON {
         let object = JSON.object()
+        if let recordHash { object.set("record_hash", string: recordHash) }
         object.set("data", string: Hex.encode(data))
         object.set("script", string: Hex.encode(TokenProtocol.opReturnScript(data)))
         object.set("named_outputs", JSON.array(namedOutputs.map { JSON.string($0) }))
@@ -39,7 +42,7 @@ public enum AnchorComposer {
             message = .buyOffer(TokenBuyOffer(token: token, quantity: quantity, maxUnitPriceKoinu: price,
                                               expiryHeight: record.expiryHeight, recordHash: record.hash))
         }
-        return AnchorPlan(data: try compose(message), namedOutputs: named.map { $0.encode(chain: chain) })
+        return AnchorPlan(data: try compose(message), namedOutputs: named.map { $0.encode(chain: chain) }, recordHash: record.hash.hex)
     }
 
     /// The anchor of a message that names a position: `payment`, `approval`
@@ -65,7 +68,7 @@ public enum AnchorComposer {
         default:
             throw TokError(.badFieldType, "an anchor is a payment, approval, delete_buy_offer or delete_sell_offer, not \(kind)")
         }
-        return AnchorPlan(data: try compose(message), namedOutputs: [])
+        return AnchorPlan(data: try compose(message), namedOutputs: [], recordHash: nil)
     }
 
     private static func compose(_ message: TokenMessage) throws(TokError) -> [UInt8] {
