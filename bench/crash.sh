@@ -176,7 +176,8 @@ try:
         """The request line, signed as Sources/TokShared/Records/PayoutAuthorisation.swift defines the message."""
         max_fee, expires = 10**17, int(time.time()) + 6 * 3600
         message = "\n".join([
-            "tok payout v1", f"id: {request_id}", f"source: eip155:{chain_id}:{USERS[user]}",
+            "tok payout v2", f"deployment: eip155:{chain_id}:{RECEIVER}", f"id: {request_id}",
+            f"source: eip155:{chain_id}:{USERS[user]}",
             f"destination: eip155:{chain_id}:{destination}", f"token: {symbol}", f"quantity: {quantity}",
             f"max fee: {max_fee}", f"expires: {expires}"])
         signature = "0x" + bytes(Account.sign_message(encode_defunct(text=message), USER_KEYS[user]).signature).hex()

@@ -5,7 +5,8 @@
 #   - Debian packages: the C libraries tok links (jansson, sqlite3, libpq,
 #     OpenSSL's libcrypto, libsecp256k1), pkg-config, and the tools the tests
 #     and benchmarks use (jq, sqlite3, the PostgreSQL 15 server the tests and
-#     benchmarks start themselves, python3-venv, flock from util-linux, and
+#     benchmarks start themselves, python3-venv, flock and script from
+#     util-linux, make, man and col for the install test, and
 #     litecoind: a real Bitcoin-family node on regtest that judges the
 #     transactions tok signs), and the two boost libraries that the prebuilt
 #     dogecoind of ../shared/tools/dogecoin needs beyond litecoind's.
@@ -16,7 +17,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(libjansson-dev libsqlite3-dev libpq-dev libssl-dev libsecp256k1-dev pkg-config jq sqlite3
-          postgresql python3 python3-venv gcc util-linux litecoind
+          postgresql python3 python3-venv gcc util-linux litecoind make man-db bsdextrautils
           libboost-chrono1.74.0 libboost-program-options1.74.0)
 missing=()
 for package in "${packages[@]}"; do

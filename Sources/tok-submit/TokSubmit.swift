@@ -24,7 +24,8 @@ struct TokSubmit: AsyncParsableCommand {
     func run() async throws {
         let policy = waiting.policy
         try await ToolMain.run(tool: "tok-submit", options: common) { config, logger in
-            SubmitStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, logger: logger)
+            try config.requireChainCredentials()
+            return SubmitStage(config: config, attestor: try ToolMain.attestor(config), wait: policy, logger: logger)
         }.finish()
     }
 }

@@ -26,8 +26,9 @@ struct TokVerify: AsyncParsableCommand {
     func run() async throws {
         let policy = waiting.policy
         try await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
-            VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy,
-                        database: (db ?? config.database.url).map(DatabaseTarget.init), logger: logger)
+            try config.requireChainCredentials()
+            return VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy,
+                               database: (db ?? config.database.url).map(DatabaseTarget.init), logger: logger)
         }.finish()
     }
 }

@@ -32,6 +32,9 @@ class CrossChainTransferTests: PipelineTestCase {
 
     func config() -> String {
         """
+        [engine]
+        deployment = "\(testDeployment)"
+
         [attestation]
         key_id = "test"
 
@@ -101,7 +104,7 @@ class CrossChainTransferTests: PipelineTestCase {
                          maxFee: String, depositTx: String, evmSigner: Int? = nil) throws -> String {
         let expiry = Int64(Date().timeIntervalSince1970) + 3600
         let authorisation = PayoutAuthorisation(
-            requestId: id, source: caip10(source.0, source.1), destination: caip10(destination.0, destination.1), token: "LTC",
+            deployment: testDeployment, requestId: id, source: caip10(source.0, source.1), destination: caip10(destination.0, destination.1), token: "LTC",
             quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
         let signature: String
         if source.0 == .evm {

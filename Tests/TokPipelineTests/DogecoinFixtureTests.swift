@@ -129,7 +129,10 @@ final class DogecoinFixtureTests: XCTestCase {
                                        input: request("locked-out", tx: server.txid("deposit")))
         XCTAssertLessThan(Date().timeIntervalSince(started), 30)
         let error = result.record(id: "locked-out")?["error"]
-        XCTAssertEqual(error?.string(at: "code"), "rpc_error", result.stdout + result.stderr)
+        // The operator's fault, not the depositor's: retryable, and the run exits 69 (issue 13).
+        XCTAssertEqual(error?.string(at: "code"), "rpc_unauthorized", result.stdout + result.stderr)
+        XCTAssertEqual(error?["retryable"]?.boolValue, true)
+        XCTAssertEqual(result.exitCode, 69, result.stderr)
         XCTAssertTrue(error?.string(at: "message")?.contains("401") == true, result.stdout)
     }
 

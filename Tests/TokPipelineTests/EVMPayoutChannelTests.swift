@@ -229,8 +229,9 @@ final class EVMPayoutChannelTests: XCTestCase {
         guard case .failure(let error) = await channel.sign([tooMuch], key: operatorKey)[0] else {
             return XCTFail("estimateGas should refuse a transfer beyond the balance")
         }
-        XCTAssertEqual(error.code, .rpcError)
-        XCTAssertTrue(error.message.contains("eth_estimateGas") && error.message.contains("execution reverted"), error.message)
+        // The treasury holds less than the payout: the operator must fund it (issue 13).
+        XCTAssertEqual(error.code, .operatorUnderfunded)
+        XCTAssertTrue(error.message.contains("holds \(held)") && error.message.contains("execution reverted"), error.message)
 
         // Signed while covered (nonce + 1), then the balance shrinks through nonce itself.
         let destination = freshAddress()

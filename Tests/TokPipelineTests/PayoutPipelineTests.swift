@@ -252,7 +252,7 @@ class PayoutPipelineTests: PipelineTestCase {
         let unsigned = "{\"op\":\"payout\",\"id\":\"p-msg\",\"source\":{\"account\":\"\(EVMNode.accounts[0])\",\"network\":\"evm-local\",\"token\":\"ETH\"},\"destination\":{\"account\":\"\(EVMNode.accounts[1])\",\"network\":\"evm-local\",\"token\":\"ETH\"},\"quantity\":\"5000\",\"max_fee\":\"100000\",\"expires\":\(expiry)}"
         let result = try workspace.run("tok-validate --payout-message", input: unsigned)
         let message = try XCTUnwrap(result.records.first?.string(at: "authorisation_message"), result.stdout + result.stderr)
-        XCTAssertTrue(message.hasPrefix("tok payout v1\nid: p-msg\n"), message)
+        XCTAssertTrue(message.hasPrefix("tok payout v2\ndeployment: tok-test\nid: p-msg\n"), message)
         let expected = signedPayoutRequest(id: "p-msg", from: 0, to: EVMNode.accounts[1], token: "ETH", quantity: "5000", maxFee: "100000", expires: expiry)
         let signature = PersonalSign.sign(message: message, key: EVMNode.key(0))
         XCTAssertTrue(expected.contains(signature), "the helper's message is the one the engine checks")

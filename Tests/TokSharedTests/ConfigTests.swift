@@ -47,11 +47,14 @@ final class ConfigTests: XCTestCase {
         return base.replacingOccurrences(of: target, with: replacement)
     }
 
-    /// Parses `text` expecting a ConfigError at `key` whose message mentions every string in `mentions`.
+    /// Parses `text` and resolves its secrets (as tok-verify does) expecting a ConfigError at
+    /// `key` whose message mentions every string in `mentions`.
     func assertConfigError(_ text: String, environment: [String: String] = ConfigTests.environment, key: String,
                            mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
         do {
-            _ = try TokConfig.parse(text: text, file: "test.toml", environment: environment)
+            let config = try TokConfig.parse(text: text, file: "test.toml", environment: environment)
+            _ = try config.attestationSettings()
+            try config.requireChainCredentials()
             XCTFail("expected a config error at \(key)", file: file, line: line)
         } catch let error as ConfigError {
             XCTAssertEqual(error.file, "test.toml", file: file, line: line)
@@ -74,8 +77,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.file, path)
         XCTAssertEqual(config.engine.maxLineBytes, 1_048_576)
         XCTAssertEqual(config.engine.batchSize, 512)
-        XCTAssertEqual(config.attestation?.keyId, "operator-2026")
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "operator-2026")
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
         XCTAssertEqual(config.database.lockTimeoutMilliseconds, 10_000)
         XCTAssertEqual(config.database.synchronous, "full")
 
@@ -124,7 +127,7 @@ final class ConfigTests: XCTestCase {
         let config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: [:])
         XCTAssertEqual(config.engine.maxLineBytes, LineReader.defaultMaxLineBytes)
         XCTAssertEqual(config.engine.batchSize, 512)
-        XCTAssertEqual(config.attestation?.keyId, "k1")
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "k1")
         XCTAssertEqual(config.database.synchronous, "full")
         XCTAssertEqual(config.tokens.map(\.symbol), ["ETH", "TK"])
         XCTAssertEqual(config.tokens.map(\.decimals), [18, 6])
@@ -153,9 +156,9 @@ final class ConfigTests: XCTestCase {
         let text = ConfigTests.edited("[attestation]\nkey_id = \"k1\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n", "")
         let config = try TokConfig.parse(text: text, file: "test.toml",
                                          environment: ["TOK_ATTESTATION_SECRET": ConfigTests.secret, "TOK_ATTESTATION_KEY_ID": "env-key"])
-        XCTAssertEqual(config.attestation?.keyId, "env-key")
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
-        XCTAssertNil(try TokConfig.parse(text: text, file: "test.toml", environment: [:]).attestation)
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "env-key")
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertNil(try TokConfig.parse(text: text, file: "test.toml", environment: [:]).attestationSettings())
     }
 
     // An [attestation] section that names a key_id but no secret source keeps its key_id
@@ -163,15 +166,15 @@ final class ConfigTests: XCTestCase {
     func testSectionKeyIdKeptWithEnvironmentSecret() throws {
         let text = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"\n", "")
         let config = try TokConfig.parse(text: text, file: "test.toml", environment: ConfigTests.environment)
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
-        XCTAssertEqual(config.attestation?.keyId, "k1", "the section's key_id was replaced by the environment fallback's")
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertEqual(try config.attestationSettings()?.keyId, "k1", "the section's key_id was replaced by the environment fallback's")
     }
 
     // secret_env reads the named variable.
     func testSecretFromNamedVariable() throws {
         let text = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"", "secret_env = \"MY_SECRET\"")
         let config = try TokConfig.parse(text: text, file: "test.toml", environment: ["MY_SECRET": ConfigTests.secret])
-        XCTAssertEqual(config.attestation?.secret, Array(ConfigTests.secret.utf8))
+        XCTAssertEqual(try config.attestationSettings()?.secret, Array(ConfigTests.secret.utf8))
     }
 
     // MARK: Unknown keys
@@ -362,6 +365,66 @@ final class ConfigTests: XCTestCase {
     func testSecretFileUnreadable() {
         assertConfigError(ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"", "secret_file = \"/nonexistent/tok-secret\""),
                           key: "attestation.secret_file", mentions: ["/nonexistent/tok-secret"])
+    }
+
+    // A secret file or a config holding a secret inline that group or others can read is
+    // refused like a 0644 operator key: whoever reads the secret can forge attestations.
+    func testSecretsMustBeOwnerOnly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func file(_ name: String, _ text: String, mode: mode_t) throws -> String {
+            let path = directory.appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertEqual(chmod(path, mode), 0)
+            return path
+        }
+        let secretFile = try file("secret", ConfigTests.secret + "\n", mode: 0o644)
+        let viaFile = ConfigTests.edited("secret = \"0123456789abcdef0123456789abcdef\"", "secret_file = \"\(secretFile)\"")
+        let configWithFile = try file("with-file.toml", viaFile, mode: 0o644)
+        XCTAssertThrowsError(try TokConfig.load(path: configWithFile, environment: [:]).attestationSettings()) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "attestation.secret_file", "\(error)")
+            XCTAssertTrue("\(error)".contains("644") && "\(error)".contains("chmod 600"), "\(error)")
+        }
+        XCTAssertEqual(chmod(secretFile, 0o600), 0)
+        XCTAssertEqual(try TokConfig.load(path: configWithFile, environment: [:]).attestationSettings()?.secret, Array(ConfigTests.secret.utf8),
+                       "a 0600 secret file in a 0644 config is fine: the config holds no secret")
+
+        let inline = try file("inline.toml", ConfigTests.base, mode: 0o640)
+        XCTAssertThrowsError(try TokConfig.load(path: inline, environment: [:])) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "attestation.secret", "\(error)")
+        }
+        let password = ConfigTests.edited("confirmations = 2\n", "confirmations = 2\nrpc_password = \"hunter2\"\n")
+            .replacingOccurrences(of: "secret = \"0123456789abcdef0123456789abcdef\"\n", with: "")
+        let withPassword = try file("password.toml", password, mode: 0o604)
+        XCTAssertThrowsError(try TokConfig.load(path: withPassword, environment: ConfigTests.environment)) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "networks[0].rpc_password", "\(error)")
+        }
+        for path in [inline, withPassword] {
+            XCTAssertEqual(chmod(path, 0o600), 0)
+            XCTAssertNoThrow(try TokConfig.load(path: path, environment: ConfigTests.environment))
+        }
+    }
+
+    // A misspelt required key is named as the unknown key it is, not as a missing one.
+    func testMisspeltRequiredKeyIsNamedAsUnknown() {
+        assertConfigError(ConfigTests.edited("receiver = \"\(ConfigTests.receiver)\"", "recevier = \"\(ConfigTests.receiver)\""),
+                          key: "networks[0].recevier", mentions: ["unknown key", "receiver"])
+        assertConfigError(ConfigTests.edited("confirmations = 2", "confirmation = 2"),
+                          key: "networks[0].confirmation", mentions: ["unknown key", "confirmations"])
+        assertConfigError(ConfigTests.edited("receiver = \"\(ConfigTests.receiver)\"\n", ""),
+                          key: "networks[0].receiver", mentions: ["is required"])
+        XCTAssertEqual(TOMLReader.editDistance("recevier", "receiver", limit: 2), 2)
+        XCTAssertEqual(TOMLReader.editDistance("", "abc", limit: 2), 3)
+        XCTAssertEqual(TOMLReader.editDistance("alias", "alias", limit: 2), 0)
+    }
+
+    // Two tokens may not share a name: an alias or symbol that is another token's alias or symbol is refused.
+    func testClashingTokenNamesAreRefused() {
+        assertConfigError(ConfigTests.edited("alias = \"TOK\"\nsymbol = \"TK\"", "alias = \"TOK\"\nsymbol = \"ETH\""),
+                          key: "tokens[1].symbol", mentions: ["ETH", "already names token ETH"])
+        assertConfigError(ConfigTests.edited("alias = \"TOK\"\nsymbol = \"TK\"", "alias = \"TK2\"\nsymbol = \"TK\"\n\n[[tokens]]\nalias = \"TK\""),
+                          key: "tokens[2].alias", mentions: ["already the symbol of token TK2"])
     }
 
     // MARK: Syntax and database

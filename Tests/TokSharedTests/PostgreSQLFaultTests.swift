@@ -23,7 +23,7 @@ final class PostgreSQLFaultTests: XCTestCase {
         server = try TestPostgres.shared()
         uri = try server.createDatabase()
         config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: ConfigTests.environment)
-        attestor = Attestor(settings: try XCTUnwrap(config.attestation))
+        attestor = Attestor(settings: try XCTUnwrap(config.attestationSettings()))
     }
 
     /// tok-apply's writer: its ledger and advisory lock on one connection, reconnecting quickly.

@@ -27,7 +27,7 @@ class StageInProcessTests: XCTestCase {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-stage-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: ConfigTests.environment)
-        attestor = Attestor(settings: try XCTUnwrap(config.attestation))
+        attestor = Attestor(settings: try XCTUnwrap(config.attestationSettings()))
         ledger = try openTestLedger(engine: Self.engine,
                                     location: try TestDatabase.make(Self.engine, directory: directory.path, file: "ledger.db"), logger: logger)
     }

@@ -148,6 +148,31 @@ final class ValidateStageTests: XCTestCase {
         assertRejected(text, .missingField)
     }
 
+    // A saved TokEngine body (no op, no id, the token named by the asset part of its CAIP-19 id)
+    // replays with --default-op deposit: it gets a stable id derived from its chain and transaction.
+    func testSavedTokEngineBodiesReplay() {
+        let stage = ValidateStage(config: ValidateStageTests.config, defaultOp: .deposit, logger: CapturedLog().logger)
+        let derived = "deposit:eip155:1337:" + ValidateStageTests.txLower
+        for (token, alias) in [("erc20:0x1000000000000000000000000000000000000001", "TOK"), ("slip44:60", "ETH")] {
+            for network in ["\"network\":\"evm-local\",", "\"network\":\"eip155:1337\",", ""] {
+                let body = "{\"source\":{\"account\":\"\(ValidateStageTests.account)\",\(network)\"token\":\"\(token)\"},\"deposit\":{\"tx\":\"\(ValidateStageTests.txUpper)\"}}"
+                let (record, log, valid) = run(body, stage: stage)
+                XCTAssertTrue(valid, record.serialized())
+                XCTAssertEqual(record.string(at: "id"), derived, "the same deposit gets the same id however it is spelt")
+                XCTAssertEqual(record["validated"]?.string(at: "token"), alias)
+                XCTAssertTrue(log.hasPrefix("deposit id=\(derived) "), log)
+            }
+        }
+        let named = "{\"id\":\"mine\",\"source\":{\"account\":\"\(ValidateStageTests.account)\",\"token\":\"slip44:60\"},\"deposit\":{\"tx\":\"\(ValidateStageTests.txUpper)\"}}"
+        XCTAssertEqual(run(named, stage: stage).0.string(at: "id"), "mine", "a given id is kept")
+        let foreign = "{\"source\":{\"account\":\"\(ValidateStageTests.account)\",\"token\":\"erc20:0x1000000000000000000000000000000000000009\"},\"deposit\":{\"tx\":\"\(ValidateStageTests.txUpper)\"}}"
+        XCTAssertEqual(run(foreign, stage: stage).0["error"]?.string(at: "code"), "unknown_token")
+        let badId = "{\"id\":null,\"source\":{\"account\":\"\(ValidateStageTests.account)\",\"token\":\"slip44:60\"},\"deposit\":{\"tx\":\"\(ValidateStageTests.txUpper)\"}}"
+        XCTAssertEqual(run(badId, stage: stage).0["error"]?.string(at: "code"), "bad_field_type", "only an absent id is derived")
+        let payout = "{\"op\":\"payout\",\"source\":{\"account\":\"\(ValidateStageTests.account)\",\"token\":\"slip44:60\"}}"
+        XCTAssertEqual(run(payout, stage: stage).0["error"]?.string(at: "code"), "missing_field", "a payout signs its id: none is derived")
+    }
+
     // Balance and status queries are validated too.
     func testQueries() {
         let (balance, balanceLog, balanceValid) = run("{\"op\":\"balance\",\"id\":\"b-1\",\"source\":{\"account\":\"\(ValidateStageTests.account.lowercased())\",\"token\":\"TK\"}}")
@@ -168,9 +193,10 @@ final class ValidateStageTests: XCTestCase {
 
     static let goodSource = "{\"account\":\"\(account)\",\"token\":\"ETH\"}"
 
-    // A missing or non-string id is refused.
+    // A missing id is refused (but for a deposit, whose id can be derived: testSavedTokEngineBodiesReplay),
+    // a non-string one always.
     func testMissingOrBadTypeId() {
-        assertRejected("{\"op\":\"deposit\",\"source\":\(ValidateStageTests.goodSource),\"deposit\":{\"tx\":\"\(ValidateStageTests.txUpper)\"}}", .missingField)
+        assertRejected("{\"op\":\"balance\",\"source\":\(ValidateStageTests.goodSource)}", .missingField)
         assertRejected(ValidateStageTests.depositText(source: ValidateStageTests.goodSource, id: "5"), .badFieldType)
     }
 

@@ -7,14 +7,21 @@ import TOMLKit
 public struct TokConfig: Sendable {
     public var file: String
     public var engine: EngineSettings
-    public var attestation: AttestationSettings?
+    /// Resolved only by the stages that need the secret: `attestationSettings()`.
+    public var attestationSource: AttestationSource
     public var database: DatabaseSettings
     public var networks: [NetworkConfig]
     public var tokens: [TokenConfig]
+    /// Key paths of secrets written into the config itself (attestation.secret,
+    /// networks[i].rpc_password): `load` then requires an owner-only file.
+    public var inlineSecretKeys: [String] = []
 
     public struct EngineSettings: Sendable {
         public var maxLineBytes: Int
         public var batchSize: Int
+        /// Names this deployment in every payout authorisation its users sign
+        /// (nil: each source network's receiver names it).
+        public var deployment: String? = nil
     }
 
     public struct AttestationSettings: Sendable {
@@ -40,6 +47,24 @@ public struct TokConfig: Sendable {
     }
 
     public static let minimumSecretBytes = 32
+
+    /// The attestation secret and key id (nil when none is configured); read
+    /// from its variable or file now, by the stages that attest or check.
+    public func attestationSettings() throws(ConfigError) -> AttestationSettings? {
+        try attestationSource.resolve()
+    }
+
+    /// For the stages that talk to chains (tok-verify, tok-submit): every
+    /// network's RPC password must be at hand. The others never need it.
+    public func requireChainCredentials() throws(ConfigError) {
+        if let problem = networks.lazy.compactMap(\.rpcPasswordProblem).first { throw problem }
+    }
+
+    /// The deployment a payout from `source` is authorised for: the configured
+    /// name, else the source network's receiver (the account users paid).
+    public func deployment(source: NetworkConfig) -> String {
+        engine.deployment ?? source.chainText + ":" + source.receiver
+    }
 
     // MARK: Lookups
 
@@ -71,6 +96,11 @@ public struct TokConfig: Sendable {
             return mapping
         }
         guard let token = tokens.first(where: { $0.alias == name }) ?? tokens.first(where: { $0.symbol == name }) else {
+            if name.utf8.contains(UInt8(ascii: ":")) {
+                // TokEngine names a token on a network by the asset part of its
+                // CAIP-19 id ("erc20:0x…", "slip44:60"): the chain is the network's.
+                return try assetMapping(token: network.chainText + "/" + name, on: network)
+            }
             throw TokError(.unknownToken, "token \(name) is not configured")
         }
         guard let mapping = network.assets.first(where: { $0.token == token.alias }) else {
@@ -152,6 +182,9 @@ public final class NetworkConfig: Sendable {
     public let rpcURL: String
     public let rpcUser: String?
     public let rpcPassword: String?
+    /// rpc_password_env names a variable that is not set: an error for the
+    /// stages that talk to the chain, nothing for the others.
+    public let rpcPasswordProblem: ConfigError?
     /// Canonical address deposits must pay to.
     public let receiver: String
     /// Canonical address payouts are signed by.
@@ -196,7 +229,8 @@ public final class NetworkConfig: Sendable {
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
          operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
          followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth,
-         recordRetentionBlocks: Int = 1_440, paymentWindowBlocks: Int = 20) {
+         recordRetentionBlocks: Int = 1_440, paymentWindowBlocks: Int = 20, rpcPasswordProblem: ConfigError? = nil) {
+        self.rpcPasswordProblem = rpcPasswordProblem
         self.familySettings = familySettings
         self.paymentWindowBlocks = paymentWindowBlocks
         self.recordRetentionBlocks = recordRetentionBlocks
@@ -231,7 +265,13 @@ extension TokConfig {
         } catch {
             throw ConfigError(file: path, key: "-", problem: "cannot read the file: \(error)")
         }
-        return try parse(text: text, file: path, environment: environment)
+        let config = try parse(text: text, file: path, environment: environment)
+        // A secret written into the config is as exposed as the file itself.
+        if let key = config.inlineSecretKeys.first, let problem = ownerOnlyProblem(path) {
+            throw ConfigError(file: path, key: key,
+                              problem: "the config holds this secret inline, and \(problem); or move it to an environment variable or a file of its own")
+        }
+        return config
     }
 
     /// One parser per section, in file order; `finish` refuses any key nobody read.
@@ -250,8 +290,13 @@ extension TokConfig {
         let networks = try parseNetworks(&reader, tokens: tokens, environment: environment)
         try reader.finish()
         try resolveLedgerDecimals(&tokens, networks: networks, file: file)
-        return TokConfig(file: file, engine: engine, attestation: attestation, database: database,
-                         networks: networks, tokens: tokens)
+        var inlineSecretKeys: [String] = []
+        if root["attestation"]?.table?["secret"] != nil { inlineSecretKeys.append("attestation.secret") }
+        for (index, network) in (root["networks"]?.array ?? TOMLArray()).enumerated() where network.table?["rpc_password"] != nil {
+            inlineSecretKeys.append("networks[\(index)].rpc_password")
+        }
+        return TokConfig(file: file, engine: engine, attestationSource: attestation, database: database,
+                         networks: networks, tokens: tokens, inlineSecretKeys: inlineSecretKeys)
     }
 
     private static func parseEngine(_ reader: inout TOMLReader) throws -> EngineSettings {
@@ -259,16 +304,27 @@ extension TokConfig {
         if var section = try reader.table("engine") {
             engine.maxLineBytes = try section.int("max_line_bytes", default: engine.maxLineBytes, range: 1024...(64 << 20))
             engine.batchSize = try section.int("batch_size", default: engine.batchSize, range: 1...100_000)
+            if let deployment = try section.string("deployment") {
+                // It is a line of the text users sign: one line, no surprises.
+                guard (1...128).contains(deployment.utf8.count), deployment.utf8.allSatisfy({ byte in
+                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                        || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+                }) else {
+                    throw section.error("deployment", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+                }
+                engine.deployment = deployment
+            }
             try section.finish()
         }
         return engine
     }
 
     /// `[attestation]`: one of secret, secret_env, secret_file; or the environment alone.
+    /// Only the shape is checked here; the secret is read when a stage asks for it.
     private static func parseAttestation(_ reader: inout TOMLReader, file: String,
-                                         environment: [String: String]) throws -> AttestationSettings? {
-        var attestation: AttestationSettings?
+                                         environment: [String: String]) throws -> AttestationSource {
         var sectionKeyId: String?
+        var origin = AttestationSource.Origin.processDefault
         if var section = try reader.table("attestation") {
             sectionKeyId = try section.string("key_id")
             let inline = try section.string("secret")
@@ -278,38 +334,11 @@ extension TokConfig {
             guard [inline, fromEnvironment, fromFile].compactMap({ $0 }).count <= 1 else {
                 throw section.error("secret", "give only one of secret, secret_env, secret_file")
             }
-            var secret: String?
-            if let inline { secret = inline }
-            if let fromEnvironment {
-                guard let value = environment[fromEnvironment] else {
-                    throw section.error("secret_env", "environment variable \(fromEnvironment) is not set")
-                }
-                secret = value
-            }
-            if let fromFile {
-                do {
-                    secret = try readTextFile(fromFile).trimmingWhitespace()
-                } catch {
-                    throw section.error("secret_file", "cannot read \(fromFile): \(error)")
-                }
-            }
-            if let secret {
-                guard secret.utf8.count >= minimumSecretBytes else {
-                    throw section.error("secret", "the attestation secret must be at least \(minimumSecretBytes) bytes")
-                }
-                attestation = AttestationSettings(keyId: sectionKeyId ?? "default", secret: Array(secret.utf8))
-            }
+            if let inline { origin = .inline(inline) }
+            if let fromEnvironment { origin = .variable(fromEnvironment) }
+            if let fromFile { origin = .file(fromFile) }
         }
-        // The environment alone may carry the secret (handy for services).
-        if attestation == nil, let value = environment["TOK_ATTESTATION_SECRET"] {
-            guard value.utf8.count >= minimumSecretBytes else {
-                throw ConfigError(file: file, key: "TOK_ATTESTATION_SECRET",
-                                  problem: "the attestation secret must be at least \(minimumSecretBytes) bytes")
-            }
-            attestation = AttestationSettings(keyId: sectionKeyId ?? environment["TOK_ATTESTATION_KEY_ID"] ?? "default",
-                                              secret: Array(value.utf8))
-        }
-        return attestation
+        return AttestationSource(configFile: file, sectionKeyId: sectionKeyId, origin: origin, environment: environment)
     }
 
     private static func parseDatabase(_ reader: inout TOMLReader, environment: [String: String]) throws -> DatabaseSettings {
@@ -353,8 +382,15 @@ extension TokConfig {
             guard !tokens.contains(where: { $0.alias == token.alias }) else {
                 throw section.error("alias", "token \(token.alias) is defined twice")
             }
-            tokens.append(TokenConfig(alias: token.alias, symbol: token.symbol.isEmpty ? token.alias : token.symbol,
-                                      name: token.name, decimals: token.decimals))
+            // Requests name tokens by alias or symbol: one name, one token.
+            let symbol = token.symbol.isEmpty ? token.alias : token.symbol
+            if let other = tokens.first(where: { $0.symbol == token.alias }) {
+                throw section.error("alias", "\(token.alias) is already the symbol of token \(other.alias)")
+            }
+            if let other = tokens.first(where: { $0.alias == symbol || $0.symbol == symbol }) {
+                throw section.error("symbol", "\(symbol) already names token \(other.alias)")
+            }
+            tokens.append(TokenConfig(alias: token.alias, symbol: symbol, name: token.name, decimals: token.decimals))
         }
         return tokens
     }
@@ -410,12 +446,15 @@ extension TokConfig {
         }
         let rpcUser = try section.string("rpc_user")
         var rpcPassword = try section.string("rpc_password")
+        var rpcPasswordProblem: ConfigError?
         if let variable = try section.string("rpc_password_env") {
             guard rpcPassword == nil else { throw section.error("rpc_password_env", "give rpc_password or rpc_password_env, not both") }
-            guard let value = environment[variable] else {
-                throw section.error("rpc_password_env", "environment variable \(variable) is not set")
+            // Only the stages that talk to the chain need it (requireChainCredentials).
+            if let value = environment[variable] {
+                rpcPassword = value
+            } else {
+                rpcPasswordProblem = section.error("rpc_password_env", "environment variable \(variable) is not set")
             }
-            rpcPassword = value
         }
         func address(_ key: String, required: Bool) throws -> String? {
             guard let text = required ? try section.requiredString(key) : try section.string(key) else { return nil }
@@ -457,7 +496,7 @@ extension TokConfig {
                              rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
                              operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
                              maxReorgDepth: maxReorgDepth, recordRetentionBlocks: recordRetention,
-                             paymentWindowBlocks: paymentWindow)
+                             paymentWindowBlocks: paymentWindow, rpcPasswordProblem: rpcPasswordProblem)
     }
 
     /// `[[networks.assets]]` of one network.
@@ -518,6 +557,18 @@ extension TokConfig {
         }
         return result
     }
+}
+
+/// Why a file holding a secret must not be used, or nil when only its owner
+/// can read or write it (mode 0600 or stricter). Symbolic links are followed:
+/// what matters is who can read the secret itself.
+public func ownerOnlyProblem(_ path: String) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return "cannot stat \(path): \(String(cString: strerror(errno)))" }
+    guard info.st_mode & 0o077 == 0 else {
+        return "\(path) has mode \(String(info.st_mode & 0o777, radix: 8)), open to group or others; it must be 0600 (chmod 600 \(path))"
+    }
+    return nil
 }
 
 /// Reads a whole (small) text file: configs and secrets.

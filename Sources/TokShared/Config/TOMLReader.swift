@@ -1,7 +1,7 @@
 import TOMLKit
 
 /// A configuration mistake, named by file and key path. Tools exit 78 on it.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
+public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
     public let file: String
     public let key: String
     public let problem: String
@@ -37,7 +37,7 @@ public struct TOMLReader {
     }
 
     public mutating func requiredString(_ key: String) throws -> String {
-        guard let text = try string(key) else { throw error(key, "is required") }
+        guard let text = try string(key) else { throw missing(key) }
         guard !text.isEmpty else { throw error(key, "must not be empty") }
         return text
     }
@@ -55,7 +55,7 @@ public struct TOMLReader {
     public mutating func requiredInt(_ key: String, range: ClosedRange<Int>) throws -> Int {
         guard table[key] != nil else {
             consumed.insert(key)
-            throw error(key, "is required")
+            throw missing(key)
         }
         return try int(key, default: range.lowerBound, range: range)
     }
@@ -112,6 +112,33 @@ public struct TOMLReader {
             readers.append(TOMLReader(file: file, path: "\(keyPath(key))[\(index)]", table: child))
         }
         return readers
+    }
+
+    /// A required key is absent. A key nobody reads that is one or two typos
+    /// away is named instead, as unknown: "recevier" is the mistake to fix,
+    /// not a missing "receiver".
+    func missing(_ key: String) -> ConfigError {
+        let nearMiss = table.keys.sorted().first { candidate in
+            !consumed.contains(candidate) && candidate.count >= 4 && TOMLReader.editDistance(candidate, key, limit: 2) <= 2
+        }
+        if let nearMiss { return error(nearMiss, "unknown key (is it a misspelt \(key), which is required?)") }
+        return error(key, "is required")
+    }
+
+    /// Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`.
+    static func editDistance(_ left: String, _ right: String, limit: Int) -> Int {
+        let a = Array(left.utf8), b = Array(right.utf8)
+        guard abs(a.count - b.count) <= limit, a.count <= 64, b.count <= 64 else { return limit + 1 }
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() {
+                current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+            }
+            if let best = current.min(), best > limit { return limit + 1 }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     public func finish() throws {

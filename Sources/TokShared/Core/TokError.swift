@@ -55,6 +55,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case unknownRequest = "unknown_request"
     case invalidTransition = "invalid_transition"
     case gasCapExceeded = "gas_cap_exceeded"
+    case operatorUnderfunded = "operator_underfunded"
 
     // Verification against the source chain.
     case txNotFound = "tx_not_found"
@@ -64,6 +65,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case reorganised = "reorganised"
     case rpcUnavailable = "rpc_unavailable"
     case rpcError = "rpc_error"
+    case rpcUnauthorized = "rpc_unauthorized"
     case chainMismatch = "chain_mismatch"
     case badRawBlock = "bad_raw_block"
 
@@ -85,17 +87,42 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var retryable: Bool {
         switch self {
         case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
-             .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall:
+             .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall, .rpcUnauthorized, .chainMismatch,
+             .badKey, .operatorUnderfunded:
             return true
         case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
              .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
              .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
              .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
-             .amountOverflow, .amountNotExact, .badSignature, .badKey, .badRawTx, .expired, .tokenMismatch,
+             .amountOverflow, .amountNotExact, .badSignature, .badRawTx, .expired, .tokenMismatch,
              .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded, .txFailed,
-             .noPaymentToReceiver, .senderMismatch, .rpcError, .chainMismatch, .attestationMissing,
+             .noPaymentToReceiver, .senderMismatch, .rpcError, .attestationMissing,
              .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .badRawBlock,
              .internalError:
+            return false
+        }
+    }
+
+    /// The request is refused for a fault of the operator's setup, not of the
+    /// request: tok's RPC credentials, an endpoint serving another chain, the
+    /// operator's key, the paying account's funds. Such codes are retryable
+    /// (the same request succeeds once the operator acts), and a stage that
+    /// refuses a record for one exits 69 so that cron tells the operator.
+    /// Every code is listed, as in `retryable`.
+    public var operatorFault: Bool {
+        switch self {
+        case .rpcUnauthorized, .chainMismatch, .badKey, .operatorUnderfunded:
+            return true
+        case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
+             .badRequestId, .badRecord, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
+             .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
+             .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
+             .amountOverflow, .amountNotExact, .badSignature, .badRawTx, .expired, .tokenMismatch, .belowMinimum,
+             .feeExceedsMax, .insufficientBalance, .nonceConflict, .coinConflict, .insufficientCoins, .networkFeeTooHigh,
+             .unknownRequest, .invalidTransition, .gasCapExceeded, .txNotFound, .txFailed, .noPaymentToReceiver,
+             .senderMismatch, .reorganised, .rpcUnavailable, .rpcError, .badRawBlock, .attestationMissing,
+             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .notNextBlock, .accountInShortfall,
+             .databaseError, .internalError:
             return false
         }
     }
@@ -131,7 +158,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .amountOverflow: return "an amount exceeds 2^256-1"
         case .amountNotExact: return "an amount cannot be represented exactly (JSON real, or lossy decimals conversion)"
         case .badSignature: return "a signature is malformed or does not verify"
-        case .badKey: return "a private key is malformed or out of range"
+        case .badKey: return "the operator key is missing, malformed, readable by others or not the paying address's"
         case .badRawTx: return "a raw transaction is malformed or not canonically encoded"
         case .expired: return "the payout authorisation has expired (or expires too soon to complete)"
         case .tokenMismatch: return "source and destination name different tokens"
@@ -145,6 +172,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .unknownRequest: return "no payout with this request id is recorded"
         case .invalidTransition: return "the payout is not in a state that allows this step (e.g. confirming a failed payout)"
         case .gasCapExceeded: return "the destination transaction would need more gas or a higher fee than the configured caps"
+        case .operatorUnderfunded: return "the operator's paying account lacks the coins or tokens for this payout; the operator must fund it"
         case .txNotFound: return "the chain does not know the transaction (yet); retry later"
         case .txFailed: return "the transaction was mined but failed (receipt status 0)"
         case .noPaymentToReceiver: return "the transaction pays nothing of this asset to the operator's receiver"
@@ -152,6 +180,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .reorganised: return "the transaction's block is no longer on the canonical chain; retry later"
         case .rpcUnavailable: return "the chain's RPC endpoint failed after all retries; retry later"
         case .rpcError: return "the chain's RPC endpoint answered with an error"
+        case .rpcUnauthorized: return "the chain's RPC endpoint refused tok's credentials (rpc_user, rpc_password)"
         case .chainMismatch: return "the RPC endpoint serves a different chain than configured"
         case .badRawBlock: return "the node served a block that does not parse, exceeds tok's limits, or whose merkle root does not match"
         case .attestationMissing: return "a verified record carries no attestation"
@@ -187,7 +216,7 @@ public enum SysExit: Int32, Sendable {
     case usage = 64          // EX_USAGE: bad command line
     case dataError = 65      // EX_DATAERR: with --strict, some records were rejected
     case noInput = 66        // EX_NOINPUT: an input file could not be opened
-    case unavailable = 69    // EX_UNAVAILABLE: a service or feature is unavailable
+    case unavailable = 69    // EX_UNAVAILABLE: a node is unreachable (tok-follow), or records were refused for the operator's setup (ErrorCode.operatorFault)
     case software = 70       // EX_SOFTWARE: internal error
     case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
     case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again

@@ -25,12 +25,8 @@ public enum OperatorKeys {
     public static func load(for network: NetworkConfig, environment: [String: String]) throws(TokError) -> PrivateKey {
         let text: String
         if let path = network.operatorKeyFile {
-            var info = stat()
-            guard stat(path, &info) == 0 else {
-                throw TokError(.badKey, "operator key file \(path) of \(network.alias): \(String(cString: strerror(errno)))")
-            }
-            guard info.st_mode & 0o077 == 0 else {
-                throw TokError(.badKey, "operator key file \(path) has mode \(String(info.st_mode & 0o777, radix: 8)); it must be 0600 (chmod 600 \(path))")
+            if let problem = ownerOnlyProblem(path) {
+                throw TokError(.badKey, "operator key file of \(network.alias): \(problem)")
             }
             do { text = try readTextFile(path) } catch {
                 throw TokError(.badKey, "cannot read operator key file \(path): \(error)")

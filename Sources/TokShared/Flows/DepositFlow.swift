@@ -20,6 +20,8 @@ public struct DepositFlow: Flow {
     public func validate(_ record: JSON, context: ValidateContext,
                          requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
         let deposit = try context.resolver.resolveDeposit(record)
+        // A derived id goes into the record: every later stage reads the id from there.
+        if !record.has(Field.id) { record.set(Field.id, string: deposit.requestId) }
         record.set(Field.validated, ValidatedDeposit(deposit).write())
         record.set(Field.status, string: RecordStatus.validated.rawValue)
         // The seed's "log valid API request", once per request, written as bytes:

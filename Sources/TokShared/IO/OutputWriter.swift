@@ -13,7 +13,18 @@ public final class OutputWriter {
     /// Flush early when the buffer grows past this, to bound memory.
     private let softLimitBytes: Int
 
-    public enum WriteError: Error { case io(errno: Int32) }
+    public enum WriteError: Error, CustomStringConvertible {
+        case io(errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .io(let code) where code == EPIPE:
+                return "broken pipe: the next stage of the pipeline exited (or closed its input)"
+            case .io(let code):
+                return String(cString: strerror(code))
+            }
+        }
+    }
 
     public init(fileDescriptor: Int32 = 1, softLimitBytes: Int = 1 << 20) {
         self.fileDescriptor = fileDescriptor

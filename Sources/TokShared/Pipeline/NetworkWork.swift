@@ -56,7 +56,7 @@ extension JSONRPCClient {
         do {
             return .success(try JSONRPCClient(url: network.rpcURL, user: network.rpcUser, password: network.rpcPassword,
                                               timeoutMilliseconds: network.rpcTimeoutMilliseconds, retries: network.rpcRetries,
-                                              numbersAsText: numbersAsText, logger: logger))
+                                              numbersAsText: numbersAsText, network: network.alias, logger: logger))
         } catch {
             return .failure(error)
         }

@@ -78,13 +78,6 @@ public struct RunnerOptions: Sendable {
     }
 }
 
-public struct RunSummary: Sendable {
-    public var lines = 0
-    public var outputs = 0
-    public var rejected = 0
-    public var byStatus: [String: Int] = [:]
-}
-
 /// Reads NDJSON from a file descriptor, runs a stage batch by batch, writes
 /// NDJSON out and flushes after every batch.
 public final class StageRunner {
@@ -93,6 +86,11 @@ public final class StageRunner {
     private let reader: LineReader
     private let writer: OutputWriter
     private let logger: Logger
+    /// `--metrics-file` and progress, when asked for; both see the summary after every batch.
+    public var metrics: MetricsFile?
+    public var progress: ProgressMeter?
+    /// What the run has done so far (also after it failed).
+    public private(set) var summary = RunSummary()
 
     public init(stage: Stage, options: RunnerOptions, input: Int32 = 0, output: Int32 = 1, logger: Logger) {
         self.stage = stage
@@ -103,14 +101,19 @@ public final class StageRunner {
     }
 
     public func run() async throws -> RunSummary {
-        let summary: RunSummary
         if let recordwise = stage as? RecordwiseStage {
-            summary = try runFused(recordwise)
+            try runFused(recordwise)
         } else {
-            summary = try await runBatched()
+            try await runBatched()
         }
         try await stage.finish()
         return summary
+    }
+
+    /// After each batch: the progress line and, when the interval has passed, the metrics file.
+    private func batchDone() {
+        progress?.update(records: summary.outputs)
+        metrics?.tick(summary, logger: logger)
     }
 
     private func readBatch() throws -> [InputLine] {
@@ -126,20 +129,13 @@ public final class StageRunner {
     }
 
     /// Record-wise stages: each chunk is read, processed and serialised on one thread.
-    private func runFused(_ recordwise: RecordwiseStage) throws -> RunSummary {
-        var summary = RunSummary()
+    private func runFused(_ recordwise: RecordwiseStage) throws {
         while true {
             let lines = try readBatch()
             if lines.isEmpty { break }
             summary.lines += lines.count
             var chunks = processFused(lines, recordwise)
-            for chunk in chunks {
-                summary.outputs += chunk.records
-                for (status, count) in chunk.statuses {
-                    summary.byStatus[status, default: 0] += count
-                    if status == RecordStatus.rejected.rawValue { summary.rejected += count }
-                }
-            }
+            for chunk in chunks { summary.merge(chunk.tally) }
             do {
                 for index in chunks.indices {
                     if !chunks[index].log.isEmpty { TokLogging.write(bytes: chunks[index].log) }
@@ -152,22 +148,23 @@ public final class StageRunner {
             } catch {
                 throw StageFailure(.ioError, "writing standard output failed: \(error)")
             }
+            batchDone()
         }
-        return summary
     }
 
     /// A batch read and parsed ahead, while the stage works on the one before.
     private struct ParsedBatch: @unchecked Sendable {
         var lineCount: Int
         var records: [JSON]
+        /// What each record was on the way in (for the tally of what the stage did).
+        var states: [InputState] = []
     }
 
     /// Other stages: the next batch is read and parsed on another thread while
     /// the stage processes the current one (tok-apply's ledger pass is
     /// sequential, so parsing would otherwise add to its time). Records never
     /// cross threads while in use: a parsed batch is handed over once.
-    private func runBatched() async throws -> RunSummary {
-        var summary = RunSummary()
+    private func runBatched() async throws {
         // The read-ahead and write-behind tasks hold the reader and the writer
         // themselves, never the runner: when a run ends early (the next stage
         // died and a write failed), a task still in flight must not outlive what
@@ -177,8 +174,8 @@ public final class StageRunner {
         let batchSize = options.batchSize
         let readAhead: @Sendable () throws -> ParsedBatch = {
             let lines = try StageRunner.readBatch(input.value, maxLines: batchSize)
-            let records = ParallelWork.map(count: lines.count) { StageRunner.parse(lines[$0]) }.compactMap { $0 }
-            return ParsedBatch(lineCount: lines.count, records: records)
+            let parsed = ParallelWork.map(count: lines.count) { StageRunner.parseWithState(lines[$0]) }.compactMap { $0 }
+            return ParsedBatch(lineCount: lines.count, records: parsed.map(\.0), states: parsed.map(\.1))
         }
         // Write-behind, one batch deep: batch N is serialised and written while
         // batch N+1 is processed. Outputs still leave in order, and only after the
@@ -187,10 +184,8 @@ public final class StageRunner {
         func settle() async throws {
             guard let pending = writing else { return }
             writing = nil
-            let written = try await pending.value
-            summary.outputs += written.outputs
-            summary.rejected += written.rejected
-            for (status, count) in written.byStatus { summary.byStatus[status, default: 0] += count }
+            summary.merge(try await pending.value)
+            batchDone()
         }
         var next = Task.detached(operation: readAhead)
         while true {
@@ -198,6 +193,7 @@ public final class StageRunner {
             if current.lineCount == 0 { break }
             next = Task.detached(operation: readAhead)
             summary.lines += current.lineCount
+            for state in current.states { summary.inputsByOp[state.op, default: 0] += 1 }
             let batch = current.records
             if batch.isEmpty { continue }
             let processed: [JSON]
@@ -208,25 +204,22 @@ public final class StageRunner {
                 try? await settle()
                 throw error
             }
-            let outputs = ParsedBatch(lineCount: 0, records: processed)
+            let outputs = ParsedBatch(lineCount: 0, records: processed, states: current.states)
             precondition(outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
             try await settle()
-            writing = Task.detached { try StageRunner.write(outputs.records, to: output.value) }
+            writing = Task.detached { try StageRunner.write(outputs.records, states: outputs.states, to: output.value) }
+            // Instrumented runs settle each batch at once: otherwise its counts would wait for
+            // the next batch to arrive, which in a long quiet run may be hours away.
+            if metrics != nil || progress != nil { try await settle() }
         }
         try await settle()
-        return summary
     }
 
     /// Serialises (in parallel) and writes one batch of outputs, then flushes.
-    private static func write(_ outputs: [JSON], to writer: OutputWriter) throws -> RunSummary {
+    private static func write(_ outputs: [JSON], states: [InputState], to writer: OutputWriter) throws -> RunSummary {
         var written = RunSummary()
-        let serialized = StageRunner.serialize(outputs)
-        for chunk in serialized {
-            for (status, count) in chunk.statuses {
-                written.byStatus[status, default: 0] += count
-                if status == RecordStatus.rejected.rawValue { written.rejected += count }
-            }
-        }
+        let serialized = StageRunner.serialize(outputs, states: states)
+        for chunk in serialized { written.merge(chunk.tally) }
         do {
             for chunk in serialized { try writer.write(bytes: chunk.bytes) }
             try writer.flush()
@@ -234,15 +227,13 @@ public final class StageRunner {
         } catch {
             throw StageFailure(.ioError, "writing standard output failed: \(error)")
         }
-        written.outputs = outputs.count
         return written
     }
 
     struct ChunkOutput {
         var bytes: [UInt8] = []
-        var statuses: [String: Int] = [:]
+        var tally = RunSummary()
         var log: [UInt8] = []
-        var records = 0
     }
 
     /// Output buffers are reused from batch to batch: fresh large buffers
@@ -262,7 +253,8 @@ public final class StageRunner {
                 output.log = bufferPool.popLast() ?? []
             }
             for index in range {
-                guard let record = StageRunner.parse(lines[index]) else { continue }
+                guard let (record, before) = StageRunner.parseWithState(lines[index]) else { continue }
+                output.tally.inputsByOp[before.op, default: 0] += 1
                 if let logPrefix {
                     let mark = output.log.count
                     output.log.append(contentsOf: logPrefix)
@@ -274,10 +266,9 @@ public final class StageRunner {
                 } else {
                     _ = stage.processRecord(record, requestLog: nil)
                 }
-                if let status = record.string(at: Field.status) { output.statuses[status, default: 0] += 1 }
+                output.tally.countOutput(record, before: before)
                 record.writeRecord(into: &output.bytes)
                 output.bytes.append(UInt8(ascii: "\n"))
-                output.records += 1
             }
             lock.withLock { outputs.append((range.lowerBound, output)) }
         }
@@ -291,33 +282,47 @@ public final class StageRunner {
         buffer = []
     }
 
-    /// Serialises records as NDJSON in parallel chunks, counting statuses on the way.
-    static func serialize(_ records: [JSON]) -> [(bytes: [UInt8], statuses: [String: Int])] {
-        var chunks: [(range: Range<Int>, bytes: [UInt8], statuses: [String: Int])] = []
+    /// Serialises records as NDJSON in parallel chunks, counting them on the
+    /// way against what they were on the way in (`states`, one per record).
+    static func serialize(_ records: [JSON], states: [InputState]) -> [(bytes: [UInt8], tally: RunSummary)] {
+        precondition(states.count == records.count, "one input state per record")
+        var chunks: [(range: Range<Int>, bytes: [UInt8], tally: RunSummary)] = []
         let lock = PosixMutex()
         ParallelWork.forEachChunk(count: records.count) { range in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(range.count * 256)
-            var statuses: [String: Int] = [:]
+            var tally = RunSummary()
             for index in range {
                 let record = records[index]
-                if let status = record[Field.status]?.stringValue { statuses[status, default: 0] += 1 }
+                tally.countOutput(record, before: states[index])
                 record.writeRecord(into: &bytes)
                 bytes.append(UInt8(ascii: "\n"))
             }
-            lock.withLock { chunks.append((range, bytes, statuses)) }
+            lock.withLock { chunks.append((range, bytes, tally)) }
         }
-        return chunks.sorted { $0.range.lowerBound < $1.range.lowerBound }.map { ($0.bytes, $0.statuses) }
+        return chunks.sorted { $0.range.lowerBound < $1.range.lowerBound }.map { ($0.bytes, $0.tally) }
+    }
+
+    /// `parse`, with what the record was on the way in. A line this stage
+    /// could not read is a rejection made here, so it counts as a new one.
+    static func parseWithState(_ line: InputLine) -> (JSON, InputState)? {
+        guard let (record, unreadable) = parseLine(line) else { return nil }
+        var state = InputState(record)
+        if unreadable { state.rejected = false }
+        return (record, state)
     }
 
     /// Turns one input line into a record, or into a rejection record. Blank
     /// lines are skipped (they carry nothing), but still counted for line numbers.
-    static func parse(_ line: InputLine) -> JSON? {
+    static func parse(_ line: InputLine) -> JSON? { parseLine(line)?.record }
+
+    /// The same, saying whether the line was unreadable (the record is then its rejection).
+    static func parseLine(_ line: InputLine) -> (record: JSON, unreadable: Bool)? {
         switch line.content {
         case .tooLong(let prefix, let totalBytes):
-            return JSON.rejectedLine(number: line.number,
-                                     error: TokError(.lineTooLong, "line \(line.number) has \(totalBytes) bytes, over the limit"),
-                                     raw: nil, prefix: prefix, totalBytes: totalBytes)
+            return (JSON.rejectedLine(number: line.number,
+                                      error: TokError(.lineTooLong, "line \(line.number) has \(totalBytes) bytes, over the limit"),
+                                      raw: nil, prefix: prefix, totalBytes: totalBytes), true)
         case .bytes(let bytes):
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
             let parsed = bytes.withUnsafeBytes { JSON.parse($0) }.map { value in
@@ -326,15 +331,15 @@ public final class StageRunner {
             }
             switch parsed {
             case .success(let value):
-                if value.isObject { return value }
-                return JSON.rejectedLine(number: line.number,
-                                         error: TokError(.notAnObject, "line \(line.number) is JSON but not an object"),
-                                         raw: bytes)
+                if value.isObject { return (value, false) }
+                return (JSON.rejectedLine(number: line.number,
+                                          error: TokError(.notAnObject, "line \(line.number) is JSON but not an object"),
+                                          raw: bytes), true)
             case .failure(let failure):
                 let code: ErrorCode = failure.integerTooLarge ? .numberOutOfRange : .malformedJSON
-                return JSON.rejectedLine(number: line.number,
-                                         error: TokError(code, "line \(line.number): \(failure.message)"),
-                                         raw: bytes)
+                return (JSON.rejectedLine(number: line.number,
+                                          error: TokError(code, "line \(line.number): \(failure.message)"),
+                                          raw: bytes), true)
             }
         }
     }

@@ -31,6 +31,7 @@ public struct StderrLogHandler: LogHandler {
         let merged = explicit.map { metadata.merging($0) { $1 } } ?? metadata
         for key in merged.keys.sorted() { text += " \(key)=\(merged[key]!)" }
         text += "\n"
+        TokLogging.clearProgressLine()
         fputs(text, TokLogging.standardError)
         if level >= .warning { fflush(TokLogging.standardError) }
     }
@@ -79,9 +80,39 @@ public enum TokLogging {
     public static func flush() { fflush(standardError) }
 
     /// Writes pre-formatted log lines (hot paths that log once per record).
-    public static func write(_ lines: String) { fputs(lines, standardError) }
+    public static func write(_ lines: String) {
+        clearProgressLine()
+        fputs(lines, standardError)
+    }
 
     public static func write(bytes: [UInt8]) {
+        clearProgressLine()
         bytes.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, standardError) }
+    }
+
+    /// A progress line drawn on a terminal, which the next log line replaces.
+    nonisolated(unsafe) private static var progressLineShown = false
+    private static let progressLock = PosixMutex()
+
+    /// Draws (`redraw`: over the last one, on a terminal) or writes a progress line; nil clears it.
+    static func progress(_ text: String?, redraw: Bool) {
+        progressLock.withLock {
+            if redraw {
+                fputs("\r\u{1B}[K" + (text ?? ""), standardError)
+                progressLineShown = text != nil
+            } else if let text {
+                fputs(text + "\n", standardError)
+            }
+            fflush(standardError)
+        }
+    }
+
+    /// Log lines start on a clean line when a progress line is on the terminal.
+    static func clearProgressLine() {
+        progressLock.withLock {
+            guard progressLineShown else { return }
+            fputs("\r\u{1B}[K", standardError)
+            progressLineShown = false
+        }
     }
 }

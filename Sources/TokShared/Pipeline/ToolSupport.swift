@@ -21,9 +21,25 @@ public struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Default: $TOK_LOG_LEVEL or info.", valueName: "level"))
     public var logLevel: LogLevel?
 
+    @Option(name: .long, help: ArgumentHelp("Write Prometheus textfile metrics here (atomically) at the end of the run, and every --metrics-interval-seconds while it runs.", valueName: "path"))
+    public var metricsFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("How often a running tool rewrites --metrics-file, in seconds (0: after every batch).", valueName: "s"))
+    public var metricsIntervalSeconds = 60
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Show progress on stderr (records, records/s). Default: only when stderr is a terminal.")
+    public var progress: Bool?
+
     public init() {}
 
+    /// The run's metrics file and progress meter, as asked.
+    public func instruments(tool: String) -> (metrics: MetricsFile?, progress: ProgressMeter?) {
+        (metricsFile.map { MetricsFile(path: $0, tool: tool, intervalSeconds: metricsIntervalSeconds) },
+         ProgressMeter.make(tool: tool, option: progress))
+    }
+
     public func validate() throws {
+        guard (0...86_400).contains(metricsIntervalSeconds) else { throw ValidationError("--metrics-interval-seconds must be 0...86400") }
         if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be 1...100000") }
         if let maxLineBytes, !(1024...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1024...67108864") }
     }
@@ -81,17 +97,28 @@ public enum ToolMain {
         // A closed downstream pipe must surface as a write error, not kill us silently mid-batch.
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
+        let (metrics, progress) = options.instruments(tool: tool)
+        var runner: StageRunner?
         do {
             let config = try options.loadConfig()
             let stage = try makeStage(config, logger)
-            let runner = StageRunner(stage: stage, options: options.runnerOptions(config), logger: logger)
-            let summary = try await runner.run()
+            let made = StageRunner(stage: stage, options: options.runnerOptions(config), logger: logger)
+            made.metrics = metrics
+            made.progress = progress
+            if let source = stage as? MetricsSource { metrics?.collect = { source.collectMetrics(tool: tool) } }
+            runner = made
+            let summary = try await made.run()
             let counts = summary.byStatus.keys.sorted().map { "\($0)=\(summary.byStatus[$0]!)" }.joined(separator: " ")
             logger.info("done", metadata: ["lines": "\(summary.lines)", "records": "\(summary.outputs)", "statuses": "\(counts)"])
-            code = options.strict && summary.rejected > 0 ? .dataError : .ok
+            code = exitStatus(summary, strict: options.strict)
+            if code == .unavailable {
+                TokLogging.write("\(tool): \(summary.operatorFaults) record(s) refused for the operator's setup (\(operatorFaultCodes(summary))); fix it and send them again\n")
+            }
         } catch {
             code = report(error, tool: tool)
         }
+        progress?.finish()
+        metrics?.write(runner?.summary, exit: code, logger: logger)
         TokLogging.flush()
         return code
     }
@@ -101,9 +128,12 @@ public enum ToolMain {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
+        let metrics = options.instruments(tool: tool).metrics
+        var written = RunSummary()
         do {
             let config = try options.loadConfig()
             let records = try produce(config, logger)
+            for record in records { written.countOutput(record, before: InputState(JSON.object())) }
             let writer = OutputWriter()
             do {
                 for record in records { try writer.writeLine(record) }
@@ -116,6 +146,7 @@ public enum ToolMain {
         } catch {
             code = report(error, tool: tool)
         }
+        metrics?.write(written, exit: code, logger: logger)
         TokLogging.flush()
         return code
     }
@@ -126,8 +157,11 @@ public enum ToolMain {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
+        let (metrics, progress) = options.instruments(tool: tool)
         do {
             let config = try options.loadConfig()
+            // It talks to the network's node: its RPC password must be at hand.
+            try config.requireChainCredentials()
             guard let network = config.network(named: name) else {
                 throw StageFailure(.usage, "network \(name) is not configured")
             }
@@ -139,6 +173,7 @@ public enum ToolMain {
                                     ledgerPath: ledgerPath ?? config.database.url,
                                     busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
                                     logger: logger, config: config)
+            (stage.metrics, stage.progressMeter) = (metrics, progress)
             let summary = try await stage.run()
             logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
                                            "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
@@ -146,6 +181,8 @@ public enum ToolMain {
         } catch {
             code = report(error, tool: tool)
         }
+        progress?.finish()
+        metrics?.write(nil, exit: code, logger: logger)
         TokLogging.flush()
         return code
     }
@@ -177,7 +214,9 @@ public enum ToolMain {
     public static func check(tool: String, options: CommonOptions, database: String?,
                              lockTimeoutMilliseconds: Int?) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
-        let code: SysExit
+        let metrics = options.instruments(tool: tool).metrics
+        var code: SysExit = .ok
+        defer { metrics?.write(nil, exit: code, logger: logger) }
         do {
             let config = try options.loadConfig()
             let target = try DatabaseTarget.resolve(argument: database, config: config)
@@ -235,6 +274,19 @@ public enum ToolMain {
         return code
     }
 
+    /// A finished run's status: 69 when this stage refused records for the
+    /// operator's setup (they wait for the operator, whatever --strict says),
+    /// else 65 under --strict when anything left rejected, else 0.
+    public static func exitStatus(_ summary: RunSummary, strict: Bool) -> SysExit {
+        if summary.operatorFaults > 0 { return .unavailable }
+        return strict && summary.rejected > 0 ? .dataError : .ok
+    }
+
+    private static func operatorFaultCodes(_ summary: RunSummary) -> String {
+        summary.rejectionsByCode.keys.filter { ErrorCode(rawValue: $0)?.operatorFault == true }.sorted()
+            .map { "\($0)=\(summary.rejectionsByCode[$0]!)" }.joined(separator: " ")
+    }
+
     /// The edge where failures become exit codes: one place, one table.
     public static func classify(_ error: Error) -> (code: SysExit, message: String) {
         switch error {
@@ -279,7 +331,7 @@ public enum ToolMain {
     }
 
     public static func attestor(_ config: TokConfig) throws -> Attestor {
-        guard let settings = config.attestation else {
+        guard let settings = try config.attestationSettings() else {
             throw ConfigError(file: config.file, key: "attestation",
                               problem: "an attestation secret is required (secret, secret_env or secret_file, or $TOK_ATTESTATION_SECRET)")
         }

@@ -47,10 +47,13 @@ public final class JSONRPCClient: @unchecked Sendable {
     /// this set, every number of an answer arrives as text (see JSONNumberText),
     /// so no amount ever passes through a Double.
     private let numbersAsText: Bool
+    /// The network's alias, for the RPC counters of --metrics-file.
+    private let metricLabels: [(String, String)]
 
     public init(url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int,
-                numbersAsText: Bool = false, logger: Logger) throws(TokError) {
+                numbersAsText: Bool = false, network: String = "", logger: Logger) throws(TokError) {
         self.numbersAsText = numbersAsText
+        self.metricLabels = [("network", network)]
         guard let parsed = URL(string: url) else { throw TokError(.rpcError, "invalid RPC URL") }
         precondition(timeoutMilliseconds > 0 && retries >= 0)
         self.url = parsed
@@ -96,7 +99,15 @@ public final class JSONRPCClient: @unchecked Sendable {
         var bytes: [UInt8] = []
         payload.serialize(into: &bytes)
 
-        let response = try await postWithRetries(bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)")
+        let metrics = MetricsRegistry.shared
+        for call in calls { metrics.add(.rpcCalls, metricLabels + [("method", call.method)]) }
+        let response: JSON
+        do {
+            response = try await postWithRetries(bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)")
+        } catch {
+            metrics.add(.rpcErrors, metricLabels + [("kind", "transport")])
+            throw error
+        }
         var results = [Result<JSON, RPCCallError>?](repeating: nil, count: calls.count)
         let responses = response.kind == .array ? response.arrayElements : [response]
         for item in responses {
@@ -110,6 +121,7 @@ public final class JSONRPCClient: @unchecked Sendable {
             }
             let index = Int(id - firstId)
             if let error = item["error"], !error.isNull {
+                metrics.add(.rpcErrors, metricLabels + [("kind", "answer")])
                 results[index] = .failure(RPCCallError(code: error["code"]?.lenientInt64 ?? 0,
                                                        message: error["message"]?.stringValue ?? "unknown error"))
             } else {
@@ -124,6 +136,7 @@ public final class JSONRPCClient: @unchecked Sendable {
         var lastProblem = ""
         for attempt in 0...retries {
             if attempt > 0 {
+                MetricsRegistry.shared.add(.rpcRetries, metricLabels)
                 logger.warning("RPC retry", metadata: ["attempt": "\(attempt)", "call": "\(summary)", "problem": "\(lastProblem)"])
                 try? await Task.sleep(nanoseconds: UInt64(backoffMilliseconds) * 1_000_000)
                 backoffMilliseconds = min(backoffMilliseconds * 2, JSONRPCClient.maxBackoffMilliseconds)
@@ -158,7 +171,7 @@ public final class JSONRPCClient: @unchecked Sendable {
                 return value
             }
             if statusCode == 401 || statusCode == 403 {
-                throw TokError(.rpcError, "the RPC endpoint refused our credentials (HTTP \(statusCode))")
+                throw TokError(.rpcUnauthorized, "the RPC endpoint refused our credentials (HTTP \(statusCode)): check rpc_user and rpc_password")
             }
             lastProblem = "HTTP \(statusCode), \(data.count) bytes that are not a JSON-RPC answer"
         }

@@ -118,7 +118,8 @@ public struct RequestResolver: Sendable {
     }
 
     public func resolveDeposit(_ record: JSON) throws(TokError) -> ResolvedDeposit {
-        let id = try RequestResolver.checkRequestId(record)
+        // A saved TokEngine body has no id: one is derived from what the deposit is (see below).
+        let givenId = record.has(Field.id) ? try RequestResolver.checkRequestId(record) : nil
         let source = try RequestResolver.requiredObject(record, Field.source)
         let (network, address, mapping) = try resolveEndpoint(source, path: Field.source)
         guard mapping.depositEnabled else {
@@ -127,7 +128,21 @@ public struct RequestResolver: Sendable {
         let deposit = try RequestResolver.requiredObject(record, Field.deposit)
         let txText = try RequestResolver.requiredString(deposit, "tx", path: Field.deposit)
         let tx = try network.family.canonicalTxId(txText)
+        let id: String
+        if let givenId { id = givenId } else { id = try RequestResolver.derivedDepositId(chain: network.chainText, tx: tx) }
         return ResolvedDeposit(requestId: id, network: network, mapping: mapping, address: address, tx: tx)
+    }
+
+    /// The request id of a deposit that names none: `deposit:` + CAIP-2 chain +
+    /// `:` + canonical transaction id. Stable (the same deposit gets the same id
+    /// however its network and transaction were spelt), so replaying a saved
+    /// body is a replay, and a deposit is keyed by (chain, tx) anyway.
+    public static func derivedDepositId(chain: String, tx: String) throws(TokError) -> String {
+        let id = "deposit:" + chain + ":" + tx
+        guard id.utf8.count <= maxRequestIdLength else {
+            throw TokError(.missingField, "id is required (the derived id deposit:CHAIN:TX would be over \(maxRequestIdLength) characters)")
+        }
+        return id
     }
 
     /// `{"op":"balance","id":…,"source":{account, network, token}}`; the
@@ -241,7 +256,7 @@ extension RequestResolver {
             throw TokError(.expired, "expires is more than \(RequestResolver.maxAuthorisationSeconds / 86400) days ahead")
         }
         let authorisation = PayoutAuthorisation(
-            requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
+            deployment: config.deployment(source: sourceNetwork), requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
             destination: destinationNetwork.chainText + ":" + destinationAddress,
             token: sourceMapping.token, quantity: quantityInSource, maxFee: maxFeeInSource, expiresUnixSeconds: expires)
         let signature = requireSignature ? try RequestResolver.signature(record, expected: authorisation) : ""
@@ -275,6 +290,9 @@ extension RequestResolver {
         if let deposit = record[Field.deposit], deposit.isObject, let signature = deposit.string(at: "sig") {
             guard let message = deposit.string(at: "msg") else { throw TokError(.missingField, "deposit.msg is required with deposit.sig") }
             guard message == expected.message else {
+                if message == expected.version1Message {
+                    throw TokError(.badSignature, "deposit.msg is the \(PayoutAuthorisation.version1Header) message, which binds no deployment and is no longer accepted: sign the \(PayoutAuthorisation.header) message (tok-validate --payout-message)")
+                }
                 throw TokError(.badSignature, "deposit.msg is not the canonical payout message for this request (see tok(7))")
             }
             return signature

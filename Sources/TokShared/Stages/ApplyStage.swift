@@ -45,7 +45,7 @@ public final class ApplyStage: Stage {
             flows[index]?.precheck(batch[index], context: context)
         }
         var results = [Result](repeating: .passThrough, count: batch.count)
-        try writerLock?.acquire()
+        try acquireWriterLock()
         defer { writerLock?.release() }
         do {
             try ledger.inBatch {
@@ -77,6 +77,19 @@ public final class ApplyStage: Stage {
         return batch
     }
 
+    /// Takes the writer lock, counting a wait when another writer held it (--metrics-file).
+    private func acquireWriterLock() throws {
+        guard let writerLock else { return }
+        let started = monotonicMilliseconds()
+        try writerLock.acquire()
+        let waited = monotonicMilliseconds() - started
+        // Taking a free lock costs microseconds; a millisecond or more means another writer held it.
+        if waited >= 1 {
+            MetricsRegistry.shared.add(.lockWaits, [("tool", name.tool)])
+            MetricsRegistry.shared.add(.lockWaitSeconds, [("tool", name.tool)], Int64(waited))
+        }
+    }
+
     private static func annotate(_ record: JSON, _ result: Result, context: ApplyContext) {
         switch result {
         case .passThrough:
@@ -94,10 +107,35 @@ public final class ApplyStage: Stage {
     /// Records for every payout between prepare and a final state, attested as
     /// tok-apply's own, for reconciliation: `tok-apply open-payouts | tok-submit | tok-apply`.
     public func openPayoutRecords(limit: Int) throws(TokError) -> [JSON] {
-        // Fillers first: the open payouts behind a released nonce cannot be mined without them.
-        let fillers = try ledger.nonceGaps(limit: limit).map { gap in
-            NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor)
+        // In nonce order per chain and sender, fillers among the payouts: a node
+        // without a queue of future nonces refuses a transaction sent before the
+        // one below it ("nonce too high"), so one run then finishes all it can.
+        // Payouts spending coins (no nonce) follow, oldest first.
+        struct Item { let chain: String; let sender: String; let nonce: UInt64; let record: JSON }
+        var ordered = try ledger.nonceGaps(limit: limit).map { gap in
+            Item(chain: gap.chain, sender: gap.sender, nonce: gap.nonce,
+                 record: NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor))
         }
-        return fillers + (try ledger.openPayouts(limit: limit).map { PayoutFlow.reconciliationRecord($0, attestor: attestor) })
+        var byCoins: [JSON] = []
+        for row in try ledger.openPayouts(limit: limit) {
+            let record = PayoutFlow.reconciliationRecord(row, attestor: attestor)
+            if let nonce = row.nonce {
+                ordered.append(Item(chain: row.destinationChain, sender: row.sender, nonce: nonce, record: record))
+            } else {
+                byCoins.append(record)
+            }
+        }
+        ordered.sort { ($0.chain, $0.sender, $0.nonce) < ($1.chain, $1.sender, $1.nonce) }
+        return ordered.map(\.record) + byCoins
+    }
+}
+
+extension ApplyStage: MetricsSource {
+    /// Open payouts and the age of the oldest, from the ledger (between batches only).
+    public func collectMetrics(tool: String) {
+        guard let open = try? ledger.openPayoutStatistics() else { return }
+        MetricsRegistry.shared.set(.openPayouts, [("tool", tool)], Int64(open.count))
+        let age = open.oldestPreparedAtMilliseconds.map { max(0, clock() - $0) } ?? 0
+        MetricsRegistry.shared.set(.oldestOpenPayoutAge, [("tool", tool)], age)
     }
 }

@@ -52,6 +52,9 @@ public final class FollowStage {
     private var chain: [(height: Int64, hash: String, previousHash: String)] = []
     private var summary = FollowSummary()
     private let startedMilliseconds = monotonicMilliseconds()
+    /// `--metrics-file` (rewritten at its interval while following) and progress, when asked for.
+    public var metrics: MetricsFile?
+    public var progressMeter: ProgressMeter?
 
     public init(network: NetworkConfig, attestor: Attestor, follower: BlockFollower, options: FollowOptions,
                 ledgerPath: String?, busyTimeoutMilliseconds: Int, logger: Logger, writer: OutputWriter = OutputWriter(),
@@ -98,6 +101,7 @@ public final class FollowStage {
             if options.mode == .once { break }
             try resyncWithLedger()
             StopSignal.sleep(milliseconds: options.pollMilliseconds)
+            metrics?.tick(RunSummary(), logger: logger)
         }
         return summary
     }
@@ -230,6 +234,14 @@ public final class FollowStage {
     }
 
     private func progress() {
+        let height = chain.last?.height ?? -1, tip = summary.tipHeight ?? -1
+        progressMeter?.update(records: summary.connected + summary.disconnected, detail: "height \(height) of tip \(tip)")
+        let labels = [("tool", "tok-follow"), ("network", network.alias)]
+        MetricsRegistry.shared.set(.followHeight, labels, height)
+        MetricsRegistry.shared.set(.followTip, labels, tip)
+        MetricsRegistry.shared.set(.followBlocks, labels + [("kind", "connected")], Int64(summary.connected))
+        MetricsRegistry.shared.set(.followBlocks, labels + [("kind", "disconnected")], Int64(summary.disconnected))
+        metrics?.tick(RunSummary(), logger: logger)
         let seconds = max(1, monotonicMilliseconds() - startedMilliseconds)
         let rate = Double(summary.connected) * 1000 / Double(seconds)
         logger.info("followed", metadata: ["network": "\(network.alias)", "height": "\(chain.last?.height ?? -1)",

@@ -55,10 +55,16 @@ public final class SubmitStage: Stage {
         }
         if jobs.isEmpty { return batch }
 
+        // A sender's transactions go out in nonce order: a node without a queue
+        // of future nonces refuses one sent before the one below it ("nonce too
+        // high"). Outputs keep input order (each job knows its record).
+        jobs.sort { ($0.network.alias, $0.payoutTx.sender, $0.payoutTx.spendGuard.nonce ?? .max, $0.index)
+            < ($1.network.alias, $1.payoutTx.sender, $1.payoutTx.spendGuard.nonce ?? .max, $1.index) }
         let logger = self.logger
         var progress = await runAll(jobs) { channel, payouts in
             await SubmitStage.broadcastAndObserve(channel, payouts, logger: logger)
         }
+        await broadcastDeferredAgain(jobs, &progress)
         if let wait {
             let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
             while monotonicMilliseconds() < deadline {
@@ -76,6 +82,35 @@ public final class SubmitStage: Stage {
             annotate(batch[job.index], job, value)
         }
         return batch
+    }
+
+    /// Rounds of `broadcastDeferredAgain` at most.
+    static let maxBroadcastRounds = 16
+
+    /// Broadcasts the node refused for now (rpc_unavailable: "nonce too high"
+    /// behind a transaction of the same round, a full pool) go out again while
+    /// the round before got others through, so one run finishes what it can.
+    private func broadcastDeferredAgain(_ jobs: [Job], _ progress: inout [Progress]) async {
+        let logger = self.logger
+        func deferred() -> [Int] {
+            jobs.indices.filter { slot in
+                if case .error(let error) = progress[slot] { return error.code == .rpcUnavailable }
+                return false
+            }
+        }
+        var waiting = deferred()
+        var rounds = 0
+        // Only when something went through: otherwise the node is down, and a later run retries.
+        while !waiting.isEmpty, waiting.count < jobs.count, rounds < SubmitStage.maxBroadcastRounds {
+            rounds += 1
+            let again = await runAll(waiting.map { jobs[$0] }) { channel, payouts in
+                await SubmitStage.broadcastAndObserve(channel, payouts, logger: logger)
+            }
+            for (slot, value) in zip(waiting, again) { progress[slot] = value }
+            let still = deferred()
+            if still.count == waiting.count { break }
+            waiting = still
+        }
     }
 
     private func annotate(_ record: JSON, _ job: Job, _ progress: Progress) {

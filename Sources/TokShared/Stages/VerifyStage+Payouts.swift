@@ -7,6 +7,11 @@ extension VerifyStage {
     func signPayouts(_ items: [PayoutItem], batch: VerifyBatch) async {
         var toSign: [PayoutItem] = []
         var batchDebits: [String: UInt256] = [:]
+        // A request a second time in this batch waits for the first's result (see below).
+        var firstInBatch: [String: PayoutItem] = [:]
+        var repeats: [PayoutItem] = []
+        let now = monotonicMilliseconds()
+        recentlySigned = recentlySigned.filter { now - $0.value.signedAtMilliseconds < VerifyStage.takenCoinExpiryMilliseconds }
         for item in items {
             let record = batch.records[item.index]
             do throws(TokError) {
@@ -15,6 +20,16 @@ extension VerifyStage {
                     item.flow.payoutSigned(record, payout: item.payout, payoutTx: PayoutTx(row: stored), batch: batch)
                     continue
                 }
+                if let earlier = recentlySigned[item.payout.requestId] {
+                    // Signed earlier in this input, perhaps not recorded yet: the same transaction again.
+                    try resignSame(item, as: earlier, record: record, batch: batch)
+                    continue
+                }
+                if firstInBatch[item.payout.requestId] != nil {
+                    repeats.append(item)
+                    continue
+                }
+                firstInBatch[item.payout.requestId] = item
                 if let ledger {
                     // Advisory only: tok-apply re-checks atomically at prepare. Counts the
                     // deposits this process attested that the ledger does not show yet.
@@ -46,6 +61,56 @@ extension VerifyStage {
         for alias in byNetwork.keys.sorted() {
             await signGroup(byNetwork[alias]!, batch: batch)
         }
+        rememberSigned(toSign, batch: batch, now: now)
+        for item in repeats { finishRepeat(item, first: firstInBatch[item.payout.requestId]!, batch: batch) }
+    }
+
+    /// What this process signed for a request, so a line sent twice costs no second nonce.
+    struct RecentSignature {
+        var message: String
+        var payoutTx: PayoutTx
+        var signedAtMilliseconds: Int
+    }
+
+    /// More than this many remembered signatures: the oldest are forgotten (a
+    /// repeat then only costs a nonce that reconciliation fills).
+    static let maxRecentSignatures = 100_000
+
+    private func rememberSigned(_ items: [PayoutItem], batch: VerifyBatch, now: Int) {
+        for item in items where batch.records[item.index].status == .signed {
+            guard let payoutTx = try? PayoutTx.read(batch.records[item.index]) else { continue }
+            if recentlySigned.count >= VerifyStage.maxRecentSignatures,
+               let oldest = recentlySigned.min(by: { $0.value.signedAtMilliseconds < $1.value.signedAtMilliseconds }) {
+                recentlySigned[oldest.key] = nil
+            }
+            recentlySigned[item.payout.requestId] = RecentSignature(message: item.payout.authorisation.message,
+                                                                    payoutTx: payoutTx, signedAtMilliseconds: now)
+        }
+    }
+
+    /// The same request again: the same signed transaction, never a new one.
+    /// Another payout under the same id is refused here, before it costs a nonce.
+    private func resignSame(_ item: PayoutItem, as earlier: RecentSignature, record: JSON, batch: VerifyBatch) throws(TokError) {
+        guard earlier.message == item.payout.authorisation.message else {
+            throw TokError(.conflictingRecord, "request id \(item.payout.requestId) was signed earlier in this input for a different payout")
+        }
+        item.flow.payoutSigned(record, payout: item.payout, payoutTx: earlier.payoutTx, batch: batch)
+    }
+
+    /// A request seen twice in one batch gets what its first line got.
+    private func finishRepeat(_ item: PayoutItem, first: PayoutItem, batch: VerifyBatch) {
+        let record = batch.records[item.index]
+        if let earlier = recentlySigned[item.payout.requestId] {
+            do throws(TokError) { try resignSame(item, as: earlier, record: record, batch: batch) } catch {
+                item.flow.payoutRefused(record, error, batch: batch)
+            }
+            return
+        }
+        let firstRecord = batch.records[first.index]
+        let refusal = firstRecord[TransferFlow.payoutErrorKey] ?? firstRecord[Field.error]
+        let code = refusal?.string(at: "code").flatMap(ErrorCode.init(rawValue:)) ?? .internalError
+        item.flow.payoutRefused(record, TokError(code, "as the first line of request \(item.payout.requestId) in this batch: \(refusal?.string(at: "message") ?? "not signed")"),
+                                batch: batch)
     }
 
     private func signGroup(_ items: [PayoutItem], batch: VerifyBatch) async {
@@ -107,7 +172,9 @@ extension VerifyStage {
     private func signFromCoins(_ items: [PayoutItem], batch: VerifyBatch, network: NetworkConfig, channel: PayoutChannel,
                                key: PrivateKey) async {
         guard let ledger else {
-            let error = TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
+            let error = ledgerTarget.map { target in
+                TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds, and the database \(target) (--db) does not exist yet: run tok-apply --db \(target) first")
+            } ?? TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
             for item in items { item.flow.payoutRefused(batch.records[item.index], error, batch: batch) }
             return
         }

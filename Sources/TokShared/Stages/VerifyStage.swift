@@ -18,19 +18,32 @@ public final class VerifyStage: Stage {
     private var verifiers: [String: DepositVerifier] = [:]
     /// tok-apply's database, read-only: advisory balance checks, nonces, replays.
     /// Opened on first use, because in a pipeline tok-apply may still be creating it.
-    private let ledgerTarget: DatabaseTarget?
+    let ledgerTarget: DatabaseTarget?
     private var openedLedger: Ledger?
-    var ledger: Ledger? {
-        if let openedLedger { return openedLedger }
-        guard let ledgerTarget else { return nil }
-        if case .sqlite(let path) = ledgerTarget, access(path, F_OK) != 0 { return nil }
+    /// The ledger once `openLedgerIfCreated` found it; nil while it does not exist.
+    var ledger: Ledger? { openedLedger }
+
+    /// Opens tok-apply's database before a batch's payouts use it. A SQLite file
+    /// that does not exist (or is still empty) is not created yet: the batch is
+    /// checked against an empty ledger and the file is looked for again next
+    /// batch. A database that exists but cannot be used (not a database, another
+    /// schema version, unreadable, server refusing) stops the stage: 75, as for
+    /// tok-apply.
+    private func openLedgerIfCreated() throws {
+        guard openedLedger == nil, let ledgerTarget else { return }
+        if case .sqlite(let path) = ledgerTarget {
+            var info = stat()
+            guard stat(path, &info) == 0, info.st_size > 0 else {
+                logger.notice("database \(path) does not exist yet; checking against an empty ledger")
+                return
+            }
+        }
         do {
             let connection = try ledgerTarget.connect(config: resolver.config, readOnly: true, tool: "tok-verify")
             openedLedger = try Ledger(readOnly: connection, logger: logger)
         } catch {
-            logger.notice("database \(ledgerTarget) is not ready yet; checking against an empty ledger", metadata: ["reason": "\(error)"])
+            throw StageFailure(.tempFailure, "database \(ledgerTarget) cannot be used: \(error)")
         }
-        return openedLedger
     }
     let environment: [String: String]
     var channels: [String: PayoutChannel] = [:]
@@ -47,6 +60,8 @@ public final class VerifyStage: Stage {
     /// prepare; until then this keeps the next payout off them. An entry expires
     /// so a coin whose payout prepare refused is used again.
     var takenCoins: [String: [String: Int]] = [:]
+    /// Payouts this process signed lately, by request id (see signPayouts).
+    var recentlySigned: [String: RecentSignature] = [:]
     static let takenCoinExpiryMilliseconds = 120_000
 
     /// `database`: tok-apply's (a SQLite path or a postgresql:// URI), read-only.
@@ -63,7 +78,9 @@ public final class VerifyStage: Stage {
     public func process(_ batch: [JSON]) async throws -> [JSON] {
         let context = VerifyBatch(records: batch, resolver: resolver, attestor: attestor, logger: logger,
                                   clock: { Int64(Ledger.nowMilliseconds() / 1000) },
-                                  noteCredit: { [unowned self] deposit, credited in self.noteCredit(deposit, credited) })
+                                  // A strong reference: the batch lives only as long as this call, so
+                                  // no cycle forms, and no task can outlive what it uses (issue 13).
+                                  noteCredit: { deposit, credited in self.noteCredit(deposit, credited) })
         for (index, record) in batch.enumerated() {
             guard let flow = FlowRegistry.claim(record, for: .verify) else { continue }
             do throws(TokError) {
@@ -73,6 +90,8 @@ public final class VerifyStage: Stage {
             }
         }
         if !context.deposits.isEmpty { await verifyDeposits(context) }
+        // Deposits need no ledger; payouts and fillers do (transfers reach it once their deposit is proven).
+        if !context.payouts.isEmpty || !context.fills.isEmpty { try openLedgerIfCreated() }
         if !context.payouts.isEmpty { await signPayouts(context.payouts.sorted { $0.index < $1.index }, batch: context) }
         for (index, fill, flow) in context.fills { await signNonceFill(fill, record: batch[index], flow: flow, batch: context) }
         return batch

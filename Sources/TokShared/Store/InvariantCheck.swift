@@ -14,23 +14,51 @@ extension Ledger {
         return violations
     }
 
-    /// Sums of stored amounts per key, recording what cannot be read or added.
+    /// A sum of stored amounts, wider than one: each amount fits 256 bits, but
+    /// the balances of many accounts together need not, and a ledger tok-apply
+    /// wrote itself must never read as overflowing. Carries past 2^256 are
+    /// counted (2^64 of them would take more rows than any database holds).
+    struct WideSum: Equatable, Comparable, CustomStringConvertible {
+        var carries: UInt64 = 0
+        var low: UInt256 = .zero
+
+        mutating func add(_ amount: UInt256) {
+            if let sum = low.adding(amount) {
+                low = sum
+            } else {
+                // low + amount - 2^256, computed without leaving 256 bits.
+                low = amount.subtracting(UInt256.max.subtracting(low)!)!.subtracting(UInt256(1))!
+                carries += 1
+            }
+        }
+
+        static func + (left: WideSum, right: WideSum) -> WideSum {
+            var sum = left
+            sum.add(right.low)
+            sum.carries += right.carries
+            return sum
+        }
+
+        static func < (left: WideSum, right: WideSum) -> Bool {
+            left.carries != right.carries ? left.carries < right.carries : left.low < right.low
+        }
+
+        var description: String { carries == 0 ? low.description : "\(carries)×2^256+\(low)" }
+    }
+
+    /// Sums of stored amounts per key, recording what cannot be read.
     private struct Totals {
-        var amounts: [String: UInt256] = [:]
+        var amounts: [String: WideSum] = [:]
 
         mutating func add(_ key: String, _ text: String, _ what: String, into violations: inout [String]) {
             guard let amount = try? Ledger.storedAmount(text) else {
                 violations.append("\(what): stored amount \"\(text)\" is not canonical")
                 return
             }
-            guard let sum = amounts[key, default: .zero].adding(amount) else {
-                violations.append("\(what): total of \(key) overflows")
-                return
-            }
-            amounts[key] = sum
+            amounts[key, default: WideSum()].add(amount)
         }
 
-        subscript(key: String) -> UInt256 { amounts[key, default: .zero] }
+        subscript(key: String) -> WideSum { amounts[key, default: WideSum()] }
         var keys: Set<String> { Set(amounts.keys) }
     }
 
@@ -81,12 +109,12 @@ extension Ledger {
         payouts.reset()
         for token in credited.keys.union(held.keys).union(paidOut.keys).sorted() {
             let inflow = credited[token], outflow = paidOut[token], holdings = held[token]
-            guard let remaining = inflow.subtracting(outflow) else {
+            guard outflow <= inflow else {
                 violations.append("token \(token): confirmed payouts \(outflow) exceed credited deposits \(inflow)")
                 continue
             }
-            if remaining != holdings {
-                violations.append("token \(token): balances, locks and fees hold \(holdings) but deposits \(inflow) minus payouts \(outflow) is \(remaining)")
+            if outflow + holdings != inflow {
+                violations.append("token \(token): balances, locks and fees hold \(holdings) but deposits \(inflow) minus payouts \(outflow) do not")
             }
         }
         // No stranded lock: every locked amount belongs to an open payout, exactly.

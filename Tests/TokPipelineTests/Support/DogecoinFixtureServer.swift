@@ -88,6 +88,9 @@ final class DogecoinFixtureServer {
     /// A config with one Dogecoin mainnet network (DOGE, 8 decimals) served by this fixture.
     func config(confirmations: Int = 6) -> String {
         """
+        [engine]
+        deployment = "\(testDeployment)"
+
         [attestation]
         key_id = "test"
 

@@ -104,8 +104,10 @@ final class Workspace {
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
+    /// Owner-only, like an operator's files: configs here may hold an RPC password.
     func write(_ name: String, _ text: String) throws {
         try text.write(toFile: path(name), atomically: true, encoding: .utf8)
+        chmod(path(name), 0o600)
     }
 
     /// Runs `command` with bash, the tok tools first on PATH, stdin from `input`.
@@ -262,6 +264,9 @@ final class EVMNode {
     }
 }
 
+/// The deployment every test config names (`[engine] deployment`): payout authorisations are bound to it.
+let testDeployment = "tok-test"
+
 /// A deposit request line as a client would send it.
 func depositRequest(id: String, account: String, token: String, tx: String, network: String = "evm-local") -> String {
     "{\"op\":\"deposit\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(account)\",\"network\":\"\(network)\",\"token\":\"\(token)\"},\"deposit\":{\"tx\":\"\(tx)\"}}"
@@ -281,7 +286,7 @@ func signedPayoutRequest(id: String, from index: Int, to destination: String, to
     let expiry = expires ?? Int64(Date().timeIntervalSince1970) + 3600
     let source = EVMNode.accounts[index]
     let authorisation = PayoutAuthorisation(
-        requestId: id, source: "eip155:\(EVMNode.chainId):\(source)", destination: "eip155:\(EVMNode.chainId):\(destination)",
+        deployment: testDeployment, requestId: id, source: "eip155:\(EVMNode.chainId):\(source)", destination: "eip155:\(EVMNode.chainId):\(destination)",
         token: token, quantity: try! UInt256(decimal: quantity), maxFee: try! UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
     let signature = PersonalSign.sign(message: authorisation.message, key: EVMNode.key(signer ?? index))
     let deposit = depositTx.map { ",\"deposit\":{\"tx\":\"\($0)\"}" } ?? ""

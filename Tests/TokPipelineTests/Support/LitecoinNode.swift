@@ -27,7 +27,7 @@ final class LitecoinNode: RegtestNode {
                        network: String = "ltc-regtest") throws -> String {
         let expiry = Int64(Date().timeIntervalSince1970) + 3600
         let authorisation = PayoutAuthorisation(
-            requestId: id, source: "\(LitecoinNode.chain):\(source)", destination: "\(LitecoinNode.chain):\(destination)",
+            deployment: testDeployment, requestId: id, source: "\(LitecoinNode.chain):\(source)", destination: "\(LitecoinNode.chain):\(destination)",
             token: "LTC", quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
         let signature = try signMessage(authorisation.message, by: source)
         return "{\"op\":\"payout\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
@@ -38,6 +38,9 @@ final class LitecoinNode: RegtestNode {
     /// A config with one Litecoin regtest network (LTC, 8 decimals) and the given receiver.
     func config(receiver: String, confirmations: Int = 3) -> String {
         """
+        [engine]
+        deployment = "\(testDeployment)"
+
         [attestation]
         key_id = "test"
 

@@ -106,14 +106,58 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             return orders.map { _ in .failure(error) }
         }
 
+        var refusedEstimates: [(index: Int, draft: Draft, error: RPCCallError)] = []
         for (position, index) in live.enumerated() {
             guard case .success(let draft) = drafts[index] else { continue }
+            if case .failure(let error) = answers[sharedCallCount + position] {
+                refusedEstimates.append((index, draft, error))
+                continue
+            }
             results[index] = Result { () throws(TokError) -> SignedPayout in
                 let gasLimit = try gasLimit(estimateAnswer: answers[sharedCallCount + position], draft: draft)
                 return try signDraft(draft, kind: kind, gasLimit: gasLimit, chainId: chainId, key: key)
             }
         }
+        if !refusedEstimates.isEmpty {
+            let refusals = await explainRefusedEstimates(refusedEstimates.map { ($0.draft, $0.error) }, client: client)
+            for (item, refusal) in zip(refusedEstimates, refusals) { results[item.index] = .failure(refusal) }
+        }
         return results.map { $0! }
+    }
+
+    /// A refused estimate means the transaction would fail if sent now, and
+    /// signing it would only burn a nonce and fees. Whose fault it is decides
+    /// what happens next: when the paying account lacks the asset (or the gas),
+    /// the operator must fund it (operator_underfunded, retryable, and the run
+    /// exits 69); otherwise the transfer itself fails (the token refuses the
+    /// recipient): rpc_error, final.
+    private func explainRefusedEstimates(_ refused: [(draft: Draft, error: RPCCallError)],
+                                         client: JSONRPCClient) async -> [TokError] {
+        let calls: [JSONRPCClient.Call] = refused.map { draft, _ in
+            if draft.order.mapping.isNative {
+                return .init("eth_getBalance", [.string(draft.order.sender.lowercased()), .string("pending")])
+            }
+            let call = JSON.object()
+            call.set("to", string: EVMPayoutChannel.rpcHex(draft.to))
+            let owner = (try? EVMAddress(hex: draft.order.sender)).map { Hex.encode(ERC20Call.balanceOf($0), prefix: true) } ?? "0x"
+            call.set("data", string: owner)
+            return .init("eth_call", [call, .string("pending")])
+        }
+        let balances = (try? await batched(calls, client: client)) ?? []
+        return refused.enumerated().map { slot, item in
+            let (draft, error) = item
+            let order = draft.order
+            var held: UInt256?
+            if slot < balances.count, case .success(let value) = balances[slot], let text = value.stringValue { held = UInt256(hex: text) }
+            let lacksGas = error.message.lowercased().contains("insufficient funds")
+            if let held, held < order.amount || lacksGas {
+                return TokError(.operatorUnderfunded, "\(order.sender) holds \(held) base units of \(order.mapping.token) on \(network.alias), payout \(order.requestId) needs \(order.amount)\(lacksGas ? " plus gas" : ""): fund it, then send the request again (\(EVMPayoutChannel.quote(error)))")
+            }
+            if held == nil && lacksGas {
+                return TokError(.operatorUnderfunded, "\(order.sender) cannot pay the gas of payout \(order.requestId) on \(network.alias) (\(EVMPayoutChannel.quote(error))): fund it, then send the request again")
+            }
+            return TokError(.rpcError, "eth_estimateGas refused payout \(order.requestId) from \(order.sender) (\(EVMPayoutChannel.quote(error))); the transfer would fail on chain though the sender holds the amount")
+        }
     }
 
     /// Resolves an order into recipient, value and call data, and refuses a key
@@ -215,12 +259,8 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             }
             estimate = Swift.max(parsed, EVMPayoutChannel.intrinsicGas)
         case .failure(let error):
-            // A refused estimate means the transaction would fail if sent now (a
-            // revert: the treasury lacks the tokens, the token refuses the
-            // recipient; or the sender lacks the coins): signing it would only
-            // burn a nonce and fees. Not retryable by itself: the operator must
-            // fund the treasury or the contract must change first.
-            throw TokError(.rpcError, "eth_estimateGas refused payout \(draft.order.requestId) from \(draft.order.sender) (\(EVMPayoutChannel.quote(error))); the transfer would fail on chain: check the sender's balance of \(draft.order.mapping.token)")
+            // The caller explains refusals first (explainRefusedEstimates); this is the fallback.
+            throw TokError(.rpcError, "eth_estimateGas refused payout \(draft.order.requestId) from \(draft.order.sender) (\(EVMPayoutChannel.quote(error)))")
         }
         guard estimate <= network.gasLimitCap else {
             throw TokError(.gasCapExceeded, "payout \(draft.order.requestId) needs \(estimate) gas, above gas_limit_cap = \(network.gasLimitCap) of \(network.alias)")

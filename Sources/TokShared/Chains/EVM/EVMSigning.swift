@@ -297,6 +297,14 @@ public enum ERC20Call {
     /// First 4 bytes of keccak256("transfer(address,uint256)").
     public static let transferSelector: [UInt8] = [0xa9, 0x05, 0x9c, 0xbb]
 
+    /// First 4 bytes of keccak256("balanceOf(address)").
+    public static let balanceOfSelector: [UInt8] = [0x70, 0xa0, 0x82, 0x31]
+
+    /// balanceOf(owner): selector ‖ address left-padded to 32 bytes.
+    public static func balanceOf(_ owner: EVMAddress) -> [UInt8] {
+        balanceOfSelector + [UInt8](repeating: 0, count: 12) + owner.bytes
+    }
+
     /// transfer(to, amount): selector ‖ address left-padded to 32 bytes ‖ amount as 32 big-endian bytes.
     public static func transfer(to: EVMAddress, amount: UInt256) -> [UInt8] {
         transferSelector + [UInt8](repeating: 0, count: 12) + to.bytes + amount.bigEndianBytes
