@@ -17,7 +17,8 @@ struct TokApply: AsyncParsableCommand {
             an exclusive lock on DB.lock: another writer waits up to \
             --lock-timeout-milliseconds, then exits 75. See tok-apply(1).
             """,
-        subcommands: [Apply.self, Check.self, OpenPayouts.self, ChainStatus.self],
+        subcommands: [Apply.self, Check.self, OpenPayouts.self, ChainStatus.self, ResolveUnattributed.self,
+                      ResolveShortfall.self],
         defaultSubcommand: Apply.self)
 }
 
@@ -149,6 +150,71 @@ extension TokApply {
                     record.set("blocks", integer: status.blocks)
                     return record
                 }
+            }.finish()
+        }
+    }
+
+    /// The operator gives a payment that proves no sender to an account.
+    struct ResolveUnattributed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "resolve-unattributed",
+            abstract: "Credit a payment that proves no sender (coinbase, mixed inputs) to an account the operator names.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(name: .long, help: ArgumentHelp("The network, by alias or CAIP-2 id.", valueName: "network"))
+        var network: String
+
+        @Option(name: .long, help: ArgumentHelp("The payment's transaction id.", valueName: "txid"))
+        var tx: String
+
+        @Option(name: .long, help: ArgumentHelp("The account credited: CAIP-10, on the payment's chain.", valueName: "account"))
+        var account: String
+
+        func run() async throws {
+            let (name, tx, account) = (network, tx, account)
+            try await ToolMain.operatorAction(tool: "tok-apply", options: common, database: database.db,
+                                              lockTimeoutMilliseconds: database.lockTimeoutMilliseconds) { config, ledger, now in
+                guard let network = config.network(named: name) else { throw StageFailure(.usage, "network \(name) is not configured") }
+                let outcome = try ledger.resolveUnattributed(network: network, config: config, tx: tx, account: account,
+                                                             nowMilliseconds: now)
+                let answer = JSON.object()
+                answer.set("tx", string: tx)
+                answer.set("account", string: account)
+                switch outcome {
+                case .credited(let available): answer.set("credited", string: "yes"); answer.set("available", string: available.description)
+                case .duplicate(let first): answer.set("duplicate_of", string: first)
+                }
+                return answer
+            }.finish()
+        }
+    }
+
+    /// The operator closes a shortfall a reorganisation left.
+    struct ResolveShortfall: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "resolve-shortfall",
+            abstract: "Close an open shortfall (its payment will not come back; the loss is settled outside tok), so the account's payouts go through again.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(name: .long, help: ArgumentHelp("The shortfall's number, as tok-apply check prints it.", valueName: "n"))
+        var id: Int64
+
+        @Option(name: .long, help: ArgumentHelp("Why, for the audit trail.", valueName: "text"))
+        var note: String
+
+        func run() async throws {
+            let (id, note) = (self.id, self.note)
+            try await ToolMain.operatorAction(tool: "tok-apply", options: common, database: database.db,
+                                              lockTimeoutMilliseconds: database.lockTimeoutMilliseconds) { _, ledger, now in
+                try ledger.resolveShortfall(id: id, note: note, nowMilliseconds: now)
+                let answer = JSON.object()
+                answer.set("shortfall", integer: id)
+                answer.set("state", string: "resolved")
+                return answer
             }.finish()
         }
     }

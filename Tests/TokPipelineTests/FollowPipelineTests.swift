@@ -123,6 +123,121 @@ final class FollowPipelineTests: XCTestCase {
         XCTAssertEqual(entries.first?.string(at: "tx"), tx)
         XCTAssertEqual(entries.first?.string(at: "reason"), "mixed_inputs")
         XCTAssertEqual(entries.first?.string(at: "amount"), "150000000000")
+
+        // The operator gives it to an account, once.
+        let account = "\(DogecoinNode.chain):\(bob!)"
+        let resolve = "tok-apply resolve-unattributed --db state.sqlite --network doge --tx \(tx) --account \(account)"
+        let resolved = try workspace.run(resolve)
+        XCTAssertEqual(resolved.exitCode, 0, resolved.stderr)
+        XCTAssertEqual(try available(bob), "150000000000")
+        let again = try workspace.run(resolve)
+        XCTAssertEqual(again.exitCode, 65, "not unattributed any more: " + again.stderr)
+        XCTAssertTrue(again.stderr.contains("unknown_request"), again.stderr)
+        XCTAssertEqual(try available(bob), "150000000000")
+        XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 0)
+    }
+
+    // Anchors: an envelope carrying a valid tok message, one whose payload is not canonical (an outcome with a
+    // reason), a bare OP_RETURN and a foreign OP_RETURN (not tok's: not reported); coinbase commitments are skipped.
+    func testAnchorsGetAnOutcome() throws {
+        let mint = TokenMessage.mint(TokenMint(recordHash: try XCTUnwrap(RecordHash(bytes: Array(repeating: 7, count: 32))), supply: 1_000))
+        let valid = try TokenProtocol.compose(mint)
+        var garbled = valid
+        garbled.append(0x00)                                        // a trailing byte after the message
+        let carol = try node.newAddress(), dave = try node.newAddress()
+        // Paid from the miner's coins: the wallet's own choice could spend alice's.
+        _ = try node.send(from: [FollowPipelineTests.miner], to: carol, coins: "10")
+        try node.mine(1, to: FollowPipelineTests.miner)
+        _ = try node.send(from: [FollowPipelineTests.miner], to: dave, coins: "10")
+        try node.mine(1, to: FollowPipelineTests.miner)
+        try writeConfig()
+        let good = try node.sendData(valid, from: alice)
+        let bad = try node.sendData(garbled, from: bob)
+        _ = try node.sendData(Array("not tok's".utf8), from: carol)
+        _ = try node.sendRawTransaction(node.signedTransaction(from: [dave], payments: [], extraScripts: [[0x6a]]))
+        try node.mine(1, to: FollowPipelineTests.miner)
+        let result = try runFollow()
+        let block = try XCTUnwrap(result.records.first)
+        let anchors = block["block"]?["anchors"]?.arrayElements ?? []
+        XCTAssertEqual(Set(anchors.compactMap { $0.string(at: "tx") }), [good, bad], block.serialized())
+        let actors = Dictionary(uniqueKeysWithValues: anchors.map { ($0.string(at: "tx") ?? "", $0.string(at: "actor") ?? "") })
+        XCTAssertEqual(actors, [good: alice, bad: bob], "the actor is the address input 0 spends")
+        XCTAssertTrue(anchors.allSatisfy { $0["sighash_all"]?.boolValue == true }, block.serialized())
+        let outcomes = Dictionary(uniqueKeysWithValues: (block["applied"]?["anchors"]?.arrayElements ?? []).map {
+            ($0.string(at: "tx") ?? "", ($0.string(at: "outcome") ?? "", $0.string(at: "reason")))
+        })
+        XCTAssertEqual(outcomes[good]?.0, "recorded")
+        XCTAssertEqual(outcomes[bad]?.0, "invalid")
+        XCTAssertNotNil(outcomes[bad]?.1)
+        // The node refuses an 81-byte envelope under mainnet policy: it never reaches a block here.
+        XCTAssertThrowsError(try node.sendData(Array(repeating: 0xfe, count: 81), from: alice))
+    }
+
+    // --follow keeps writing as blocks come and ends cleanly at a block boundary on SIGTERM.
+    func testFollowModeEndsCleanlyOnSIGTERM() throws {
+        let run = try BackgroundPipeline(workspace: workspace, name: "follow", bashArguments: [
+            "-c", "exec tok-follow --follow --poll-milliseconds 50 --network doge --db state.sqlite",
+        ])
+        try node.mine(2, to: FollowPipelineTests.miner)
+        let deadline = Date().addingTimeInterval(30)
+        while run.records.count < 2 && Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(run.records.count, 2, run.stderr)
+        try node.mine(1, to: FollowPipelineTests.miner)
+        while run.records.count < 3 && Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(run.records.count, 3, "a block mined while it waits is written: " + run.stderr)
+        kill(run.pid, SIGTERM)
+        let (code, timedOut) = run.wait(timeoutSeconds: 20)
+        XCTAssertFalse(timedOut)
+        XCTAssertEqual(code, 0, run.stderr)
+        XCTAssertTrue(run.stdout.hasSuffix("\n"), "the last record is whole")
+    }
+
+    // kill -9 of any stage at random points while blocks, payments and reorganisations happen, then reruns: the
+    // same tip, state hash and balances as one clean run over the final chain.
+    func testKillNineWhileFollowingGivesTheCleanRunsState() throws {
+        let seed = ProcessInfo.processInfo.environment["TOK_FOLLOW_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        let note = "TOK_FOLLOW_CRASH_SEED=\(seed)"
+        let pipeline = follow.replacingOccurrences(of: "--db state.sqlite", with: "--db \(workspace.path("state.sqlite"))")
+        var kills = 0
+        for round in 0..<12 {
+            let payer = rng.next() % 2 == 0 ? alice! : bob!
+            _ = try node.send(from: [payer], to: receiver, coins: String(1 + rng.next() % 5))
+            if round > 2 && rng.next() % 4 == 0 {
+                // A reorganisation of 1 to 3 blocks, the new branch mined elsewhere (its payments come back from the pool).
+                let depth = 1 + Int(rng.next() % 3)
+                let target = try node.call("getblockhash", "[\(try node.blockCount() - depth + 1)]").stringValue!
+                try node.invalidateBlock(target)
+                try node.mine(depth + 1, to: try node.newAddress())
+            } else {
+                try node.mine(1 + Int(rng.next() % 2), to: FollowPipelineTests.miner)
+            }
+            let run = try BackgroundPipeline(workspace: workspace, name: "chaos-\(round)", bashArguments: ["-c", pipeline])
+            let stages = run.waitForStages(3, timeoutMilliseconds: 5_000)
+            if rng.next() % 3 != 0, !stages.isEmpty {
+                usleep(UInt32(rng.next() % 300_000))
+                if run.kill(stages[Int(rng.next() % UInt64(stages.count))]) { kills += 1 }
+            }
+            let (_, timedOut) = run.wait(timeoutSeconds: 60)
+            XCTAssertFalse(timedOut, "round \(round) did not end; \(note)")
+        }
+        try node.mine(3, to: FollowPipelineTests.miner)             // every payment at the level
+        for _ in 0..<2 { _ = try workspace.run(follow) }
+        let chaotic = try XCTUnwrap(try chainStatus(), note)
+
+        let clean = try Workspace()
+        try clean.write("tok.toml", try String(contentsOfFile: workspace.path("tok.toml"), encoding: .utf8))
+        XCTAssertEqual(try clean.run(follow).exitCode, 0)
+        let single = try XCTUnwrap(try clean.run("tok-apply chain-status --db state.sqlite").records.first)
+        XCTAssertEqual(chaotic.string(at: "hash"), single.string(at: "hash"), note)
+        XCTAssertEqual(chaotic.string(at: "state_hash"), single.string(at: "state_hash"), note)
+        for account in [alice!, bob!] {
+            let query = #"{"op":"balance","id":"q","source":{"account":"\#(account)","network":"doge","token":"DOGE"}}"#
+            let there = try clean.run("tok-apply --db state.sqlite", input: query + "\n").record(id: "q")?["balance"]?.string(at: "available")
+            XCTAssertEqual(try available(account), there, "\(account); \(note)")
+        }
+        XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 0, note)
+        print("follow chaos: \(kills) kills over 12 rounds; \(note)")
     }
 
     // A reorganisation that removes the payment's block before the level: never credited there; the payment is

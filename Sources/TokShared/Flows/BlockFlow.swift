@@ -72,7 +72,7 @@ public struct BlockFlow: Flow {
 
     static func log(_ outcome: BlockOutcome, network: NetworkConfig, context: ApplyContext) {
         switch outcome {
-        case .connected(let row, let credited, let resolved):
+        case .connected(let row, let credited, let resolved, _):
             context.logger.debug("block connected", metadata: ["network": "\(network.alias)", "height": "\(row.height)",
                                                                "credited": "\(credited)", "resolved": "\(resolved)"])
         case .disconnected(let row, let shortfalls):
@@ -98,8 +98,18 @@ struct BlockApplied: AppliedOutcome {
         // Taken: nothing downstream may take it again.
         record.remove(Field.attestation)
         switch outcome {
-        case .connected(let row, let credited, let resolved):
+        case .connected(let row, let credited, let resolved, let anchors):
             applied.set(AppliedKey.outcome, string: "connected")
+            if !anchors.isEmpty {
+                applied.set("anchors", JSON.array(anchors.map { anchor in
+                    let item = JSON.object()
+                    item.set("tx", string: anchor.tx)
+                    item.set("position", integer: Int64(anchor.position))
+                    item.set("outcome", string: anchor.outcome)
+                    if let reason = anchor.reason { item.set("reason", string: reason) }
+                    return item
+                }))
+            }
             applied.set("height", integer: row.height)
             applied.set("hash", string: row.hash)
             applied.set("state_hash", string: row.stateHash)

@@ -149,6 +149,27 @@ public enum ToolMain {
         return code
     }
 
+    /// An operator's action on an existing ledger (resolutions): one
+    /// transition in one batch transaction under the writer lock; its answer
+    /// is one JSON line on standard output.
+    public static func operatorAction(tool: String, options: CommonOptions, database: String, lockTimeoutMilliseconds: Int?,
+                                      action: @escaping (TokConfig, Ledger, Int64) throws -> JSON) async -> SysExit {
+        await emit(tool: tool, options: options) { config, logger in
+            guard access(database, F_OK) == 0 else { throw StageFailure(.noInput, "no database at \(database)") }
+            let (lock, ledger) = try Ledger.openWriter(path: database, config: config,
+                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+            return try lock.withLock {
+                let now = Ledger.nowMilliseconds()
+                var answer: Result<JSON, Error> = .failure(StageFailure(.software, "no answer"))
+                try ledger.inBatch {
+                    answer = Result { try action(config, ledger, now) }
+                    if case .failure(let error) = answer { throw error }
+                }
+                return [try answer.get()]
+            }
+        }
+    }
+
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
     public static func check(tool: String, options: CommonOptions, databasePath: String,
@@ -191,7 +212,11 @@ public enum ToolMain {
             case .busy, .constraint, .unusable, .readOnly, .unavailable, .misuse, .other: return (.tempFailure, "database: \(store)")
             }
         case let batch as Ledger.BatchFailure:
+            if case .abandoned(let cause) = batch { return classify(cause) }
             return (.tempFailure, batch.description)
+        case let refusal as TokError:
+            // An operator's action refused: its code says why (retryable ones may pass later).
+            return (refusal.retryable ? .tempFailure : .dataError, refusal.description)
         case let stop as FollowStage.Stop:
             switch stop {
             case .reorgTooDeep(let message): return (.protocolError, message)

@@ -17,6 +17,7 @@ struct BlockWriter {
     private var anchorFacts: [JSON] = []
     private(set) var creditedCount = 0
     private(set) var shortfallsResolved = 0
+    private(set) var anchorOutcomes: [AnchorOutcomeRow] = []
 
     init(ledger: Ledger, block: FollowedBlock, network: NetworkConfig, config: TokConfig, now: Int64) {
         self.ledger = ledger
@@ -114,6 +115,7 @@ struct BlockWriter {
             let body = JSON.object()
             body.set("position", integer: Int64(anchor.position))
             try undo("anchor_seen", body)
+            anchorOutcomes.append(AnchorOutcomeRow(tx: anchor.tx, position: anchor.position, outcome: outcome, reason: reason))
             let fact = JSON.object()
             fact.set("tx", string: anchor.tx)
             fact.set("position", integer: Int64(anchor.position))

@@ -30,9 +30,18 @@ public struct ChainBlockRow: Sendable, Equatable {
     public var stateHash: String
 }
 
+/// What became of one tokenisation anchor in a block.
+public struct AnchorOutcomeRow: Sendable, Equatable {
+    public var tx: String
+    public var position: Int
+    /// recorded | invalid | unsupported
+    public var outcome: String
+    public var reason: String?
+}
+
 /// What applying a block record did.
 public enum BlockOutcome: Sendable, Equatable {
-    case connected(ChainBlockRow, credited: Int, shortfallsResolved: Int)
+    case connected(ChainBlockRow, credited: Int, shortfallsResolved: Int, anchors: [AnchorOutcomeRow])
     case disconnected(ChainBlockRow, shortfallsOpened: Int)
     /// Nothing to do: the block is already connected (or already gone).
     case duplicate(String)
@@ -161,7 +170,8 @@ extension Ledger {
             precondition(newTip == row && newTip.previousHash == block.previousHash, "the block is the chain's tip")
             let stillPending = try pendingPayments(chain: block.network, upTo: block.height - Int64(network.confirmations) + 1)
             precondition(stillPending.isEmpty, "every payment at the confirmation level matured")
-            return .connected(row, credited: writer.creditedCount, shortfallsResolved: writer.shortfallsResolved)
+            return .connected(row, credited: writer.creditedCount, shortfallsResolved: writer.shortfallsResolved,
+                              anchors: writer.anchorOutcomes)
         }
     }
 
@@ -314,6 +324,77 @@ struct DetectedRow {
                 throw StoreError(.unusable, "detected payment \(tx) has a malformed output")
             }
             outputs.append(Coin(tx: tx, index: UInt32(vout), value: value))
+        }
+    }
+}
+
+// MARK: Operator resolutions
+
+extension Ledger {
+    /// The operator gives an unattributed payment (one whose transaction proves
+    /// no sender) to `account`, once it is at the network's level: credited
+    /// under `resolved:<chain>:<tx>`, exactly once like any deposit. Checks:
+    /// the payment is recorded as unattributed, its block is deep enough, the
+    /// account is on the payment's chain.
+    public func resolveUnattributed(network: NetworkConfig, config: TokConfig, tx: String, account: String,
+                                    nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
+        try guarded {
+            let query = try database.statement("""
+                SELECT chain, tx, asset, block_hash, height, amount, sender, outputs, state, request_id FROM detected_payments
+                WHERE chain = :chain AND tx = :tx AND state = 'unattributed'
+                """)
+            try query.bind("chain", network.chainText).bind("tx", tx)
+            let found: DetectedRow? = try query.step() ? try DetectedRow(query) : nil
+            query.reset()
+            guard let row = found else {
+                throw TokError(.unknownRequest, "no unattributed payment \(tx) is recorded on \(network.alias)")
+            }
+            guard let tip = try chainTip(chain: network.chainText), row.height <= tip.height - Int64(network.confirmations) + 1 else {
+                throw TokError(.notVerified, "payment \(tx) is below \(network.alias)'s confirmation level; resolve it once it is \(network.confirmations) deep")
+            }
+            let prefix = network.chainText + ":"
+            guard account.hasPrefix(prefix) else { throw TokError(.accountNetworkMismatch, "\(account) is not an account on \(network.chainText)") }
+            let address = try network.family.canonicalAddress(String(account.dropFirst(prefix.count)), chain: network.chain)
+            guard let mapping = network.assets.first(where: { $0.assetText == row.asset }), let token = config.token(alias: mapping.token) else {
+                throw TokError(.assetNotConfigured, "deposits of \(row.asset) are not configured on \(network.alias)")
+            }
+            let credited = try UInt256.convert(row.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals, what: "the payment")
+            let deposit = VerifiedDeposit(
+                requestId: "resolved:\(row.chain):\(row.tx)", chain: row.chain, tx: row.tx, account: prefix + address,
+                token: token.alias, asset: row.asset, amount: row.amount, credited: credited, blockHash: row.blockHash,
+                blockNumber: row.height, confirmations: tip.height - row.height + 1, coins: row.outputs,
+                receiver: row.outputs.isEmpty ? nil : network.receiver)
+            let outcome = try creditDeposit(deposit, op: .deposit, nowMilliseconds: now)
+            let update = try database.statement("""
+                UPDATE detected_payments SET state = 'resolved', request_id = :request_id, note = 'resolved by the operator'
+                WHERE chain = :chain AND tx = :tx AND asset = :asset AND block_hash = :block_hash
+                """)
+            try update.bind("request_id", deposit.requestId).bind("chain", row.chain).bind("tx", row.tx).bind("asset", row.asset)
+                .bind("block_hash", row.blockHash)
+            try update.run()
+            precondition(database.changes == 1, "the unattributed payment is resolved once")
+            return outcome
+        }
+    }
+
+    /// The operator closes an open shortfall (the payment will not come back;
+    /// the loss is settled outside tok): the account's payouts go through again.
+    public func resolveShortfall(id: Int64, note: String, nowMilliseconds now: Int64) throws(TokError) {
+        try guarded {
+            guard let shortfall = try shortfall(id: id), shortfall.state == "open" else {
+                throw TokError(.unknownRequest, "no open shortfall \(id)")
+            }
+            let update = try database.statement("""
+                UPDATE shortfalls SET state = 'resolved', resolution = :resolution, resolved_at_ms = :now WHERE id = :id
+                """)
+            let resolution = "by the operator: " + String(note.prefix(500))
+            try update.bind("id", id).bind("resolution", resolution).bind("now", now)
+            try update.run()
+            let body = JSON.object()
+            body.set("id", integer: id)
+            body.set("tx", string: shortfall.tx)
+            body.set("resolution", string: resolution)
+            appendAudit(kind: "shortfall_resolved", requestId: "shortfall:\(id)", body: body, now: now)
         }
     }
 }
