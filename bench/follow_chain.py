@@ -2,7 +2,8 @@
 """The chain of tok's follower benchmark (bench/follow.sh), and its peer.
 
     follow_chain.py generate --url URL --user U --password P --blocks N --txs-per-block K --seed S --out DIR
-    follow_chain.py peer --url URL --user U --password P --plan DIR/plan.ndjson [--batch-blocks 20]
+    follow_chain.py plan --url URL --user U --password P --out DIR
+    follow_chain.py peer --url URL --user U --password P --plan DIR/plan.ndjson [--transport quickack|http.client]
 
 generate: on a fresh Dogecoin Core regtest node (no wallet needed), builds a
 chain of N blocks of K transactions each after a short set-up (coinbases to
@@ -15,17 +16,21 @@ payments between users (most), payments to the operator's receiver (about
 6 %; a tenth of all transactions have two inputs, usually of two owners, so
 some of those prove no sender), and tokenisation anchors (about 3 %: an
 OP_RETURN carrying a valid envelope from tok's golden vectors). Writes
-DIR/chain.json (receiver, tip, counts, tip hash) and DIR/plan.ndjson: per
-block, its transaction count and the previous transactions tok-follow must
-fetch for it (the distinct txids spent by its transactions that pay the
-receiver or carry an anchor).
+DIR/chain.json: the receiver, the tip and its hash, what was made.
+
+plan: DIR/plan.ndjson from the node's own decoding of the chain (getblock
+<hash> 2): per block, its transaction count, its interesting transactions
+(paying the receiver or carrying an anchor) and the txids their inputs spend.
 
 peer: the minimal client tok-follow is measured against. One keep-alive HTTP
-connection, the same JSON-RPC calls in the same batches as tok-follow makes
-them (UTXOBlockFollower / UTXOBlockSource): per group of --batch-blocks
-heights one getblockhash batch, getblock <hash> false in batches of 4, then
-per block the getrawtransaction <txid> false calls of its plan in batches of
-50. It parses every answer (json) and nothing more: the node's own cost.
+connection (a raw socket acknowledging at once, see QuickAckRPC; or
+http.client with --transport http.client), the same JSON-RPC calls in the
+same batches as tok-follow makes them (UTXOBlockFollower / UTXOBlockSource):
+per group of --batch-blocks heights one getblockhash batch, getblock <hash>
+false in batches of 4, then getrawtransaction <txid> false in batches of 50
+for the txids the group's interesting transactions spend (each once, none
+of the group's interesting transactions themselves). It parses every answer
+(json) and nothing more: the node's own cost.
 
 Standard library only. Amounts are integers (koinu) written as 8-decimal text.
 """
@@ -38,6 +43,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import sys
 import time
 import urllib.parse
@@ -90,6 +96,48 @@ class RPC:
 
     def call(self, method, params="[]"):
         return self.batch([(method, params)])[0]
+
+
+class QuickAckRPC(RPC):
+    """The same calls over a raw keep-alive socket that acknowledges at once.
+
+    Core's RPC server (libevent) does not set TCP_NODELAY, so on a kept-alive
+    connection an answer it writes in two parts (headers, then a body of more
+    than a few KB) waits for the client's ACK of the first part, which Linux
+    delays by 40 ms. TCP_QUICKACK (re-armed before every read: the kernel
+    clears it) acknowledges at once: what is left is the node's own time."""
+
+    def __init__(self, url, user, password):
+        super().__init__(url, user, password)
+        self.socket = socket.create_connection((self.host, self.port), timeout=120)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.pending = b""
+
+    def receive(self):
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        data = self.socket.recv(1 << 20)
+        if not data:
+            raise SystemExit("follow_chain: the node closed the connection")
+        self.pending += data
+
+    def post(self, body):
+        payload = body.encode()
+        self.socket.sendall(b"POST / HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: %d\r\n\r\n" % (self.host.encode(), self.auth.encode(), len(payload)) + payload)
+        while b"\r\n\r\n" not in self.pending:
+            self.receive()
+        head, self.pending = self.pending.split(b"\r\n\r\n", 1)
+        length = None
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise SystemExit("follow_chain: an answer without Content-Length")
+        while len(self.pending) < length:
+            self.receive()
+        data, self.pending = self.pending[:length], self.pending[length:]
+        return json.loads(data, parse_float=decimal.Decimal)
 
 
 # ----------------------------------------------------------------- keys and addresses (secp256k1, base58check)
@@ -170,7 +218,6 @@ class Generator:
         with open(VECTORS, encoding="utf-8") as handle:
             self.anchors = [v["data_hex"] for v in json.load(handle)["valid"] if len(v["data_hex"]) <= 160]
         self.pool = []  # confirmed coins: (txid, vout, koinu, owner index)
-        self.plan = []
         self.counts = {"transactions": 0, "receiver_payments": 0, "anchors": 0, "two_input": 0}
 
     def mine(self, target):
@@ -194,7 +241,7 @@ class Generator:
 
     def set_up(self):
         for _ in range(SETUP_BLOCKS):
-            self.plan.append({"height": self.mine(self.miner.address), "txs": 1, "prev": []})
+            self.mine(self.miner.address)
         hashes = self.rpc.batch([("getblockhash", "[%d]" % h) for h in range(1, FUNDING_COINBASES + 1)])
         blocks = self.rpc.batch([("getblock", '["%s",true]' % h) for h in hashes])
         reward = 500_000 * COIN
@@ -206,7 +253,7 @@ class Generator:
             outputs = "{" + ",".join('"%s":%s' % (self.users[o].address, coins(v)) for o, v in zip(owners, values)) + "}"
             funding.append(([(block["tx"][0], 0)], outputs, [self.miner], owners, values))
         txids = self.send([(i, o, k) for i, o, k, _, _ in funding])
-        self.plan.append({"height": self.mine(self.miner.address), "txs": 1 + len(txids), "prev": []})
+        self.mine(self.miner.address)
         for txid, (_, _, _, owners, values) in zip(txids, funding):
             self.pool += [(txid, vout, value, owner) for vout, (owner, value) in enumerate(zip(owners, values))]
         self.counts["transactions"] += len(txids)
@@ -222,7 +269,7 @@ class Generator:
         return None
 
     def transaction(self):
-        """One transaction of a block: (inputs, outputs text, keys, new coins [(vout, koinu, owner)], interesting)."""
+        """One transaction of a block: (inputs, outputs text, keys, new coins [(vout, koinu, owner)])."""
         spent = [self.take()]
         if spent[0] is None:
             return None
@@ -234,15 +281,13 @@ class Generator:
         owner = spent[0][3]
         available = sum(c[2] for c in spent) - FEE * len(spent)
         kind = self.random.random()
-        members, created, interesting = [], [], False
+        members, created = [], []
         if kind < 0.03:
             members.append('"data":"%s"' % self.anchors[self.random.randrange(len(self.anchors))])
-            interesting = True
             self.counts["anchors"] += 1
             pay_to = None
         elif kind < 0.09:
             pay_to = "receiver"
-            interesting = True
             self.counts["receiver_payments"] += 1
         else:
             pay_to = self.random.choice([u for u in range(USERS) if u != owner])
@@ -259,20 +304,16 @@ class Generator:
             members.append('"%s":%s' % (self.users[owner].address, coins(available)))
             created.append((len(members) - 1, available, owner))
         keys = [self.users[c[3]] for c in spent]
-        return [(c[0], c[1]) for c in spent], "{" + ",".join(members) + "}", keys, created, interesting
+        return [(c[0], c[1]) for c in spent], "{" + ",".join(members) + "}", keys, created
 
     def block(self):
         built = [t for t in (self.transaction() for _ in range(self.txs_per_block)) if t is not None]
         if not built:
             raise SystemExit("follow_chain: the pool has no coin of 1 DOGE or more left")
-        txids = self.send([(inputs, outputs, keys) for inputs, outputs, keys, _, _ in built])
-        height = self.mine(self.miner.address)
-        prev = []
-        for txid, (inputs, _, _, created, interesting) in zip(txids, built):
+        txids = self.send([(inputs, outputs, keys) for inputs, outputs, keys, _ in built])
+        self.mine(self.miner.address)
+        for txid, (_, _, _, created) in zip(txids, built):
             self.pool += [(txid, vout, koinu, owner) for vout, koinu, owner in created]
-            if interesting:
-                prev += [t for t, _ in inputs if t not in prev]
-        self.plan.append({"height": height, "txs": 1 + len(txids), "prev": prev})
         self.counts["transactions"] += len(txids)
 
 
@@ -289,16 +330,46 @@ def generate(args):
             sys.stderr.write("follow_chain: %d of %d blocks, %.0f s\n" % (number + 1, args.blocks, time.monotonic() - started))
     tip = rpc.call("getblockcount")
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "plan.ndjson"), "w", encoding="utf-8") as handle:
-        for entry in generator.plan:
-            handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
     summary = dict(generator.counts, receiver=generator.receiver.address, tip=tip, tip_hash=rpc.call("getbestblockhash"),
-                   blocks=len(generator.plan), block_transactions=sum(e["txs"] for e in generator.plan),
-                   prev_fetches=sum(len(e["prev"]) for e in generator.plan), seed=args.seed,
-                   txs_per_block=args.txs_per_block, generation_seconds=round(time.monotonic() - started, 1))
+                   seed=args.seed, txs_per_block=args.txs_per_block, generation_seconds=round(time.monotonic() - started, 1))
     with open(os.path.join(args.out, "chain.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=1)
     print(json.dumps(summary))
+
+
+def interesting(transaction, receiver):
+    """What tok-follow fetches previous outputs for: a payment to the receiver or a tokenisation anchor."""
+    for output in transaction["vout"]:
+        script = output["scriptPubKey"]
+        if receiver in script.get("addresses", []) and output["value"] > 0:
+            return True
+        data = script["hex"]
+        if data.startswith("6a"):
+            # OP_RETURN, then a push of up to 75 bytes or OP_PUSHDATA1 (Core refuses more than 80 bytes).
+            start = 6 if data[2:4] == "4c" else 4
+            if data[start:start + 8] == "fe0001fe":
+                return True
+    return False
+
+
+def plan(args):
+    """DIR/plan.ndjson from the node's own view of the chain (getblock <hash> 2): per block from height 1,
+    its transaction count, its interesting transactions and the txids their inputs spend."""
+    rpc = RPC(args.url, args.user, args.password)
+    receiver = json.load(open(os.path.join(args.out, "chain.json"), encoding="utf-8"))["receiver"]
+    tip = rpc.call("getblockcount")
+    with open(os.path.join(args.out, "plan.ndjson.tmp"), "w", encoding="utf-8") as handle:
+        for first in range(1, tip + 1, 50):
+            heights = range(first, min(first + 50, tip + 1))
+            hashes = rpc.batch([("getblockhash", "[%d]" % h) for h in heights])
+            for height, block in zip(heights, rpc.batch([("getblock", '["%s",2]' % h) for h in hashes])):
+                chosen = [t for t in block["tx"][1:] if interesting(t, receiver)]
+                prev = []
+                for transaction in chosen:
+                    prev += [i["txid"] for i in transaction["vin"] if i["txid"] not in prev]
+                handle.write(json.dumps({"height": height, "txs": len(block["tx"]), "interesting": [t["txid"] for t in chosen],
+                                         "prev": prev}, separators=(",", ":")) + "\n")
+    os.replace(os.path.join(args.out, "plan.ndjson.tmp"), os.path.join(args.out, "plan.ndjson"))
 
 
 # ----------------------------------------------------------------- the peer
@@ -307,7 +378,7 @@ def generate(args):
 def peer(args):
     with open(args.plan, encoding="utf-8") as handle:
         plan = [json.loads(line) for line in handle]
-    rpc = RPC(args.url, args.user, args.password)
+    rpc = (QuickAckRPC if args.transport == "quickack" else RPC)(args.url, args.user, args.password)
     rpc.call("getblockhash", "[0]")          # tok-follow checks the chain's genesis first
     rpc.call("getblockcount")
     calls = http_requests = 2
@@ -321,18 +392,26 @@ def peer(args):
             if any(not isinstance(b, str) for b in blocks):
                 raise SystemExit("follow_chain: getblock false did not answer hex")
         calls += 2 * len(group)
+        # As UTXOBlockSource.spentOutputs over the batch's interesting transactions: each txid once, none of theirs.
+        known = {t for e in group for t in e["interesting"]}
+        missing = []
         for entry in group:
-            for first in range(0, len(entry["prev"]), 50):
-                rpc.batch([("getrawtransaction", '["%s",false]' % t) for t in entry["prev"][first:first + 50]])
-                http_requests += 1
-                calls += len(entry["prev"][first:first + 50])
-    print(json.dumps({"blocks": len(plan), "calls": calls, "http_requests": http_requests}))
+            for txid in entry["prev"]:
+                if txid not in known:
+                    known.add(txid)
+                    missing.append(txid)
+        for first in range(0, len(missing), 50):
+            rpc.batch([("getrawtransaction", '["%s",false]' % t) for t in missing[first:first + 50]])
+            http_requests += 1
+        calls += len(missing)
+    print(json.dumps({"blocks": len(plan), "calls": calls, "http_requests": http_requests,
+                      "interesting": sum(len(e["interesting"]) for e in plan)}))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("generate", "peer"):
+    for name in ("generate", "plan", "peer"):
         command = sub.add_parser(name)
         command.add_argument("--url", required=True)
         command.add_argument("--user", required=True)
@@ -341,13 +420,18 @@ def main():
     sub.choices["generate"].add_argument("--txs-per-block", type=int, default=40)
     sub.choices["generate"].add_argument("--seed", type=int, default=1)
     sub.choices["generate"].add_argument("--out", required=True)
+    sub.choices["plan"].add_argument("--out", required=True)
     sub.choices["peer"].add_argument("--plan", required=True)
     sub.choices["peer"].add_argument("--batch-blocks", type=int, default=20)
+    sub.choices["peer"].add_argument("--transport", choices=("quickack", "http.client"), default="quickack",
+                                     help="a raw keep-alive socket with TCP_QUICKACK (default), or Python's http.client")
     args = parser.parse_args()
     if args.command == "generate":
         if not (1 <= args.blocks <= 100_000 and 1 <= args.txs_per_block <= 1000):
             raise SystemExit("follow_chain: --blocks 1..100000, --txs-per-block 1..1000")
         generate(args)
+    elif args.command == "plan":
+        plan(args)
     else:
         peer(args)
 

@@ -46,12 +46,15 @@ public final class UTXOBlockSource: Sendable {
         self.chain = chain
     }
 
-    /// The source for a configured bip122 network: its chain row, and a client that reads numbers as text.
+    /// The source for a configured bip122 network: its chain row, and a client that reads numbers as text
+    /// and takes a connection per request (raw blocks are the large answers Core's server stalls on, see
+    /// JSONRPCClient.closesConnections).
     public convenience init(network: NetworkConfig, logger: Logger) throws(TokError) {
         guard let chain = UTXOChains.parameters(for: network.chain) else {
             throw TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain")
         }
-        self.init(client: try JSONRPCClient.forNetwork(network, numbersAsText: true, logger: logger).get(), chain: chain)
+        self.init(client: try JSONRPCClient.forNetwork(network, numbersAsText: true, closesConnections: true, logger: logger).get(),
+                  chain: chain)
     }
 
     /// .chainMismatch unless the node's genesis block is the chain's.
