@@ -27,7 +27,7 @@ connection (a raw socket acknowledging at once, see QuickAckRPC; or
 http.client with --transport http.client), the same JSON-RPC calls in the
 same batches as tok-follow makes them (UTXOBlockFollower / UTXOBlockSource):
 per group of --batch-blocks heights one getblockhash batch, getblock <hash>
-false in batches of 4, then getrawtransaction <txid> false in batches of 50
+false in batches of 7, then getrawtransaction <txid> false in batches of 50
 for the txids the group's interesting transactions spend (each once, none
 of the group's interesting transactions themselves). It parses every answer
 (json) and nothing more: the node's own cost.
@@ -55,6 +55,8 @@ SETUP_BLOCKS = 110  # coinbase maturity is 60 on regtest: the first 50 are spend
 FUNDING_COINBASES = 20
 FUNDING_OUTPUTS = 25
 START_TIME = 1_700_000_000
+BLOCKS_PER_REQUEST = 7  # UTXOBlockSource.maxBlocksPerBatch
+TXIDS_PER_REQUEST = 50  # UTXOBlockSource.maxTransactionsPerBatch
 BLOCK_SECONDS = 60
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "TokSharedTests", "Fixtures",
                        "protocol-vectors.json")
@@ -386,8 +388,8 @@ def peer(args):
         group = plan[start:start + args.batch_blocks]
         hashes = rpc.batch([("getblockhash", "[%d]" % e["height"]) for e in group])
         http_requests += 1
-        for first in range(0, len(hashes), 4):
-            blocks = rpc.batch([("getblock", '["%s",false]' % h) for h in hashes[first:first + 4]])
+        for first in range(0, len(hashes), BLOCKS_PER_REQUEST):
+            blocks = rpc.batch([("getblock", '["%s",false]' % h) for h in hashes[first:first + BLOCKS_PER_REQUEST]])
             http_requests += 1
             if any(not isinstance(b, str) for b in blocks):
                 raise SystemExit("follow_chain: getblock false did not answer hex")
@@ -400,8 +402,8 @@ def peer(args):
                 if txid not in known:
                     known.add(txid)
                     missing.append(txid)
-        for first in range(0, len(missing), 50):
-            rpc.batch([("getrawtransaction", '["%s",false]' % t) for t in missing[first:first + 50]])
+        for first in range(0, len(missing), TXIDS_PER_REQUEST):
+            rpc.batch([("getrawtransaction", '["%s",false]' % t) for t in missing[first:first + TXIDS_PER_REQUEST]])
             http_requests += 1
         calls += len(missing)
     print(json.dumps({"blocks": len(plan), "calls": calls, "http_requests": http_requests,

@@ -30,8 +30,9 @@ public final class UTXOBlockSource: Sendable {
     /// Core's RPC_INVALID_PARAMETER, "Block height out of range".
     static let heightOutOfRangeCode: Int64 = -8
     /// Blocks per batch: the hex of this many blocks of the largest size stays under the
-    /// client's response limit (checked in RawBlockTests).
-    public static let maxBlocksPerBatch = 4
+    /// client's response limit (checked in RawBlockTests), and every request costs (an HTTP
+    /// exchange through URLSession is most of tok-follow's time against a local node).
+    public static let maxBlocksPerBatch = 7
     /// Transactions per batch. Most are a few hundred bytes; a batch whose answer is too large
     /// for the client (a transaction can be as large as a block) is fetched one call at a time.
     public static let maxTransactionsPerBatch = 50
