@@ -19,12 +19,13 @@ let package = Package(
         // System C libraries, found in /usr/include on Debian (see scripts/setup.sh).
         .systemLibrary(name: "CJansson", pkgConfig: "jansson"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto"),
         .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1"),
         .target(
             name: "TokShared",
             dependencies: [
-                "CJansson", "CSQLite", "COpenSSL", "CSecp256k1",
+                "CJansson", "CSQLite", "CLibPQ", "COpenSSL", "CSecp256k1",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -41,9 +42,16 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         )
     } + [
+        // What both test targets share: the PostgreSQL test server, the engines.
+        .target(
+            name: "TokTestSupport",
+            dependencies: ["TokShared", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TokTestSupport",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         .testTarget(
             name: "TokSharedTests",
-            dependencies: ["TokShared"],
+            dependencies: ["TokShared", "TokTestSupport"],
             // Golden vectors, read from the source tree by path (not bundled as resources).
             exclude: ["Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
@@ -51,7 +59,7 @@ let package = Package(
         // Depends on the executables so `swift test` builds them before running pipelines.
         .testTarget(
             name: "TokPipelineTests",
-            dependencies: ["TokShared"] + executableNames.map { .target(name: $0) },
+            dependencies: ["TokShared", "TokTestSupport"] + executableNames.map { .target(name: $0) },
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
     ]

@@ -158,52 +158,11 @@ try:
     rpc("tokdev_setBlockInterval", [100])
     token = rpc("tokdev_deployToken", [{"from": 0, "name": "Test TOK", "symbol": "TOK", "decimals": 18,
                                          "supply": "1000000000000000000000000"}])["address"]
+    # The same config the Swift pipeline tests use: one template, testpeers/evm-local.toml.
+    template = open(os.path.join(ROOT, "testpeers", "evm-local.toml")).read()
     with open(os.path.join(work, "tok.toml"), "w") as f:
-        f.write(f"""[engine]
-batch_size = 64
-
-[attestation]
-key_id = "test"
-
-[database]
-lock_timeout_milliseconds = 2000
-
-[[tokens]]
-alias = "ETH"
-symbol = "ETH"
-
-[[tokens]]
-alias = "TOK"
-symbol = "TOK"
-
-[[networks]]
-alias = "evm-local"
-chain = "eip155:{chain_id}"
-rpc_url = "{url}"
-receiver = "{RECEIVER}"
-operator = "{RECEIVER}"
-confirmations = 3
-rpc_timeout_milliseconds = 5000
-rpc_retries = 2
-operator_key_env = "TOK_TEST_OPERATOR_KEY"
-
-  [[networks.assets]]
-  token = "ETH"
-  asset = "eip155:{chain_id}/slip44:60"
-  decimals = 18
-  payout = true
-  fee_fixed = "1000"
-  fee_basis_points = 10
-  failure_fee = "500"
-  minimum_payout = "100"
-
-  [[networks.assets]]
-  token = "TOK"
-  asset = "eip155:{chain_id}/erc20:{token}"
-  decimals = 18
-  payout = true
-  fee_fixed = "7"
-""")
+        f.write(template.replace("@CHAIN_ID@", str(chain_id)).replace("@URL@", url).replace("@RECEIVER@", RECEIVER)
+                .replace("@TOKEN@", token).replace("@CONFIRMATIONS@", "3"))
 
     def fee(symbol, quantity):
         return 1000 + quantity * 10 // 10000 if symbol == "ETH" else 7

@@ -11,9 +11,12 @@
 # that funds the operator's coin pool, cross-chain transfers of one token (LTC:
 # wrapped as an 18-decimal ERC-20 on the EVM chain, native on regtest) in both
 # directions, the regtest side authorised with the node's own signmessage, and
-# amounts with no exact 8-decimal equivalent refused. It ends with the audit
-# trail and the invariant check. Everything it creates lives in ./run/demo
-# (gitignored); both nodes are stopped on exit.
+# amounts with no exact 8-decimal equivalent refused. Then Dogecoin
+# (scripts/demo-dogecoin.sh): a real dogecoind on regtest followed by
+# tok-follow, an automatic deposit, a token minted, an invoice paid and
+# settled, two users trading on the market. It ends with the audit trail and
+# the invariant check. Everything it creates lives in ./run/demo (gitignored);
+# every node is stopped on exit.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,7 +33,13 @@ rm -rf "$work"
 mkdir -p "$work"
 node_pid=""
 ltc_pid=""
+doge_pid=""
 cleanup() {
+    if [ -n "$doge_pid" ]; then
+        doge stop >/dev/null 2>&1 || kill "$doge_pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$doge_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$doge_pid" 2>/dev/null || true
+    fi
     if [ -n "$ltc_pid" ]; then
         ltc stop >/dev/null 2>&1 || kill "$ltc_pid" 2>/dev/null || true
         # litecoind flushes its databases on the way down: give it a bounded while.
@@ -388,6 +397,9 @@ tok-validate < "$work/inexact.ndjson" 2>>"$work/pipeline.log" \
     | tok-apply --db "$work/state.sqlite" 2>>"$work/pipeline.log" \
     | jq -c '{id, status, error: .error.code, stage: .error.stage}'
 ltc_balance "$alice" evm-local
+
+# ------------------------------------------------------------- Dogecoin
+source "$root/scripts/demo-dogecoin.sh"
 
 say "invariant check and audit trail"
 tok-apply --db "$work/state.sqlite" --check 2>/dev/null

@@ -2,9 +2,10 @@
 # Installs everything tok needs on a fresh Debian 12 machine (run as root) and
 # is quick when it is all there already. Used by scripts/test.sh and
 # scripts/demo.sh; safe to run any number of times.
-#   - Debian packages: the C libraries tok links (jansson, sqlite3, OpenSSL's
-#     libcrypto, libsecp256k1), pkg-config, and the tools the tests and
-#     benchmarks use (jq, sqlite3, python3-venv, flock from util-linux, and
+#   - Debian packages: the C libraries tok links (jansson, sqlite3, libpq,
+#     OpenSSL's libcrypto, libsecp256k1), pkg-config, and the tools the tests
+#     and benchmarks use (jq, sqlite3, the PostgreSQL 15 server the tests and
+#     benchmarks start themselves, python3-venv, flock from util-linux, and
 #     litecoind: a real Bitcoin-family node on regtest that judges the
 #     transactions tok signs), and the two boost libraries that the prebuilt
 #     dogecoind of ../shared/tools/dogecoin needs beyond litecoind's.
@@ -14,8 +15,8 @@ set -euo pipefail
 say() { printf 'setup: %s\n' "$*" >&2; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-packages=(libjansson-dev libsqlite3-dev libssl-dev libsecp256k1-dev pkg-config jq sqlite3
-          python3 python3-venv gcc util-linux litecoind
+packages=(libjansson-dev libsqlite3-dev libpq-dev libssl-dev libsecp256k1-dev pkg-config jq sqlite3
+          postgresql python3 python3-venv gcc util-linux litecoind
           libboost-chrono1.74.0 libboost-program-options1.74.0)
 missing=()
 for package in "${packages[@]}"; do

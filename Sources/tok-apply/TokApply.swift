@@ -14,18 +14,19 @@ struct TokApply: AsyncParsableCommand {
             "confirmed", rollback on "failed"); answers "balance" and "status" queries; \
             passes every other record through. One transaction per batch with a savepoint \
             per record; outputs are written only after the batch commits. Each batch takes \
-            an exclusive lock on DB.lock: another writer waits up to \
+            the writer lock (DB.lock beside a SQLite file, an advisory lock on a \
+            PostgreSQL server): another writer waits up to \
             --lock-timeout-milliseconds, then exits 75. See tok-apply(1).
             """,
-        subcommands: [Apply.self, Check.self, OpenPayouts.self, ChainStatus.self, ResolveUnattributed.self,
-                      ResolveShortfall.self],
+        subcommands: [Apply.self, Check.self, OpenPayouts.self, Copy.self, ChainStatus.self, ResolveUnattributed.self,
+                      ResolveShortfall.self, ExportRecords.self],
         defaultSubcommand: Apply.self)
 }
 
 /// The database and how long to wait for its other writer.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("SQLite database file (created if absent).", valueName: "file"))
-    var db: String
+    @Option(name: .long, help: ArgumentHelp("The database: a SQLite file (created if absent) or a PostgreSQL URI, postgresql://[user@]host[:port]/dbname (the database must exist; tok creates its tables). Default: [database] url of the config.", valueName: "file|uri"))
+    var db: String?
 
     @Option(name: .long, help: ArgumentHelp("How long to wait for another writer to finish, in milliseconds. Default: database.lock_timeout_milliseconds.", valueName: "ms"))
     var lockTimeoutMilliseconds: Int?
@@ -76,7 +77,8 @@ extension TokApply {
             if openPayouts { return try await OpenPayouts.run(common: common, database: database, limit: openPayoutsOptions.limit) }
             let db = database.db, lockTimeout = database.lockTimeoutMilliseconds
             try await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
-                let (lock, ledger) = try Ledger.openWriter(path: db, config: config, lockTimeoutMilliseconds: lockTimeout, logger: logger)
+                let target = try DatabaseTarget.resolve(argument: db, config: config)
+                let (lock, ledger) = try Ledger.openWriter(target: target, config: config, lockTimeoutMilliseconds: lockTimeout, logger: logger)
                 return ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
                                   writerLock: lock, logger: logger)
             }.finish()
@@ -94,8 +96,37 @@ extension TokApply {
         func run() async throws { try await Check.run(common: common, database: database) }
 
         static func run(common: CommonOptions, database: DatabaseOptions) async throws {
-            try await ToolMain.check(tool: "tok-apply", options: common, databasePath: database.db,
+            try await ToolMain.check(tool: "tok-apply", options: common, database: database.db,
                                      lockTimeoutMilliseconds: database.lockTimeoutMilliseconds).finish()
+        }
+    }
+
+    /// Moves a ledger between databases (SQLite → PostgreSQL and back).
+    struct Copy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the ledger at --from into the empty database at --to (a SQLite file or a postgresql:// URI each) and prove the copy equal.",
+            discussion: """
+                Holds both writer locks, copies every table in one transaction, then compares every \
+                table row for row (a SHA-256 digest per table), which covers the audit chain, and \
+                checks the invariants in the copy. Prints a line per table and "ok: …"; exits 65 when \
+                the copy is not equal, 75 when a database is locked or unavailable. The destination is \
+                created and migrated if needed and must hold no rows.
+                """)
+
+        @OptionGroup var common: CommonOptions
+
+        @Option(name: .long, help: ArgumentHelp("The ledger to copy.", valueName: "file|uri"))
+        var from: String
+
+        @Option(name: .long, help: ArgumentHelp("The empty database to copy it into.", valueName: "file|uri"))
+        var to: String
+
+        @Option(name: .long, help: ArgumentHelp("How long to wait for each database's writer, in milliseconds. Default: database.lock_timeout_milliseconds.", valueName: "ms"))
+        var lockTimeoutMilliseconds: Int?
+
+        func run() async throws {
+            try await ToolMain.copy(tool: "tok-apply", options: common, from: from, to: to,
+                                    lockTimeoutMilliseconds: lockTimeoutMilliseconds).finish()
         }
     }
 
@@ -113,7 +144,8 @@ extension TokApply {
 
         static func run(common: CommonOptions, database: DatabaseOptions, limit: Int) async throws {
             try await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
-                let (lock, ledger) = try Ledger.openWriter(path: database.db, config: config,
+                let (lock, ledger) = try Ledger.openWriter(target: try DatabaseTarget.resolve(argument: database.db, config: config),
+                                                           config: config,
                                                            lockTimeoutMilliseconds: database.lockTimeoutMilliseconds, logger: logger)
                 return try lock.withLock {
                     let stage = ApplyStage(config: config, ledger: ledger, attestor: try ToolMain.attestor(config),
@@ -136,10 +168,10 @@ extension TokApply {
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
-            let path = database.db
+            let db = database.db
             try await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
-                let ledger = try Ledger(readOnlyPath: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
-                                        logger: logger)
+                let target = try DatabaseTarget.resolve(argument: db, config: config)
+                let ledger = try Ledger(readOnly: try target.connect(config: config, readOnly: true, tool: "tok-apply"), logger: logger)
                 return try ledger.chainStatus().map { status in
                     let record = JSON.object()
                     record.set("chain", string: status.tip.chain)
@@ -215,6 +247,40 @@ extension TokApply {
                 answer.set("shortfall", integer: id)
                 answer.set("state", string: "resolved")
                 return answer
+            }.finish()
+        }
+    }
+
+    /// The signed off-chain records this ledger holds, for another instance to import.
+    struct ExportRecords: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-records",
+            abstract: "Write the signed off-chain token records stored after a cursor, one op record line each (export_seq is the cursor to pass next time); import them elsewhere with tok-validate | tok-apply.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(name: .long, help: ArgumentHelp("Only records stored after this export_seq (0: all).", valueName: "seq"))
+        var after: Int64 = 0
+
+        @Option(name: .long, help: ArgumentHelp("At most this many records.", valueName: "n"))
+        var limit = 100_000
+
+        func validate() throws {
+            guard after >= 0 else { throw ValidationError("--after must be 0 or more") }
+            guard (1...1_000_000).contains(limit) else { throw ValidationError("--limit must be 1...1000000") }
+        }
+
+        func run() async throws {
+            let (db, after, limit) = (database.db, self.after, self.limit)
+            try await ToolMain.emit(tool: "tok-apply", options: common) { config, logger in
+                let target = try DatabaseTarget.resolve(argument: db, config: config)
+                guard let ledger = try Ledger.readOnlyIfReady(target: target, config: config, tool: "tok-apply",
+                                                              logger: logger) else { return [] }
+                return try ledger.exportRecords(after: after, limit: limit).map { entry in
+                    entry.line.set("export_seq", integer: entry.seq)
+                    return entry.line
+                }
             }.finish()
         }
     }

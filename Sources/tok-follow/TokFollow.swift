@@ -23,7 +23,7 @@ struct TokFollow: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The network to follow: its alias or CAIP-2 id.", valueName: "network"))
     var network: String
 
-    @Option(name: .long, help: ArgumentHelp("tok-apply's database, read-only: where to continue from, and the operator's coins.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("tok-apply's database, read-only (a SQLite file or a postgresql:// URI; default: [database] url of the config, if set): where to continue from, and the operator's coins.", valueName: "file|uri"))
     var db: String?
 
     @Flag(name: .long, help: "Catch up to the node's tip and exit (the default; for cron).")

@@ -14,7 +14,7 @@ import XCTest
 ///     TOK_CRASH_SEED=<seed> swift test --skip-build --filter CrashTests
 /// TOK_CRASH_ROUNDS overrides the number of chaos rounds (default 6).
 /// bench/crash.sh does the same at a larger size.
-final class CrashTests: XCTestCase {
+class CrashTests: PipelineTestCase {
     enum Kind: String { case deposit, payout, transfer }
 
     /// One request of the stream and what it must do.
@@ -62,23 +62,21 @@ final class CrashTests: XCTestCase {
 
     var node: EVMNode!
     var token: String!
-    var workspace: Workspace!
     var seedNote = ""
     var chaos: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         node = try EVMNode()
         // A chain that keeps producing blocks, so confirmations grow while stages wait.
         try node.call("tokdev_setBlockInterval", "[100]")
         token = try node.deployToken()
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.config(token: token))
     }
 
     override func tearDown() {
         node?.stop()
         node = nil
-        workspace = nil
         super.tearDown()
     }
 
@@ -98,89 +96,16 @@ final class CrashTests: XCTestCase {
         let operatorNonceBefore = try node.nonce(EVMNode.receiver)
         print("CrashTests: stream of \(items.count) requests: " + items.map(\.id).joined(separator: " "))
 
-        // Chaos: every stage is the victim at least once. The stream is cut into `rounds` chunks;
-        // round r replays from the first request not yet final (at the latest from chunk r-1, so
-        // finished requests are replayed too) through chunk r, so each round has fresh work.
-        // Reconciliation runs between rounds, and is killed too, after the rounds that kill
-        // tok-submit or the committing tok-apply (those leave payouts open for it).
-        var victims = CrashTests.stageNames.shuffled(using: &rng)
-        while victims.count < rounds { victims.append(CrashTests.stageNames.randomElement(using: &rng)!) }
-        enum Between { case nothing, reconcile, killedReconcile }
-        let between: [Between] = victims.map { victim in
-            if victim == "submit" || victim == "apply-commit" { return .killedReconcile }
-            return [.nothing, .reconcile][Int(rng.next() % 2)]
-        }
-        var kills: [String: Int] = [:]
-        var lifetimes: [String: Int] = [:]   // how long each stage lived in rounds where no kill landed
-        for round in 0..<rounds {
-            let victim = victims[round]
-            let end = ((round + 1) * items.count + rounds - 1) / rounds
-            let previousChunk = round == 0 ? 0 : (round - 1) * items.count / rounds
-            let start = min(previousChunk, try firstUnfinished(items))
-            try workspace.write("stream-\(round).ndjson", items[start..<end].map(\.line).joined(separator: "\n") + "\n")
-            let pipeline = try BackgroundPipeline(workspace: workspace, name: "round-\(round)", bashArguments: [
-                "-c", CrashTests.chaosPipeline(input: "stream-\(round).ndjson", waitTimeoutMilliseconds: 5000)])
-            // A random moment in 50-2000 ms, within how long the victim lived in undisturbed rounds so far
-            // (upstream stages end well before the pipeline does), so most kills land mid-stream.
-            let delay = 50 + Int(rng.next() % UInt64(max(1, min(2000, lifetimes[victim, default: 2000]) - 49)))
-            var lastSeen: [String: Int] = [:]
-            var landed = false, attempted = false
-            let (code, timedOut) = pipeline.watch(timeoutSeconds: 120) { elapsedMilliseconds, stages in
-                for stage in stages { if let name = CrashTests.stageName(stage) { lastSeen[name] = elapsedMilliseconds } }
-                if elapsedMilliseconds >= delay && !attempted {
-                    attempted = true
-                    if let target = stages.first(where: { CrashTests.stageName($0) == victim }) { landed = pipeline.kill(target) }
-                }
-                return !landed   // after a miss, keep watching: the stages' lifetimes steer the next delays
-            }
-            if landed { kills[victim, default: 0] += 1 }
-            XCTAssertFalse(timedOut, "round \(round): the pipeline did not end after the kill; \(seedNote)\n\(pipeline.stderr)")
-            if !landed { for (name, milliseconds) in lastSeen { lifetimes[name] = max(60, milliseconds) } }
-            print("CrashTests: round \(round) (requests \(start)..<\(end)): kill -9 \(victim) after \(delay) ms: \(landed ? "killed" : "had already exited"); "
-                  + "pipeline exit \(code), \(pipeline.records.count) records out")
-            switch between[round] {
-            case .nothing: break
-            case .reconcile:
-                let result = try chaos.reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
-                print("CrashTests: round \(round): reconciliation exit \(result.exitCode), \(result.records) records")
-            case .killedReconcile:
-                let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n").count
-                let (victimTool, delayMs, killed) = try chaos.killedReconcile(name: "reconcile-\(round)", rng: &rng)
-                if killed { kills["reconcile", default: 0] += 1 }
-                print("CrashTests: round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
-                      + (killed ? "killed" : "it had already ended"))
-            }
-        }
-
-        // Recovery: reconcile, replay the whole stream without kills, reconcile until nothing is open.
+        let campaign = CrashCampaign(workspace: workspace, label: "CrashTests", seedNote: seedNote)
+        let kills = try campaign.chaos(lines: items.map(\.line), rounds: rounds, rng: &rng,
+                                       firstUnfinished: { try firstUnfinished(items) })
         // A second (third) replay only when the first leaves payouts refused `insufficient_balance` by
         // tok-verify's advisory check, which does not count deposits still in flight in the same run
         // (see testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun): retryable by design,
-        // not a crash-safety matter, so it is retried here and the refused ids are printed.
-        _ = try chaos.reconcile(name: "recover", waitMilliseconds: 20_000)
-        var states: [String: JSON] = [:]
-        var passes = 0
-        for pass in 1...3 {
-            passes = pass
-            let replay = try BackgroundPipeline(workspace: workspace, name: "replay-\(pass)",
-                                                bashArguments: ["-c", "set -o pipefail; " + CrashTests.chaosPipeline(input: "stream.ndjson", waitTimeoutMilliseconds: 30_000)])
-            let (code, timedOut) = replay.wait(timeoutSeconds: 300)
-            XCTAssertFalse(timedOut, "replay \(pass) did not end; \(seedNote)")
-            XCTAssertEqual(code, 0, "replay \(pass) failed; \(seedNote)\n\(replay.stderr.suffix(4000))")
-            let settled = try chaos.reconcileUntilNothingIsOpen(label: "replay-\(pass)")
-            states = try chaos.requestStates(items.map(\.id))
-            let unfinished = items.filter { !isFinal($0, states[$0.id]) }
-            print("CrashTests: replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished")
-            for item in unfinished {
-                let record = replay.records.first { $0.string(at: "id") == item.id }
-                print("CrashTests:   \(item.id): \(states[item.id]?.string(at: "state") ?? "unknown"); the replay said "
-                      + "\(record?.string(at: "status") ?? "nothing") \(record?["error"].map { "\($0)" } ?? "")")
-                // Only that advisory refusal may leave a request for another pass; anything else is a finding.
-                XCTAssertTrue(record?["error"]?.string(at: "code") == "insufficient_balance" && record?["error"]?.string(at: "stage") == "verify",
-                              "\(item.id) is not final after replay \(pass): \(record.map { "\($0)" } ?? "no record"); \(seedNote)")
-            }
-            if unfinished.isEmpty { break }
-        }
+        // not a crash-safety matter, so it is retried and the refused ids are printed.
+        let (states, passes) = try campaign.recover(
+            ids: items.map(\.id), maxPasses: 3, isFinal: { isFinal(items[$0], $1) },
+            mayRetry: { $0?.string(at: "code") == "insufficient_balance" && $0?.string(at: "stage") == "verify" })
         try assertOutcome(items, states: states, operatorNonceBefore: operatorNonceBefore)
         let seconds = Int(Date().timeIntervalSince(started))
         print("CrashTests: \(rounds) rounds, kills \(kills.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "

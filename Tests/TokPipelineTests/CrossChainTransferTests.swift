@@ -5,30 +5,14 @@ import XCTest
 /// Transfers between the local EVM chain and a Bitcoin-family chain (litecoind
 /// on regtest), both real: one token, LTC, is an 18-decimal ERC-20 on the EVM
 /// chain and the 8-decimal native coin on regtest; the ledger counts litoshi.
-final class CrossChainTransferTests: XCTestCase {
-    nonisolated(unsafe) static var evm: EVMNode?
-    nonisolated(unsafe) static var litecoin: LitecoinNode?
-    nonisolated(unsafe) static var startError: Error?
-
-    override class func setUp() {
-        super.setUp()
-        do {
-            let litecoin = try LitecoinNode()
-            try litecoin.mine(110)
-            Self.litecoin = litecoin
-            let evm = try EVMNode()
-            // Blocks keep coming on the EVM chain, so tok-submit --wait sees confirmations.
-            try evm.call("tokdev_setBlockInterval", "[150]")
-            Self.evm = evm
-        } catch { startError = error }
-    }
-
-    override class func tearDown() {
-        litecoin?.stop()
-        litecoin = nil
-        evm?.stop()
-        evm = nil
-        super.tearDown()
+class CrossChainTransferTests: PipelineTestCase {
+    override class func startNodes() throws -> [TestNode] {
+        let litecoin = try LitecoinNode()
+        try litecoin.mine(110)
+        let evm = try EVMNode()
+        // Blocks keep coming on the EVM chain, so tok-submit --wait sees confirmations.
+        try evm.call("tokdev_setBlockInterval", "[150]")
+        return [litecoin, evm]
     }
 
     static let ltcChain = try! ChainId(parsing: LitecoinNode.chain)
@@ -37,15 +21,12 @@ final class CrossChainTransferTests: XCTestCase {
     var evm: EVMNode!
     var litecoin: LitecoinNode!
     var wrapped: String!
-    var workspace: Workspace!
 
     override func setUpWithError() throws {
-        if let skip = CrossChainTransferTests.startError as? XCTSkip { throw skip }
-        if let error = CrossChainTransferTests.startError { throw error }
-        evm = CrossChainTransferTests.evm
-        litecoin = CrossChainTransferTests.litecoin
+        try super.setUpWithError()
+        evm = try node()
+        litecoin = try node()
         wrapped = try evm.deployToken(from: 0, symbol: "WLTC", supply: "1000000000000000000000")
-        workspace = try Workspace()
         try workspace.write("tok.toml", config())
     }
 
@@ -212,7 +193,7 @@ final class CrossChainTransferTests: XCTestCase {
         XCTAssertEqual(record["validated"]?.string(at: "destination_amount"), "800000000000000000")
         XCTAssertEqual(try evm.tokenBalance(wrapped, of: destination), UInt256(800_000_000_000_000_000))
         // The deposit's output joined the operator's coins on regtest.
-        let ledger = try Ledger(readOnlyPath: workspace.path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
+        let ledger = try workspace.readLedger()
         XCTAssertEqual(try ledger.coinTotals(chain: LitecoinNode.chain, address: CrossChainTransferTests.ltcOperator)["available"], 80_010_000)
         try checkInvariants()
     }

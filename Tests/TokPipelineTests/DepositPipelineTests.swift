@@ -1,34 +1,20 @@
 import Foundation
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// The deposit flow end to end: the built executables in a shell pipeline
 /// against a real local EVM chain that executes real signed transactions.
-final class DepositPipelineTests: XCTestCase {
-    nonisolated(unsafe) static var sharedNode: EVMNode?
-    nonisolated(unsafe) static var startError: Error?
-
-    override class func setUp() {
-        super.setUp()
-        do { sharedNode = try EVMNode() } catch { startError = error }
-    }
-
-    override class func tearDown() {
-        sharedNode?.stop()
-        sharedNode = nil
-        super.tearDown()
-    }
+class DepositPipelineTests: PipelineTestCase {
+    override class func startNodes() throws -> [TestNode] { [try EVMNode()] }
 
     var node: EVMNode!
     var token: String!
-    var workspace: Workspace!
 
     override func setUpWithError() throws {
-        if let skip = DepositPipelineTests.startError as? XCTSkip { throw skip }
-        if let error = DepositPipelineTests.startError { throw error }
-        node = DepositPipelineTests.sharedNode
+        try super.setUpWithError()
+        node = try node()
         token = try node.deployToken()
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.config(token: token))
     }
 
@@ -102,7 +88,7 @@ final class DepositPipelineTests: XCTestCase {
             XCTAssertEqual(result.record(id: id)?.string(at: "status"), "rejected", "\(id): \(result.stdout)")
             XCTAssertEqual(result.record(id: id)?["error"]?.string(at: "code"), code, id)
         }
-        let balances = try workspace.run("sqlite3 state.sqlite 'SELECT count(*) FROM balances'")
+        let balances = try workspace.sql("SELECT count(*) FROM balances")
         XCTAssertEqual(balances.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
 
@@ -219,8 +205,8 @@ final class DepositPipelineTests: XCTestCase {
     func testSecondWriterWaitsThenFails() throws {
         _ = try workspace.run("tok-apply --db state.sqlite", input: "")
         let start = Date()
-        // flock(1) takes the same lock tok-apply uses (cron jobs do this too).
-        let result = try workspace.run("flock state.sqlite.lock sleep 3 & sleep 0.3; tok-apply --db state.sqlite --lock-timeout-milliseconds 500; echo \"exit=$?\"; wait",
+        // flock(1) takes the same lock tok-apply uses (cron jobs do this too); on PostgreSQL, psql takes the advisory lock.
+        let result = try workspace.run("\(workspace.holdWriterLock(seconds: 3)) & sleep 0.3; tok-apply --db state.sqlite --lock-timeout-milliseconds 500; echo \"exit=$?\"; wait",
                                        input: "")
         XCTAssertTrue(result.stdout.contains("exit=75"), result.stdout + result.stderr)
         XCTAssertTrue(result.stderr.contains("locked by another writer"), result.stderr)
@@ -240,10 +226,43 @@ final class DepositPipelineTests: XCTestCase {
         }
     }
 
+    // tok-apply copy moves the ledger to the other engine and back, proving each copy equal;
+    // the copy answers queries and passes check like the original.
+    func testCopyToTheOtherEngineAndBack() throws {
+        let tx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "4242")
+        try node.mine(3)
+        let credited = try workspace.run(depositPipeline, input: depositRequest(id: "moved", account: EVMNode.accounts[0], token: "ETH", tx: tx))
+        XCTAssertEqual(credited.record(id: "moved")?.string(at: "status"), "credited", credited.stdout + credited.stderr)
+        let other = workspace.engine == .sqlite ? try TestPostgres.shared().createDatabase() : workspace.path("copy.sqlite")
+        let there = try workspace.run("tok-apply copy --from state.sqlite --to '\(other)'")
+        XCTAssertEqual(there.exitCode, 0, there.stderr)
+        XCTAssertTrue(there.stdout.contains("ok: "), there.stdout)
+        XCTAssertTrue(there.stdout.contains("table audit: 1 row(s)"), there.stdout)
+        let again = try workspace.run("tok-apply copy --from state.sqlite --to '\(other)'")
+        XCTAssertEqual(again.exitCode, 65, "a second copy into the same database is refused: \(again.stderr)")
+        XCTAssertTrue(again.stderr.contains("not empty"), again.stderr)
+        let check = try workspace.run("tok-apply check --db '\(other)'")
+        XCTAssertEqual(check.exitCode, 0, check.stdout + check.stderr)
+        let balance = try workspace.run("tok-apply --db '\(other)'", input: balanceQuery(id: "b", account: EVMNode.accounts[0], token: "ETH"))
+        XCTAssertEqual(balance.record(id: "b")?["balance"]?.string(at: "available"), "4242", balance.stdout + balance.stderr)
+        let back = try workspace.run("tok-apply copy --from '\(other)' --to back.sqlite")
+        XCTAssertEqual(back.exitCode, 0, back.stderr)
+        XCTAssertEqual(back.stdout.split(separator: "\n").filter { $0.hasPrefix("table ") }, there.stdout.split(separator: "\n").filter { $0.hasPrefix("table ") },
+                       "the same tables, rows and digests both ways")
+    }
+
     // A failed audit write is logged and the credit stands (seed: "warning is logged but update is still safe").
     func testAuditFailureKeepsTheCredit() throws {
         _ = try workspace.run("tok-apply --db state.sqlite", input: "")
-        _ = try workspace.run("sqlite3 state.sqlite \"CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;\"")
+        switch workspace.engine {
+        case .sqlite:
+            _ = try workspace.sql("CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;")
+        case .postgresql:
+            _ = try workspace.sql("""
+                CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS \\$\\$ BEGIN RAISE EXCEPTION 'disk trouble'; END \\$\\$;
+                CREATE TRIGGER audit_broken BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_broken();
+                """)
+        }
         let tx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "8")
         try node.mine(3)
         let result = try workspace.run(depositPipeline, input: depositRequest(id: "audited", account: EVMNode.accounts[0], token: "ETH", tx: tx))

@@ -166,7 +166,7 @@ final class FollowPipelineTests: XCTestCase {
         let outcomes = Dictionary(uniqueKeysWithValues: (block["applied"]?["anchors"]?.arrayElements ?? []).map {
             ($0.string(at: "tx") ?? "", ($0.string(at: "outcome") ?? "", $0.string(at: "reason")))
         })
-        XCTAssertEqual(outcomes[good]?.0, "recorded")
+        XCTAssertEqual(outcomes[good]?.0, "applied")
         XCTAssertEqual(outcomes[bad]?.0, "invalid")
         XCTAssertNotNil(outcomes[bad]?.1)
         // The node refuses an 81-byte envelope under mainnet policy: it never reaches a block here.

@@ -5,35 +5,21 @@ import XCTest
 /// Payouts and transfers end to end: signed by the user, checked and signed by
 /// tok-verify, locked by tok-apply, broadcast by tok-submit to the real local
 /// chain, committed or rolled back by tok-apply.
-final class PayoutPipelineTests: XCTestCase {
-    nonisolated(unsafe) static var sharedNode: EVMNode?
-    nonisolated(unsafe) static var startError: Error?
-
-    override class func setUp() {
-        super.setUp()
-        do {
-            sharedNode = try EVMNode()
-            // A chain that keeps producing blocks, so confirmations grow while tok-submit --wait waits.
-            try sharedNode?.call("tokdev_setBlockInterval", "[150]")
-        } catch { startError = error }
-    }
-
-    override class func tearDown() {
-        sharedNode?.stop()
-        sharedNode = nil
-        super.tearDown()
+class PayoutPipelineTests: PipelineTestCase {
+    override class func startNodes() throws -> [TestNode] {
+        let node = try EVMNode()
+        // A chain that keeps producing blocks, so confirmations grow while tok-submit --wait waits.
+        try node.call("tokdev_setBlockInterval", "[150]")
+        return [node]
     }
 
     var node: EVMNode!
     var token: String!
-    var workspace: Workspace!
 
     override func setUpWithError() throws {
-        if let skip = PayoutPipelineTests.startError as? XCTSkip { throw skip }
-        if let error = PayoutPipelineTests.startError { throw error }
-        node = PayoutPipelineTests.sharedNode
+        try super.setUpWithError()
+        node = try node()
         token = try node.deployToken()
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.config(token: token))
     }
 

@@ -16,7 +16,7 @@ import XCTest
 ///     TOK_CRASH_SEED=<seed> swift test --skip-build --filter UTXOCrashTests
 /// TOK_CRASH_ROUNDS overrides the number of chaos rounds (default 6);
 /// TOK_UTXO_CRASH_SCALE multiplies the stream (default 1: 10 deposits, 10 payouts).
-final class UTXOCrashTests: XCTestCase {
+class UTXOCrashTests: PipelineTestCase {
     enum Kind: String { case deposit, payout }
 
     /// One request of the stream and what it must do. Amounts in base units
@@ -42,15 +42,14 @@ final class UTXOCrashTests: XCTestCase {
 
     var node: LitecoinNode!
     var miner: BackgroundMiner?
-    var workspace: Workspace!
     var users: [String] = []
     var seedNote = ""
     var chaos: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         node = try LitecoinNode()
         try node.mine(110)       // coinbase maturity is 100 on regtest
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.payoutConfig(operatorAddress: UTXOCrashTests.operatorAddress))
     }
 
@@ -59,7 +58,6 @@ final class UTXOCrashTests: XCTestCase {
         miner = nil
         node?.stop()
         node = nil
-        workspace = nil
         super.tearDown()
     }
 
@@ -84,90 +82,19 @@ final class UTXOCrashTests: XCTestCase {
         self.miner = miner
         miner.start()
 
-        // Chaos, as in CrashTests: every stage is the victim at least once. The stream is cut into
-        // `rounds` chunks; round r replays from the first request not yet final (at the latest from
-        // chunk r-1) through chunk r. Reconciliation runs between rounds, and is killed too, after
-        // the rounds that kill tok-submit or the committing tok-apply (those leave payouts open).
-        var victims = CrashTests.stageNames.shuffled(using: &rng)
-        while victims.count < rounds { victims.append(CrashTests.stageNames.randomElement(using: &rng)!) }
-        enum Between { case nothing, reconcile, killedReconcile }
-        let between: [Between] = victims.map { victim in
-            if victim == "submit" || victim == "apply-commit" { return .killedReconcile }
-            return [.nothing, .reconcile][Int(rng.next() % 2)]
-        }
-        var kills: [String: Int] = [:]
-        var lifetimes: [String: Int] = [:]   // how long each stage lived in rounds where no kill landed
-        for round in 0..<rounds {
-            let victim = victims[round]
-            let end = ((round + 1) * items.count + rounds - 1) / rounds
-            let previousChunk = round == 0 ? 0 : (round - 1) * items.count / rounds
-            let start = min(previousChunk, try firstUnfinished(items))
-            try workspace.write("stream-\(round).ndjson", items[start..<end].map(\.line).joined(separator: "\n") + "\n")
-            let pipeline = try BackgroundPipeline(workspace: workspace, name: "round-\(round)", bashArguments: [
-                "-c", CrashTests.chaosPipeline(input: "stream-\(round).ndjson", waitTimeoutMilliseconds: 5000)])
-            // A random moment in 50-2000 ms, within how long the victim lived in undisturbed rounds so far.
-            let delay = 50 + Int(rng.next() % UInt64(max(1, min(2000, lifetimes[victim, default: 2000]) - 49)))
-            var lastSeen: [String: Int] = [:]
-            var landed = false, attempted = false
-            let (code, timedOut) = pipeline.watch(timeoutSeconds: 120) { elapsedMilliseconds, stages in
-                for stage in stages { if let name = CrashTests.stageName(stage) { lastSeen[name] = elapsedMilliseconds } }
-                if elapsedMilliseconds >= delay && !attempted {
-                    attempted = true
-                    if let target = stages.first(where: { CrashTests.stageName($0) == victim }) { landed = pipeline.kill(target) }
-                }
-                return !landed
-            }
-            if landed { kills[victim, default: 0] += 1 }
-            XCTAssertFalse(timedOut, "round \(round): the pipeline did not end after the kill; \(seedNote)\n\(pipeline.stderr)")
-            if !landed { for (name, milliseconds) in lastSeen { lifetimes[name] = max(60, milliseconds) } }
-            print("UTXOCrashTests: round \(round) (requests \(start)..<\(end)): kill -9 \(victim) after \(delay) ms: "
-                  + "\(landed ? "killed" : "had already exited"); pipeline exit \(code), \(pipeline.records.count) records out"
-                  + UTXOCrashTests.refusals(pipeline.records))
-            switch between[round] {
-            case .nothing: break
-            case .reconcile:
-                let result = try chaos.reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
-                print("UTXOCrashTests: round \(round): reconciliation exit \(result.exitCode), \(result.records) records")
-            case .killedReconcile:
-                let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n").count
-                let (victimTool, delayMs, killed) = try chaos.killedReconcile(name: "reconcile-\(round)", rng: &rng)
-                if killed { kills["reconcile", default: 0] += 1 }
-                print("UTXOCrashTests: round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
-                      + (killed ? "killed" : "it had already ended"))
-            }
-            try checkInvariants(after: "round \(round)")
-        }
-
-        // Recovery: reconcile, replay the whole stream without kills, reconcile until nothing is open.
+        let campaign = CrashCampaign(workspace: workspace, label: "UTXOCrashTests", seedNote: seedNote)
+        let kills = try campaign.chaos(lines: items.map(\.line), rounds: rounds, rng: &rng,
+                                       firstUnfinished: { try firstUnfinished(items) },
+                                       describe: UTXOCrashTests.refusals,
+                                       afterRound: { try checkInvariants(after: "round \($0)") })
         // Another pass only for refusals that are retryable by design and lock nothing: no free coin
         // (every coin reserved by open payouts, or their change not confirmed yet: insufficient_coins,
         // coin_conflict), or tok-verify's advisory balance check not counting a deposit still in flight
         // (insufficient_balance at verify, see CrashTests).
-        _ = try chaos.reconcile(name: "recover", waitMilliseconds: 20_000)
-        var states: [String: JSON] = [:]
-        var passes = 0
-        for pass in 1...4 {
-            passes = pass
-            let replay = try BackgroundPipeline(workspace: workspace, name: "replay-\(pass)", bashArguments: [
-                "-c", "set -o pipefail; " + CrashTests.chaosPipeline(input: "stream.ndjson", waitTimeoutMilliseconds: 30_000)])
-            let (code, timedOut) = replay.wait(timeoutSeconds: 300)
-            XCTAssertFalse(timedOut, "replay \(pass) did not end; \(seedNote)")
-            XCTAssertEqual(code, 0, "replay \(pass) failed; \(seedNote)\n\(replay.stderr.suffix(4000))")
-            let settled = try chaos.reconcileUntilNothingIsOpen(label: "replay-\(pass)")
-            states = try chaos.requestStates(items.map(\.id))
-            let unfinished = items.filter { !isFinal($0, states[$0.id]) }
-            print("UTXOCrashTests: replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished"
-                  + UTXOCrashTests.refusals(replay.records))
-            for item in unfinished {
-                let record = replay.records.first { $0.string(at: "id") == item.id }
-                let error = record?["error"]
-                print("UTXOCrashTests:   \(item.id): \(states[item.id]?.string(at: "state") ?? "unknown"); the replay said "
-                      + "\(record?.string(at: "status") ?? "nothing") \(error.map { "\($0)" } ?? "")")
-                XCTAssertTrue(UTXOCrashTests.isRetryableRefusal(code: error?.string(at: "code"), stage: error?.string(at: "stage")),
-                              "\(item.id) is not final after replay \(pass): \(record.map { "\($0)" } ?? "no record"); \(seedNote)")
-            }
-            if unfinished.isEmpty { break }
-        }
+        let (states, passes) = try campaign.recover(
+            ids: items.map(\.id), maxPasses: 4, isFinal: { isFinal(items[$0], $1) },
+            mayRetry: { UTXOCrashTests.isRetryableRefusal(code: $0?.string(at: "code"), stage: $0?.string(at: "stage")) },
+            describe: UTXOCrashTests.refusals)
         miner.stop()
         try assertOutcome(items, states: states)
         let seconds = Int(Date().timeIntervalSince(started))
@@ -268,7 +195,7 @@ final class UTXOCrashTests: XCTestCase {
     }
 
     func ledger() throws -> Ledger {
-        try Ledger(readOnlyPath: workspace.path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
+        try workspace.readLedger()
     }
 
     // MARK: Checks

@@ -4,44 +4,30 @@ import XCTest
 
 /// Deposits on a Bitcoin-family chain, judged by a real litecoind on regtest
 /// (same legacy script rules as Dogecoin), through the built executables.
-final class UTXODepositPipelineTests: XCTestCase {
-    nonisolated(unsafe) static var sharedNode: LitecoinNode?
-    nonisolated(unsafe) static var startError: Error?
+class UTXODepositPipelineTests: PipelineTestCase {
     nonisolated(unsafe) static var miner: String = ""
 
-    override class func setUp() {
-        super.setUp()
-        do {
-            let node = try LitecoinNode()
-            miner = try node.newAddress()
-            try node.mine(110, to: miner)       // coinbase maturity is 100 on regtest
-            sharedNode = node
-        } catch { startError = error }
-    }
-
-    override class func tearDown() {
-        sharedNode?.stop()
-        sharedNode = nil
-        super.tearDown()
+    override class func startNodes() throws -> [TestNode] {
+        let node = try LitecoinNode()
+        miner = try node.newAddress()
+        try node.mine(110, to: miner)       // coinbase maturity is 100 on regtest
+        return [node]
     }
 
     var node: LitecoinNode!
-    var workspace: Workspace!
     var receiver: String!
     var alice: String!
     var bob: String!
 
     override func setUpWithError() throws {
-        if let skip = UTXODepositPipelineTests.startError as? XCTSkip { throw skip }
-        if let error = UTXODepositPipelineTests.startError { throw error }
-        node = UTXODepositPipelineTests.sharedNode
+        try super.setUpWithError()
+        node = try node()
         receiver = try node.newAddress()
         alice = try node.newAddress()
         bob = try node.newAddress()
         try node.fund(alice, coins: "10")
         try node.fund(bob, coins: "10")
         try node.mine(1)
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.config(receiver: receiver))
     }
 

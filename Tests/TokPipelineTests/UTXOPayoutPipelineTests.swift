@@ -5,23 +5,11 @@ import XCTest
 /// Payouts on a Bitcoin-family chain, judged by a real litecoind on regtest:
 /// coins come from deposits to the operator, tok-verify selects and signs,
 /// tok-apply reserves, the node accepts and mines, tok-apply commits.
-final class UTXOPayoutPipelineTests: XCTestCase {
-    nonisolated(unsafe) static var sharedNode: LitecoinNode?
-    nonisolated(unsafe) static var startError: Error?
-
-    override class func setUp() {
-        super.setUp()
-        do {
-            let node = try LitecoinNode()
-            try node.mine(110)       // coinbase maturity is 100 on regtest
-            sharedNode = node
-        } catch { startError = error }
-    }
-
-    override class func tearDown() {
-        sharedNode?.stop()
-        sharedNode = nil
-        super.tearDown()
+class UTXOPayoutPipelineTests: PipelineTestCase {
+    override class func startNodes() throws -> [TestNode] {
+        let node = try LitecoinNode()
+        try node.mine(110)       // coinbase maturity is 100 on regtest
+        return [node]
     }
 
     static let chain = try! ChainId(parsing: LitecoinNode.chain)
@@ -30,19 +18,16 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     static let operatorAddress = UTXOFamily().address(of: try! PrivateKey(hex: EVMNode.operatorKey), chain: chain)
 
     var node: LitecoinNode!
-    var workspace: Workspace!
     var alice: String!
     var bob: String!
 
     override func setUpWithError() throws {
-        if let skip = UTXOPayoutPipelineTests.startError as? XCTSkip { throw skip }
-        if let error = UTXOPayoutPipelineTests.startError { throw error }
-        node = UTXOPayoutPipelineTests.sharedNode
+        try super.setUpWithError()
+        node = try node()
         alice = try node.newAddress()
         bob = try node.newAddress()
         try node.fund(alice, coins: "20")
         try node.mine(1)
-        workspace = try Workspace()
         try workspace.write("tok.toml", payoutConfig())
     }
 
@@ -83,7 +68,7 @@ final class UTXOPayoutPipelineTests: XCTestCase {
     let reconcile = "tok-apply --db state.sqlite --open-payouts | tok-submit | tok-apply --db state.sqlite"
 
     func ledger() throws -> Ledger {
-        try Ledger(readOnlyPath: workspace.path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
+        try workspace.readLedger()
     }
 
     func balance(_ address: String) throws -> (available: String, locked: String) {

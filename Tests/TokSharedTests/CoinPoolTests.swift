@@ -1,20 +1,25 @@
 import Foundation
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// The operator's coins on UTXO chains: how they enter the pool, how prepare
 /// reserves them, how commit and rollback settle them, and the invariants.
-final class CoinPoolTests: XCTestCase {
+/// On SQLite; CoinPoolPostgreSQLTests runs the ledger ones on PostgreSQL.
+class CoinPoolTests: XCTestCase {
+    class var engine: TestEngine { .sqlite }
     static let chain = "bip122:530827f38f93b43ed12af0b3ad25a288"
     static let operatorAddress = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"
     static let account = "bip122:530827f38f93b43ed12af0b3ad25a288:n3GNqMveyvaPvUbH469vDRadqpJMPc84JA"
 
     var directory: URL!
+    var location: String!
     let log = CapturedLog()
 
     override func setUpWithError() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-coins-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        location = try TestDatabase.make(Self.engine, directory: directory.path, file: "ledger.db")
     }
 
     override func tearDownWithError() throws {
@@ -22,8 +27,7 @@ final class CoinPoolTests: XCTestCase {
     }
 
     func openLedger() throws -> Ledger {
-        try Ledger(path: directory.appendingPathComponent("ledger.db").path, synchronous: "normal", busyTimeoutMilliseconds: 1000,
-                   logger: log.logger)
+        try openTestLedger(engine: Self.engine, location: location, logger: log.logger)
     }
 
     static func txid(_ n: Int) -> String {
@@ -171,7 +175,7 @@ final class CoinPoolTests: XCTestCase {
         let path = directory.appendingPathComponent("old.db").path
         do {
             let old = try SQLiteDatabase(path: path)
-            try old.execute(Schema.migrations[0])
+            for step in Schema.migrations[0].steps { try old.execute(SQLiteDialect().render(step)) }
             try old.execute("PRAGMA user_version = 1")
             try old.execute("""
                 INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset, dest_amount,
@@ -185,6 +189,26 @@ final class CoinPoolTests: XCTestCase {
         XCTAssertNil(row.change)
         XCTAssertEqual(row.inputs, [])
         XCTAssertEqual(try totals(ledger), [:])
+    }
+
+    // A file of the released tok (schema 2, PRAGMA user_version, no
+    // schema_migrations) opens: its two migrations are adopted as applied and
+    // the newer ones run, its rows kept.
+    func testSchemaTwoFileIsAdopted() throws {
+        let path = directory.appendingPathComponent("released.db").path
+        do {
+            let old = try SQLiteDatabase(path: path)
+            for migration in Schema.migrations[0..<2] {
+                for step in migration.steps { try old.execute(SQLiteDialect().render(step)) }
+            }
+            try old.execute("PRAGMA user_version = 2")
+            try old.execute("INSERT INTO token_units (token, decimals) VALUES ('LTC', 8)")
+        }
+        let ledger = try Ledger(path: path, synchronous: "normal", busyTimeoutMilliseconds: 1000, logger: log.logger)
+        XCTAssertEqual(try ledger.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
+        XCTAssertEqual(try ledger.database.scalarInt("SELECT count(*) FROM schema_migrations"), Int64(Schema.currentVersion))
+        XCTAssertEqual(try ledger.database.scalarInt("SELECT decimals FROM token_units WHERE token = 'LTC'"), 8)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
     // MARK: Selection (no node needed)

@@ -2,11 +2,13 @@ import Foundation
 import Logging
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// The ledger's chain transitions on synthetic blocks: connect with undo data,
 /// disconnect checked against it, maturity at the level, shortfalls, and the
 /// per-block state hash. No node: the blocks are made here.
-final class LedgerChainTests: XCTestCase {
+class LedgerChainTests: XCTestCase {
+    class var engine: TestEngine { .sqlite }
     var directory: URL!
     var config: TokConfig!
     var network: NetworkConfig!
@@ -50,8 +52,8 @@ final class LedgerChainTests: XCTestCase {
     func openLedger(_ name: String) throws -> Ledger {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let ledger = try Ledger(path: directory.appendingPathComponent(name).path, synchronous: "normal",
-                                busyTimeoutMilliseconds: 1000, logger: logger)
+        let ledger = try openTestLedger(engine: Self.engine,
+                                        location: try TestDatabase.make(Self.engine, directory: directory.path, file: name), logger: logger)
         try ledger.bindTokenUnits(config.tokens)
         return ledger
     }

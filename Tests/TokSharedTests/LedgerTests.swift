@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// Keeps every log event in memory so a test can look for a warning.
 final class CapturedLog: @unchecked Sendable {
@@ -34,9 +35,12 @@ struct CapturingLogHandler: LogHandler {
     }
 }
 
-final class LedgerTests: XCTestCase {
+/// The ledger's transitions, on SQLite; LedgerPostgreSQLTests runs every one on PostgreSQL.
+class LedgerTests: XCTestCase {
+    class var engine: TestEngine { .sqlite }
     var directory: URL!
-    var path: String { directory.appendingPathComponent("ledger.db").path }
+    /// The SQLite file, or the test's PostgreSQL database URI.
+    var path: String!
     let log = CapturedLog()
 
     static let accountA = "eip155:1337:0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
@@ -45,6 +49,7 @@ final class LedgerTests: XCTestCase {
     override func setUpWithError() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-ledger-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        path = try TestDatabase.make(Self.engine, directory: directory.path, file: "ledger.db")
     }
 
     override func tearDownWithError() throws {
@@ -52,7 +57,12 @@ final class LedgerTests: XCTestCase {
     }
 
     func openLedger() throws -> Ledger {
-        try Ledger(path: path, synchronous: "normal", busyTimeoutMilliseconds: 1000, logger: log.logger)
+        try openTestLedger(engine: Self.engine, location: path, logger: log.logger)
+    }
+
+    /// The number of the newest schema migration applied.
+    func schemaVersion(_ ledger: Ledger) throws -> Int64? {
+        try ledger.database.scalarInt("SELECT max(version) FROM schema_migrations")
     }
 
     static func tx(_ n: Int) -> String {
@@ -307,7 +317,7 @@ final class LedgerTests: XCTestCase {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
         try credit(ledger, LedgerTests.deposit("d-2", tx: 2))
-        try ledger.database.execute("DROP TRIGGER audit_no_update")
+        try ledger.database.execute(Self.engine == .sqlite ? "DROP TRIGGER audit_no_update" : "DROP TRIGGER audit_no_update ON audit")
         try ledger.database.execute("UPDATE audit SET body = replace(body, '1000', '9000') WHERE seq = 1")
         let violations = try ledger.checkInvariants()
         XCTAssertEqual(violations, ["audit entry 1: hash does not match its content"])
@@ -333,7 +343,7 @@ final class LedgerTests: XCTestCase {
     // A failing audit write keeps the credit and logs a warning.
     func testAuditWriteFailureKeepsCreditAndWarns() throws {
         let ledger = try openLedger()
-        try ledger.database.execute("CREATE TEMP TRIGGER audit_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END")
+        try failAuditInserts(ledger)
         XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-1", tx: 1)).get(), .credited(availableAfter: UInt256(1000)))
         XCTAssertEqual(try available(ledger), UInt256(1000))
         XCTAssertEqual(try count(ledger, "deposits"), 1)
@@ -343,7 +353,7 @@ final class LedgerTests: XCTestCase {
         XCTAssertTrue(warnings.first?.message.contains("audit") ?? false)
         XCTAssertEqual(warnings.first?.metadata["request"].map { "\($0)" }, "d-1")
         // Once audit writes work again the chain carries on from the last good entry.
-        try ledger.database.execute("DROP TRIGGER temp.audit_fail")
+        try restoreAuditInserts(ledger)
         try credit(ledger, LedgerTests.deposit("d-2", tx: 2))
         XCTAssertEqual(try count(ledger, "audit"), 1)
         XCTAssertEqual(try ledger.checkInvariants(), [])
@@ -365,17 +375,75 @@ final class LedgerTests: XCTestCase {
         try credit(reopened, LedgerTests.deposit("d-3", tx: 3, amount: UInt256(1)))
         XCTAssertEqual(try available(reopened), UInt256(8))
         XCTAssertEqual(try reopened.checkInvariants(), [], "the audit chain continues from the stored head after a restart")
-        XCTAssertEqual(try reopened.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
+        XCTAssertEqual(try schemaVersion(reopened), Int64(Schema.currentVersion))
+        if Self.engine == .sqlite {
+            XCTAssertEqual(try reopened.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
+        }
+    }
+
+    // MARK: Schema
+
+    func assertRefused(containing text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try openLedger(), file: file, line: line) { error in
+            guard let store = error as? StoreError else { return XCTFail("\(error)", file: file, line: line) }
+            XCTAssertEqual(store.kind, .unusable, file: file, line: line)
+            XCTAssertTrue(store.message.contains(text), store.message, file: file, line: line)
+        }
+    }
+
+    // A database whose applied migration is not this tok's is refused, not migrated further.
+    func testChangedMigrationIsRefused() throws {
+        let ledger = try openLedger()
+        XCTAssertEqual(try schemaVersion(ledger), Int64(Schema.currentVersion))
+        try ledger.database.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        assertRefused(containing: "schema migration 1 applied to it differs")
+    }
+
+    // A database a newer tok migrated is refused.
+    func testNewerSchemaIsRefused() throws {
+        let ledger = try openLedger()
+        try ledger.database.execute("INSERT INTO schema_migrations (version, checksum, applied_at_ms) VALUES (\(Schema.currentVersion + 1), 'x', 0)")
+        assertRefused(containing: "newer than this tok")
+    }
+
+    // Integer quantities carry CHECK constraints (triggers on SQLite files): a negative one is a constraint failure.
+    func testNegativeQuantitiesAreRefused() throws {
+        let ledger = try openLedger()
+        for statement in ["INSERT INTO nonces (chain, sender, next_nonce) VALUES ('c', 's', -1)",
+                          "INSERT INTO token_units (token, decimals) VALUES ('X', 78)",
+                          "INSERT INTO free_nonces (chain, sender, nonce) VALUES ('c', 's', -5)"] {
+            XCTAssertThrowsError(try ledger.database.execute(statement), statement) { error in
+                XCTAssertEqual((error as? StoreError)?.kind, .constraint, "\(error)")
+            }
+        }
+        try ledger.database.execute("INSERT INTO nonces (chain, sender, next_nonce) VALUES ('c', 's', 0)")
+        XCTAssertThrowsError(try ledger.database.execute("UPDATE nonces SET next_nonce = -1"))
+    }
+
+    func failAuditInserts(_ ledger: Ledger) throws {
+        switch Self.engine {
+        case .sqlite:
+            try ledger.database.execute("CREATE TEMP TRIGGER audit_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END")
+        case .postgresql:
+            try ledger.database.execute("""
+                CREATE FUNCTION audit_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'x'; END $$;
+                CREATE TRIGGER audit_fail BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_fail();
+                """)
+        }
+    }
+
+    func restoreAuditInserts(_ ledger: Ledger) throws {
+        try ledger.database.execute(Self.engine == .sqlite ? "DROP TRIGGER temp.audit_fail" : "DROP TRIGGER audit_fail ON audit")
     }
 
     /// Asserts that taking `lock` times out with EX_TEMPFAIL, naming the database and the holder's pid.
-    func assertLockBusy(_ lock: WriterLock, file: StaticString = #filePath, line: UInt = #line) {
+    func assertLockBusy(_ lock: any WriterLock, holder: String? = nil, file: StaticString = #filePath, line: UInt = #line) {
         let started = Date()
         XCTAssertThrowsError(try lock.acquire(), file: file, line: line) { error in
             let failure = ToolMain.classify(error)
             XCTAssertEqual(failure.code, .tempFailure, file: file, line: line)
-            XCTAssertTrue(failure.message.contains("database \(self.path)"), failure.message, file: file, line: line)
-            XCTAssertTrue(failure.message.contains("pid \(getpid())"), failure.message, file: file, line: line)
+            XCTAssertTrue(failure.message.contains("database \(self.path!)"), failure.message, file: file, line: line)
+            XCTAssertTrue(failure.message.contains(holder ?? "pid \(getpid())"), failure.message, file: file, line: line)
         }
         let waited = Date().timeIntervalSince(started)
         XCTAssertGreaterThanOrEqual(waited, 0.09, "gave up before its 100 ms timeout", file: file, line: line)
@@ -385,14 +453,14 @@ final class LedgerTests: XCTestCase {
     // A second writer on the same database times out after 100 ms with EX_TEMPFAIL naming the
     // database, and gets the lock once the first releases it (explicitly, or by deinit).
     func testWriterLock() throws {
-        var first: WriterLock? = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        var first: FileWriterLock? = try FileWriterLock(databasePath: path, timeoutMilliseconds: 100)
         XCTAssertEqual(first?.path, path + ".lock")
         try first!.acquire()
-        let second = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        let second = try FileWriterLock(databasePath: path, timeoutMilliseconds: 100)
         assertLockBusy(second)
         first!.release()
         XCTAssertNoThrow(try second.acquire())
-        let third = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        let third = try FileWriterLock(databasePath: path, timeoutMilliseconds: 100)
         assertLockBusy(third)
         second.release()
         // Released by deinit: the first lock is taken again, then dropped with its object.
@@ -405,8 +473,8 @@ final class LedgerTests: XCTestCase {
 
     // withLock holds the lock only for its body, and releases it when the body throws.
     func testWriterLockWithLock() throws {
-        let lock = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
-        let other = try WriterLock(databasePath: path, timeoutMilliseconds: 100)
+        let lock = try FileWriterLock(databasePath: path, timeoutMilliseconds: 100)
+        let other = try FileWriterLock(databasePath: path, timeoutMilliseconds: 100)
         try lock.withLock { assertLockBusy(other) }
         XCTAssertThrowsError(try lock.withLock { () throws -> Void in throw TokError(.internalError, "body failed") })
         XCTAssertNoThrow(try other.acquire())
@@ -415,8 +483,8 @@ final class LedgerTests: XCTestCase {
 
     // Locks on different databases do not conflict.
     func testWriterLocksOnDifferentDatabasesAreIndependent() throws {
-        let one = try WriterLock(databasePath: path, timeoutMilliseconds: 0)
-        let two = try WriterLock(databasePath: path + "-other", timeoutMilliseconds: 0)
+        let one = try FileWriterLock(databasePath: path, timeoutMilliseconds: 0)
+        let two = try FileWriterLock(databasePath: path + "-other", timeoutMilliseconds: 0)
         XCTAssertNoThrow(try one.acquire())
         XCTAssertNoThrow(try two.acquire())
         XCTAssertNotEqual(one.path, two.path)

@@ -2,12 +2,14 @@ import Foundation
 import Logging
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// Each stage run in process against a temporary ledger: every (op, status)
 /// pair a stage does not own passes through byte for byte, and tok-apply's
 /// refusals (forged or missing attestations, missing sections, bad states)
 /// come out as rejections with their stable codes and change nothing.
-final class StageInProcessTests: XCTestCase {
+class StageInProcessTests: XCTestCase {
+    class var engine: TestEngine { .sqlite }
     var directory: URL!
     var config: TokConfig!
     var attestor: Attestor!
@@ -26,8 +28,8 @@ final class StageInProcessTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: ConfigTests.environment)
         attestor = Attestor(settings: try XCTUnwrap(config.attestation))
-        ledger = try Ledger(path: directory.appendingPathComponent("ledger.db").path, synchronous: "normal",
-                            busyTimeoutMilliseconds: 1000, logger: logger)
+        ledger = try openTestLedger(engine: Self.engine,
+                                    location: try TestDatabase.make(Self.engine, directory: directory.path, file: "ledger.db"), logger: logger)
     }
 
     override func tearDownWithError() throws {
@@ -183,8 +185,8 @@ final class StageInProcessTests: XCTestCase {
     func testApplyIsDeterministicUnderAFixedClock() async throws {
         _ = try await run(applyStage(), [verifiedDeposit(id: "d-1"), verifiedDeposit(id: "d-2")])
         let trail = try auditTrail(ledger)
-        ledger = try Ledger(path: directory.appendingPathComponent("other.db").path, synchronous: "normal",
-                            busyTimeoutMilliseconds: 1000, logger: logger)
+        ledger = try openTestLedger(engine: Self.engine,
+                                    location: try TestDatabase.make(Self.engine, directory: directory.path, file: "other.db"), logger: logger)
         _ = try await run(applyStage(), [verifiedDeposit(id: "d-1"), verifiedDeposit(id: "d-2")])
         XCTAssertEqual(try auditTrail(ledger), trail)
     }

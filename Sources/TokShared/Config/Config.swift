@@ -28,7 +28,15 @@ public struct TokConfig: Sendable {
         public var lockTimeoutMilliseconds: Int
         /// "full" fsyncs every commit (the default: a credited deposit survives a power cut);
         /// "normal" may lose the last commits on power loss but never corrupts.
+        /// On PostgreSQL: `synchronous_commit` on or off.
         public var synchronous: String
+        /// The database when no --db is given: a SQLite path or a
+        /// `postgresql://` URI (without its password, preferably).
+        public var url: String? = nil
+        /// The PostgreSQL password, from the environment variable `password_env`
+        /// names. Never logged or printed. Without it libpq looks in
+        /// PGPASSWORD, then PGPASSFILE or ~/.pgpass.
+        public var password: String? = nil
     }
 
     public static let minimumSecretBytes = 32
@@ -167,6 +175,11 @@ public final class NetworkConfig: Sendable {
     public let followStartHeight: Int64?
     /// tok-follow stops, instead of guessing, at a reorganisation deeper than this.
     public let maxReorgDepth: Int
+    /// The trimmer: an off-chain record nothing anchored is dropped this many
+    /// blocks after its expiry height (it can no longer bind before that).
+    public let recordRetentionBlocks: Int
+    /// The market: how many blocks a buyer has to pay a match.
+    public let paymentWindowBlocks: Int
 
     /// EVM networks: the payout fee caps (the defaults elsewhere).
     public var evmSettings: EVMNetworkSettings { familySettings as? EVMNetworkSettings ?? EVMNetworkSettings() }
@@ -182,8 +195,11 @@ public final class NetworkConfig: Sendable {
          receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
          rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
          operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
-         followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth) {
+         followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth,
+         recordRetentionBlocks: Int = 1_440, paymentWindowBlocks: Int = 20) {
         self.familySettings = familySettings
+        self.paymentWindowBlocks = paymentWindowBlocks
+        self.recordRetentionBlocks = recordRetentionBlocks
         self.followStartHeight = followStartHeight
         self.maxReorgDepth = maxReorgDepth
         self.operatorKeyFile = operatorKeyFile
@@ -229,7 +245,7 @@ extension TokConfig {
         var reader = TOMLReader(file: file, path: "", table: root)
         let engine = try parseEngine(&reader)
         let attestation = try parseAttestation(&reader, file: file, environment: environment)
-        let database = try parseDatabase(&reader)
+        let database = try parseDatabase(&reader, environment: environment)
         var tokens = try parseTokens(&reader)
         let networks = try parseNetworks(&reader, tokens: tokens, environment: environment)
         try reader.finish()
@@ -296,7 +312,7 @@ extension TokConfig {
         return attestation
     }
 
-    private static func parseDatabase(_ reader: inout TOMLReader) throws -> DatabaseSettings {
+    private static func parseDatabase(_ reader: inout TOMLReader, environment: [String: String]) throws -> DatabaseSettings {
         var database = DatabaseSettings(lockTimeoutMilliseconds: 10_000, synchronous: "full")
         if var section = try reader.table("database") {
             database.lockTimeoutMilliseconds = try section.int("lock_timeout_milliseconds",
@@ -305,6 +321,17 @@ extension TokConfig {
             database.synchronous = try section.string("synchronous") ?? database.synchronous
             guard ["full", "normal"].contains(database.synchronous) else {
                 throw section.error("synchronous", "must be \"full\" or \"normal\"")
+            }
+            database.url = try section.string("url")
+            if let url = database.url, url.isEmpty { throw section.error("url", "must not be empty") }
+            if let url = database.url, DatabaseTarget(url).hasPasswordInURI {
+                throw section.error("url", "must not carry a password: name an environment variable in password_env, or use a .pgpass file")
+            }
+            if let variable = try section.string("password_env") {
+                guard let value = environment[variable], !value.isEmpty else {
+                    throw section.error("password_env", "environment variable \(variable) is not set")
+                }
+                database.password = value
             }
             try section.finish()
         }
@@ -406,6 +433,8 @@ extension TokConfig {
         let followStart = section.table["follow_start_height"] == nil
             ? nil : Int64(try section.int("follow_start_height", default: 0, range: 0...Int(Int32.max)))
         let maxReorgDepth = try section.int("max_reorg_depth", default: NetworkConfig.defaultMaxReorgDepth, range: 1...10_000)
+        let recordRetention = try section.int("record_retention_blocks", default: 1_440, range: 0...10_000_000)
+        let paymentWindow = try section.int("payment_window_blocks", default: 20, range: 1...10_000)
         let operatorKeyFile = try section.string("operator_key_file")
         let operatorKeyEnv = try section.string("operator_key_env")
         if operatorKeyFile != nil && operatorKeyEnv != nil {
@@ -427,7 +456,8 @@ extension TokConfig {
                              rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
                              rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
                              operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
-                             maxReorgDepth: maxReorgDepth)
+                             maxReorgDepth: maxReorgDepth, recordRetentionBlocks: recordRetention,
+                             paymentWindowBlocks: paymentWindow)
     }
 
     /// `[[networks.assets]]` of one network.

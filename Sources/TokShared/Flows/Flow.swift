@@ -103,7 +103,8 @@ extension Flow {
 public enum FlowRegistry {
     public static let all: [any Flow] = [
         DepositFlow(), PayoutFlow(), TransferFlow(), NonceFillFlow(), BalanceQueryFlow(), StatusQueryFlow(),
-        BlockFlow(), UnattributedQueryFlow(),
+        BlockFlow(), UnattributedQueryFlow(), TokenRecordFlow(), TokenInfoQueryFlow(), TokenBalanceQueryFlow(), InvoiceQueryFlow(),
+        OrderBookQueryFlow(), OfferQueryFlow(), MatchQueryFlow(),
     ]
 
     private static let byOp: [Op: any Flow] = {

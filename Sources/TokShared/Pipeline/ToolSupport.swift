@@ -136,8 +136,9 @@ public enum ToolMain {
                 throw StageFailure(.unavailable, error.message)
             }
             let stage = FollowStage(network: network, attestor: try attestor(config), follower: follower, options: follow,
-                                    ledgerPath: ledgerPath, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
-                                    logger: logger)
+                                    ledgerPath: ledgerPath ?? config.database.url,
+                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                                    logger: logger, config: config)
             let summary = try await stage.run()
             logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
                                            "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
@@ -152,12 +153,13 @@ public enum ToolMain {
     /// An operator's action on an existing ledger (resolutions): one
     /// transition in one batch transaction under the writer lock; its answer
     /// is one JSON line on standard output.
-    public static func operatorAction(tool: String, options: CommonOptions, database: String, lockTimeoutMilliseconds: Int?,
+    public static func operatorAction(tool: String, options: CommonOptions, database: String?, lockTimeoutMilliseconds: Int?,
                                       action: @escaping (TokConfig, Ledger, Int64) throws -> JSON) async -> SysExit {
         await emit(tool: tool, options: options) { config, logger in
-            guard access(database, F_OK) == 0 else { throw StageFailure(.noInput, "no database at \(database)") }
-            let (lock, ledger) = try Ledger.openWriter(path: database, config: config,
-                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+            let target = try DatabaseTarget.resolve(argument: database, config: config)
+            if case .sqlite(let path) = target, access(path, F_OK) != 0 { throw StageFailure(.noInput, "no database at \(path)") }
+            let (lock, ledger) = try Ledger.openWriter(target: target, config: config,
+                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
             return try lock.withLock {
                 let now = Ledger.nowMilliseconds()
                 var answer: Result<JSON, Error> = .failure(StageFailure(.software, "no answer"))
@@ -172,26 +174,60 @@ public enum ToolMain {
 
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
-    public static func check(tool: String, options: CommonOptions, databasePath: String,
+    public static func check(tool: String, options: CommonOptions, database: String?,
                              lockTimeoutMilliseconds: Int?) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         let code: SysExit
         do {
             let config = try options.loadConfig()
-            guard access(databasePath, F_OK) == 0 else {
-                throw StageFailure(.noInput, "no database at \(databasePath)")
+            let target = try DatabaseTarget.resolve(argument: database, config: config)
+            if case .sqlite(let path) = target, access(path, F_OK) != 0 {
+                throw StageFailure(.noInput, "no database at \(path)")
             }
-            let (lock, ledger) = try Ledger.openWriter(path: databasePath, config: config,
-                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+            let (lock, ledger) = try Ledger.openWriter(target: target, config: config,
+                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
             // Under the lock, so the check never sees a batch half-way.
             let violations = try lock.withLock { try ledger.checkInvariants() }
             for violation in violations { print("violation: \(violation)") }
             if violations.isEmpty {
-                print("ok: all invariants hold in \(databasePath)")
+                print("ok: all invariants hold in \(target)")
                 code = .ok
             } else {
                 code = .dataError
             }
+        } catch {
+            code = report(error, tool: tool)
+        }
+        TokLogging.flush()
+        return code
+    }
+
+    /// `tok-apply copy`: copies the ledger at `from` into the empty database at
+    /// `to`, holding both writer locks, then proves the copy equal.
+    public static func copy(tool: String, options: CommonOptions, from: String, to: String,
+                            lockTimeoutMilliseconds: Int?) async -> SysExit {
+        let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
+        let code: SysExit
+        do {
+            let config = try options.loadConfig()
+            let source = DatabaseTarget(from), destination = DatabaseTarget(to)
+            guard source != destination else { throw StageFailure(.usage, "--from and --to name the same database") }
+            if case .sqlite(let path) = source, access(path, F_OK) != 0 { throw StageFailure(.noInput, "no database at \(path)") }
+            let (sourceLock, sourceLedger) = try Ledger.openWriter(target: source, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds,
+                                                                   tool: tool, bindingTokenUnits: false, logger: logger)
+            let (destinationLock, destinationLedger) = try Ledger.openWriter(
+                target: destination, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool,
+                bindingTokenUnits: false, logger: logger)
+            let report = try sourceLock.withLock {
+                try destinationLock.withLock { try LedgerCopy.copy(from: sourceLedger, to: destinationLedger) }
+            }
+            for table in report.tables { print("table \(table)") }
+            let rows = report.tables.reduce(0) { $0 + $1.rows }
+            print("ok: \(destination) is an equal copy of \(source): \(report.tables.count) tables, \(rows) rows, audit head \(report.auditHead), all invariants hold")
+            code = .ok
+        } catch let mismatch as LedgerCopy.CopyMismatch {
+            TokLogging.write("\(tool): copy: \(mismatch.message)\n")
+            code = .dataError
         } catch {
             code = report(error, tool: tool)
         }
@@ -228,7 +264,7 @@ public enum ToolMain {
             }
         case let lock as WriterLockError:
             switch lock {
-            case .timedOut(let message): return (.tempFailure, message)
+            case .timedOut(let message), .unavailable(let message): return (.tempFailure, message)
             case .failed(let message): return (.ioError, message)
             }
         default:

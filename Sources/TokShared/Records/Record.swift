@@ -33,6 +33,15 @@ public enum Op: String, Sendable, CaseIterable {
     case block
     /// Lists payments seen in blocks that prove no sender.
     case unattributed
+    /// A signed off-chain tokenisation record (mint record, invoice, offer).
+    case record
+    /// Queries of token state.
+    case token
+    case tokenBalance = "token_balance"
+    case invoice
+    case orderBook = "order_book"
+    case offer
+    case match
 }
 
 /// Where a record stands in the flow; each stage handles records in the

@@ -13,11 +13,11 @@ public final class ApplyStage: Stage {
     private let attestor: Attestor
     private let logger: Logger
     /// Taken around each batch's transaction.
-    private let writerLock: WriterLock?
+    private let writerLock: (any WriterLock)?
     /// Reads the clock once per batch (tests fix it).
     private let clock: @Sendable () -> Int64
 
-    public init(config: TokConfig, ledger: Ledger, attestor: Attestor, writerLock: WriterLock?, logger: Logger,
+    public init(config: TokConfig, ledger: Ledger, attestor: Attestor, writerLock: (any WriterLock)?, logger: Logger,
                 clock: @escaping @Sendable () -> Int64 = Ledger.nowMilliseconds) {
         self.writerLock = writerLock
         self.resolver = RequestResolver(config: config)

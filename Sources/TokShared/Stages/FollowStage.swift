@@ -45,6 +45,8 @@ public final class FollowStage {
     private let writer: OutputWriter
     private let ledgerPath: String?
     private let busyTimeoutMilliseconds: Int
+    /// For a PostgreSQL ledger: the password and session settings to connect with.
+    private let config: TokConfig?
     /// The chain as this run knows it, oldest first: the ledger's newest
     /// blocks, then what this run wrote. At most max_reorg_depth + 1 long.
     private var chain: [(height: Int64, hash: String, previousHash: String)] = []
@@ -52,7 +54,9 @@ public final class FollowStage {
     private let startedMilliseconds = monotonicMilliseconds()
 
     public init(network: NetworkConfig, attestor: Attestor, follower: BlockFollower, options: FollowOptions,
-                ledgerPath: String?, busyTimeoutMilliseconds: Int, logger: Logger, writer: OutputWriter = OutputWriter()) {
+                ledgerPath: String?, busyTimeoutMilliseconds: Int, logger: Logger, writer: OutputWriter = OutputWriter(),
+                config: TokConfig? = nil) {
+        self.config = config
         self.network = network
         self.attestor = attestor
         self.follower = follower
@@ -110,7 +114,7 @@ public final class FollowStage {
         }
         if let ledger = try openLedger() {
             do { follower.watchCoins(try ledger.watchedCoins(chain: network.chainText)) } catch {
-                throw .ledger("reading the operator's coins from \(ledgerPath ?? "?"): \(error)")
+                throw .ledger("reading the operator's coins from \(ledgerPath.map { DatabaseTarget($0).description } ?? "?"): \(error)")
             }
         }
         logger.info("following", metadata: ["network": "\(network.alias)",
@@ -120,9 +124,13 @@ public final class FollowStage {
     private func openLedger() throws(Stop) -> Ledger? {
         guard let ledgerPath else { return nil }
         do {
+            if let config, case .postgresql = DatabaseTarget(ledgerPath) {
+                // A reader's session: committed snapshots, no lock, never in the writer's way.
+                return try Ledger.readOnlyIfReady(target: DatabaseTarget(ledgerPath), config: config, tool: "tok-follow", logger: logger)
+            }
             return try Ledger.readOnlyIfReady(path: ledgerPath, busyTimeoutMilliseconds: busyTimeoutMilliseconds, logger: logger)
         } catch {
-            throw .ledger("cannot read the ledger \(ledgerPath): \(error)")
+            throw .ledger("cannot read the ledger \(DatabaseTarget(ledgerPath)): \(error)")
         }
     }
 

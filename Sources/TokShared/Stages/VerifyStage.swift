@@ -18,14 +18,18 @@ public final class VerifyStage: Stage {
     private var verifiers: [String: DepositVerifier] = [:]
     /// tok-apply's database, read-only: advisory balance checks, nonces, replays.
     /// Opened on first use, because in a pipeline tok-apply may still be creating it.
-    private let ledgerPath: String?
+    private let ledgerTarget: DatabaseTarget?
     private var openedLedger: Ledger?
     var ledger: Ledger? {
         if let openedLedger { return openedLedger }
-        guard let ledgerPath, access(ledgerPath, F_OK) == 0 else { return nil }
-        openedLedger = try? Ledger(readOnlyPath: ledgerPath, busyTimeoutMilliseconds: resolver.config.database.lockTimeoutMilliseconds,
-                                   logger: logger)
-        if openedLedger == nil { logger.notice("database \(ledgerPath) is not ready yet; checking against an empty ledger") }
+        guard let ledgerTarget else { return nil }
+        if case .sqlite(let path) = ledgerTarget, access(path, F_OK) != 0 { return nil }
+        do {
+            let connection = try ledgerTarget.connect(config: resolver.config, readOnly: true, tool: "tok-verify")
+            openedLedger = try Ledger(readOnly: connection, logger: logger)
+        } catch {
+            logger.notice("database \(ledgerTarget) is not ready yet; checking against an empty ledger", metadata: ["reason": "\(error)"])
+        }
         return openedLedger
     }
     let environment: [String: String]
@@ -45,12 +49,13 @@ public final class VerifyStage: Stage {
     var takenCoins: [String: [String: Int]] = [:]
     static let takenCoinExpiryMilliseconds = 120_000
 
-    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, ledgerPath: String? = nil,
+    /// `database`: tok-apply's (a SQLite path or a postgresql:// URI), read-only.
+    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, database: DatabaseTarget? = nil,
                 environment: [String: String] = TokConfig.processEnvironment(), logger: Logger) {
         self.resolver = RequestResolver(config: config)
         self.attestor = attestor
         self.wait = wait
-        self.ledgerPath = ledgerPath
+        self.ledgerTarget = database
         self.environment = environment
         self.logger = logger
     }
@@ -138,7 +143,7 @@ public final class VerifyStage: Stage {
 
     /// Remembers an attested deposit until the ledger shows it credited.
     private func noteCredit(_ deposit: ResolvedDeposit, _ credited: UInt256) {
-        guard ledgerPath != nil else { return }
+        guard ledgerTarget != nil else { return }
         inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, account: deposit.account, token: deposit.mapping.token,
                            amount: credited)
     }

@@ -2,8 +2,8 @@
 /// with named parameters (`:request_id`) and reads result columns by name, so
 /// one statement text serves every engine; what differs between engines (how a
 /// write transaction begins, schema types, where the schema version lives) is
-/// the dialect's. SQLite implements it today (SQLite.swift); PostgreSQL fills
-/// the same two protocols.
+/// the dialect's. SQLite (SQLite.swift) and PostgreSQL (PostgreSQL/) fill
+/// the same protocols.
 
 /// A failure inside the database engine, in the store's own terms. Stages map
 /// it to a record's `database_error` or to an exit code at the tool's edge;
@@ -32,14 +32,23 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// The engine's own code, for messages (SQLite's extended result code).
     public let engineCode: Int32
+    /// PostgreSQL's SQLSTATE (five characters), when the server sent one.
+    public let sqlState: String?
 
-    public init(_ kind: Kind, _ message: String, engineCode: Int32 = 0) {
+    public init(_ kind: Kind, _ message: String, engineCode: Int32 = 0, sqlState: String? = nil) {
         self.kind = kind
         self.message = message
         self.engineCode = engineCode
+        self.sqlState = sqlState
     }
 
-    public var description: String { "database error\(engineCode == 0 ? "" : " \(engineCode)"): \(message)" }
+    /// Whether the same work can succeed later (a lock, a lost connection).
+    public var isRetryable: Bool { kind == .busy || kind == .unavailable }
+
+    public var description: String {
+        let code = sqlState ?? (engineCode == 0 ? nil : "\(engineCode)")
+        return "database error\(code.map { " \($0)" } ?? ""): \(message)"
+    }
 }
 
 /// What differs in SQL between engines. Statements the ledger runs on the hot
@@ -52,6 +61,20 @@ public protocol SQLDialect: Sendable {
     /// Starts the batch's write transaction, taking the write lock at once so a
     /// second writer waits at the start rather than failing at commit.
     var beginWriteTransaction: String { get }
+    /// A schema statement in tok's neutral form, in this engine's words (Schema.swift).
+    func render(_ step: SchemaStep) -> String
+    /// SQLite files before `schema_migrations` kept their version in `PRAGMA
+    /// user_version`: the query that reads it, and the statement that keeps it
+    /// in step. Nil where there is no such thing.
+    var legacyVersionQuery: String? { get }
+    func setLegacyVersion(_ version: Int) -> String?
+    /// The user tables (column `name`), for `tok-apply copy`; the migrations table excluded.
+    var listTables: String { get }
+    /// Columns (`name`) of table `:table` whose values a sequence generates, or
+    /// nil when generated keys need no care after rows are copied in with theirs.
+    var identityColumnsQuery: String? { get }
+    /// Moves a generated-key sequence past the rows copied in.
+    func resetIdentity(table: String, column: String) -> String
 }
 
 /// One open connection. Not shared between threads: the ledger is used by one
@@ -68,6 +91,14 @@ public protocol DatabaseConnection: AnyObject {
     /// Rows the last INSERT, UPDATE or DELETE changed.
     var changes: Int { get }
     var inTransaction: Bool { get }
+    /// Makes sure the connection is usable before a batch: a server connection
+    /// lost since the last batch is opened again (bounded retries with
+    /// backoff), or this throws `.unavailable`. A file needs nothing.
+    func ensureOpen() throws(StoreError)
+}
+
+extension DatabaseConnection {
+    public func ensureOpen() throws(StoreError) {}
 }
 
 /// A prepared statement with its current row. Parameters are bound and
@@ -92,6 +123,8 @@ public protocol DatabaseStatement: AnyObject {
     func isNull(at index: Int32) -> Bool
     func int64(at index: Int32) -> Int64
     func text(at index: Int32) -> String
+    /// The result columns' names, in order (for `tok-apply copy`).
+    var columnNames: [String] { get }
 }
 
 extension DatabaseStatement {

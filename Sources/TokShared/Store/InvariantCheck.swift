@@ -10,6 +10,7 @@ extension Ledger {
         violations += try requestViolations()
         violations += try auditViolations()
         violations += try chainViolations()
+        violations += try tokenViolations()
         return violations
     }
 
@@ -149,8 +150,8 @@ extension Ledger {
         if strayCoins > 0 { violations.append("\(strayCoins) coin(s) whose state does not match their payout's") }
         let badChange = try database.scalarInt("""
             SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = u.request_id
-            WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS NOT u.vout
-                                           OR p.change_value IS NOT u.value OR p.state = 'failed')
+            WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS DISTINCT FROM u.vout
+                                           OR p.change_value IS DISTINCT FROM u.value OR p.state = 'failed')
             """) ?? 0
         if badChange > 0 { violations.append("\(badChange) change coin(s) that are not the output their payout recorded") }
         let withoutInputs = try database.scalarInt("""
@@ -226,6 +227,40 @@ extension Ledger {
             violations.append("shortfall \(shortfalls.int64("id")): \(shortfalls.text("account")) holds \(shortfalls.text("amount")) \(shortfalls.text("token")) credited for \(shortfalls.text("tx")), which left the chain with block \(shortfalls.text("block_hash")); its payouts wait (tok-apply resolve-shortfall)")
         }
         shortfalls.reset()
+        return violations
+    }
+
+    /// Tokens: every token's balances add up to its supply (tokens are never
+    /// created or lost after the mint), and what a seller holds reserved is
+    /// exactly what its open and paid invoices hold.
+    func tokenViolations() throws(StoreError) -> [String] {
+        var violations: [String] = []
+        let supply = try database.statement("""
+            SELECT t.chain AS chain, t.token AS token, t.supply AS supply,
+                   (SELECT coalesce(sum(b.available + b.reserved), 0) FROM token_balances b
+                    WHERE b.chain = t.chain AND b.token = t.token) AS held
+            FROM tokens t ORDER BY t.chain, t.token
+            """)
+        while try supply.step() {
+            guard supply.int64("supply") != supply.int64("held") else { continue }
+            violations.append("token \(supply.text("token")) on \(supply.text("chain")): balances hold \(supply.int64("held")), the supply is \(supply.int64("supply"))")
+        }
+        supply.reset()
+        let reserved = try database.statement("""
+            SELECT b.chain AS chain, b.token AS token, b.address AS address, b.reserved AS reserved,
+                   (SELECT coalesce(sum(i.quantity), 0) FROM invoices i WHERE i.chain = b.chain AND i.token = b.token
+                      AND i.seller = b.address AND i.state IN ('open', 'paid'))
+                 + (SELECT coalesce(sum(o.remaining), 0) FROM offers o WHERE o.chain = b.chain AND o.token = b.token
+                      AND o.author = b.address AND o.side = 'sell' AND o.state = 'open')
+                 + (SELECT coalesce(sum(m.quantity), 0) FROM matches m WHERE m.chain = b.chain AND m.token = b.token
+                      AND m.seller = b.address AND m.state IN ('reserved', 'paid')) AS held
+            FROM token_balances b ORDER BY b.chain, b.token, b.address
+            """)
+        while try reserved.step() {
+            guard reserved.int64("reserved") != reserved.int64("held") else { continue }
+            violations.append("token \(reserved.text("token")): \(reserved.text("address")) has \(reserved.int64("reserved")) reserved, its open invoices, sell offers and matches hold \(reserved.int64("held"))")
+        }
+        reserved.reset()
         return violations
     }
 }

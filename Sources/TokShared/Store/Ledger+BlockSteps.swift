@@ -18,6 +18,8 @@ struct BlockWriter {
     private(set) var creditedCount = 0
     private(set) var shortfallsResolved = 0
     private(set) var anchorOutcomes: [AnchorOutcomeRow] = []
+    /// Journaled rows the block wrote, in order (RowJournal): the facts cover their final values.
+    var changedRows: [(table: String, key: JournalRow, after: JournalRow?)] = []
 
     init(ledger: Ledger, block: FollowedBlock, network: NetworkConfig, config: TokConfig, now: Int64) {
         self.ledger = ledger
@@ -27,9 +29,9 @@ struct BlockWriter {
         self.now = now
     }
 
-    private var database: any DatabaseConnection { ledger.database }
+    var database: any DatabaseConnection { ledger.database }
 
-    private mutating func undo(_ kind: String, _ body: JSON) throws(StoreError) {
+    mutating func undo(_ kind: String, _ body: JSON) throws(StoreError) {
         var bytes: [UInt8] = []
         body.serialize(into: &bytes, sortKeys: true)
         let insert = try database.statement("""
@@ -92,17 +94,12 @@ struct BlockWriter {
         }
     }
 
-    /// Tokenisation anchors, with what decoding them says (tok-protocol(7)).
+    /// Tokenisation anchors, in block order: each decoded (tok-protocol(7)),
+    /// applied (Ledger+Tokens), and recorded with its outcome.
     mutating func recordAnchors() throws {
-        for anchor in block.anchors {
-            let found = TokenProtocol.findAnchor(outputScripts: anchor.outputs.map(\.script))
-            let (outcome, reason): (String, String?)
-            switch found?.outcome {
-            case .message?: (outcome, reason) = ("recorded", nil)
-            case .invalid(let rejection)?: (outcome, reason) = ("invalid", rejection.reason.rawValue)
-            case .unsupported?: (outcome, reason) = ("unsupported", nil)
-            case .notAnchor?, nil: (outcome, reason) = ("invalid", "no_envelope")
-            }
+        for anchor in block.anchors.sorted(by: { $0.position < $1.position }) {
+            let result = try applyAnchor(anchor)
+            let (outcome, reason) = (result.outcome, result.reason)
             let insert = try database.statement("""
                 INSERT INTO anchors (chain, block_hash, height, position, tx, output, actor, script, outcome, reason)
                 VALUES (:chain, :block_hash, :height, :position, :tx, :output, :actor, :script, :outcome, :reason)
@@ -236,6 +233,21 @@ struct BlockWriter {
         precondition(database.changes == 1, "a matured payment is updated once")
     }
 
+    /// The final value of every journaled row the block changed, ordered by
+    /// table and key: token state, as the chain alone decides it.
+    private func rowFacts() -> JSON {
+        var last: [String: (table: String, key: JournalRow, after: JournalRow?)] = [:]
+        for change in changedRows { last[change.table + " " + Ledger.rowJSON(change.key).serialized(sortKeys: true)] = change }
+        return JSON.array(last.keys.sorted().map { id in
+            let change = last[id]!
+            let fact = JSON.object()
+            fact.set("table", string: change.table)
+            fact.set("key", Ledger.rowJSON(change.key))
+            fact.set("after", Ledger.rowJSON(change.after))
+            return fact
+        })
+    }
+
     /// Writes the block with its facts and state hash, and its audit entry.
     mutating func finish(previousStateHash: String) throws -> ChainBlockRow {
         let facts = JSON.object()
@@ -247,6 +259,7 @@ struct BlockWriter {
         facts.set("payments", JSON.array(paymentFacts))
         facts.set("matured", JSON.array(maturedFacts))
         facts.set("anchors", JSON.array(anchorFacts))
+        facts.set("rows", rowFacts())
         var factBytes: [UInt8] = []
         facts.serialize(into: &factBytes, sortKeys: true)
         let stateHash = Ledger.auditHash(previous: previousStateHash, body: factBytes)
@@ -318,6 +331,8 @@ struct BlockUndoer {
             try reopenShortfall(step.body)
         case "payment_detected":
             try forgetPayment(step.body)
+        case "row":
+            try undoRow(step.body)
         default:
             throw unclean("unknown undo step \(step.kind)")
         }

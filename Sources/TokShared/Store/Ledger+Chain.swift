@@ -159,11 +159,18 @@ extension Ledger {
 
             // Writes: every check passed.
             var writer = BlockWriter(ledger: self, block: block, network: network, config: config, now: now)
+            // Expiries run at the start of the block, before its transactions.
+            try writer.expireInvoices()
+            try writer.expireMarket()
             try writer.recordPayments()
             try writer.recordSpends()
             try writer.recordAnchors()
-            try writer.matureUpTo(height: block.height - Int64(network.confirmations) + 1)
+            let level = block.height - Int64(network.confirmations) + 1
+            try writer.matureUpTo(height: level)
+            try writer.settleInvoices(upTo: level)
+            try writer.settleMatches(upTo: level)
             let row = try writer.finish(previousStateHash: tip?.stateHash ?? Ledger.chainGenesis)
+            try trimRecords(chain: block.network, height: block.height, retentionBlocks: Int64(network.recordRetentionBlocks))
 
             // Postconditions: the block is the new tip, and nothing below the level is left pending.
             guard let newTip = try chainTip(chain: block.network) else { preconditionFailure("a connected block is stored") }

@@ -81,11 +81,12 @@ public final class Ledger {
     private var auditHead: String
     static let auditGenesis = String(repeating: "0", count: 64)
 
-    /// Opens (creating and migrating) a ledger over an open connection, as its writer.
+    /// Opens (creating and migrating) a ledger over an open connection, as its
+    /// writer. The caller holds the writer lock while the schema is migrated.
     public init(connection: any DatabaseConnection, logger: Logger) throws(StoreError) {
         database = connection
         self.logger = logger
-        try Ledger.migrate(database)
+        try Schema.migrate(database, location: connection.location, nowMilliseconds: Ledger.nowMilliseconds())
         auditHead = try Ledger.readAuditHead(database)
     }
 
@@ -93,6 +94,11 @@ public final class Ledger {
     public convenience init(path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
         let database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        try Ledger.configureWriter(database, synchronous: synchronous)
+        try self.init(connection: database, logger: logger)
+    }
+
+    static func configureWriter(_ database: SQLiteDatabase, synchronous: String) throws(StoreError) {
         try database.execute("PRAGMA journal_mode = WAL")
         try database.execute("PRAGMA synchronous = \(synchronous == "normal" ? "NORMAL" : "FULL")")
         // The savepoint per record keeps a statement journal; in memory it costs
@@ -100,36 +106,57 @@ public final class Ledger {
         try database.execute("PRAGMA temp_store = MEMORY")
         // 64 MiB of page cache: a batch's working set stays in memory as the database grows.
         try database.execute("PRAGMA cache_size = -65536")
-        try self.init(connection: database, logger: logger)
     }
 
-    /// Opens (creating and migrating) the database as its writer: the lock is
-    /// held while the schema is brought up to date, then released; callers
-    /// take it again around every write (`WriterLock.withLock`, or per batch).
-    public static func openWriter(path: String, config: TokConfig, lockTimeoutMilliseconds: Int?,
-                                  logger: Logger) throws -> (lock: WriterLock, ledger: Ledger) {
-        let lock = try WriterLock(databasePath: path, timeoutMilliseconds: lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds)
+    /// Opens (creating and migrating) the database as its writer, with the
+    /// writer lock of its engine (a flock beside a SQLite file, an advisory
+    /// lock on a PostgreSQL server): the lock is held while the schema is
+    /// brought up to date, then released; callers take it again around every
+    /// write (`WriterLock.withLock`, or per batch).
+    /// `bindingTokenUnits: false` leaves token_units as it is (`tok-apply copy`).
+    public static func openWriter(target: DatabaseTarget, config: TokConfig, lockTimeoutMilliseconds: Int?,
+                                  tool: String = "tok-apply", bindingTokenUnits: Bool = true,
+                                  logger: Logger) throws -> (lock: any WriterLock, ledger: Ledger) {
+        let timeout = lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds
+        let connection = try target.connect(config: config, readOnly: false, tool: tool)
+        let lock: any WriterLock
+        switch connection {
+        case let sqlite as SQLiteDatabase:
+            try configureWriter(sqlite, synchronous: config.database.synchronous)
+            lock = try FileWriterLock(databasePath: sqlite.path, timeoutMilliseconds: timeout)
+        case let server as PostgreSQLConnection:
+            lock = AdvisoryWriterLock(connection: server, timeoutMilliseconds: timeout)
+        default:
+            preconditionFailure("an engine without a writer lock")
+        }
         let ledger = try lock.withLock {
-            let ledger = try Ledger(path: path, synchronous: config.database.synchronous,
-                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
-            try ledger.bindTokenUnits(config.tokens)
+            let ledger = try Ledger(connection: connection, logger: logger)
+            if bindingTokenUnits { try ledger.bindTokenUnits(config.tokens) }
             return ledger
         }
         return (lock, ledger)
     }
 
+    /// The same for a SQLite file (tests and older callers).
+    public static func openWriter(path: String, config: TokConfig, lockTimeoutMilliseconds: Int?,
+                                  logger: Logger) throws -> (lock: any WriterLock, ledger: Ledger) {
+        try openWriter(target: .sqlite(path: path), config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+    }
+
     /// A read-only view for tok-verify's advisory checks (balances, nonces,
-    /// replays). It never writes; only tok-apply does.
-    public init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
-        let database = try SQLiteDatabase(path: path, readOnly: true)
-        self.database = database
+    /// replays). It never writes; only tok-apply does. On PostgreSQL it reads
+    /// committed snapshots and takes no lock, so it never blocks the writer.
+    public init(readOnly connection: any DatabaseConnection, logger: Logger) throws(StoreError) {
+        database = connection
         self.logger = logger
-        try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
-        let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
-        guard version == Schema.currentVersion else {
-            throw StoreError(.unusable, "\(path) has schema version \(version), this tok expects \(Schema.currentVersion); run tok-apply on it first")
-        }
+        try Schema.requireCurrent(connection, location: connection.location)
         auditHead = Ledger.auditGenesis
+    }
+
+    public convenience init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
+        let database = try SQLiteDatabase(path: path, readOnly: true)
+        try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        try self.init(readOnly: database, logger: logger)
     }
 
     /// A read-only view for readers that run beside a tok-apply that may be
@@ -139,33 +166,31 @@ public final class Ledger {
         guard access(path, F_OK) == 0 else { return nil }
         let probe = try SQLiteDatabase(path: path, readOnly: true)
         try probe.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
-        let version = Int(try probe.scalarInt("PRAGMA user_version") ?? 0)
-        guard version >= Schema.currentVersion else { return nil }
-        return try Ledger(readOnlyPath: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, logger: logger)
+        return try readOnlyIfReady(connection: probe, logger: logger)
+    }
+
+    /// The same for any database `--db` names (a PostgreSQL reader takes no
+    /// lock and never blocks the writer).
+    public static func readOnlyIfReady(target: DatabaseTarget, config: TokConfig, tool: String,
+                                       logger: Logger) throws(StoreError) -> Ledger? {
+        switch target {
+        case .sqlite(let path):
+            return try readOnlyIfReady(path: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+        case .postgresql:
+            return try readOnlyIfReady(connection: try target.connect(config: config, readOnly: true, tool: tool), logger: logger)
+        }
+    }
+
+    /// The same over an open connection.
+    public static func readOnlyIfReady(connection: any DatabaseConnection, logger: Logger) throws(StoreError) -> Ledger? {
+        guard let applied = try? Schema.applied(connection), applied.count >= Schema.currentVersion else { return nil }
+        return try Ledger(readOnly: connection, logger: logger)
     }
 
     /// The payout recorded under a request id, if any (tok-verify uses it to
     /// re-emit a replayed payout's transaction instead of signing a new one).
     public func payout(requestId: String) throws(TokError) -> PayoutRow? {
         try guarded { try payoutRow(requestId) }
-    }
-
-    static func migrate(_ database: any DatabaseConnection) throws(StoreError) {
-        let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
-        guard version <= Schema.currentVersion else {
-            throw StoreError(.unusable, "database schema version \(version) is newer than this tok (\(Schema.currentVersion))")
-        }
-        for next in version..<Schema.currentVersion {
-            try database.execute(database.dialect.beginWriteTransaction)
-            do throws(StoreError) {
-                try database.execute(Schema.migrations[next])
-                try database.execute("PRAGMA user_version = \(next + 1)")
-                try database.execute("COMMIT")
-            } catch {
-                try? database.execute("ROLLBACK")
-                throw error
-            }
-        }
     }
 
     /// The newest audit entry's hash, or the genesis hash of an empty trail. A
@@ -203,6 +228,7 @@ public final class Ledger {
     /// payout pipeline) may have appended since our last batch.
     public func inBatch<T>(_ body: () throws -> T) throws(BatchFailure) -> T {
         do throws(StoreError) {
+            try database.ensureOpen()
             try database.statement(database.dialect.beginWriteTransaction).run()
             auditHead = try Ledger.readAuditHead(database)
         } catch {

@@ -32,6 +32,48 @@ public struct SQLiteDialect: SQLDialect {
     public init() {}
     public var name: String { "sqlite" }
     public var beginWriteTransaction: String { "BEGIN IMMEDIATE" }
+    public var legacyVersionQuery: String? { "PRAGMA user_version" }
+    public func setLegacyVersion(_ version: Int) -> String? { "PRAGMA user_version = \(version)" }
+    public var listTables: String {
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name"
+    }
+    // An INTEGER PRIMARY KEY is the rowid: the next one follows the largest present.
+    public var identityColumnsQuery: String? { nil }
+    public func resetIdentity(table: String, column: String) -> String { "SELECT 1" }
+
+    public func render(_ step: SchemaStep) -> String {
+        switch step {
+        case .sql(let text):
+            return text.replacingTokens(["{int}": "INTEGER", "{text}": "TEXT", "{key}": "INTEGER PRIMARY KEY",
+                                         "{without_rowid}": "WITHOUT ROWID"])
+        case .appendOnly(let table, let message):
+            // The trigger names of the released schema 1.
+            return """
+                CREATE TRIGGER \(table)_no_update BEFORE UPDATE ON \(table)
+                    BEGIN SELECT RAISE(ABORT, '\(message)'); END;
+                CREATE TRIGGER \(table)_no_delete BEFORE DELETE ON \(table)
+                    BEGIN SELECT RAISE(ABORT, '\(message)'); END;
+                """
+        case .check(let table, let column, let rule):
+            // SQLite cannot add a CHECK to an existing table: a trigger pair refuses the same rows.
+            let refuse = "BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: \(table).\(column) \(rule)'); END;"
+            return """
+                CREATE TRIGGER \(table)_\(column)_range_insert BEFORE INSERT ON \(table)
+                    WHEN NOT (NEW.\(column) \(rule)) \(refuse)
+                CREATE TRIGGER \(table)_\(column)_range_update BEFORE UPDATE OF \(column) ON \(table)
+                    WHEN NOT (NEW.\(column) \(rule)) \(refuse)
+                """
+        }
+    }
+}
+
+extension String {
+    /// Replaces each `{token}` by its word; used to render the neutral schema.
+    func replacingTokens(_ words: [String: String]) -> String {
+        var text = self
+        for (token, word) in words { text = text.replacing(token, with: word) }
+        return text
+    }
 }
 
 // SQLite's "copy this buffer now" destructor sentinel, which Swift cannot import as a macro.
@@ -228,6 +270,10 @@ public final class SQLiteStatement: DatabaseStatement {
     public func isNull(_ column: String) -> Bool { isNull(at: self.column(column)) }
     public func int64(_ column: String) -> Int64 { int64(at: self.column(column)) }
     public func text(_ column: String) -> String { text(at: self.column(column)) }
+
+    public var columnNames: [String] {
+        (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) }
+    }
 
     public func isNull(at index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
     public func int64(at index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }

@@ -58,7 +58,7 @@ final class BackgroundPipeline {
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = arguments
+        process.arguments = arguments.map { $0 == "state.sqlite" ? workspace.database : workspace.bound($0) }
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = Repo.binDirectory.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         env["TOK_ATTESTATION_SECRET"] = workspace.secret
@@ -228,8 +228,116 @@ struct CrashLedger {
     }
 
     func sql(_ query: String) throws -> String {
-        let result = try workspace.run("sqlite3 state.sqlite \"\(query)\"")
+        let result = try workspace.sql(query)
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The kill -9 campaign both crash tests run (EVM in CrashTests, bip122 in
+/// UTXOCrashTests), on either engine: chaos rounds that kill one stage each,
+/// then recovery by reconciliation and replay. What differs per chain (the
+/// stream, what is final, which refusals may leave a request for another
+/// pass) comes in as closures.
+struct CrashCampaign {
+    let workspace: Workspace
+    /// The test's name, first on every progress line.
+    let label: String
+    let seedNote: String
+    var ledger: CrashLedger { CrashLedger(workspace: workspace, seedNote: seedNote) }
+
+    /// Chaos: every stage is the victim at least once. The stream is cut into `rounds` chunks;
+    /// round r replays from the first request not yet final (at the latest from chunk r-1, so
+    /// finished requests are replayed too) through chunk r, so each round has fresh work.
+    /// Reconciliation runs between rounds, and is killed too, after the rounds that kill
+    /// tok-submit or the committing tok-apply (those leave payouts open for it). Returns the
+    /// kills that landed, by victim.
+    func chaos(lines: [String], rounds: Int, rng: inout SeededGenerator, firstUnfinished: () throws -> Int,
+               describe: ([JSON]) -> String = { _ in "" }, afterRound: (Int) throws -> Void = { _ in }) throws -> [String: Int] {
+        var victims = CrashTests.stageNames.shuffled(using: &rng)
+        while victims.count < rounds { victims.append(CrashTests.stageNames.randomElement(using: &rng)!) }
+        enum Between { case nothing, reconcile, killedReconcile }
+        let between: [Between] = victims.map { victim in
+            if victim == "submit" || victim == "apply-commit" { return .killedReconcile }
+            return [.nothing, .reconcile][Int(rng.next() % 2)]
+        }
+        var kills: [String: Int] = [:]
+        var lifetimes: [String: Int] = [:]   // how long each stage lived in rounds where no kill landed
+        for round in 0..<rounds {
+            let victim = victims[round]
+            let end = ((round + 1) * lines.count + rounds - 1) / rounds
+            let previousChunk = round == 0 ? 0 : (round - 1) * lines.count / rounds
+            let start = min(previousChunk, try firstUnfinished())
+            try workspace.write("stream-\(round).ndjson", lines[start..<end].joined(separator: "\n") + "\n")
+            let pipeline = try BackgroundPipeline(workspace: workspace, name: "round-\(round)", bashArguments: [
+                "-c", CrashTests.chaosPipeline(input: "stream-\(round).ndjson", waitTimeoutMilliseconds: 5000)])
+            // A random moment in 50-2000 ms, within how long the victim lived in undisturbed rounds so far
+            // (upstream stages end well before the pipeline does), so most kills land mid-stream.
+            let delay = 50 + Int(rng.next() % UInt64(max(1, min(2000, lifetimes[victim, default: 2000]) - 49)))
+            var lastSeen: [String: Int] = [:]
+            var landed = false, attempted = false
+            let (code, timedOut) = pipeline.watch(timeoutSeconds: 120) { elapsedMilliseconds, stages in
+                for stage in stages { if let name = CrashTests.stageName(stage) { lastSeen[name] = elapsedMilliseconds } }
+                if elapsedMilliseconds >= delay && !attempted {
+                    attempted = true
+                    if let target = stages.first(where: { CrashTests.stageName($0) == victim }) { landed = pipeline.kill(target) }
+                }
+                return !landed   // after a miss, keep watching: the stages' lifetimes steer the next delays
+            }
+            if landed { kills[victim, default: 0] += 1 }
+            XCTAssertFalse(timedOut, "round \(round): the pipeline did not end after the kill; \(seedNote)\n\(pipeline.stderr)")
+            if !landed { for (name, milliseconds) in lastSeen { lifetimes[name] = max(60, milliseconds) } }
+            print("\(label): round \(round) (requests \(start)..<\(end)): kill -9 \(victim) after \(delay) ms: "
+                  + "\(landed ? "killed" : "had already exited"); pipeline exit \(code), \(pipeline.records.count) records out"
+                  + describe(pipeline.records))
+            switch between[round] {
+            case .nothing: break
+            case .reconcile:
+                let result = try ledger.reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
+                print("\(label): round \(round): reconciliation exit \(result.exitCode), \(result.records) records")
+            case .killedReconcile:
+                let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n").count
+                let (victimTool, delayMs, killed) = try ledger.killedReconcile(name: "reconcile-\(round)", rng: &rng)
+                if killed { kills["reconcile", default: 0] += 1 }
+                print("\(label): round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
+                      + (killed ? "killed" : "it had already ended"))
+            }
+            try afterRound(round)
+        }
+        return kills
+    }
+
+    /// Recovery: reconcile, replay the whole stream without kills, reconcile until nothing is
+    /// open; another pass (up to `maxPasses`) only while every request left unfinished was
+    /// refused in a way `mayRetry` accepts (retryable by design, locking nothing); any other
+    /// unfinished request is a finding. Returns each request's state and the passes it took.
+    func recover(ids: [String], maxPasses: Int, isFinal: (Int, JSON?) -> Bool, mayRetry: (JSON?) -> Bool,
+                 describe: ([JSON]) -> String = { _ in "" }) throws -> (states: [String: JSON], passes: Int) {
+        _ = try ledger.reconcile(name: "recover", waitMilliseconds: 20_000)
+        var states: [String: JSON] = [:]
+        var passes = 0
+        for pass in 1...maxPasses {
+            passes = pass
+            let replay = try BackgroundPipeline(workspace: workspace, name: "replay-\(pass)", bashArguments: [
+                "-c", "set -o pipefail; " + CrashTests.chaosPipeline(input: "stream.ndjson", waitTimeoutMilliseconds: 30_000)])
+            let (code, timedOut) = replay.wait(timeoutSeconds: 300)
+            XCTAssertFalse(timedOut, "replay \(pass) did not end; \(seedNote)")
+            XCTAssertEqual(code, 0, "replay \(pass) failed; \(seedNote)\n\(replay.stderr.suffix(4000))")
+            let settled = try ledger.reconcileUntilNothingIsOpen(label: "replay-\(pass)")
+            states = try ledger.requestStates(ids)
+            let unfinished = ids.indices.filter { !isFinal($0, states[ids[$0]]) }
+            print("\(label): replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished"
+                  + describe(replay.records))
+            for index in unfinished {
+                let id = ids[index]
+                let record = replay.records.first { $0.string(at: "id") == id }
+                print("\(label):   \(id): \(states[id]?.string(at: "state") ?? "unknown"); the replay said "
+                      + "\(record?.string(at: "status") ?? "nothing") \(record?["error"].map { "\($0)" } ?? "")")
+                XCTAssertTrue(mayRetry(record?["error"]),
+                              "\(id) is not final after replay \(pass): \(record.map { "\($0)" } ?? "no record"); \(seedNote)")
+            }
+            if unfinished.isEmpty { break }
+        }
+        return (states, passes)
     }
 }

@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// Where the repository and the built tok-* executables are.
 enum Repo {
@@ -46,14 +47,57 @@ struct PipelineResult {
     func record(id: String) -> JSON? { records.first { $0.string(at: "id") == id } }
 }
 
-/// A scratch directory with a config for one test.
+/// A scratch directory with a config for one test, and the test's ledger:
+/// `state.sqlite` in the directory, or a fresh database on the test
+/// PostgreSQL server. Commands name the ledger `state.sqlite` whatever the
+/// engine; `run` puts the database's URI in its place.
 final class Workspace {
     let directory: URL
     let secret = "test-attestation-secret-0123456789abcdef"
+    let engine: TestEngine
+    /// What `--db` names: the SQLite file's path, or the PostgreSQL URI.
+    let database: String
 
-    init() throws {
+    init(engine: TestEngine = .sqlite) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.engine = engine
+        database = try TestDatabase.make(engine, directory: directory.path, file: "state.sqlite")
+    }
+
+    /// `command` with the ledger's name replaced by this workspace's database.
+    func bound(_ command: String) -> String {
+        engine == .sqlite ? command : command.replacingOccurrences(of: "state.sqlite", with: "'\(database)'")
+    }
+
+    /// The ledger, read-only (as tok-verify opens it).
+    func readLedger() throws -> Ledger {
+        switch engine {
+        case .sqlite:
+            return try Ledger(readOnlyPath: path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
+        case .postgresql:
+            var settings = PostgreSQLSettings(uri: database)
+            settings.readOnly = true
+            return try Ledger(readOnly: try PostgreSQLConnection(settings), logger: .init(label: "test"))
+        }
+    }
+
+    /// A shell command that holds the writer lock for `seconds`, as another writer would.
+    func holdWriterLock(seconds: Int) -> String {
+        switch engine {
+        case .sqlite: return "flock state.sqlite.lock sleep \(seconds)"
+        case .postgresql:
+            return "psql -X -q '\(database)' -c 'SELECT pg_advisory_lock(\(AdvisoryWriterLock.key))' -c 'SELECT pg_sleep(\(seconds))' > /dev/null"
+        }
+    }
+
+    /// One SQL query on the ledger through the engine's own client (sqlite3 or
+    /// psql), its rows as the client prints them ("|" between columns).
+    func sql(_ query: String) throws -> PipelineResult {
+        switch engine {
+        case .sqlite: return try run("sqlite3 state.sqlite \"\(query)\"")
+        case .postgresql: return try run("psql -X -q -A -t -v ON_ERROR_STOP=1 '\(database)' -c \"\(query)\"")
+        }
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -72,9 +116,9 @@ final class Workspace {
         try input.write(toFile: inputFile, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "set -o pipefail; ( \(command) ) < '\(inputFile)' > '\(outputFile)' 2> '\(errorFile)'"]
+        process.arguments = ["-c", "set -o pipefail; ( \(bound(command)) ) < '\(inputFile)' > '\(outputFile)' 2> '\(errorFile)'"]
         var env = ProcessInfo.processInfo.environment
-        env["PATH"] = Repo.binDirectory.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        env["PATH"] = Repo.binDirectory.path + ":" + Workspace.postgresBin + (env["PATH"] ?? "/usr/bin:/bin")
         env["TOK_ATTESTATION_SECRET"] = secret
         env["TOK_CONFIG"] = path("tok.toml")
         env["TOK_LOG_LEVEL"] = "info"
@@ -88,6 +132,16 @@ final class Workspace {
                               stdout: (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "",
                               stderr: (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "")
     }
+}
+
+extension Workspace {
+    /// psql's directory, for `sql` on PostgreSQL.
+    static let postgresBin: String = {
+        for version in [15, 16, 17] where FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(version)/bin/psql") {
+            return "/usr/lib/postgresql/\(version)/bin:"
+        }
+        return ""
+    }()
 }
 
 /// A real EVM chain (eth-tester + py-evm) served on loopback by testpeers/evm_node.py.
@@ -104,6 +158,11 @@ final class EVMNode {
         try! PrivateKey(hex: "0x" + String(repeating: "0", count: 63) + String(index + 1))
     }
     static let chainId = "131277322940537"
+    static let configTemplate: String = {
+        let path = Repo.root.appendingPathComponent("testpeers/evm-local.toml").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { preconditionFailure("cannot read \(path)") }
+        return text
+    }()
     static let accounts = [
         "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
         "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF",
@@ -179,58 +238,15 @@ final class EVMNode {
 
     func mine(_ blocks: Int) throws { try call("evm_mine", "[\(blocks)]") }
 
-    /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3.
+    /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3,
+    /// from testpeers/evm-local.toml (the one source the Python drivers read too).
     func config(token: String, confirmations: Int = 3, extraToken: String? = nil) -> String {
-        var text = """
-        [engine]
-        batch_size = 64
-
-        [attestation]
-        key_id = "test"
-
-        [database]
-        lock_timeout_milliseconds = 2000
-
-        [[tokens]]
-        alias = "ETH"
-        symbol = "ETH"
-
-        [[tokens]]
-        alias = "TOK"
-        symbol = "TOK"
-
-        [[tokens]]
-        alias = "OTHER"
-
-        [[networks]]
-        alias = "evm-local"
-        chain = "eip155:\(EVMNode.chainId)"
-        rpc_url = "\(url)"
-        receiver = "\(EVMNode.receiver)"
-        operator = "\(EVMNode.receiver)"
-        confirmations = \(confirmations)
-        rpc_timeout_milliseconds = 5000
-        rpc_retries = 2
-        operator_key_env = "TOK_TEST_OPERATOR_KEY"
-
-          [[networks.assets]]
-          token = "ETH"
-          asset = "eip155:\(EVMNode.chainId)/slip44:60"
-          decimals = 18
-          payout = true
-          fee_fixed = "1000"
-          fee_basis_points = 10
-          failure_fee = "500"
-          minimum_payout = "100"
-
-          [[networks.assets]]
-          token = "TOK"
-          asset = "eip155:\(EVMNode.chainId)/erc20:\(token)"
-          decimals = 18
-          payout = true
-          fee_fixed = "7"
-
-        """
+        var text = EVMNode.configTemplate
+            .replacingOccurrences(of: "@CHAIN_ID@", with: EVMNode.chainId)
+            .replacingOccurrences(of: "@URL@", with: url)
+            .replacingOccurrences(of: "@RECEIVER@", with: EVMNode.receiver)
+            .replacingOccurrences(of: "@TOKEN@", with: token)
+            .replacingOccurrences(of: "@CONFIRMATIONS@", with: String(confirmations)) + "\n"
         if let extraToken {
             text += """
 

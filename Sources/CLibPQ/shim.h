@@ -1,0 +1,2 @@
+// libpq, PostgreSQL's C client, from Debian's libpq-dev (pkg-config libpq).
+#include <libpq-fe.h>
