@@ -1,7 +1,7 @@
 import Foundation
-import Logging
 import XCTest
 @testable import TokShared
+import TokTestSupport
 
 /// tok-follow | tok-verify | tok-apply against the local EVM chain
 /// (testpeers/evm_node.py, auto-mine: one block per transaction): native and
@@ -15,42 +15,34 @@ import XCTest
 /// same heights) and their transactions are forgotten (receipt and
 /// transaction null), not returned to a pool: a test re-sends the same
 /// signed bytes to have a payment mined again.
-final class EVMFollowPipelineTests: XCTestCase {
-    nonisolated(unsafe) static var sharedNode: EVMNode?
-    nonisolated(unsafe) static var startError: Error?
-    nonisolated(unsafe) static var token = ""
-    nonisolated(unsafe) static var otherToken = ""
-    nonisolated(unsafe) static var twoLogToken = ""
+class EVMFollowPipelineTests: PipelineTestCase {
+    override class func startNodes() throws -> [TestNode] { [try EVMNode()] }
 
-    override class func setUp() {
-        super.setUp()
-        do {
-            let node = try EVMNode()
-            token = try node.deployToken()
-            otherToken = try node.deployToken(symbol: "OTHER")
-            twoLogToken = try node.deployCode(from: 0, runtime: TestContracts.twoTransferLogs).address
-            sharedNode = node
-        } catch { startError = error }
+    /// The contracts every test uses, deployed once per node (each engine's class runs its own).
+    struct Contracts {
+        let token: String
+        let otherToken: String
+        let twoLogToken: String
     }
-
-    override class func tearDown() {
-        sharedNode?.stop()
-        sharedNode = nil
-        super.tearDown()
-    }
+    nonisolated(unsafe) static var deployed: [ObjectIdentifier: Contracts] = [:]
 
     var node: EVMNode!
-    var workspace: Workspace!
-    var token: String { EVMFollowPipelineTests.token }
-    var twoLogToken: String { EVMFollowPipelineTests.twoLogToken }
+    var contracts: Contracts!
+    var token: String { contracts.token }
+    var twoLogToken: String { contracts.twoLogToken }
 
     let follow = "tok-follow --network evm-local --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
 
     override func setUpWithError() throws {
-        if let skip = EVMFollowPipelineTests.startError as? XCTSkip { throw skip }
-        if let error = EVMFollowPipelineTests.startError { throw error }
-        node = EVMFollowPipelineTests.sharedNode
-        workspace = try Workspace()
+        try super.setUpWithError()
+        node = try node()
+        let key = ObjectIdentifier(node)
+        if EVMFollowPipelineTests.deployed[key] == nil {
+            EVMFollowPipelineTests.deployed[key] = Contracts(
+                token: try node.deployToken(), otherToken: try node.deployToken(symbol: "OTHER"),
+                twoLogToken: try node.deployCode(from: 0, runtime: TestContracts.twoTransferLogs).address)
+        }
+        contracts = EVMFollowPipelineTests.deployed[key]
         try writeConfig()
     }
 
@@ -60,7 +52,7 @@ final class EVMFollowPipelineTests: XCTestCase {
         try workspace.write("tok.toml", node.followConfig(
             receiver: receiver, confirmations: confirmations, followStartHeight: try node.blockNumber() + 1,
             maxReorgDepth: maxReorgDepth, tokens: [("TOK", token), ("MULTI", twoLogToken)] + extraTokens,
-            disabledToken: EVMFollowPipelineTests.otherToken))
+            disabledToken: contracts.otherToken))
     }
 
     func available(_ account: String, _ token: String) throws -> String? {
@@ -113,7 +105,7 @@ final class EVMFollowPipelineTests: XCTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "0", "2 blocks deep")
         XCTAssertEqual(try available(EVMNode.accounts[2], "MULTI"), "0", "1 block deep")
 
-        _ = try node.transferToken(EVMFollowPipelineTests.otherToken, from: 0, to: EVMNode.receiver, amount: "9")
+        _ = try node.transferToken(contracts.otherToken, from: 0, to: EVMNode.receiver, amount: "9")
         _ = try node.sendEth(from: 3, to: EVMNode.accounts[0], wei: "1000")   // not to the receiver
         let second = try runFollow()
         XCTAssertEqual(second.records.count, 2, second.stdout)
@@ -157,7 +149,7 @@ final class EVMFollowPipelineTests: XCTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[1], "MULTI"), "1000000000000000001")
         XCTAssertEqual(try check().exitCode, 0)
 
-        let clean = try Workspace()
+        let clean = try Workspace(engine: Self.engine)
         try clean.write("tok.toml", try String(contentsOfFile: workspace.path("tok.toml"), encoding: .utf8))
         _ = try runFollow(in: clean)
         let detectedOnly = try XCTUnwrap(try chainStatus(clean)), both = try XCTUnwrap(try chainStatus())
@@ -220,13 +212,10 @@ final class EVMFollowPipelineTests: XCTestCase {
         XCTAssertEqual(seen.map { $0.string(at: "amount") }, ["1000", "12"])
         XCTAssertEqual(try available(EVMNode.accounts[3], "MULTI"), "12")
         XCTAssertEqual(try available(EVMNode.accounts[3], "ETH"), "0")
-        let ledger = try XCTUnwrap(try Ledger.readOnlyIfReady(path: workspace.path("state.sqlite"), busyTimeoutMilliseconds: 1000,
-                                                              logger: Logger(label: "test")))
-        let query = try ledger.database.statement("SELECT state, note FROM detected_payments WHERE asset LIKE '%slip44%'")
-        XCTAssertTrue(try query.step())
-        XCTAssertEqual(query.text("state"), "not_creditable")
-        XCTAssertTrue(query.optionalText("note")?.contains("credited already, in MULTI") == true, query.optionalText("note") ?? "")
-        query.reset()
+        let native = try workspace.sql("SELECT state, note FROM detected_payments WHERE asset LIKE '%slip44%'")
+        XCTAssertEqual(native.exitCode, 0, native.stderr)
+        XCTAssertTrue(native.stdout.hasPrefix("not_creditable|"), native.stdout)
+        XCTAssertTrue(native.stdout.contains("credited already, in MULTI"), native.stdout)
         XCTAssertEqual(try check().exitCode, 0)
     }
 
@@ -260,7 +249,7 @@ final class EVMFollowPipelineTests: XCTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[1], "ETH"), "7000000000000000000", "credited once, on the new branch")
         XCTAssertEqual(try check().exitCode, 0)
 
-        let clean = try Workspace()
+        let clean = try Workspace(engine: Self.engine)
         try clean.write("tok.toml", try String(contentsOfFile: workspace.path("tok.toml"), encoding: .utf8))
         _ = try runFollow(in: clean)
         XCTAssertEqual(try chainStatus(clean)?.string(at: "state_hash"), try chainStatus()?.string(at: "state_hash"))
