@@ -104,8 +104,10 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
         }
         for index in blocks.indices {
             blocks[index].payments = payments[index].sorted { $0.order < $1.order }.map(\.payment)
-            guard blocks[index].payments.count <= FollowedBlock.maxEventsPerKind else {
-                throw TokError(.rpcError, "block \(blocks[index].hash) has \(blocks[index].payments.count) payments to the receiver, more than a block record carries (\(FollowedBlock.maxEventsPerKind))")
+            let count = blocks[index].payments.count
+            guard count <= FollowedBlock.maxEventsPerKind else {
+                throw TokError(.rpcError, "block \(blocks[index].hash) has \(count) payments to the receiver, "
+                                   + "more than a block record carries (\(FollowedBlock.maxEventsPerKind))")
             }
         }
         return blocks
