@@ -1176,6 +1176,20 @@ def _transfer_token(node, params):
     return hx(tx_hash)
 
 
+@method("tokdev_deployCode")
+def _deploy_code(node, params):
+    """Deploy raw init code: the tests' hand-assembled contracts (a token
+    that emits several Transfer logs in one call, a receiver that reverts)."""
+    p = dev_object(params, "tokdev_deployCode", ("from", "code"))
+    key = node.account_key(p["from"], "from")
+    code = parse_data(p["code"], "code")
+    if not code or len(code) > 24576:
+        raise invalid("code: expected 1..24576 bytes of init code")
+    tx_hash, sender, nonce = node.dev_send(key, b"", 0, code)
+    address = keccak(rlp.encode([sender, nonce]))[12:]
+    return {"address": to_checksum_address(address), "txHash": hx(tx_hash)}
+
+
 @method("tokdev_tokenBalance")
 def _token_balance(node, params):
     p = dev_object(params, "tokdev_tokenBalance", ("token", "owner"), ("block",))

@@ -31,6 +31,19 @@ final class DepositPipelineTestsPostgreSQL: DepositPipelineTests {
     override func testAuditFailureKeepsTheCredit() throws { try super.testAuditFailureKeepsTheCredit() }
 }
 
+final class EVMFollowPipelineTestsPostgreSQL: EVMFollowPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel() throws { try super.testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel() }
+    override func testRequestedThenDetectedIsCreditedOnceAndAgrees() throws { try super.testRequestedThenDetectedIsCreditedOnceAndAgrees() }
+    override func testUnprovenTokenSendersAreUnattributed() throws { try super.testUnprovenTokenSendersAreUnattributed() }
+    override func testRevertedPaymentIsNoPayment() throws { try super.testRevertedPaymentIsNoPayment() }
+    override func testOneTransactionPayingTwoAssetsIsCreditedOnce() throws { try super.testOneTransactionPayingTwoAssetsIsCreditedOnce() }
+    override func testReorgBeforeTheLevel() throws { try super.testReorgBeforeTheLevel() }
+    override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
+    override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
+    override func testAnotherChainIsRefused() throws { try super.testAnotherChainIsRefused() }
+}
+
 final class PayoutPipelineTestsPostgreSQL: PayoutPipelineTests {
     override class var engine: TestEngine { .postgresql }
     override func testNativePayoutIsPaidOnce() throws { try super.testNativePayoutIsPaidOnce() }

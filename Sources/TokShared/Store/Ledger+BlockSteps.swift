@@ -162,6 +162,11 @@ struct BlockWriter {
     /// credited, whoever did it, and a shortfall it left is resolved.
     private mutating func credit(_ row: DetectedRow, sender: String) throws -> Maturity {
         if let existing = try ledger.depositRow(chain: row.chain, tx: row.tx) {
+            // One deposit per (chain, tx): an EVM transaction paying two assets (a batch transfer) is credited
+            // in the first only, and the other is not passed off as that credit.
+            guard existing.token == network.assets.first(where: { $0.assetText == row.asset })?.token else {
+                return .notCreditable("transaction \(row.tx) is credited already, in \(existing.token): one deposit per chain transaction")
+            }
             if try resolveShortfall(row, deposit: existing) { shortfallsResolved += 1 }
             return .credited(requestId: existing.requestId, account: existing.account, amount: existing.credited)
         }

@@ -43,28 +43,27 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
         let hashes = try await source.blockHashes(heights: Array(heights))
         let present = Array(hashes.prefix { $0 != nil }.compactMap { $0 })
         if present.isEmpty { return [] }
-        let raws = try await source.blocks(hashes: present)
+        // A block gone between the two calls: the chain moved; the caller sees the gap.
+        let raws = try await source.blocks(hashes: present).prefix { $0 != nil }.compactMap { $0 }
+        // Only transactions that pay the receiver or anchor a message need their inputs' previous outputs:
+        // fetched for the whole batch at once (a request per 50, not one per block; an output of one block
+        // spent in a later one of the batch is taken from it).
+        let interesting = raws.flatMap { raw in
+            raw.transactions.filter { !$0.isCoinbase && (pays($0) || anchorOutput($0) != nil) }
+        }
+        var spentByTx: [String: [UTXOOutput]] = [:]
+        for (parsed, outputs) in zip(interesting, try await source.spentOutputs(of: interesting)) { spentByTx[parsed.txid] = outputs }
         var blocks: [FollowedBlock] = []
         for (offset, raw) in raws.enumerated() {
-            // A block gone between the two calls: the chain moved; the caller sees the gap.
-            guard let raw else { break }
-            blocks.append(try await followed(raw, height: heights.lowerBound + Int64(offset)))
+            blocks.append(try followed(raw, height: heights.lowerBound + Int64(offset), spentByTx: spentByTx))
         }
         return blocks
     }
 
-    /// One block's events.
-    private func followed(_ raw: RawBlock, height: Int64) async throws(TokError) -> FollowedBlock {
+    /// One block's events; `spentByTx`: the outputs the inputs of its interesting transactions spend.
+    private func followed(_ raw: RawBlock, height: Int64, spentByTx: [String: [UTXOOutput]]) throws(TokError) -> FollowedBlock {
         var block = FollowedBlock(network: network.chainText, height: height, hash: raw.hash,
                                   previousHash: raw.previousBlockHash, timeUnixSeconds: Int64(raw.header.time))
-        // Only transactions that pay the receiver or anchor a message need their inputs' previous outputs.
-        let interesting = raw.transactions.enumerated().filter { _, parsed in
-            pays(parsed) || (!parsed.isCoinbase && anchorOutput(parsed) != nil)
-        }
-        let spent = try await source.spentOutputs(of: interesting.map(\.element).filter { !$0.isCoinbase })
-        var spentByTx: [String: [UTXOOutput]] = [:]
-        for (parsed, outputs) in zip(interesting.map(\.element).filter { !$0.isCoinbase }, spent) { spentByTx[parsed.txid] = outputs }
-
         for (position, parsed) in raw.transactions.enumerated() {
             // Spends first: a coin paid earlier in this very block may be spent by a later transaction.
             if !parsed.isCoinbase { block.spends += spends(parsed) }

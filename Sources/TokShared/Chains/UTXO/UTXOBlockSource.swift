@@ -30,8 +30,9 @@ public final class UTXOBlockSource: Sendable {
     /// Core's RPC_INVALID_PARAMETER, "Block height out of range".
     static let heightOutOfRangeCode: Int64 = -8
     /// Blocks per batch: the hex of this many blocks of the largest size stays under the
-    /// client's response limit (checked in RawBlockTests).
-    public static let maxBlocksPerBatch = 4
+    /// client's response limit (checked in RawBlockTests), and every request costs (an HTTP
+    /// exchange through URLSession is most of tok-follow's time against a local node).
+    public static let maxBlocksPerBatch = 7
     /// Transactions per batch. Most are a few hundred bytes; a batch whose answer is too large
     /// for the client (a transaction can be as large as a block) is fetched one call at a time.
     public static let maxTransactionsPerBatch = 50
@@ -46,12 +47,15 @@ public final class UTXOBlockSource: Sendable {
         self.chain = chain
     }
 
-    /// The source for a configured bip122 network: its chain row, and a client that reads numbers as text.
+    /// The source for a configured bip122 network: its chain row, and a client that reads numbers as text
+    /// and takes a connection per request (raw blocks are the large answers Core's server stalls on, see
+    /// JSONRPCClient.closesConnections).
     public convenience init(network: NetworkConfig, logger: Logger) throws(TokError) {
         guard let chain = UTXOChains.parameters(for: network.chain) else {
             throw TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain")
         }
-        self.init(client: try JSONRPCClient.forNetwork(network, numbersAsText: true, logger: logger).get(), chain: chain)
+        self.init(client: try JSONRPCClient.forNetwork(network, numbersAsText: true, closesConnections: true, logger: logger).get(),
+                  chain: chain)
     }
 
     /// .chainMismatch unless the node's genesis block is the chain's.

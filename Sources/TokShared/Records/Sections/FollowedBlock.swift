@@ -90,7 +90,8 @@ public struct FollowedBlock: Sendable, Equatable {
 /// chain's base units (the sum of `outputs` on UTXO chains). `sender` is the
 /// one address every input spends from (UTXO) or the transaction's / log's
 /// sender (EVM); nil when the transaction does not prove one, and
-/// `unproven` then says why (`coinbase`, `mixed_inputs`, `non_standard_input`).
+/// `unproven` then says why (UTXO: `coinbase`, `mixed_inputs`, `non_standard_input`;
+/// EVM: `mixed_senders`, `non_standard_sender`, `mint`). EVM payments have no `outputs`.
 public struct DetectedPayment: Sendable, Equatable {
     public var tx: String
     /// CAIP-19 of the asset paid.
