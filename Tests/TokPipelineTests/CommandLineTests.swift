@@ -128,21 +128,49 @@ final class CommandLineTests: XCTestCase {
             asset: "payout = true"))
     }
 
-    // tok-verify --db on a file that is not a usable database exits 75 (as tok-apply would) instead of
-    // signing payouts against an empty ledger; a database that does not exist yet is still an empty one.
+    // tok-verify --db on a file that is not a database exits 73, a permanent status (as tok-apply
+    // does), instead of signing payouts against an empty ledger; a database that does not exist yet
+    // is still an empty one.
     func testVerifyRefusesAnUnusableDatabase() throws {
         try writeDeadEVMConfig()
         let payout = signedPayoutRequest(id: "p-1", from: 0, to: EVMNode.accounts[1], token: "ETH", quantity: "1000000")
         try workspace.write("state.sqlite", String(repeating: "not a database\n", count: 100))
         let garbage = try workspace.run("tok-validate | tok-verify --db state.sqlite", input: payout + "\n")
-        XCTAssertEqual(garbage.exitCode, 75, garbage.stderr)
-        XCTAssertTrue(garbage.stderr.contains("state.sqlite"), garbage.stderr)
+        XCTAssertEqual(garbage.exitCode, 73, garbage.stderr)
+        XCTAssertTrue(garbage.stderr.contains("state.sqlite: file is not a database"), garbage.stderr)
         XCTAssertEqual(garbage.stdout, "", "nothing is signed against a ledger tok-verify cannot read")
 
         let missing = try workspace.run("tok-validate | tok-verify --db absent.sqlite", input: payout + "\n")
         XCTAssertEqual(missing.exitCode, 0, missing.stderr)
         XCTAssertTrue(missing.stderr.contains("does not exist yet"), missing.stderr)
         XCTAssertEqual(missing.record(id: "p-1")?["error"]?.string(at: "code"), "rpc_unavailable", missing.stdout)
+    }
+
+    // tok-apply (every mode) and tok-follow refuse another application's SQLite file with 73, naming
+    // it, and leave it byte for byte as it was: no tok tables, no switch to WAL (it used to adopt it).
+    // A file that is not a database gets the same; a missing one for `check` is 66 (EX_NOINPUT).
+    func testForeignDatabaseIsRefusedUntouched() throws {
+        let foreign = workspace.path("shop.sqlite")
+        do {
+            let other = try SQLiteDatabase(path: foreign)
+            try other.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total TEXT)")
+            try other.execute("INSERT INTO orders (id, total) VALUES (1, '9.99')")
+        }
+        try workspace.write("junk.sqlite", String(repeating: "not a database\n", count: 300))
+        for file in ["shop.sqlite", "junk.sqlite"] {
+            let before = FileManager.default.contents(atPath: workspace.path(file))
+            for command in ["tok-apply --db \(file)", "tok-apply check --db \(file)", "tok-apply chain-status --db \(file)",
+                            "tok-follow --network local --once --db \(file)"] {
+                let run = try workspace.run(command, input: #"{"op":"status","id":"q-1"}"# + "\n")
+                XCTAssertEqual(run.exitCode, 73, "\(command): \(run.stderr)")
+                XCTAssertTrue(run.stderr.contains(file), "\(command): \(run.stderr)")
+                XCTAssertEqual(run.stdout, "", command)
+            }
+            XCTAssertEqual(FileManager.default.contents(atPath: workspace.path(file)), before, "\(file) is left as it was")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: workspace.path(file + "-wal")), "\(file) was not switched to WAL")
+        }
+        XCTAssertTrue(try workspace.run("tok-apply --db shop.sqlite").stderr.contains("is not tok's database (it holds tables orders and no tok schema)"))
+        XCTAssertEqual(try workspace.run("tok-apply check --db absent.sqlite").exitCode, 66)
     }
 
     // A bip122 payout with --db naming a database that does not exist yet says so (not "give --db").

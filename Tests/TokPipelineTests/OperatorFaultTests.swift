@@ -19,7 +19,7 @@ extension PayoutPipelineTests {
     func testMissingOperatorKeyIsTheOperatorsFault() throws {
         try deposit(0, amount: "1000000000000000", id: "dep")
         let request = signedPayoutRequest(id: "pay-nokey", from: 0, to: EVMNode.accounts[1], token: "ETH", quantity: "5000")
-        let noKey = try workspace.run("env -u TOK_TEST_OPERATOR_KEY bash -o pipefail -c '\(payoutPipeline)'", input: request)
+        let noKey = try workspace.run("unset TOK_TEST_OPERATOR_KEY; \(payoutPipeline)", input: request)
         assertOperatorFault(noKey, id: "pay-nokey", code: "bad_key")
         let paid = try workspace.run(payoutPipeline, input: request)
         XCTAssertEqual(paid.exitCode, 0, paid.stderr)

@@ -391,6 +391,81 @@ class LedgerTests: XCTestCase {
         }
     }
 
+    /// A connection to the test's database as another program would open it.
+    func rawConnection() throws -> any DatabaseConnection {
+        switch Self.engine {
+        case .sqlite: return try SQLiteDatabase(path: path)
+        case .postgresql: return try PostgreSQLConnection(PostgreSQLSettings(uri: path))
+        }
+    }
+
+    /// The tables the test's database holds, schema_migrations included.
+    func tableNames() throws -> [String] {
+        let connection = try rawConnection()
+        let query = try connection.statement(Self.engine == .sqlite
+            ? "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            : "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1")
+        defer { query.reset() }
+        var names: [String] = []
+        while try query.step() { names.append(query.text("name")) }
+        return names
+    }
+
+    /// The SQLite file's bytes with its -wal and -shm companions (nil when absent).
+    func fileState() -> [Data?] {
+        [path, path + "-wal", path + "-shm"].map { FileManager.default.contents(atPath: $0) }
+    }
+
+    // Another application's database (tables, no tok schema) is refused without a byte changed:
+    // no tok table, no WAL switch, the error naming the database.
+    func testForeignDatabaseIsRefusedUntouched() throws {
+        do {
+            let other = try rawConnection()
+            try other.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+            try other.execute("INSERT INTO customers (id, name) VALUES (1, 'Ada')")
+        }
+        let before = fileState(), tablesBefore = try tableNames()
+        assertRefused(containing: "is not tok's database (it holds tables customers")
+        if Self.engine == .sqlite { assertRefused(containing: path) }
+        XCTAssertEqual(try tableNames(), tablesBefore)
+        if Self.engine == .sqlite { XCTAssertEqual(fileState(), before, "the file is left exactly as it was") }
+        XCTAssertThrowsError(try Ledger(readOnly: rawConnection(), logger: log.logger)) { error in
+            XCTAssertEqual((error as? StoreError)?.kind, .unusable, "readers refuse it too, as permanent: \(error)")
+        }
+    }
+
+    // Another framework's schema_migrations table (its own columns) does not make a database tok's.
+    func testForeignMigrationsTableIsRefused() throws {
+        try rawConnection().execute("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)")
+        assertRefused(containing: "another application's schema_migrations")
+        XCTAssertEqual(try tableNames(), ["schema_migrations"])
+    }
+
+    // SQLite: tok marks its files (application id "tokl") in the first migration's transaction;
+    // a file another application marked is refused though it holds no table; a tok file from
+    // before the mark is adopted and marked.
+    func testApplicationIdMarksTokFiles() throws {
+        try XCTSkipIf(Self.engine != .sqlite, "application ids are SQLite's")
+        XCTAssertEqual(try openLedger().database.scalarInt("PRAGMA application_id"), Int64(Schema.applicationId))
+        try rawConnection().execute("PRAGMA application_id = 0")
+        XCTAssertEqual(try openLedger().database.scalarInt("PRAGMA application_id"), Int64(Schema.applicationId))
+
+        try FileManager.default.removeItem(atPath: path)
+        try rawConnection().execute("PRAGMA application_id = 1598903374")  // 0x5F4D544E, some other program's
+        let before = fileState()
+        assertRefused(containing: "belongs to another application (application id 0x5f4d544e)")
+        XCTAssertEqual(fileState(), before)
+    }
+
+    // SQLite: a file that is not a database at all is refused untouched, naming the file.
+    func testNotADatabaseIsRefusedUntouched() throws {
+        try XCTSkipIf(Self.engine != .sqlite, "a file")
+        try Data(String(repeating: "not a database\n", count: 300).utf8).write(to: URL(fileURLWithPath: path))
+        let before = fileState()
+        assertRefused(containing: "\(path!): file is not a database")
+        XCTAssertEqual(fileState(), before)
+    }
+
     // A database whose applied migration is not this tok's is refused, not migrated further.
     func testChangedMigrationIsRefused() throws {
         let ledger = try openLedger()

@@ -33,6 +33,10 @@ final class LedgerPostgreSQLTests: LedgerTests {
     override func testChangedMigrationIsRefused() throws { try super.testChangedMigrationIsRefused() }
     override func testNewerSchemaIsRefused() throws { try super.testNewerSchemaIsRefused() }
     override func testNegativeQuantitiesAreRefused() throws { try super.testNegativeQuantitiesAreRefused() }
+    override func testForeignDatabaseIsRefusedUntouched() throws { try super.testForeignDatabaseIsRefusedUntouched() }
+    override func testForeignMigrationsTableIsRefused() throws { try super.testForeignMigrationsTableIsRefused() }
+    override func testApplicationIdMarksTokFiles() throws { try super.testApplicationIdMarksTokFiles() }
+    override func testNotADatabaseIsRefusedUntouched() throws { try super.testNotADatabaseIsRefusedUntouched() }
 
     // The writer lock is the engine's own: an advisory lock instead of a flock.
     override func testWriterLock() throws {

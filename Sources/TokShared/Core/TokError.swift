@@ -218,8 +218,10 @@ public enum SysExit: Int32, Sendable {
     case noInput = 66        // EX_NOINPUT: an input file could not be opened
     case unavailable = 69    // EX_UNAVAILABLE: a node is unreachable (tok-follow), or records were refused for the operator's setup (ErrorCode.operatorFault)
     case software = 70       // EX_SOFTWARE: internal error
+    case cantCreate = 73     // EX_CANTCREAT: the database named cannot be tok's ledger (another application's, not a database, another or newer tok schema)
     case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
     case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again
     case protocolError = 76  // EX_PROTOCOL: the node's chain forked deeper than max_reorg_depth: an operator must look
+    case noPermission = 77   // EX_NOPERM: the database cannot be written (a read-only file, a server refusing writes)
     case config = 78         // EX_CONFIG: the configuration is wrong
 }

@@ -297,7 +297,11 @@ public enum ToolMain {
         case let store as StoreError:
             switch store.kind {
             case .conflictsWithConfig: return (.config, store.message)
-            case .busy, .constraint, .unusable, .readOnly, .unavailable, .misuse, .other: return (.tempFailure, "database: \(store)")
+            // Permanent: waiting changes nothing, so never 75 (a cron retry
+            // would repeat it forever); the message names the database.
+            case .unusable: return (.cantCreate, "database: \(store)")
+            case .readOnly: return (.noPermission, "database: \(store)")
+            case .busy, .constraint, .notReady, .unavailable, .misuse, .other: return (.tempFailure, "database: \(store)")
             }
         case let batch as Ledger.BatchFailure:
             if case .abandoned(let cause) = batch { return classify(cause) }
@@ -312,6 +316,7 @@ public enum ToolMain {
                 return (error.code == .chainMismatch ? .config : .unavailable, stop.description)
             case .output(let message): return (.ioError, message)
             case .ledger(let message): return (.tempFailure, message)
+            case .unusableLedger(let message): return (.cantCreate, message)
             case .config(let message): return (.config, message)
             }
         case let lock as WriterLockError:

@@ -76,19 +76,24 @@ public final class FollowStage {
         case node(TokError)
         case output(String)
         case ledger(String)
+        /// The ledger named is not one tok can use (another application's, not
+        /// a database, a newer schema): permanent, unlike `ledger`.
+        case unusableLedger(String)
         case config(String)
 
         public var description: String {
             switch self {
-            case .reorgTooDeep(let text), .output(let text), .ledger(let text), .config(let text): return text
+            case .reorgTooDeep(let text), .output(let text), .ledger(let text), .unusableLedger(let text), .config(let text):
+                return text
             case .node(let error): return "the node of the network failed: \(error)"
             }
         }
     }
 
     public func run() async throws(Stop) -> FollowSummary {
-        try await withNode { () async throws(TokError) in try await follower.checkChain() }
+        // The ledger first: a database tok cannot use is reported before any node is asked.
         try loadPosition()
+        try await withNode { () async throws(TokError) in try await follower.checkChain() }
         StopSignal.install()
         while !StopSignal.requested {
             let tip = try await withNode { () async throws(TokError) in try await follower.tipHeight() }
@@ -133,6 +138,8 @@ public final class FollowStage {
                 return try Ledger.readOnlyIfReady(target: DatabaseTarget(ledgerPath), config: config, tool: "tok-follow", logger: logger)
             }
             return try Ledger.readOnlyIfReady(path: ledgerPath, busyTimeoutMilliseconds: busyTimeoutMilliseconds, logger: logger)
+        } catch where error.kind == .unusable {
+            throw .unusableLedger("cannot use the ledger \(DatabaseTarget(ledgerPath)): \(error)")
         } catch {
             throw .ledger("cannot read the ledger \(DatabaseTarget(ledgerPath)): \(error)")
         }

@@ -26,9 +26,9 @@ public final class VerifyStage: Stage {
     /// Opens tok-apply's database before a batch's payouts use it. A SQLite file
     /// that does not exist (or is still empty) is not created yet: the batch is
     /// checked against an empty ledger and the file is looked for again next
-    /// batch. A database that exists but cannot be used (not a database, another
-    /// schema version, unreadable, server refusing) stops the stage: 75, as for
-    /// tok-apply.
+    /// batch; so is one tok-apply has not migrated yet. A database that cannot
+    /// be tok's (another application's, not a database, a newer schema) stops
+    /// the stage with 73, one that is busy or unreachable with 75, as tok-apply.
     private func openLedgerIfCreated() throws {
         guard openedLedger == nil, let ledgerTarget else { return }
         if case .sqlite(let path) = ledgerTarget {
@@ -38,11 +38,16 @@ public final class VerifyStage: Stage {
                 return
             }
         }
-        do {
+        do throws(StoreError) {
             let connection = try ledgerTarget.connect(config: resolver.config, readOnly: true, tool: "tok-verify")
             openedLedger = try Ledger(readOnly: connection, logger: logger)
+        } catch where error.kind == .notReady {
+            // tok-apply creates and migrates it, maybe at this moment: like a file not there yet.
+            logger.notice("database \(ledgerTarget) has no current tok schema yet; checking against an empty ledger")
         } catch {
-            throw StageFailure(.tempFailure, "database \(ledgerTarget) cannot be used: \(error)")
+            // Permanent problems (another application's, not a database, a newer
+            // schema) exit with a permanent status; busy or unreachable with 75.
+            throw StageFailure(ToolMain.classify(error).code, "database \(ledgerTarget) cannot be used: \(error)")
         }
     }
     let environment: [String: String]

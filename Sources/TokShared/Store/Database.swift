@@ -19,6 +19,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case unusable
         /// The database cannot be written (read-only file or connection).
         case readOnly
+        /// The database has no tok schema yet, or an older one: tok-apply has not
+        /// migrated it (it may be doing so now). Readers wait; it is not a fault.
+        case notReady
         /// The database holds something the config contradicts (a token's ledger decimals).
         case conflictsWithConfig
         /// The connection or the disk failed; nothing of the transaction stands.
@@ -68,6 +71,11 @@ public protocol SQLDialect: Sendable {
     /// in step. Nil where there is no such thing.
     var legacyVersionQuery: String? { get }
     func setLegacyVersion(_ version: Int) -> String?
+    /// The engine's own mark of which application a database belongs to
+    /// (SQLite's `PRAGMA application_id`, in the file's header): the query that
+    /// reads it and the statement that sets it. Nil where there is none.
+    var applicationIdQuery: String? { get }
+    func setApplicationId(_ id: Int32) -> String?
     /// The user tables (column `name`), for `tok-apply copy`; the migrations table excluded.
     var listTables: String { get }
     /// Columns (`name`) of table `:table` whose values a sequence generates, or

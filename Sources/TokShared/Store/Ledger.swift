@@ -94,6 +94,7 @@ public final class Ledger {
     public convenience init(path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
         let database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        try Schema.requireOwnable(database, location: path)  // before WAL mode writes to the file
         try Ledger.configureWriter(database, synchronous: synchronous)
         try self.init(connection: database, logger: logger)
     }
@@ -122,6 +123,7 @@ public final class Ledger {
         let lock: any WriterLock
         switch connection {
         case let sqlite as SQLiteDatabase:
+            try Schema.requireOwnable(sqlite, location: sqlite.path)  // before WAL mode writes to the file
             try configureWriter(sqlite, synchronous: config.database.synchronous)
             lock = try FileWriterLock(databasePath: sqlite.path, timeoutMilliseconds: timeout)
         case let server as PostgreSQLConnection:
@@ -183,6 +185,7 @@ public final class Ledger {
 
     /// The same over an open connection.
     public static func readOnlyIfReady(connection: any DatabaseConnection, logger: Logger) throws(StoreError) -> Ledger? {
+        try Schema.requireOwnable(connection, location: connection.location)
         guard let applied = try? Schema.applied(connection), applied.count >= Schema.currentVersion else { return nil }
         return try Ledger(readOnly: connection, logger: logger)
     }

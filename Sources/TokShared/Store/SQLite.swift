@@ -34,6 +34,8 @@ public struct SQLiteDialect: SQLDialect {
     public var beginWriteTransaction: String { "BEGIN IMMEDIATE" }
     public var legacyVersionQuery: String? { "PRAGMA user_version" }
     public func setLegacyVersion(_ version: Int) -> String? { "PRAGMA user_version = \(version)" }
+    public var applicationIdQuery: String? { "PRAGMA application_id" }
+    public func setApplicationId(_ id: Int32) -> String? { "PRAGMA application_id = \(id)" }
     public var listTables: String {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name"
     }

@@ -477,10 +477,72 @@ extension Schema {
         return applied.count
     }
 
+    /// tok's mark in a SQLite file's header (`PRAGMA application_id`): "tokl".
+    static let applicationId: Int32 = 0x746F_6B6C
+
+    /// Refuses, before anything is written, a database that is not tok's: one
+    /// another application marked as its own, or one holding tables without
+    /// tok's migrations table. An empty database, or one tok created (marked,
+    /// or with tok's `schema_migrations`, or an older tok's file that kept its
+    /// version in `user_version`), passes; whether its schema is one this tok
+    /// can use is `validate`'s question. Only reads: a refused database is left
+    /// exactly as it was. A file that is not a database at all fails here too.
+    static func requireOwnable(_ database: any DatabaseConnection, location: String) throws(StoreError) {
+        let dialect = database.dialect
+        do throws(StoreError) {
+            if let query = dialect.applicationIdQuery {
+                let id = Int32(truncatingIfNeeded: try database.scalarInt(query) ?? 0)
+                if id == applicationId { return }
+                guard id == 0 else {
+                    throw StoreError(.unusable, "\(location) belongs to another application (application id 0x\(String(UInt32(bitPattern: id), radix: 16))), not tok: tok-apply will not write into it; name a new file or tok's own database")
+                }
+            }
+            if hasTokMigrationsTable(database) { return }
+            let tables = try userTables(database)
+            if tables.isEmpty && !hasAnyMigrationsTable(database) { return }
+            if let legacy = dialect.legacyVersionQuery, try database.scalarInt(legacy) ?? 0 > 0,
+               tables.contains("requests"), tables.contains("audit") {
+                return  // a tok before schema_migrations and application ids
+            }
+            let shown = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
+            throw StoreError(.unusable, "\(location) is not tok's database (it holds \(tables.isEmpty ? "another application's schema_migrations" : "tables \(shown)") and no tok schema): tok-apply will not write into it; name a new file or tok's own database")
+        } catch where error.kind == .unusable && !error.message.contains(location) {
+            // SQLite's "file is not a database" does not say which file.
+            throw StoreError(.unusable, "\(location): \(error.message)", engineCode: error.engineCode, sqlState: error.sqlState)
+        }
+    }
+
+    /// tok's migrations table, with tok's columns (another framework's
+    /// `schema_migrations` has others).
+    private static func hasTokMigrationsTable(_ database: any DatabaseConnection) -> Bool {
+        probeSucceeds(database, "SELECT version, checksum, applied_at_ms FROM schema_migrations WHERE 1 = 0")
+    }
+
+    private static func hasAnyMigrationsTable(_ database: any DatabaseConnection) -> Bool {
+        probeSucceeds(database, "SELECT * FROM schema_migrations WHERE 1 = 0")
+    }
+
+    /// Runs a query that returns nothing; whether the engine accepted it (a
+    /// PostgreSQL statement is only checked by the server when it runs).
+    private static func probeSucceeds(_ database: any DatabaseConnection, _ sql: String) -> Bool {
+        guard let probe = try? database.statement(sql) else { return false }
+        defer { probe.reset() }
+        return (try? probe.step()) != nil
+    }
+
+    private static func userTables(_ database: any DatabaseConnection) throws(StoreError) -> [String] {
+        let query = try database.statement(database.dialect.listTables)
+        defer { query.reset() }
+        var tables: [String] = []
+        while try query.step() { tables.append(query.text("name")) }
+        return tables
+    }
+
     /// Brings the database up to this tok's schema, one transaction per
     /// migration. The caller holds the writer lock.
     static func migrate(_ database: any DatabaseConnection, location: String, nowMilliseconds now: Int64) throws(StoreError) {
         let dialect = database.dialect
+        try requireOwnable(database, location: location)
         try database.execute(dialect.render(migrationsTable))
         var applied = try Schema.applied(database)
         if applied.isEmpty, let legacy = dialect.legacyVersionQuery {
@@ -504,6 +566,11 @@ extension Schema {
                 try record(next + 1, in: database, now: now)
             }
         }
+        // A file of a tok before application ids gets tok's mark once.
+        if let query = dialect.applicationIdQuery, let mark = dialect.setApplicationId(applicationId),
+           Int32(truncatingIfNeeded: try database.scalarInt(query) ?? 0) != applicationId {
+            try inTransaction(database) { () throws(StoreError) in try database.execute(mark) }
+        }
     }
 
     private static func record(_ version: Int, in database: any DatabaseConnection, now: Int64) throws(StoreError) {
@@ -512,8 +579,10 @@ extension Schema {
             """)
         try insert.bind("version", Int64(version)).bind("checksum", migrations[version - 1].checksum).bind("now", now)
         try insert.run()
-        // Keeps SQLite's own version number in step, for older tools that read it.
+        // Keeps SQLite's own version number in step, for older tools that read it,
+        // and marks the file tok's in the same transaction as its first tables.
         if let setVersion = database.dialect.setLegacyVersion(version) { try database.execute(setVersion) }
+        if let mark = database.dialect.setApplicationId(applicationId) { try database.execute(mark) }
     }
 
     private static func inTransaction(_ database: any DatabaseConnection, _ body: () throws(StoreError) -> Void) throws(StoreError) {
@@ -529,13 +598,14 @@ extension Schema {
 
     /// For readers: the database is at exactly this tok's schema.
     static func requireCurrent(_ database: any DatabaseConnection, location: String) throws(StoreError) {
+        try requireOwnable(database, location: location)
         let applied: [Int: String]
         do { applied = try Schema.applied(database) } catch {
-            throw StoreError(.unusable, "\(location) has no tok schema yet; run tok-apply on it first")
+            throw StoreError(.notReady, "\(location) has no tok schema yet; run tok-apply on it first")
         }
         let version = try validate(applied, location: location)
         guard version == currentVersion else {
-            throw StoreError(.unusable, "\(location) has schema version \(version), this tok expects \(currentVersion); run tok-apply on it first")
+            throw StoreError(.notReady, "\(location) has schema version \(version), this tok expects \(currentVersion); run tok-apply on it first")
         }
     }
 }

@@ -9,6 +9,8 @@ public struct PostgreSQLDialect: SQLDialect {
     public var beginWriteTransaction: String { "BEGIN ISOLATION LEVEL READ COMMITTED" }
     public var legacyVersionQuery: String? { nil }
     public func setLegacyVersion(_ version: Int) -> String? { nil }
+    public var applicationIdQuery: String? { nil }
+    public func setApplicationId(_ id: Int32) -> String? { nil }
     public var listTables: String {
         """
         SELECT table_name::text AS name FROM information_schema.tables
