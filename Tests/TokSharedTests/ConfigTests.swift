@@ -443,6 +443,20 @@ final class ConfigTests: XCTestCase {
         assertConfigError("[database]\nsynchronous = \"off\"\n" + ConfigTests.base, key: "database.synchronous", mentions: ["full", "normal"])
     }
 
+    // An unset [database] password_env is an error only where a PostgreSQL connection is opened
+    // (it made every tool, tok-validate included, exit 78); the variable's value becomes the password.
+    func testDatabasePasswordIsResolvedWhereItIsUsed() throws {
+        let text = "[database]\nurl = \"postgresql:///tok?host=/nonexistent\"\npassword_env = \"TOK_TEST_PG_PASSWORD\"\n" + ConfigTests.base
+        let unset = try TokConfig.parse(text: text, file: "t", environment: [:])
+        XCTAssertNil(unset.database.password)
+        XCTAssertThrowsError(try DatabaseTarget("postgresql:///tok?host=/nonexistent").connect(config: unset, readOnly: true, tool: "t")) { error in
+            XCTAssertEqual((error as? StoreError)?.kind, .conflictsWithConfig, "\(error)")
+            XCTAssertTrue("\(error)".contains("TOK_TEST_PG_PASSWORD is not set"), "\(error)")
+        }
+        let set = try TokConfig.parse(text: text, file: "t", environment: ["TOK_TEST_PG_PASSWORD": "hunter2"])
+        XCTAssertEqual(set.database.password, "hunter2")
+    }
+
     // A missing config file is a ConfigError, not a crash.
     func testMissingFile() {
         XCTAssertThrowsError(try TokConfig.load(path: "/nonexistent/tok.toml", environment: [:])) { error in

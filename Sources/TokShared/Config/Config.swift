@@ -44,6 +44,10 @@ public struct TokConfig: Sendable {
         /// names. Never logged or printed. Without it libpq looks in
         /// PGPASSWORD, then PGPASSFILE or ~/.pgpass.
         public var password: String? = nil
+        /// password_env names a variable that is not set: an error when a
+        /// PostgreSQL connection is opened, nothing for tools that open none
+        /// (tok-validate, tok-submit), as for rpc_password_env.
+        public var passwordProblem: ConfigError? = nil
     }
 
     public static let minimumSecretBytes = 32
@@ -357,10 +361,11 @@ extension TokConfig {
                 throw section.error("url", "must not carry a password: name an environment variable in password_env, or use a .pgpass file")
             }
             if let variable = try section.string("password_env") {
-                guard let value = environment[variable], !value.isEmpty else {
-                    throw section.error("password_env", "environment variable \(variable) is not set")
+                if let value = environment[variable], !value.isEmpty {
+                    database.password = value
+                } else {
+                    database.passwordProblem = section.error("password_env", "environment variable \(variable) is not set")
                 }
-                database.password = value
             }
             try section.finish()
         }

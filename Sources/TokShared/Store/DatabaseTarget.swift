@@ -62,6 +62,7 @@ public enum DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
             try database.execute("PRAGMA busy_timeout = \(config.database.lockTimeoutMilliseconds)")
             return database
         case .postgresql(let uri):
+            if let problem = config.database.passwordProblem { throw StoreError(.conflictsWithConfig, problem.description) }
             var settings = PostgreSQLSettings(uri: uri, password: config.database.password)
             settings.synchronous = config.database.synchronous
             settings.readOnly = readOnly
