@@ -44,6 +44,27 @@ final class EVMFollowPipelineTestsPostgreSQL: EVMFollowPipelineTests {
     override func testAnotherChainIsRefused() throws { try super.testAnotherChainIsRefused() }
 }
 
+final class FollowPipelineTestsPostgreSQL: FollowPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testAutomaticDepositIsCreditedOnceAtTheLevel() throws { try super.testAutomaticDepositIsCreditedOnceAtTheLevel() }
+    override func testRequestedThenDetectedIsCreditedOnce() throws { try super.testRequestedThenDetectedIsCreditedOnce() }
+    override func testMixedInputsAreUnattributed() throws { try super.testMixedInputsAreUnattributed() }
+    override func testAnchorsGetAnOutcome() throws { try super.testAnchorsGetAnOutcome() }
+    override func testFollowModeEndsCleanlyOnSIGTERM() throws { try super.testFollowModeEndsCleanlyOnSIGTERM() }
+    override func testKillNineWhileFollowingGivesTheCleanRunsState() throws { try super.testKillNineWhileFollowingGivesTheCleanRunsState() }
+    override func testShallowReorgBeforeTheLevel() throws { try super.testShallowReorgBeforeTheLevel() }
+    override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
+    override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
+    override func testStateHashIsTheSameInOneRunAndInSmallRuns() throws { try super.testStateHashIsTheSameInOneRunAndInSmallRuns() }
+}
+
+final class MarketPipelineTestsPostgreSQL: MarketPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testTwoUsersTradeAToken() throws { try super.testTwoUsersTradeAToken() }
+    override func testTwoInstancesAgreeAfterSharingRecords() throws { try super.testTwoInstancesAgreeAfterSharingRecords() }
+    override func testKillNineWhileMatchingGivesTheCleanRunsState() throws { try super.testKillNineWhileMatchingGivesTheCleanRunsState() }
+}
+
 final class PayoutPipelineTestsPostgreSQL: PayoutPipelineTests {
     override class var engine: TestEngine { .postgresql }
     override func testNativePayoutIsPaidOnce() throws { try super.testNativePayoutIsPaidOnce() }
@@ -57,6 +78,18 @@ final class PayoutPipelineTestsPostgreSQL: PayoutPipelineTests {
     override func testTransferWithRefusedPayoutKeepsTheDeposit() throws { try super.testTransferWithRefusedPayoutKeepsTheDeposit() }
     override func testTransferExpiringWhilePendingKeepsTheDeposit() throws { try super.testTransferExpiringWhilePendingKeepsTheDeposit() }
     override func testEditedPreparedRecordIsNotBroadcast() throws { try super.testEditedPreparedRecordIsNotBroadcast() }
+}
+
+final class TokenPipelineTestsPostgreSQL: TokenPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testMintCreditsTheSupplyToTheActor() throws { try super.testMintCreditsTheSupplyToTheActor() }
+    override func testACopiedMintIsTheCopiersToken() throws { try super.testACopiedMintIsTheCopiersToken() }
+    override func testInvoicePaidInFullSettlesOnce() throws { try super.testInvoicePaidInFullSettlesOnce() }
+    override func testBadPaymentsHaveNoEffect() throws { try super.testBadPaymentsHaveNoEffect() }
+    override func testOnlyTheActorsOwnTokensCanBeReserved() throws { try super.testOnlyTheActorsOwnTokensCanBeReserved() }
+    override func testMalformedAnchorsGetTheirReason() throws { try super.testMalformedAnchorsGetTheirReason() }
+    override func testReorgUndoesAMintAndRedoesIt() throws { try super.testReorgUndoesAMintAndRedoesIt() }
+    override func testReorgUndoesASettlementAndRedoesIt() throws { try super.testReorgUndoesASettlementAndRedoesIt() }
 }
 
 final class UTXOCrashTestsPostgreSQL: UTXOCrashTests {

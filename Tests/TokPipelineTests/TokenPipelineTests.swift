@@ -6,7 +6,7 @@ import XCTest
 /// records through tok-validate | tok-apply, anchors composed by
 /// `tok-validate --anchor-payload` and sent by pipelines/anchor.sh from the
 /// node's wallet, blocks taken by tok-follow | tok-verify | tok-apply.
-final class TokenPipelineTests: XCTestCase {
+class TokenPipelineTests: PipelineTestCase {
     nonisolated(unsafe) static var sharedNode: DogecoinNode?
     nonisolated(unsafe) static var startError: Error?
     nonisolated(unsafe) static var miner = ""
@@ -28,7 +28,6 @@ final class TokenPipelineTests: XCTestCase {
     }
 
     var node: DogecoinNode!
-    var workspace: Workspace!
     var owner: String!
     var alice: String!
     var bob: String!
@@ -40,6 +39,7 @@ final class TokenPipelineTests: XCTestCase {
     override func setUpWithError() throws {
         if let skip = TokenPipelineTests.startError as? XCTSkip { throw skip }
         if let error = TokenPipelineTests.startError { throw error }
+        try super.setUpWithError()                               // the workspace, on this class's engine
         node = TokenPipelineTests.sharedNode
         owner = try node.newAddress()
         alice = try node.newAddress()
@@ -50,7 +50,6 @@ final class TokenPipelineTests: XCTestCase {
             for _ in 0..<3 { _ = try node.send(from: [TokenPipelineTests.miner], to: party, coins: "100") }
             try node.mine(1, to: TokenPipelineTests.miner)
         }
-        workspace = try Workspace()
         try workspace.write("tok.toml", node.followConfig(receiver: try node.newAddress(), confirmations: 2,
                                                           followStartHeight: try node.blockCount() + 1, maxReorgDepth: 10))
     }
