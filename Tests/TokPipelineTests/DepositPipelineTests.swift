@@ -62,6 +62,43 @@ class DepositPipelineTests: PipelineTestCase {
         XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
     }
 
+    // A batching contract pays the receiver two configured ERC-20s in one transaction: two deposits, each
+    // credited once with its own amount (not the second refused as a duplicate of the first); both replayed
+    // are duplicates naming their own first request, and a claim of a token the transaction does not pay is refused.
+    func testTwoTokensInOneTransactionAreTwoDeposits() throws {
+        let other = try node.deployToken(symbol: "OTH")
+        try workspace.write("tok.toml", node.config(token: token, extraToken: other, extraTokenDeposits: true))
+        let batch = try node.batchTransfer(from: 0, to: EVMNode.receiver, (token, "300"), (other, "400"))
+        try node.mine(3)
+        let requests = [
+            depositRequest(id: "batch-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+            depositRequest(id: "batch-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
+            depositRequest(id: "batch-eth", account: EVMNode.accounts[0], token: "ETH", tx: batch),
+        ].joined(separator: "\n") + "\n"
+        let first = try workspace.run(depositPipeline, input: requests)
+        XCTAssertEqual(first.exitCode, 0, first.stderr)
+        XCTAssertEqual(first.record(id: "batch-tok")?.string(at: "status"), "credited", first.stdout)
+        XCTAssertEqual(first.record(id: "batch-tok")?["verified"]?.string(at: "amount"), "300")
+        XCTAssertEqual(first.record(id: "batch-other")?.string(at: "status"), "credited", first.stdout)
+        XCTAssertEqual(first.record(id: "batch-other")?["verified"]?.string(at: "amount"), "400")
+        XCTAssertEqual(first.record(id: "batch-eth")?["error"]?.string(at: "code"), "no_payment_to_receiver", first.stdout)
+
+        let replay = try workspace.run(depositPipeline, input: requests.replacingOccurrences(of: "\"batch-", with: "\"again-"))
+        XCTAssertEqual(replay.record(id: "again-tok")?.string(at: "status"), "duplicate", replay.stdout)
+        XCTAssertEqual(replay.record(id: "again-tok")?["applied"]?.string(at: "first_request"), "batch-tok")
+        XCTAssertEqual(replay.record(id: "again-other")?.string(at: "status"), "duplicate", replay.stdout)
+        XCTAssertEqual(replay.record(id: "again-other")?["applied"]?.string(at: "first_request"), "batch-other")
+        let balances = try workspace.run("tok-apply --db state.sqlite", input: [
+            balanceQuery(id: "q-tok", account: EVMNode.accounts[0], token: "TOK"),
+            balanceQuery(id: "q-other", account: EVMNode.accounts[0], token: "OTHER"),
+        ].joined(separator: "\n"))
+        XCTAssertEqual(balances.record(id: "q-tok")?["balance"]?.string(at: "available"), "300", balances.stdout)
+        XCTAssertEqual(balances.record(id: "q-other")?["balance"]?.string(at: "available"), "400", balances.stdout)
+        let status = try workspace.run("tok-validate | tok-apply --db state.sqlite", input: #"{"op":"status","id":"batch-other"}"# + "\n")
+        XCTAssertEqual(status.record(id: "batch-other")?["request"]?.string(at: "amount"), "400", status.stdout)
+        XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
+    }
+
     // Deposits that do not prove a payment by the claimed account to our receiver are not credited.
     func testWrongReceiverSenderOrTokenIsNotCredited() throws {
         let elsewhere = try node.sendEth(from: 0, to: EVMNode.accounts[3], wei: "1000")

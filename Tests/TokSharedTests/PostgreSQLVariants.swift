@@ -33,6 +33,8 @@ final class LedgerPostgreSQLTests: LedgerTests {
     override func testChangedMigrationIsRefused() throws { try super.testChangedMigrationIsRefused() }
     override func testNewerSchemaIsRefused() throws { try super.testNewerSchemaIsRefused() }
     override func testNegativeQuantitiesAreRefused() throws { try super.testNegativeQuantitiesAreRefused() }
+    override func testDepositsAreKeyedPerAssetAfterTheUpgrade() throws { try super.testDepositsAreKeyedPerAssetAfterTheUpgrade() }
+    override func testOneRequestCannotCreditTwoAssets() throws { try super.testOneRequestCannotCreditTwoAssets() }
     override func testForeignDatabaseIsRefusedUntouched() throws { try super.testForeignDatabaseIsRefusedUntouched() }
     override func testForeignMigrationsTableIsRefused() throws { try super.testForeignMigrationsTableIsRefused() }
     override func testApplicationIdMarksTokFiles() throws { try super.testApplicationIdMarksTokFiles() }
