@@ -225,17 +225,18 @@ class EVMFollowPipelineTests: PipelineTestCase {
     func testBatchedTokenPaymentsAreBothCredited() throws {
         let second = try node.deployToken(symbol: "TWO")
         try writeConfig(extraTokens: [("TWO", second)])
-        let batch = try node.batchTransfer(from: 2, to: EVMNode.receiver, (token, "700"), (second, "800"))
+        // Account 0 deployed both tokens: it holds their supply.
+        let batch = try node.batchTransfer(from: 0, to: EVMNode.receiver, (token, "700"), (second, "800"))
         try node.mine(2)
         let followed = try runFollow()
         let seen = payments(followed).filter { $0.string(at: "tx") == batch }
         XCTAssertEqual(seen.map { $0.string(at: "amount") }, ["700", "800"], followed.stdout)
-        XCTAssertEqual(try available(EVMNode.accounts[2], "TOK"), "700")
-        XCTAssertEqual(try available(EVMNode.accounts[2], "TWO"), "800")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "700")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TWO"), "800")
 
         let replay = try workspace.run(depositPipeline, input: [
-            depositRequest(id: "late-tok", account: EVMNode.accounts[2], token: "TOK", tx: batch),
-            depositRequest(id: "late-two", account: EVMNode.accounts[2], token: "TWO", tx: batch),
+            depositRequest(id: "late-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+            depositRequest(id: "late-two", account: EVMNode.accounts[0], token: "TWO", tx: batch),
         ].joined(separator: "\n") + "\n")
         XCTAssertEqual(replay.record(id: "late-tok")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
         XCTAssertEqual(replay.record(id: "late-tok")?["applied"]?.string(at: "first_request"),
@@ -243,8 +244,8 @@ class EVMFollowPipelineTests: PipelineTestCase {
         XCTAssertEqual(replay.record(id: "late-two")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
         XCTAssertEqual(replay.record(id: "late-two")?["applied"]?.string(at: "first_request"),
                        "auto:eip155:\(EVMNode.chainId):\(batch):\(second)")
-        XCTAssertEqual(try available(EVMNode.accounts[2], "TOK"), "700")
-        XCTAssertEqual(try available(EVMNode.accounts[2], "TWO"), "800")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "700")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TWO"), "800")
         XCTAssertEqual(try runFollow().stdout, "", "at the tip: nothing more to write")
         XCTAssertEqual(try check().exitCode, 0)
     }
