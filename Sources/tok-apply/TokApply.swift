@@ -9,7 +9,7 @@ struct TokApply: AsyncParsableCommand {
         commandName: "tok-apply",
         abstract: "Apply attested records to the tok database (the only writer) and answer queries.",
         discussion: """
-            Credits verified deposits exactly once per chain transaction; prepares signed \
+            Credits verified deposits exactly once per chain transaction and asset; prepares signed \
             payouts (locking quantity + fee); records tok-submit's findings (commit on \
             "confirmed", rollback on "failed"); answers "balance" and "status" queries; \
             passes every other record through. One transaction per batch with a savepoint \

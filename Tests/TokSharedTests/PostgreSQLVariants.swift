@@ -104,6 +104,10 @@ final class LedgerChainPostgreSQLTests: LedgerChainTests {
     override func testShallowReorgKeepsTheCredit() throws { try super.testShallowReorgKeepsTheCredit() }
     override func testShortfallOpensAndResolves() throws { try super.testShortfallOpensAndResolves() }
     override func testOperatorResolvesAShortfall() throws { try super.testOperatorResolvesAShortfall() }
+    override func testTwoAssetsOfOneTransactionAreTwoDeposits() throws { try super.testTwoAssetsOfOneTransactionAreTwoDeposits() }
+    override func testOperatorResolvesEachAssetOfAnUnattributedTransaction() throws {
+        try super.testOperatorResolvesEachAssetOfAnUnattributedTransaction()
+    }
     override func testOperatorResolvesAnUnattributedPayment() throws { try super.testOperatorResolvesAnUnattributedPayment() }
     override func testStateHashDoesNotDependOnTheDetour() throws { try super.testStateHashDoesNotDependOnTheDetour() }
 }
