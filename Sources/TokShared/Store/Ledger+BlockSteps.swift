@@ -417,8 +417,8 @@ extension Ledger {
         defer { query.reset() }
         try query.bind("chain", chain).bind("tx", tx).bind("asset", asset)
         guard try query.step() else { return nil }
-        return DepositRow(tx: tx, asset: asset, requestId: query.text("request_id"), account: query.text("account"), token: query.text("token"),
-                          credited: query.text("credited"), blockHash: query.text("block_hash"),
+        return DepositRow(tx: tx, asset: asset, requestId: query.text("request_id"), account: query.text("account"),
+                          token: query.text("token"), credited: query.text("credited"), blockHash: query.text("block_hash"),
                           blockNumber: query.int64("block_number"))
     }
 

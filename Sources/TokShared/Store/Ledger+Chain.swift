@@ -353,6 +353,7 @@ extension Ledger {
         let id = prefix + ":" + chain + ":" + tx
         return asset.assetNamespace == "slip44" ? id : id + ":" + asset.assetReference
     }
+
     /// The operator gives an unattributed payment (one whose transaction proves
     /// no sender) to `account`, once it is at the network's level: credited
     /// under `resolved:<chain>:<tx>` (`resolved:<chain>:<tx>:<asset reference>`
@@ -394,8 +395,7 @@ extension Ledger {
                 requestId: Ledger.perAssetDepositId("resolved", chain: row.chain, tx: row.tx, asset: mapping.asset),
                 chain: row.chain, tx: row.tx, account: prefix + address, token: token.alias, asset: row.asset, amount: row.amount,
                 credited: credited, blockHash: row.blockHash, blockNumber: row.height, confirmations: tip.height - row.height + 1,
-                coins: row.outputs,
-                receiver: row.outputs.isEmpty ? nil : network.receiver)
+                coins: row.outputs, receiver: row.outputs.isEmpty ? nil : network.receiver)
             let outcome = try creditDeposit(deposit, op: .deposit, nowMilliseconds: now)
             let update = try database.statement("""
                 UPDATE detected_payments SET state = 'resolved', request_id = :request_id, note = 'resolved by the operator'
