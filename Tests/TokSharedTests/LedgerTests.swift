@@ -444,6 +444,17 @@ class LedgerTests: XCTestCase {
         XCTAssertEqual(try tableNames(), ["schema_migrations"])
     }
 
+    // A reader that opens the database while tok-apply creates it: the migrations table appears between the
+    // reader's probe for tok's table and its probe for any such table. It is tok's, not another application's.
+    func testMigrationsTableCreatedWhileProbingIsTok() throws {
+        let writer = try rawConnection()
+        let racing = ProbeRacingConnection(try rawConnection()) {
+            try writer.execute(writer.dialect.render(Schema.migrationsTable))
+        }
+        XCTAssertNoThrow(try Schema.requireOwnable(racing, location: path))
+        XCTAssertTrue(racing.raced, "the table was created between the probes")
+    }
+
     // SQLite: tok marks its files (application id "tokl") in the first migration's transaction;
     // a file another application marked is refused though it holds no table; a tok file from
     // before the mark is adopted and marked.
@@ -647,5 +658,32 @@ extension Result {
     var error: Failure? {
         if case .failure(let failure) = self { return failure }
         return nil
+    }
+}
+
+/// A connection whose owner creates tables while it looks at the schema: `race` runs once, just before the
+/// probe for any `schema_migrations` table is prepared (after the probe for tok's own has found none).
+final class ProbeRacingConnection: DatabaseConnection {
+    private let inner: any DatabaseConnection
+    private let race: () throws -> Void
+    private(set) var raced = false
+
+    init(_ inner: any DatabaseConnection, race: @escaping () throws -> Void) {
+        self.inner = inner
+        self.race = race
+    }
+
+    var dialect: any SQLDialect { inner.dialect }
+    var location: String { inner.location }
+    var changes: Int { inner.changes }
+    var inTransaction: Bool { inner.inTransaction }
+    func execute(_ sql: String) throws(StoreError) { try inner.execute(sql) }
+
+    func statement(_ sql: String) throws(StoreError) -> any DatabaseStatement {
+        if !raced && sql.hasPrefix("SELECT * FROM schema_migrations") {
+            raced = true
+            do { try race() } catch { preconditionFailure("the racing writer failed: \(error)") }
+        }
+        return try inner.statement(sql)
     }
 }

@@ -540,7 +540,11 @@ extension Schema {
             }
             if hasTokMigrationsTable(database) { return }
             let tables = try userTables(database)
-            if tables.isEmpty && !hasAnyMigrationsTable(database) { return }
+            let migrationsTable = hasAnyMigrationsTable(database)
+            if tables.isEmpty && !migrationsTable { return }
+            // A tok-apply starting on the same database may create its table
+            // after the first probe: looked at again, it is tok's after all.
+            if migrationsTable && hasTokMigrationsTable(database) { return }
             if let legacy = dialect.legacyVersionQuery, try database.scalarInt(legacy) ?? 0 > 0,
                tables.contains("requests"), tables.contains("audit") {
                 return  // a tok before schema_migrations and application ids
