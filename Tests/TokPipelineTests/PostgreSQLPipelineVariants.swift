@@ -20,6 +20,7 @@ final class DepositPipelineTestsPostgreSQL: DepositPipelineTests {
     override func testNativeAndTokenDepositsAreCreditedOnce() throws { try super.testNativeAndTokenDepositsAreCreditedOnce() }
     override func testReplayingTheSameFileChangesNothing() throws { try super.testReplayingTheSameFileChangesNothing() }
     override func testTwoTokensInOneTransactionAreTwoDeposits() throws { try super.testTwoTokensInOneTransactionAreTwoDeposits() }
+    override func testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() throws { try super.testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() }
     override func testWrongReceiverSenderOrTokenIsNotCredited() throws { try super.testWrongReceiverSenderOrTokenIsNotCredited() }
     override func testPendingUntilConfirmedThenCredited() throws { try super.testPendingUntilConfirmedThenCredited() }
     override func testWaitHoldsUntilConfirmed() throws { try super.testWaitHoldsUntilConfirmed() }
