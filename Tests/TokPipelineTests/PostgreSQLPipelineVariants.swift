@@ -19,6 +19,8 @@ final class DepositPipelineTestsPostgreSQL: DepositPipelineTests {
     override class var engine: TestEngine { .postgresql }
     override func testNativeAndTokenDepositsAreCreditedOnce() throws { try super.testNativeAndTokenDepositsAreCreditedOnce() }
     override func testReplayingTheSameFileChangesNothing() throws { try super.testReplayingTheSameFileChangesNothing() }
+    override func testTwoTokensInOneTransactionAreTwoDeposits() throws { try super.testTwoTokensInOneTransactionAreTwoDeposits() }
+    override func testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() throws { try super.testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() }
     override func testWrongReceiverSenderOrTokenIsNotCredited() throws { try super.testWrongReceiverSenderOrTokenIsNotCredited() }
     override func testPendingUntilConfirmedThenCredited() throws { try super.testPendingUntilConfirmedThenCredited() }
     override func testWaitHoldsUntilConfirmed() throws { try super.testWaitHoldsUntilConfirmed() }
@@ -37,7 +39,8 @@ final class EVMFollowPipelineTestsPostgreSQL: EVMFollowPipelineTests {
     override func testRequestedThenDetectedIsCreditedOnceAndAgrees() throws { try super.testRequestedThenDetectedIsCreditedOnceAndAgrees() }
     override func testUnprovenTokenSendersAreUnattributed() throws { try super.testUnprovenTokenSendersAreUnattributed() }
     override func testRevertedPaymentIsNoPayment() throws { try super.testRevertedPaymentIsNoPayment() }
-    override func testOneTransactionPayingTwoAssetsIsCreditedOnce() throws { try super.testOneTransactionPayingTwoAssetsIsCreditedOnce() }
+    override func testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() throws { try super.testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() }
+    override func testBatchedTokenPaymentsAreBothCredited() throws { try super.testBatchedTokenPaymentsAreBothCredited() }
     override func testReorgBeforeTheLevel() throws { try super.testReorgBeforeTheLevel() }
     override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
     override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
