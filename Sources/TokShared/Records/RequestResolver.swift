@@ -30,7 +30,9 @@ public struct RequestResolver: Sendable {
 
     public init(config: TokConfig) { self.config = config }
 
-    public static let maxRequestIdLength = 128
+    /// Room for the longest id tok makes itself: `resolved:` + the longest CAIP-2 chain id (41 characters) + `:` +
+    /// an EVM transaction hash (66) + `:` + an ERC-20 contract (42) is 160 characters.
+    public static let maxRequestIdLength = 192
 
     public static func checkRequestId(_ record: JSON) throws(TokError) -> String {
         guard let id = record.string(at: Field.id) else {
