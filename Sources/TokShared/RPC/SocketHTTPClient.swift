@@ -502,9 +502,10 @@ final class SocketConnection: @unchecked Sendable {
 
     /// One line without its CRLF (a bare LF is accepted too), of at most `maxBytes`.
     func readLine(maxBytes: Int, deadline: Deadline, cancellation: SocketCancellation) throws(HTTPTransportError) -> String {
-        var scanned = start
+        // Bytes after `start` already searched; an offset, since fill() moves the buffer's contents.
+        var scannedBytes = 0
         while true {
-            if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
+            if let newline = buffer[(start + scannedBytes)...].firstIndex(of: 0x0A) {
                 var end = newline
                 if end > start && buffer[end - 1] == 0x0D { end -= 1 }
                 guard end - start <= maxBytes else { break }
@@ -512,7 +513,7 @@ final class SocketConnection: @unchecked Sendable {
                 start = newline + 1
                 return line
             }
-            scanned = buffer.count
+            scannedBytes = buffer.count - start
             guard buffer.count - start <= maxBytes + 1 else { break }
             guard try fill(deadline: deadline, cancellation: cancellation) else {
                 throw HTTPTransportError(receivedNothing ? .connectionReset : .malformedResponse,
