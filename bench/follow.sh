@@ -116,7 +116,9 @@ EOF
     || die "the plan has $interesting interesting transactions, the generator made $(summary receiver_payments) payments and $(summary anchors) anchors"
 
 config=$out/tok.toml
-cat > "$config" <<EOF
+# The config holds the node's password inline: tok refuses it unless only its owner can read it.
+rm -f "$config"
+(umask 077 && cat > "$config") <<EOF
 [attestation]
 key_id = "bench"
 
