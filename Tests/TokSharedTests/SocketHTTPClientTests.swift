@@ -300,6 +300,16 @@ final class SocketHTTPClientTests: XCTestCase {
         XCTAssertEqual(server.acceptedConnections, 1)
     }
 
+    /// The URLSession path (what https:// endpoints take) answers the same.
+    func testRPCWithoutTheSocketTransportStillWorks() async throws {
+        let server = try LoopbackHTTPServer { request in .send(SocketHTTPClientTests.rpcAnswer(request, result: "\"via urlsession\""), close: false) }
+        defer { server.stop() }
+        let rpc = try JSONRPCClient(url: server.url, user: "user", password: "pw", timeoutMilliseconds: 5_000, retries: 0,
+                                    usesSocketTransport: false, logger: Logger(label: "socket-http-test"))
+        let answer = try await rpc.call("ping", [])
+        XCTAssertEqual(try answer.get().stringValue, "via urlsession")
+    }
+
     func testRPCRefusedCredentialsAreUnauthorized() async throws {
         let server = try LoopbackHTTPServer { _ in
             .send(LoopbackHTTPServer.answer("", status: "401 Unauthorized", headers: ["WWW-Authenticate: Basic realm=\"jsonrpc\""]),
