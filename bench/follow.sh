@@ -116,7 +116,9 @@ EOF
     || die "the plan has $interesting interesting transactions, the generator made $(summary receiver_payments) payments and $(summary anchors) anchors"
 
 config=$out/tok.toml
-cat > "$config" <<EOF
+# The config holds the node's password inline: tok refuses it unless only its owner can read it.
+rm -f "$config"
+(umask 077 && cat > "$config") <<EOF
 [attestation]
 key_id = "bench"
 
@@ -228,7 +230,8 @@ $(row apply "tok-follow \\| tok-apply" "$apply_cmd")
 | tok-follow \\| tok-apply vs the bare RPC loop | $apply_ratio | — | — |
 | tok-follow vs the bare RPC loop on http.client | $(ratio "${best[follow]}" "${best[stdlib]}") | — | — |
 
-- The node's RPC server (libevent) does not set TCP_NODELAY: on a kept-alive connection an answer of more than a few KB (a raw block) waits for the client's delayed ACK of its headers, 40 ms on Linux, which is what the http.client peer spends most of its time on. The quickack peer acknowledges at once; tok-follow asks Core's server to close the connection after each answer (\`Connection: close\`, \`JSONRPCClient.closesConnections\`, set by \`UTXOBlockSource\`), paying a loopback TCP handshake per request instead.
+- The node's RPC server (libevent) does not set TCP_NODELAY: on a kept-alive connection an answer of more than a few KB (a raw block) waits for the client's delayed ACK of its headers, 40 ms on Linux, which is what the http.client peer spends most of its time on. The quickack peer acknowledges at once, and so does tok: its \`http://\` transport (\`SocketHTTPClient\`, POSIX sockets, kept-alive connections with TCP_NODELAY and TCP_QUICKACK re-armed after each read) replaced URLSession/libcurl, which paid for a TCP handshake per request (\`Connection: close\`) on top of libcurl's own cost.
+- tok-follow fetches a batch, then parses it (JSON, hex, raw blocks, previous transactions) and writes its records, then fetches the next: the node's time and tok's own CPU time add up, where the peer's time is the node's alone.
 EOF
 )
 

@@ -16,8 +16,11 @@ public struct RPCCallError: Error, Sendable, CustomStringConvertible {
 /// response size. Transport failures are retried; an endpoint's own error
 /// answer is returned to the caller, who knows whether it is final.
 ///
-/// URLSession (FoundationNetworking, libcurl underneath) comes with the Swift
-/// toolchain, so HTTPS endpoints work without building an HTTP package.
+/// On Linux, `http://` endpoints (a node on loopback or a private network) go
+/// through SocketHTTPClient: kept-alive connections with quick ACKs, without
+/// libcurl's cost per request. `https://` goes through URLSession
+/// (FoundationNetworking, libcurl underneath), which comes with the Swift
+/// toolchain, so TLS works without building an HTTP package.
 public final class JSONRPCClient: @unchecked Sendable {
     public struct Call {
         public let method: String
@@ -33,12 +36,19 @@ public final class JSONRPCClient: @unchecked Sendable {
     public static let maxResponseBytes = 64 << 20
     static let firstBackoffMilliseconds = 100
     static let maxBackoffMilliseconds = 5_000
+    /// Connecting never waits longer than this (nor longer than the request's timeout): a
+    /// node that does not take a connection in 10 s is down for our purposes.
+    static let maxConnectMilliseconds = 10_000
+    /// Connections kept to one endpoint at a time (requests beyond wait for one).
+    static let maxConnections = 16
 
     private let url: URL
     private let authorization: String?
     private let timeoutMilliseconds: Int
     private let retries: Int
     private let session: URLSession
+    /// The transport for `http://` endpoints; nil for the others (and off Linux).
+    private let socketClient: SocketHTTPClientBox?
     /// The session's delegate: runs each POST so that a 401 comes back (see HTTPExchange).
     private let exchange = HTTPExchange()
     private let logger: Logger
@@ -54,11 +64,13 @@ public final class JSONRPCClient: @unchecked Sendable {
     /// client's delayed ACK of its headers, 40 ms on Linux. With this set,
     /// every request asks the server to close the connection after answering
     /// (which sends the rest at once): a TCP handshake instead of the stall.
+    /// Only URLSession needs this: SocketHTTPClient acknowledges at once, so it
+    /// keeps its connections whatever this says.
     private let closesConnections: Bool
 
     public init(url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int,
                 numbersAsText: Bool = false, closesConnections: Bool = false, network: String = "",
-                logger: Logger) throws(TokError) {
+                usesSocketTransport: Bool = true, logger: Logger) throws(TokError) {
         self.numbersAsText = numbersAsText
         self.closesConnections = closesConnections
         self.metricLabels = [("network", network)]
@@ -75,7 +87,8 @@ public final class JSONRPCClient: @unchecked Sendable {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = TimeInterval(timeoutMilliseconds) / 1000
         configuration.timeoutIntervalForResource = TimeInterval(timeoutMilliseconds) / 1000
-        configuration.httpMaximumConnectionsPerHost = 16
+        configuration.httpMaximumConnectionsPerHost = JSONRPCClient.maxConnections
+        socketClient = usesSocketTransport ? SocketHTTPClientBox(url: parsed, timeoutMilliseconds: timeoutMilliseconds) : nil
         self.session = URLSession(configuration: configuration, delegate: exchange, delegateQueue: nil)
         self.logger = logger
     }
@@ -149,27 +162,41 @@ public final class JSONRPCClient: @unchecked Sendable {
                 try? await Task.sleep(nanoseconds: UInt64(backoffMilliseconds) * 1_000_000)
                 backoffMilliseconds = min(backoffMilliseconds * 2, JSONRPCClient.maxBackoffMilliseconds)
             }
-            var request = URLRequest(url: url)
-            request.httpMethod = "POST"
-            request.timeoutInterval = TimeInterval(timeoutMilliseconds) / 1000
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
-            if closesConnections { request.setValue("close", forHTTPHeaderField: "Connection") }
-            request.httpBody = Data(body)
-            let data: Data
-            let response: URLResponse
-            do {
-                (data, response) = try await exchange.data(for: request, session: session)
-            } catch {
-                lastProblem = "\(error.localizedDescription)"
-                continue
-            }
-            let statusCode = (response as? HTTPURLResponse)?.statusCode ?? 0
-            guard data.count <= JSONRPCClient.maxResponseBytes else {
-                throw TokError(.rpcError, "RPC response of \(data.count) bytes exceeds the limit")
+            let statusCode: Int
+            var bytes: [UInt8]
+            if let socketClient {
+                switch await socketClient.post(body, authorization: authorization) {
+                case .success(let answer):
+                    (statusCode, bytes) = (answer.statusCode, answer.body)
+                case .failure(let problem) where problem.isResponseTooLarge:
+                    throw TokError(.rpcError, "RPC response exceeds the limit: \(problem)")
+                case .failure(let problem):
+                    lastProblem = "\(problem)"
+                    continue
+                }
+            } else {
+                var request = URLRequest(url: url)
+                request.httpMethod = "POST"
+                request.timeoutInterval = TimeInterval(timeoutMilliseconds) / 1000
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+                if closesConnections { request.setValue("close", forHTTPHeaderField: "Connection") }
+                request.httpBody = Data(body)
+                let data: Data
+                let response: URLResponse
+                do {
+                    (data, response) = try await exchange.data(for: request, session: session)
+                } catch {
+                    lastProblem = "\(error.localizedDescription)"
+                    continue
+                }
+                statusCode = (response as? HTTPURLResponse)?.statusCode ?? 0
+                guard data.count <= JSONRPCClient.maxResponseBytes else {
+                    throw TokError(.rpcError, "RPC response of \(data.count) bytes exceeds the limit")
+                }
+                bytes = [UInt8](data)
             }
             // Bitcoin-family nodes answer RPC errors with HTTP 500 and a JSON body; parse first.
-            var bytes = [UInt8](data)
             if numbersAsText {
                 do { bytes = try JSONNumberText.quotingNumbers(bytes, maxBytes: JSONRPCClient.maxResponseBytes) } catch {
                     throw TokError(.rpcError, "unreadable RPC answer: \(error.message)")
@@ -182,7 +209,7 @@ public final class JSONRPCClient: @unchecked Sendable {
             if statusCode == 401 || statusCode == 403 {
                 throw TokError(.rpcUnauthorized, "the RPC endpoint refused our credentials (HTTP \(statusCode)): check rpc_user and rpc_password")
             }
-            lastProblem = "HTTP \(statusCode), \(data.count) bytes that are not a JSON-RPC answer"
+            lastProblem = "HTTP \(statusCode), \(bytes.count) bytes that are not a JSON-RPC answer"
         }
         throw TokError(.rpcUnavailable, "RPC endpoint unavailable after \(retries + 1) attempts: \(lastProblem)")
     }
@@ -199,4 +226,45 @@ final class ManagedCounter: @unchecked Sendable {
         value += Int64(count)
         return first
     }
+}
+
+/// SocketHTTPClient where there is one (Linux, `http://`), behind an API that compiles everywhere.
+struct SocketHTTPClientBox: Sendable {
+    struct Answer {
+        let statusCode: Int
+        let body: [UInt8]
+    }
+    struct Problem: Error, CustomStringConvertible {
+        let description: String
+        let isResponseTooLarge: Bool
+    }
+    #if os(Linux)
+    private let client: SocketHTTPClient
+
+    init?(url: URL, timeoutMilliseconds: Int) {
+        guard let client = SocketHTTPClient(url: url,
+                                            connectTimeoutMilliseconds: min(timeoutMilliseconds, JSONRPCClient.maxConnectMilliseconds),
+                                            requestTimeoutMilliseconds: timeoutMilliseconds,
+                                            maxResponseBytes: JSONRPCClient.maxResponseBytes,
+                                            maxConnections: JSONRPCClient.maxConnections) else { return nil }
+        self.client = client
+    }
+
+    func post(_ body: [UInt8], authorization: String?) async -> Result<Answer, Problem> {
+        var headers = [("Content-Type", "application/json")]
+        if let authorization { headers.append(("Authorization", authorization)) }
+        do {
+            let response = try await client.post(body, headers: headers)
+            return .success(Answer(statusCode: response.statusCode, body: response.body))
+        } catch {
+            return .failure(Problem(description: "\(error)", isResponseTooLarge: error.code == .responseTooLarge))
+        }
+    }
+    #else
+    init?(url: URL, timeoutMilliseconds: Int) { return nil }
+
+    func post(_ body: [UInt8], authorization: String?) async -> Result<Answer, Problem> {
+        .failure(Problem(description: "no socket transport on this platform", isResponseTooLarge: false))
+    }
+    #endif
 }
