@@ -30,8 +30,8 @@ public final class UTXOBlockSource: Sendable {
     /// Core's RPC_INVALID_PARAMETER, "Block height out of range".
     static let heightOutOfRangeCode: Int64 = -8
     /// Blocks per batch: the hex of this many blocks of the largest size stays under the
-    /// client's response limit (checked in RawBlockTests), and every request costs (an HTTP
-    /// exchange through URLSession is most of tok-follow's time against a local node).
+    /// client's response limit (checked in RawBlockTests), and every request costs a round
+    /// trip to the node and a wait for its answer before the next batch is asked for.
     public static let maxBlocksPerBatch = 7
     /// Transactions per batch. Most are a few hundred bytes; a batch whose answer is too large
     /// for the client (a transaction can be as large as a block) is fetched one call at a time.
@@ -47,9 +47,10 @@ public final class UTXOBlockSource: Sendable {
         self.chain = chain
     }
 
-    /// The source for a configured bip122 network: its chain row, and a client that reads numbers as text
-    /// and takes a connection per request (raw blocks are the large answers Core's server stalls on, see
-    /// JSONRPCClient.closesConnections).
+    /// The source for a configured bip122 network: its chain row, and a client that reads numbers as text.
+    /// Raw blocks are the large answers Core's server stalls on behind a delayed ACK: on `http://` the socket
+    /// transport acknowledges at once (TCP_QUICKACK); on URLSession (`https://`) the client takes a connection
+    /// per request instead (JSONRPCClient.closesConnections).
     public convenience init(network: NetworkConfig, logger: Logger) throws(TokError) {
         guard let chain = UTXOChains.parameters(for: network.chain) else {
             throw TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain")
