@@ -28,7 +28,10 @@ for path in sorted(tests.glob("*.swift")):
             if test.group(1) in SQLITE_ONLY:
                 continue
             call = "try await" if test.group(2) else "try"
-            out.append(f"    override func {test.group(1)}() {test.group(2) or ''}throws {{ {call} super.{test.group(1)}() }}")
+            # Laid out as swift-format lays it out (.swift-format), so formatting the tree leaves this file as it is.
+            out.append(f"    override func {test.group(1)}() {test.group(2) or ''}throws {{")
+            out.append(f"        {call} super.{test.group(1)}()")
+            out.append("    }")
         out.append("}")
         out.append("")
 target = tests / "PostgreSQLPipelineVariants.swift"

@@ -20,25 +20,38 @@ struct TokValidate: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: ArgumentHelp("Op assumed for records without one (e.g. saved TokEngine REST bodies).", valueName: "op"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Op assumed for records without one (e.g. saved TokEngine REST bodies).", valueName: "op"))
     var defaultOp: Op?
 
-    @Flag(name: .long, help: "For each unsigned payout or transfer, add \"authorisation_message\": the exact text its source account must sign (EIP-191 personal_sign on EVM). Validates nothing else.")
+    @Flag(
+        name: .long,
+        help:
+            "For each unsigned payout or transfer, add \"authorisation_message\": the exact text its source account must sign (EIP-191 personal_sign on EVM). Validates nothing else."
+    )
     var payoutMessage = false
 
-    @Flag(name: .long, help: "For each token record (op record) and each reference (op anchor: payment, approval, delete_buy_offer, delete_sell_offer), add \"anchor\": the OP_RETURN data and the addresses of the outputs that must follow it (tok-protocol(7)). Validates nothing else.")
+    @Flag(
+        name: .long,
+        help:
+            "For each token record (op record) and each reference (op anchor: payment, approval, delete_buy_offer, delete_sell_offer), add \"anchor\": the OP_RETURN data and the addresses of the outputs that must follow it (tok-protocol(7)). Validates nothing else."
+    )
     var anchorPayload = false
 
     func validate() throws {
-        if payoutMessage && anchorPayload { throw ValidationError("--payout-message and --anchor-payload are two modes: choose one") }
+        if payoutMessage && anchorPayload {
+            throw ValidationError("--payout-message and --anchor-payload are two modes: choose one")
+        }
     }
 
     func run() async throws {
         let defaultOp = self.defaultOp, payoutMessage = self.payoutMessage, anchorPayload = self.anchorPayload
         try await ToolMain.run(tool: "tok-validate", options: common) { config, logger in
-            ValidateStage(config: config, defaultOp: defaultOp, payoutMessageMode: payoutMessage, anchorPayloadMode: anchorPayload,
-                          logger: logger)
+            ValidateStage(
+                config: config, defaultOp: defaultOp, payoutMessageMode: payoutMessage,
+                anchorPayloadMode: anchorPayload,
+                logger: logger)
         }.finish()
     }
 }
-

@@ -18,7 +18,11 @@ struct TokVerify: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: ArgumentHelp("tok-apply's database, opened read-only: a SQLite file or a postgresql:// URI (default: [database] url of the config, if set). Advisory balance checks, payout nonces, the operator's coins (bip122) and replays. Recommended for payouts; required for payouts on bip122 chains.", valueName: "file|uri"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "tok-apply's database, opened read-only: a SQLite file or a postgresql:// URI (default: [database] url of the config, if set). Advisory balance checks, payout nonces, the operator's coins (bip122) and replays. Recommended for payouts; required for payouts on bip122 chains.",
+            valueName: "file|uri"))
     var db: String?
 
     @OptionGroup var waiting: WaitOptions
@@ -27,9 +31,9 @@ struct TokVerify: AsyncParsableCommand {
         let policy = waiting.policy
         try await ToolMain.run(tool: "tok-verify", options: common) { config, logger in
             try config.requireChainCredentials()
-            return VerifyStage(config: config, attestor: try ToolMain.attestor(config), wait: policy,
-                               database: (db ?? config.database.url).map(DatabaseTarget.init), logger: logger)
+            return VerifyStage(
+                config: config, attestor: try ToolMain.attestor(config), wait: policy,
+                database: (db ?? config.database.url).map(DatabaseTarget.init), logger: logger)
         }.finish()
     }
 }
-

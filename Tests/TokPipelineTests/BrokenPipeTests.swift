@@ -15,7 +15,9 @@ final class BrokenPipeTests: XCTestCase {
         var lines = ""
         lines.reserveCapacity(25 << 20)
         for index in 0..<300_000 {
-            lines += #"{"op":"status","id":"q-\#(index)","status":"answered","request":{"id":"q-\#(index)","state":"unknown"}}"# + "\n"
+            lines +=
+                #"{"op":"status","id":"q-\#(index)","status":"answered","request":{"id":"q-\#(index)","state":"unknown"}}"#
+                + "\n"
         }
         try workspace.write("input.ndjson", lines)
     }
@@ -57,8 +59,11 @@ final class BrokenPipeTests: XCTestCase {
         XCTAssertEqual(outcomes.count, 4 * rounds, result.stdout + result.stderr)
         for outcome in outcomes where outcome.count == 2 {
             let stderr = (try? String(contentsOfFile: workspace.path("err-\(outcome[0])"), encoding: .utf8)) ?? ""
-            XCTAssertEqual(outcome[1], "74", "\(outcome[0]) after its downstream stage was killed: \(stderr.suffix(600))")
-            XCTAssertTrue(stderr.contains("writing standard output failed: broken pipe: the next stage"), "says so in words: \(outcome[0]): \(stderr.suffix(600))")
+            XCTAssertEqual(
+                outcome[1], "74", "\(outcome[0]) after its downstream stage was killed: \(stderr.suffix(600))")
+            XCTAssertTrue(
+                stderr.contains("writing standard output failed: broken pipe: the next stage"),
+                "says so in words: \(outcome[0]): \(stderr.suffix(600))")
             XCTAssertFalse(stderr.contains("Fatal error"), "\(outcome[0]): \(stderr.suffix(600))")
         }
     }

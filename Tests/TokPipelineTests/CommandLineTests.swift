@@ -4,8 +4,10 @@ import XCTest
 
 /// A config whose one network ("local", eip155:1337) no test reaches: tools run with it never
 /// talk to a chain. `header` goes first (sections), `network` and `asset` into their tables.
-func offlineConfig(header: String = "", alias: String = "local", chain: String = "eip155:1337", network: String = "",
-                   asset: String = "") -> String {
+func offlineConfig(
+    header: String = "", alias: String = "local", chain: String = "eip155:1337", network: String = "",
+    asset: String = ""
+) -> String {
     """
     \(header)
     [[tokens]]
@@ -42,9 +44,11 @@ final class CommandLineTests: XCTestCase {
         let both = try workspace.run("tok-apply --db state.sqlite --check --open-payouts")
         XCTAssertEqual(both.exitCode, 64, both.stderr)
         XCTAssertTrue(both.stderr.contains("two modes"), both.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: workspace.path("state.sqlite")), "a usage error touches nothing")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: workspace.path("state.sqlite")), "a usage error touches nothing")
 
-        XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 66, "check on a missing database")
+        XCTAssertEqual(
+            try workspace.run("tok-apply check --db state.sqlite").exitCode, 66, "check on a missing database")
         let query = #"{"op":"status","id":"q-1"}"#
         let applied = try workspace.run("tok-apply --db state.sqlite", input: query + "\n")
         XCTAssertEqual(applied.exitCode, 0, applied.stderr)
@@ -62,7 +66,9 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(open.exitCode, 0, command + ": " + open.stderr)
             XCTAssertEqual(open.stdout, "", "nothing is open")
         }
-        for command in ["tok-apply --help", "tok-apply check --help", "tok-apply open-payouts --help", "tok-apply apply --help"] {
+        for command in [
+            "tok-apply --help", "tok-apply check --help", "tok-apply open-payouts --help", "tok-apply apply --help",
+        ] {
             let help = try workspace.run(command)
             XCTAssertEqual(help.exitCode, 0, command)
             XCTAssertTrue(help.stdout.contains("USAGE"), command)
@@ -77,7 +83,8 @@ final class CommandLineTests: XCTestCase {
         let op = try workspace.run("tok-validate --default-op mint")
         XCTAssertEqual(op.exitCode, 64)
         XCTAssertTrue(op.stderr.contains("nonce_fill"), op.stderr)
-        let quiet = try workspace.run("tok-validate --log-level warning --default-op status", input: #"{"id":"s-1"}"# + "\n")
+        let quiet = try workspace.run(
+            "tok-validate --log-level warning --default-op status", input: #"{"id":"s-1"}"# + "\n")
         XCTAssertEqual(quiet.exitCode, 0, quiet.stderr)
         XCTAssertEqual(quiet.record(id: "s-1")?.string(at: "status"), "validated", quiet.stdout)
         XCTAssertEqual(quiet.stderr, "", "warning level keeps the request log quiet")
@@ -87,30 +94,38 @@ final class CommandLineTests: XCTestCase {
     // the attestation secret, tok-validate and tok-apply without the RPC password; tok-verify and
     // tok-submit still stop at once (78) naming what is missing.
     func testSecretsAreResolvedByTheStagesThatUseThem() throws {
-        try workspace.write("tok.toml", offlineConfig(
-            header: "[attestation]\nkey_id = \"ops\"\nsecret_env = \"TOK_TEST_SECRET_NOT_SET\"\n",
-            network: "rpc_user = \"tok\"\nrpc_password_env = \"TOK_TEST_RPC_PASSWORD_NOT_SET\"\noperator = \"0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528\"",
-            asset: "payout = true"))
-        let deposit = #"{"op":"deposit","id":"d-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"deposit":{"tx":"0x\#(String(repeating: "ab", count: 32))"}}"#
+        try workspace.write(
+            "tok.toml",
+            offlineConfig(
+                header: "[attestation]\nkey_id = \"ops\"\nsecret_env = \"TOK_TEST_SECRET_NOT_SET\"\n",
+                network:
+                    "rpc_user = \"tok\"\nrpc_password_env = \"TOK_TEST_RPC_PASSWORD_NOT_SET\"\noperator = \"0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528\"",
+                asset: "payout = true"))
+        let deposit =
+            #"{"op":"deposit","id":"d-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"deposit":{"tx":"0x\#(String(repeating: "ab", count: 32))"}}"#
         let validate = try workspace.run("tok-validate", input: deposit + "\n")
         XCTAssertEqual(validate.exitCode, 0, validate.stderr)
         XCTAssertEqual(validate.record(id: "d-1")?.string(at: "status"), "validated", validate.stdout)
 
         let expires = Int(Date().timeIntervalSince1970) + 3600
-        let unsigned = #"{"op":"payout","id":"p-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"destination":{"account":"0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF","network":"local","token":"ETH"},"quantity":"1000","max_fee":"0","expires":\#(expires)}"#
+        let unsigned =
+            #"{"op":"payout","id":"p-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"destination":{"account":"0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF","network":"local","token":"ETH"},"quantity":"1000","max_fee":"0","expires":\#(expires)}"#
         let message = try workspace.run("tok-validate --payout-message", input: unsigned + "\n")
         XCTAssertEqual(message.exitCode, 0, message.stderr)
         XCTAssertNotNil(message.record(id: "p-1")?.string(at: "authorisation_message"), message.stdout)
 
         let withSecret = ["TOK_TEST_SECRET_NOT_SET": workspace.secret]
-        let query = try workspace.run("tok-apply --db state.sqlite", input: #"{"op":"status","id":"q-1"}"# + "\n", environment: withSecret)
+        let query = try workspace.run(
+            "tok-apply --db state.sqlite", input: #"{"op":"status","id":"q-1"}"# + "\n", environment: withSecret)
         XCTAssertEqual(query.exitCode, 0, "tok-apply talks to no chain: " + query.stderr)
 
         for tool in ["tok-verify", "tok-submit"] {
             let noPassword = try workspace.run(tool, input: "", environment: withSecret)
             XCTAssertEqual(noPassword.exitCode, 78, tool + ": " + noPassword.stderr)
-            XCTAssertTrue(noPassword.stderr.contains("networks[0].rpc_password_env") && noPassword.stderr.contains("TOK_TEST_RPC_PASSWORD_NOT_SET"),
-                          tool + ": " + noPassword.stderr)
+            XCTAssertTrue(
+                noPassword.stderr.contains("networks[0].rpc_password_env")
+                    && noPassword.stderr.contains("TOK_TEST_RPC_PASSWORD_NOT_SET"),
+                tool + ": " + noPassword.stderr)
             let noSecret = try workspace.run(tool, input: "", environment: ["TOK_TEST_RPC_PASSWORD_NOT_SET": "pw"])
             XCTAssertEqual(noSecret.exitCode, 78, tool + ": " + noSecret.stderr)
             XCTAssertTrue(noSecret.stderr.contains("attestation.secret_env"), tool + ": " + noSecret.stderr)
@@ -121,11 +136,14 @@ final class CommandLineTests: XCTestCase {
 
     /// A config like the EVM tests' (the signed-request helpers' chain and receiver), with no node behind it.
     func writeDeadEVMConfig() throws {
-        try workspace.write("tok.toml", offlineConfig(
-            header: "[engine]\ndeployment = \"\(testDeployment)\"\n\n[attestation]\nkey_id = \"test\"\n",
-            alias: "evm-local", chain: "eip155:\(EVMNode.chainId)",
-            network: "operator = \"\(EVMNode.receiver)\"\nrpc_retries = 0\noperator_key_env = \"TOK_TEST_OPERATOR_KEY\"",
-            asset: "payout = true"))
+        try workspace.write(
+            "tok.toml",
+            offlineConfig(
+                header: "[engine]\ndeployment = \"\(testDeployment)\"\n\n[attestation]\nkey_id = \"test\"\n",
+                alias: "evm-local", chain: "eip155:\(EVMNode.chainId)",
+                network:
+                    "operator = \"\(EVMNode.receiver)\"\nrpc_retries = 0\noperator_key_env = \"TOK_TEST_OPERATOR_KEY\"",
+                asset: "payout = true"))
     }
 
     // tok-verify --db on a file that is not a database exits 73, a permanent status (as tok-apply
@@ -159,17 +177,24 @@ final class CommandLineTests: XCTestCase {
         try workspace.write("junk.sqlite", String(repeating: "not a database\n", count: 300))
         for file in ["shop.sqlite", "junk.sqlite"] {
             let before = FileManager.default.contents(atPath: workspace.path(file))
-            for command in ["tok-apply --db \(file)", "tok-apply check --db \(file)", "tok-apply chain-status --db \(file)",
-                            "tok-follow --network local --once --db \(file)"] {
+            for command in [
+                "tok-apply --db \(file)", "tok-apply check --db \(file)", "tok-apply chain-status --db \(file)",
+                "tok-follow --network local --once --db \(file)",
+            ] {
                 let run = try workspace.run(command, input: #"{"op":"status","id":"q-1"}"# + "\n")
                 XCTAssertEqual(run.exitCode, 73, "\(command): \(run.stderr)")
                 XCTAssertTrue(run.stderr.contains(file), "\(command): \(run.stderr)")
                 XCTAssertEqual(run.stdout, "", command)
             }
-            XCTAssertEqual(FileManager.default.contents(atPath: workspace.path(file)), before, "\(file) is left as it was")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: workspace.path(file + "-wal")), "\(file) was not switched to WAL")
+            XCTAssertEqual(
+                FileManager.default.contents(atPath: workspace.path(file)), before, "\(file) is left as it was")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: workspace.path(file + "-wal")), "\(file) was not switched to WAL"
+            )
         }
-        XCTAssertTrue(try workspace.run("tok-apply --db shop.sqlite").stderr.contains("is not tok's database (it holds tables orders and no tok schema)"))
+        XCTAssertTrue(
+            try workspace.run("tok-apply --db shop.sqlite").stderr.contains(
+                "is not tok's database (it holds tables orders and no tok schema)"))
         XCTAssertEqual(try workspace.run("tok-apply check --db absent.sqlite").exitCode, 66)
     }
 
@@ -178,9 +203,12 @@ final class CommandLineTests: XCTestCase {
         let chain = UTXOChains.litecoinRegtest.chainId
         let family = try XCTUnwrap(ChainFamilies.family(for: "bip122"))
         let operatorKey = EVMNode.key(8), userKey = EVMNode.key(0)
-        let operatorAddress = family.address(of: operatorKey, chain: chain), user = family.address(of: userKey, chain: chain)
+        let operatorAddress = family.address(of: operatorKey, chain: chain),
+            user = family.address(of: userKey, chain: chain)
         let destination = family.address(of: EVMNode.key(1), chain: chain)
-        try workspace.write("tok.toml", """
+        try workspace.write(
+            "tok.toml",
+            """
             [engine]
             deployment = "\(testDeployment)"
 
@@ -205,16 +233,21 @@ final class CommandLineTests: XCTestCase {
               payout = true
             """)
         let expires = Int64(Date().timeIntervalSince1970) + 3600
-        let authorisation = PayoutAuthorisation(deployment: testDeployment, requestId: "p-ltc", source: "\(chain):\(user)",
-                                                destination: "\(chain):\(destination)", token: "LTC", quantity: UInt256(100_000_000),
-                                                maxFee: UInt256(0), expiresUnixSeconds: expires)
-        let signature = MessageSigning.sign(message: authorisation.message, magic: UTXOChains.litecoinRegtest.messageMagic,
-                                            key: userKey, compressed: true)
-        let request = #"{"op":"payout","id":"p-ltc","source":{"account":"\#(user)","network":"ltc","token":"LTC"},"destination":{"account":"\#(destination)","network":"ltc","token":"LTC"},"quantity":"100000000","max_fee":"0","expires":\#(expires),"signature":"\#(signature)"}"#
-        let result = try workspace.run("tok-validate | tok-verify --db absent.sqlite", input: request + "\n",
-                                       environment: ["TOK_TEST_LTC_KEY": "0x" + String(repeating: "0", count: 63) + "9"])
+        let authorisation = PayoutAuthorisation(
+            deployment: testDeployment, requestId: "p-ltc", source: "\(chain):\(user)",
+            destination: "\(chain):\(destination)", token: "LTC", quantity: UInt256(100_000_000),
+            maxFee: UInt256(0), expiresUnixSeconds: expires)
+        let signature = MessageSigning.sign(
+            message: authorisation.message, magic: UTXOChains.litecoinRegtest.messageMagic,
+            key: userKey, compressed: true)
+        let request =
+            #"{"op":"payout","id":"p-ltc","source":{"account":"\#(user)","network":"ltc","token":"LTC"},"destination":{"account":"\#(destination)","network":"ltc","token":"LTC"},"quantity":"100000000","max_fee":"0","expires":\#(expires),"signature":"\#(signature)"}"#
+        let result = try workspace.run(
+            "tok-validate | tok-verify --db absent.sqlite", input: request + "\n",
+            environment: ["TOK_TEST_LTC_KEY": "0x" + String(repeating: "0", count: 63) + "9"])
         let error = result.record(id: "p-ltc")?["error"]
         XCTAssertEqual(error?.string(at: "code"), "payout_disabled", result.stdout + result.stderr)
-        XCTAssertTrue(error?.string(at: "message")?.contains("absent.sqlite (--db) does not exist yet") == true, result.stdout)
+        XCTAssertTrue(
+            error?.string(at: "message")?.contains("absent.sqlite (--db) does not exist yet") == true, result.stdout)
     }
 }

@@ -49,7 +49,9 @@ class CrashTests: PipelineTestCase {
         case "tok-verify": return "verify"
         case "tok-submit": return "submit"
         case "tok-apply":
-            guard let flag = process.arguments.firstIndex(of: "--batch-size"), flag + 1 < process.arguments.count else { return nil }
+            guard let flag = process.arguments.firstIndex(of: "--batch-size"), flag + 1 < process.arguments.count else {
+                return nil
+            }
             return process.arguments[flag + 1] == "3" ? "apply-commit" : "apply-prepare"
         default: return nil
         }
@@ -97,8 +99,9 @@ class CrashTests: PipelineTestCase {
         print("CrashTests: stream of \(items.count) requests: " + items.map(\.id).joined(separator: " "))
 
         let campaign = CrashCampaign(workspace: workspace, label: "CrashTests", seedNote: seedNote)
-        let kills = try campaign.chaos(lines: items.map(\.line), rounds: rounds, rng: &rng,
-                                       firstUnfinished: { try firstUnfinished(items) })
+        let kills = try campaign.chaos(
+            lines: items.map(\.line), rounds: rounds, rng: &rng,
+            firstUnfinished: { try firstUnfinished(items) })
         // A second (third) replay only when the first leaves payouts refused `insufficient_balance` by
         // tok-verify's advisory check, which does not count deposits still in flight in the same run
         // (see testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun): retryable by design,
@@ -108,8 +111,9 @@ class CrashTests: PipelineTestCase {
             mayRetry: { $0?.string(at: "code") == "insufficient_balance" && $0?.string(at: "stage") == "verify" })
         try assertOutcome(items, states: states, operatorNonceBefore: operatorNonceBefore)
         let seconds = Int(Date().timeIntervalSince(started))
-        print("CrashTests: \(rounds) rounds, kills \(kills.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
-              + "\(items.count) requests, \(passes) replay pass(es), \(seconds) s; \(seedNote)")
+        print(
+            "CrashTests: \(rounds) rounds, kills \(kills.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
+                + "\(items.count) requests, \(passes) replay pass(es), \(seconds) s; \(seedNote)")
     }
 
     /// The premise of a mixed stream: a payout that deposits earlier in the same stream cover is
@@ -122,10 +126,11 @@ class CrashTests: PipelineTestCase {
         let tx = try node.sendEth(from: 1, to: EVMNode.receiver, wei: "1000000000000000000")
         try node.mine(3)
         let destination = try node.newAccount()
-        let stream = [
-            depositRequest(id: "dep-1", account: EVMNode.accounts[1], token: "ETH", tx: tx),
-            signedPayoutRequest(id: "pay-1", from: 1, to: destination, token: "ETH", quantity: "1000000000000000"),
-        ].joined(separator: "\n") + "\n"
+        let stream =
+            [
+                depositRequest(id: "dep-1", account: EVMNode.accounts[1], token: "ETH", tx: tx),
+                signedPayoutRequest(id: "pay-1", from: 1, to: destination, token: "ETH", quantity: "1000000000000000"),
+            ].joined(separator: "\n") + "\n"
         let result = try workspace.run(payoutPipeline, input: stream)
         XCTAssertEqual(result.record(id: "dep-1")?.string(at: "status"), "credited", result.stdout)
         let payout = try XCTUnwrap(result.record(id: "pay-1"), result.stdout + result.stderr)
@@ -141,48 +146,67 @@ class CrashTests: PipelineTestCase {
     /// of the same account and token that covers it.
     func makeStream(deposits: Int, payouts: Int, transfers: Int, rng: inout SeededGenerator) throws -> [StreamItem] {
         // Account 0 holds the TOK supply: give accounts 1-3 some.
-        for user in 1..<4 { _ = try node.transferToken(token, from: 0, to: EVMNode.accounts[user], amount: "100000000") }
+        for user in 1..<4 {
+            _ = try node.transferToken(token, from: 0, to: EVMNode.accounts[user], amount: "100000000")
+        }
         var items: [StreamItem] = []
         for index in 0..<deposits {
             let user = index % 4
             let symbol = (index / 4) % 3 == 2 ? "TOK" : "ETH"
-            let amount = symbol == "ETH"
+            let amount =
+                symbol == "ETH"
                 ? UInt256(1_000_000_000_000_000_000).adding(UInt256(rng.next() % 1_000_000))!
                 : UInt256(1_000_000 + rng.next() % 1000)
-            let tx = symbol == "ETH"
+            let tx =
+                symbol == "ETH"
                 ? try node.sendEth(from: user, to: EVMNode.receiver, wei: amount.description)
                 : try node.transferToken(token, from: user, to: EVMNode.receiver, amount: amount.description)
             let id = String(format: "d-%03d", index)
-            items.append(StreamItem(kind: .deposit, id: id, user: user, token: symbol, depositTx: tx, depositAmount: amount,
-                                    destination: nil, quantity: .zero,
-                                    line: depositRequest(id: id, account: EVMNode.accounts[user], token: symbol, tx: tx)))
+            items.append(
+                StreamItem(
+                    kind: .deposit, id: id, user: user, token: symbol, depositTx: tx, depositAmount: amount,
+                    destination: nil, quantity: .zero,
+                    line: depositRequest(id: id, account: EVMNode.accounts[user], token: symbol, tx: tx)))
         }
         for index in 0..<payouts {
             let user = index % 4
             let symbol = index % 3 == 2 ? "TOK" : "ETH"
-            let quantity = symbol == "ETH"
+            let quantity =
+                symbol == "ETH"
                 ? UInt256(1_000_000_000_000_000 * (1 + rng.next() % 50) + rng.next() % 1000)
                 : UInt256(100 + rng.next() % 5000)
             let destination = try node.newAccount()
             let id = String(format: "p-%03d", index)
-            items.append(StreamItem(kind: .payout, id: id, user: user, token: symbol, depositTx: nil, depositAmount: .zero,
-                                    destination: destination, quantity: quantity,
-                                    line: signedPayoutRequest(id: id, from: user, to: destination, token: symbol, quantity: quantity.description)))
+            items.append(
+                StreamItem(
+                    kind: .payout, id: id, user: user, token: symbol, depositTx: nil, depositAmount: .zero,
+                    destination: destination, quantity: quantity,
+                    line: signedPayoutRequest(
+                        id: id, from: user, to: destination, token: symbol, quantity: quantity.description)))
         }
         for index in 0..<transfers {
             let user = 1 + index % 3
             let symbol = index % 3 == 1 ? "TOK" : "ETH"
-            let amount = symbol == "ETH" ? UInt256(500_000_000_000_000_000).adding(UInt256(rng.next() % 1_000_000))! : UInt256(500_000)
-            let quantity = symbol == "ETH" ? UInt256(100_000_000_000_000_000).adding(UInt256(rng.next() % 1_000_000))! : UInt256(1000 + rng.next() % 1000)
-            let tx = symbol == "ETH"
+            let amount =
+                symbol == "ETH"
+                ? UInt256(500_000_000_000_000_000).adding(UInt256(rng.next() % 1_000_000))! : UInt256(500_000)
+            let quantity =
+                symbol == "ETH"
+                ? UInt256(100_000_000_000_000_000).adding(UInt256(rng.next() % 1_000_000))!
+                : UInt256(1000 + rng.next() % 1000)
+            let tx =
+                symbol == "ETH"
                 ? try node.sendEth(from: user, to: EVMNode.receiver, wei: amount.description)
                 : try node.transferToken(token, from: user, to: EVMNode.receiver, amount: amount.description)
             let destination = try node.newAccount()
             let id = String(format: "t-%03d", index)
-            items.append(StreamItem(kind: .transfer, id: id, user: user, token: symbol, depositTx: tx, depositAmount: amount,
-                                    destination: destination, quantity: quantity,
-                                    line: signedPayoutRequest(id: id, from: user, to: destination, token: symbol,
-                                                              quantity: quantity.description, depositTx: tx)))
+            items.append(
+                StreamItem(
+                    kind: .transfer, id: id, user: user, token: symbol, depositTx: tx, depositAmount: amount,
+                    destination: destination, quantity: quantity,
+                    line: signedPayoutRequest(
+                        id: id, from: user, to: destination, token: symbol,
+                        quantity: quantity.description, depositTx: tx)))
         }
         try node.mine(3)
 
@@ -192,7 +216,9 @@ class CrashTests: PipelineTestCase {
         while !repaired {
             repaired = true
             for (position, item) in order.enumerated() where item.kind == .payout {
-                let covers = { (other: StreamItem) in other.kind == .deposit && other.user == item.user && other.token == item.token }
+                let covers = { (other: StreamItem) in
+                    other.kind == .deposit && other.user == item.user && other.token == item.token
+                }
                 if order[..<position].contains(where: covers) { continue }
                 let depositPosition = try XCTUnwrap(order.firstIndex(where: covers), "no deposit covers \(item.id)")
                 order.insert(order.remove(at: depositPosition), at: position)
@@ -224,15 +250,20 @@ class CrashTests: PipelineTestCase {
         // Every request ends final: deposits credited, payouts and transfers confirmed.
         for item in items {
             let state = states[item.id]
-            XCTAssertTrue(isFinal(item, state), "\(item.id) (\(item.kind.rawValue)) ended as \(state.map { "\($0)" } ?? "unknown"); \(note)")
+            XCTAssertTrue(
+                isFinal(item, state),
+                "\(item.id) (\(item.kind.rawValue)) ended as \(state.map { "\($0)" } ?? "unknown"); \(note)")
         }
 
         // No deposit credited twice: one row per deposit transaction, and exact balances.
         let depositTxs = Set(items.compactMap(\.depositTx))
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
-        var expected: [String: UInt256] = [:]   // "user token" -> available + locked
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
+        var expected: [String: UInt256] = [:]  // "user token" -> available + locked
         for item in items where item.depositTx != nil {
-            expected["\(item.user) \(item.token)", default: .zero] = expected["\(item.user) \(item.token)", default: .zero].adding(item.depositAmount)!
+            expected["\(item.user) \(item.token)", default: .zero] = expected[
+                "\(item.user) \(item.token)", default: .zero
+            ].adding(item.depositAmount)!
         }
         for item in items where item.kind != .deposit {
             let key = "\(item.user) \(item.token)"
@@ -240,24 +271,32 @@ class CrashTests: PipelineTestCase {
             switch payout?.string(at: "state") {
             case "confirmed"?:
                 let debit = item.quantity.adding(CrashTests.fee(token: item.token, quantity: item.quantity))!
-                expected[key] = try XCTUnwrap(expected[key, default: .zero].subtracting(debit), "\(item.id) pays more than was deposited")
+                expected[key] = try XCTUnwrap(
+                    expected[key, default: .zero].subtracting(debit), "\(item.id) pays more than was deposited")
             case "failed"?:
                 let charged = try UInt256(decimal: payout?.string(at: "charged_fee") ?? "0")
-                expected[key] = try XCTUnwrap(expected[key, default: .zero].subtracting(charged), "\(item.id) charged more than was deposited")
+                expected[key] = try XCTUnwrap(
+                    expected[key, default: .zero].subtracting(charged), "\(item.id) charged more than was deposited")
             default:
                 break
             }
         }
         var balanceQueries: [String] = []
-        for user in 0..<4 { for symbol in ["ETH", "TOK"] { balanceQueries.append(balanceQuery(id: "b-\(user)-\(symbol)", account: EVMNode.accounts[user], token: symbol)) } }
+        for user in 0..<4 {
+            for symbol in ["ETH", "TOK"] {
+                balanceQueries.append(
+                    balanceQuery(id: "b-\(user)-\(symbol)", account: EVMNode.accounts[user], token: symbol))
+            }
+        }
         let balances = try workspace.run("tok-apply --db state.sqlite", input: balanceQueries.joined(separator: "\n"))
         for user in 0..<4 {
             for symbol in ["ETH", "TOK"] {
                 let answer = balances.record(id: "b-\(user)-\(symbol)")?["balance"]
                 let available = try UInt256(decimal: answer?.string(at: "available") ?? "0")
                 let locked = try UInt256(decimal: answer?.string(at: "locked") ?? "0")
-                XCTAssertEqual(available.adding(locked), expected["\(user) \(symbol)", default: .zero],
-                               "balance of account \(user) in \(symbol): \(balances.stdout); \(note)")
+                XCTAssertEqual(
+                    available.adding(locked), expected["\(user) \(symbol)", default: .zero],
+                    "balance of account \(user) in \(symbol): \(balances.stdout); \(note)")
                 XCTAssertEqual(locked, .zero, "account \(user) \(symbol) still has a lock; \(note)")
             }
         }
@@ -270,12 +309,19 @@ class CrashTests: PipelineTestCase {
         XCTAssertEqual(sent, confirmed, "operator transactions on chain vs confirmed payouts (\(byState)); \(note)")
         for item in items where item.kind != .deposit {
             let destination = item.destination!
-            XCTAssertEqual(try node.ethBalance(destination), item.token == "ETH" ? item.quantity : .zero, "ETH received by \(item.id) at \(destination); \(note)")
-            XCTAssertEqual(try node.tokenBalance(token, of: destination), item.token == "TOK" ? item.quantity : .zero, "TOK received by \(item.id) at \(destination); \(note)")
+            XCTAssertEqual(
+                try node.ethBalance(destination), item.token == "ETH" ? item.quantity : .zero,
+                "ETH received by \(item.id) at \(destination); \(note)")
+            XCTAssertEqual(
+                try node.tokenBalance(token, of: destination), item.token == "TOK" ? item.quantity : .zero,
+                "TOK received by \(item.id) at \(destination); \(note)")
         }
 
         // No lock stranded, nothing left between prepare and a final state.
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0", "open payouts; \(note)")
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0",
+            "open payouts; \(note)")
     }
 }

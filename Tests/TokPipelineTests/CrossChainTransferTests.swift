@@ -100,11 +100,14 @@ class CrossChainTransferTests: PipelineTestCase {
     /// A transfer request: deposit `depositTx` on the source side, pay `quantity`
     /// (source base units) to `destination` on the other side, authorised by the
     /// source account in its own chain's message format.
-    func transferRequest(id: String, from source: (Side, String), to destination: (Side, String), quantity: String,
-                         maxFee: String, depositTx: String, evmSigner: Int? = nil) throws -> String {
+    func transferRequest(
+        id: String, from source: (Side, String), to destination: (Side, String), quantity: String,
+        maxFee: String, depositTx: String, evmSigner: Int? = nil
+    ) throws -> String {
         let expiry = Int64(Date().timeIntervalSince1970) + 3600
         let authorisation = PayoutAuthorisation(
-            deployment: testDeployment, requestId: id, source: caip10(source.0, source.1), destination: caip10(destination.0, destination.1), token: "LTC",
+            deployment: testDeployment, requestId: id, source: caip10(source.0, source.1),
+            destination: caip10(destination.0, destination.1), token: "LTC",
             quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
         let signature: String
         if source.0 == .evm {
@@ -112,14 +115,16 @@ class CrossChainTransferTests: PipelineTestCase {
         } else {
             signature = try litecoin.signMessage(authorisation.message, by: source.1)
         }
-        return "{\"op\":\"transfer\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source.1)\",\"network\":\"\(network(source.0))\",\"token\":\"LTC\"},"
+        return
+            "{\"op\":\"transfer\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source.1)\",\"network\":\"\(network(source.0))\",\"token\":\"LTC\"},"
             + "\"destination\":{\"account\":\"\(destination.1)\",\"network\":\"\(network(destination.0))\",\"token\":\"LTC\"},"
             + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\","
             + "\"deposit\":{\"tx\":\"\(depositTx)\"}}"
     }
 
     let throughApply = "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
-    let reconcile = "tok-apply --db state.sqlite --open-payouts | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 20000 | tok-apply --db state.sqlite"
+    let reconcile =
+        "tok-apply --db state.sqlite --open-payouts | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 20000 | tok-apply --db state.sqlite"
 
     /// Liquidity: the operator's coins on regtest come from a deposit (credited to a provider's account).
     func fundLitecoinPool(coins: String) throws {
@@ -128,8 +133,10 @@ class CrossChainTransferTests: PipelineTestCase {
         try litecoin.mine(1)
         let tx = try litecoin.send(from: [provider], to: CrossChainTransferTests.ltcOperator, coins: coins)
         try litecoin.mine(3)
-        let result = try workspace.run("tok-validate | tok-verify | tok-apply --db state.sqlite",
-                                       input: depositRequest(id: "pool-\(tx.prefix(8))", account: provider, token: "LTC", tx: tx, network: "ltc-regtest"))
+        let result = try workspace.run(
+            "tok-validate | tok-verify | tok-apply --db state.sqlite",
+            input: depositRequest(
+                id: "pool-\(tx.prefix(8))", account: provider, token: "LTC", tx: tx, network: "ltc-regtest"))
         XCTAssertEqual(result.records.first?.string(at: "status"), "credited", result.stdout + result.stderr)
     }
 
@@ -155,8 +162,9 @@ class CrossChainTransferTests: PipelineTestCase {
         let deposit = try evm.transferToken(wrapped, from: 1, to: EVMNode.receiver, amount: "1500100000000000000")
         try evm.mine(3)
         let destination = try litecoin.newAddress()
-        let request = try transferRequest(id: "x-evm-ltc", from: (.evm, user), to: (.litecoin, destination),
-                                          quantity: "1500000000000000000", maxFee: "100000000000000", depositTx: deposit, evmSigner: 1)
+        let request = try transferRequest(
+            id: "x-evm-ltc", from: (.evm, user), to: (.litecoin, destination),
+            quantity: "1500000000000000000", maxFee: "100000000000000", depositTx: deposit, evmSigner: 1)
         let first = try workspace.run(throughApply + " | tok-submit | tok-apply --db state.sqlite", input: request)
         let record = try XCTUnwrap(first.record(id: "x-evm-ltc"), first.stdout + first.stderr)
         XCTAssertEqual(record.string(at: "status"), "in_flight", first.stdout + first.stderr)
@@ -177,8 +185,9 @@ class CrossChainTransferTests: PipelineTestCase {
         _ = try evm.transferToken(wrapped, from: 0, to: provider, amount: "5000000000000000000")
         let liquidity = try evm.transferToken(wrapped, from: 2, to: EVMNode.receiver, amount: "5000000000000000000")
         try evm.mine(3)
-        let funded = try workspace.run("tok-validate | tok-verify | tok-apply --db state.sqlite",
-                                       input: depositRequest(id: "liq-1", account: provider, token: "LTC", tx: liquidity))
+        let funded = try workspace.run(
+            "tok-validate | tok-verify | tok-apply --db state.sqlite",
+            input: depositRequest(id: "liq-1", account: provider, token: "LTC", tx: liquidity))
         XCTAssertEqual(funded.record(id: "liq-1")?.string(at: "status"), "credited", funded.stdout + funded.stderr)
 
         let user = try litecoin.newAddress()
@@ -187,17 +196,22 @@ class CrossChainTransferTests: PipelineTestCase {
         let deposit = try litecoin.send(from: [user], to: CrossChainTransferTests.ltcOperator, coins: "0.8001")
         try litecoin.mine(3)
         let destination = try evm.newAccount()
-        let request = try transferRequest(id: "x-ltc-evm", from: (.litecoin, user), to: (.evm, destination),
-                                          quantity: "80000000", maxFee: "10000", depositTx: deposit)
-        let result = try workspace.run(throughApply
-            + " | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite", input: request)
+        let request = try transferRequest(
+            id: "x-ltc-evm", from: (.litecoin, user), to: (.evm, destination),
+            quantity: "80000000", maxFee: "10000", depositTx: deposit)
+        let result = try workspace.run(
+            throughApply
+                + " | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite",
+            input: request)
         let record = try XCTUnwrap(result.record(id: "x-ltc-evm"), result.stdout + result.stderr)
         XCTAssertEqual(record.string(at: "status"), "paid", result.stdout + result.stderr)
         XCTAssertEqual(record["validated"]?.string(at: "destination_amount"), "800000000000000000")
         XCTAssertEqual(try evm.tokenBalance(wrapped, of: destination), UInt256(800_000_000_000_000_000))
         // The deposit's output joined the operator's coins on regtest.
         let ledger = try workspace.readLedger()
-        XCTAssertEqual(try ledger.coinTotals(chain: LitecoinNode.chain, address: CrossChainTransferTests.ltcOperator)["available"], 80_010_000)
+        XCTAssertEqual(
+            try ledger.coinTotals(chain: LitecoinNode.chain, address: CrossChainTransferTests.ltcOperator)["available"],
+            80_010_000)
         try checkInvariants()
     }
 
@@ -209,20 +223,29 @@ class CrossChainTransferTests: PipelineTestCase {
         _ = try evm.transferToken(wrapped, from: 0, to: user, amount: "10000000000000000000")
         let inexact = try evm.transferToken(wrapped, from: 3, to: EVMNode.receiver, amount: "1000000000000000001")
         try evm.mine(3)
-        let refused = try workspace.run("tok-validate | tok-verify | tok-apply --db state.sqlite",
-                                        input: depositRequest(id: "inexact", account: user, token: "LTC", tx: inexact))
-        XCTAssertEqual(refused.record(id: "inexact")?["error"]?.string(at: "code"), "amount_not_exact", refused.stdout + refused.stderr)
+        let refused = try workspace.run(
+            "tok-validate | tok-verify | tok-apply --db state.sqlite",
+            input: depositRequest(id: "inexact", account: user, token: "LTC", tx: inexact))
+        XCTAssertEqual(
+            refused.record(id: "inexact")?["error"]?.string(at: "code"), "amount_not_exact",
+            refused.stdout + refused.stderr)
         XCTAssertEqual(refused.record(id: "inexact")?["error"]?.string(at: "stage"), "verify")
 
         let exact = try evm.transferToken(wrapped, from: 3, to: EVMNode.receiver, amount: "1000000000000000000")
         try evm.mine(3)
         let destination = try litecoin.newAddress()
-        let request = try transferRequest(id: "x-inexact", from: (.evm, user), to: (.litecoin, destination),
-                                          quantity: "500000000000000005", maxFee: "100000000000000", depositTx: exact, evmSigner: 3)
+        let request = try transferRequest(
+            id: "x-inexact", from: (.evm, user), to: (.litecoin, destination),
+            quantity: "500000000000000005", maxFee: "100000000000000", depositTx: exact, evmSigner: 3)
         let result = try workspace.run(throughApply, input: request)
-        XCTAssertEqual(result.record(id: "x-inexact")?["error"]?.string(at: "code"), "amount_not_exact", result.stdout + result.stderr)
-        let balance = try workspace.run("tok-apply --db state.sqlite",
-            input: "{\"op\":\"balance\",\"id\":\"b\",\"source\":{\"account\":\"\(user)\",\"network\":\"evm-local\",\"token\":\"LTC\"}}")
+        XCTAssertEqual(
+            result.record(id: "x-inexact")?["error"]?.string(at: "code"), "amount_not_exact",
+            result.stdout + result.stderr)
+        let balance = try workspace.run(
+            "tok-apply --db state.sqlite",
+            input:
+                "{\"op\":\"balance\",\"id\":\"b\",\"source\":{\"account\":\"\(user)\",\"network\":\"evm-local\",\"token\":\"LTC\"}}"
+        )
         XCTAssertEqual(balance.record(id: "b")?["balance"]?.string(at: "available"), "0", balance.stdout)
         XCTAssertEqual(balance.record(id: "b")?["balance"]?.string(at: "locked"), "0", balance.stdout)
         try checkInvariants()

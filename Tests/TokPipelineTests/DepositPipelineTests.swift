@@ -24,10 +24,11 @@ class DepositPipelineTests: PipelineTestCase {
         let ethTx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "1234567890123456789012")
         let tokTx = try node.transferToken(token, from: 0, to: EVMNode.receiver, amount: "500000000000000000000")
         try node.mine(3)
-        let requests = [
-            depositRequest(id: "eth-1", account: EVMNode.accounts[0], token: "ETH", tx: ethTx),
-            depositRequest(id: "tok-1", account: EVMNode.accounts[0].lowercased(), token: "TOK", tx: tokTx),
-        ].joined(separator: "\n") + "\n"
+        let requests =
+            [
+                depositRequest(id: "eth-1", account: EVMNode.accounts[0], token: "ETH", tx: ethTx),
+                depositRequest(id: "tok-1", account: EVMNode.accounts[0].lowercased(), token: "TOK", tx: tokTx),
+            ].joined(separator: "\n") + "\n"
         let result = try workspace.run(depositPipeline, input: requests)
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         XCTAssertEqual(result.record(id: "eth-1")?.string(at: "status"), "credited", result.stdout)
@@ -35,12 +36,17 @@ class DepositPipelineTests: PipelineTestCase {
         XCTAssertEqual(result.record(id: "tok-1")?.string(at: "status"), "credited", result.stdout)
         XCTAssertEqual(result.record(id: "tok-1")?["verified"]?.string(at: "amount"), "500000000000000000000")
 
-        let balances = try workspace.run("tok-apply --db state.sqlite", input: [
-            balanceQuery(id: "q-eth", account: EVMNode.accounts[0], token: "ETH"),
-            balanceQuery(id: "q-tok", account: "eip155:\(EVMNode.chainId):\(EVMNode.accounts[0])", token: "TOK"),
-        ].joined(separator: "\n"))
-        XCTAssertEqual(balances.record(id: "q-eth")?["balance"]?.string(at: "available"), "1234567890123456789012", balances.stdout)
-        XCTAssertEqual(balances.record(id: "q-tok")?["balance"]?.string(at: "available"), "500000000000000000000", balances.stdout)
+        let balances = try workspace.run(
+            "tok-apply --db state.sqlite",
+            input: [
+                balanceQuery(id: "q-eth", account: EVMNode.accounts[0], token: "ETH"),
+                balanceQuery(id: "q-tok", account: "eip155:\(EVMNode.chainId):\(EVMNode.accounts[0])", token: "TOK"),
+            ].joined(separator: "\n"))
+        XCTAssertEqual(
+            balances.record(id: "q-eth")?["balance"]?.string(at: "available"), "1234567890123456789012", balances.stdout
+        )
+        XCTAssertEqual(
+            balances.record(id: "q-tok")?["balance"]?.string(at: "available"), "500000000000000000000", balances.stdout)
         XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
     }
 
@@ -48,17 +54,20 @@ class DepositPipelineTests: PipelineTestCase {
     func testReplayingTheSameFileChangesNothing() throws {
         let tx = try node.sendEth(from: 1, to: EVMNode.receiver, wei: "777")
         try node.mine(3)
-        try workspace.write("requests.ndjson", depositRequest(id: "r-1", account: EVMNode.accounts[1], token: "ETH", tx: tx) + "\n")
+        try workspace.write(
+            "requests.ndjson", depositRequest(id: "r-1", account: EVMNode.accounts[1], token: "ETH", tx: tx) + "\n")
         let first = try workspace.run("tok-validate < requests.ndjson | tok-verify | tok-apply --db state.sqlite")
         XCTAssertEqual(first.record(id: "r-1")?.string(at: "status"), "credited", first.stdout + first.stderr)
         let second = try workspace.run("tok-validate < requests.ndjson | tok-verify | tok-apply --db state.sqlite")
         XCTAssertEqual(second.record(id: "r-1")?.string(at: "status"), "duplicate", second.stdout)
         XCTAssertEqual(second.record(id: "r-1")?["applied"]?.string(at: "first_request"), "r-1")
         // The same transaction claimed under another request id is a duplicate naming the first.
-        let third = try workspace.run(depositPipeline, input: depositRequest(id: "r-2", account: EVMNode.accounts[1], token: "ETH", tx: tx))
+        let third = try workspace.run(
+            depositPipeline, input: depositRequest(id: "r-2", account: EVMNode.accounts[1], token: "ETH", tx: tx))
         XCTAssertEqual(third.record(id: "r-2")?.string(at: "status"), "duplicate")
         XCTAssertEqual(third.record(id: "r-2")?["applied"]?.string(at: "first_request"), "r-1")
-        let balance = try workspace.run("tok-apply --db state.sqlite", input: balanceQuery(id: "q", account: EVMNode.accounts[1], token: "ETH"))
+        let balance = try workspace.run(
+            "tok-apply --db state.sqlite", input: balanceQuery(id: "q", account: EVMNode.accounts[1], token: "ETH"))
         XCTAssertEqual(balance.record(id: "q")?["balance"]?.string(at: "available"), "777")
         XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
     }
@@ -71,31 +80,37 @@ class DepositPipelineTests: PipelineTestCase {
         try workspace.write("tok.toml", node.config(token: token, extraToken: other, extraTokenDeposits: true))
         let batch = try node.batchTransfer(from: 0, to: EVMNode.receiver, (token, "300"), (other, "400"))
         try node.mine(3)
-        let requests = [
-            depositRequest(id: "batch-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
-            depositRequest(id: "batch-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
-            depositRequest(id: "batch-eth", account: EVMNode.accounts[0], token: "ETH", tx: batch),
-        ].joined(separator: "\n") + "\n"
+        let requests =
+            [
+                depositRequest(id: "batch-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+                depositRequest(id: "batch-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
+                depositRequest(id: "batch-eth", account: EVMNode.accounts[0], token: "ETH", tx: batch),
+            ].joined(separator: "\n") + "\n"
         let first = try workspace.run(depositPipeline, input: requests)
         XCTAssertEqual(first.exitCode, 0, first.stderr)
         XCTAssertEqual(first.record(id: "batch-tok")?.string(at: "status"), "credited", first.stdout)
         XCTAssertEqual(first.record(id: "batch-tok")?["verified"]?.string(at: "amount"), "300")
         XCTAssertEqual(first.record(id: "batch-other")?.string(at: "status"), "credited", first.stdout)
         XCTAssertEqual(first.record(id: "batch-other")?["verified"]?.string(at: "amount"), "400")
-        XCTAssertEqual(first.record(id: "batch-eth")?["error"]?.string(at: "code"), "no_payment_to_receiver", first.stdout)
+        XCTAssertEqual(
+            first.record(id: "batch-eth")?["error"]?.string(at: "code"), "no_payment_to_receiver", first.stdout)
 
-        let replay = try workspace.run(depositPipeline, input: requests.replacingOccurrences(of: "\"batch-", with: "\"again-"))
+        let replay = try workspace.run(
+            depositPipeline, input: requests.replacingOccurrences(of: "\"batch-", with: "\"again-"))
         XCTAssertEqual(replay.record(id: "again-tok")?.string(at: "status"), "duplicate", replay.stdout)
         XCTAssertEqual(replay.record(id: "again-tok")?["applied"]?.string(at: "first_request"), "batch-tok")
         XCTAssertEqual(replay.record(id: "again-other")?.string(at: "status"), "duplicate", replay.stdout)
         XCTAssertEqual(replay.record(id: "again-other")?["applied"]?.string(at: "first_request"), "batch-other")
-        let balances = try workspace.run("tok-apply --db state.sqlite", input: [
-            balanceQuery(id: "q-tok", account: EVMNode.accounts[0], token: "TOK"),
-            balanceQuery(id: "q-other", account: EVMNode.accounts[0], token: "OTHER"),
-        ].joined(separator: "\n"))
+        let balances = try workspace.run(
+            "tok-apply --db state.sqlite",
+            input: [
+                balanceQuery(id: "q-tok", account: EVMNode.accounts[0], token: "TOK"),
+                balanceQuery(id: "q-other", account: EVMNode.accounts[0], token: "OTHER"),
+            ].joined(separator: "\n"))
         XCTAssertEqual(balances.record(id: "q-tok")?["balance"]?.string(at: "available"), "300", balances.stdout)
         XCTAssertEqual(balances.record(id: "q-other")?["balance"]?.string(at: "available"), "400", balances.stdout)
-        let status = try workspace.run("tok-validate | tok-apply --db state.sqlite", input: #"{"op":"status","id":"batch-other"}"# + "\n")
+        let status = try workspace.run(
+            "tok-validate | tok-apply --db state.sqlite", input: #"{"op":"status","id":"batch-other"}"# + "\n")
         XCTAssertEqual(status.record(id: "batch-other")?["request"]?.string(at: "amount"), "400", status.stdout)
         XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
     }
@@ -110,8 +125,10 @@ class DepositPipelineTests: PipelineTestCase {
         try node.mine(3)
         let receipt = try node.call("eth_getTransactionReceipt", "[\"\(batch)\"]")
         do {
-            let connection: any DatabaseConnection = Self.engine == .sqlite
-                ? try SQLiteDatabase(path: workspace.database) : try PostgreSQLConnection(PostgreSQLSettings(uri: workspace.database))
+            let connection: any DatabaseConnection =
+                Self.engine == .sqlite
+                ? try SQLiteDatabase(path: workspace.database)
+                : try PostgreSQLConnection(PostgreSQLSettings(uri: workspace.database))
             let old = try Ledger(connection: connection, logger: Logger(label: "test"), schemaVersion: 6)
             let chain = "eip155:\(EVMNode.chainId)"
             let first = VerifiedDeposit(
@@ -120,17 +137,21 @@ class DepositPipelineTests: PipelineTestCase {
                 blockHash: try XCTUnwrap(receipt.string(at: "blockHash")).lowercased(),
                 blockNumber: Int64(try XCTUnwrap(EVMQuantity.uint64(receipt["blockNumber"]))), confirmations: 3)
             _ = try old.inBatch {
-                try old.inRecordSavepoint { () throws(TokError) in try old.creditDeposit(first, nowMilliseconds: 1_700_000_000_000) }
+                try old.inRecordSavepoint { () throws(TokError) in
+                    try old.creditDeposit(first, nowMilliseconds: 1_700_000_000_000)
+                }
             }
         }
         let check = try workspace.run("tok-apply check --db state.sqlite")
         XCTAssertEqual(check.exitCode, 0, check.stdout + check.stderr)
         XCTAssertTrue(check.stdout.hasPrefix("ok:"), check.stdout)
 
-        let result = try workspace.run(depositPipeline, input: [
-            depositRequest(id: "new-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
-            depositRequest(id: "new-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
-        ].joined(separator: "\n") + "\n")
+        let result = try workspace.run(
+            depositPipeline,
+            input: [
+                depositRequest(id: "new-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+                depositRequest(id: "new-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
+            ].joined(separator: "\n") + "\n")
         XCTAssertEqual(result.record(id: "new-tok")?.string(at: "status"), "duplicate", result.stdout + result.stderr)
         XCTAssertEqual(result.record(id: "new-tok")?["applied"]?.string(at: "first_request"), "old-tok")
         XCTAssertEqual(result.record(id: "new-other")?.string(at: "status"), "credited", result.stdout)
@@ -147,17 +168,20 @@ class DepositPipelineTests: PipelineTestCase {
         try workspace.write("tok.toml", node.config(token: token, extraToken: otherToken))
         let otherTokenTx = try node.transferToken(otherToken, from: 0, to: EVMNode.receiver, amount: "10")
         try node.mine(3)
-        let result = try workspace.run(depositPipeline, input: [
-            depositRequest(id: "elsewhere", account: EVMNode.accounts[0], token: "ETH", tx: elsewhere),
-            depositRequest(id: "by-other", account: EVMNode.accounts[0], token: "ETH", tx: byOther),
-            depositRequest(id: "tok-elsewhere", account: EVMNode.accounts[0], token: "TOK", tx: tokenToElsewhere),
-            depositRequest(id: "wrong-token", account: EVMNode.accounts[0], token: "TOK", tx: otherTokenTx),
-            depositRequest(id: "unconfigured", account: EVMNode.accounts[0], token: "DOGE", tx: otherTokenTx),
-            depositRequest(id: "disabled", account: EVMNode.accounts[0], token: "OTHER", tx: otherTokenTx),
-        ].joined(separator: "\n"))
+        let result = try workspace.run(
+            depositPipeline,
+            input: [
+                depositRequest(id: "elsewhere", account: EVMNode.accounts[0], token: "ETH", tx: elsewhere),
+                depositRequest(id: "by-other", account: EVMNode.accounts[0], token: "ETH", tx: byOther),
+                depositRequest(id: "tok-elsewhere", account: EVMNode.accounts[0], token: "TOK", tx: tokenToElsewhere),
+                depositRequest(id: "wrong-token", account: EVMNode.accounts[0], token: "TOK", tx: otherTokenTx),
+                depositRequest(id: "unconfigured", account: EVMNode.accounts[0], token: "DOGE", tx: otherTokenTx),
+                depositRequest(id: "disabled", account: EVMNode.accounts[0], token: "OTHER", tx: otherTokenTx),
+            ].joined(separator: "\n"))
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         let expected = [
-            "elsewhere": "no_payment_to_receiver", "by-other": "sender_mismatch", "tok-elsewhere": "no_payment_to_receiver",
+            "elsewhere": "no_payment_to_receiver", "by-other": "sender_mismatch",
+            "tok-elsewhere": "no_payment_to_receiver",
             "wrong-token": "no_payment_to_receiver", "unconfigured": "unknown_token", "disabled": "deposit_disabled",
         ]
         for (id, code) in expected {
@@ -172,7 +196,8 @@ class DepositPipelineTests: PipelineTestCase {
     func testPendingUntilConfirmedThenCredited() throws {
         let tx = try node.sendEth(from: 3, to: EVMNode.receiver, wei: "4242")
         // Auto-mining puts the tx in a block of its own: 1 confirmation of the 3 required.
-        let first = try workspace.run(depositPipeline, input: depositRequest(id: "slow", account: EVMNode.accounts[3], token: "ETH", tx: tx))
+        let first = try workspace.run(
+            depositPipeline, input: depositRequest(id: "slow", account: EVMNode.accounts[3], token: "ETH", tx: tx))
         let pending = try XCTUnwrap(first.record(id: "slow"))
         XCTAssertEqual(pending.string(at: "status"), "pending", first.stdout)
         XCTAssertNil(pending["attestation"], "a pending record must not be attested")
@@ -192,15 +217,18 @@ class DepositPipelineTests: PipelineTestCase {
             try? node?.mine(3)
         }
         miner.start()
-        let result = try workspace.run("tok-validate | tok-verify --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite",
-                                       input: depositRequest(id: "waited", account: EVMNode.accounts[2], token: "ETH", tx: tx))
+        let result = try workspace.run(
+            "tok-validate | tok-verify --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite",
+            input: depositRequest(id: "waited", account: EVMNode.accounts[2], token: "ETH", tx: tx))
         XCTAssertEqual(result.record(id: "waited")?.string(at: "status"), "credited", result.stdout + result.stderr)
     }
 
     // An unknown transaction is rejected as retryable, so a later replay can still succeed.
     func testUnknownTransactionIsRetryable() throws {
-        let result = try workspace.run(depositPipeline, input: depositRequest(
-            id: "ghost", account: EVMNode.accounts[0], token: "ETH", tx: "0x" + String(repeating: "ab", count: 32)))
+        let result = try workspace.run(
+            depositPipeline,
+            input: depositRequest(
+                id: "ghost", account: EVMNode.accounts[0], token: "ETH", tx: "0x" + String(repeating: "ab", count: 32)))
         let record = try XCTUnwrap(result.record(id: "ghost"))
         XCTAssertEqual(record["error"]?.string(at: "code"), "tx_not_found")
         XCTAssertEqual(record["error"]?["retryable"]?.boolValue, true)
@@ -210,7 +238,9 @@ class DepositPipelineTests: PipelineTestCase {
     func testForgedVerifiedRecordsAreRefused() throws {
         let tx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "1000")
         try node.mine(3)
-        let verified = try workspace.run("tok-validate | tok-verify", input: depositRequest(id: "real", account: EVMNode.accounts[0], token: "ETH", tx: tx))
+        let verified = try workspace.run(
+            "tok-validate | tok-verify",
+            input: depositRequest(id: "real", account: EVMNode.accounts[0], token: "ETH", tx: tx))
         let line = verified.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(line.contains("\"status\":\"verified\""), line)
         let inflated = line.replacingOccurrences(of: "\"amount\":\"1000\"", with: "\"amount\":\"1000000\"")
@@ -219,8 +249,10 @@ class DepositPipelineTests: PipelineTestCase {
         guard case .success(let stripped) = JSON.parse(line) else { return XCTFail("unparsable") }
         stripped.remove("attestation")
         stripped.set("id", string: "stripped")
-        let input = [inflated, redirected.replacingOccurrences(of: "\"id\":\"real\"", with: "\"id\":\"redirected\""), forgedId,
-                     stripped.serialized()].joined(separator: "\n")
+        let input = [
+            inflated, redirected.replacingOccurrences(of: "\"id\":\"real\"", with: "\"id\":\"redirected\""), forgedId,
+            stripped.serialized(),
+        ].joined(separator: "\n")
         let result = try workspace.run("tok-apply --db state.sqlite", input: input)
         let outcomes = result.records
         XCTAssertEqual(outcomes.count, 4, result.stdout)
@@ -237,15 +269,17 @@ class DepositPipelineTests: PipelineTestCase {
     func testMalformedLinesAreRejectedAndTheStreamGoesOn() throws {
         let tx = try node.sendEth(from: 1, to: EVMNode.receiver, wei: "5")
         try node.mine(3)
-        let input = [
-            "{not json",
-            depositRequest(id: "good", account: EVMNode.accounts[1], token: "ETH", tx: tx),
-            "",
-            "[1,2,3]",
-            "{\"op\":\"deposit\",\"id\":\"big\",\"quantity\":123456789012345678901234567890}",
-            String(repeating: "x", count: 5000),
-        ].joined(separator: "\n") + "\n"
-        let result = try workspace.run("tok-validate --max-line-bytes 4096 | tok-verify | tok-apply --db state.sqlite", input: input)
+        let input =
+            [
+                "{not json",
+                depositRequest(id: "good", account: EVMNode.accounts[1], token: "ETH", tx: tx),
+                "",
+                "[1,2,3]",
+                "{\"op\":\"deposit\",\"id\":\"big\",\"quantity\":123456789012345678901234567890}",
+                String(repeating: "x", count: 5000),
+            ].joined(separator: "\n") + "\n"
+        let result = try workspace.run(
+            "tok-validate --max-line-bytes 4096 | tok-verify | tok-apply --db state.sqlite", input: input)
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         let records = result.records
         XCTAssertEqual(records.count, 5, result.stdout)
@@ -269,9 +303,11 @@ class DepositPipelineTests: PipelineTestCase {
     func testStatusQueries() throws {
         let tx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "31")
         try node.mine(3)
-        _ = try workspace.run(depositPipeline, input: depositRequest(id: "polled", account: EVMNode.accounts[0], token: "ETH", tx: tx))
-        let result = try workspace.run("tok-validate | tok-apply --db state.sqlite",
-                                       input: "{\"op\":\"status\",\"id\":\"polled\"}\n{\"op\":\"status\",\"id\":\"never-seen\"}\n")
+        _ = try workspace.run(
+            depositPipeline, input: depositRequest(id: "polled", account: EVMNode.accounts[0], token: "ETH", tx: tx))
+        let result = try workspace.run(
+            "tok-validate | tok-apply --db state.sqlite",
+            input: "{\"op\":\"status\",\"id\":\"polled\"}\n{\"op\":\"status\",\"id\":\"never-seen\"}\n")
         XCTAssertEqual(result.record(id: "polled")?["request"]?.string(at: "state"), "credited", result.stdout)
         XCTAssertEqual(result.record(id: "polled")?["request"]?.string(at: "amount"), "31")
         XCTAssertEqual(result.record(id: "never-seen")?["request"]?.string(at: "state"), "unknown")
@@ -282,8 +318,9 @@ class DepositPipelineTests: PipelineTestCase {
         _ = try workspace.run("tok-apply --db state.sqlite", input: "")
         let start = Date()
         // flock(1) takes the same lock tok-apply uses (cron jobs do this too); on PostgreSQL, psql takes the advisory lock.
-        let result = try workspace.run("\(workspace.holdWriterLock(seconds: 3)) & sleep 0.3; tok-apply --db state.sqlite --lock-timeout-milliseconds 500; echo \"exit=$?\"; wait",
-                                       input: "")
+        let result = try workspace.run(
+            "\(workspace.holdWriterLock(seconds: 3)) & sleep 0.3; tok-apply --db state.sqlite --lock-timeout-milliseconds 500; echo \"exit=$?\"; wait",
+            input: "")
         XCTAssertTrue(result.stdout.contains("exit=75"), result.stdout + result.stderr)
         XCTAssertTrue(result.stderr.contains("locked by another writer"), result.stderr)
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.5)
@@ -293,7 +330,9 @@ class DepositPipelineTests: PipelineTestCase {
 
     // A bad config stops every tool with exit 78 and a message naming file and key.
     func testConfigErrorsExit78() throws {
-        try workspace.write("bad.toml", node.config(token: token).replacingOccurrences(of: "confirmations = 3", with: "confirmation = 3"))
+        try workspace.write(
+            "bad.toml",
+            node.config(token: token).replacingOccurrences(of: "confirmations = 3", with: "confirmation = 3"))
         for tool in ["tok-validate", "tok-verify", "tok-apply --db state.sqlite"] {
             let result = try workspace.run("\(tool) --config bad.toml", input: "")
             XCTAssertEqual(result.exitCode, 78, "\(tool): \(result.stderr)")
@@ -307,9 +346,12 @@ class DepositPipelineTests: PipelineTestCase {
     func testCopyToTheOtherEngineAndBack() throws {
         let tx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "4242")
         try node.mine(3)
-        let credited = try workspace.run(depositPipeline, input: depositRequest(id: "moved", account: EVMNode.accounts[0], token: "ETH", tx: tx))
-        XCTAssertEqual(credited.record(id: "moved")?.string(at: "status"), "credited", credited.stdout + credited.stderr)
-        let other = workspace.engine == .sqlite ? try TestPostgres.shared().createDatabase() : workspace.path("copy.sqlite")
+        let credited = try workspace.run(
+            depositPipeline, input: depositRequest(id: "moved", account: EVMNode.accounts[0], token: "ETH", tx: tx))
+        XCTAssertEqual(
+            credited.record(id: "moved")?.string(at: "status"), "credited", credited.stdout + credited.stderr)
+        let other =
+            workspace.engine == .sqlite ? try TestPostgres.shared().createDatabase() : workspace.path("copy.sqlite")
         let there = try workspace.run("tok-apply copy --from state.sqlite --to '\(other)'")
         XCTAssertEqual(there.exitCode, 0, there.stderr)
         XCTAssertTrue(there.stdout.contains("ok: "), there.stdout)
@@ -319,12 +361,16 @@ class DepositPipelineTests: PipelineTestCase {
         XCTAssertTrue(again.stderr.contains("not empty"), again.stderr)
         let check = try workspace.run("tok-apply check --db '\(other)'")
         XCTAssertEqual(check.exitCode, 0, check.stdout + check.stderr)
-        let balance = try workspace.run("tok-apply --db '\(other)'", input: balanceQuery(id: "b", account: EVMNode.accounts[0], token: "ETH"))
-        XCTAssertEqual(balance.record(id: "b")?["balance"]?.string(at: "available"), "4242", balance.stdout + balance.stderr)
+        let balance = try workspace.run(
+            "tok-apply --db '\(other)'", input: balanceQuery(id: "b", account: EVMNode.accounts[0], token: "ETH"))
+        XCTAssertEqual(
+            balance.record(id: "b")?["balance"]?.string(at: "available"), "4242", balance.stdout + balance.stderr)
         let back = try workspace.run("tok-apply copy --from '\(other)' --to back.sqlite")
         XCTAssertEqual(back.exitCode, 0, back.stderr)
-        XCTAssertEqual(back.stdout.split(separator: "\n").filter { $0.hasPrefix("table ") }, there.stdout.split(separator: "\n").filter { $0.hasPrefix("table ") },
-                       "the same tables, rows and digests both ways")
+        XCTAssertEqual(
+            back.stdout.split(separator: "\n").filter { $0.hasPrefix("table ") },
+            there.stdout.split(separator: "\n").filter { $0.hasPrefix("table ") },
+            "the same tables, rows and digests both ways")
     }
 
     // A failed audit write is logged and the credit stands (seed: "warning is logged but update is still safe").
@@ -332,16 +378,19 @@ class DepositPipelineTests: PipelineTestCase {
         _ = try workspace.run("tok-apply --db state.sqlite", input: "")
         switch workspace.engine {
         case .sqlite:
-            _ = try workspace.sql("CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;")
+            _ = try workspace.sql(
+                "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;")
         case .postgresql:
-            _ = try workspace.sql("""
+            _ = try workspace.sql(
+                """
                 CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS \\$\\$ BEGIN RAISE EXCEPTION 'disk trouble'; END \\$\\$;
                 CREATE TRIGGER audit_broken BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_broken();
                 """)
         }
         let tx = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "8")
         try node.mine(3)
-        let result = try workspace.run(depositPipeline, input: depositRequest(id: "audited", account: EVMNode.accounts[0], token: "ETH", tx: tx))
+        let result = try workspace.run(
+            depositPipeline, input: depositRequest(id: "audited", account: EVMNode.accounts[0], token: "ETH", tx: tx))
         XCTAssertEqual(result.record(id: "audited")?.string(at: "status"), "credited", result.stdout)
         XCTAssertTrue(result.stderr.contains("audit trail write failed"), result.stderr)
     }

@@ -6,11 +6,14 @@ import XCTest
 /// runs at the same time take turns.
 extension DepositPipelineTests {
     func runSpool(_ environment: [String: String] = [:]) throws -> PipelineResult {
-        try workspace.run("bash \(Repo.root.path)/pipelines/deposit.sh requests.ndjson state.sqlite outcomes.ndjson", environment: environment)
+        try workspace.run(
+            "bash \(Repo.root.path)/pipelines/deposit.sh requests.ndjson state.sqlite outcomes.ndjson",
+            environment: environment)
     }
 
     func lines(_ name: String) -> [String] {
-        ((try? String(contentsOfFile: workspace.path(name), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        ((try? String(contentsOfFile: workspace.path(name), encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
     }
 
     func append(_ name: String, _ text: String) throws {
@@ -31,11 +34,13 @@ extension DepositPipelineTests {
     func testSpoolIsReadOnceAndPendingKeptOnce() throws {
         let confirmed = try node.sendEth(from: 1, to: EVMNode.receiver, wei: "1000")
         try node.mine(3)
-        let slow = try node.sendEth(from: 2, to: EVMNode.receiver, wei: "2000")   // 1 of 3 confirmations
-        try workspace.write("requests.ndjson", [
-            depositRequest(id: "d-1", account: EVMNode.accounts[1], token: "ETH", tx: confirmed),
-            depositRequest(id: "d-2", account: EVMNode.accounts[2], token: "ETH", tx: slow),
-        ].joined(separator: "\n") + "\n")
+        let slow = try node.sendEth(from: 2, to: EVMNode.receiver, wei: "2000")  // 1 of 3 confirmations
+        try workspace.write(
+            "requests.ndjson",
+            [
+                depositRequest(id: "d-1", account: EVMNode.accounts[1], token: "ETH", tx: confirmed),
+                depositRequest(id: "d-2", account: EVMNode.accounts[2], token: "ETH", tx: slow),
+            ].joined(separator: "\n") + "\n")
         try workspace.write("outcomes.ndjson", "")
 
         XCTAssertEqual(try runSpool().exitCode, 0)
@@ -69,10 +74,13 @@ extension DepositPipelineTests {
         let third = try node.sendEth(from: 3, to: EVMNode.receiver, wei: "3000")
         let fourth = try node.sendEth(from: 0, to: EVMNode.receiver, wei: "4000")
         try node.mine(3)
-        try append("requests.ndjson", depositRequest(id: "d-4", account: EVMNode.accounts[3], token: "ETH", tx: third) + "\n"
-                       + depositRequest(id: "d-5", account: EVMNode.accounts[0], token: "ETH", tx: fourth) + "\n")
+        try append(
+            "requests.ndjson",
+            depositRequest(id: "d-4", account: EVMNode.accounts[3], token: "ETH", tx: third) + "\n"
+                + depositRequest(id: "d-5", account: EVMNode.accounts[0], token: "ETH", tx: fourth) + "\n")
         seen = lines("outcomes.ndjson").count
-        let both = try workspace.run("""
+        let both = try workspace.run(
+            """
             export TOK_DEPOSIT_MAX_LINES=1
             bash \(Repo.root.path)/pipelines/deposit.sh requests.ndjson state.sqlite outcomes.ndjson & first=$!
             bash \(Repo.root.path)/pipelines/deposit.sh requests.ndjson state.sqlite outcomes.ndjson; second=$?
@@ -80,8 +88,9 @@ extension DepositPipelineTests {
             """)
         XCTAssertEqual(both.exitCode, 0, both.stderr)
         XCTAssertEqual(outcomes(after: seen).sorted(), ["d-4=credited", "d-5=credited"])
-        XCTAssertEqual(try String(contentsOfFile: workspace.path("requests.ndjson.offset"), encoding: .utf8)
-                        .trimmingCharacters(in: .whitespacesAndNewlines),
-                       "\(try FileManager.default.attributesOfItem(atPath: workspace.path("requests.ndjson"))[.size] as! Int)")
+        XCTAssertEqual(
+            try String(contentsOfFile: workspace.path("requests.ndjson.offset"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines),
+            "\(try FileManager.default.attributesOfItem(atPath: workspace.path("requests.ndjson"))[.size] as! Int)")
     }
 }

@@ -11,7 +11,9 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
     let chain = UTXOChains.dogecoinRegtest
 
     /// The tokenisation envelope, then the byte count's worth of payload.
-    static func envelope(byteCount: Int) -> [UInt8] { [0xfe, 0x00, 0x01, 0xfe] + (0..<byteCount - 4).map { UInt8(truncatingIfNeeded: $0) } }
+    static func envelope(byteCount: Int) -> [UInt8] {
+        [0xfe, 0x00, 0x01, 0xfe] + (0..<byteCount - 4).map { UInt8(truncatingIfNeeded: $0) }
+    }
 
     override func startNode() throws -> RegtestNode { try DogecoinNode() }
 
@@ -30,12 +32,17 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         let payment = try node.fund(receiver, coins: "1234.56780000")
         let eighty = DogecoinBlockSourceTests.envelope(byteCount: 80)
         let anchored = try node.sendData(eighty, from: miner, payments: [(receiver, "0.50000000")])
-        let bare = try node.sendRawTransaction(try node.signedTransaction(from: [miner], payments: [], extraScripts: [[Opcode.return]]))
+        let bare = try node.sendRawTransaction(
+            try node.signedTransaction(from: [miner], payments: [], extraScripts: [[Opcode.return]]))
         // OP_RETURN followed by another opcode is not null data to the node: non-standard, refused.
-        let notPushOnly = try node.signedTransaction(from: [miner], payments: [], extraScripts: [[Opcode.return, Opcode.dup]])
-        XCTAssertThrowsError(try node.sendRawTransaction(notPushOnly)) { XCTAssertTrue("\($0)".contains("scriptpubkey"), "\($0)") }
+        let notPushOnly = try node.signedTransaction(
+            from: [miner], payments: [], extraScripts: [[Opcode.return, Opcode.dup]])
+        XCTAssertThrowsError(try node.sendRawTransaction(notPushOnly)) {
+            XCTAssertTrue("\($0)".contains("scriptpubkey"), "\($0)")
+        }
         // 81 bytes is over the 80-byte standard limit: the node refuses it under -acceptnonstdtxn=0.
-        let tooLong = try node.signedTransaction(from: [miner], payments: [], data: DogecoinBlockSourceTests.envelope(byteCount: 81))
+        let tooLong = try node.signedTransaction(
+            from: [miner], payments: [], data: DogecoinBlockSourceTests.envelope(byteCount: 81))
         XCTAssertThrowsError(try node.sendRawTransaction(tooLong)) { error in
             XCTAssertTrue("\(error)".contains("scriptpubkey"), "\(error)")
         }
@@ -54,20 +61,30 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         let block = try XCTUnwrap(blockAnswer)
         XCTAssertEqual(header.previousBlockHash, block.previousBlockHash)
         XCTAssertNil(block.auxPow, "generatetoaddress without auxpow mines plain headers")
-        try BlockComparison.assertMatches(block, verboseBlock: try node.verboseBlock(hash), transaction: node.verboseTransaction, chain: chain)
+        try BlockComparison.assertMatches(
+            block, verboseBlock: try node.verboseBlock(hash), transaction: node.verboseTransaction, chain: chain)
 
         let txids = block.transactions.map(\.txid)
         XCTAssertEqual(Set(txids.dropFirst()), [payment, anchored, bare])
-        XCTAssertFalse(txids.contains(Hex.encode(Hashing.sha256d(Hex.decode(tooLong)!).reversed())), "the 81-byte one was never mined")
+        XCTAssertFalse(
+            txids.contains(Hex.encode(Hashing.sha256d(Hex.decode(tooLong)!).reversed())),
+            "the 81-byte one was never mined")
         let byId = Dictionary(uniqueKeysWithValues: block.transactions.map { ($0.txid, $0) })
-        XCTAssertEqual(byId[anchored]?.outputs.map(\.nullDataContent).filter { $0 != .notNullData }, [.data(eighty, scriptByteCount: 83)])
-        XCTAssertEqual(byId[bare]?.outputs.map(\.nullDataContent).filter { $0 != .notNullData }, [.data([], scriptByteCount: 1)],
-                       "a bare OP_RETURN is empty data")
-        XCTAssertEqual(byId[payment]?.outputs.filter { $0.address(chain: chain) == receiver }.map(\.valueBaseUnits), [123_456_780_000])
+        XCTAssertEqual(
+            byId[anchored]?.outputs.map(\.nullDataContent).filter { $0 != .notNullData },
+            [.data(eighty, scriptByteCount: 83)])
+        XCTAssertEqual(
+            byId[bare]?.outputs.map(\.nullDataContent).filter { $0 != .notNullData }, [.data([], scriptByteCount: 1)],
+            "a bare OP_RETURN is empty data")
+        XCTAssertEqual(
+            byId[payment]?.outputs.filter { $0.address(chain: chain) == receiver }.map(\.valueBaseUnits),
+            [123_456_780_000])
         // The coinbase: the reward plus the fees, and the commitment a scanner of OP_RETURNs must skip.
         let coinbase = block.transactions[0]
         XCTAssertTrue(coinbase.isCoinbase)
-        guard case .data(let commitment, _) = coinbase.outputs[1].nullDataContent else { return XCTFail("no commitment output") }
+        guard case .data(let commitment, _) = coinbase.outputs[1].nullDataContent else {
+            return XCTFail("no commitment output")
+        }
         XCTAssertEqual(Array(commitment.prefix(4)), [0xaa, 0x21, 0xa9, 0xed])
 
         // The outputs the inputs spend prove the sender and the fee, in koinu.
@@ -76,8 +93,11 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         for (transaction, outputs) in zip(spendings, spent) {
             XCTAssertEqual(outputs.count, transaction.inputs.count)
             for (input, output) in zip(transaction.inputs, outputs) {
-                let previous = try node.verboseTransaction(input.previousOutput.txid)["vout"]![Int(input.previousOutput.vout)]!
-                XCTAssertEqual(try CoinAmount.baseUnits(fromDecimalText: previous.string(at: "value")!, decimals: 8), output.valueBaseUnits)
+                let previous = try node.verboseTransaction(input.previousOutput.txid)["vout"]![
+                    Int(input.previousOutput.vout)]!
+                XCTAssertEqual(
+                    try CoinAmount.baseUnits(fromDecimalText: previous.string(at: "value")!, decimals: 8),
+                    output.valueBaseUnits)
                 XCTAssertEqual(previous["scriptPubKey"]?.string(at: "hex"), Hex.encode(output.scriptPubKey))
             }
         }
@@ -103,7 +123,8 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         XCTAssertEqual(block.header.auxPowChainId, 0x62)
         let auxPow = try XCTUnwrap(block.auxPow)
         let verbose = try node.verboseBlock(hash)
-        try BlockComparison.assertMatches(block, verboseBlock: verbose, transaction: node.verboseTransaction, chain: chain)
+        try BlockComparison.assertMatches(
+            block, verboseBlock: verbose, transaction: node.verboseTransaction, chain: chain)
         XCTAssertEqual(block.transactions.map(\.txid).last, payment)
 
         try BlockComparison.assertMatches(auxPow, verbose: try XCTUnwrap(verbose["auxpow"]))
@@ -135,7 +156,9 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         let newBlockAnswer = try await source.block(hash: replacement[0])
         let newBlock = try XCTUnwrap(newBlockAnswer)
         XCTAssertEqual(newBlock.previousBlockHash, abandonedHeader.previousBlockHash)
-        XCTAssertTrue(newBlock.transactions.map(\.txid).contains(payment), "the payment went back to the mempool and was mined again")
+        XCTAssertTrue(
+            newBlock.transactions.map(\.txid).contains(payment),
+            "the payment went back to the mempool and was mined again")
         XCTAssertEqual(newBlock.transactions[0].outputs[0].address(chain: chain), otherMiner)
 
         // Reconsidered, the abandoned block is a valid fork of a shorter branch: still off the main chain.
@@ -187,9 +210,11 @@ final class DogecoinBlockSourceTests: RegtestNodeTestCase {
         XCTAssertEqual(UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true)).encode(chain: chain), address)
         let message = "tok: much message, very signed"
         let signature = try node.signMessage(message, by: address)
-        let recovered = try MessageSigning.recoverPublicKey(message: message, magic: chain.messageMagic, signatureBase64: signature)
+        let recovered = try MessageSigning.recoverPublicKey(
+            message: message, magic: chain.messageMagic, signatureBase64: signature)
         XCTAssertEqual(recovered.publicKey, key.publicKey(compressed: true))
-        XCTAssertEqual(MessageSigning.sign(message: message, magic: chain.messageMagic, key: key, compressed: true), signature,
-                       "RFC 6979 nonces: tok signs byte for byte as the node does")
+        XCTAssertEqual(
+            MessageSigning.sign(message: message, magic: chain.messageMagic, key: key, compressed: true), signature,
+            "RFC 6979 nonces: tok signs byte for byte as the node does")
     }
 }

@@ -27,7 +27,8 @@ extension DogecoinFixtureTests {
             let verbose = try await fixtureAnswer("getblock", [.string(server.blockHash(name)), .bool(true)])
             verboseBlocks[name] = verbose
             for txid in verbose["tx"]?.arrayElements ?? [] {
-                verboseTransactions[txid.stringValue!] = try await fixtureAnswer("getrawtransaction", [txid, .bool(true)])
+                verboseTransactions[txid.stringValue!] = try await fixtureAnswer(
+                    "getrawtransaction", [txid, .bool(true)])
             }
         }
         for (name, answer) in zip(names, blocks) {
@@ -36,9 +37,11 @@ extension DogecoinFixtureTests {
             let auxPow = try XCTUnwrap(block.auxPow, "\(name) is merge-mined")
             XCTAssertEqual(block.header.auxPowChainId, 0x62)
             let verbose = try XCTUnwrap(verboseBlocks[name])
-            try BlockComparison.assertMatches(block, verboseBlock: verbose, transaction: { txid in
-                try XCTUnwrap(verboseTransactions[txid], "no verbose answer for \(txid)")
-            }, chain: chain)
+            try BlockComparison.assertMatches(
+                block, verboseBlock: verbose,
+                transaction: { txid in
+                    try XCTUnwrap(verboseTransactions[txid], "no verbose answer for \(txid)")
+                }, chain: chain)
             try BlockComparison.assertMatches(auxPow, verbose: try XCTUnwrap(verbose["auxpow"]))
             XCTAssertEqual(auxPow.coinbaseMerkleBranch.count, 1)
         }
@@ -65,7 +68,9 @@ extension DogecoinFixtureTests {
         let spent = try await blockSource.spentOutputs(of: block.transactions)
         XCTAssertEqual(spent[0], [], "a coinbase spends nothing")
         let byTxid = Dictionary(uniqueKeysWithValues: zip(block.transactions.map(\.txid), spent))
-        XCTAssertEqual(byTxid[mixed.txid]?.map { $0.address(chain: chain) }, [server.address("depositor"), server.address("other-sender")])
+        XCTAssertEqual(
+            byTxid[mixed.txid]?.map { $0.address(chain: chain) },
+            [server.address("depositor"), server.address("other-sender")])
         XCTAssertEqual(byTxid[mixed.txid]?.map(\.valueBaseUnits), [100_000_000, 2_500_000_000])
         XCTAssertEqual(byTxid[large.txid]?.map { $0.address(chain: chain) }, [server.address("depositor")])
         XCTAssertEqual(byTxid[large.txid]?.map(\.valueBaseUnits), [12_345_679_000_000_000], "beyond 2^53 koinu, exact")

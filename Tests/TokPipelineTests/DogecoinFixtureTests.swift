@@ -40,18 +40,23 @@ final class DogecoinFixtureTests: XCTestCase {
     }
 
     func request(_ id: String, tx: String, account: String? = nil) -> String {
-        depositRequest(id: id, account: account ?? server.address("depositor"), token: "DOGE", tx: tx, network: "doge-mainnet")
+        depositRequest(
+            id: id, account: account ?? server.address("depositor"), token: "DOGE", tx: tx, network: "doge-mainnet")
     }
 
     func balance(_ account: String) throws -> String? {
-        let result = try workspace.run("tok-apply --db state.sqlite", input:
-            "{\"op\":\"balance\",\"id\":\"q\",\"source\":{\"account\":\"\(account)\",\"network\":\"doge-mainnet\",\"token\":\"DOGE\"}}")
+        let result = try workspace.run(
+            "tok-apply --db state.sqlite",
+            input:
+                "{\"op\":\"balance\",\"id\":\"q\",\"source\":{\"account\":\"\(account)\",\"network\":\"doge-mainnet\",\"token\":\"DOGE\"}}"
+        )
         return result.record(id: "q")?["balance"]?.string(at: "available")
     }
 
     func client() throws -> JSONRPCClient {
-        try JSONRPCClient(url: server.url, user: server.user, password: server.password, timeoutMilliseconds: 10_000,
-                          retries: 0, numbersAsText: true, logger: Logger(label: "dogecoin-fixture-test"))
+        try JSONRPCClient(
+            url: server.url, user: server.user, password: server.password, timeoutMilliseconds: 10_000,
+            retries: 0, numbersAsText: true, logger: Logger(label: "dogecoin-fixture-test"))
     }
 
     // MARK: The pipeline
@@ -75,10 +80,12 @@ final class DogecoinFixtureTests: XCTestCase {
 
     // The last koinu counts, and amounts past 2^53 koinu (beyond a Double) stay exact.
     func testSmallestUnitAndLargeAmountsAreExact() throws {
-        let result = try workspace.run(depositPipeline, input: [
-            request("tiny", tx: server.txid("tiny")),
-            request("large", tx: server.txid("large")),
-        ].joined(separator: "\n"))
+        let result = try workspace.run(
+            depositPipeline,
+            input: [
+                request("tiny", tx: server.txid("tiny")),
+                request("large", tx: server.txid("large")),
+            ].joined(separator: "\n"))
         XCTAssertEqual(result.record(id: "tiny")?.string(at: "status"), "credited", result.stdout + result.stderr)
         XCTAssertEqual(result.record(id: "tiny")?["verified"]?.string(at: "amount"), "100001")
         XCTAssertEqual(result.record(id: "large")?.string(at: "status"), "credited", result.stdout + result.stderr)
@@ -97,16 +104,21 @@ final class DogecoinFixtureTests: XCTestCase {
     // The sender is proven by every input: a mixed-sender transaction, or a coinbase, is refused.
     func testAmbiguousSenderIsRefused() throws {
         let mixed = server.txid("mixed")
-        let result = try workspace.run(depositPipeline, input: [
-            request("mixed-as-depositor", tx: mixed),
-            request("mixed-as-other", tx: mixed, account: server.address("other-sender")),
-            request("coinbase", tx: server.txid("B2-coinbase"), account: server.address("pool")),
-            request("not-to-receiver", tx: server.txid("elsewhere")),
-        ].joined(separator: "\n"))
-        let expected = ["mixed-as-depositor": "sender_mismatch", "mixed-as-other": "sender_mismatch",
-                        "coinbase": "sender_mismatch", "not-to-receiver": "no_payment_to_receiver"]
+        let result = try workspace.run(
+            depositPipeline,
+            input: [
+                request("mixed-as-depositor", tx: mixed),
+                request("mixed-as-other", tx: mixed, account: server.address("other-sender")),
+                request("coinbase", tx: server.txid("B2-coinbase"), account: server.address("pool")),
+                request("not-to-receiver", tx: server.txid("elsewhere")),
+            ].joined(separator: "\n"))
+        let expected = [
+            "mixed-as-depositor": "sender_mismatch", "mixed-as-other": "sender_mismatch",
+            "coinbase": "sender_mismatch", "not-to-receiver": "no_payment_to_receiver",
+        ]
         for (id, code) in expected {
-            XCTAssertEqual(result.record(id: id)?["error"]?.string(at: "code"), code, "\(id): \(result.stdout)\(result.stderr)")
+            XCTAssertEqual(
+                result.record(id: id)?["error"]?.string(at: "code"), code, "\(id): \(result.stdout)\(result.stderr)")
         }
     }
 
@@ -122,11 +134,15 @@ final class DogecoinFixtureTests: XCTestCase {
     // A wrong rpc_password gets Core's 401 with WWW-Authenticate: tok-verify reports it and goes on
     // (on Linux, URLSession used to wait for that answer forever; see HTTPExchange).
     func testWrongRPCPasswordIsReportedNotHung() throws {
-        try workspace.write("tok.toml", server.config().replacingOccurrences(of: "rpc_password = \"\(server.password)\"",
-                                                                            with: "rpc_password = \"not-the-password\""))
+        try workspace.write(
+            "tok.toml",
+            server.config().replacingOccurrences(
+                of: "rpc_password = \"\(server.password)\"",
+                with: "rpc_password = \"not-the-password\""))
         let started = Date()
-        let result = try workspace.run("timeout 60 tok-validate | timeout 60 tok-verify",
-                                       input: request("locked-out", tx: server.txid("deposit")))
+        let result = try workspace.run(
+            "timeout 60 tok-validate | timeout 60 tok-verify",
+            input: request("locked-out", tx: server.txid("deposit")))
         XCTAssertLessThan(Date().timeIntervalSince(started), 30)
         let error = result.record(id: "locked-out")?["error"]
         // The operator's fault, not the depositor's: retryable, and the run exits 69 (issue 13).
@@ -212,7 +228,8 @@ final class DogecoinFixtureTests: XCTestCase {
             .init("getblockheader", [.string(server.blockHash("B2-orphaned")), .integer(1)]),
         ])
         guard case .success(let deposit) = answers[0], case .success(let tiny) = answers[1],
-              case .success(let large) = answers[2], case .success(let orphan) = answers[3] else {
+            case .success(let large) = answers[2], case .success(let orphan) = answers[3]
+        else {
             return XCTFail("\(answers)")
         }
         XCTAssertEqual(deposit["vout"]?[0]?.string(at: "value"), "1234.56780000")
@@ -227,8 +244,11 @@ final class DogecoinFixtureTests: XCTestCase {
         // The bytes on the wire, not only what our parser made of them.
         var request = URLRequest(url: URL(string: server.url)!)
         request.httpMethod = "POST"
-        request.setValue("Basic " + Base64.encode(Array("\(server.user):\(server.password)".utf8)), forHTTPHeaderField: "Authorization")
-        request.httpBody = Data("{\"id\":1,\"method\":\"getrawtransaction\",\"params\":[\"\(server.txid("deposit"))\",true]}".utf8)
+        request.setValue(
+            "Basic " + Base64.encode(Array("\(server.user):\(server.password)".utf8)),
+            forHTTPHeaderField: "Authorization")
+        request.httpBody = Data(
+            "{\"id\":1,\"method\":\"getrawtransaction\",\"params\":[\"\(server.txid("deposit"))\",true]}".utf8)
         let (data, response) = try await URLSession.shared.data(for: request)
         XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 200)
         let text = String(decoding: data, as: UTF8.self)
@@ -237,8 +257,9 @@ final class DogecoinFixtureTests: XCTestCase {
         XCTAssertTrue(text.hasSuffix(",\"error\":null,\"id\":1}\n"), text)
 
         // Core's credentials check: a wrong password is HTTP 401, which the client reports.
-        let wrong = try JSONRPCClient(url: server.url, user: server.user, password: "wrong", timeoutMilliseconds: 10_000,
-                                      retries: 0, numbersAsText: true, logger: Logger(label: "dogecoin-fixture-test"))
+        let wrong = try JSONRPCClient(
+            url: server.url, user: server.user, password: "wrong", timeoutMilliseconds: 10_000,
+            retries: 0, numbersAsText: true, logger: Logger(label: "dogecoin-fixture-test"))
         do {
             _ = try await wrong.call("getblockcount", [])
             XCTFail("a wrong password was accepted")
@@ -254,8 +275,9 @@ final class DogecoinFixtureTests: XCTestCase {
         let client = try client()
         let names = server.scenario["transactions"]?.keys ?? []
         XCTAssertGreaterThanOrEqual(names.count, 8)
-        let answers = try await client.batch(names.map { JSONRPCClient.Call("getrawtransaction", [.string(server.txid($0)), .bool(true)]) })
-        var scripts: [String: [UInt8]] = [:]   // "txid:n" -> scriptPubKey
+        let answers = try await client.batch(
+            names.map { JSONRPCClient.Call("getrawtransaction", [.string(server.txid($0)), .bool(true)]) })
+        var scripts: [String: [UInt8]] = [:]  // "txid:n" -> scriptPubKey
         var transactions: [(String, JSON, UTXOTransaction)] = []
         for (name, answer) in zip(names, answers) {
             guard case .success(let json) = answer else { XCTFail("\(name): \(answer)"); continue }
@@ -267,7 +289,9 @@ final class DogecoinFixtureTests: XCTestCase {
             for (n, output) in (json["vout"]?.arrayElements ?? []).enumerated() {
                 let valueText = try XCTUnwrap(output.string(at: "value"))
                 XCTAssertTrue(hasEightDecimals(valueText), "\(name) vout \(n): \(valueText)")
-                XCTAssertEqual(try CoinAmount.baseUnits(fromDecimalText: valueText, chain: chain), tx.outputs[n].valueBaseUnits, name)
+                XCTAssertEqual(
+                    try CoinAmount.baseUnits(fromDecimalText: valueText, chain: chain), tx.outputs[n].valueBaseUnits,
+                    name)
                 XCTAssertEqual(output["scriptPubKey"]?.string(at: "hex"), Hex.encode(tx.outputs[n].scriptPubKey), name)
                 let address = UTXOAddress.fromScript(tx.outputs[n].scriptPubKey, chain: chain)?.encode(chain: chain)
                 XCTAssertEqual(output["scriptPubKey"]?["addresses"]?[0]?.stringValue, address, name)
@@ -278,21 +302,26 @@ final class DogecoinFixtureTests: XCTestCase {
         }
         var resigned = 0
         for (name, _, tx) in transactions {
-            let signers = server.scenario["transactions"]?[name]?["signers"]?.arrayElements.compactMap(\.stringValue) ?? []
+            let signers =
+                server.scenario["transactions"]?[name]?["signers"]?.arrayElements.compactMap(\.stringValue) ?? []
             guard !signers.isEmpty else { continue }
             var copy = tx
             for index in copy.inputs.indices { copy.inputs[index].scriptSig = [] }
             let keys = try signers.map { try server.key($0) }
             // Where the spent output is in the fixture, signing also checks it pays the signer's key.
             let previous = tx.inputs.map { scripts["\($0.previousOutput.txid):\($0.previousOutput.vout)"] }
-            try copy.signP2PKHInputs(keys: keys, previousScriptPubKeys: previous.contains(nil) ? nil : previous.map { $0! })
-            XCTAssertEqual(copy.serializedHex, tx.serializedHex, "\(name): the fixture's signatures are not libsecp256k1's")
+            try copy.signP2PKHInputs(
+                keys: keys, previousScriptPubKeys: previous.contains(nil) ? nil : previous.map { $0! })
+            XCTAssertEqual(
+                copy.serializedHex, tx.serializedHex, "\(name): the fixture's signatures are not libsecp256k1's")
             resigned += 1
         }
         XCTAssertGreaterThanOrEqual(resigned, 8)
         for name in ["depositor", "other-sender", "receiver"] {
             let key = try server.key(name)
-            XCTAssertEqual(UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true)).encode(chain: chain), server.address(name))
+            XCTAssertEqual(
+                UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true)).encode(chain: chain), server.address(name)
+            )
         }
     }
 
@@ -315,7 +344,8 @@ final class DogecoinFixtureTests: XCTestCase {
     func headerBytes(_ block: JSON) throws -> [UInt8] {
         func little(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
         let version = UInt32(truncatingIfNeeded: try XCTUnwrap(block["version"]?.lenientInt64))
-        let previous: [UInt8] = try XCTUnwrap(Hex.decode(try XCTUnwrap(block.string(at: "previousblockhash")))).reversed()
+        let previous: [UInt8] = try XCTUnwrap(Hex.decode(try XCTUnwrap(block.string(at: "previousblockhash"))))
+            .reversed()
         let merkle: [UInt8] = try XCTUnwrap(Hex.decode(try XCTUnwrap(block.string(at: "merkleroot")))).reversed()
         let time = UInt32(try XCTUnwrap(block["time"]?.lenientInt64))
         let bits = try XCTUnwrap(UInt32(try XCTUnwrap(block.string(at: "bits")), radix: 16))

@@ -31,7 +31,8 @@ class EVMFollowPipelineTests: PipelineTestCase {
     var token: String { contracts.token }
     var twoLogToken: String { contracts.twoLogToken }
 
-    let follow = "tok-follow --network evm-local --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
+    let follow =
+        "tok-follow --network evm-local --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
 
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -47,17 +48,23 @@ class EVMFollowPipelineTests: PipelineTestCase {
     }
 
     /// The ledger starts at the next block: what each test does happens in blocks it follows.
-    func writeConfig(confirmations: Int = 3, maxReorgDepth: Int = 10, receiver: String = EVMNode.receiver,
-                     extraTokens: [(alias: String, contract: String)] = []) throws {
-        try workspace.write("tok.toml", node.followConfig(
-            receiver: receiver, confirmations: confirmations, followStartHeight: try node.blockNumber() + 1,
-            maxReorgDepth: maxReorgDepth, tokens: [("TOK", token), ("MULTI", twoLogToken)] + extraTokens,
-            disabledToken: contracts.otherToken))
+    func writeConfig(
+        confirmations: Int = 3, maxReorgDepth: Int = 10, receiver: String = EVMNode.receiver,
+        extraTokens: [(alias: String, contract: String)] = []
+    ) throws {
+        try workspace.write(
+            "tok.toml",
+            node.followConfig(
+                receiver: receiver, confirmations: confirmations, followStartHeight: try node.blockNumber() + 1,
+                maxReorgDepth: maxReorgDepth, tokens: [("TOK", token), ("MULTI", twoLogToken)] + extraTokens,
+                disabledToken: contracts.otherToken))
     }
 
     func available(_ account: String, _ token: String) throws -> String? {
-        try workspace.run("tok-apply --db state.sqlite", input: balanceQuery(id: "q", account: account, token: token) + "\n")
-            .record(id: "q")?["balance"]?.string(at: "available")
+        try workspace.run(
+            "tok-apply --db state.sqlite", input: balanceQuery(id: "q", account: account, token: token) + "\n"
+        )
+        .record(id: "q")?["balance"]?.string(at: "available")
     }
 
     func chainStatus(_ space: Workspace? = nil) throws -> JSON? {
@@ -66,10 +73,14 @@ class EVMFollowPipelineTests: PipelineTestCase {
 
     func check() throws -> PipelineResult { try workspace.run("tok-apply check --db state.sqlite") }
 
-    func runFollow(_ extra: String = "", in space: Workspace? = nil, file: StaticString = #filePath,
-                   line: UInt = #line) throws -> PipelineResult {
-        let result = try (space ?? workspace).run(follow.replacingOccurrences(of: "--network evm-local",
-                                                                             with: "--network evm-local \(extra)"))
+    func runFollow(
+        _ extra: String = "", in space: Workspace? = nil, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> PipelineResult {
+        let result = try (space ?? workspace).run(
+            follow.replacingOccurrences(
+                of: "--network evm-local",
+                with: "--network evm-local \(extra)"))
         XCTAssertEqual(result.exitCode, 0, result.stderr, file: file, line: line)
         for record in result.records where record.status == .rejected {
             XCTFail("rejected: \(record.serialized())", file: file, line: line)
@@ -88,25 +99,31 @@ class EVMFollowPipelineTests: PipelineTestCase {
     func testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel() throws {
         let ethTx = try node.sendEth(from: 1, to: EVMNode.receiver, wei: "1234567890123456789012")
         let tokTx = try node.transferToken(token, from: 0, to: EVMNode.receiver, amount: "500000000000000000001")
-        let twoLogTx = try node.sendRaw(node.signed(from: 2, to: twoLogToken, data: TestContracts.twoTransfers(
-            to: EVMNode.receiver, (EVMNode.accounts[2], "5"), (EVMNode.accounts[2], "7"))))
+        let twoLogTx = try node.sendRaw(
+            node.signed(
+                from: 2, to: twoLogToken,
+                data: TestContracts.twoTransfers(
+                    to: EVMNode.receiver, (EVMNode.accounts[2], "5"), (EVMNode.accounts[2], "7"))))
         let first = try runFollow()
         XCTAssertEqual(first.records.map(\.status), [.connected, .connected, .connected], first.stdout)
         let seen = payments(first)
         XCTAssertEqual(seen.map { $0.string(at: "tx") }, [ethTx, tokTx, twoLogTx], first.stdout)
         XCTAssertEqual(seen.map { $0.string(at: "amount") }, ["1234567890123456789012", "500000000000000000001", "12"])
-        XCTAssertEqual(seen.map { $0.string(at: "sender") }, [EVMNode.accounts[1], EVMNode.accounts[0], EVMNode.accounts[2]])
-        XCTAssertEqual(seen.map { $0.string(at: "asset") }, [
-            "eip155:\(EVMNode.chainId)/slip44:60", "eip155:\(EVMNode.chainId)/erc20:\(token)",
-            "eip155:\(EVMNode.chainId)/erc20:\(twoLogToken)",
-        ])
+        XCTAssertEqual(
+            seen.map { $0.string(at: "sender") }, [EVMNode.accounts[1], EVMNode.accounts[0], EVMNode.accounts[2]])
+        XCTAssertEqual(
+            seen.map { $0.string(at: "asset") },
+            [
+                "eip155:\(EVMNode.chainId)/slip44:60", "eip155:\(EVMNode.chainId)/erc20:\(token)",
+                "eip155:\(EVMNode.chainId)/erc20:\(twoLogToken)",
+            ])
         XCTAssertTrue(seen.allSatisfy { !$0.has("outputs") }, "EVM payments have no outputs")
         XCTAssertEqual(try available(EVMNode.accounts[1], "ETH"), "1234567890123456789012", "3 blocks deep: credited")
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "0", "2 blocks deep")
         XCTAssertEqual(try available(EVMNode.accounts[2], "MULTI"), "0", "1 block deep")
 
         _ = try node.transferToken(contracts.otherToken, from: 0, to: EVMNode.receiver, amount: "9")
-        _ = try node.sendEth(from: 3, to: EVMNode.accounts[0], wei: "1000")   // not to the receiver
+        _ = try node.sendEth(from: 3, to: EVMNode.accounts[0], wei: "1000")  // not to the receiver
         let second = try runFollow()
         XCTAssertEqual(second.records.count, 2, second.stdout)
         XCTAssertEqual(payments(second).count, 0, second.stdout)
@@ -116,11 +133,15 @@ class EVMFollowPipelineTests: PipelineTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[0], "OTHER"), "0")
         XCTAssertEqual(try runFollow().stdout, "", "at the tip: nothing more to write")
 
-        let replay = try workspace.run(depositPipeline, input: depositRequest(id: "late", account: EVMNode.accounts[0],
-                                                                               token: "TOK", tx: tokTx))
+        let replay = try workspace.run(
+            depositPipeline,
+            input: depositRequest(
+                id: "late", account: EVMNode.accounts[0],
+                token: "TOK", tx: tokTx))
         XCTAssertEqual(replay.record(id: "late")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
-        XCTAssertEqual(replay.record(id: "late")?["applied"]?.string(at: "first_request"),
-                       "auto:eip155:\(EVMNode.chainId):\(tokTx):\(token)", "a token's automatic id names its contract")
+        XCTAssertEqual(
+            replay.record(id: "late")?["applied"]?.string(at: "first_request"),
+            "auto:eip155:\(EVMNode.chainId):\(tokTx):\(token)", "a token's automatic id names its contract")
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "500000000000000000001")
         let status = try XCTUnwrap(try chainStatus())
         XCTAssertEqual(status["height"]?.int64Value, Int64(try node.blockNumber()))
@@ -133,19 +154,25 @@ class EVMFollowPipelineTests: PipelineTestCase {
     // chain: the request and the follower agree on the account and the amount.
     func testRequestedThenDetectedIsCreditedOnceAndAgrees() throws {
         let ethTx = try node.sendEth(from: 3, to: EVMNode.receiver, wei: "3000000000000000000")
-        let twoLogTx = try node.sendRaw(node.signed(from: 1, to: twoLogToken, data: TestContracts.twoTransfers(
-            to: EVMNode.receiver, (EVMNode.accounts[1], "1000000000000000000"), (EVMNode.accounts[1], "1"))))
+        let twoLogTx = try node.sendRaw(
+            node.signed(
+                from: 1, to: twoLogToken,
+                data: TestContracts.twoTransfers(
+                    to: EVMNode.receiver, (EVMNode.accounts[1], "1000000000000000000"), (EVMNode.accounts[1], "1"))))
         try node.mine(3)
         let requests = [
             depositRequest(id: "req-eth", account: EVMNode.accounts[3], token: "ETH", tx: ethTx),
             depositRequest(id: "req-multi", account: EVMNode.accounts[1].lowercased(), token: "MULTI", tx: twoLogTx),
         ].joined(separator: "\n")
         let requested = try workspace.run(depositPipeline, input: requests + "\n")
-        XCTAssertEqual(requested.record(id: "req-eth")?.string(at: "status"), "credited", requested.stdout + requested.stderr)
-        XCTAssertEqual(requested.record(id: "req-multi")?.string(at: "status"), "credited", requested.stdout + requested.stderr)
+        XCTAssertEqual(
+            requested.record(id: "req-eth")?.string(at: "status"), "credited", requested.stdout + requested.stderr)
+        XCTAssertEqual(
+            requested.record(id: "req-multi")?.string(at: "status"), "credited", requested.stdout + requested.stderr)
         let followed = try runFollow()
-        XCTAssertEqual(followed.records.compactMap { $0["applied"]?["credited"]?.int64Value }.reduce(0, +), 0,
-                       "nothing credited twice: " + followed.stdout)
+        XCTAssertEqual(
+            followed.records.compactMap { $0["applied"]?["credited"]?.int64Value }.reduce(0, +), 0,
+            "nothing credited twice: " + followed.stdout)
         XCTAssertEqual(try available(EVMNode.accounts[3], "ETH"), "3000000000000000000")
         XCTAssertEqual(try available(EVMNode.accounts[1], "MULTI"), "1000000000000000001")
         XCTAssertEqual(try check().exitCode, 0)
@@ -155,29 +182,43 @@ class EVMFollowPipelineTests: PipelineTestCase {
         _ = try runFollow(in: clean)
         let detectedOnly = try XCTUnwrap(try chainStatus(clean)), both = try XCTUnwrap(try chainStatus())
         XCTAssertEqual(detectedOnly.string(at: "hash"), both.string(at: "hash"))
-        XCTAssertEqual(detectedOnly.string(at: "state_hash"), both.string(at: "state_hash"), "same accounts, same amounts")
+        XCTAssertEqual(
+            detectedOnly.string(at: "state_hash"), both.string(at: "state_hash"), "same accounts, same amounts")
     }
 
     // Token payments that prove nobody are recorded as unattributed, never credited: Transfer logs of one transaction
     // from two senders, a from topic that is no address, and a mint to the receiver (from the zero address).
     func testUnprovenTokenSendersAreUnattributed() throws {
         let start = try node.blockNumber() + 1
-        let mixed = try node.sendRaw(node.signed(from: 1, to: twoLogToken, data: TestContracts.twoTransfers(
-            to: EVMNode.receiver, (EVMNode.accounts[1], "4"), (EVMNode.accounts[2], "6"))))
-        let oddTopic = try node.sendRaw(node.signed(from: 1, to: twoLogToken, data: TestContracts.twoTransfers(
-            to: EVMNode.receiver, ("0x010000000000000000000000" + EVMNode.accounts[1].dropFirst(2), "2"), (EVMNode.accounts[1], "3"))))
+        let mixed = try node.sendRaw(
+            node.signed(
+                from: 1, to: twoLogToken,
+                data: TestContracts.twoTransfers(
+                    to: EVMNode.receiver, (EVMNode.accounts[1], "4"), (EVMNode.accounts[2], "6"))))
+        let oddTopic = try node.sendRaw(
+            node.signed(
+                from: 1, to: twoLogToken,
+                data: TestContracts.twoTransfers(
+                    to: EVMNode.receiver, ("0x010000000000000000000000" + EVMNode.accounts[1].dropFirst(2), "2"),
+                    (EVMNode.accounts[1], "3"))))
         // Deployed by the receiver's own account: the whole supply is minted to it.
-        let minted = try node.call("tokdev_deployToken", #"[{"from":9,"name":"Minted","symbol":"MNT","decimals":18,"supply":"77"}]"#)
+        let minted = try node.call(
+            "tokdev_deployToken", #"[{"from":9,"name":"Minted","symbol":"MNT","decimals":18,"supply":"77"}]"#)
         try node.mine(3)
-        try workspace.write("tok.toml", node.followConfig(
-            receiver: EVMNode.receiver, confirmations: 3, followStartHeight: start, maxReorgDepth: 10,
-            tokens: [("TOK", token), ("MULTI", twoLogToken), ("MNT", minted.string(at: "address")!)], disabledToken: nil))
+        try workspace.write(
+            "tok.toml",
+            node.followConfig(
+                receiver: EVMNode.receiver, confirmations: 3, followStartHeight: start, maxReorgDepth: 10,
+                tokens: [("TOK", token), ("MULTI", twoLogToken), ("MNT", minted.string(at: "address")!)],
+                disabledToken: nil))
         _ = try runFollow()
         XCTAssertEqual(try available(EVMNode.accounts[1], "MULTI"), "0")
         XCTAssertEqual(try available(EVMNode.accounts[2], "MULTI"), "0")
         let listed = try workspace.run("tok-apply --db state.sqlite", input: #"{"op":"unattributed","id":"u"}"# + "\n")
         let entries = listed.record(id: "u")?["unattributed"]?.arrayElements ?? []
-        XCTAssertEqual(entries.map { $0.string(at: "tx") }, [mixed, oddTopic, minted.string(at: "txHash")!.lowercased()], listed.stdout)
+        XCTAssertEqual(
+            entries.map { $0.string(at: "tx") }, [mixed, oddTopic, minted.string(at: "txHash")!.lowercased()],
+            listed.stdout)
         XCTAssertEqual(entries.map { $0.string(at: "reason") }, ["mixed_senders", "non_standard_sender", "mint"])
         XCTAssertEqual(entries.map { $0.string(at: "amount") }, ["10", "5", "77"])
         XCTAssertEqual(try check().exitCode, 0)
@@ -202,20 +243,29 @@ class EVMFollowPipelineTests: PipelineTestCase {
     // under auto:<chain>:<tx> (as before deposits were keyed per asset), the token under auto:<chain>:<tx>:<contract>.
     func testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() throws {
         try writeConfig(receiver: twoLogToken)
-        let tx = try node.sendRaw(node.signed(from: 3, to: twoLogToken, wei: "1000", data: TestContracts.twoTransfers(
-            to: twoLogToken, (EVMNode.accounts[3], "5"), (EVMNode.accounts[3], "7"))))
+        let tx = try node.sendRaw(
+            node.signed(
+                from: 3, to: twoLogToken, wei: "1000",
+                data: TestContracts.twoTransfers(
+                    to: twoLogToken, (EVMNode.accounts[3], "5"), (EVMNode.accounts[3], "7"))))
         try node.mine(2)
         let followed = try runFollow()
         let seen = payments(followed)
         XCTAssertEqual(seen.map { $0.string(at: "tx") }, [tx, tx], followed.stdout)
-        XCTAssertEqual(seen.map { $0.string(at: "asset") }, ["eip155:\(EVMNode.chainId)/slip44:60",
-                                                             "eip155:\(EVMNode.chainId)/erc20:\(twoLogToken)"])
+        XCTAssertEqual(
+            seen.map { $0.string(at: "asset") },
+            [
+                "eip155:\(EVMNode.chainId)/slip44:60",
+                "eip155:\(EVMNode.chainId)/erc20:\(twoLogToken)",
+            ])
         XCTAssertEqual(seen.map { $0.string(at: "amount") }, ["1000", "12"])
         XCTAssertEqual(try available(EVMNode.accounts[3], "MULTI"), "12")
         XCTAssertEqual(try available(EVMNode.accounts[3], "ETH"), "1000")
         let states = try workspace.sql("SELECT state, request_id FROM detected_payments ORDER BY asset DESC")
-        XCTAssertEqual(states.stdout, "credited|auto:eip155:\(EVMNode.chainId):\(tx)\n"
-                       + "credited|auto:eip155:\(EVMNode.chainId):\(tx):\(twoLogToken)\n", states.stderr)
+        XCTAssertEqual(
+            states.stdout,
+            "credited|auto:eip155:\(EVMNode.chainId):\(tx)\n"
+                + "credited|auto:eip155:\(EVMNode.chainId):\(tx):\(twoLogToken)\n", states.stderr)
         XCTAssertEqual(try check().exitCode, 0)
     }
 
@@ -234,16 +284,20 @@ class EVMFollowPipelineTests: PipelineTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "700")
         XCTAssertEqual(try available(EVMNode.accounts[0], "TWO"), "800")
 
-        let replay = try workspace.run(depositPipeline, input: [
-            depositRequest(id: "late-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
-            depositRequest(id: "late-two", account: EVMNode.accounts[0], token: "TWO", tx: batch),
-        ].joined(separator: "\n") + "\n")
+        let replay = try workspace.run(
+            depositPipeline,
+            input: [
+                depositRequest(id: "late-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+                depositRequest(id: "late-two", account: EVMNode.accounts[0], token: "TWO", tx: batch),
+            ].joined(separator: "\n") + "\n")
         XCTAssertEqual(replay.record(id: "late-tok")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
-        XCTAssertEqual(replay.record(id: "late-tok")?["applied"]?.string(at: "first_request"),
-                       "auto:eip155:\(EVMNode.chainId):\(batch):\(token)")
+        XCTAssertEqual(
+            replay.record(id: "late-tok")?["applied"]?.string(at: "first_request"),
+            "auto:eip155:\(EVMNode.chainId):\(batch):\(token)")
         XCTAssertEqual(replay.record(id: "late-two")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
-        XCTAssertEqual(replay.record(id: "late-two")?["applied"]?.string(at: "first_request"),
-                       "auto:eip155:\(EVMNode.chainId):\(batch):\(second)")
+        XCTAssertEqual(
+            replay.record(id: "late-two")?["applied"]?.string(at: "first_request"),
+            "auto:eip155:\(EVMNode.chainId):\(batch):\(second)")
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "700")
         XCTAssertEqual(try available(EVMNode.accounts[0], "TWO"), "800")
         XCTAssertEqual(try runFollow().stdout, "", "at the tip: nothing more to write")
@@ -263,7 +317,8 @@ class EVMFollowPipelineTests: PipelineTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[1], "ETH"), "0", "one block deep")
 
         try node.revert(to: snapshot)
-        XCTAssertTrue(try node.call("eth_getTransactionReceipt", "[\"\(tx)\"]").isNull, "the node forgets reverted transactions")
+        XCTAssertTrue(
+            try node.call("eth_getTransactionReceipt", "[\"\(tx)\"]").isNull, "the node forgets reverted transactions")
         XCTAssertTrue(try node.call("eth_getBlockByNumber", "[\"\(EVMQuantity.hex(paymentHeight))\",false]").isNull)
         try node.mine(1)
         XCTAssertNotEqual(try node.blockHash(paymentHeight), abandoned, "another block at the same height")
@@ -277,7 +332,8 @@ class EVMFollowPipelineTests: PipelineTestCase {
         XCTAssertEqual(try available(EVMNode.accounts[1], "ETH"), "0", "two blocks deep on the new branch")
         try node.mine(1)
         _ = try runFollow()
-        XCTAssertEqual(try available(EVMNode.accounts[1], "ETH"), "7000000000000000000", "credited once, on the new branch")
+        XCTAssertEqual(
+            try available(EVMNode.accounts[1], "ETH"), "7000000000000000000", "credited once, on the new branch")
         XCTAssertEqual(try check().exitCode, 0)
 
         let clean = try Workspace(engine: Self.engine)
@@ -291,8 +347,10 @@ class EVMFollowPipelineTests: PipelineTestCase {
     func testReorgAfterTheCreditRecordsAShortfall() throws {
         try writeConfig(confirmations: 2)
         let snapshot = try node.snapshot()
-        let transfer = try node.signed(from: 0, to: token, data: ERC20Call.transfer(
-            to: try EVMAddress(hex: EVMNode.receiver), amount: UInt256(9_000)))
+        let transfer = try node.signed(
+            from: 0, to: token,
+            data: ERC20Call.transfer(
+                to: try EVMAddress(hex: EVMNode.receiver), amount: UInt256(9_000)))
         _ = try node.sendRaw(transfer)
         try node.mine(1)
         _ = try runFollow()
@@ -300,9 +358,12 @@ class EVMFollowPipelineTests: PipelineTestCase {
 
         try node.revert(to: snapshot)
         try node.mine(3)
-        let undone = try runFollow("--max-blocks 1")    // the abandoned blocks undone, one block of the new branch taken
-        XCTAssertEqual(undone.records.map { $0.string(at: "status") }, ["undone", "undone", "connected"], undone.stdout)
-        XCTAssertEqual(undone.records.first { $0["applied"]?.has("shortfalls_opened") == true }?["applied"]?["shortfalls_opened"]?.int64Value, 1)
+        let undone = try runFollow("--max-blocks 1")  // the abandoned blocks undone, one block of the new branch taken
+        XCTAssertEqual(
+            undone.records.map { $0.string(at: "status") }, ["undone", "undone", "connected"], undone.stdout)
+        XCTAssertEqual(
+            undone.records.first { $0["applied"]?.has("shortfalls_opened") == true }?["applied"]?["shortfalls_opened"]?
+                .int64Value, 1)
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "9000", "a credit is never silently rewritten")
         let shortfall = try check()
         XCTAssertEqual(shortfall.exitCode, 65, shortfall.stdout)
@@ -310,7 +371,7 @@ class EVMFollowPipelineTests: PipelineTestCase {
 
         _ = try node.sendRaw(transfer)
         try node.mine(1)
-        _ = try runFollow()                              // the transfer reaches its level again on the new branch
+        _ = try runFollow()  // the transfer reaches its level again on the new branch
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "9000", "credited once")
         XCTAssertEqual(try check().exitCode, 0, "resolved by the transfer mined again")
     }
@@ -348,11 +409,15 @@ enum TestContracts {
     static let twoTransferLogs: [UInt8] = {
         let topic = Hex.decode(String(EVMDepositVerifier.transferTopic.dropFirst(2)))!
         func log(fromWord: UInt8, amountWord: UInt8) -> [UInt8] {
-            [0x60, 0x00, 0x35,                 // CALLDATALOAD(0): to → topic 2
-             0x60, fromWord, 0x35] +           // from → topic 1
-            [0x7f] + topic +                   // PUSH32 Transfer → topic 0
-            [0x60, amountWord, 0x35, 0x60, 0x00, 0x52,   // MSTORE(0, amount)
-             0x60, 0x20, 0x60, 0x00, 0xa3]     // LOG3(0, 32, …)
+            [
+                0x60, 0x00, 0x35,  // CALLDATALOAD(0): to → topic 2
+                0x60, fromWord, 0x35,
+            ]  // from → topic 1
+                + [0x7f] + topic  // PUSH32 Transfer → topic 0
+                + [
+                    0x60, amountWord, 0x35, 0x60, 0x00, 0x52,  // MSTORE(0, amount)
+                    0x60, 0x20, 0x60, 0x00, 0xa3,
+                ]  // LOG3(0, 32, …)
         }
         return log(fromWord: 0x20, amountWord: 0x40) + log(fromWord: 0x60, amountWord: 0x80) + [0x00]
     }()
@@ -367,15 +432,17 @@ enum TestContracts {
     /// from the caller to `to`, both in the caller's one transaction.
     static let batchTransferFrom: [UInt8] = {
         func transferFrom(tokenWord: UInt8, amountWord: UInt8) -> [UInt8] {
-            [0x63, 0x23, 0xb8, 0x72, 0xdd, 0x60, 0xe0, 0x1b, 0x60, 0x00, 0x52,   // MSTORE(0, selector << 224)
-             0x33, 0x60, 0x04, 0x52,                                            // MSTORE(4, CALLER)
-             0x60, 0x40, 0x35, 0x60, 0x24, 0x52,                                // MSTORE(36, to)
-             0x60, amountWord, 0x35, 0x60, 0x44, 0x52,                          // MSTORE(68, amount)
-             0x60, 0x00, 0x60, 0x00, 0x60, 0x64, 0x60, 0x00, 0x60, 0x00,        // CALL(gas, token, 0, 0, 100, 0, 0)
-             0x60, tokenWord, 0x35, 0x5a, 0xf1]
+            [
+                0x63, 0x23, 0xb8, 0x72, 0xdd, 0x60, 0xe0, 0x1b, 0x60, 0x00, 0x52,  // MSTORE(0, selector << 224)
+                0x33, 0x60, 0x04, 0x52,  // MSTORE(4, CALLER)
+                0x60, 0x40, 0x35, 0x60, 0x24, 0x52,  // MSTORE(36, to)
+                0x60, amountWord, 0x35, 0x60, 0x44, 0x52,  // MSTORE(68, amount)
+                0x60, 0x00, 0x60, 0x00, 0x60, 0x64, 0x60, 0x00, 0x60, 0x00,  // CALL(gas, token, 0, 0, 100, 0, 0)
+                0x60, tokenWord, 0x35, 0x5a, 0xf1,
+            ]
         }
         let calls = transferFrom(tokenWord: 0x00, amountWord: 0x60) + transferFrom(tokenWord: 0x20, amountWord: 0x80)
-        let done = UInt8(calls.count + 9)   // AND PUSH1 JUMPI, then REVERT(0, 0): the JUMPDEST follows
+        let done = UInt8(calls.count + 9)  // AND PUSH1 JUMPI, then REVERT(0, 0): the JUMPDEST follows
         return calls + [0x16, 0x60, done, 0x57, 0x60, 0x00, 0x60, 0x00, 0xfd, 0x5b, 0x00]
     }()
 
@@ -393,7 +460,9 @@ enum TestContracts {
     }
 
     /// Call data for `twoTransferLogs`; a `from` is an address or a full 32-byte word (24 hex digits more).
-    static func twoTransfers(to: String, _ first: (from: String, amount: String), _ second: (from: String, amount: String)) -> [UInt8] {
+    static func twoTransfers(
+        to: String, _ first: (from: String, amount: String), _ second: (from: String, amount: String)
+    ) -> [UInt8] {
         return word(to) + word(first.from) + (try! UInt256(decimal: first.amount)).bigEndianBytes
             + word(second.from) + (try! UInt256(decimal: second.amount)).bigEndianBytes
     }
@@ -411,13 +480,18 @@ extension EVMNode {
     }
 
     func deployCode(from index: Int, runtime: [UInt8]) throws -> (address: String, tx: String) {
-        let answer = try call("tokdev_deployCode", "[{\"from\":\(index),\"code\":\"\(Hex.encode(TestContracts.deployment(runtime), prefix: true))\"}]")
+        let answer = try call(
+            "tokdev_deployCode",
+            "[{\"from\":\(index),\"code\":\"\(Hex.encode(TestContracts.deployment(runtime), prefix: true))\"}]")
         return (answer.string(at: "address")!, answer.string(at: "txHash")!)
     }
 
     /// An EIP-1559 transaction of account `index` (0-3), signed here: the same bytes can be sent again after a revert.
-    func signed(from index: Int, to: String, wei: String = "0", data: [UInt8] = [], gas: UInt64 = 100_000) throws -> SignedEVMTransaction {
-        let nonce = EVMQuantity.uint64(try call("eth_getTransactionCount", "[\"\(EVMNode.accounts[index])\",\"pending\"]"))!
+    func signed(
+        from index: Int, to: String, wei: String = "0", data: [UInt8] = [], gas: UInt64 = 100_000
+    ) throws -> SignedEVMTransaction {
+        let nonce = EVMQuantity.uint64(
+            try call("eth_getTransactionCount", "[\"\(EVMNode.accounts[index])\",\"pending\"]"))!
         let transaction = EVMTransaction(
             kind: .eip1559(maxPriorityFeePerGasWei: UInt256(1_000_000_000), maxFeePerGasWei: UInt256(100_000_000_000)),
             chainId: UInt64(EVMNode.chainId)!, nonce: nonce, gasLimit: gas, to: try EVMAddress(hex: to),
@@ -432,57 +506,65 @@ extension EVMNode {
     /// Account `index` pays `to` two ERC-20s in one transaction through a
     /// batching contract (TestContracts.batchTransferFrom) it approved first.
     /// Returns the batch transaction's id.
-    func batchTransfer(from index: Int, to: String, _ first: (token: String, amount: String),
-                       _ second: (token: String, amount: String)) throws -> String {
+    func batchTransfer(
+        from index: Int, to: String, _ first: (token: String, amount: String),
+        _ second: (token: String, amount: String)
+    ) throws -> String {
         let batcher = try deployCode(from: index, runtime: TestContracts.batchTransferFrom).address
         for token in [first.token, second.token] {
             let approve = [UInt8]([0x09, 0x5e, 0xa7, 0xb3]) + TestContracts.word(batcher) + UInt256.max.bigEndianBytes
             _ = try sendRaw(signed(from: index, to: token, data: approve))
         }
-        let words = TestContracts.word(first.token) + TestContracts.word(second.token) + TestContracts.word(to)
+        let words =
+            TestContracts.word(first.token) + TestContracts.word(second.token) + TestContracts.word(to)
             + (try UInt256(decimal: first.amount)).bigEndianBytes + (try UInt256(decimal: second.amount)).bigEndianBytes
         let tx = try sendRaw(signed(from: index, to: batcher, data: words, gas: 300_000))
-        XCTAssertEqual(try call("eth_getTransactionReceipt", "[\"\(tx)\"]").string(at: "status"), "0x1", "the batch succeeded")
+        XCTAssertEqual(
+            try call("eth_getTransactionReceipt", "[\"\(tx)\"]").string(at: "status"), "0x1", "the batch succeeded")
         return tx
     }
 
     /// A config with the EVM network followed from `followStartHeight`: ETH and the given ERC-20s with deposits
     /// enabled (18 decimals each), `disabledToken` configured with deposits disabled.
-    func followConfig(receiver: String, confirmations: Int, followStartHeight: UInt64, maxReorgDepth: Int,
-                      tokens: [(alias: String, contract: String)], disabledToken: String?) -> String {
+    func followConfig(
+        receiver: String, confirmations: Int, followStartHeight: UInt64, maxReorgDepth: Int,
+        tokens: [(alias: String, contract: String)], disabledToken: String?
+    ) -> String {
         let aliases = ["ETH", "OTHER"] + tokens.map(\.alias)
         var text = """
-        [attestation]
-        key_id = "test"
+            [attestation]
+            key_id = "test"
 
-        [database]
-        lock_timeout_milliseconds = 5000
+            [database]
+            lock_timeout_milliseconds = 5000
 
-        """
+            """
         for alias in aliases { text += "[[tokens]]\nalias = \"\(alias)\"\ndecimals = 18\n\n" }
         text += """
-        [[networks]]
-        alias = "evm-local"
-        chain = "eip155:\(EVMNode.chainId)"
-        rpc_url = "\(url)"
-        receiver = "\(receiver)"
-        confirmations = \(confirmations)
-        follow_start_height = \(followStartHeight)
-        max_reorg_depth = \(maxReorgDepth)
-        rpc_timeout_milliseconds = 10000
-        rpc_retries = 2
+            [[networks]]
+            alias = "evm-local"
+            chain = "eip155:\(EVMNode.chainId)"
+            rpc_url = "\(url)"
+            receiver = "\(receiver)"
+            confirmations = \(confirmations)
+            follow_start_height = \(followStartHeight)
+            max_reorg_depth = \(maxReorgDepth)
+            rpc_timeout_milliseconds = 10000
+            rpc_retries = 2
 
-          [[networks.assets]]
-          token = "ETH"
-          asset = "eip155:\(EVMNode.chainId)/slip44:60"
-          decimals = 18
+              [[networks.assets]]
+              token = "ETH"
+              asset = "eip155:\(EVMNode.chainId)/slip44:60"
+              decimals = 18
 
-        """
+            """
         for (alias, contract) in tokens {
-            text += "  [[networks.assets]]\n  token = \"\(alias)\"\n  asset = \"eip155:\(EVMNode.chainId)/erc20:\(contract)\"\n  decimals = 18\n\n"
+            text +=
+                "  [[networks.assets]]\n  token = \"\(alias)\"\n  asset = \"eip155:\(EVMNode.chainId)/erc20:\(contract)\"\n  decimals = 18\n\n"
         }
         if let disabledToken {
-            text += "  [[networks.assets]]\n  token = \"OTHER\"\n  asset = \"eip155:\(EVMNode.chainId)/erc20:\(disabledToken)\"\n  decimals = 18\n  deposit = false\n"
+            text +=
+                "  [[networks.assets]]\n  token = \"OTHER\"\n  asset = \"eip155:\(EVMNode.chainId)/erc20:\(disabledToken)\"\n  decimals = 18\n  deposit = false\n"
         }
         return text
     }

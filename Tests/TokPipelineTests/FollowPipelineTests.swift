@@ -15,7 +15,7 @@ class FollowPipelineTests: PipelineTestCase {
         do {
             let node = try DogecoinNode()
             miner = try node.newAddress()
-            try node.mine(70, to: miner)        // coinbase maturity is 60 on regtest
+            try node.mine(70, to: miner)  // coinbase maturity is 60 on regtest
             sharedNode = node
         } catch { startError = error }
     }
@@ -31,12 +31,13 @@ class FollowPipelineTests: PipelineTestCase {
     var alice: String!
     var bob: String!
 
-    let follow = "tok-follow --network doge --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
+    let follow =
+        "tok-follow --network doge --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
 
     override func setUpWithError() throws {
         if let skip = FollowPipelineTests.startError as? XCTSkip { throw skip }
         if let error = FollowPipelineTests.startError { throw error }
-        try super.setUpWithError()                   // the workspace, on this class's engine
+        try super.setUpWithError()  // the workspace, on this class's engine
         node = FollowPipelineTests.sharedNode
         receiver = try node.newAddress()
         alice = try node.newAddress()
@@ -49,13 +50,17 @@ class FollowPipelineTests: PipelineTestCase {
 
     /// The ledger starts at the next block: what each test does happens in blocks it follows.
     func writeConfig(confirmations: Int = 3, maxReorgDepth: Int = 10) throws {
-        try workspace.write("tok.toml", node.followConfig(receiver: receiver, confirmations: confirmations,
-                                                          followStartHeight: try node.blockCount() + 1, maxReorgDepth: maxReorgDepth))
+        try workspace.write(
+            "tok.toml",
+            node.followConfig(
+                receiver: receiver, confirmations: confirmations,
+                followStartHeight: try node.blockCount() + 1, maxReorgDepth: maxReorgDepth))
     }
 
     func available(_ account: String) throws -> String? {
         let query = #"{"op":"balance","id":"q","source":{"account":"\#(account)","network":"doge","token":"DOGE"}}"#
-        return try workspace.run("tok-apply --db state.sqlite", input: query + "\n").record(id: "q")?["balance"]?.string(at: "available")
+        return try workspace.run("tok-apply --db state.sqlite", input: query + "\n").record(id: "q")?["balance"]?
+            .string(at: "available")
     }
 
     func chainStatus() throws -> JSON? {
@@ -63,7 +68,8 @@ class FollowPipelineTests: PipelineTestCase {
     }
 
     func runFollow(_ extra: String = "", file: StaticString = #filePath, line: UInt = #line) throws -> PipelineResult {
-        let result = try workspace.run(follow.replacingOccurrences(of: "--network doge", with: "--network doge \(extra)"))
+        let result = try workspace.run(
+            follow.replacingOccurrences(of: "--network doge", with: "--network doge \(extra)"))
         XCTAssertEqual(result.exitCode, 0, result.stderr, file: file, line: line)
         for record in result.records where record.status == .rejected {
             XCTFail("rejected: \(record.serialized())", file: file, line: line)
@@ -89,7 +95,8 @@ class FollowPipelineTests: PipelineTestCase {
         let request = depositRequest(id: "late", account: alice, token: "DOGE", tx: tx, network: "doge")
         let replay = try workspace.run(depositPipeline, input: request)
         XCTAssertEqual(replay.record(id: "late")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
-        XCTAssertEqual(replay.record(id: "late")?["applied"]?.string(at: "first_request"), "auto:\(DogecoinNode.chain):\(tx)")
+        XCTAssertEqual(
+            replay.record(id: "late")?["applied"]?.string(at: "first_request"), "auto:\(DogecoinNode.chain):\(tx)")
         XCTAssertEqual(try available(alice), "1250000000")
         let status = try XCTUnwrap(try chainStatus())
         XCTAssertEqual(status["height"]?.int64Value, Int64(try node.blockCount()))
@@ -101,8 +108,10 @@ class FollowPipelineTests: PipelineTestCase {
     func testRequestedThenDetectedIsCreditedOnce() throws {
         let tx = try node.send(from: [bob], to: receiver, coins: "3")
         try node.mine(3, to: FollowPipelineTests.miner)
-        let requested = try workspace.run(depositPipeline, input: depositRequest(id: "req", account: bob, token: "DOGE", tx: tx, network: "doge"))
-        XCTAssertEqual(requested.record(id: "req")?.string(at: "status"), "credited", requested.stdout + requested.stderr)
+        let requested = try workspace.run(
+            depositPipeline, input: depositRequest(id: "req", account: bob, token: "DOGE", tx: tx, network: "doge"))
+        XCTAssertEqual(
+            requested.record(id: "req")?.string(at: "status"), "credited", requested.stdout + requested.stderr)
         _ = try runFollow()
         XCTAssertEqual(try available(bob), "300000000")
         XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 0)
@@ -139,10 +148,11 @@ class FollowPipelineTests: PipelineTestCase {
     // Anchors: an envelope carrying a valid tok message, one whose payload is not canonical (an outcome with a
     // reason), a bare OP_RETURN and a foreign OP_RETURN (not tok's: not reported); coinbase commitments are skipped.
     func testAnchorsGetAnOutcome() throws {
-        let mint = TokenMessage.mint(TokenMint(recordHash: try XCTUnwrap(RecordHash(bytes: Array(repeating: 7, count: 32))), supply: 1_000))
+        let mint = TokenMessage.mint(
+            TokenMint(recordHash: try XCTUnwrap(RecordHash(bytes: Array(repeating: 7, count: 32))), supply: 1_000))
         let valid = try TokenProtocol.compose(mint)
         var garbled = valid
-        garbled.append(0x00)                                        // a trailing byte after the message
+        garbled.append(0x00)  // a trailing byte after the message
         let carol = try node.newAddress(), dave = try node.newAddress()
         // Paid from the miner's coins: the wallet's own choice could spend alice's.
         _ = try node.send(from: [FollowPipelineTests.miner], to: carol, coins: "10")
@@ -159,12 +169,14 @@ class FollowPipelineTests: PipelineTestCase {
         let block = try XCTUnwrap(result.records.first)
         let anchors = block["block"]?["anchors"]?.arrayElements ?? []
         XCTAssertEqual(Set(anchors.compactMap { $0.string(at: "tx") }), [good, bad], block.serialized())
-        let actors = Dictionary(uniqueKeysWithValues: anchors.map { ($0.string(at: "tx") ?? "", $0.string(at: "actor") ?? "") })
+        let actors = Dictionary(
+            uniqueKeysWithValues: anchors.map { ($0.string(at: "tx") ?? "", $0.string(at: "actor") ?? "") })
         XCTAssertEqual(actors, [good: alice, bad: bob], "the actor is the address input 0 spends")
         XCTAssertTrue(anchors.allSatisfy { $0["sighash_all"]?.boolValue == true }, block.serialized())
-        let outcomes = Dictionary(uniqueKeysWithValues: (block["applied"]?["anchors"]?.arrayElements ?? []).map {
-            ($0.string(at: "tx") ?? "", ($0.string(at: "outcome") ?? "", $0.string(at: "reason")))
-        })
+        let outcomes = Dictionary(
+            uniqueKeysWithValues: (block["applied"]?["anchors"]?.arrayElements ?? []).map {
+                ($0.string(at: "tx") ?? "", ($0.string(at: "outcome") ?? "", $0.string(at: "reason")))
+            })
         XCTAssertEqual(outcomes[good]?.0, "applied")
         XCTAssertEqual(outcomes[bad]?.0, "invalid")
         XCTAssertNotNil(outcomes[bad]?.1)
@@ -174,9 +186,11 @@ class FollowPipelineTests: PipelineTestCase {
 
     // --follow keeps writing as blocks come and ends cleanly at a block boundary on SIGTERM.
     func testFollowModeEndsCleanlyOnSIGTERM() throws {
-        let run = try BackgroundPipeline(workspace: workspace, name: "follow", bashArguments: [
-            "-c", "exec tok-follow --follow --poll-milliseconds 50 --network doge --db state.sqlite",
-        ])
+        let run = try BackgroundPipeline(
+            workspace: workspace, name: "follow",
+            bashArguments: [
+                "-c", "exec tok-follow --follow --poll-milliseconds 50 --network doge --db state.sqlite",
+            ])
         try node.mine(2, to: FollowPipelineTests.miner)
         let deadline = Date().addingTimeInterval(30)
         while run.records.count < 2 && Date() < deadline { usleep(50_000) }
@@ -194,10 +208,13 @@ class FollowPipelineTests: PipelineTestCase {
     // kill -9 of any stage at random points while blocks, payments and reorganisations happen, then reruns: the
     // same tip, state hash and balances as one clean run over the final chain.
     func testKillNineWhileFollowingGivesTheCleanRunsState() throws {
-        let seed = ProcessInfo.processInfo.environment["TOK_FOLLOW_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            ProcessInfo.processInfo.environment["TOK_FOLLOW_CRASH_SEED"].flatMap(UInt64.init)
+            ?? UInt64.random(in: 1...UInt64.max)
         var rng = SeededGenerator(seed: seed)
         let note = "TOK_FOLLOW_CRASH_SEED=\(seed)"
-        let pipeline = follow.replacingOccurrences(of: "--db state.sqlite", with: "--db \(workspace.path("state.sqlite"))")
+        let pipeline = follow.replacingOccurrences(
+            of: "--db state.sqlite", with: "--db \(workspace.path("state.sqlite"))")
         var kills = 0
         for round in 0..<12 {
             let payer = rng.next() % 2 == 0 ? alice! : bob!
@@ -211,7 +228,8 @@ class FollowPipelineTests: PipelineTestCase {
             } else {
                 try node.mine(1 + Int(rng.next() % 2), to: FollowPipelineTests.miner)
             }
-            let run = try BackgroundPipeline(workspace: workspace, name: "chaos-\(round)", bashArguments: ["-c", pipeline])
+            let run = try BackgroundPipeline(
+                workspace: workspace, name: "chaos-\(round)", bashArguments: ["-c", pipeline])
             let stages = run.waitForStages(3, timeoutMilliseconds: 5_000)
             if rng.next() % 3 != 0, !stages.isEmpty {
                 usleep(UInt32(rng.next() % 300_000))
@@ -220,7 +238,7 @@ class FollowPipelineTests: PipelineTestCase {
             let (_, timedOut) = run.wait(timeoutSeconds: 60)
             XCTAssertFalse(timedOut, "round \(round) did not end; \(note)")
         }
-        try node.mine(3, to: FollowPipelineTests.miner)             // every payment at the level
+        try node.mine(3, to: FollowPipelineTests.miner)  // every payment at the level
         for _ in 0..<2 { _ = try workspace.run(follow) }
         let chaotic = try XCTUnwrap(try chainStatus(), note)
 
@@ -232,7 +250,8 @@ class FollowPipelineTests: PipelineTestCase {
         XCTAssertEqual(chaotic.string(at: "state_hash"), single.string(at: "state_hash"), note)
         for account in [alice!, bob!] {
             let query = #"{"op":"balance","id":"q","source":{"account":"\#(account)","network":"doge","token":"DOGE"}}"#
-            let there = try clean.run("tok-apply --db state.sqlite", input: query + "\n").record(id: "q")?["balance"]?.string(at: "available")
+            let there = try clean.run("tok-apply --db state.sqlite", input: query + "\n").record(id: "q")?["balance"]?
+                .string(at: "available")
             XCTAssertEqual(try available(account), there, "\(account); \(note)")
         }
         XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 0, note)
@@ -246,7 +265,7 @@ class FollowPipelineTests: PipelineTestCase {
         let paymentBlock = try node.mine(1, to: FollowPipelineTests.miner)[0]!.stringValue!
         _ = try runFollow()
         try node.invalidateBlock(paymentBlock)
-        try node.mine(1, to: bob)                   // the new branch, with the payment back from the pool
+        try node.mine(1, to: bob)  // the new branch, with the payment back from the pool
         let afterReorg = try runFollow()
         XCTAssertEqual(afterReorg.records.map { $0.string(at: "status") }, ["undone", "connected"], afterReorg.stdout)
         XCTAssertEqual(try available(alice), "0", "below the level on the new branch")
@@ -268,15 +287,16 @@ class FollowPipelineTests: PipelineTestCase {
 
         try node.invalidateBlock(paymentBlock)
         try node.mine(3, to: bob)
-        _ = try runFollow("--max-blocks 1")         // the abandoned blocks undone, one block of the new branch taken
+        _ = try runFollow("--max-blocks 1")  // the abandoned blocks undone, one block of the new branch taken
         XCTAssertEqual(try available(alice), "900000000", "a credit is never silently rewritten")
         let check = try workspace.run("tok-apply check --db state.sqlite")
         XCTAssertEqual(check.exitCode, 65, check.stdout)
         XCTAssertTrue(check.stdout.contains("shortfall"), check.stdout)
 
-        _ = try runFollow()                          // the payment reaches its level again on the new branch
+        _ = try runFollow()  // the payment reaches its level again on the new branch
         XCTAssertEqual(try available(alice), "900000000", "credited once")
-        XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 0, "resolved by the payment mined again")
+        XCTAssertEqual(
+            try workspace.run("tok-apply check --db state.sqlite").exitCode, 0, "resolved by the payment mined again")
     }
 
     // A fork deeper than max_reorg_depth stops tok-follow with exit 76 and a clear message; nothing is written.

@@ -16,7 +16,8 @@ final class InstallTests: XCTestCase {
     }
 
     func make(_ arguments: String) throws -> PipelineResult {
-        try workspace.run("make -C '\(Repo.root.path)' --no-print-directory BIN_DIR='\(Repo.binDirectory.path)' \(arguments)")
+        try workspace.run(
+            "make -C '\(Repo.root.path)' --no-print-directory BIN_DIR='\(Repo.binDirectory.path)' \(arguments)")
     }
 
     func files(under directory: String) -> [String] {
@@ -24,7 +25,9 @@ final class InstallTests: XCTestCase {
         var found: [String] = []
         while let path = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: directory + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            if FileManager.default.fileExists(atPath: directory + "/" + path, isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            {
                 found.append(path)
             }
         }
@@ -52,19 +55,24 @@ final class InstallTests: XCTestCase {
             let help = try workspace.run("'\(prefix)/bin/tok-apply' \(subcommand) --help")
             XCTAssertEqual(help.exitCode, 0, help.stderr)
         }
-        for page in ["share/man/man1/tok-apply.1", "share/man/man7/tok.7", "share/man/man7/tok-protocol.7",
-                     "share/doc/tok/tok.toml", "share/doc/tok/tok-follow@.service", "share/doc/tok/tok-reconcile.timer",
-                     "share/tok/pipelines/follow.sh", "share/tok/pipelines/deposit.sh", "share/tok/pipelines/reconcile.sh"] {
+        for page in [
+            "share/man/man1/tok-apply.1", "share/man/man7/tok.7", "share/man/man7/tok-protocol.7",
+            "share/doc/tok/tok.toml", "share/doc/tok/tok-follow@.service", "share/doc/tok/tok-reconcile.timer",
+            "share/tok/pipelines/follow.sh", "share/tok/pipelines/deposit.sh", "share/tok/pipelines/reconcile.sh",
+        ] {
             XCTAssertTrue(installed.contains(page), "\(page) is not installed: \(installed)")
         }
         // The man pages are found in the prefix and render.
         let man = try workspace.run("MANWIDTH=80 man -M '\(prefix)/share/man' tok-apply | col -b")
         XCTAssertEqual(man.exitCode, 0, man.stderr)
-        XCTAssertTrue(man.stdout.contains("tok-apply") && man.stdout.contains("SYNOPSIS"), man.stdout.prefix(400) + man.stderr)
+        XCTAssertTrue(
+            man.stdout.contains("tok-apply") && man.stdout.contains("SYNOPSIS"), man.stdout.prefix(400) + man.stderr)
         let seven = try workspace.run("MANWIDTH=80 man -M '\(prefix)/share/man' 7 tok | col -b")
         XCTAssertTrue(seven.stdout.contains("METRICS"), seven.stderr)
         // The installed example config is the one the tests parse.
-        XCTAssertNoThrow(try TokConfig.load(path: prefix + "/share/doc/tok/tok.toml", environment: ["TOK_ATTESTATION_SECRET": workspace.secret]))
+        XCTAssertNoThrow(
+            try TokConfig.load(
+                path: prefix + "/share/doc/tok/tok.toml", environment: ["TOK_ATTESTATION_SECRET": workspace.secret]))
 
         let uninstall = try make("uninstall PREFIX='\(prefix)'")
         XCTAssertEqual(uninstall.exitCode, 0, uninstall.stdout + uninstall.stderr)
@@ -86,7 +94,8 @@ final class InstallTests: XCTestCase {
     // unknown network), and the stages after it end too (no hang on the pipe between them).
     func testFollowScriptEndsWithTokFollow() throws {
         try workspace.write("tok.toml", "[[tokens]]\nalias = \"ETH\"\n")
-        let result = try workspace.run("timeout 120 bash '\(Repo.root.path)/pipelines/follow.sh' nowhere state.sqlite out.ndjson")
+        let result = try workspace.run(
+            "timeout 120 bash '\(Repo.root.path)/pipelines/follow.sh' nowhere state.sqlite out.ndjson")
         XCTAssertEqual(result.exitCode, 64, result.stderr)
         XCTAssertTrue(result.stderr.contains("network nowhere is not configured"), result.stderr)
     }

@@ -36,8 +36,10 @@ final class MetricsTests: XCTestCase {
             """
         try workspace.write("parse.py", script)
         let result = try workspace.run("\(Repo.python) parse.py \(name)")
-        XCTAssertEqual(result.exitCode, 0, "prometheus_client refused \(name): \(result.stderr)", file: file, line: line)
-        guard case .success(let parsed) = JSON.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        XCTAssertEqual(
+            result.exitCode, 0, "prometheus_client refused \(name): \(result.stderr)", file: file, line: line)
+        guard case .success(let parsed) = JSON.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             XCTFail("no samples from \(name): \(result.stdout)", file: file, line: line)
             return []
         }
@@ -50,18 +52,21 @@ final class MetricsTests: XCTestCase {
     }
 
     func value(_ samples: [Sample], _ name: String, _ labels: [String: String] = [:]) -> Double? {
-        samples.first { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }.flatMap { Double($0.value) }
+        samples.first { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }
+            .flatMap { Double($0.value) }
     }
 
     func testEveryStageWritesItsMetrics() throws {
         let tx = "0x" + String(repeating: "ab", count: 32)
-        let input = [
-            #"{"op":"deposit","id":"d-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"deposit":{"tx":"\#(tx)"}}"#,
-            #"{"op":"deposit","id":"d-2","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"DOGE"},"deposit":{"tx":"\#(tx)"}}"#,
-            "{not json",
-            #"{"op":"status","id":"q-1"}"#,
-        ].joined(separator: "\n") + "\n"
-        let run = try workspace.run("""
+        let input =
+            [
+                #"{"op":"deposit","id":"d-1","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"ETH"},"deposit":{"tx":"\#(tx)"}}"#,
+                #"{"op":"deposit","id":"d-2","source":{"account":"0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf","network":"local","token":"DOGE"},"deposit":{"tx":"\#(tx)"}}"#,
+                "{not json",
+                #"{"op":"status","id":"q-1"}"#,
+            ].joined(separator: "\n") + "\n"
+        let run = try workspace.run(
+            """
             tok-validate --metrics-file validate.prom | tok-verify --metrics-file verify.prom \
               | tok-apply --db state.sqlite --metrics-file apply.prom
             """, input: input)
@@ -80,10 +85,14 @@ final class MetricsTests: XCTestCase {
 
         let verify = try parse("verify.prom")
         XCTAssertEqual(value(verify, "tok_rejections_total", ["code": "rpc_unavailable"]), 1)
-        XCTAssertNil(value(verify, "tok_rejections_total", ["code": "unknown_token"]), "an earlier stage's rejection is not this one's")
-        XCTAssertGreaterThanOrEqual(value(verify, "tok_rpc_calls_total", ["tool": "tok-verify", "network": "local"]) ?? 0, 1)
+        XCTAssertNil(
+            value(verify, "tok_rejections_total", ["code": "unknown_token"]),
+            "an earlier stage's rejection is not this one's")
+        XCTAssertGreaterThanOrEqual(
+            value(verify, "tok_rpc_calls_total", ["tool": "tok-verify", "network": "local"]) ?? 0, 1)
         XCTAssertGreaterThanOrEqual(value(verify, "tok_rpc_retries_total", ["network": "local"]) ?? 0, 1)
-        XCTAssertGreaterThanOrEqual(value(verify, "tok_rpc_errors_total", ["network": "local", "kind": "transport"]) ?? 0, 1)
+        XCTAssertGreaterThanOrEqual(
+            value(verify, "tok_rpc_errors_total", ["network": "local", "kind": "transport"]) ?? 0, 1)
 
         let apply = try parse("apply.prom")
         XCTAssertEqual(value(apply, "tok_records_out_total", ["op": "status", "status": "answered"]), 1)

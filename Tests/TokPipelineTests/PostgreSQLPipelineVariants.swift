@@ -4,120 +4,272 @@ import TokTestSupport
 
 final class CrashTestsPostgreSQL: CrashTests {
     override class var engine: TestEngine { .postgresql }
-    override func testKillNineAnyStageThenReconcileAndReplay() throws { try super.testKillNineAnyStageThenReconcileAndReplay() }
-    override func testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun() throws { try super.testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun() }
+    override func testKillNineAnyStageThenReconcileAndReplay() throws {
+        try super.testKillNineAnyStageThenReconcileAndReplay()
+    }
+    override func testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun() throws {
+        try super.testPayoutCoveredByADepositEarlierInTheSameStreamIsMadeInOneRun()
+    }
 }
 
 final class CrossChainTransferTestsPostgreSQL: CrossChainTransferTests {
     override class var engine: TestEngine { .postgresql }
-    override func testDepositOnEVMPayOutOnLitecoin() throws { try super.testDepositOnEVMPayOutOnLitecoin() }
-    override func testDepositOnLitecoinPayOutOnEVM() throws { try super.testDepositOnLitecoinPayOutOnEVM() }
-    override func testAmountsWithoutAnExactEquivalentAreRefused() throws { try super.testAmountsWithoutAnExactEquivalentAreRefused() }
+    override func testDepositOnEVMPayOutOnLitecoin() throws {
+        try super.testDepositOnEVMPayOutOnLitecoin()
+    }
+    override func testDepositOnLitecoinPayOutOnEVM() throws {
+        try super.testDepositOnLitecoinPayOutOnEVM()
+    }
+    override func testAmountsWithoutAnExactEquivalentAreRefused() throws {
+        try super.testAmountsWithoutAnExactEquivalentAreRefused()
+    }
 }
 
 final class DepositPipelineTestsPostgreSQL: DepositPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testNativeAndTokenDepositsAreCreditedOnce() throws { try super.testNativeAndTokenDepositsAreCreditedOnce() }
-    override func testReplayingTheSameFileChangesNothing() throws { try super.testReplayingTheSameFileChangesNothing() }
-    override func testTwoTokensInOneTransactionAreTwoDeposits() throws { try super.testTwoTokensInOneTransactionAreTwoDeposits() }
-    override func testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() throws { try super.testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() }
-    override func testWrongReceiverSenderOrTokenIsNotCredited() throws { try super.testWrongReceiverSenderOrTokenIsNotCredited() }
-    override func testPendingUntilConfirmedThenCredited() throws { try super.testPendingUntilConfirmedThenCredited() }
-    override func testWaitHoldsUntilConfirmed() throws { try super.testWaitHoldsUntilConfirmed() }
-    override func testUnknownTransactionIsRetryable() throws { try super.testUnknownTransactionIsRetryable() }
-    override func testForgedVerifiedRecordsAreRefused() throws { try super.testForgedVerifiedRecordsAreRefused() }
-    override func testMalformedLinesAreRejectedAndTheStreamGoesOn() throws { try super.testMalformedLinesAreRejectedAndTheStreamGoesOn() }
-    override func testStatusQueries() throws { try super.testStatusQueries() }
-    override func testSecondWriterWaitsThenFails() throws { try super.testSecondWriterWaitsThenFails() }
-    override func testCopyToTheOtherEngineAndBack() throws { try super.testCopyToTheOtherEngineAndBack() }
-    override func testAuditFailureKeepsTheCredit() throws { try super.testAuditFailureKeepsTheCredit() }
+    override func testNativeAndTokenDepositsAreCreditedOnce() throws {
+        try super.testNativeAndTokenDepositsAreCreditedOnce()
+    }
+    override func testReplayingTheSameFileChangesNothing() throws {
+        try super.testReplayingTheSameFileChangesNothing()
+    }
+    override func testTwoTokensInOneTransactionAreTwoDeposits() throws {
+        try super.testTwoTokensInOneTransactionAreTwoDeposits()
+    }
+    override func testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() throws {
+        try super.testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset()
+    }
+    override func testWrongReceiverSenderOrTokenIsNotCredited() throws {
+        try super.testWrongReceiverSenderOrTokenIsNotCredited()
+    }
+    override func testPendingUntilConfirmedThenCredited() throws {
+        try super.testPendingUntilConfirmedThenCredited()
+    }
+    override func testWaitHoldsUntilConfirmed() throws {
+        try super.testWaitHoldsUntilConfirmed()
+    }
+    override func testUnknownTransactionIsRetryable() throws {
+        try super.testUnknownTransactionIsRetryable()
+    }
+    override func testForgedVerifiedRecordsAreRefused() throws {
+        try super.testForgedVerifiedRecordsAreRefused()
+    }
+    override func testMalformedLinesAreRejectedAndTheStreamGoesOn() throws {
+        try super.testMalformedLinesAreRejectedAndTheStreamGoesOn()
+    }
+    override func testStatusQueries() throws {
+        try super.testStatusQueries()
+    }
+    override func testSecondWriterWaitsThenFails() throws {
+        try super.testSecondWriterWaitsThenFails()
+    }
+    override func testCopyToTheOtherEngineAndBack() throws {
+        try super.testCopyToTheOtherEngineAndBack()
+    }
+    override func testAuditFailureKeepsTheCredit() throws {
+        try super.testAuditFailureKeepsTheCredit()
+    }
 }
 
 final class EVMFollowPipelineTestsPostgreSQL: EVMFollowPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel() throws { try super.testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel() }
-    override func testRequestedThenDetectedIsCreditedOnceAndAgrees() throws { try super.testRequestedThenDetectedIsCreditedOnceAndAgrees() }
-    override func testUnprovenTokenSendersAreUnattributed() throws { try super.testUnprovenTokenSendersAreUnattributed() }
-    override func testRevertedPaymentIsNoPayment() throws { try super.testRevertedPaymentIsNoPayment() }
-    override func testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() throws { try super.testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() }
-    override func testBatchedTokenPaymentsAreBothCredited() throws { try super.testBatchedTokenPaymentsAreBothCredited() }
-    override func testReorgBeforeTheLevel() throws { try super.testReorgBeforeTheLevel() }
-    override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
-    override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
-    override func testAnotherChainIsRefused() throws { try super.testAnotherChainIsRefused() }
+    override func testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel() throws {
+        try super.testNativeAndTokenPaymentsAreCreditedOnceAtTheLevel()
+    }
+    override func testRequestedThenDetectedIsCreditedOnceAndAgrees() throws {
+        try super.testRequestedThenDetectedIsCreditedOnceAndAgrees()
+    }
+    override func testUnprovenTokenSendersAreUnattributed() throws {
+        try super.testUnprovenTokenSendersAreUnattributed()
+    }
+    override func testRevertedPaymentIsNoPayment() throws {
+        try super.testRevertedPaymentIsNoPayment()
+    }
+    override func testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() throws {
+        try super.testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset()
+    }
+    override func testBatchedTokenPaymentsAreBothCredited() throws {
+        try super.testBatchedTokenPaymentsAreBothCredited()
+    }
+    override func testReorgBeforeTheLevel() throws {
+        try super.testReorgBeforeTheLevel()
+    }
+    override func testReorgAfterTheCreditRecordsAShortfall() throws {
+        try super.testReorgAfterTheCreditRecordsAShortfall()
+    }
+    override func testReorgDeeperThanTheLimitStops() throws {
+        try super.testReorgDeeperThanTheLimitStops()
+    }
+    override func testAnotherChainIsRefused() throws {
+        try super.testAnotherChainIsRefused()
+    }
 }
 
 final class FollowPipelineTestsPostgreSQL: FollowPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testAutomaticDepositIsCreditedOnceAtTheLevel() throws { try super.testAutomaticDepositIsCreditedOnceAtTheLevel() }
-    override func testRequestedThenDetectedIsCreditedOnce() throws { try super.testRequestedThenDetectedIsCreditedOnce() }
-    override func testMixedInputsAreUnattributed() throws { try super.testMixedInputsAreUnattributed() }
-    override func testAnchorsGetAnOutcome() throws { try super.testAnchorsGetAnOutcome() }
-    override func testFollowModeEndsCleanlyOnSIGTERM() throws { try super.testFollowModeEndsCleanlyOnSIGTERM() }
-    override func testKillNineWhileFollowingGivesTheCleanRunsState() throws { try super.testKillNineWhileFollowingGivesTheCleanRunsState() }
-    override func testShallowReorgBeforeTheLevel() throws { try super.testShallowReorgBeforeTheLevel() }
-    override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
-    override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
-    override func testStateHashIsTheSameInOneRunAndInSmallRuns() throws { try super.testStateHashIsTheSameInOneRunAndInSmallRuns() }
+    override func testAutomaticDepositIsCreditedOnceAtTheLevel() throws {
+        try super.testAutomaticDepositIsCreditedOnceAtTheLevel()
+    }
+    override func testRequestedThenDetectedIsCreditedOnce() throws {
+        try super.testRequestedThenDetectedIsCreditedOnce()
+    }
+    override func testMixedInputsAreUnattributed() throws {
+        try super.testMixedInputsAreUnattributed()
+    }
+    override func testAnchorsGetAnOutcome() throws {
+        try super.testAnchorsGetAnOutcome()
+    }
+    override func testFollowModeEndsCleanlyOnSIGTERM() throws {
+        try super.testFollowModeEndsCleanlyOnSIGTERM()
+    }
+    override func testKillNineWhileFollowingGivesTheCleanRunsState() throws {
+        try super.testKillNineWhileFollowingGivesTheCleanRunsState()
+    }
+    override func testShallowReorgBeforeTheLevel() throws {
+        try super.testShallowReorgBeforeTheLevel()
+    }
+    override func testReorgAfterTheCreditRecordsAShortfall() throws {
+        try super.testReorgAfterTheCreditRecordsAShortfall()
+    }
+    override func testReorgDeeperThanTheLimitStops() throws {
+        try super.testReorgDeeperThanTheLimitStops()
+    }
+    override func testStateHashIsTheSameInOneRunAndInSmallRuns() throws {
+        try super.testStateHashIsTheSameInOneRunAndInSmallRuns()
+    }
 }
 
 final class MarketPipelineTestsPostgreSQL: MarketPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testTwoUsersTradeAToken() throws { try super.testTwoUsersTradeAToken() }
-    override func testTwoInstancesAgreeAfterSharingRecords() throws { try super.testTwoInstancesAgreeAfterSharingRecords() }
-    override func testKillNineWhileMatchingGivesTheCleanRunsState() throws { try super.testKillNineWhileMatchingGivesTheCleanRunsState() }
+    override func testTwoUsersTradeAToken() throws {
+        try super.testTwoUsersTradeAToken()
+    }
+    override func testTwoInstancesAgreeAfterSharingRecords() throws {
+        try super.testTwoInstancesAgreeAfterSharingRecords()
+    }
+    override func testKillNineWhileMatchingGivesTheCleanRunsState() throws {
+        try super.testKillNineWhileMatchingGivesTheCleanRunsState()
+    }
 }
 
 final class PayoutPipelineTestsPostgreSQL: PayoutPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testNativePayoutIsPaidOnce() throws { try super.testNativePayoutIsPaidOnce() }
-    override func testTokenPayout() throws { try super.testTokenPayout() }
-    override func testAuthorisationIsChecked() throws { try super.testAuthorisationIsChecked() }
-    override func testPrepareRefusesWhatTheBalanceCannotCover() throws { try super.testPrepareRefusesWhatTheBalanceCannotCover() }
-    override func testNonceGapIsFilledByReconciliation() throws { try super.testNonceGapIsFilledByReconciliation() }
-    override func testSubmitWithoutWaitThenReconcile() throws { try super.testSubmitWithoutWaitThenReconcile() }
-    override func testRollbackWhenTheNonceIsTakenElsewhere() throws { try super.testRollbackWhenTheNonceIsTakenElsewhere() }
-    override func testTransfer() throws { try super.testTransfer() }
-    override func testTransferWithRefusedPayoutKeepsTheDeposit() throws { try super.testTransferWithRefusedPayoutKeepsTheDeposit() }
-    override func testTransferExpiringWhilePendingKeepsTheDeposit() throws { try super.testTransferExpiringWhilePendingKeepsTheDeposit() }
-    override func testEditedPreparedRecordIsNotBroadcast() throws { try super.testEditedPreparedRecordIsNotBroadcast() }
+    override func testNativePayoutIsPaidOnce() throws {
+        try super.testNativePayoutIsPaidOnce()
+    }
+    override func testTokenPayout() throws {
+        try super.testTokenPayout()
+    }
+    override func testAuthorisationIsChecked() throws {
+        try super.testAuthorisationIsChecked()
+    }
+    override func testPrepareRefusesWhatTheBalanceCannotCover() throws {
+        try super.testPrepareRefusesWhatTheBalanceCannotCover()
+    }
+    override func testNonceGapIsFilledByReconciliation() throws {
+        try super.testNonceGapIsFilledByReconciliation()
+    }
+    override func testSubmitWithoutWaitThenReconcile() throws {
+        try super.testSubmitWithoutWaitThenReconcile()
+    }
+    override func testRollbackWhenTheNonceIsTakenElsewhere() throws {
+        try super.testRollbackWhenTheNonceIsTakenElsewhere()
+    }
+    override func testTransfer() throws {
+        try super.testTransfer()
+    }
+    override func testTransferWithRefusedPayoutKeepsTheDeposit() throws {
+        try super.testTransferWithRefusedPayoutKeepsTheDeposit()
+    }
+    override func testTransferExpiringWhilePendingKeepsTheDeposit() throws {
+        try super.testTransferExpiringWhilePendingKeepsTheDeposit()
+    }
+    override func testEditedPreparedRecordIsNotBroadcast() throws {
+        try super.testEditedPreparedRecordIsNotBroadcast()
+    }
 }
 
 final class TokenPipelineTestsPostgreSQL: TokenPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testMintCreditsTheSupplyToTheActor() throws { try super.testMintCreditsTheSupplyToTheActor() }
-    override func testACopiedMintIsTheCopiersToken() throws { try super.testACopiedMintIsTheCopiersToken() }
-    override func testInvoicePaidInFullSettlesOnce() throws { try super.testInvoicePaidInFullSettlesOnce() }
-    override func testBadPaymentsHaveNoEffect() throws { try super.testBadPaymentsHaveNoEffect() }
-    override func testOnlyTheActorsOwnTokensCanBeReserved() throws { try super.testOnlyTheActorsOwnTokensCanBeReserved() }
-    override func testMalformedAnchorsGetTheirReason() throws { try super.testMalformedAnchorsGetTheirReason() }
-    override func testReorgUndoesAMintAndRedoesIt() throws { try super.testReorgUndoesAMintAndRedoesIt() }
-    override func testReorgUndoesASettlementAndRedoesIt() throws { try super.testReorgUndoesASettlementAndRedoesIt() }
+    override func testMintCreditsTheSupplyToTheActor() throws {
+        try super.testMintCreditsTheSupplyToTheActor()
+    }
+    override func testACopiedMintIsTheCopiersToken() throws {
+        try super.testACopiedMintIsTheCopiersToken()
+    }
+    override func testInvoicePaidInFullSettlesOnce() throws {
+        try super.testInvoicePaidInFullSettlesOnce()
+    }
+    override func testBadPaymentsHaveNoEffect() throws {
+        try super.testBadPaymentsHaveNoEffect()
+    }
+    override func testOnlyTheActorsOwnTokensCanBeReserved() throws {
+        try super.testOnlyTheActorsOwnTokensCanBeReserved()
+    }
+    override func testMalformedAnchorsGetTheirReason() throws {
+        try super.testMalformedAnchorsGetTheirReason()
+    }
+    override func testReorgUndoesAMintAndRedoesIt() throws {
+        try super.testReorgUndoesAMintAndRedoesIt()
+    }
+    override func testReorgUndoesASettlementAndRedoesIt() throws {
+        try super.testReorgUndoesASettlementAndRedoesIt()
+    }
 }
 
 final class UTXOCrashTestsPostgreSQL: UTXOCrashTests {
     override class var engine: TestEngine { .postgresql }
-    override func testKillNineAnyStageThenReconcileAndReplay() throws { try super.testKillNineAnyStageThenReconcileAndReplay() }
+    override func testKillNineAnyStageThenReconcileAndReplay() throws {
+        try super.testKillNineAnyStageThenReconcileAndReplay()
+    }
 }
 
 final class UTXODepositPipelineTestsPostgreSQL: UTXODepositPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testDepositIsCreditedOnce() throws { try super.testDepositIsCreditedOnce() }
-    override func testAmbiguousSenderIsRefused() throws { try super.testAmbiguousSenderIsRefused() }
-    override func testPendingUntilConfirmed() throws { try super.testPendingUntilConfirmed() }
-    override func testAddressesOfOtherChainsOrWithBadChecksumsAreRefused() throws { try super.testAddressesOfOtherChainsOrWithBadChecksumsAreRefused() }
+    override func testDepositIsCreditedOnce() throws {
+        try super.testDepositIsCreditedOnce()
+    }
+    override func testAmbiguousSenderIsRefused() throws {
+        try super.testAmbiguousSenderIsRefused()
+    }
+    override func testPendingUntilConfirmed() throws {
+        try super.testPendingUntilConfirmed()
+    }
+    override func testAddressesOfOtherChainsOrWithBadChecksumsAreRefused() throws {
+        try super.testAddressesOfOtherChainsOrWithBadChecksumsAreRefused()
+    }
 }
 
 final class UTXOPayoutPipelineTestsPostgreSQL: UTXOPayoutPipelineTests {
     override class var engine: TestEngine { .postgresql }
-    override func testPayoutIsMinedAndCommitted() throws { try super.testPayoutIsMinedAndCommitted() }
-    override func testTamperedSignatureIsRejectedByTheNode() throws { try super.testTamperedSignatureIsRejectedByTheNode() }
-    override func testConcurrentPayoutsNeverDoubleSpend() throws { try super.testConcurrentPayoutsNeverDoubleSpend() }
-    override func testCrashWindowsHealOnReconciliation() throws { try super.testCrashWindowsHealOnReconciliation() }
-    override func testPayoutWhoseCoinIsSpentElsewhereIsRolledBack() throws { try super.testPayoutWhoseCoinIsSpentElsewhereIsRolledBack() }
-    override func testUnpayableAmountsAreRefusedBeforeLocking() throws { try super.testUnpayableAmountsAreRefusedBeforeLocking() }
-    override func testNetworkFeeCapIsEnforced() throws { try super.testNetworkFeeCapIsEnforced() }
-    override func testPayoutSignedByAnotherAddressIsRefused() throws { try super.testPayoutSignedByAnotherAddressIsRefused() }
-    override func testPayoutWithoutTheLedgerIsRefused() throws { try super.testPayoutWithoutTheLedgerIsRefused() }
-    override func testDepositWhoseOutputsDoNotAddUpIsRefused() throws { try super.testDepositWhoseOutputsDoNotAddUpIsRefused() }
+    override func testPayoutIsMinedAndCommitted() throws {
+        try super.testPayoutIsMinedAndCommitted()
+    }
+    override func testTamperedSignatureIsRejectedByTheNode() throws {
+        try super.testTamperedSignatureIsRejectedByTheNode()
+    }
+    override func testConcurrentPayoutsNeverDoubleSpend() throws {
+        try super.testConcurrentPayoutsNeverDoubleSpend()
+    }
+    override func testCrashWindowsHealOnReconciliation() throws {
+        try super.testCrashWindowsHealOnReconciliation()
+    }
+    override func testPayoutWhoseCoinIsSpentElsewhereIsRolledBack() throws {
+        try super.testPayoutWhoseCoinIsSpentElsewhereIsRolledBack()
+    }
+    override func testUnpayableAmountsAreRefusedBeforeLocking() throws {
+        try super.testUnpayableAmountsAreRefusedBeforeLocking()
+    }
+    override func testNetworkFeeCapIsEnforced() throws {
+        try super.testNetworkFeeCapIsEnforced()
+    }
+    override func testPayoutSignedByAnotherAddressIsRefused() throws {
+        try super.testPayoutSignedByAnotherAddressIsRefused()
+    }
+    override func testPayoutWithoutTheLedgerIsRefused() throws {
+        try super.testPayoutWithoutTheLedgerIsRefused()
+    }
+    override func testDepositWhoseOutputsDoNotAddUpIsRefused() throws {
+        try super.testDepositWhoseOutputsDoNotAddUpIsRefused()
+    }
 }

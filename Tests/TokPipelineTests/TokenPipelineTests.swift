@@ -33,13 +33,14 @@ class TokenPipelineTests: PipelineTestCase {
     var bob: String!
     var carol: String!
 
-    let follow = "tok-follow --network doge --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
+    let follow =
+        "tok-follow --network doge --db state.sqlite | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
     static let chain = UTXOChains.dogecoinRegtest
 
     override func setUpWithError() throws {
         if let skip = TokenPipelineTests.startError as? XCTSkip { throw skip }
         if let error = TokenPipelineTests.startError { throw error }
-        try super.setUpWithError()                               // the workspace, on this class's engine
+        try super.setUpWithError()  // the workspace, on this class's engine
         node = TokenPipelineTests.sharedNode
         owner = try node.newAddress()
         alice = try node.newAddress()
@@ -50,8 +51,11 @@ class TokenPipelineTests: PipelineTestCase {
             for _ in 0..<3 { _ = try node.send(from: [TokenPipelineTests.miner], to: party, coins: "100") }
             try node.mine(1, to: TokenPipelineTests.miner)
         }
-        try workspace.write("tok.toml", node.followConfig(receiver: try node.newAddress(), confirmations: 2,
-                                                          followStartHeight: try node.blockCount() + 1, maxReorgDepth: 10))
+        try workspace.write(
+            "tok.toml",
+            node.followConfig(
+                receiver: try node.newAddress(), confirmations: 2,
+                followStartHeight: try node.blockCount() + 1, maxReorgDepth: 10))
     }
 
     // MARK: Helpers
@@ -61,7 +65,8 @@ class TokenPipelineTests: PipelineTestCase {
     /// A record of `type` by `author`, signed with the node's own signmessage (Dogecoin's format, not tok's code).
     func signedRecord(_ type: String, author: String, members: [String: String], expiry: Int? = nil) throws -> String {
         let authorKey = type == "buy_offer" ? "buyer" : (type == "mint" ? "owner" : "seller")
-        var body = #"{"tok":1,"type":"\#(type)","chain":"\#(DogecoinNode.chain)","\#(authorKey)":"\#(author)","expiry_height":\#(expiry ?? height + 50)"#
+        var body =
+            #"{"tok":1,"type":"\#(type)","chain":"\#(DogecoinNode.chain)","\#(authorKey)":"\#(author)","expiry_height":\#(expiry ?? height + 50)"#
         for (key, value) in members.sorted(by: { $0.key < $1.key }) { body += ",\"\(key)\":\(value)" }
         body += "}"
         guard case .success(let json) = JSON.parse(body) else { throw NodeFailure(message: "bad test record \(body)") }
@@ -81,12 +86,17 @@ class TokenPipelineTests: PipelineTestCase {
     /// Composes the anchor of `line` and sends it from `from` with pipelines/anchor.sh; the txid.
     @discardableResult
     func anchor(_ line: String, from: String, pay: [String] = []) throws -> String {
-        let cli = URL(fileURLWithPath: try DogecoinNode.executable()).deletingLastPathComponent().appendingPathComponent("dogecoin-cli").path
+        let cli = URL(fileURLWithPath: try DogecoinNode.executable()).deletingLastPathComponent()
+            .appendingPathComponent("dogecoin-cli").path
         let payArguments = pay.map { "--pay \($0)" }.joined(separator: " ")
         let result = try workspace.run(
-            "tok-validate --anchor-payload | \(Repo.root.path)/pipelines/anchor.sh --from \(from) \(payArguments)", input: line + "\n",
-            environment: ["DOGECOIN_CLI": cli,
-                          "DOGECOIN_CLI_ARGS": "-regtest -rpcport=\(node.port) -rpcuser=\(node.user) -rpcpassword=\(node.password)"])
+            "tok-validate --anchor-payload | \(Repo.root.path)/pipelines/anchor.sh --from \(from) \(payArguments)",
+            input: line + "\n",
+            environment: [
+                "DOGECOIN_CLI": cli,
+                "DOGECOIN_CLI_ARGS":
+                    "-regtest -rpcport=\(node.port) -rpcuser=\(node.user) -rpcpassword=\(node.password)",
+            ])
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -97,10 +107,15 @@ class TokenPipelineTests: PipelineTestCase {
     }
 
     func anchor(_ line: String, from: String, raw: Bool) throws -> String {
-        let cli = URL(fileURLWithPath: try DogecoinNode.executable()).deletingLastPathComponent().appendingPathComponent("dogecoin-cli").path
-        let result = try workspace.run("\(Repo.root.path)/pipelines/anchor.sh --from \(from)", input: line + "\n", environment: [
-            "DOGECOIN_CLI": cli, "DOGECOIN_CLI_ARGS": "-regtest -rpcport=\(node.port) -rpcuser=\(node.user) -rpcpassword=\(node.password)",
-        ])
+        let cli = URL(fileURLWithPath: try DogecoinNode.executable()).deletingLastPathComponent()
+            .appendingPathComponent("dogecoin-cli").path
+        let result = try workspace.run(
+            "\(Repo.root.path)/pipelines/anchor.sh --from \(from)", input: line + "\n",
+            environment: [
+                "DOGECOIN_CLI": cli,
+                "DOGECOIN_CLI_ARGS":
+                    "-regtest -rpcport=\(node.port) -rpcuser=\(node.user) -rpcpassword=\(node.password)",
+            ])
         XCTAssertEqual(result.exitCode, 0, result.stderr)
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -130,36 +145,49 @@ class TokenPipelineTests: PipelineTestCase {
     }
 
     func tokenBalance(_ token: String, _ address: String) throws -> (String?, String?) {
-        let answer = try query(#"{"op":"token_balance","id":"b","network":"doge","token":"\#(token)","address":"\#(address)"}"#, "token_balance")
+        let answer = try query(
+            #"{"op":"token_balance","id":"b","network":"doge","token":"\#(token)","address":"\#(address)"}"#,
+            "token_balance")
         return (answer?.string(at: "available"), answer?.string(at: "reserved"))
     }
 
     /// Mints `supply` for `owner`; the token id.
     func mint(_ supply: String, by owner: String, title: String = "A test token") throws -> String {
-        let line = try signedRecord("mint", author: owner, members: ["supply": "\"\(supply)\"", "title": "\"\(title)\""])
+        let line = try signedRecord(
+            "mint", author: owner, members: ["supply": "\"\(supply)\"", "title": "\"\(title)\""])
         let tx = try publishAndAnchor(line, from: owner)
         let records = try mineAndFollow()
-        XCTAssertEqual(outcome(of: tx, in: records).0, "applied", records.map { $0.serialized() }.joined(separator: "\n"))
+        XCTAssertEqual(
+            outcome(of: tx, in: records).0, "applied", records.map { $0.serialized() }.joined(separator: "\n"))
         let block = try XCTUnwrap(records.last?["block"])
-        let position = try XCTUnwrap(block["anchors"]?.arrayElements.first { $0.string(at: "tx") == tx }?["position"]?.int64Value)
+        let position = try XCTUnwrap(
+            block["anchors"]?.arrayElements.first { $0.string(at: "tx") == tx }?["position"]?.int64Value)
         return "\(block["height"]!.int64Value!):\(position)"
     }
 
     /// An invoice of `quantity` × `price` koinu from `seller` to `buyer`, anchored and followed; its id.
-    func invoice(_ token: String, quantity: String, price: String, seller: String, buyer: String, expiry: Int) throws -> String {
-        let line = try signedRecord("invoice", author: seller, members: [
-            "buyer": "\"\(buyer)\"", "token": "\"\(token)\"", "quantity": "\"\(quantity)\"", "unit_price_koinu": "\"\(price)\"",
-        ], expiry: expiry)
+    func invoice(
+        _ token: String, quantity: String, price: String, seller: String, buyer: String, expiry: Int
+    ) throws -> String {
+        let line = try signedRecord(
+            "invoice", author: seller,
+            members: [
+                "buyer": "\"\(buyer)\"", "token": "\"\(token)\"", "quantity": "\"\(quantity)\"",
+                "unit_price_koinu": "\"\(price)\"",
+            ], expiry: expiry)
         let tx = try publishAndAnchor(line, from: seller)
         let records = try mineAndFollow()
-        XCTAssertEqual(outcome(of: tx, in: records).0, "applied", records.map { $0.serialized() }.joined(separator: "\n"))
+        XCTAssertEqual(
+            outcome(of: tx, in: records).0, "applied", records.map { $0.serialized() }.joined(separator: "\n"))
         let block = try XCTUnwrap(records.last?["block"])
-        let position = try XCTUnwrap(block["anchors"]?.arrayElements.first { $0.string(at: "tx") == tx }?["position"]?.int64Value)
+        let position = try XCTUnwrap(
+            block["anchors"]?.arrayElements.first { $0.string(at: "tx") == tx }?["position"]?.int64Value)
         return "\(block["height"]!.int64Value!):\(position)"
     }
 
     func pay(_ invoice: String, from payer: String, to payee: String, koinu: UInt64) throws -> String {
-        try anchor(#"{"op":"anchor","id":"p","payment":{"invoice":"\#(invoice)"}}"#, from: payer, pay: ["\(payee)=\(koinu)"])
+        try anchor(
+            #"{"op":"anchor","id":"p","payment":{"invoice":"\#(invoice)"}}"#, from: payer, pay: ["\(payee)=\(koinu)"])
     }
 
     func check() throws -> PipelineResult { try workspace.run("tok-apply check --db state.sqlite") }
@@ -189,7 +217,8 @@ class TokenPipelineTests: PipelineTestCase {
         let anchors = records.last?["block"]?["anchors"]?.arrayElements ?? []
         let height = records.last!["block"]!["height"]!.int64Value!
         let copied = anchors.first { $0.string(at: "tx") == copy }!["position"]!.int64Value!
-        let info = try XCTUnwrap(try query(#"{"op":"token","id":"t","network":"doge","token":"\#(height):\#(copied)"}"#, "token"))
+        let info = try XCTUnwrap(
+            try query(#"{"op":"token","id":"t","network":"doge","token":"\#(height):\#(copied)"}"#, "token"))
         XCTAssertEqual(info.string(at: "owner"), bob, "the copier owns the copy")
         XCTAssertNil(info["record"], "the record's author is not the copier: it does not attach")
         XCTAssertEqual(try tokenBalance("\(height):\(copied)", owner).0, "0")
@@ -200,7 +229,8 @@ class TokenPipelineTests: PipelineTestCase {
     // An invoice reserves the tokens for one buyer; its payment in full, by the buyer, settles once at the level.
     func testInvoicePaidInFullSettlesOnce() throws {
         let token = try mint("1000", by: owner)
-        let invoice = try invoice(token, quantity: "10", price: "200000000", seller: owner, buyer: alice, expiry: height + 20)
+        let invoice = try invoice(
+            token, quantity: "10", price: "200000000", seller: owner, buyer: alice, expiry: height + 20)
         XCTAssertEqual(try tokenBalance(token, owner).0, "990")
         XCTAssertEqual(try tokenBalance(token, owner).1, "10")
         let payment = try pay(invoice, from: alice, to: owner, koinu: 2_000_000_000)
@@ -235,7 +265,7 @@ class TokenPipelineTests: PipelineTestCase {
         XCTAssertEqual(outcome(of: thirdParty, in: records).1, "wrong_payer")
         while height < expiry - 1 { try mineAndFollow() }
         XCTAssertEqual(try tokenBalance(token, owner).1, "5", "reserved until the expiry block")
-        let expired = try mineAndFollow()                       // the block at the expiry height
+        let expired = try mineAndFollow()  // the block at the expiry height
         XCTAssertEqual(try tokenBalance(token, owner).0, "1000", "returned at the start of the block that ends it")
         let late = try pay(invoice, from: alice, to: owner, koinu: 500_000_000)
         let after = try mineAndFollow()
@@ -250,10 +280,12 @@ class TokenPipelineTests: PipelineTestCase {
     // input 0 (Fractal Engine took the first output, so a dust output to the victim let anyone sell their tokens).
     func testOnlyTheActorsOwnTokensCanBeReserved() throws {
         let token = try mint("1000", by: owner)
-        let line = try signedRecord("invoice", author: owner, members: [
-            "buyer": "\"\(carol!)\"", "token": "\"\(token)\"", "quantity": "\"100\"", "unit_price_koinu": "\"1\"",
-        ])
-        let attack = try anchor(line, from: bob)               // bob anchors the owner's invoice; its first output is dust to carol
+        let line = try signedRecord(
+            "invoice", author: owner,
+            members: [
+                "buyer": "\"\(carol!)\"", "token": "\"\(token)\"", "quantity": "\"100\"", "unit_price_koinu": "\"1\"",
+            ])
+        let attack = try anchor(line, from: bob)  // bob anchors the owner's invoice; its first output is dust to carol
         let records = try mineAndFollow()
         XCTAssertEqual(outcome(of: attack, in: records).1, "insufficient_tokens")
         XCTAssertEqual(try tokenBalance(token, owner).0, "1000")
@@ -263,16 +295,21 @@ class TokenPipelineTests: PipelineTestCase {
     // Malformed anchors in blocks: an unknown field, a non-canonical varint, a quantity × price overflow; each an
     // outcome with its reason, never a crash. (An 81-byte envelope never reaches a block under mainnet policy.)
     func testMalformedAnchorsGetTheirReason() throws {
-        let valid = try TokenProtocol.compose(.mint(TokenMint(recordHash: try XCTUnwrap(RecordHash(bytes: Array(repeating: 3, count: 32))),
-                                                              supply: 7)))
-        let unknownField = valid + [0x28, 0x01]                                  // field 5, varint 1
+        let valid = try TokenProtocol.compose(
+            .mint(
+                TokenMint(
+                    recordHash: try XCTUnwrap(RecordHash(bytes: Array(repeating: 3, count: 32))),
+                    supply: 7)))
+        let unknownField = valid + [0x28, 0x01]  // field 5, varint 1
         var nonMinimal = valid
-        nonMinimal.removeLast()                                                  // supply 7 as a 2-byte varint
+        nonMinimal.removeLast()  // supply 7 as a 2-byte varint
         nonMinimal += [0x87, 0x00]
-        let overflow: [UInt8] = [0xfe, 0x00, 0x01, 0xfe, 0x04, 0x74, 0x08, 0x01, 0x10, 0x01,
-                                 0x18, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x20, 0xff, 0xff, 0xff, 0xff, 0x0f]
+        let overflow: [UInt8] = [
+            0xfe, 0x00, 0x01, 0xfe, 0x04, 0x74, 0x08, 0x01, 0x10, 0x01,
+            0x18, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x20, 0xff, 0xff, 0xff, 0xff, 0x0f,
+        ]
         var negative = valid
-        negative.removeLast()                                                    // supply -1: a 10-byte varint
+        negative.removeLast()  // supply -1: a 10-byte varint
         negative += [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
         let a = try anchorData(unknownField, from: alice)
         let b = try anchorData(nonMinimal, from: bob)
@@ -283,7 +320,8 @@ class TokenPipelineTests: PipelineTestCase {
         XCTAssertEqual(outcome(of: b, in: records).1, "non_minimal_varint")
         XCTAssertEqual(outcome(of: c, in: records).0, "invalid")
         XCTAssertEqual(outcome(of: d, in: records).1, "negative_value")
-        XCTAssertThrowsError(try node.sendData(Array(repeating: 0xfe, count: 81), from: alice), "the node refuses 81 bytes")
+        XCTAssertThrowsError(
+            try node.sendData(Array(repeating: 0xfe, count: 81), from: alice), "the node refuses 81 bytes")
     }
 
     // MARK: Reorganisations
@@ -312,15 +350,18 @@ class TokenPipelineTests: PipelineTestCase {
     // with the seller, reserved); the payment mined again settles again, once.
     func testReorgUndoesASettlementAndRedoesIt() throws {
         let token = try mint("100", by: owner)
-        let invoice = try invoice(token, quantity: "3", price: "100000000", seller: owner, buyer: alice, expiry: height + 30)
+        let invoice = try invoice(
+            token, quantity: "3", price: "100000000", seller: owner, buyer: alice, expiry: height + 30)
         _ = try pay(invoice, from: alice, to: owner, koinu: 300_000_000)
         let paymentBlock = try node.mine(1, to: TokenPipelineTests.miner)[0]!.stringValue!
         _ = try workspace.run(follow)
         try mineAndFollow(2)
         XCTAssertEqual(try tokenBalance(token, alice).0, "3")
         try node.invalidateBlock(paymentBlock)
-        try node.mine(1, to: try node.newAddress())              // a new branch: the payment comes back from the pool
-        _ = try workspace.run("tok-follow --network doge --db state.sqlite --max-blocks 1 | tok-verify --db state.sqlite | tok-apply --db state.sqlite")
+        try node.mine(1, to: try node.newAddress())  // a new branch: the payment comes back from the pool
+        _ = try workspace.run(
+            "tok-follow --network doge --db state.sqlite --max-blocks 1 | tok-verify --db state.sqlite | tok-apply --db state.sqlite"
+        )
         XCTAssertEqual(try tokenBalance(token, alice).0, "0", "the settlement went with its payment's block")
         XCTAssertEqual(try tokenBalance(token, owner).1, "3", "reserved again: paid on the new branch, not settled yet")
         try mineAndFollow(3)

@@ -49,7 +49,7 @@ class UTXOCrashTests: PipelineTestCase {
     override func setUpWithError() throws {
         try super.setUpWithError()
         node = try LitecoinNode()
-        try node.mine(110)       // coinbase maturity is 100 on regtest
+        try node.mine(110)  // coinbase maturity is 100 on regtest
         try workspace.write("tok.toml", node.payoutConfig(operatorAddress: UTXOCrashTests.operatorAddress))
     }
 
@@ -83,23 +83,28 @@ class UTXOCrashTests: PipelineTestCase {
         miner.start()
 
         let campaign = CrashCampaign(workspace: workspace, label: "UTXOCrashTests", seedNote: seedNote)
-        let kills = try campaign.chaos(lines: items.map(\.line), rounds: rounds, rng: &rng,
-                                       firstUnfinished: { try firstUnfinished(items) },
-                                       describe: UTXOCrashTests.refusals,
-                                       afterRound: { try checkInvariants(after: "round \($0)") })
+        let kills = try campaign.chaos(
+            lines: items.map(\.line), rounds: rounds, rng: &rng,
+            firstUnfinished: { try firstUnfinished(items) },
+            describe: UTXOCrashTests.refusals,
+            afterRound: { try checkInvariants(after: "round \($0)") })
         // Another pass only for refusals that are retryable by design and lock nothing: no free coin
         // (every coin reserved by open payouts, or their change not confirmed yet: insufficient_coins,
         // coin_conflict), or tok-verify's advisory balance check not counting a deposit still in flight
         // (insufficient_balance at verify, see CrashTests).
         let (states, passes) = try campaign.recover(
             ids: items.map(\.id), maxPasses: 4, isFinal: { isFinal(items[$0], $1) },
-            mayRetry: { UTXOCrashTests.isRetryableRefusal(code: $0?.string(at: "code"), stage: $0?.string(at: "stage")) },
+            mayRetry: {
+                UTXOCrashTests.isRetryableRefusal(code: $0?.string(at: "code"), stage: $0?.string(at: "stage"))
+            },
             describe: UTXOCrashTests.refusals)
         miner.stop()
         try assertOutcome(items, states: states)
         let seconds = Int(Date().timeIntervalSince(started))
-        print("UTXOCrashTests: \(rounds) rounds, kills \(kills.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
-              + "\(items.count) requests, \(passes) replay pass(es), \(miner.blocks) blocks mined meanwhile, \(seconds) s; \(seedNote)")
+        print(
+            "UTXOCrashTests: \(rounds) rounds, kills \(kills.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
+                + "\(items.count) requests, \(passes) replay pass(es), \(miner.blocks) blocks mined meanwhile, \(seconds) s; \(seedNote)"
+        )
     }
 
     /// ", refused: code@stage×n ..." for the records that carry an error (empty when none do).
@@ -109,13 +114,16 @@ class UTXOCrashTests: PipelineTestCase {
             guard let error = record["error"] else { continue }
             counts["\(error.string(at: "code") ?? "?")@\(error.string(at: "stage") ?? "?")", default: 0] += 1
         }
-        return counts.isEmpty ? "" : ", refused: " + counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
+        return counts.isEmpty
+            ? ""
+            : ", refused: " + counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
     }
 
     /// Refusals that lock nothing and go through on a later run.
     static func isRetryableRefusal(code: String?, stage: String?) -> Bool {
         switch (code, stage) {
-        case ("insufficient_coins", "verify"), ("coin_conflict", "verify"), ("insufficient_balance", "verify"), ("coin_conflict", "apply"):
+        case ("insufficient_coins", "verify"), ("coin_conflict", "verify"), ("insufficient_balance", "verify"),
+            ("coin_conflict", "apply"):
             return true
         default:
             return false
@@ -138,23 +146,31 @@ class UTXOCrashTests: PipelineTestCase {
         var items: [StreamItem] = []
         for index in 0..<deposits {
             let user = index % 3
-            let amount = 50_000_000 + rng.next() % 250_000_001             // 0.5-3 LTC
-            let tx = try node.send(from: [users[user]], to: UTXOCrashTests.operatorAddress,
-                                   coins: CoinAmount.decimalText(baseUnits: amount, decimals: 8))
+            let amount = 50_000_000 + rng.next() % 250_000_001  // 0.5-3 LTC
+            let tx = try node.send(
+                from: [users[user]], to: UTXOCrashTests.operatorAddress,
+                coins: CoinAmount.decimalText(baseUnits: amount, decimals: 8))
             let id = String(format: "d-%03d", index)
-            items.append(StreamItem(kind: .deposit, id: id, user: user, depositTx: tx, depositAmount: amount, destination: nil, quantity: 0,
-                                    line: depositRequest(id: id, account: users[user], token: "LTC", tx: tx, network: UTXOCrashTests.network)))
+            items.append(
+                StreamItem(
+                    kind: .deposit, id: id, user: user, depositTx: tx, depositAmount: amount, destination: nil,
+                    quantity: 0,
+                    line: depositRequest(
+                        id: id, account: users[user], token: "LTC", tx: tx, network: UTXOCrashTests.network)))
         }
-        try node.mine(3)         // the deposits are at the confirmation level before the stream starts
+        try node.mine(3)  // the deposits are at the confirmation level before the stream starts
         for index in 0..<payouts {
             let user = index % 3
-            let quantity = 1_000_000 + rng.next() % 39_000_001              // 0.01-0.4 LTC
+            let quantity = 1_000_000 + rng.next() % 39_000_001  // 0.01-0.4 LTC
             let destination = try node.newAddress()
             let id = String(format: "p-%03d", index)
-            items.append(StreamItem(kind: .payout, id: id, user: user, depositTx: nil, depositAmount: 0, destination: destination,
-                                    quantity: quantity,
-                                    line: try node.payoutRequest(id: id, from: users[user], to: destination, quantity: String(quantity),
-                                                                network: UTXOCrashTests.network)))
+            items.append(
+                StreamItem(
+                    kind: .payout, id: id, user: user, depositTx: nil, depositAmount: 0, destination: destination,
+                    quantity: quantity,
+                    line: try node.payoutRequest(
+                        id: id, from: users[user], to: destination, quantity: String(quantity),
+                        network: UTXOCrashTests.network)))
         }
 
         // Mixed order; then a payout not yet covered gets its user's next deposit moved in front of it.
@@ -165,10 +181,13 @@ class UTXOCrashTests: PipelineTestCase {
             for (position, item) in order.enumerated() where item.kind == .payout {
                 let mine = order[...position].filter { $0.user == item.user }
                 let deposited = mine.reduce(UInt64(0)) { $0 + $1.depositAmount }
-                let debited = mine.filter { $0.kind == .payout }.reduce(UInt64(0)) { $0 + $1.quantity + UTXOCrashTests.fee }
+                let debited = mine.filter { $0.kind == .payout }.reduce(UInt64(0)) {
+                    $0 + $1.quantity + UTXOCrashTests.fee
+                }
                 if deposited >= debited { continue }
-                let next = try XCTUnwrap(order[(position + 1)...].firstIndex { $0.kind == .deposit && $0.user == item.user },
-                                         "the deposits of user \(item.user) do not cover its payouts")
+                let next = try XCTUnwrap(
+                    order[(position + 1)...].firstIndex { $0.kind == .deposit && $0.user == item.user },
+                    "the deposits of user \(item.user) do not cover its payouts")
                 order.insert(order.remove(at: next), at: position)
                 repaired = false
                 break
@@ -209,23 +228,28 @@ class UTXOCrashTests: PipelineTestCase {
         // Every request ends final: deposits credited, payouts confirmed.
         for item in items {
             let state = states[item.id]
-            XCTAssertTrue(isFinal(item, state), "\(item.id) (\(item.kind.rawValue)) ended as \(state.map { "\($0)" } ?? "unknown"); \(note)")
+            XCTAssertTrue(
+                isFinal(item, state),
+                "\(item.id) (\(item.kind.rawValue)) ended as \(state.map { "\($0)" } ?? "unknown"); \(note)")
         }
 
         // No deposit credited twice: one row per deposit transaction, and exact balances.
         let depositTxs = Set(items.compactMap(\.depositTx))
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM deposits"), String(depositTxs.count), "deposit rows; \(note)")
         var expected = [UInt64](repeating: 0, count: users.count)
         for item in items where item.kind == .deposit { expected[item.user] += item.depositAmount }
         for item in items where item.kind == .payout {
             let payout = states[item.id]?["payout"]
             switch payout?.string(at: "state") {
             case "confirmed"?:
-                XCTAssertGreaterThanOrEqual(expected[item.user], item.quantity + UTXOCrashTests.fee, "\(item.id) pays more than was deposited")
+                XCTAssertGreaterThanOrEqual(
+                    expected[item.user], item.quantity + UTXOCrashTests.fee, "\(item.id) pays more than was deposited")
                 expected[item.user] -= min(expected[item.user], item.quantity + UTXOCrashTests.fee)
             case "failed"?:
                 let charged = UInt64(payout?.string(at: "charged_fee") ?? "0") ?? .max
-                XCTAssertLessThanOrEqual(charged, UTXOCrashTests.failureFee, "\(item.id) charged more than the failure fee")
+                XCTAssertLessThanOrEqual(
+                    charged, UTXOCrashTests.failureFee, "\(item.id) charged more than the failure fee")
                 expected[item.user] -= min(expected[item.user], charged)
             default:
                 break
@@ -239,15 +263,18 @@ class UTXOCrashTests: PipelineTestCase {
             let answer = balances.record(id: "b-\(index)")?["balance"]
             let available = try UInt256(decimal: answer?.string(at: "available") ?? "0")
             let locked = try UInt256(decimal: answer?.string(at: "locked") ?? "0")
-            XCTAssertEqual(available.adding(locked), UInt256(expected[index]), "balance of user \(index): \(balances.stdout); \(note)")
+            XCTAssertEqual(
+                available.adding(locked), UInt256(expected[index]),
+                "balance of user \(index): \(balances.stdout); \(note)")
             XCTAssertEqual(locked, .zero, "user \(index) still has a lock; \(note)")
         }
 
         // Each fresh destination received exactly its payout, in confirmed outputs, by the node's count.
         for item in items where item.kind == .payout {
             let received = try node.call("getreceivedbyaddress", "[\"\(item.destination!)\", 1]").stringValue ?? "?"
-            XCTAssertEqual(try CoinAmount.baseUnits(fromDecimalText: received, decimals: 8), item.quantity,
-                           "received by \(item.id) at \(item.destination!); \(note)")
+            XCTAssertEqual(
+                try CoinAmount.baseUnits(fromDecimalText: received, decimals: 8), item.quantity,
+                "received by \(item.id) at \(item.destination!); \(note)")
         }
 
         // No payout twice. The operator's key signs nothing but payouts, so every transaction that
@@ -256,39 +283,51 @@ class UTXOCrashTests: PipelineTestCase {
         // that spend them, and then the node's pool, counts them from the chain alone, whatever tok
         // recorded: exactly one per confirmed payout, the very transactions the ledger names, and
         // none left pending in the pool. The same walk yields the operator's unspent outputs.
-        let operatorScript = Hex.encode(try UTXOAddress.parse(operatorAddress, chain: UTXOPayoutPipelineTests.parameters).scriptPubKey)
-        var operatorOutputs: [String: UInt64] = [:]          // txid:vout -> value, unspent so far
+        let operatorScript = Hex.encode(
+            try UTXOAddress.parse(operatorAddress, chain: UTXOPayoutPipelineTests.parameters).scriptPubKey)
+        var operatorOutputs: [String: UInt64] = [:]  // txid:vout -> value, unspent so far
         var spenders: Set<String> = []
         func scan(_ transaction: JSON, inPool: Bool) throws {
             let txid = try XCTUnwrap(transaction.string(at: "txid"))
             for input in transaction["vin"]?.arrayElements ?? [] {
-                guard let previous = input.string(at: "txid"), let vout = input["vout"]?.lenientInt64 else { continue }   // coinbase
+                // A coinbase input names no previous output.
+                guard let previous = input.string(at: "txid"), let vout = input["vout"]?.lenientInt64 else { continue }
                 let outpoint = "\(previous):\(vout)"
                 guard operatorOutputs[outpoint] != nil else { continue }
                 spenders.insert(txid)
-                if !inPool { operatorOutputs[outpoint] = nil }   // a pool spend leaves the output unspent on chain
+                if !inPool { operatorOutputs[outpoint] = nil }  // a pool spend leaves the output unspent on chain
             }
             guard !inPool else { return }
-            for output in transaction["vout"]?.arrayElements ?? [] where output["scriptPubKey"]?.string(at: "hex") == operatorScript {
-                let value = try CoinAmount.baseUnits(fromDecimalText: try XCTUnwrap(output.string(at: "value")), decimals: 8)
+            for output in transaction["vout"]?.arrayElements ?? []
+            where output["scriptPubKey"]?.string(at: "hex") == operatorScript {
+                let value = try CoinAmount.baseUnits(
+                    fromDecimalText: try XCTUnwrap(output.string(at: "value")), decimals: 8)
                 operatorOutputs["\(txid):\(try XCTUnwrap(output["n"]?.lenientInt64))"] = value
             }
         }
         let height = try XCTUnwrap(try node.call("getblockcount").lenientInt64)
         for number in 0...height {
             let hash = try XCTUnwrap(try node.call("getblockhash", "[\(number)]").stringValue)
-            for transaction in try node.call("getblock", "[\"\(hash)\", 2]")["tx"]?.arrayElements ?? [] { try scan(transaction, inPool: false) }
+            for transaction in try node.call("getblock", "[\"\(hash)\", 2]")["tx"]?.arrayElements ?? [] {
+                try scan(transaction, inPool: false)
+            }
         }
         let minedSpenders = spenders
         for txid in try node.call("getrawmempool").arrayElements.compactMap(\.stringValue) {
             try scan(try node.call("getrawtransaction", "[\"\(txid)\", true]"), inPool: true)
         }
-        let confirmedTxs = Set(try chaos.sql("SELECT tx FROM payouts WHERE state = 'confirmed'").split(separator: "\n").map(String.init))
-        let byState = try chaos.sql("SELECT state, count(*) FROM payouts GROUP BY state").replacingOccurrences(of: "\n", with: ", ")
-        XCTAssertEqual(spenders.count, confirmedTxs.count, "transactions spending the operator's coins vs confirmed payouts (\(byState)); \(note)")
+        let confirmedTxs = Set(
+            try chaos.sql("SELECT tx FROM payouts WHERE state = 'confirmed'").split(separator: "\n").map(String.init))
+        let byState = try chaos.sql("SELECT state, count(*) FROM payouts GROUP BY state").replacingOccurrences(
+            of: "\n", with: ", ")
+        XCTAssertEqual(
+            spenders.count, confirmedTxs.count,
+            "transactions spending the operator's coins vs confirmed payouts (\(byState)); \(note)")
         XCTAssertEqual(minedSpenders, confirmedTxs, "mined operator spends vs the ledger's confirmed payouts; \(note)")
         XCTAssertEqual(spenders, minedSpenders, "operator spends still in the node's pool; \(note)")
-        XCTAssertEqual(confirmedTxs.count, items.filter { $0.kind == .payout }.count, "one confirmed payout per payout request; \(note)")
+        XCTAssertEqual(
+            confirmedTxs.count, items.filter { $0.kind == .payout }.count,
+            "one confirmed payout per payout request; \(note)")
 
         // The strongest: the ledger's available coins are exactly the operator's unspent outputs, as the
         // node's own wallet sees them (the operator address watched, the chain rescanned), and as the
@@ -297,25 +336,36 @@ class UTXOCrashTests: PipelineTestCase {
         var nodeUnspent: [String: UInt64] = [:]
         for coin in try node.call("listunspent", "[1, 9999999, [\"\(operatorAddress)\"]]").arrayElements {
             let outpoint = "\(try XCTUnwrap(coin.string(at: "txid"))):\(try XCTUnwrap(coin["vout"]?.lenientInt64))"
-            nodeUnspent[outpoint] = try CoinAmount.baseUnits(fromDecimalText: try XCTUnwrap(coin.string(at: "amount")), decimals: 8)
+            nodeUnspent[outpoint] = try CoinAmount.baseUnits(
+                fromDecimalText: try XCTUnwrap(coin.string(at: "amount")), decimals: 8)
         }
         let ledger = try ledger()
         var ledgerAvailable: [String: UInt64] = [:]
         for coin in try ledger.spendableCoins(chain: chain, address: operatorAddress, excluding: [], limit: 1_000_000) {
             ledgerAvailable[coin.outpoint] = coin.value
         }
-        XCTAssertEqual(ledgerAvailable, nodeUnspent, "the ledger's available coins vs the node's unspent outputs of the operator; \(note)")
-        XCTAssertEqual(nodeUnspent, operatorOutputs, "the node's unspent outputs of the operator vs the chain walk; \(note)")
+        XCTAssertEqual(
+            ledgerAvailable, nodeUnspent,
+            "the ledger's available coins vs the node's unspent outputs of the operator; \(note)")
+        XCTAssertEqual(
+            nodeUnspent, operatorOutputs, "the node's unspent outputs of the operator vs the chain walk; \(note)")
         let totals = try ledger.coinTotals(chain: chain, address: operatorAddress)
         XCTAssertNil(totals["reserved"], "reserved coins left: \(totals); \(note)")
         XCTAssertNil(totals["pending"], "pending change left: \(totals); \(note)")
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM utxos WHERE state IN ('reserved', 'pending')"), "0", "coins held by open payouts; \(note)")
-        print("UTXOCrashTests: on chain \(minedSpenders.count) operator spend(s) for \(confirmedTxs.count) confirmed payout(s); "
-              + "\(nodeUnspent.count) unspent operator output(s), \(ledgerAvailable.count) available coin(s) in the ledger; payouts \(byState)")
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM utxos WHERE state IN ('reserved', 'pending')"), "0",
+            "coins held by open payouts; \(note)")
+        print(
+            "UTXOCrashTests: on chain \(minedSpenders.count) operator spend(s) for \(confirmedTxs.count) confirmed payout(s); "
+                + "\(nodeUnspent.count) unspent operator output(s), \(ledgerAvailable.count) available coin(s) in the ledger; payouts \(byState)"
+        )
 
         // No lock stranded, nothing left between prepare and a final state.
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
-        XCTAssertEqual(try chaos.sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0", "open payouts; \(note)")
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM balances WHERE locked <> '0'"), "0", "stranded locks; \(note)")
+        XCTAssertEqual(
+            try chaos.sql("SELECT count(*) FROM payouts WHERE state IN ('prepared', 'submitted')"), "0",
+            "open payouts; \(note)")
     }
 }
 
@@ -365,19 +415,24 @@ extension LitecoinNode {
     /// operator and receiver are one address, fixed fee 10000, failure fee 5000 base units.
     func payoutConfig(operatorAddress: String) -> String {
         config(receiver: operatorAddress)
-            .replacingOccurrences(of: "rpc_retries = 2\n", with: """
-                rpc_retries = 2
-                operator = "\(operatorAddress)"
-                operator_key_env = "TOK_TEST_OPERATOR_KEY"
+            .replacingOccurrences(
+                of: "rpc_retries = 2\n",
+                with: """
+                    rpc_retries = 2
+                    operator = "\(operatorAddress)"
+                    operator_key_env = "TOK_TEST_OPERATOR_KEY"
 
-                """)
-            .replacingOccurrences(of: "slip44:2\"\n  decimals = 8\n", with: """
-                slip44:2"
-                  decimals = 8
-                  payout = true
-                  fee_fixed = "\(UTXOCrashTests.fee)"
-                  failure_fee = "\(UTXOCrashTests.failureFee)"
+                    """
+            )
+            .replacingOccurrences(
+                of: "slip44:2\"\n  decimals = 8\n",
+                with: """
+                    slip44:2"
+                      decimals = 8
+                      payout = true
+                      fee_fixed = "\(UTXOCrashTests.fee)"
+                      failure_fee = "\(UTXOCrashTests.failureFee)"
 
-                """)
+                    """)
     }
 }

@@ -10,7 +10,7 @@ class UTXODepositPipelineTests: PipelineTestCase {
     override class func startNodes() throws -> [TestNode] {
         let node = try LitecoinNode()
         miner = try node.newAddress()
-        try node.mine(110, to: miner)       // coinbase maturity is 100 on regtest
+        try node.mine(110, to: miner)  // coinbase maturity is 100 on regtest
         return [node]
     }
 
@@ -45,8 +45,11 @@ class UTXODepositPipelineTests: PipelineTestCase {
         XCTAssertEqual(record["verified"]?.string(at: "amount"), "123456789")
         let replay = try workspace.run(depositPipeline, input: request("ltc-1", account: alice, tx: tx))
         XCTAssertEqual(replay.record(id: "ltc-1")?.string(at: "status"), "duplicate")
-        let balance = try workspace.run("tok-apply --db state.sqlite", input:
-            "{\"op\":\"balance\",\"id\":\"q\",\"source\":{\"account\":\"\(alice!)\",\"network\":\"ltc-regtest\",\"token\":\"LTC\"}}")
+        let balance = try workspace.run(
+            "tok-apply --db state.sqlite",
+            input:
+                "{\"op\":\"balance\",\"id\":\"q\",\"source\":{\"account\":\"\(alice!)\",\"network\":\"ltc-regtest\",\"token\":\"LTC\"}}"
+        )
         XCTAssertEqual(balance.record(id: "q")?["balance"]?.string(at: "available"), "123456789")
         XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
     }
@@ -61,15 +64,20 @@ class UTXODepositPipelineTests: PipelineTestCase {
         try node.mine(1)
         let elsewhere = try node.send(from: [alice], to: bob, coins: "1")
         try node.mine(3)
-        let coinbase = try node.call("getblock", "[\"\(try node.call("getbestblockhash").stringValue!)\"]")["tx"]![0]!.stringValue!
-        let result = try workspace.run(depositPipeline, input: [
-            request("mixed", account: alice, tx: mixed),
-            request("by-bob", account: alice, tx: byBob),
-            request("elsewhere", account: alice, tx: elsewhere),
-            request("coinbase", account: alice, tx: coinbase),
-        ].joined(separator: "\n"))
-        let expected = ["mixed": "sender_mismatch", "by-bob": "sender_mismatch", "elsewhere": "no_payment_to_receiver",
-                        "coinbase": "sender_mismatch"]
+        let coinbase = try node.call("getblock", "[\"\(try node.call("getbestblockhash").stringValue!)\"]")["tx"]![0]!
+            .stringValue!
+        let result = try workspace.run(
+            depositPipeline,
+            input: [
+                request("mixed", account: alice, tx: mixed),
+                request("by-bob", account: alice, tx: byBob),
+                request("elsewhere", account: alice, tx: elsewhere),
+                request("coinbase", account: alice, tx: coinbase),
+            ].joined(separator: "\n"))
+        let expected = [
+            "mixed": "sender_mismatch", "by-bob": "sender_mismatch", "elsewhere": "no_payment_to_receiver",
+            "coinbase": "sender_mismatch",
+        ]
         for (id, code) in expected {
             XCTAssertEqual(result.record(id: id)?["error"]?.string(at: "code"), code, "\(id): \(result.stdout)")
         }
@@ -94,11 +102,13 @@ class UTXODepositPipelineTests: PipelineTestCase {
         let dogecoinMainnet = "DDCyH9UkeJ6Kv8Jgz3eNhqZeud196bkGTL"
         var mistyped = Array(alice!)
         mistyped[5] = mistyped[5] == "a" ? "b" : "a"
-        let result = try workspace.run("tok-validate", input: [
-            request("doge", account: dogecoinMainnet, tx: String(repeating: "a", count: 64)),
-            request("typo", account: String(mistyped), tx: String(repeating: "a", count: 64)),
-            request("evm-tx", account: alice, tx: "0x" + String(repeating: "a", count: 64)),
-        ].joined(separator: "\n"))
+        let result = try workspace.run(
+            "tok-validate",
+            input: [
+                request("doge", account: dogecoinMainnet, tx: String(repeating: "a", count: 64)),
+                request("typo", account: String(mistyped), tx: String(repeating: "a", count: 64)),
+                request("evm-tx", account: alice, tx: "0x" + String(repeating: "a", count: 64)),
+            ].joined(separator: "\n"))
         XCTAssertEqual(result.record(id: "doge")?["error"]?.string(at: "code"), "wrong_chain_address", result.stdout)
         XCTAssertEqual(result.record(id: "typo")?["error"]?.string(at: "code"), "bad_checksum", result.stdout)
         XCTAssertEqual(result.record(id: "evm-tx")?["error"]?.string(at: "code"), "bad_tx_id", result.stdout)

@@ -8,7 +8,7 @@ import XCTest
 class UTXOPayoutPipelineTests: PipelineTestCase {
     override class func startNodes() throws -> [TestNode] {
         let node = try LitecoinNode()
-        try node.mine(110)       // coinbase maturity is 100 on regtest
+        try node.mine(110)  // coinbase maturity is 100 on regtest
         return [node]
     }
 
@@ -33,21 +33,26 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
 
     func payoutConfig(extraNetworkLines: String = "") -> String {
         node.config(receiver: UTXOPayoutPipelineTests.operatorAddress)
-            .replacingOccurrences(of: "rpc_retries = 2\n", with: """
-                rpc_retries = 2
-                operator = "\(UTXOPayoutPipelineTests.operatorAddress)"
-                operator_key_env = "TOK_TEST_OPERATOR_KEY"
-                \(extraNetworkLines)
+            .replacingOccurrences(
+                of: "rpc_retries = 2\n",
+                with: """
+                    rpc_retries = 2
+                    operator = "\(UTXOPayoutPipelineTests.operatorAddress)"
+                    operator_key_env = "TOK_TEST_OPERATOR_KEY"
+                    \(extraNetworkLines)
 
-                """)
-            .replacingOccurrences(of: "slip44:2\"\n  decimals = 8\n", with: """
-                slip44:2"
-                  decimals = 8
-                  payout = true
-                  fee_fixed = "10000"
-                  failure_fee = "5000"
+                    """
+            )
+            .replacingOccurrences(
+                of: "slip44:2\"\n  decimals = 8\n",
+                with: """
+                    slip44:2"
+                      decimals = 8
+                      payout = true
+                      fee_fixed = "10000"
+                      failure_fee = "5000"
 
-                """)
+                    """)
     }
 
     // MARK: Helpers
@@ -57,14 +62,16 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     func deposit(_ coins: String, id: String, from sender: String? = nil) throws -> String {
         let tx = try node.send(from: [sender ?? alice], to: UTXOPayoutPipelineTests.operatorAddress, coins: coins)
         try node.mine(3)
-        let result = try workspace.run(depositPipeline, input: depositRequest(id: id, account: sender ?? alice, token: "LTC", tx: tx, network: "ltc-regtest"))
+        let result = try workspace.run(
+            depositPipeline,
+            input: depositRequest(id: id, account: sender ?? alice, token: "LTC", tx: tx, network: "ltc-regtest"))
         XCTAssertEqual(result.record(id: id)?.string(at: "status"), "credited", result.stdout + result.stderr)
         return tx
     }
 
-
     /// Up to tok-submit: broadcast, not yet confirmed (litecoind mines only when told).
-    let submitPipeline = "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit | tok-apply --db state.sqlite"
+    let submitPipeline =
+        "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit | tok-apply --db state.sqlite"
     let reconcile = "tok-apply --db state.sqlite --open-payouts | tok-submit | tok-apply --db state.sqlite"
 
     func ledger() throws -> Ledger {
@@ -72,7 +79,11 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     }
 
     func balance(_ address: String) throws -> (available: String, locked: String) {
-        let result = try workspace.run("tok-apply --db state.sqlite", input: "{\"op\":\"balance\",\"id\":\"q\",\"source\":{\"account\":\"\(address)\",\"network\":\"ltc-regtest\",\"token\":\"LTC\"}}")
+        let result = try workspace.run(
+            "tok-apply --db state.sqlite",
+            input:
+                "{\"op\":\"balance\",\"id\":\"q\",\"source\":{\"account\":\"\(address)\",\"network\":\"ltc-regtest\",\"token\":\"LTC\"}}"
+        )
         let balance = result.record(id: "q")?["balance"]
         return (balance?.string(at: "available") ?? "?", balance?.string(at: "locked") ?? "?")
     }
@@ -81,8 +92,10 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     func paid(to address: String, in tx: String) throws -> UInt64 {
         let transaction = try node.call("getrawtransaction", "[\"\(tx)\", true]")
         var total: UInt64 = 0
-        for output in transaction["vout"]?.arrayElements ?? [] where output["scriptPubKey"]?["addresses"]?.arrayElements.first?.stringValue == address
-            || output["scriptPubKey"]?.string(at: "address") == address {
+        for output in transaction["vout"]?.arrayElements ?? []
+        where output["scriptPubKey"]?["addresses"]?.arrayElements.first?.stringValue == address
+            || output["scriptPubKey"]?.string(at: "address") == address
+        {
             total += try CoinAmount.baseUnits(fromDecimalText: output.string(at: "value")!, decimals: 8)
         }
         return total
@@ -105,7 +118,7 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
         let payoutTx = try XCTUnwrap(submitted["payout_tx"])
         let txId = try XCTUnwrap(payoutTx.string(at: "tx"))
         XCTAssertEqual(payoutTx["inputs"]?.arrayElements.count, 1)
-        XCTAssertEqual(try balance(alice).locked, "150010000")      // quantity + fixed fee
+        XCTAssertEqual(try balance(alice).locked, "150010000")  // quantity + fixed fee
 
         // The node has it in its pool; nothing is committed before the confirmation level.
         XCTAssertTrue(try node.call("getrawmempool").arrayElements.contains { $0.stringValue == txId })
@@ -120,7 +133,8 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
         XCTAssertEqual(try balance(alice).available, String(500_000_000 - 150_010_000))
         XCTAssertEqual(try balance(alice).locked, "0")
         // The change is the operator's to spend now; the deposit's coin is spent.
-        let totals = try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress)
+        let totals = try ledger().coinTotals(
+            chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress)
         let change = try paid(to: UTXOPayoutPipelineTests.operatorAddress, in: txId)
         XCTAssertEqual(totals["available"], change)
         XCTAssertEqual(totals["spent"], 500_000_000)
@@ -136,19 +150,24 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     // A transaction whose signature was tampered with is refused by the node; the one tok signed is not.
     func testTamperedSignatureIsRejectedByTheNode() throws {
         try deposit("2", id: "d-t")
-        let signed = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite",
-                                       input: try node.payoutRequest(id: "p-t", from: alice, to: bob, quantity: "50000000"))
-        let raw = try XCTUnwrap(signed.record(id: "p-t")?["payout_tx"]?.string(at: "raw"), signed.stdout + signed.stderr)
+        let signed = try workspace.run(
+            "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite",
+            input: try node.payoutRequest(id: "p-t", from: alice, to: bob, quantity: "50000000"))
+        let raw = try XCTUnwrap(
+            signed.record(id: "p-t")?["payout_tx"]?.string(at: "raw"), signed.stdout + signed.stderr)
         // Byte 0x30 starts the DER signature in the first scriptSig; flip a byte of its r value.
         var bytes = Hex.decode(raw)!
         let derStart = 4 + 1 + 32 + 4 + 1 + 1
         XCTAssertEqual(bytes[derStart], 0x30)
         bytes[derStart + 10] ^= 0x01
         XCTAssertThrowsError(try node.call("sendrawtransaction", "[\"\(Hex.encode(bytes))\"]")) { error in
-            XCTAssertTrue("\(error)".contains("mandatory-script-verify-flag-failed") || "\(error)".contains("-26"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("mandatory-script-verify-flag-failed") || "\(error)".contains("-26"), "\(error)")
         }
-        let submitted = try workspace.run("tok-apply --db state.sqlite --open-payouts | tok-submit | tok-apply --db state.sqlite")
-        XCTAssertEqual(submitted.record(id: "p-t")?.string(at: "status"), "in_flight", submitted.stdout + submitted.stderr)
+        let submitted = try workspace.run(
+            "tok-apply --db state.sqlite --open-payouts | tok-submit | tok-apply --db state.sqlite")
+        XCTAssertEqual(
+            submitted.record(id: "p-t")?.string(at: "status"), "in_flight", submitted.stdout + submitted.stderr)
     }
 
     // Many payouts from few coins, from two pipelines at once: no coin is ever spent twice;
@@ -163,7 +182,8 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
         }
         try workspace.write("first.ndjson", first)
         try workspace.write("second.ndjson", second)
-        let both = try workspace.run("""
+        let both = try workspace.run(
+            """
             ( tok-validate < first.ndjson | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit | tok-apply --db state.sqlite > a.out ) &
             ( tok-validate < second.ndjson | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit | tok-apply --db state.sqlite > b.out ) &
             wait; cat a.out b.out
@@ -196,7 +216,8 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
         for tx in inFlight { XCTAssertTrue(pool.contains(tx), "\(tx) is not in the node's pool") }
         try node.mine(3)
         let done = try workspace.run(reconcile)
-        XCTAssertEqual(done.records.filter { $0.string(at: "status") == "paid" }.count, inFlight.count, done.stdout + done.stderr)
+        XCTAssertEqual(
+            done.records.filter { $0.string(at: "status") == "paid" }.count, inFlight.count, done.stdout + done.stderr)
         try checkInvariants()
 
         // The refused ones go through later, from the change of the confirmed ones
@@ -206,8 +227,11 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
             _ = try workspace.run(submitPipeline, input: first + second)
             try node.mine(3)
             _ = try workspace.run(reconcile)
-            let status = try workspace.run("tok-apply --db state.sqlite",
-                                           input: (0..<6).flatMap { ["{\"op\":\"status\",\"id\":\"c-a\($0)\"}", "{\"op\":\"status\",\"id\":\"c-b\($0)\"}"] }.joined(separator: "\n"))
+            let status = try workspace.run(
+                "tok-apply --db state.sqlite",
+                input: (0..<6).flatMap {
+                    ["{\"op\":\"status\",\"id\":\"c-a\($0)\"}", "{\"op\":\"status\",\"id\":\"c-b\($0)\"}"]
+                }.joined(separator: "\n"))
             paid = status.records.filter { $0["request"]?.string(at: "state") == "confirmed" }.count
             try checkInvariants()
         }
@@ -220,10 +244,12 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     func testCrashWindowsHealOnReconciliation() throws {
         try deposit("3", id: "d-x")
         try deposit("2", id: "d-y")
-        let requests = try node.payoutRequest(id: "x-1", from: alice, to: bob, quantity: "20000000") + "\n"
+        let requests =
+            try node.payoutRequest(id: "x-1", from: alice, to: bob, quantity: "20000000") + "\n"
             + (try node.payoutRequest(id: "x-2", from: alice, to: bob, quantity: "30000000"))
         // Crash 1: the pipeline dies right after tok-apply prepared (tok-submit never ran).
-        let prepared = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite > /dev/null", input: requests)
+        let prepared = try workspace.run(
+            "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite > /dev/null", input: requests)
         XCTAssertEqual(prepared.exitCode, 0, prepared.stderr)
         XCTAssertEqual(try ledger().openPayouts(limit: 10).count, 2)
         // Crash 2 for x-2 only: broadcast, but tok-submit's report is lost.
@@ -251,22 +277,33 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     // be mined, so it is rolled back, its coins are marked spent and the user is charged only the failure fee.
     func testPayoutWhoseCoinIsSpentElsewhereIsRolledBack() throws {
         try deposit("1", id: "d-s")
-        let signed = try workspace.run("tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite",
-                                       input: try node.payoutRequest(id: "s-1", from: alice, to: bob, quantity: "10000000"))
-        let input = try XCTUnwrap(signed.record(id: "s-1")?["payout_tx"]?["inputs"]?.arrayElements.first, signed.stdout + signed.stderr)
+        let signed = try workspace.run(
+            "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite",
+            input: try node.payoutRequest(id: "s-1", from: alice, to: bob, quantity: "10000000"))
+        let input = try XCTUnwrap(
+            signed.record(id: "s-1")?["payout_tx"]?["inputs"]?.arrayElements.first, signed.stdout + signed.stderr)
         // Spend the same coin to another address, signed by the operator's key, outside tok.
         let key = try PrivateKey(hex: EVMNode.operatorKey)
         let value = UInt64(input.string(at: "value")!)!
         var theft = UTXOTransaction(
-            inputs: [UTXOInput(previousOutput: try UTXOOutPoint(txid: input.string(at: "tx")!, vout: UInt32(input["vout"]!.int64Value!)))],
-            outputs: [UTXOOutput(valueBaseUnits: value - 100_000, address: try UTXOAddress.parse(try node.newAddress(), chain: UTXOPayoutPipelineTests.parameters))])
+            inputs: [
+                UTXOInput(
+                    previousOutput: try UTXOOutPoint(
+                        txid: input.string(at: "tx")!, vout: UInt32(input["vout"]!.int64Value!)))
+            ],
+            outputs: [
+                UTXOOutput(
+                    valueBaseUnits: value - 100_000,
+                    address: try UTXOAddress.parse(try node.newAddress(), chain: UTXOPayoutPipelineTests.parameters))
+            ])
         try theft.signP2PKHInputs(keys: [key])
         try node.call("sendrawtransaction", "[\"\(Hex.encode(theft.serialized()))\"]")
         try node.mine(1)
         let result = try workspace.run(reconcile)
         XCTAssertEqual(result.record(id: "s-1")?.string(at: "status"), "rolled_back", result.stdout + result.stderr)
         XCTAssertEqual(try balance(alice).available, String(100_000_000 - 5_000))
-        let totals = try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress)
+        let totals = try ledger().coinTotals(
+            chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress)
         XCTAssertEqual(totals["spent"], value)
         XCTAssertNil(totals["available"])
         try checkInvariants()
@@ -275,7 +312,8 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     // Below the chain's dust limit: refused before anything is locked.
     func testUnpayableAmountsAreRefusedBeforeLocking() throws {
         try deposit("1", id: "d-u")
-        let result = try workspace.run(submitPipeline, input: try node.payoutRequest(id: "u-1", from: alice, to: bob, quantity: "1000"))
+        let result = try workspace.run(
+            submitPipeline, input: try node.payoutRequest(id: "u-1", from: alice, to: bob, quantity: "1000"))
         XCTAssertEqual(result.record(id: "u-1")?["error"]?.string(at: "code"), "below_minimum", result.stdout)
         XCTAssertEqual(try balance(alice).locked, "0")
         try checkInvariants()
@@ -285,8 +323,11 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     func testNetworkFeeCapIsEnforced() throws {
         try workspace.write("tok.toml", payoutConfig(extraNetworkLines: "max_network_fee = \"100\""))
         try deposit("1", id: "d-f")
-        let result = try workspace.run(submitPipeline, input: try node.payoutRequest(id: "f-1", from: alice, to: bob, quantity: "10000000"))
-        XCTAssertEqual(result.record(id: "f-1")?["error"]?.string(at: "code"), "network_fee_too_high", result.stdout + result.stderr)
+        let result = try workspace.run(
+            submitPipeline, input: try node.payoutRequest(id: "f-1", from: alice, to: bob, quantity: "10000000"))
+        XCTAssertEqual(
+            result.record(id: "f-1")?["error"]?.string(at: "code"), "network_fee_too_high",
+            result.stdout + result.stderr)
         XCTAssertEqual(try balance(alice).locked, "0")
     }
 
@@ -294,37 +335,46 @@ class UTXOPayoutPipelineTests: PipelineTestCase {
     func testPayoutSignedByAnotherAddressIsRefused() throws {
         try deposit("1", id: "d-w")
         let forged = try node.payoutRequest(id: "w-1", from: bob, to: bob, quantity: "10000000")
-            .replacingOccurrences(of: "\"source\":{\"account\":\"\(bob!)\"", with: "\"source\":{\"account\":\"\(alice!)\"")
+            .replacingOccurrences(
+                of: "\"source\":{\"account\":\"\(bob!)\"", with: "\"source\":{\"account\":\"\(alice!)\"")
         let result = try workspace.run(submitPipeline, input: forged)
-        XCTAssertEqual(result.record(id: "w-1")?["error"]?.string(at: "code"), "bad_signature", result.stdout + result.stderr)
+        XCTAssertEqual(
+            result.record(id: "w-1")?["error"]?.string(at: "code"), "bad_signature", result.stdout + result.stderr)
     }
 
     // Without tok-apply's database tok-verify has no coins to pay from: refused, nothing locked, nothing sent.
     func testPayoutWithoutTheLedgerIsRefused() throws {
         try deposit("1", id: "d-n")
-        let result = try workspace.run("tok-validate | tok-verify | tok-apply --db state.sqlite",
-                                       input: try node.payoutRequest(id: "n-1", from: alice, to: bob, quantity: "10000000"))
-        XCTAssertEqual(result.record(id: "n-1")?["error"]?.string(at: "code"), "payout_disabled", result.stdout + result.stderr)
+        let result = try workspace.run(
+            "tok-validate | tok-verify | tok-apply --db state.sqlite",
+            input: try node.payoutRequest(id: "n-1", from: alice, to: bob, quantity: "10000000"))
+        XCTAssertEqual(
+            result.record(id: "n-1")?["error"]?.string(at: "code"), "payout_disabled", result.stdout + result.stderr)
         XCTAssertTrue(result.record(id: "n-1")?["error"]?.string(at: "message")?.contains("--db") ?? false)
         XCTAssertEqual(try balance(alice).locked, "0")
-        XCTAssertEqual(try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress), ["available": 100_000_000])
+        XCTAssertEqual(
+            try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress),
+            ["available": 100_000_000])
     }
 
     // Attested outputs that do not add up to the attested amount (a forged or buggy verify) credit nothing and add no coin.
     func testDepositWhoseOutputsDoNotAddUpIsRefused() throws {
         let tx = try node.send(from: [alice], to: UTXOPayoutPipelineTests.operatorAddress, coins: "1")
         try node.mine(3)
-        let verified = try workspace.run("tok-validate | tok-verify",
-                                         input: depositRequest(id: "d-o", account: alice, token: "LTC", tx: tx, network: "ltc-regtest"))
+        let verified = try workspace.run(
+            "tok-validate | tok-verify",
+            input: depositRequest(id: "d-o", account: alice, token: "LTC", tx: tx, network: "ltc-regtest"))
         let record = try XCTUnwrap(verified.record(id: "d-o"), verified.stdout + verified.stderr)
         let output = try XCTUnwrap(record["verified"]?["outputs"]?.arrayElements.first)
         output.set("value", string: "200000000")
         let attestor = Attestor(settings: .init(keyId: "test", secret: Array(workspace.secret.utf8)))
         attestor.attest(record, stage: .verify)
         let applied = try workspace.run("tok-apply --db state.sqlite", input: record.serialized())
-        XCTAssertEqual(applied.record(id: "d-o")?["error"]?.string(at: "code"), "not_verified", applied.stdout + applied.stderr)
+        XCTAssertEqual(
+            applied.record(id: "d-o")?["error"]?.string(at: "code"), "not_verified", applied.stdout + applied.stderr)
         XCTAssertEqual(try balance(alice).available, "0")
-        XCTAssertEqual(try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress), [:])
+        XCTAssertEqual(
+            try ledger().coinTotals(chain: LitecoinNode.chain, address: UTXOPayoutPipelineTests.operatorAddress), [:])
         // The honest record still credits afterwards: nothing was half-written.
         let honest = try workspace.run("tok-apply --db state.sqlite", input: verified.stdout)
         XCTAssertEqual(honest.record(id: "d-o")?.string(at: "status"), "credited", honest.stdout + honest.stderr)

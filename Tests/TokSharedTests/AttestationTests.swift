@@ -23,10 +23,13 @@ final class AttestationTests: XCTestCase {
         return record
     }
 
-    func assertInvalid(_ record: JSON, stage: StageName = .verify, attestor: Attestor = AttestationTests.attestor,
-                       _ context: String, file: StaticString = #filePath, line: UInt = #line) {
-        assertTokError(.attestationInvalid, { () throws(TokError) in try attestor.check(record, stage: stage) }, context,
-                       file: file, line: line)
+    func assertInvalid(
+        _ record: JSON, stage: StageName = .verify, attestor: Attestor = AttestationTests.attestor,
+        _ context: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        assertTokError(
+            .attestationInvalid, { () throws(TokError) in try attestor.check(record, stage: stage) }, context,
+            file: file, line: line)
     }
 
     // An attested record checks, and checking leaves it exactly as it was.
@@ -66,7 +69,10 @@ final class AttestationTests: XCTestCase {
             ("top-level string", { $0.set("id", string: "d-2") }),
             ("status", { $0.set("status", string: "validated") }),
             ("nested string", { $0["validated"]!.set("tx", string: "0x" + String(repeating: "cd", count: 32)) }),
-            ("nested account", { $0["validated"]!.set("account", string: "eip155:1337:0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF") }),
+            (
+                "nested account",
+                { $0["validated"]!.set("account", string: "eip155:1337:0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF") }
+            ),
             ("number", { $0["verified"]!.set("confirmations", integer: 4) }),
             ("amount", { $0["verified"]!.set("amount", string: "1001") }),
             ("bool", { $0["verified"]!.set("ok", bool: false) }),
@@ -90,19 +96,25 @@ final class AttestationTests: XCTestCase {
         var line: [UInt8] = []
         AttestationTests.attested().writeRecord(into: &line)
         let text = String(decoding: line, as: UTF8.self)
-        for (from, to) in [("\"1000\"", "\"9000\""), ("\"confirmations\":3", "\"confirmations\":30"), ("\"d-1\"", "\"d-9\"")] {
+        for (from, to) in [
+            ("\"1000\"", "\"9000\""), ("\"confirmations\":3", "\"confirmations\":30"), ("\"d-1\"", "\"d-9\""),
+        ] {
             XCTAssertTrue(text.contains(from))
-            assertInvalid(AttestationTests.parse(text.replacingOccurrences(of: from, with: to)), "after editing \(from)")
+            assertInvalid(
+                AttestationTests.parse(text.replacingOccurrences(of: from, with: to)), "after editing \(from)")
         }
     }
 
     // A record without an attestation (or with a non-object one) is attestation_missing.
     func testMissingAttestation() {
         let record = AttestationTests.parse(AttestationTests.recordText)
-        assertTokError(.attestationMissing, { () throws(TokError) in try AttestationTests.attestor.check(record, stage: .verify) })
+        assertTokError(
+            .attestationMissing, { () throws(TokError) in try AttestationTests.attestor.check(record, stage: .verify) })
         let wrongShape = AttestationTests.attested()
         wrongShape.set("attestation", string: "mac")
-        assertTokError(.attestationMissing, { () throws(TokError) in try AttestationTests.attestor.check(wrongShape, stage: .verify) })
+        assertTokError(
+            .attestationMissing,
+            { () throws(TokError) in try AttestationTests.attestor.check(wrongShape, stage: .verify) })
     }
 
     // An attestation by another stage does not pass as this stage's, either way round.
@@ -124,13 +136,17 @@ final class AttestationTests: XCTestCase {
         let relabelled = AttestationTests.attested()
         relabelled["attestation"]!.set("key_id", string: "k2")
         assertInvalid(relabelled, attestor: otherId, "relabelled key id")
-        let otherSecret = Attestor(settings: .init(keyId: "k1", secret: Array("another-secret-of-enough-length-0123456789".utf8)))
+        let otherSecret = Attestor(
+            settings: .init(keyId: "k1", secret: Array("another-secret-of-enough-length-0123456789".utf8)))
         assertInvalid(record, attestor: otherSecret, "other secret")
     }
 
     // A mac that is not 32 bytes of hex is refused.
     func testMalformedMac() {
-        for mac in ["", "zz", String(repeating: "a", count: 62), String(repeating: "a", count: 66), String(repeating: "g", count: 64)] {
+        for mac in [
+            "", "zz", String(repeating: "a", count: 62), String(repeating: "a", count: 66),
+            String(repeating: "g", count: 64),
+        ] {
             let record = AttestationTests.attested()
             record["attestation"]!.set("mac", string: mac)
             assertInvalid(record, "mac \(mac)")
@@ -169,10 +185,14 @@ final class AttestationTests: XCTestCase {
         //            b"tok-attest-v1\nverify\nk1\n" + canonical.encode(), hashlib.sha256).hexdigest()
         // where `record` is recordText as a Python dict.
         let record = AttestationTests.attested()
-        XCTAssertEqual(record["attestation"]?.string(at: "mac"), "67e2c929819da8881f61d0b3cafde8666f5bb0735c891b185df6b917e26c3ef2")
+        XCTAssertEqual(
+            record["attestation"]?.string(at: "mac"), "67e2c929819da8881f61d0b3cafde8666f5bb0735c891b185df6b917e26c3ef2"
+        )
         // The canonical text Python produced, for a readable failure if the form itself drifts.
         record.remove("attestation")
-        XCTAssertEqual(record.serialized(sortKeys: true), """
+        XCTAssertEqual(
+            record.serialized(sortKeys: true),
+            """
             {"id":"d-1","op":"deposit","status":"verified","validated":{"account":"eip155:1337:0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",\
             "asset":"eip155:1337/slip44:60","network":"eip155:1337","token":"ETH",\
             "tx":"0xabababababababababababababababababababababababababababababababab"},\

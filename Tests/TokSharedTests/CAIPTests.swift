@@ -100,14 +100,18 @@ final class CAIPTests: XCTestCase {
     }
 
     func testCanonicalSlip44() throws {
-        for text in ["eip155:1/slip44:60", "bip122:000000000019d6689c085ae165831e93/slip44:0",
-                     "eip155:1/slip44:2147483647"] {
+        for text in [
+            "eip155:1/slip44:60", "bip122:000000000019d6689c085ae165831e93/slip44:0",
+            "eip155:1/slip44:2147483647",
+        ] {
             let asset = try AssetType(parsing: text)
             XCTAssertEqual(try asset.canonical(), asset)
         }
-        for text in ["eip155:1/slip44:060", "eip155:1/slip44:00", "eip155:1/slip44:six",
-                     "eip155:1/slip44:2147483648", "eip155:1/slip44:99999999999999999999",
-                     "eip155:1/slip44:60/1"] {
+        for text in [
+            "eip155:1/slip44:060", "eip155:1/slip44:00", "eip155:1/slip44:six",
+            "eip155:1/slip44:2147483648", "eip155:1/slip44:99999999999999999999",
+            "eip155:1/slip44:60/1",
+        ] {
             let asset = try AssetType(parsing: text)
             assertTokError(.badAssetType, { () throws(TokError) in try asset.canonical() }, "for \(text)")
         }
@@ -122,12 +126,14 @@ final class CAIPTests: XCTestCase {
 
         let wrongChecksum = try AssetType(parsing: "eip155:1/erc20:0x6b175474E89094C44Da98b954EedeAC495271d0F")
         assertTokError(.badChecksum) { () throws(TokError) in try wrongChecksum.canonical() }
-        for text in ["eip155:1/erc20:0x6b175474e89094c44da98b954eedeac495271d0",
-                     "eip155:1/erc20:6b175474e89094c44da98b954eedeac495271d0f",
-                     "eip155:1/erc20:0x6b175474e89094c44da98b954eedeac495271d0g",
-                     "eip155:1/erc20:USDT",
-                     "cosmos:cosmoshub-3/erc20:0x6b175474e89094c44da98b954eedeac495271d0f",
-                     "eip155:1/erc20:0x6b175474e89094c44da98b954eedeac495271d0f/1"] {
+        for text in [
+            "eip155:1/erc20:0x6b175474e89094c44da98b954eedeac495271d0",
+            "eip155:1/erc20:6b175474e89094c44da98b954eedeac495271d0f",
+            "eip155:1/erc20:0x6b175474e89094c44da98b954eedeac495271d0g",
+            "eip155:1/erc20:USDT",
+            "cosmos:cosmoshub-3/erc20:0x6b175474e89094c44da98b954eedeac495271d0f",
+            "eip155:1/erc20:0x6b175474e89094c44da98b954eedeac495271d0f/1",
+        ] {
             let asset = try AssetType(parsing: text)
             assertTokError(.badAssetType, { () throws(TokError) in try asset.canonical() }, "for \(text)")
         }
@@ -175,7 +181,8 @@ final class CAIPTests: XCTestCase {
                     // No longer mixed case, so there is no checksum to violate.
                     XCTAssertEqual(try EIP55.canonicalAddress(flipped), address)
                 } else {
-                    assertTokError(.badChecksum, { () throws(TokError) in try EIP55.canonicalAddress(flipped) }, flipped)
+                    assertTokError(
+                        .badChecksum, { () throws(TokError) in try EIP55.canonicalAddress(flipped) }, flipped)
                     checked += 1
                 }
                 bytes[index] ^= 0x20
@@ -194,8 +201,9 @@ final class CAIPTests: XCTestCase {
         for text in bad {
             assertTokError(.badAccount, { () throws(TokError) in try EIP55.canonicalAddress(text) }, "for \"\(text)\"")
         }
-        XCTAssertEqual(try EIP55.canonicalAddress("0x" + String(repeating: "0", count: 40)),
-                       "0x" + String(repeating: "0", count: 40))
+        XCTAssertEqual(
+            try EIP55.canonicalAddress("0x" + String(repeating: "0", count: 40)),
+            "0x" + String(repeating: "0", count: 40))
         XCTAssertEqual(try EIP55.canonicalAddress("[\(valid)]".dropFirst().dropLast()), valid)
     }
 
@@ -205,7 +213,8 @@ final class CAIPTests: XCTestCase {
         let hash = "0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b"
         XCTAssertEqual(try EVMTxId.canonical(hash), hash)
         XCTAssertEqual(try EVMTxId.canonical("0x" + hash.dropFirst(2).uppercased()), hash)
-        XCTAssertEqual(try EVMTxId.canonical("0x88DF016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944B"), hash)
+        XCTAssertEqual(
+            try EVMTxId.canonical("0x88DF016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944B"), hash)
         let bad = [
             "", "0x", String(hash.dropFirst(2)), String(hash.dropLast()), hash + "0", "0X" + hash.dropFirst(2),
             String(hash.dropLast()) + "g", "0x" + String(repeating: "0", count: 40), String(hash.dropLast()) + "é",

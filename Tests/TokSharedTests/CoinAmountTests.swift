@@ -6,8 +6,10 @@ final class CoinAmountTests: XCTestCase {
         try CoinAmount.baseUnits(fromDecimalText: text, decimals: decimals, maxBaseUnits: max)
     }
 
-    private func assertCode(_ text: String, _ code: ErrorCode, decimals: Int = 8, max: UInt64 = .max,
-                            file: StaticString = #filePath, line: UInt = #line) {
+    private func assertCode(
+        _ text: String, _ code: ErrorCode, decimals: Int = 8, max: UInt64 = .max,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try units(text, decimals: decimals, max: max), text, file: file, line: line) { error in
             XCTAssertEqual((error as? TokError)?.code, code, "\(text): \(error)", file: file, line: line)
         }
@@ -24,8 +26,9 @@ final class CoinAmountTests: XCTestCase {
         XCTAssertEqual(try units("-0"), 0)
         XCTAssertEqual(try units("-0.00000000"), 0)
         // Dogecoin's MAX_MONEY, 10 billion DOGE, is beyond a Double's exact range in koinu.
-        XCTAssertEqual(try CoinAmount.baseUnits(fromDecimalText: "10000000000.00000000", chain: UTXOChains.dogecoinMainnet),
-                       1_000_000_000_000_000_000)
+        XCTAssertEqual(
+            try CoinAmount.baseUnits(fromDecimalText: "10000000000.00000000", chain: UTXOChains.dogecoinMainnet),
+            1_000_000_000_000_000_000)
         XCTAssertEqual(try units("9999999999.99999999"), 999_999_999_999_999_999)
         // A value a Double would round: 2^53 + 1 base units.
         XCTAssertEqual(try units("90071992.54740993"), 9_007_199_254_740_993)
@@ -74,8 +77,10 @@ final class CoinAmountTests: XCTestCase {
     }
 
     func testNotNumbers() {
-        for text in ["", " 1", "1 ", "+1", "01", "00.1", "1.", ".5", "-", "1e", "1e+", "0x10", "1,5", "1_000",
-                     "NaN", "Infinity", "١", "1.2.3", "--1", "\"1\"", String(repeating: "1", count: 65)] {
+        for text in [
+            "", " 1", "1 ", "+1", "01", "00.1", "1.", ".5", "-", "1e", "1e+", "0x10", "1,5", "1_000",
+            "NaN", "Infinity", "١", "1.2.3", "--1", "\"1\"", String(repeating: "1", count: 65),
+        ] {
             assertCode(text, .amountNotNumeric)
         }
     }
@@ -85,7 +90,8 @@ final class CoinAmountTests: XCTestCase {
         XCTAssertEqual(CoinAmount.decimalText(baseUnits: 0, decimals: 8), "0.00000000")
         XCTAssertEqual(CoinAmount.decimalText(baseUnits: 1, decimals: 8), "0.00000001")
         XCTAssertEqual(CoinAmount.decimalText(baseUnits: 1_234_567_890, decimals: 8), "12.34567890")
-        XCTAssertEqual(CoinAmount.decimalText(baseUnits: 1_000_000_000_000_000_000, decimals: 8), "10000000000.00000000")
+        XCTAssertEqual(
+            CoinAmount.decimalText(baseUnits: 1_000_000_000_000_000_000, decimals: 8), "10000000000.00000000")
         XCTAssertEqual(CoinAmount.decimalText(baseUnits: .max, decimals: 8), "184467440737.09551615")
         XCTAssertEqual(CoinAmount.decimalText(baseUnits: .max, decimals: 18), "18.446744073709551615")
         XCTAssertEqual(CoinAmount.decimalText(baseUnits: 42, decimals: 0), "42")
@@ -94,7 +100,8 @@ final class CoinAmountTests: XCTestCase {
     func testRoundTripsRandomValues() throws {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<500 {
-            let value = UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0...63, using: &generator)
+            let value =
+                UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0...63, using: &generator)
             let decimals = Int.random(in: 0...18, using: &generator)
             let text = CoinAmount.decimalText(baseUnits: value, decimals: decimals)
             XCTAssertEqual(try units(text, decimals: decimals), value, text)
@@ -129,18 +136,22 @@ final class JSONNumberTextTests: XCTestCase {
 
     func testACoreAnswerParsesWithoutDoubles() throws {
         // The shape of `listunspent` / `getrawtransaction <txid> true` output.
-        let answer = #"{"result":{"vout":[{"value":12.34567890,"n":0},{"value":87.65000000,"n":1}],"confirmations":3},"error":null,"id":"1"}"#
+        let answer =
+            #"{"result":{"vout":[{"value":12.34567890,"n":0},{"value":87.65000000,"n":1}],"confirmations":3},"error":null,"id":"1"}"#
         let rewritten = try rewrite(answer)
         let parsed = try JSONSerialization.jsonObject(with: Data(rewritten.utf8)) as! [String: Any]
         let result = parsed["result"] as! [String: Any]
         let outputs = result["vout"] as! [[String: Any]]
         XCTAssertEqual(outputs[0]["value"] as? String, "12.34567890")
-        XCTAssertEqual(try CoinAmount.baseUnits(fromDecimalText: outputs[1]["value"] as! String, decimals: 8), 8_765_000_000)
+        XCTAssertEqual(
+            try CoinAmount.baseUnits(fromDecimalText: outputs[1]["value"] as! String, decimals: 8), 8_765_000_000)
         XCTAssertEqual(result["confirmations"] as? String, "3")
     }
 
     func testMalformedInput() {
-        for text in [#"{"a": "unterminated}"#, #"{"a": "\"#, "[01]", "[1.]", "[-]", "[1e]", "[1.2.3]", "[--1]", "[1-2]"] {
+        for text in [
+            #"{"a": "unterminated}"#, #"{"a": "\"#, "[01]", "[1.]", "[-]", "[1e]", "[1.2.3]", "[--1]", "[1-2]",
+        ] {
             XCTAssertThrowsError(try rewrite(text), text) { error in
                 XCTAssertEqual((error as? TokError)?.code, .malformedJSON, text)
             }

@@ -38,14 +38,17 @@ class CoinPoolTests: XCTestCase {
     /// A deposit of `values` (one output each) to the operator.
     static func deposit(_ id: String, tx n: Int, values: [UInt64]) -> VerifiedDeposit {
         let total = values.reduce(0, +)
-        return VerifiedDeposit(requestId: id, chain: chain, tx: txid(n), account: account, token: "LTC",
-                               asset: chain + "/slip44:2", amount: UInt256(total), credited: UInt256(total),
-                               blockHash: String(repeating: "b", count: 64), blockNumber: 7, confirmations: 3,
-                               coins: values.enumerated().map { Coin(tx: txid(n), index: UInt32($0.offset), value: $0.element) },
-                               receiver: operatorAddress)
+        return VerifiedDeposit(
+            requestId: id, chain: chain, tx: txid(n), account: account, token: "LTC",
+            asset: chain + "/slip44:2", amount: UInt256(total), credited: UInt256(total),
+            blockHash: String(repeating: "b", count: 64), blockNumber: 7, confirmations: 3,
+            coins: values.enumerated().map { Coin(tx: txid(n), index: UInt32($0.offset), value: $0.element) },
+            receiver: operatorAddress)
     }
 
-    static func payout(_ id: String, tx n: Int, inputs: [Coin], change: UInt64?, quantity: UInt64 = 1000) -> PayoutToPrepare {
+    static func payout(
+        _ id: String, tx n: Int, inputs: [Coin], change: UInt64?, quantity: UInt64 = 1000
+    ) -> PayoutToPrepare {
         let payout = PayoutToPrepare(
             requestId: id, op: .payout, account: account, token: "LTC", quantity: UInt256(quantity), fee: UInt256(10),
             failureFee: UInt256(5), destination: chain + ":n3GNqMveyvaPvUbH469vDRadqpJMPc84JA", destinationChain: chain,
@@ -73,13 +76,19 @@ class CoinPoolTests: XCTestCase {
     func testDepositsFeedThePool() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000, 70_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
         XCTAssertEqual(try totals(ledger), ["available": 120_000])
-        let coins = try ledger.spendableCoins(chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress, excluding: [], limit: 10)
-        XCTAssertEqual(coins.map(\.value), [70_000, 50_000])      // largest first
-        let others = try ledger.spendableCoins(chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress,
-                                               excluding: [coins[0].outpoint], limit: 10)
+        let coins = try ledger.spendableCoins(
+            chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress, excluding: [], limit: 10)
+        XCTAssertEqual(coins.map(\.value), [70_000, 50_000])  // largest first
+        let others = try ledger.spendableCoins(
+            chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress,
+            excluding: [coins[0].outpoint], limit: 10)
         XCTAssertEqual(others.map(\.value), [50_000])
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -88,19 +97,35 @@ class CoinPoolTests: XCTestCase {
     func testTwoPayoutsNeverHoldTheSameCoin() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
         let coin = deposit.coins[0]
-        let first = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000), nowMilliseconds: testNowMilliseconds) }
+        let first = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000),
+                nowMilliseconds: testNowMilliseconds)
+        }
         XCTAssertNoThrow(try first.get())
-        let second = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [coin], change: 48_000), nowMilliseconds: testNowMilliseconds) }
+        let second = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-2", tx: 11, inputs: [coin], change: 48_000),
+                nowMilliseconds: testNowMilliseconds)
+        }
         XCTAssertThrowsError(try second.get()) { error in
             XCTAssertEqual((error as? TokError)?.code, .coinConflict)
             XCTAssertEqual((error as? TokError)?.retryable, true)
         }
-        XCTAssertEqual(try ledger.balance(account: CoinPoolTests.account, token: "LTC"), Balance(available: UInt256(50_000 - 1010), locked: UInt256(1010)))
+        XCTAssertEqual(
+            try ledger.balance(account: CoinPoolTests.account, token: "LTC"),
+            Balance(available: UInt256(50_000 - 1010), locked: UInt256(1010)))
         XCTAssertEqual(try totals(ledger), ["reserved": 50_000, "pending": 48_000])
         // Replaying the first prepare changes nothing.
-        let replay = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000), nowMilliseconds: testNowMilliseconds) }
+        let replay = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-1", tx: 10, inputs: [coin], change: 48_000),
+                nowMilliseconds: testNowMilliseconds)
+        }
         guard case .success(.alreadyDone(let row)) = replay else { return XCTFail("\(replay)") }
         XCTAssertEqual(row.inputs, [coin])
         XCTAssertEqual(row.change, Coin(tx: CoinPoolTests.txid(10), index: 1, value: 48_000))
@@ -111,13 +136,21 @@ class CoinPoolTests: XCTestCase {
     func testUnknownOrMisvaluedCoinsAreRefused() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
         let unknown = try inBatch(ledger) { () throws(TokError) in
-            try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [Coin(tx: CoinPoolTests.txid(9), index: 0, value: 50_000)], change: nil), nowMilliseconds: testNowMilliseconds)
+            try ledger.preparePayout(
+                CoinPoolTests.payout(
+                    "p-1", tx: 10, inputs: [Coin(tx: CoinPoolTests.txid(9), index: 0, value: 50_000)], change: nil),
+                nowMilliseconds: testNowMilliseconds)
         }
         XCTAssertEqual((unknown.failure)?.code, .coinConflict)
         let misvalued = try inBatch(ledger) { () throws(TokError) in
-            try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [Coin(tx: CoinPoolTests.txid(1), index: 0, value: 60_000)], change: nil), nowMilliseconds: testNowMilliseconds)
+            try ledger.preparePayout(
+                CoinPoolTests.payout(
+                    "p-2", tx: 11, inputs: [Coin(tx: CoinPoolTests.txid(1), index: 0, value: 60_000)], change: nil),
+                nowMilliseconds: testNowMilliseconds)
         }
         XCTAssertEqual((misvalued.failure)?.code, .conflictingRecord)
         XCTAssertEqual(try totals(ledger), ["available": 50_000])
@@ -128,23 +161,48 @@ class CoinPoolTests: XCTestCase {
     func testCommitAndRollbackSettleTheCoins() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000, 40_000, 30_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
-        let confirmation = PayoutConfirmation(blockHash: String(repeating: "c", count: 64), blockNumber: 9, confirmations: 3)
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000), nowMilliseconds: testNowMilliseconds) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-2", tx: 11, inputs: [deposit.coins[1]], change: 38_000), nowMilliseconds: testNowMilliseconds) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-3", tx: 12, inputs: [deposit.coins[2]], change: nil), nowMilliseconds: testNowMilliseconds) }
-        XCTAssertNoThrow(try inBatch(ledger) { () throws(TokError) in
-            try ledger.commitPayout(requestId: "p-1", tx: CoinPoolTests.txid(10), confirmation: confirmation, nowMilliseconds: testNowMilliseconds)
-        }.get())
-        XCTAssertNoThrow(try inBatch(ledger) { () throws(TokError) in
-            try ledger.rollbackPayout(requestId: "p-2", tx: CoinPoolTests.txid(11), reason: "dropped", nonceConsumed: false, nowMilliseconds: testNowMilliseconds)
-        }.get())
-        XCTAssertNoThrow(try inBatch(ledger) { () throws(TokError) in
-            try ledger.rollbackPayout(requestId: "p-3", tx: CoinPoolTests.txid(12), reason: "input spent elsewhere", nonceConsumed: true, nowMilliseconds: testNowMilliseconds)
-        }.get())
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
+        let confirmation = PayoutConfirmation(
+            blockHash: String(repeating: "c", count: 64), blockNumber: 9, confirmations: 3)
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000),
+                nowMilliseconds: testNowMilliseconds)
+        }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-2", tx: 11, inputs: [deposit.coins[1]], change: 38_000),
+                nowMilliseconds: testNowMilliseconds)
+        }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-3", tx: 12, inputs: [deposit.coins[2]], change: nil),
+                nowMilliseconds: testNowMilliseconds)
+        }
+        XCTAssertNoThrow(
+            try inBatch(ledger) { () throws(TokError) in
+                try ledger.commitPayout(
+                    requestId: "p-1", tx: CoinPoolTests.txid(10), confirmation: confirmation,
+                    nowMilliseconds: testNowMilliseconds)
+            }.get())
+        XCTAssertNoThrow(
+            try inBatch(ledger) { () throws(TokError) in
+                try ledger.rollbackPayout(
+                    requestId: "p-2", tx: CoinPoolTests.txid(11), reason: "dropped", nonceConsumed: false,
+                    nowMilliseconds: testNowMilliseconds)
+            }.get())
+        XCTAssertNoThrow(
+            try inBatch(ledger) { () throws(TokError) in
+                try ledger.rollbackPayout(
+                    requestId: "p-3", tx: CoinPoolTests.txid(12), reason: "input spent elsewhere", nonceConsumed: true,
+                    nowMilliseconds: testNowMilliseconds)
+            }.get())
         // p-1's change (48 000) and p-2's freed input (40 000) are available; p-1's and p-3's inputs are spent.
         XCTAssertEqual(try totals(ledger), ["available": 88_000, "spent": 80_000])
-        let free = try ledger.spendableCoins(chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress, excluding: [], limit: 10)
+        let free = try ledger.spendableCoins(
+            chain: CoinPoolTests.chain, address: CoinPoolTests.operatorAddress, excluding: [], limit: 10)
         XCTAssertEqual(Set(free.map(\.outpoint)), [CoinPoolTests.txid(10) + ":1", CoinPoolTests.txid(1) + ":1"])
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -153,10 +211,18 @@ class CoinPoolTests: XCTestCase {
     func testOwnPayoutIsNotADeposit() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000), nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.preparePayout(
+                CoinPoolTests.payout("p-1", tx: 10, inputs: [deposit.coins[0]], change: 48_000),
+                nowMilliseconds: testNowMilliseconds)
+        }
         let claim = CoinPoolTests.deposit("d-2", tx: 10, values: [48_000])
-        let result = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(claim, nowMilliseconds: testNowMilliseconds) }
+        let result = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(claim, nowMilliseconds: testNowMilliseconds)
+        }
         XCTAssertEqual(result.failure?.code, .conflictingRecord)
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -165,7 +231,9 @@ class CoinPoolTests: XCTestCase {
     func testInvariantsCatchAStrandedReservation() throws {
         let ledger = try openLedger()
         let deposit = CoinPoolTests.deposit("d-1", tx: 1, values: [50_000])
-        _ = try inBatch(ledger) { () throws(TokError) in try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds) }
+        _ = try inBatch(ledger) { () throws(TokError) in
+            try ledger.creditDeposit(deposit, nowMilliseconds: testNowMilliseconds)
+        }
         try ledger.database.execute("UPDATE utxos SET state = 'reserved', spent_by = 'nobody'")
         XCTAssertFalse(try ledger.checkInvariants().isEmpty)
     }
@@ -177,7 +245,8 @@ class CoinPoolTests: XCTestCase {
             let old = try SQLiteDatabase(path: path)
             for step in Schema.migrations[0].steps { try old.execute(SQLiteDialect().render(step)) }
             try old.execute("PRAGMA user_version = 1")
-            try old.execute("""
+            try old.execute(
+                """
                 INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset, dest_amount,
                                      sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms)
                 VALUES ('p-old', 'payout', 'a', 'ETH', '1', '0', 'd', 'eip155:1', 'eip155:1/slip44:60', '1', 's', 0, '0x01', '0x', 'failed', '0', 1, 1)
@@ -206,7 +275,8 @@ class CoinPoolTests: XCTestCase {
         }
         let ledger = try Ledger(path: path, synchronous: "normal", busyTimeoutMilliseconds: 1000, logger: log.logger)
         XCTAssertEqual(try ledger.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
-        XCTAssertEqual(try ledger.database.scalarInt("SELECT count(*) FROM schema_migrations"), Int64(Schema.currentVersion))
+        XCTAssertEqual(
+            try ledger.database.scalarInt("SELECT count(*) FROM schema_migrations"), Int64(Schema.currentVersion))
         XCTAssertEqual(try ledger.database.scalarInt("SELECT decimals FROM token_units WHERE token = 'LTC'"), 8)
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -221,29 +291,41 @@ class CoinPoolTests: XCTestCase {
     }
 
     func testTheSmallestSufficientCoinIsChosen() throws {
-        let plan = try XCTUnwrap(UTXOPayoutChannel.select(amount: 100_000, from: coins([1_000_000, 150_000, 120_000, 90_000]),
-                                                          parameters: CoinPoolTests.litecoin, maxInputs: 10))
+        let plan = try XCTUnwrap(
+            UTXOPayoutChannel.select(
+                amount: 100_000, from: coins([1_000_000, 150_000, 120_000, 90_000]),
+                parameters: CoinPoolTests.litecoin, maxInputs: 10))
         XCTAssertEqual(plan.inputs.map(\.value), [120_000])
         let size = UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 1, p2pkhOutputCount: 2)
-        XCTAssertEqual(plan.fee, UTXOTransaction.minimumFeeBaseUnits(sizeBytes: size, outputValuesBaseUnits: [100_000, 20_000],
-                                                                     chain: CoinPoolTests.litecoin))
+        XCTAssertEqual(
+            plan.fee,
+            UTXOTransaction.minimumFeeBaseUnits(
+                sizeBytes: size, outputValuesBaseUnits: [100_000, 20_000],
+                chain: CoinPoolTests.litecoin))
         XCTAssertEqual(plan.change, 120_000 - 100_000 - plan.fee)
         XCTAssertEqual(plan.inputs.map(\.value).reduce(0, +), 100_000 + plan.fee + (plan.change ?? 0))
     }
 
     func testLargestCoinsAreCombinedWhenNoneSuffices() throws {
-        let plan = try XCTUnwrap(UTXOPayoutChannel.select(amount: 200_000, from: coins([90_000, 80_000, 70_000, 10_000]),
-                                                          parameters: CoinPoolTests.litecoin, maxInputs: 10))
+        let plan = try XCTUnwrap(
+            UTXOPayoutChannel.select(
+                amount: 200_000, from: coins([90_000, 80_000, 70_000, 10_000]),
+                parameters: CoinPoolTests.litecoin, maxInputs: 10))
         XCTAssertEqual(plan.inputs.map(\.value), [90_000, 80_000, 70_000])
-        XCTAssertNil(UTXOPayoutChannel.select(amount: 200_000, from: coins([90_000, 80_000, 70_000]),
-                                              parameters: CoinPoolTests.litecoin, maxInputs: 2))
-        XCTAssertNil(UTXOPayoutChannel.select(amount: 250_000, from: coins([90_000, 80_000, 70_000]),
-                                              parameters: CoinPoolTests.litecoin, maxInputs: 10))
+        XCTAssertNil(
+            UTXOPayoutChannel.select(
+                amount: 200_000, from: coins([90_000, 80_000, 70_000]),
+                parameters: CoinPoolTests.litecoin, maxInputs: 2))
+        XCTAssertNil(
+            UTXOPayoutChannel.select(
+                amount: 250_000, from: coins([90_000, 80_000, 70_000]),
+                parameters: CoinPoolTests.litecoin, maxInputs: 10))
     }
 
     // Change below the dust limit is not worth an output: it goes to the fee.
     func testDustChangeGoesToTheFee() throws {
-        let plan = try XCTUnwrap(UTXOPayoutChannel.plan(amount: 100_000, inputs: coins([102_000]), parameters: CoinPoolTests.litecoin))
+        let plan = try XCTUnwrap(
+            UTXOPayoutChannel.plan(amount: 100_000, inputs: coins([102_000]), parameters: CoinPoolTests.litecoin))
         XCTAssertNil(plan.change)
         XCTAssertEqual(plan.fee, 2_000)
     }
@@ -253,10 +335,13 @@ class CoinPoolTests: XCTestCase {
         let doge = CoinPoolTests.dogecoin
         let softDust = try XCTUnwrap(doge.softDustLimitBaseUnits)
         let amount: UInt64 = 500_000_000
-        let withChange = try XCTUnwrap(UTXOPayoutChannel.plan(amount: amount, inputs: coins([amount + 3 * softDust]), parameters: doge))
+        let withChange = try XCTUnwrap(
+            UTXOPayoutChannel.plan(amount: amount, inputs: coins([amount + 3 * softDust]), parameters: doge))
         XCTAssertNotNil(withChange.change)
         XCTAssertGreaterThanOrEqual(withChange.change!, softDust)
-        let without = try XCTUnwrap(UTXOPayoutChannel.plan(amount: amount, inputs: coins([amount + doge.minTxFeeBaseUnits + softDust / 2]), parameters: doge))
+        let without = try XCTUnwrap(
+            UTXOPayoutChannel.plan(
+                amount: amount, inputs: coins([amount + doge.minTxFeeBaseUnits + softDust / 2]), parameters: doge))
         XCTAssertNil(without.change)
         XCTAssertGreaterThanOrEqual(without.fee, doge.minTxFeeBaseUnits)
     }
@@ -268,23 +353,33 @@ class CoinPoolTests: XCTestCase {
         }
         XCTAssertEqual(verdict(-27, "Transaction already in block chain"), .accepted)
         XCTAssertEqual(verdict(-26, "txn-already-in-mempool"), .accepted)
-        XCTAssertEqual(verdict(-25, "bad-txns-inputs-missingorspent"), .refused("bad-txns-inputs-missingorspent", inputsSpent: true))
+        XCTAssertEqual(
+            verdict(-25, "bad-txns-inputs-missingorspent"),
+            .refused("bad-txns-inputs-missingorspent", inputsSpent: true))
         XCTAssertEqual(verdict(-25, "Missing inputs"), .refused("Missing inputs", inputsSpent: true))
         XCTAssertEqual(verdict(-26, "txn-mempool-conflict"), .retry("txn-mempool-conflict"))
-        XCTAssertEqual(verdict(-26, "non-mandatory-script-verify-flag (Signature must be zero for failed CHECK(MULTI)SIG operation)"),
-                       .refused("non-mandatory-script-verify-flag (Signature must be zero for failed CHECK(MULTI)SIG operation)", inputsSpent: false))
-        XCTAssertEqual(verdict(-26, "66: min relay fee not met"), .refused("66: min relay fee not met", inputsSpent: false))
+        XCTAssertEqual(
+            verdict(
+                -26, "non-mandatory-script-verify-flag (Signature must be zero for failed CHECK(MULTI)SIG operation)"),
+            .refused(
+                "non-mandatory-script-verify-flag (Signature must be zero for failed CHECK(MULTI)SIG operation)",
+                inputsSpent: false))
+        XCTAssertEqual(
+            verdict(-26, "66: min relay fee not met"), .refused("66: min relay fee not met", inputsSpent: false))
         XCTAssertEqual(verdict(-28, "Loading block index..."), .retry("Loading block index..."))
-        XCTAssertEqual(verdict(-26, "mempool min fee not met, 2000 < 3000"), .retry("mempool min fee not met, 2000 < 3000"))
+        XCTAssertEqual(
+            verdict(-26, "mempool min fee not met, 2000 < 3000"), .retry("mempool min fee not met, 2000 < 3000"))
     }
 
     // Coins in a record: a vout and a positive base-unit value that fits the ledger's 63 bits; anything else is refused.
     func testMalformedCoinsAreRefused() throws {
-        let good = PayoutTx(chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100", sender: CoinPoolTests.operatorAddress,
-                            spendGuard: .coins(inputs: coins([5]), change: nil))
+        let good = PayoutTx(
+            chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100",
+            sender: CoinPoolTests.operatorAddress,
+            spendGuard: .coins(inputs: coins([5]), change: nil))
         let cases: [(JSON) -> Void] = [
             { input in input.set("value", string: "0") },
-            { input in input.set("value", string: "9223372036854775808") },     // 2^63
+            { input in input.set("value", string: "9223372036854775808") },  // 2^63
             { input in input.set("value", string: "+5") },
             { input in input.set("value", integer: 5) },
             { input in input.remove("vout") },
@@ -300,8 +395,13 @@ class CoinPoolTests: XCTestCase {
         }
         let oversized = good.object()
         let many = JSON.array()
-        for index in 0...PayoutTx.maxInputs { many.append(PayoutTx(chain: "", tx: "", rawHex: "", sender: "",
-                                                                    spendGuard: .coins(inputs: [Coin(tx: CoinPoolTests.txid(index), index: 0, value: 1)], change: nil)).object()["inputs"]!.arrayElements[0]) }
+        for index in 0...PayoutTx.maxInputs {
+            many.append(
+                PayoutTx(
+                    chain: "", tx: "", rawHex: "", sender: "",
+                    spendGuard: .coins(inputs: [Coin(tx: CoinPoolTests.txid(index), index: 0, value: 1)], change: nil)
+                ).object()["inputs"]!.arrayElements[0])
+        }
         oversized.set("inputs", many)
         let record = JSON.object()
         record.set(Field.payoutTx, oversized)
@@ -310,8 +410,10 @@ class CoinPoolTests: XCTestCase {
 
     // payout_tx carries the coins and the change; tok-apply reads back exactly what tok-verify wrote.
     func testPayoutTxRoundTripsCoins() throws {
-        let written = PayoutTx(chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100", sender: CoinPoolTests.operatorAddress,
-                               spendGuard: .coins(inputs: coins([5, 6]), change: Coin(tx: CoinPoolTests.txid(10), index: 1, value: 7)))
+        let written = PayoutTx(
+            chain: CoinPoolTests.chain, tx: CoinPoolTests.txid(10), rawHex: "0100",
+            sender: CoinPoolTests.operatorAddress,
+            spendGuard: .coins(inputs: coins([5, 6]), change: Coin(tx: CoinPoolTests.txid(10), index: 1, value: 7)))
         let record = JSON.object()
         record.set(Field.payoutTx, written.object())
         XCTAssertEqual(try PayoutTx.read(record), written)

@@ -8,7 +8,8 @@ extension LedgerTests {
         let ledger = try openLedger()
         let half = UInt256.max.divided(by: 2).quotient
         for (index, account) in [LedgerTests.accountA, LedgerTests.accountB].enumerated() {
-            let deposit = LedgerTests.deposit("big-\(index)", tx: 100 + index, account: account, amount: half.adding(UInt256(5))!)
+            let deposit = LedgerTests.deposit(
+                "big-\(index)", tx: 100 + index, account: account, amount: half.adding(UInt256(5))!)
             XCTAssertEqual(try credit(ledger, deposit).get(), .credited(availableAfter: half.adding(UInt256(5))!))
         }
         XCTAssertEqual(try ledger.checkInvariants(), [], "two balances over 2^255 are a valid ledger")

@@ -14,13 +14,15 @@ final class KeccakTests: XCTestCase {
     func testPublishedVectors() {
         XCTAssertEqual(hash([UInt8]()), "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
         XCTAssertEqual(hash("abc".utf8), "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")
-        XCTAssertEqual(hash("The quick brown fox jumps over the lazy dog".utf8),
-                       "4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15")
+        XCTAssertEqual(
+            hash("The quick brown fox jumps over the lazy dog".utf8),
+            "4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15")
     }
 
     func testERC20TransferTopicAndSelector() {
-        XCTAssertEqual(hash("Transfer(address,address,uint256)".utf8),
-                       "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
+        XCTAssertEqual(
+            hash("Transfer(address,address,uint256)".utf8),
+            "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
         XCTAssertEqual(Array(Keccak.keccak256("transfer(address,uint256)".utf8).prefix(4)), [0xA9, 0x05, 0x9C, 0xBB])
     }
 
@@ -80,7 +82,7 @@ final class KeccakTests: XCTestCase {
     func testHexRoundTrip() {
         var rng = SplitMix64(state: 42)
         for count in [0, 1, 31, 32, 33, 200] {
-            let bytes = (0..<count).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
             XCTAssertEqual(Hex.decode(Hex.encode(bytes)), bytes)
             XCTAssertEqual(Hex.decode(Hex.encode(bytes, prefix: true)), bytes)
             XCTAssertEqual(Hex.decode(Hex.encode(bytes).uppercased()), bytes)

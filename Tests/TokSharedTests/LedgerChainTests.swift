@@ -22,24 +22,25 @@ class LedgerChainTests: XCTestCase {
     override func setUpWithError() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-chain-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        config = try TokConfig.parse(text: """
-            [[tokens]]
-            alias = "DOGE"
-            decimals = 8
+        config = try TokConfig.parse(
+            text: """
+                [[tokens]]
+                alias = "DOGE"
+                decimals = 8
 
-            [[networks]]
-            alias = "doge"
-            chain = "\(LedgerChainTests.chain)"
-            rpc_url = "http://127.0.0.1:9"
-            receiver = "n3GNqMveyvaPvUbH469vDRadqpJMPc84JA"
-            confirmations = 3
-            follow_start_height = 100
+                [[networks]]
+                alias = "doge"
+                chain = "\(LedgerChainTests.chain)"
+                rpc_url = "http://127.0.0.1:9"
+                receiver = "n3GNqMveyvaPvUbH469vDRadqpJMPc84JA"
+                confirmations = 3
+                follow_start_height = 100
 
-              [[networks.assets]]
-              token = "DOGE"
-              asset = "\(LedgerChainTests.asset)"
-              decimals = 8
-            """, file: "t", environment: [:])
+                  [[networks.assets]]
+                  token = "DOGE"
+                  asset = "\(LedgerChainTests.asset)"
+                  decimals = 8
+                """, file: "t", environment: [:])
         network = config.networks[0]
         ledger = try openLedger("ledger.db")
     }
@@ -52,8 +53,9 @@ class LedgerChainTests: XCTestCase {
     func openLedger(_ name: String) throws -> Ledger {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let ledger = try openTestLedger(engine: Self.engine,
-                                        location: try TestDatabase.make(Self.engine, directory: directory.path, file: name), logger: logger)
+        let ledger = try openTestLedger(
+            engine: Self.engine,
+            location: try TestDatabase.make(Self.engine, directory: directory.path, file: name), logger: logger)
         try ledger.bindTokenUnits(config.tokens)
         return ledger
     }
@@ -61,15 +63,20 @@ class LedgerChainTests: XCTestCase {
     static func hash(_ label: String) -> String { Hex.encode(Hashing.sha256(Array(label.utf8))) }
 
     /// Block `height` of branch `branch`, its parent on `parentBranch`, paying the receiver `payments`.
-    func block(_ height: Int64, _ branch: String = "a", parent parentBranch: String? = nil,
-               payments: [(tx: String, koinu: UInt64, sender: String?)] = []) -> FollowedBlock {
+    func block(
+        _ height: Int64, _ branch: String = "a", parent parentBranch: String? = nil,
+        payments: [(tx: String, koinu: UInt64, sender: String?)] = []
+    ) -> FollowedBlock {
         FollowedBlock(
             network: LedgerChainTests.chain, height: height, hash: LedgerChainTests.hash("\(branch)\(height)"),
-            previousHash: LedgerChainTests.hash("\(parentBranch ?? branch)\(height - 1)"), timeUnixSeconds: 1_700_000_000 + height,
+            previousHash: LedgerChainTests.hash("\(parentBranch ?? branch)\(height - 1)"),
+            timeUnixSeconds: 1_700_000_000 + height,
             payments: payments.map { payment in
-                DetectedPayment(tx: LedgerChainTests.hash(payment.tx), asset: LedgerChainTests.asset, amount: UInt256(payment.koinu),
-                                outputs: [Coin(tx: LedgerChainTests.hash(payment.tx), index: 0, value: payment.koinu)],
-                                sender: payment.sender, unproven: payment.sender == nil ? "mixed_inputs" : nil)
+                DetectedPayment(
+                    tx: LedgerChainTests.hash(payment.tx), asset: LedgerChainTests.asset,
+                    amount: UInt256(payment.koinu),
+                    outputs: [Coin(tx: LedgerChainTests.hash(payment.tx), index: 0, value: payment.koinu)],
+                    sender: payment.sender, unproven: payment.sender == nil ? "mixed_inputs" : nil)
             })
     }
 
@@ -78,7 +85,8 @@ class LedgerChainTests: XCTestCase {
         let target = ledger ?? self.ledger!
         return try target.inBatch {
             try target.inRecordSavepoint { () throws(TokError) in
-                try target.connectBlock(block, network: self.network, config: self.config, nowMilliseconds: testNowMilliseconds)
+                try target.connectBlock(
+                    block, network: self.network, config: self.config, nowMilliseconds: testNowMilliseconds)
             }
         }
     }
@@ -88,8 +96,9 @@ class LedgerChainTests: XCTestCase {
         let target = ledger ?? self.ledger!
         return try target.inBatch {
             try target.inRecordSavepoint { () throws(TokError) in
-                try target.disconnectBlock(chain: block.network, height: block.height, hash: block.hash,
-                                           nowMilliseconds: testNowMilliseconds)
+                try target.disconnectBlock(
+                    chain: block.network, height: block.height, hash: block.hash,
+                    nowMilliseconds: testNowMilliseconds)
             }
         }
     }
@@ -110,7 +119,8 @@ class LedgerChainTests: XCTestCase {
     func testBlocksExtendTheTip() throws {
         expectCode(.notNextBlock) { try self.connect(self.block(99)) }
         try connect(block(100))
-        XCTAssertEqual(try connect(block(100)), .duplicate("block \(block(100).hash) at height 100 is already connected"))
+        XCTAssertEqual(
+            try connect(block(100)), .duplicate("block \(block(100).hash) at height 100 is already connected"))
         expectCode(.notNextBlock) { try self.connect(self.block(102)) }
         expectCode(.notNextBlock) { try self.connect(self.block(101, "b", parent: "b")) }
         try connect(block(101))
@@ -165,11 +175,14 @@ class LedgerChainTests: XCTestCase {
         for height in [102, 101, 100] as [Int64] { try disconnect(block(height)) }
         XCTAssertEqual(try available(), UInt256(5_000))
         XCTAssertEqual(try ledger.checkInvariants().filter { $0.hasPrefix("shortfall") }.count, 1)
-        XCTAssertEqual(try ledger.coinTotals(chain: LedgerChainTests.chain, address: network.receiver)["available"], nil,
-                       "the coin left with its transaction")
+        XCTAssertEqual(
+            try ledger.coinTotals(chain: LedgerChainTests.chain, address: network.receiver)["available"], nil,
+            "the coin left with its transaction")
         let payout = PayoutToPrepare(
-            requestId: "out-1", op: .payout, account: LedgerChainTests.aliceAccount, token: "DOGE", quantity: UInt256(100),
-            fee: .zero, failureFee: .zero, destination: LedgerChainTests.aliceAccount, destinationChain: LedgerChainTests.chain,
+            requestId: "out-1", op: .payout, account: LedgerChainTests.aliceAccount, token: "DOGE",
+            quantity: UInt256(100),
+            fee: .zero, failureFee: .zero, destination: LedgerChainTests.aliceAccount,
+            destinationChain: LedgerChainTests.chain,
             destinationAsset: LedgerChainTests.asset, destinationAmount: UInt256(100), sender: network.receiver,
             spendGuard: .coins(inputs: [Coin(tx: LedgerChainTests.hash("p"), index: 0, value: 5_000)], change: nil),
             tx: LedgerChainTests.hash("out"), rawTx: "00")
@@ -182,7 +195,8 @@ class LedgerChainTests: XCTestCase {
         try connect(block(102, "b", parent: "b"))
         XCTAssertEqual(try available(), UInt256(5_000), "credited once")
         XCTAssertEqual(try ledger.checkInvariants(), [], "mined again: resolved")
-        XCTAssertEqual(try ledger.coinTotals(chain: LedgerChainTests.chain, address: network.receiver)["available"], 5_000)
+        XCTAssertEqual(
+            try ledger.coinTotals(chain: LedgerChainTests.chain, address: network.receiver)["available"], 5_000)
 
         try disconnect(block(102, "b", parent: "b"))
         XCTAssertEqual(try ledger.checkInvariants().filter { $0.hasPrefix("shortfall") }.count, 1, "undone: open again")
@@ -196,8 +210,12 @@ class LedgerChainTests: XCTestCase {
         try connect(block(101))
         try connect(block(102))
         for height in [102, 101, 100] as [Int64] { try disconnect(block(height)) }
-        expectCode(.unknownRequest) { try self.ledger.inBatch { try self.ledger.resolveShortfall(id: 99, note: "x", nowMilliseconds: 0) } }
-        try ledger.inBatch { try self.ledger.resolveShortfall(id: 1, note: "double spent; settled with the user", nowMilliseconds: 0) }
+        expectCode(.unknownRequest) {
+            try self.ledger.inBatch { try self.ledger.resolveShortfall(id: 99, note: "x", nowMilliseconds: 0) }
+        }
+        try ledger.inBatch {
+            try self.ledger.resolveShortfall(id: 1, note: "double spent; settled with the user", nowMilliseconds: 0)
+        }
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
@@ -211,51 +229,59 @@ class LedgerChainTests: XCTestCase {
 
     /// Follows an EVM network with ETH and one ERC-20 instead of the UTXO one.
     func useEVMNetwork() throws {
-        config = try TokConfig.parse(text: """
-            [[tokens]]
-            alias = "ETH"
+        config = try TokConfig.parse(
+            text: """
+                [[tokens]]
+                alias = "ETH"
 
-            [[tokens]]
-            alias = "TOK"
+                [[tokens]]
+                alias = "TOK"
 
-            [[networks]]
-            alias = "evm"
-            chain = "\(LedgerChainTests.evmChain)"
-            rpc_url = "http://127.0.0.1:9"
-            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
-            confirmations = 3
-            follow_start_height = 100
+                [[networks]]
+                alias = "evm"
+                chain = "\(LedgerChainTests.evmChain)"
+                rpc_url = "http://127.0.0.1:9"
+                receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+                confirmations = 3
+                follow_start_height = 100
 
-              [[networks.assets]]
-              token = "ETH"
-              asset = "\(LedgerChainTests.eth)"
-              decimals = 18
+                  [[networks.assets]]
+                  token = "ETH"
+                  asset = "\(LedgerChainTests.eth)"
+                  decimals = 18
 
-              [[networks.assets]]
-              token = "TOK"
-              asset = "\(LedgerChainTests.tok)"
-              decimals = 18
-            """, file: "t", environment: [:])
+                  [[networks.assets]]
+                  token = "TOK"
+                  asset = "\(LedgerChainTests.tok)"
+                  decimals = 18
+                """, file: "t", environment: [:])
         network = config.networks[0]
         try ledger.bindTokenUnits(config.tokens)
     }
 
     /// An EVM block of branch `branch` whose transaction `tx` pays the receiver in both assets (nil sender: unproven).
-    func evmBlock(_ height: Int64, _ branch: String = "a", parent parentBranch: String? = nil, paying tx: String? = nil,
-                  sender: String? = evmSender) -> FollowedBlock {
-        let payments = tx.map { tx in
-            [(LedgerChainTests.eth, UInt256(1_000)), (LedgerChainTests.tok, UInt256(2_000))].map { asset, amount in
-                DetectedPayment(tx: "0x" + LedgerChainTests.hash(tx), asset: asset, amount: amount, outputs: [], sender: sender,
-                                unproven: sender == nil ? "mixed_senders" : nil)
-            }
-        } ?? []
-        return FollowedBlock(network: LedgerChainTests.evmChain, height: height, hash: "0x" + LedgerChainTests.hash("evm\(branch)\(height)"),
-                             previousHash: "0x" + LedgerChainTests.hash("evm\(parentBranch ?? branch)\(height - 1)"),
-                             timeUnixSeconds: 1_700_000_000 + height, payments: payments)
+    func evmBlock(
+        _ height: Int64, _ branch: String = "a", parent parentBranch: String? = nil, paying tx: String? = nil,
+        sender: String? = evmSender
+    ) -> FollowedBlock {
+        let payments =
+            tx.map { tx in
+                [(LedgerChainTests.eth, UInt256(1_000)), (LedgerChainTests.tok, UInt256(2_000))].map { asset, amount in
+                    DetectedPayment(
+                        tx: "0x" + LedgerChainTests.hash(tx), asset: asset, amount: amount, outputs: [], sender: sender,
+                        unproven: sender == nil ? "mixed_senders" : nil)
+                }
+            } ?? []
+        return FollowedBlock(
+            network: LedgerChainTests.evmChain, height: height,
+            hash: "0x" + LedgerChainTests.hash("evm\(branch)\(height)"),
+            previousHash: "0x" + LedgerChainTests.hash("evm\(parentBranch ?? branch)\(height - 1)"),
+            timeUnixSeconds: 1_700_000_000 + height, payments: payments)
     }
 
     func evmAvailable(_ token: String) throws -> UInt256 {
-        try ledger.balance(account: "\(LedgerChainTests.evmChain):\(LedgerChainTests.evmSender)", token: token).available
+        try ledger.balance(account: "\(LedgerChainTests.evmChain):\(LedgerChainTests.evmSender)", token: token)
+            .available
     }
 
     // Both assets a transaction pays are credited at the level, each once under its own automatic id; when the
@@ -269,7 +295,9 @@ class LedgerChainTests: XCTestCase {
         XCTAssertEqual(try evmAvailable("ETH"), UInt256(1_000))
         XCTAssertEqual(try evmAvailable("TOK"), UInt256(2_000))
         XCTAssertEqual(try ledger.requestState(id: "auto:\(LedgerChainTests.evmChain):\(tx)")?.token, "ETH")
-        XCTAssertEqual(try ledger.requestState(id: "auto:\(LedgerChainTests.evmChain):\(tx):\(LedgerChainTests.tokenContract)")?.amount, "2000")
+        XCTAssertEqual(
+            try ledger.requestState(id: "auto:\(LedgerChainTests.evmChain):\(tx):\(LedgerChainTests.tokenContract)")?
+                .amount, "2000")
         XCTAssertEqual(try ledger.checkInvariants(), [])
 
         for height in [102, 101, 100] as [Int64] { try disconnect(evmBlock(height)) }
@@ -281,7 +309,8 @@ class LedgerChainTests: XCTestCase {
         XCTAssertEqual(try evmAvailable("TOK"), UInt256(2_000), "credited once")
         XCTAssertEqual(try ledger.checkInvariants(), [], "mined again: both resolved")
         try disconnect(evmBlock(102, "b", parent: "b"))
-        XCTAssertEqual(try ledger.checkInvariants().filter { $0.hasPrefix("shortfall") }.count, 2, "undone: both open again")
+        XCTAssertEqual(
+            try ledger.checkInvariants().filter { $0.hasPrefix("shortfall") }.count, 2, "undone: both open again")
     }
 
     // Unattributed payments in two assets of one transaction: the operator names the asset, and each is
@@ -295,18 +324,22 @@ class LedgerChainTests: XCTestCase {
         let account = "\(LedgerChainTests.evmChain):\(LedgerChainTests.evmSender)"
         expectCode(.missingField) {
             _ = try self.ledger.inBatch {
-                try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: tx, account: account,
-                                                    nowMilliseconds: 0)
+                try self.ledger.resolveUnattributed(
+                    network: self.network, config: self.config, tx: tx, account: account,
+                    nowMilliseconds: 0)
             }
         }
         for asset in [LedgerChainTests.tok, LedgerChainTests.eth] {
             let outcome = try ledger.inBatch {
-                try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: tx, asset: asset,
-                                                    account: account, nowMilliseconds: 0)
+                try self.ledger.resolveUnattributed(
+                    network: self.network, config: self.config, tx: tx, asset: asset,
+                    account: account, nowMilliseconds: 0)
             }
             XCTAssertEqual(outcome, .credited(availableAfter: UInt256(asset == LedgerChainTests.eth ? 1_000 : 2_000)))
         }
-        XCTAssertEqual(try ledger.requestState(id: "resolved:\(LedgerChainTests.evmChain):\(tx):\(LedgerChainTests.tokenContract)")?.token, "TOK")
+        XCTAssertEqual(
+            try ledger.requestState(
+                id: "resolved:\(LedgerChainTests.evmChain):\(tx):\(LedgerChainTests.tokenContract)")?.token, "TOK")
         XCTAssertEqual(try ledger.requestState(id: "resolved:\(LedgerChainTests.evmChain):\(tx)")?.token, "ETH")
         XCTAssertEqual(try ledger.unattributedPayments(limit: 10), [])
         XCTAssertEqual(try ledger.checkInvariants(), [])
@@ -317,21 +350,24 @@ class LedgerChainTests: XCTestCase {
         try connect(block(100, payments: [("u", 7_000, nil)]))
         expectCode(.notVerified) {
             _ = try self.ledger.inBatch {
-                try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: LedgerChainTests.hash("u"),
-                                                    account: LedgerChainTests.aliceAccount, nowMilliseconds: 0)
+                try self.ledger.resolveUnattributed(
+                    network: self.network, config: self.config, tx: LedgerChainTests.hash("u"),
+                    account: LedgerChainTests.aliceAccount, nowMilliseconds: 0)
             }
         }
         try connect(block(101))
         try connect(block(102))
         let outcome = try ledger.inBatch {
-            try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: LedgerChainTests.hash("u"),
-                                                account: LedgerChainTests.aliceAccount, nowMilliseconds: 0)
+            try self.ledger.resolveUnattributed(
+                network: self.network, config: self.config, tx: LedgerChainTests.hash("u"),
+                account: LedgerChainTests.aliceAccount, nowMilliseconds: 0)
         }
         XCTAssertEqual(outcome, .credited(availableAfter: UInt256(7_000)))
         expectCode(.unknownRequest) {
             _ = try self.ledger.inBatch {
-                try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: LedgerChainTests.hash("u"),
-                                                    account: LedgerChainTests.aliceAccount, nowMilliseconds: 0)
+                try self.ledger.resolveUnattributed(
+                    network: self.network, config: self.config, tx: LedgerChainTests.hash("u"),
+                    account: LedgerChainTests.aliceAccount, nowMilliseconds: 0)
             }
         }
         XCTAssertEqual(try ledger.unattributedPayments(limit: 10), [])
@@ -341,8 +377,10 @@ class LedgerChainTests: XCTestCase {
     // Following the final chain directly, or with a detour through an abandoned branch, gives the same state hash.
     func testStateHashDoesNotDependOnTheDetour() throws {
         let direct = try openLedger("direct.db")
-        let finalChain = [block(100, payments: [("p", 5_000, LedgerChainTests.alice)]), block(101), block(102, "b", parent: "a"),
-                          block(103, "b", parent: "b"), block(104, "b", parent: "b")]
+        let finalChain = [
+            block(100, payments: [("p", 5_000, LedgerChainTests.alice)]), block(101), block(102, "b", parent: "a"),
+            block(103, "b", parent: "b"), block(104, "b", parent: "b"),
+        ]
         for block in finalChain { try connect(block, into: direct) }
 
         for block in finalChain.prefix(2) { try connect(block) }
@@ -351,7 +389,8 @@ class LedgerChainTests: XCTestCase {
         for block in detour.reversed() { try disconnect(block) }
         for block in finalChain.dropFirst(2) { try connect(block) }
 
-        XCTAssertEqual(try ledger.chainTip(chain: LedgerChainTests.chain), try direct.chainTip(chain: LedgerChainTests.chain))
+        XCTAssertEqual(
+            try ledger.chainTip(chain: LedgerChainTests.chain), try direct.chainTip(chain: LedgerChainTests.chain))
         XCTAssertEqual(try available(), try available(direct))
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }

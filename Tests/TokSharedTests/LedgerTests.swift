@@ -31,7 +31,10 @@ struct CapturingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        sink.append(.init(level: event.level, message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
+        sink.append(
+            .init(
+                level: event.level, message: "\(event.message)",
+                metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
     }
 }
 
@@ -73,21 +76,27 @@ class LedgerTests: XCTestCase {
     static let nativeAsset = "eip155:1337/slip44:60"
     static let tokenAsset = "eip155:1337/erc20:0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
-    static func deposit(_ id: String, tx n: Int, account: String = accountA, token: String = "ETH",
-                        asset: String = nativeAsset, amount: UInt256 = UInt256(1000)) -> VerifiedDeposit {
-        VerifiedDeposit(requestId: id, chain: "eip155:1337", tx: tx(n), account: account, token: token,
-                        asset: asset, amount: amount, credited: amount,
-                        blockHash: "0x" + String(repeating: "b", count: 64), blockNumber: 7, confirmations: 3)
+    static func deposit(
+        _ id: String, tx n: Int, account: String = accountA, token: String = "ETH",
+        asset: String = nativeAsset, amount: UInt256 = UInt256(1000)
+    ) -> VerifiedDeposit {
+        VerifiedDeposit(
+            requestId: id, chain: "eip155:1337", tx: tx(n), account: account, token: token,
+            asset: asset, amount: amount, credited: amount,
+            blockHash: "0x" + String(repeating: "b", count: 64), blockNumber: 7, confirmations: 3)
     }
 
     /// Credits one deposit the way tok-apply does: a batch transaction with a record savepoint.
     @discardableResult
-    func credit(_ ledger: Ledger, _ deposit: VerifiedDeposit, op: Op = .deposit) throws -> Result<DepositOutcome, TokError> {
+    func credit(
+        _ ledger: Ledger, _ deposit: VerifiedDeposit, op: Op = .deposit
+    ) throws -> Result<DepositOutcome, TokError> {
         try ledger.inBatch { () -> Result<DepositOutcome, TokError> in
             do throws(TokError) {
-                return .success(try ledger.inRecordSavepoint { () throws(TokError) in
-                    try ledger.creditDeposit(deposit, op: op, nowMilliseconds: testNowMilliseconds)
-                })
+                return .success(
+                    try ledger.inRecordSavepoint { () throws(TokError) in
+                        try ledger.creditDeposit(deposit, op: op, nowMilliseconds: testNowMilliseconds)
+                    })
             } catch {
                 return .failure(error)
             }
@@ -109,7 +118,9 @@ class LedgerTests: XCTestCase {
         let ledger = try openLedger()
         let deposit = LedgerTests.deposit("d-1", tx: 1)
         XCTAssertEqual(try credit(ledger, deposit).get(), .credited(availableAfter: UInt256(1000)))
-        XCTAssertEqual(try ledger.balance(account: LedgerTests.accountA, token: "ETH"), Balance(available: UInt256(1000), locked: .zero))
+        XCTAssertEqual(
+            try ledger.balance(account: LedgerTests.accountA, token: "ETH"),
+            Balance(available: UInt256(1000), locked: .zero))
         XCTAssertEqual(try credit(ledger, deposit).get(), .duplicate(firstRequest: "d-1"))
         XCTAssertEqual(try available(ledger), UInt256(1000))
         XCTAssertEqual(try count(ledger, "deposits"), 1)
@@ -122,8 +133,9 @@ class LedgerTests: XCTestCase {
     func testSameTxOtherRequestIsDuplicate() throws {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-2", tx: 1, account: LedgerTests.accountB)).get(),
-                       .duplicate(firstRequest: "d-1"))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-2", tx: 1, account: LedgerTests.accountB)).get(),
+            .duplicate(firstRequest: "d-1"))
         XCTAssertEqual(try available(ledger, LedgerTests.accountB), .zero)
         XCTAssertNil(try ledger.requestState(id: "d-2"))
         XCTAssertEqual(try count(ledger, "requests"), 1)
@@ -146,9 +158,12 @@ class LedgerTests: XCTestCase {
     func testBalanceOverflow() throws {
         let ledger = try openLedger()
         let nearMax = UInt256.max.subtracting(UInt256(5))!
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-1", tx: 1, amount: nearMax)).get(), .credited(availableAfter: nearMax))
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-2", tx: 2, amount: UInt256(5))).get(),
-                       .credited(availableAfter: .max), "reaching exactly 2^256-1 is allowed")
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-1", tx: 1, amount: nearMax)).get(),
+            .credited(availableAfter: nearMax))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-2", tx: 2, amount: UInt256(5))).get(),
+            .credited(availableAfter: .max), "reaching exactly 2^256-1 is allowed")
         let result = try credit(ledger, LedgerTests.deposit("d-3", tx: 3, amount: UInt256(1)))
         XCTAssertEqual(result.error?.code, .balanceOverflow)
         XCTAssertEqual(try available(ledger), .max)
@@ -157,7 +172,9 @@ class LedgerTests: XCTestCase {
         XCTAssertEqual(try count(ledger, "audit"), 2)
         XCTAssertNil(try ledger.requestState(id: "d-3"))
         // Another account is unaffected by the full one.
-        XCTAssertNoThrow(try credit(ledger, LedgerTests.deposit("d-4", tx: 4, account: LedgerTests.accountB, amount: UInt256(1))).get())
+        XCTAssertNoThrow(
+            try credit(ledger, LedgerTests.deposit("d-4", tx: 4, account: LedgerTests.accountB, amount: UInt256(1)))
+                .get())
     }
 
     // Balances are per account and per token.
@@ -179,21 +196,33 @@ class LedgerTests: XCTestCase {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("x-1", tx: 100))
         try ledger.inBatch {
-        let a = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 1), nowMilliseconds: testNowMilliseconds) }
-        XCTAssertEqual(a, .credited(availableAfter: UInt256(2000)))
-        // B writes its balance first, then fails: a body that throws after writing.
-        assertTokError(.internalError, { () throws(TokError) in
-            try ledger.inRecordSavepoint { () throws(TokError) -> DepositOutcome in
-                _ = try ledger.creditDeposit(LedgerTests.deposit("b", tx: 2, account: LedgerTests.accountB), nowMilliseconds: testNowMilliseconds)
-                throw TokError(.internalError, "fails after writing")
+            let a = try ledger.inRecordSavepoint { () throws(TokError) in
+                try ledger.creditDeposit(LedgerTests.deposit("a", tx: 1), nowMilliseconds: testNowMilliseconds)
             }
-        })
-        // And a precondition failure inside the ledger.
-        assertTokError(.conflictingRecord, { () throws(TokError) in
-            try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("a", tx: 3), nowMilliseconds: testNowMilliseconds) }
-        })
-        let c = try ledger.inRecordSavepoint { () throws(TokError) in try ledger.creditDeposit(LedgerTests.deposit("c", tx: 4), nowMilliseconds: testNowMilliseconds) }
-        XCTAssertEqual(c, .credited(availableAfter: UInt256(3000)))
+            XCTAssertEqual(a, .credited(availableAfter: UInt256(2000)))
+            // B writes its balance first, then fails: a body that throws after writing.
+            assertTokError(
+                .internalError,
+                { () throws(TokError) in
+                    try ledger.inRecordSavepoint { () throws(TokError) -> DepositOutcome in
+                        _ = try ledger.creditDeposit(
+                            LedgerTests.deposit("b", tx: 2, account: LedgerTests.accountB),
+                            nowMilliseconds: testNowMilliseconds)
+                        throw TokError(.internalError, "fails after writing")
+                    }
+                })
+            // And a precondition failure inside the ledger.
+            assertTokError(
+                .conflictingRecord,
+                { () throws(TokError) in
+                    try ledger.inRecordSavepoint { () throws(TokError) in
+                        try ledger.creditDeposit(LedgerTests.deposit("a", tx: 3), nowMilliseconds: testNowMilliseconds)
+                    }
+                })
+            let c = try ledger.inRecordSavepoint { () throws(TokError) in
+                try ledger.creditDeposit(LedgerTests.deposit("c", tx: 4), nowMilliseconds: testNowMilliseconds)
+            }
+            XCTAssertEqual(c, .credited(availableAfter: UInt256(3000)))
         }
 
         XCTAssertEqual(try available(ledger), UInt256(3000))
@@ -210,12 +239,13 @@ class LedgerTests: XCTestCase {
     func testRollbackBatchThenContinue() throws {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
-        XCTAssertThrowsError(try ledger.inBatch {
-            _ = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.creditDeposit(LedgerTests.deposit("d-2", tx: 2), nowMilliseconds: testNowMilliseconds)
-            }
-            throw AbandonBatch()
-        })
+        XCTAssertThrowsError(
+            try ledger.inBatch {
+                _ = try ledger.inRecordSavepoint { () throws(TokError) in
+                    try ledger.creditDeposit(LedgerTests.deposit("d-2", tx: 2), nowMilliseconds: testNowMilliseconds)
+                }
+                throw AbandonBatch()
+            })
         XCTAssertEqual(try available(ledger), UInt256(1000))
         XCTAssertNil(try ledger.requestState(id: "d-2"))
         try credit(ledger, LedgerTests.deposit("d-3", tx: 3))
@@ -261,14 +291,20 @@ class LedgerTests: XCTestCase {
     func testInvariantsHealthy() throws {
         let ledger = try openLedger()
         XCTAssertEqual(try ledger.checkInvariants(), [])
-        for n in 1...5 { try credit(ledger, LedgerTests.deposit("d-\(n)", tx: n, account: n % 2 == 0 ? LedgerTests.accountA : LedgerTests.accountB)) }
+        for n in 1...5 {
+            try credit(
+                ledger,
+                LedgerTests.deposit("d-\(n)", tx: n, account: n % 2 == 0 ? LedgerTests.accountA : LedgerTests.accountB))
+        }
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
     // A deposit credited as a transfer's deposit half is a healthy state too.
     func testInvariantsHealthyWithTransferDeposit() throws {
         let ledger = try openLedger()
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("t-1", tx: 1), op: .transfer).get(), .credited(availableAfter: UInt256(1000)))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("t-1", tx: 1), op: .transfer).get(),
+            .credited(availableAfter: UInt256(1000)))
         XCTAssertEqual(try ledger.requestState(id: "t-1")?.amount, "1000")
         XCTAssertEqual(try ledger.checkInvariants(), [], "a transfer's credited deposit must not count as an orphan")
     }
@@ -291,7 +327,8 @@ class LedgerTests: XCTestCase {
         try ledger.database.execute("UPDATE balances SET available = '01000'")
         let violations = try ledger.checkInvariants()
         XCTAssertTrue(violations.contains { $0.contains("not canonical") }, "\(violations)")
-        assertTokError(.databaseError, { () throws(TokError) in try ledger.balance(account: LedgerTests.accountA, token: "ETH") })
+        assertTokError(
+            .databaseError, { () throws(TokError) in try ledger.balance(account: LedgerTests.accountA, token: "ETH") })
     }
 
     // A deposit without its request row, or a request without its deposit, is reported.
@@ -302,8 +339,10 @@ class LedgerTests: XCTestCase {
         try ledger.database.execute("DELETE FROM requests WHERE request_id = 'd-1'")
         try ledger.database.execute("DELETE FROM deposits WHERE request_id = 'd-2'")
         let violations = try ledger.checkInvariants()
-        XCTAssertTrue(violations.contains { $0.contains("1 deposit(s) without a matching request row") }, "\(violations)")
-        XCTAssertTrue(violations.contains { $0.contains("1 deposit request(s) without a credited deposit") }, "\(violations)")
+        XCTAssertTrue(
+            violations.contains { $0.contains("1 deposit(s) without a matching request row") }, "\(violations)")
+        XCTAssertTrue(
+            violations.contains { $0.contains("1 deposit request(s) without a credited deposit") }, "\(violations)")
     }
 
     // The audit table refuses UPDATE and DELETE.
@@ -320,7 +359,8 @@ class LedgerTests: XCTestCase {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
         try credit(ledger, LedgerTests.deposit("d-2", tx: 2))
-        try ledger.database.execute(Self.engine == .sqlite ? "DROP TRIGGER audit_no_update" : "DROP TRIGGER audit_no_update ON audit")
+        try ledger.database.execute(
+            Self.engine == .sqlite ? "DROP TRIGGER audit_no_update" : "DROP TRIGGER audit_no_update ON audit")
         try ledger.database.execute("UPDATE audit SET body = replace(body, '1000', '9000') WHERE seq = 1")
         let violations = try ledger.checkInvariants()
         XCTAssertEqual(violations, ["audit entry 1: hash does not match its content"])
@@ -333,7 +373,8 @@ class LedgerTests: XCTestCase {
         let forgedBody = "{\"forged\":true}"
         let wrongPrevious = String(repeating: "f", count: 64)
         let selfConsistentHash = Hex.encode(Hashing.sha256(wrongPrevious + "\n" + forgedBody))
-        try ledger.database.execute("""
+        try ledger.database.execute(
+            """
             INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash)
             VALUES (0, 'forged', 'x', '\(forgedBody)', '\(wrongPrevious)', '\(selfConsistentHash)')
             """)
@@ -347,7 +388,8 @@ class LedgerTests: XCTestCase {
     func testAuditWriteFailureKeepsCreditAndWarns() throws {
         let ledger = try openLedger()
         try failAuditInserts(ledger)
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-1", tx: 1)).get(), .credited(availableAfter: UInt256(1000)))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-1", tx: 1)).get(), .credited(availableAfter: UInt256(1000)))
         XCTAssertEqual(try available(ledger), UInt256(1000))
         XCTAssertEqual(try count(ledger, "deposits"), 1)
         XCTAssertEqual(try count(ledger, "audit"), 0)
@@ -374,10 +416,13 @@ class LedgerTests: XCTestCase {
         XCTAssertEqual(try available(reopened), UInt256(7))
         XCTAssertEqual(try available(reopened, LedgerTests.accountB), UInt256(9))
         XCTAssertEqual(try reopened.requestState(id: "d-2")?.state, .credited)
-        XCTAssertEqual(try credit(reopened, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(7))).get(), .duplicate(firstRequest: "d-1"))
+        XCTAssertEqual(
+            try credit(reopened, LedgerTests.deposit("d-1", tx: 1, amount: UInt256(7))).get(),
+            .duplicate(firstRequest: "d-1"))
         try credit(reopened, LedgerTests.deposit("d-3", tx: 3, amount: UInt256(1)))
         XCTAssertEqual(try available(reopened), UInt256(8))
-        XCTAssertEqual(try reopened.checkInvariants(), [], "the audit chain continues from the stored head after a restart")
+        XCTAssertEqual(
+            try reopened.checkInvariants(), [], "the audit chain continues from the stored head after a restart")
         XCTAssertEqual(try schemaVersion(reopened), Int64(Schema.currentVersion))
         if Self.engine == .sqlite {
             XCTAssertEqual(try reopened.database.scalarInt("PRAGMA user_version"), Int64(Schema.currentVersion))
@@ -405,9 +450,11 @@ class LedgerTests: XCTestCase {
     /// The tables the test's database holds, schema_migrations included.
     func tableNames() throws -> [String] {
         let connection = try rawConnection()
-        let query = try connection.statement(Self.engine == .sqlite
-            ? "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            : "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1")
+        let query = try connection.statement(
+            Self.engine == .sqlite
+                ? "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                : "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        )
         defer { query.reset() }
         var names: [String] = []
         while try query.step() { names.append(query.text("name")) }
@@ -491,7 +538,9 @@ class LedgerTests: XCTestCase {
     // A database a newer tok migrated is refused.
     func testNewerSchemaIsRefused() throws {
         let ledger = try openLedger()
-        try ledger.database.execute("INSERT INTO schema_migrations (version, checksum, applied_at_ms) VALUES (\(Schema.currentVersion + 1), 'x', 0)")
+        try ledger.database.execute(
+            "INSERT INTO schema_migrations (version, checksum, applied_at_ms) VALUES (\(Schema.currentVersion + 1), 'x', 0)"
+        )
         assertRefused(containing: "newer than this tok")
     }
 
@@ -499,8 +548,11 @@ class LedgerTests: XCTestCase {
     func keptRows(_ ledger: Ledger) throws -> [String] {
         var rows: [String] = []
         for (table, columns, order) in [
-            ("deposits", "chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number, confirmations, credited_at_ms",
-             "chain, tx"),
+            (
+                "deposits",
+                "chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number, confirmations, credited_at_ms",
+                "chain, tx"
+            ),
             ("requests", "request_id, op, state, chain, tx, updated_at_ms", "request_id"),
             ("balances", "account, token, available, locked", "account, token"),
             ("shortfalls", "id, chain, tx, account, token, amount, state", "id"),
@@ -527,9 +579,12 @@ class LedgerTests: XCTestCase {
             try credit(old, LedgerTests.deposit("d-eth", tx: 1))
             try credit(old, LedgerTests.deposit("d-tok", tx: 2, token: "TOK", asset: LedgerTests.tokenAsset))
             try credit(old, LedgerTests.deposit("d-b", tx: 3, account: LedgerTests.accountB, amount: UInt256(5)))
-            XCTAssertEqual(try credit(old, LedgerTests.deposit("d-tok-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset)).error?.code,
-                           .databaseError, "schema 6's key holds one deposit per transaction")
-            try old.database.execute("""
+            XCTAssertEqual(
+                try credit(old, LedgerTests.deposit("d-tok-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset))
+                    .error?.code,
+                .databaseError, "schema 6's key holds one deposit per transaction")
+            try old.database.execute(
+                """
                 INSERT INTO shortfalls (chain, tx, account, token, amount, block_hash, height, coins, state, resolution,
                                         opened_at_ms, resolved_at_ms)
                 VALUES ('eip155:1337', '\(LedgerTests.tx(3))', '\(LedgerTests.accountB)', 'ETH', '5', '0x01', 7, '[]', 'resolved',
@@ -540,19 +595,28 @@ class LedgerTests: XCTestCase {
         let ledger = try openLedger()
         XCTAssertEqual(try schemaVersion(ledger), Int64(Schema.currentVersion))
         XCTAssertEqual(try keptRows(ledger), before, "every row kept as it was")
-        XCTAssertEqual(try ledger.database.scalarInt("SELECT count(*) FROM shortfalls WHERE asset = '\(LedgerTests.nativeAsset)'"), 1)
+        XCTAssertEqual(
+            try ledger.database.scalarInt("SELECT count(*) FROM shortfalls WHERE asset = '\(LedgerTests.nativeAsset)'"),
+            1)
         XCTAssertEqual(try ledger.checkInvariants(), [])
 
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-tok-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset)).get(),
-                       .credited(availableAfter: UInt256(2000)))
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-tok-2", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset)).get(),
-                       .duplicate(firstRequest: "d-tok-1"))
-        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-eth-2", tx: 1)).get(), .duplicate(firstRequest: "d-eth"))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-tok-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset))
+                .get(),
+            .credited(availableAfter: UInt256(2000)))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-tok-2", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset))
+                .get(),
+            .duplicate(firstRequest: "d-tok-1"))
+        XCTAssertEqual(
+            try credit(ledger, LedgerTests.deposit("d-eth-2", tx: 1)).get(), .duplicate(firstRequest: "d-eth"))
         XCTAssertEqual(try ledger.requestState(id: "d-tok-1")?.token, "TOK")
         XCTAssertEqual(try ledger.requestState(id: "d-eth")?.token, "ETH")
         XCTAssertEqual(try available(ledger, LedgerTests.accountA, "ETH"), UInt256(1000))
         XCTAssertEqual(try available(ledger, LedgerTests.accountA, "TOK"), UInt256(2000))
-        XCTAssertThrowsError(try ledger.database.execute("UPDATE deposits SET block_number = -1"), "migration 6's check holds") { error in
+        XCTAssertThrowsError(
+            try ledger.database.execute("UPDATE deposits SET block_number = -1"), "migration 6's check holds"
+        ) { error in
             XCTAssertEqual((error as? StoreError)?.kind, .constraint, "\(error)")
         }
         XCTAssertEqual(try ledger.checkInvariants(), [])
@@ -564,7 +628,9 @@ class LedgerTests: XCTestCase {
         try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
         let result = try credit(ledger, LedgerTests.deposit("d-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset))
         XCTAssertEqual(result.error?.code, .conflictingRecord)
-        XCTAssertTrue(result.error?.message.contains("another asset of \(LedgerTests.tx(1))") ?? false, result.error?.message ?? "")
+        XCTAssertTrue(
+            result.error?.message.contains("another asset of \(LedgerTests.tx(1))") ?? false,
+            result.error?.message ?? "")
         XCTAssertEqual(try count(ledger, "deposits"), 1)
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -572,9 +638,11 @@ class LedgerTests: XCTestCase {
     // Integer quantities carry CHECK constraints (triggers on SQLite files): a negative one is a constraint failure.
     func testNegativeQuantitiesAreRefused() throws {
         let ledger = try openLedger()
-        for statement in ["INSERT INTO nonces (chain, sender, next_nonce) VALUES ('c', 's', -1)",
-                          "INSERT INTO token_units (token, decimals) VALUES ('X', 78)",
-                          "INSERT INTO free_nonces (chain, sender, nonce) VALUES ('c', 's', -5)"] {
+        for statement in [
+            "INSERT INTO nonces (chain, sender, next_nonce) VALUES ('c', 's', -1)",
+            "INSERT INTO token_units (token, decimals) VALUES ('X', 78)",
+            "INSERT INTO free_nonces (chain, sender, nonce) VALUES ('c', 's', -5)",
+        ] {
             XCTAssertThrowsError(try ledger.database.execute(statement), statement) { error in
                 XCTAssertEqual((error as? StoreError)?.kind, .constraint, "\(error)")
             }
@@ -586,9 +654,11 @@ class LedgerTests: XCTestCase {
     func failAuditInserts(_ ledger: Ledger) throws {
         switch Self.engine {
         case .sqlite:
-            try ledger.database.execute("CREATE TEMP TRIGGER audit_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END")
+            try ledger.database.execute(
+                "CREATE TEMP TRIGGER audit_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END")
         case .postgresql:
-            try ledger.database.execute("""
+            try ledger.database.execute(
+                """
                 CREATE FUNCTION audit_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'x'; END $$;
                 CREATE TRIGGER audit_fail BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_fail();
                 """)
@@ -596,17 +666,21 @@ class LedgerTests: XCTestCase {
     }
 
     func restoreAuditInserts(_ ledger: Ledger) throws {
-        try ledger.database.execute(Self.engine == .sqlite ? "DROP TRIGGER temp.audit_fail" : "DROP TRIGGER audit_fail ON audit")
+        try ledger.database.execute(
+            Self.engine == .sqlite ? "DROP TRIGGER temp.audit_fail" : "DROP TRIGGER audit_fail ON audit")
     }
 
     /// Asserts that taking `lock` times out with EX_TEMPFAIL, naming the database and the holder's pid.
-    func assertLockBusy(_ lock: any WriterLock, holder: String? = nil, file: StaticString = #filePath, line: UInt = #line) {
+    func assertLockBusy(
+        _ lock: any WriterLock, holder: String? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let started = Date()
         XCTAssertThrowsError(try lock.acquire(), file: file, line: line) { error in
             let failure = ToolMain.classify(error)
             XCTAssertEqual(failure.code, .tempFailure, file: file, line: line)
             XCTAssertTrue(failure.message.contains("database \(self.path!)"), failure.message, file: file, line: line)
-            XCTAssertTrue(failure.message.contains(holder ?? "pid \(getpid())"), failure.message, file: file, line: line)
+            XCTAssertTrue(
+                failure.message.contains(holder ?? "pid \(getpid())"), failure.message, file: file, line: line)
         }
         let waited = Date().timeIntervalSince(started)
         XCTAssertGreaterThanOrEqual(waited, 0.09, "gave up before its 100 ms timeout", file: file, line: line)

@@ -14,9 +14,11 @@ final class LineReaderTests: XCTestCase {
         var description: String {
             switch self {
             case .text(let number, let text):
-                return "text(\(number), \(text.count > 40 ? "\(text.prefix(20))… (\(text.utf8.count) bytes)" : text.debugDescription))"
+                return
+                    "text(\(number), \(text.count > 40 ? "\(text.prefix(20))… (\(text.utf8.count) bytes)" : text.debugDescription))"
             case .tooLong(let number, let prefix, let total):
-                return "tooLong(\(number), prefix: \(prefix.count) bytes \(String(decoding: prefix.prefix(12), as: UTF8.self).debugDescription)…, total: \(total))"
+                return
+                    "tooLong(\(number), prefix: \(prefix.count) bytes \(String(decoding: prefix.prefix(12), as: UTF8.self).debugDescription)…, total: \(total))"
             }
         }
     }
@@ -39,7 +41,9 @@ final class LineReaderTests: XCTestCase {
             for chunk in chunks {
                 var offset = 0
                 while offset < chunk.count {
-                    let written = chunk.withUnsafeBytes { write(writeEnd, $0.baseAddress! + offset, chunk.count - offset) }
+                    let written = chunk.withUnsafeBytes {
+                        write(writeEnd, $0.baseAddress! + offset, chunk.count - offset)
+                    }
                     if written < 0 { if errno == EINTR { continue } else { break } }
                     offset += written
                 }
@@ -63,7 +67,8 @@ final class LineReaderTests: XCTestCase {
     }
 
     func readThroughFile(_ bytes: [UInt8], maxLineBytes: Int, maxLines: Int = 1000) throws -> [[InputLine]] {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tok-linereader-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tok-linereader-\(UUID().uuidString)")
+            .path
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let descriptor = open(path, O_RDONLY)
@@ -103,19 +108,22 @@ final class LineReaderTests: XCTestCase {
 
     // Blank lines are returned (as empty) and count in the numbering.
     func testBlankLinesCountInLineNumbers() throws {
-        XCTAssertEqual(try lines("a\n\n\nb\n\nc"),
-                       [.text(1, "a"), .text(2, ""), .text(3, ""), .text(4, "b"), .text(5, ""), .text(6, "c")])
+        XCTAssertEqual(
+            try lines("a\n\n\nb\n\nc"),
+            [.text(1, "a"), .text(2, ""), .text(3, ""), .text(4, "b"), .text(5, ""), .text(6, "c")])
     }
 
     // A line exactly at the limit is kept; one byte more becomes tooLong with its full size and prefix.
     func testLimitBoundary() throws {
         let atLimit = String(repeating: "x", count: 16)
         let overLimit = String(repeating: "y", count: 17)
-        XCTAssertEqual(try lines("\(atLimit)\n\(overLimit)\nz\n", maxLineBytes: 16), [
-            .text(1, atLimit),
-            .tooLong(2, prefix: Array(overLimit.utf8), total: 17),
-            .text(3, "z"),
-        ])
+        XCTAssertEqual(
+            try lines("\(atLimit)\n\(overLimit)\nz\n", maxLineBytes: 16),
+            [
+                .text(1, atLimit),
+                .tooLong(2, prefix: Array(overLimit.utf8), total: 17),
+                .text(3, "z"),
+            ])
     }
 
     // A 5 MiB line with a 1 MiB limit, spread over many reads, becomes one tooLong with the
@@ -134,13 +142,15 @@ final class LineReaderTests: XCTestCase {
         }
         chunks.append(Array("\n{\"next\":true}\n\nlast".utf8))
         let all = try readThroughPipe(chunks, maxLineBytes: 1 << 20).flatMap { $0 }.map(LineReaderTests.seen)
-        XCTAssertEqual(all, [
-            .text(1, "first"),
-            .tooLong(2, prefix: Array(big[0..<256]), total: size),
-            .text(3, "{\"next\":true}"),
-            .text(4, ""),
-            .text(5, "last"),
-        ])
+        XCTAssertEqual(
+            all,
+            [
+                .text(1, "first"),
+                .tooLong(2, prefix: Array(big[0..<256]), total: size),
+                .text(3, "{\"next\":true}"),
+                .text(4, ""),
+                .text(5, "last"),
+            ])
     }
 
     // The same oversized line read from a regular file (full 64 KiB reads) gives the same result.
@@ -158,13 +168,15 @@ final class LineReaderTests: XCTestCase {
         let size = 300_000
         let input = Array("ok\n".utf8) + [UInt8](repeating: UInt8(ascii: "c"), count: size)
         let all = try readThroughFile(input, maxLineBytes: 100_000).flatMap { $0 }.map(LineReaderTests.seen)
-        XCTAssertEqual(all, [.text(1, "ok"), .tooLong(2, prefix: [UInt8](repeating: UInt8(ascii: "c"), count: 256), total: size)])
+        XCTAssertEqual(
+            all, [.text(1, "ok"), .tooLong(2, prefix: [UInt8](repeating: UInt8(ascii: "c"), count: 256), total: size)])
     }
 
     // A short oversized line keeps all its bytes as the prefix when they are fewer than 256.
     func testShortOversizedLinePrefixIsWholeLine() throws {
-        XCTAssertEqual(try lines("abcdefghijk\nok\n", maxLineBytes: 10),
-                       [.tooLong(1, prefix: Array("abcdefghijk".utf8), total: 11), .text(2, "ok")])
+        XCTAssertEqual(
+            try lines("abcdefghijk\nok\n", maxLineBytes: 10),
+            [.tooLong(1, prefix: Array("abcdefghijk".utf8), total: 11), .text(2, "ok")])
     }
 
     // A CRLF line whose content is exactly the limit is accepted whatever the read chunking
@@ -175,8 +187,9 @@ final class LineReaderTests: XCTestCase {
         let input = content + Array("\r\nnext\n".utf8)
         let all = try readThroughFile(input, maxLineBytes: limit).flatMap { $0 }.map(LineReaderTests.seen)
         XCTAssertEqual(all.count, 2)
-        XCTAssertEqual(all.first, .text(1, String(decoding: content, as: UTF8.self)),
-                       "a \(limit)-byte CRLF line at a \(limit)-byte limit must be kept, as it is when read in one chunk")
+        XCTAssertEqual(
+            all.first, .text(1, String(decoding: content, as: UTF8.self)),
+            "a \(limit)-byte CRLF line at a \(limit)-byte limit must be kept, as it is when read in one chunk")
         XCTAssertEqual(all.last, .text(2, "next"))
     }
 
@@ -199,7 +212,8 @@ final class LineReaderTests: XCTestCase {
 
     // After the end of input, further calls keep returning an empty batch.
     func testEndOfInputIsSticky() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tok-linereader-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tok-linereader-\(UUID().uuidString)")
+            .path
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let descriptor = open(path, O_RDONLY)

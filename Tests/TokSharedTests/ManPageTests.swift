@@ -6,7 +6,9 @@ import XCTest
 /// in man/tok.7 (with its summary and retryable flag), and every page exists
 /// and is a man page.
 final class ManPageTests: XCTestCase {
-    static let pages = ["tok.7", "tok-protocol.7", "tok-validate.1", "tok-verify.1", "tok-apply.1", "tok-submit.1", "tok-follow.1"]
+    static let pages = [
+        "tok.7", "tok-protocol.7", "tok-validate.1", "tok-verify.1", "tok-apply.1", "tok-submit.1", "tok-follow.1",
+    ]
 
     /// The repository root: this file is Tests/TokSharedTests/ManPageTests.swift.
     static var repositoryRoot: URL {
@@ -70,7 +72,8 @@ final class ManPageTests: XCTestCase {
             XCTAssertLessThan(index + 1, lines.count)
             if index + 1 < lines.count {
                 let summary = lines[index + 1].replacingOccurrences(of: "\\-", with: "-")
-                XCTAssertEqual(summary, code.summary, "man/tok.7 summary of \(code.rawValue) differs from TokError.swift")
+                XCTAssertEqual(
+                    summary, code.summary, "man/tok.7 summary of \(code.rawValue) differs from TokError.swift")
             }
         }
         // No stale entries for codes that no longer exist.
@@ -96,11 +99,16 @@ final class ManPageTests: XCTestCase {
             }
             XCTAssertTrue(index > 0 && lines[index - 1] == ".TP", "\(reason.rawValue) is not a .TP entry")
             if index + 1 < lines.count {
-                XCTAssertEqual(lines[index + 1].replacingOccurrences(of: "\\-", with: "-"), reason.summary, reason.rawValue)
+                XCTAssertEqual(
+                    lines[index + 1].replacingOccurrences(of: "\\-", with: "-"), reason.summary, reason.rawValue)
             }
         }
-        let listed = lines.filter { $0.hasPrefix(".B ") && !$0.dropFirst(3).contains(" ") }.map { String($0.dropFirst(3)) }
-        XCTAssertEqual(Set(listed).subtracting(AnchorReason.allCases.map(\.rawValue)), [], "stale reason codes in man/tok-protocol.7")
+        let listed = lines.filter { $0.hasPrefix(".B ") && !$0.dropFirst(3).contains(" ") }.map {
+            String($0.dropFirst(3))
+        }
+        XCTAssertEqual(
+            Set(listed).subtracting(AnchorReason.allCases.map(\.rawValue)), [],
+            "stale reason codes in man/tok-protocol.7")
     }
 
     /// Every example block in man/tok-protocol.7 GOLDEN VECTORS is the fixture's, byte for byte.
@@ -108,9 +116,13 @@ final class ManPageTests: XCTestCase {
         let vectors = try ProtocolVectors.load()
         var expected: [String: String] = [:]
         for key in ["valid", "invalid"] {
-            for row in vectors[key]?.arrayElements ?? [] { expected[row.string(at: "name") ?? ""] = row.string(at: "data_hex") }
+            for row in vectors[key]?.arrayElements ?? [] {
+                expected[row.string(at: "name") ?? ""] = row.string(at: "data_hex")
+            }
         }
-        for row in vectors["records"]?.arrayElements ?? [] { expected[row.string(at: "name") ?? ""] = row.string(at: "canonical") }
+        for row in vectors["records"]?.arrayElements ?? [] {
+            expected[row.string(at: "name") ?? ""] = row.string(at: "canonical")
+        }
         let lines = ManPageTests.section("GOLDEN VECTORS", of: try ManPageTests.page("tok-protocol.7"))
         var checked = 0
         var name: String?
@@ -121,7 +133,8 @@ final class ManPageTests: XCTestCase {
             } else if line == ".EX" {
                 block = []
             } else if line == ".EE", let text = block, let current = name {
-                XCTAssertEqual(ManPageTests.unescape(text.joined()), expected[current], "man/tok-protocol.7 vector \(current)")
+                XCTAssertEqual(
+                    ManPageTests.unescape(text.joined()), expected[current], "man/tok-protocol.7 vector \(current)")
                 checked += 1
                 block = nil
             } else if block != nil {
@@ -145,7 +158,9 @@ final class ManPageTests: XCTestCase {
                 out += "\\"
                 rest = after.dropFirst()
             } else if after.hasPrefix("[u"), let close = after.firstIndex(of: "]"),
-                      let scalar = UInt32(after[after.index(after.startIndex, offsetBy: 2)..<close], radix: 16).flatMap(Unicode.Scalar.init) {
+                let scalar = UInt32(after[after.index(after.startIndex, offsetBy: 2)..<close], radix: 16).flatMap(
+                    Unicode.Scalar.init)
+            {
                 out.unicodeScalars.append(scalar)
                 rest = after[after.index(after: close)...]
             } else {

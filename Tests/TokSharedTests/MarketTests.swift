@@ -6,15 +6,22 @@ import TokTestSupport
 
 /// The matching rule alone: a pure function over candidates in book order.
 final class MatchingRuleTests: XCTestCase {
-    func offer(_ height: UInt32, _ index: UInt32, by author: String = "maker", remaining: UInt64, price: UInt64) -> Matching.RestingOffer {
-        Matching.RestingOffer(offer: ChainPosition(height: height, txIndex: index), author: author, remaining: remaining,
-                              unitPriceKoinu: price)
+    func offer(
+        _ height: UInt32, _ index: UInt32, by author: String = "maker", remaining: UInt64, price: UInt64
+    ) -> Matching.RestingOffer {
+        Matching.RestingOffer(
+            offer: ChainPosition(height: height, txIndex: index), author: author, remaining: remaining,
+            unitPriceKoinu: price)
     }
 
     // Best price first, then earliest position; the resting price applies; partial fills; the rest rests.
     func testPriceThenTimeWithPartialFills() {
-        let book = [offer(10, 1, remaining: 5, price: 100), offer(12, 1, remaining: 5, price: 90), offer(11, 3, remaining: 5, price: 90)]
-        let fills = Matching.fills(for: .init(side: .buy, author: "taker", quantity: 12, limitPriceKoinu: 100), against: book)
+        let book = [
+            offer(10, 1, remaining: 5, price: 100), offer(12, 1, remaining: 5, price: 90),
+            offer(11, 3, remaining: 5, price: 90),
+        ]
+        let fills = Matching.fills(
+            for: .init(side: .buy, author: "taker", quantity: 12, limitPriceKoinu: 100), against: book)
         XCTAssertEqual(fills.map(\.resting.description), ["11:3", "12:1", "10:1"])
         XCTAssertEqual(fills.map(\.quantity), [5, 5, 2])
         XCTAssertEqual(fills.map(\.unitPriceKoinu), [90, 90, 100], "each at the resting offer's price")
@@ -23,16 +30,20 @@ final class MatchingRuleTests: XCTestCase {
     // Only crossing offers fill: a buy takes sells at or below its maximum, a sell takes buys at or above its price.
     func testOnlyCrossingOffersFill() {
         let sells = [offer(1, 1, remaining: 5, price: 101)]
-        XCTAssertEqual(Matching.fills(for: .init(side: .buy, author: "t", quantity: 5, limitPriceKoinu: 100), against: sells), [])
+        XCTAssertEqual(
+            Matching.fills(for: .init(side: .buy, author: "t", quantity: 5, limitPriceKoinu: 100), against: sells), [])
         let buys = [offer(1, 1, remaining: 5, price: 100), offer(2, 1, remaining: 5, price: 120)]
-        let fills = Matching.fills(for: .init(side: .sell, author: "t", quantity: 8, limitPriceKoinu: 110), against: buys)
-        XCTAssertEqual(fills, [Matching.Fill(resting: ChainPosition(height: 2, txIndex: 1), quantity: 5, unitPriceKoinu: 120)])
+        let fills = Matching.fills(
+            for: .init(side: .sell, author: "t", quantity: 8, limitPriceKoinu: 110), against: buys)
+        XCTAssertEqual(
+            fills, [Matching.Fill(resting: ChainPosition(height: 2, txIndex: 1), quantity: 5, unitPriceKoinu: 120)])
     }
 
     // No trade with oneself: the author's own resting offers are skipped, the others still fill.
     func testNoSelfMatching() {
         let book = [offer(1, 1, by: "taker", remaining: 5, price: 90), offer(2, 1, remaining: 5, price: 95)]
-        let fills = Matching.fills(for: .init(side: .buy, author: "taker", quantity: 10, limitPriceKoinu: 100), against: book)
+        let fills = Matching.fills(
+            for: .init(side: .buy, author: "taker", quantity: 10, limitPriceKoinu: 100), against: book)
         XCTAssertEqual(fills.map(\.resting.description), ["2:1"])
     }
 
@@ -42,12 +53,15 @@ final class MatchingRuleTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<500 {
             let book = (0..<Int.random(in: 0...20, using: &rng)).map { index in
-                offer(UInt32.random(in: 1...50, using: &rng), UInt32(index + 1), by: Bool.random(using: &rng) ? "taker" : "maker",
-                      remaining: UInt64.random(in: 0...10, using: &rng), price: UInt64.random(in: 1...20, using: &rng))
+                offer(
+                    UInt32.random(in: 1...50, using: &rng), UInt32(index + 1),
+                    by: Bool.random(using: &rng) ? "taker" : "maker",
+                    remaining: UInt64.random(in: 0...10, using: &rng), price: UInt64.random(in: 1...20, using: &rng))
             }
-            let incoming = Matching.IncomingOffer(side: Bool.random(using: &rng) ? .buy : .sell, author: "taker",
-                                                  quantity: UInt64.random(in: 1...30, using: &rng),
-                                                  limitPriceKoinu: UInt64.random(in: 1...20, using: &rng))
+            let incoming = Matching.IncomingOffer(
+                side: Bool.random(using: &rng) ? .buy : .sell, author: "taker",
+                quantity: UInt64.random(in: 1...30, using: &rng),
+                limitPriceKoinu: UInt64.random(in: 1...20, using: &rng))
             let fills = Matching.fills(for: incoming, against: book)
             XCTAssertLessThanOrEqual(fills.reduce(0) { $0 + $1.quantity }, incoming.quantity)
             for fill in fills {
@@ -70,13 +84,17 @@ class MarketLedgerTests: XCTestCase {
     var height: Int64 = 99
     var branch = "a"
 
-    static func address(_ byte: UInt8) -> UTXOAddress { UTXOAddress(kind: .p2pkh, hash160: Array(repeating: byte, count: 20)) }
+    static func address(_ byte: UInt8) -> UTXOAddress {
+        UTXOAddress(kind: .p2pkh, hash160: Array(repeating: byte, count: 20))
+    }
     let owner = address(1), alice = address(2), bob = address(3), manager1 = address(4), manager2 = address(5)
     func text(_ address: UTXOAddress) -> String { address.encode(chain: chain) }
     static let hash = RecordHash(bytes: Array(repeating: 9, count: 32))!
 
     override func setUpWithError() throws {
-        chainTests = Self.engine == .sqlite ? LedgerChainTests(name: "fixture", testClosure: { _ in })
+        chainTests =
+            Self.engine == .sqlite
+            ? LedgerChainTests(name: "fixture", testClosure: { _ in })
             : LedgerChainPostgreSQLTests(name: "fixture", testClosure: { _ in })
         try chainTests.setUpWithError()
     }
@@ -84,13 +102,16 @@ class MarketLedgerTests: XCTestCase {
     override func tearDownWithError() throws { try chainTests.tearDownWithError() }
 
     /// One anchor: the message's script first, then named outputs, then payments.
-    func anchor(_ message: TokenMessage, by actor: UTXOAddress, position: Int, named: [UTXOAddress] = [],
-                payments: [(UTXOAddress, UInt64)] = []) throws -> AnchorEvent {
+    func anchor(
+        _ message: TokenMessage, by actor: UTXOAddress, position: Int, named: [UTXOAddress] = [],
+        payments: [(UTXOAddress, UInt64)] = []
+    ) throws -> AnchorEvent {
         var outputs = [AnchorEvent.Output(script: try TokenProtocol.composeOutputScript(message), value: 0)]
         outputs += named.map { AnchorEvent.Output(script: $0.scriptPubKey, value: 1_000_000) }
         outputs += payments.map { AnchorEvent.Output(script: $0.0.scriptPubKey, value: $0.1) }
-        return AnchorEvent(tx: LedgerChainTests.hash("tx\(height + 1):\(position):\(branch)"), position: position, output: 0,
-                           actor: text(actor), sighashAll: true, outputs: outputs)
+        return AnchorEvent(
+            tx: LedgerChainTests.hash("tx\(height + 1):\(position):\(branch)"), position: position, output: 0,
+            actor: text(actor), sighashAll: true, outputs: outputs)
     }
 
     /// Connects the next block with `anchors`; their outcomes.
@@ -99,7 +120,9 @@ class MarketLedgerTests: XCTestCase {
         height += 1
         var block = chainTests.block(height, branch, parent: branch)
         block.anchors = anchors
-        guard case .connected(_, _, _, let outcomes) = try chainTests.connect(block) else { XCTFail("not connected"); return [] }
+        guard case .connected(_, _, _, let outcomes) = try chainTests.connect(block) else {
+            XCTFail("not connected"); return []
+        }
         return outcomes
     }
 
@@ -114,34 +137,49 @@ class MarketLedgerTests: XCTestCase {
     }
 
     func mint(_ supply: UInt64, managers: [UTXOAddress] = [], minApprovals: UInt8 = 0) throws -> TokenId {
-        let message = TokenMessage.mint(TokenMint(recordHash: MarketLedgerTests.hash, supply: supply,
-                                                  managerCount: UInt8(managers.count), minApprovals: minApprovals))
+        let message = TokenMessage.mint(
+            TokenMint(
+                recordHash: MarketLedgerTests.hash, supply: supply,
+                managerCount: UInt8(managers.count), minApprovals: minApprovals))
         let outcomes = try block([anchor(message, by: owner, position: 1, named: managers)])
         XCTAssertEqual(outcomes.map(\.outcome), ["applied"])
         return ChainPosition(height: UInt32(height), txIndex: 1)
     }
 
     func sell(_ token: TokenId, _ quantity: UInt64, at price: UInt64, expiry: Int64 = 500) -> TokenMessage {
-        .sellOffer(TokenSellOffer(token: token, quantity: quantity, unitPriceKoinu: price, expiryHeight: UInt32(expiry),
-                                  recordHash: MarketLedgerTests.hash))
+        .sellOffer(
+            TokenSellOffer(
+                token: token, quantity: quantity, unitPriceKoinu: price, expiryHeight: UInt32(expiry),
+                recordHash: MarketLedgerTests.hash))
     }
 
     func buy(_ token: TokenId, _ quantity: UInt64, at price: UInt64, expiry: Int64 = 500) -> TokenMessage {
-        .buyOffer(TokenBuyOffer(token: token, quantity: quantity, maxUnitPriceKoinu: price, expiryHeight: UInt32(expiry),
-                                recordHash: MarketLedgerTests.hash))
+        .buyOffer(
+            TokenBuyOffer(
+                token: token, quantity: quantity, maxUnitPriceKoinu: price, expiryHeight: UInt32(expiry),
+                recordHash: MarketLedgerTests.hash))
     }
 
     func match(_ sell: ChainPosition, _ buy: ChainPosition) throws -> JournalRow? {
-        try ledger.journalRow(.matches, key: ["chain": .text(LedgerChainTests.chain), "sell_offer": .text(sell.description),
-                                              "buy_offer": .text(buy.description)])
+        try ledger.journalRow(
+            .matches,
+            key: [
+                "chain": .text(LedgerChainTests.chain), "sell_offer": .text(sell.description),
+                "buy_offer": .text(buy.description),
+            ])
     }
 
-    func position(_ height: Int64, _ index: Int) -> ChainPosition { ChainPosition(height: UInt32(height), txIndex: UInt32(index)) }
+    func position(_ height: Int64, _ index: Int) -> ChainPosition {
+        ChainPosition(height: UInt32(height), txIndex: UInt32(index))
+    }
 
-    func pay(_ sell: ChainPosition, _ buy: ChainPosition, by payer: UTXOAddress, to payee: UTXOAddress, _ koinu: UInt64,
-             position: Int = 1) throws -> AnchorEvent {
-        try anchor(.payment(TokenPayment(reservation: .match(sellOffer: sell, buyOffer: buy))), by: payer, position: position,
-                   payments: [(payee, koinu)])
+    func pay(
+        _ sell: ChainPosition, _ buy: ChainPosition, by payer: UTXOAddress, to payee: UTXOAddress, _ koinu: UInt64,
+        position: Int = 1
+    ) throws -> AnchorEvent {
+        try anchor(
+            .payment(TokenPayment(reservation: .match(sellOffer: sell, buyOffer: buy))), by: payer, position: position,
+            payments: [(payee, koinu)])
     }
 
     // A buy crossing a resting sell fills at the sell's price; the buyer's payment settles it at the level (3).
@@ -167,9 +205,11 @@ class MarketLedgerTests: XCTestCase {
     // A sell crossing several resting buys fills best price first, then earliest, partially; the rest rests.
     func testPartialFillsAcrossSeveralOffers() throws {
         let token = try mint(1_000)
-        let outcomes = try block([anchor(buy(token, 5, at: 100), by: alice, position: 1),
-                                  anchor(buy(token, 5, at: 120), by: bob, position: 2),
-                                  anchor(buy(token, 5, at: 120), by: alice, position: 3)])
+        let outcomes = try block([
+            anchor(buy(token, 5, at: 100), by: alice, position: 1),
+            anchor(buy(token, 5, at: 120), by: bob, position: 2),
+            anchor(buy(token, 5, at: 120), by: alice, position: 3),
+        ])
         XCTAssertEqual(outcomes.map(\.outcome), ["applied", "applied", "applied"])
         let buys = height
         try block([anchor(sell(token, 12, at: 90), by: owner, position: 1)])
@@ -178,7 +218,10 @@ class MarketLedgerTests: XCTestCase {
         XCTAssertEqual(try match(sellOffer, position(buys, 3))?["quantity"], .integer(5))
         XCTAssertEqual(try match(sellOffer, position(buys, 1))?["quantity"], .integer(2))
         XCTAssertEqual(try match(sellOffer, position(buys, 1))?["unit_price"], .integer(100))
-        XCTAssertEqual(try ledger.journalRow(.offers, key: ["chain": .text(LedgerChainTests.chain), "offer": .text(position(buys, 1).description)])?["remaining"], .integer(3))
+        XCTAssertEqual(
+            try ledger.journalRow(
+                .offers, key: ["chain": .text(LedgerChainTests.chain), "offer": .text(position(buys, 1).description)])?[
+                    "remaining"], .integer(3))
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
@@ -206,14 +249,20 @@ class MarketLedgerTests: XCTestCase {
         let sellOffer = position(height, 1)
         try block([anchor(buy(token, 10, at: 100), by: alice, position: 1)])
         let buyOffer = position(height, 1)
-        let wrong = try block([pay(sellOffer, buyOffer, by: bob, to: owner, 1_000, position: 1),
-                               pay(sellOffer, buyOffer, by: alice, to: owner, 999, position: 2)])
+        let wrong = try block([
+            pay(sellOffer, buyOffer, by: bob, to: owner, 1_000, position: 1),
+            pay(sellOffer, buyOffer, by: alice, to: owner, 999, position: 2),
+        ])
         XCTAssertEqual(wrong.map(\.reason), ["wrong_payer", "short_payment"])
         while height < Int64(try XCTUnwrap(match(sellOffer, buyOffer)?["window_end"]?.integer)) { try block() }
         XCTAssertEqual(try match(sellOffer, buyOffer)?["state"], .text("expired"))
-        XCTAssertEqual(try ledger.journalRow(.offers, key: ["chain": .text(LedgerChainTests.chain), "offer": .text(sellOffer.description)])?["remaining"],
-                       .integer(10), "back in the sell offer")
-        XCTAssertEqual(try block([pay(sellOffer, buyOffer, by: alice, to: owner, 1_000)]).first?.reason, "match_not_reserved")
+        XCTAssertEqual(
+            try ledger.journalRow(
+                .offers, key: ["chain": .text(LedgerChainTests.chain), "offer": .text(sellOffer.description)])?[
+                    "remaining"],
+            .integer(10), "back in the sell offer")
+        XCTAssertEqual(
+            try block([pay(sellOffer, buyOffer, by: alice, to: owner, 1_000)]).first?.reason, "match_not_reserved")
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
@@ -224,9 +273,13 @@ class MarketLedgerTests: XCTestCase {
         let sellOffer = position(height, 1)
         try block([anchor(buy(token, 10, at: 100), by: alice, position: 1)])
         let buyOffer = position(height, 1)
-        let approval = TokenMessage.approval(TokenApproval(reservation: .match(sellOffer: sellOffer, buyOffer: buyOffer)))
+        let approval = TokenMessage.approval(
+            TokenApproval(reservation: .match(sellOffer: sellOffer, buyOffer: buyOffer)))
         XCTAssertEqual(try block([anchor(approval, by: bob, position: 1)]).first?.reason, "not_a_manager")
-        try block([anchor(approval, by: manager1, position: 1), pay(sellOffer, buyOffer, by: alice, to: owner, 1_000, position: 2)])
+        try block([
+            anchor(approval, by: manager1, position: 1),
+            pay(sellOffer, buyOffer, by: alice, to: owner, 1_000, position: 2),
+        ])
         try block()
         try block()
         XCTAssertEqual(try balance(token.description, alice).0, 0, "paid, at the level, one approval short")
@@ -241,10 +294,13 @@ class MarketLedgerTests: XCTestCase {
         try block([anchor(buy(token, 5, at: 100), by: bob, position: 1)])
         let secondBuy = position(height, 1)
         let late = TokenMessage.approval(TokenApproval(reservation: .match(sellOffer: secondSell, buyOffer: secondBuy)))
-        try block([anchor(late, by: manager1, position: 1), pay(secondSell, secondBuy, by: bob, to: owner, 500, position: 2)])
+        try block([
+            anchor(late, by: manager1, position: 1), pay(secondSell, secondBuy, by: bob, to: owner, 500, position: 2),
+        ])
         while height < Int64(try XCTUnwrap(match(secondSell, secondBuy)?["window_end"]?.integer)) { try block() }
         XCTAssertEqual(try block([anchor(late, by: manager2, position: 1)]).first?.reason, "approval_late")
-        XCTAssertEqual(try match(secondSell, secondBuy)?["state"], .text("expired"), "one approval in time of two: no sale")
+        XCTAssertEqual(
+            try match(secondSell, secondBuy)?["state"], .text("expired"), "one approval in time of two: no sale")
         XCTAssertEqual(try balance(token.description, bob).0, 0)
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -258,8 +314,10 @@ class MarketLedgerTests: XCTestCase {
         XCTAssertEqual(try balance(token.description, owner).0, 100)
         try block([anchor(buy(token, 10, at: 200), by: alice, position: 1)])
         XCTAssertNil(try match(sellOffer, position(height, 1)))
-        XCTAssertEqual(try block([anchor(.deleteSellOffer(OfferDeletion(offer: sellOffer)), by: owner, position: 1)]).first?.reason,
-                       "offer_not_open")
+        XCTAssertEqual(
+            try block([anchor(.deleteSellOffer(OfferDeletion(offer: sellOffer)), by: owner, position: 1)]).first?
+                .reason,
+            "offer_not_open")
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
@@ -277,8 +335,11 @@ class MarketLedgerTests: XCTestCase {
         XCTAssertEqual(try match(sellOffer, buyOffer)?["state"], .text("reserved"), "the payment's block left")
         try undoTip()
         XCTAssertNil(try match(sellOffer, buyOffer), "the match's block left")
-        XCTAssertEqual(try ledger.journalRow(.offers, key: ["chain": .text(LedgerChainTests.chain), "offer": .text(sellOffer.description)])?["remaining"],
-                       .integer(10))
+        XCTAssertEqual(
+            try ledger.journalRow(
+                .offers, key: ["chain": .text(LedgerChainTests.chain), "offer": .text(sellOffer.description)])?[
+                    "remaining"],
+            .integer(10))
         XCTAssertEqual(try balance(token.description, owner).1, 10, "still escrowed by the resting offer")
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }

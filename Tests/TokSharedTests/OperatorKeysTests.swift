@@ -10,17 +10,24 @@ final class OperatorKeysTests: XCTestCase {
 
     func network(operatorAddress: String) throws -> NetworkConfig {
         let text = ConfigTests.dogecoin
-            .replacingOccurrences(of: "receiver = \"DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC\"", with: "receiver = \"\(operatorAddress)\"")
-            .replacingOccurrences(of: "operator = \"DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC\"",
-                                  with: "operator = \"\(operatorAddress)\"\noperator_key_env = \"DOGE_KEY\"")
-        return try XCTUnwrap(try TokConfig.parse(text: text, file: "test.toml", environment: ConfigTests.environment).networks.first)
+            .replacingOccurrences(
+                of: "receiver = \"DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC\"", with: "receiver = \"\(operatorAddress)\""
+            )
+            .replacingOccurrences(
+                of: "operator = \"DBus3bamQjgJULBJtYXpEzDWQRwF5iwxgC\"",
+                with: "operator = \"\(operatorAddress)\"\noperator_key_env = \"DOGE_KEY\"")
+        return try XCTUnwrap(
+            try TokConfig.parse(text: text, file: "test.toml", environment: ConfigTests.environment).networks.first)
     }
 
     func testHexAndCompressedWIFLoad() throws {
         let address = UTXOFamily().address(of: OperatorKeysTests.key, chain: OperatorKeysTests.dogecoin.chainId)
         let network = try network(operatorAddress: address)
         let wif = WIF.encode(OperatorKeysTests.key, compressed: true, chain: OperatorKeysTests.dogecoin)
-        for text in [wif, "\(wif)\n", Hex.encode(OperatorKeysTests.key.secretBytes), "0x" + Hex.encode(OperatorKeysTests.key.secretBytes)] {
+        for text in [
+            wif, "\(wif)\n", Hex.encode(OperatorKeysTests.key.secretBytes),
+            "0x" + Hex.encode(OperatorKeysTests.key.secretBytes),
+        ] {
             let loaded = try OperatorKeys.load(for: network, environment: ["DOGE_KEY": text])
             XCTAssertEqual(loaded.secretBytes, OperatorKeysTests.key.secretBytes)
         }

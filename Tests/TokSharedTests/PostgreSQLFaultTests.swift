@@ -28,10 +28,12 @@ final class PostgreSQLFaultTests: XCTestCase {
 
     /// tok-apply's writer: its ledger and advisory lock on one connection, reconnecting quickly.
     func openWriter() throws -> (stage: ApplyStage, ledger: Ledger, connection: PostgreSQLConnection) {
-        let (lock, ledger) = try Ledger.openWriter(target: .postgresql(uri: uri), config: config, lockTimeoutMilliseconds: 2000,
-                                                   logger: logger)
-        let stage = ApplyStage(config: config, ledger: ledger, attestor: attestor, writerLock: lock, logger: logger,
-                               clock: { testNowMilliseconds })
+        let (lock, ledger) = try Ledger.openWriter(
+            target: .postgresql(uri: uri), config: config, lockTimeoutMilliseconds: 2000,
+            logger: logger)
+        let stage = ApplyStage(
+            config: config, ledger: ledger, attestor: attestor, writerLock: lock, logger: logger,
+            clock: { testNowMilliseconds })
         return (stage, ledger, try XCTUnwrap(ledger.database as? PostgreSQLConnection))
     }
 
@@ -42,11 +44,16 @@ final class PostgreSQLFaultTests: XCTestCase {
         record.set(Field.op, string: "deposit")
         record.set(Field.id, string: "d-\(n)")
         record.set(Field.status, string: RecordStatus.verified.rawValue)
-        record.set(Field.validated, ValidatedDeposit(network: "eip155:1337", account: StageInProcessTests.account, token: "ETH",
-                                                     asset: "eip155:1337/slip44:60", tx: tx).write())
+        record.set(
+            Field.validated,
+            ValidatedDeposit(
+                network: "eip155:1337", account: StageInProcessTests.account, token: "ETH",
+                asset: "eip155:1337/slip44:60", tx: tx
+            ).write())
         let verification = DepositVerification(
-            payment: .init(amount: UInt256(1000), credited: nil, blockHash: "0x" + String(repeating: "b", count: 64),
-                           blockNumber: 7, outputs: []),
+            payment: .init(
+                amount: UInt256(1000), credited: nil, blockHash: "0x" + String(repeating: "b", count: 64),
+                blockNumber: 7, outputs: []),
             confirmations: 3, requiredConfirmations: 2)
         record.set(Field.verified, verification.object())
         attestor.attest(record, stage: .verify)
@@ -57,14 +64,17 @@ final class PostgreSQLFaultTests: XCTestCase {
 
     func statuses(_ records: [JSON]) -> [String] { records.map { $0.string(at: "status") ?? "?" } }
 
-    func credited(_ ledger: Ledger) throws -> Int64 { try ledger.database.scalarInt("SELECT count(*) FROM deposits") ?? -1 }
+    func credited(_ ledger: Ledger) throws -> Int64 {
+        try ledger.database.scalarInt("SELECT count(*) FROM deposits") ?? -1
+    }
 
     /// As an administrator: a trigger that ends its own server process when
     /// the deposit of `tx` is inserted, so the kill lands mid-batch, always at
     /// the same record.
     func killBackendOnInsert(ofDepositNumber n: Int) throws {
         let admin = try PostgreSQLConnection(PostgreSQLSettings(uri: uri))
-        try admin.execute("""
+        try admin.execute(
+            """
             CREATE FUNCTION kill_me() RETURNS trigger LANGUAGE plpgsql AS $$
               BEGIN IF NEW.request_id = 'd-\(n)' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$;
             CREATE TRIGGER kill_me BEFORE INSERT ON deposits FOR EACH ROW EXECUTE FUNCTION kill_me();
@@ -86,16 +96,19 @@ final class PostgreSQLFaultTests: XCTestCase {
         let broken = try await writer.stage.process(deposits(4...9))
         XCTAssertEqual(statuses(broken), Array(repeating: "rejected", count: 6))
         for record in broken {
-            XCTAssertEqual(record["error"]?.string(at: "code"), ErrorCode.databaseError.rawValue, "\(record.serialized())")
+            XCTAssertEqual(
+                record["error"]?.string(at: "code"), ErrorCode.databaseError.rawValue, "\(record.serialized())")
             XCTAssertEqual(record["error"]?["retryable"]?.boolValue, true, "\(record.serialized())")
         }
         try dropKiller()
         let rerun = try await writer.stage.process(deposits(1...9))
-        XCTAssertEqual(statuses(rerun), Array(repeating: "duplicate", count: 3) + Array(repeating: "credited", count: 6),
-                       rerun.map { $0.serialized() }.joined(separator: "\n"))
+        XCTAssertEqual(
+            statuses(rerun), Array(repeating: "duplicate", count: 3) + Array(repeating: "credited", count: 6),
+            rerun.map { $0.serialized() }.joined(separator: "\n"))
         XCTAssertEqual(writer.connection.reconnections, 1)
         XCTAssertEqual(try credited(writer.ledger), 9)
-        XCTAssertEqual(try writer.ledger.balance(account: StageInProcessTests.account, token: "ETH").available, UInt256(9000))
+        XCTAssertEqual(
+            try writer.ledger.balance(account: StageInProcessTests.account, token: "ETH").available, UInt256(9000))
         XCTAssertEqual(try writer.ledger.checkInvariants(), [])
     }
 
@@ -147,8 +160,10 @@ final class PostgreSQLFaultTests: XCTestCase {
         try writer.ledger.database.execute("BEGIN")
         try writer.ledger.database.execute("UPDATE balances SET available = '5'")
         XCTAssertEqual(try reader.balance(account: StageInProcessTests.account, token: "ETH").available, UInt256(1000))
-        XCTAssertTrue(try reader.hasDeposit(chain: "eip155:1337", tx: "0x" + String(repeating: "0", count: 60) + "0001",
-                                           asset: "eip155:1337/slip44:60"))
+        XCTAssertTrue(
+            try reader.hasDeposit(
+                chain: "eip155:1337", tx: "0x" + String(repeating: "0", count: 60) + "0001",
+                asset: "eip155:1337/slip44:60"))
         XCTAssertThrowsError(try reader.database.execute("DELETE FROM balances"), "a reader cannot write") { error in
             XCTAssertEqual((error as? StoreError)?.kind, .readOnly, "\(error)")
         }
@@ -171,22 +186,26 @@ final class LedgerCopyTests: XCTestCase {
 
     /// A SQLite ledger with deposits, coins, an open and a settled payout, and their audit trail.
     func populatedSQLite() throws -> Ledger {
-        let ledger = try openTestLedger(engine: .sqlite, location: directory.appendingPathComponent("source.db").path, logger: log.logger)
+        let ledger = try openTestLedger(
+            engine: .sqlite, location: directory.appendingPathComponent("source.db").path, logger: log.logger)
         let now = testNowMilliseconds
         try ledger.inBatch {
             _ = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.creditDeposit(CoinPoolTests.deposit("d-1", tx: 1, values: [50_000, 70_000]), nowMilliseconds: now)
+                try ledger.creditDeposit(
+                    CoinPoolTests.deposit("d-1", tx: 1, values: [50_000, 70_000]), nowMilliseconds: now)
             }
             _ = try ledger.inRecordSavepoint { () throws(TokError) in
                 try ledger.creditDeposit(LedgerTests.deposit("d-2", tx: 2), nowMilliseconds: now)
             }
             let coin = Coin(tx: CoinPoolTests.txid(1), index: 0, value: 50_000)
             _ = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.preparePayout(CoinPoolTests.payout("p-1", tx: 9, inputs: [coin], change: 40_000), nowMilliseconds: now)
+                try ledger.preparePayout(
+                    CoinPoolTests.payout("p-1", tx: 9, inputs: [coin], change: 40_000), nowMilliseconds: now)
             }
             _ = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.rollbackPayout(requestId: "p-1", tx: CoinPoolTests.txid(9), reason: "test", nonceConsumed: false,
-                                          nowMilliseconds: now)
+                try ledger.rollbackPayout(
+                    requestId: "p-1", tx: CoinPoolTests.txid(9), reason: "test", nonceConsumed: false,
+                    nowMilliseconds: now)
             }
         }
         XCTAssertEqual(try ledger.checkInvariants(), [])
@@ -196,10 +215,12 @@ final class LedgerCopyTests: XCTestCase {
 
     func testSQLiteToPostgreSQLAndBackIsEqual() throws {
         let source = try populatedSQLite()
-        let server = try openTestLedger(engine: .postgresql, location: try TestPostgres.shared().createDatabase(), logger: log.logger)
+        let server = try openTestLedger(
+            engine: .postgresql, location: try TestPostgres.shared().createDatabase(), logger: log.logger)
         let there = try LedgerCopy.copy(from: source, to: server)
         XCTAssertTrue(there.tables.contains { $0.table == "audit" && $0.rows >= 3 }, "\(there.tables)")
-        let back = try openTestLedger(engine: .sqlite, location: directory.appendingPathComponent("back.db").path, logger: log.logger)
+        let back = try openTestLedger(
+            engine: .sqlite, location: directory.appendingPathComponent("back.db").path, logger: log.logger)
         let again = try LedgerCopy.copy(from: server, to: back)
         XCTAssertEqual(again.tables, there.tables)
         XCTAssertEqual(again.auditHead, there.auditHead)
@@ -215,7 +236,8 @@ final class LedgerCopyTests: XCTestCase {
     // Only into an empty database: a copy never merges two ledgers.
     func testCopyIntoANonEmptyDatabaseIsRefused() throws {
         let source = try populatedSQLite()
-        let other = try openTestLedger(engine: .postgresql, location: try TestPostgres.shared().createDatabase(), logger: log.logger)
+        let other = try openTestLedger(
+            engine: .postgresql, location: try TestPostgres.shared().createDatabase(), logger: log.logger)
         try other.database.execute("INSERT INTO token_units (token, decimals) VALUES ('X', 8)")
         XCTAssertThrowsError(try LedgerCopy.copy(from: source, to: other)) { error in
             XCTAssertTrue("\(error)".contains("not empty"), "\(error)")
@@ -225,7 +247,8 @@ final class LedgerCopyTests: XCTestCase {
     // A copy that differs (here: a row edited after the copy) is caught by the proof.
     func testADifferentCopyIsCaught() throws {
         let source = try populatedSQLite()
-        let server = try openTestLedger(engine: .postgresql, location: try TestPostgres.shared().createDatabase(), logger: log.logger)
+        let server = try openTestLedger(
+            engine: .postgresql, location: try TestPostgres.shared().createDatabase(), logger: log.logger)
         _ = try LedgerCopy.copy(from: source, to: server)
         try server.database.execute("UPDATE balances SET available = '1' WHERE token = 'ETH'")
         XCTAssertThrowsError(try LedgerCopy.prove(source, equalTo: server)) { error in

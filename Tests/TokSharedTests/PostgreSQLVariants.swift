@@ -16,28 +16,38 @@ final class LedgerPostgreSQLTests: LedgerTests {
     override func testSameRequestOtherTxConflicts() throws { try super.testSameRequestOtherTxConflicts() }
     override func testBalanceOverflow() throws { try super.testBalanceOverflow() }
     override func testBalancesArePerAccountAndToken() throws { try super.testBalancesArePerAccountAndToken() }
-    override func testRecordSavepointUndoesOnlyTheFailingRecord() throws { try super.testRecordSavepointUndoesOnlyTheFailingRecord() }
+    override func testRecordSavepointUndoesOnlyTheFailingRecord() throws {
+        try super.testRecordSavepointUndoesOnlyTheFailingRecord()
+    }
     override func testRollbackBatchThenContinue() throws { try super.testRollbackBatchThenContinue() }
     override func testRequestState() throws { try super.testRequestState() }
     override func testAuditEntry() throws { try super.testAuditEntry() }
     override func testInvariantsHealthy() throws { try super.testInvariantsHealthy() }
-    override func testInvariantsHealthyWithTransferDeposit() throws { try super.testInvariantsHealthyWithTransferDeposit() }
+    override func testInvariantsHealthyWithTransferDeposit() throws {
+        try super.testInvariantsHealthyWithTransferDeposit()
+    }
     override func testInvariantsCatchEditedBalance() throws { try super.testInvariantsCatchEditedBalance() }
     override func testInvariantsCatchNonCanonicalAmount() throws { try super.testInvariantsCatchNonCanonicalAmount() }
     override func testInvariantsCatchOrphans() throws { try super.testInvariantsCatchOrphans() }
     override func testAuditIsAppendOnly() throws { try super.testAuditIsAppendOnly() }
     override func testInvariantsCatchEditedAuditEntry() throws { try super.testInvariantsCatchEditedAuditEntry() }
     override func testInvariantsCatchForgedAuditRow() throws { try super.testInvariantsCatchForgedAuditRow() }
-    override func testAuditWriteFailureKeepsCreditAndWarns() throws { try super.testAuditWriteFailureKeepsCreditAndWarns() }
+    override func testAuditWriteFailureKeepsCreditAndWarns() throws {
+        try super.testAuditWriteFailureKeepsCreditAndWarns()
+    }
     override func testReopenKeepsState() throws { try super.testReopenKeepsState() }
     override func testChangedMigrationIsRefused() throws { try super.testChangedMigrationIsRefused() }
     override func testNewerSchemaIsRefused() throws { try super.testNewerSchemaIsRefused() }
     override func testNegativeQuantitiesAreRefused() throws { try super.testNegativeQuantitiesAreRefused() }
-    override func testDepositsAreKeyedPerAssetAfterTheUpgrade() throws { try super.testDepositsAreKeyedPerAssetAfterTheUpgrade() }
+    override func testDepositsAreKeyedPerAssetAfterTheUpgrade() throws {
+        try super.testDepositsAreKeyedPerAssetAfterTheUpgrade()
+    }
     override func testOneRequestCannotCreditTwoAssets() throws { try super.testOneRequestCannotCreditTwoAssets() }
     override func testForeignDatabaseIsRefusedUntouched() throws { try super.testForeignDatabaseIsRefusedUntouched() }
     override func testForeignMigrationsTableIsRefused() throws { try super.testForeignMigrationsTableIsRefused() }
-    override func testMigrationsTableCreatedWhileProbingIsTok() throws { try super.testMigrationsTableCreatedWhileProbingIsTok() }
+    override func testMigrationsTableCreatedWhileProbingIsTok() throws {
+        try super.testMigrationsTableCreatedWhileProbingIsTok()
+    }
     override func testApplicationIdMarksTokFiles() throws { try super.testApplicationIdMarksTokFiles() }
     override func testNotADatabaseIsRefusedUntouched() throws { try super.testNotADatabaseIsRefusedUntouched() }
 
@@ -68,7 +78,8 @@ final class LedgerPostgreSQLTests: LedgerTests {
         var holder: PostgreSQLConnection? = try writerConnection()
         var one: AdvisoryWriterLock? = AdvisoryWriterLock(connection: holder!, timeoutMilliseconds: 0)
         let otherDatabase = try TestPostgres.shared().createDatabase()
-        let two = AdvisoryWriterLock(connection: try PostgreSQLConnection(PostgreSQLSettings(uri: otherDatabase)), timeoutMilliseconds: 0)
+        let two = AdvisoryWriterLock(
+            connection: try PostgreSQLConnection(PostgreSQLSettings(uri: otherDatabase)), timeoutMilliseconds: 0)
         XCTAssertNoThrow(try one!.acquire())
         XCTAssertNoThrow(try two.acquire())
         two.release()
@@ -94,7 +105,9 @@ final class CoinPoolPostgreSQLTests: CoinPoolTests {
     override func testUnknownOrMisvaluedCoinsAreRefused() throws { try super.testUnknownOrMisvaluedCoinsAreRefused() }
     override func testCommitAndRollbackSettleTheCoins() throws { try super.testCommitAndRollbackSettleTheCoins() }
     override func testOwnPayoutIsNotADeposit() throws { try super.testOwnPayoutIsNotADeposit() }
-    override func testInvariantsCatchAStrandedReservation() throws { try super.testInvariantsCatchAStrandedReservation() }
+    override func testInvariantsCatchAStrandedReservation() throws {
+        try super.testInvariantsCatchAStrandedReservation()
+    }
 }
 
 final class LedgerChainPostgreSQLTests: LedgerChainTests {
@@ -105,27 +118,39 @@ final class LedgerChainPostgreSQLTests: LedgerChainTests {
     override func testShallowReorgKeepsTheCredit() throws { try super.testShallowReorgKeepsTheCredit() }
     override func testShortfallOpensAndResolves() throws { try super.testShortfallOpensAndResolves() }
     override func testOperatorResolvesAShortfall() throws { try super.testOperatorResolvesAShortfall() }
-    override func testTwoAssetsOfOneTransactionAreTwoDeposits() throws { try super.testTwoAssetsOfOneTransactionAreTwoDeposits() }
+    override func testTwoAssetsOfOneTransactionAreTwoDeposits() throws {
+        try super.testTwoAssetsOfOneTransactionAreTwoDeposits()
+    }
     override func testOperatorResolvesEachAssetOfAnUnattributedTransaction() throws {
         try super.testOperatorResolvesEachAssetOfAnUnattributedTransaction()
     }
-    override func testOperatorResolvesAnUnattributedPayment() throws { try super.testOperatorResolvesAnUnattributedPayment() }
+    override func testOperatorResolvesAnUnattributedPayment() throws {
+        try super.testOperatorResolvesAnUnattributedPayment()
+    }
     override func testStateHashDoesNotDependOnTheDetour() throws { try super.testStateHashDoesNotDependOnTheDetour() }
 }
 
 final class StageInProcessPostgreSQLTests: StageInProcessTests {
     override class var engine: TestEngine { .postgresql }
 
-    override func testRecordsNoStageOwnsPassThroughUntouched() async throws { try await super.testRecordsNoStageOwnsPassThroughUntouched() }
-    override func testApplyRefusesForgedAndIncompleteRecords() async throws { try await super.testApplyRefusesForgedAndIncompleteRecords() }
+    override func testRecordsNoStageOwnsPassThroughUntouched() async throws {
+        try await super.testRecordsNoStageOwnsPassThroughUntouched()
+    }
+    override func testApplyRefusesForgedAndIncompleteRecords() async throws {
+        try await super.testApplyRefusesForgedAndIncompleteRecords()
+    }
     override func testApplyRefusesBadPayoutRecords() async throws { try await super.testApplyRefusesBadPayoutRecords() }
-    override func testApplyIsDeterministicUnderAFixedClock() async throws { try await super.testApplyIsDeterministicUnderAFixedClock() }
+    override func testApplyIsDeterministicUnderAFixedClock() async throws {
+        try await super.testApplyIsDeterministicUnderAFixedClock()
+    }
 }
 
 final class MarketLedgerPostgreSQLTests: MarketLedgerTests {
     override class var engine: TestEngine { .postgresql }
 
-    override func testCrossingOffersFillAtTheRestingPriceAndSettle() throws { try super.testCrossingOffersFillAtTheRestingPriceAndSettle() }
+    override func testCrossingOffersFillAtTheRestingPriceAndSettle() throws {
+        try super.testCrossingOffersFillAtTheRestingPriceAndSettle()
+    }
     override func testPartialFillsAcrossSeveralOffers() throws { try super.testPartialFillsAcrossSeveralOffers() }
     override func testSelfMatchingAndDeletion() throws { try super.testSelfMatchingAndDeletion() }
     override func testWindowExpiresAndWrongPayers() throws { try super.testWindowExpiresAndWrongPayers() }
@@ -143,22 +168,29 @@ final class EngineVariantTests: XCTestCase {
         "testTheSmallestSufficientCoinIsChosen", "testLargestCoinsAreCombinedWhenNoneSuffices",
         "testDustChangeGoesToTheFee", "testDogecoinSoftDustShapesTheChange", "testBroadcastErrorsAreClassified",
         "testMalformedCoinsAreRefused", "testPayoutTxRoundTripsCoins",
-        "testPriceThenTimeWithPartialFills", "testOnlyCrossingOffersFill", "testNoSelfMatching", "testRandomBooksKeepTheRules",
+        "testPriceThenTimeWithPartialFills", "testOnlyCrossingOffersFill", "testNoSelfMatching",
+        "testRandomBooksKeepTheRules",
     ]
 
     static func tests(in file: String, pattern: String) throws -> Set<String> {
-        let source = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent(file).path, encoding: .utf8)
+        let source = try String(
+            contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent(file).path, encoding: .utf8)
         let expression = try NSRegularExpression(pattern: pattern)
         let range = NSRange(source.startIndex..., in: source)
-        return Set(expression.matches(in: source, range: range).compactMap { match in
-            Range(match.range(at: 1), in: source).map { String(source[$0]) }
-        })
+        return Set(
+            expression.matches(in: source, range: range).compactMap { match in
+                Range(match.range(at: 1), in: source).map { String(source[$0]) }
+            })
     }
 
     func testEveryLedgerTestRunsOnPostgreSQL() throws {
-        let variants = try EngineVariantTests.tests(in: "PostgreSQLVariants.swift", pattern: "override func (test\\w+)\\(")
-        for file in ["LedgerTests.swift", "CoinPoolTests.swift", "LedgerChainTests.swift", "StageInProcessTests.swift", "MarketTests.swift"] {
+        let variants = try EngineVariantTests.tests(
+            in: "PostgreSQLVariants.swift", pattern: "override func (test\\w+)\\(")
+        for file in [
+            "LedgerTests.swift", "CoinPoolTests.swift", "LedgerChainTests.swift", "StageInProcessTests.swift",
+            "MarketTests.swift",
+        ] {
             let base = try EngineVariantTests.tests(in: file, pattern: "\n    func (test\\w+)\\(")
             let missing = base.subtracting(variants).subtracting(EngineVariantTests.sqliteOnly)
             XCTAssertEqual(missing, [], "\(file): add these to PostgreSQLVariants.swift (or list them as SQLite's own)")

@@ -8,7 +8,9 @@ final class RLPTests: XCTestCase {
         return stride(from: 0, to: digits.count, by: 2).map { nibble(digits[$0]) << 4 | nibble(digits[$0 + 1]) }
     }
 
-    private func assertRoundTrip(_ item: RLPItem, _ expectedHex: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRoundTrip(
+        _ item: RLPItem, _ expectedHex: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let encoded = RLP.encode(item)
         XCTAssertEqual(encoded, unhex(expectedHex), file: file, line: line)
         XCTAssertEqual(try RLP.decode(encoded), item, file: file, line: line)
@@ -26,7 +28,8 @@ final class RLPTests: XCTestCase {
         assertRoundTrip(.uint(15 as UInt64), "0f")
         assertRoundTrip(.uint(1024 as UInt64), "820400")
         // The set-theoretic representation of three: [ [], [[]], [ [], [[]] ] ].
-        assertRoundTrip(.list([.list([]), .list([.list([])]), .list([.list([]), .list([.list([])])])]), "c7c0c1c0c3c0c1c0")
+        assertRoundTrip(
+            .list([.list([]), .list([.list([])]), .list([.list([]), .list([.list([])])])]), "c7c0c1c0c3c0c1c0")
         let lorem = "Lorem ipsum dolor sit amet, consectetur adipisicing elit"
         XCTAssertEqual(lorem.utf8.count, 56)
         assertRoundTrip(.string(lorem), "b838" + lorem.utf8.map { String(format: "%02x", $0) }.joined())

@@ -54,14 +54,19 @@ final class Secp256k1Tests: XCTestCase {
     func testGeneratorPublicKey() throws {
         // Private key 1 gives the generator G, whose coordinates SEC 2 publishes.
         let one = try PrivateKey(bytes: [UInt8](repeating: 0, count: 31) + [1])
-        XCTAssertEqual(one.publicKey(compressed: true),
-                       unhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"))
+        XCTAssertEqual(
+            one.publicKey(compressed: true),
+            unhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"))
         let uncompressed = one.publicKey(compressed: false)
-        XCTAssertEqual(uncompressed, unhex("0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
-            + "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8"))
+        XCTAssertEqual(
+            uncompressed,
+            unhex(
+                "0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+                    + "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8"))
         XCTAssertEqual(try Secp256k1.convertPublicKey(uncompressed, compressed: true), one.publicKey(compressed: true))
         XCTAssertEqual(try Secp256k1.convertPublicKey(one.publicKey(compressed: true), compressed: false), uncompressed)
-        XCTAssertThrowsError(try Secp256k1.convertPublicKey([0x02] + [UInt8](repeating: 0xff, count: 32), compressed: false))
+        XCTAssertThrowsError(
+            try Secp256k1.convertPublicKey([0x02] + [UInt8](repeating: 0xff, count: 32), compressed: false))
     }
 
     func testRecoverableSignatureRoundTrip() throws {
@@ -73,7 +78,8 @@ final class Secp256k1Tests: XCTestCase {
             XCTAssertTrue((0...1).contains(signature.recoveryId))
             for compressed in [true, false] {
                 let recovered = try Secp256k1.recoverPublicKey(
-                    digest32: digest, r: signature.r, s: signature.s, recoveryId: signature.recoveryId, compressed: compressed)
+                    digest32: digest, r: signature.r, s: signature.s, recoveryId: signature.recoveryId,
+                    compressed: compressed)
                 XCTAssertEqual(recovered, key.publicKey(compressed: compressed))
             }
             // RFC 6979: the same key and digest always give the same signature.
@@ -88,23 +94,33 @@ final class Secp256k1Tests: XCTestCase {
         let signature = key.signRecoverable(digest32: digest)
         let highS = negated(signature.s)
         XCTAssertFalse(Secp256k1.isLowS(compact64: signature.r + highS))
-        XCTAssertThrowsError(try Secp256k1.recoverPublicKey(
-            digest32: digest, r: signature.r, s: highS, recoveryId: 1 - signature.recoveryId, compressed: true))
+        XCTAssertThrowsError(
+            try Secp256k1.recoverPublicKey(
+                digest32: digest, r: signature.r, s: highS, recoveryId: 1 - signature.recoveryId, compressed: true))
         // (r, n - s) with the other recovery id is the same signature, so it recovers the same key.
-        XCTAssertEqual(try Secp256k1.recoverPublicKey(
-            digest32: digest, r: signature.r, s: highS, recoveryId: 1 - signature.recoveryId, compressed: true,
-            rejectHighS: false), key.publicKey(compressed: true))
+        XCTAssertEqual(
+            try Secp256k1.recoverPublicKey(
+                digest32: digest, r: signature.r, s: highS, recoveryId: 1 - signature.recoveryId, compressed: true,
+                rejectHighS: false), key.publicKey(compressed: true))
     }
 
     func testRecoverRejectsMalformedInput() {
         let digest = [UInt8](repeating: 7, count: 32)
         let r = [UInt8](repeating: 1, count: 32), s = [UInt8](repeating: 1, count: 32)
-        XCTAssertThrowsError(try Secp256k1.recoverPublicKey(digest32: digest, r: r, s: s, recoveryId: 4, compressed: true))
-        XCTAssertThrowsError(try Secp256k1.recoverPublicKey(digest32: digest, r: Array(r.dropFirst()), s: s, recoveryId: 0, compressed: true))
-        XCTAssertThrowsError(try Secp256k1.recoverPublicKey(digest32: Array(digest.dropFirst()), r: r, s: s, recoveryId: 0, compressed: true))
-        XCTAssertThrowsError(try Secp256k1.recoverPublicKey(
-            digest32: digest, r: [UInt8](repeating: 0, count: 32), s: s, recoveryId: 0, compressed: true))
-        XCTAssertThrowsError(try Secp256k1.recoverPublicKey(digest32: digest, r: unhex(groupOrderHex), s: s, recoveryId: 0, compressed: true))
+        XCTAssertThrowsError(
+            try Secp256k1.recoverPublicKey(digest32: digest, r: r, s: s, recoveryId: 4, compressed: true))
+        XCTAssertThrowsError(
+            try Secp256k1.recoverPublicKey(
+                digest32: digest, r: Array(r.dropFirst()), s: s, recoveryId: 0, compressed: true))
+        XCTAssertThrowsError(
+            try Secp256k1.recoverPublicKey(
+                digest32: Array(digest.dropFirst()), r: r, s: s, recoveryId: 0, compressed: true))
+        XCTAssertThrowsError(
+            try Secp256k1.recoverPublicKey(
+                digest32: digest, r: [UInt8](repeating: 0, count: 32), s: s, recoveryId: 0, compressed: true))
+        XCTAssertThrowsError(
+            try Secp256k1.recoverPublicKey(
+                digest32: digest, r: unhex(groupOrderHex), s: s, recoveryId: 0, compressed: true))
     }
 
     func testDERSignatures() throws {
@@ -115,13 +131,20 @@ final class Secp256k1Tests: XCTestCase {
         XCTAssertLessThanOrEqual(der.count, 72)
         XCTAssertEqual(Int(der[1]), der.count - 2)
         for compressed in [true, false] {
-            XCTAssertTrue(Secp256k1.verifyDER(signatureDER: der, digest32: digest, publicKey: key.publicKey(compressed: compressed)))
+            XCTAssertTrue(
+                Secp256k1.verifyDER(
+                    signatureDER: der, digest32: digest, publicKey: key.publicKey(compressed: compressed)))
         }
         var otherDigest = digest
         otherDigest[0] ^= 1
-        XCTAssertFalse(Secp256k1.verifyDER(signatureDER: der, digest32: otherDigest, publicKey: key.publicKey(compressed: true)))
-        XCTAssertFalse(Secp256k1.verifyDER(signatureDER: der, digest32: digest, publicKey: PrivateKey.generate().publicKey(compressed: true)))
-        XCTAssertFalse(Secp256k1.verifyDER(signatureDER: Array(der.dropLast()), digest32: digest, publicKey: key.publicKey(compressed: true)))
+        XCTAssertFalse(
+            Secp256k1.verifyDER(signatureDER: der, digest32: otherDigest, publicKey: key.publicKey(compressed: true)))
+        XCTAssertFalse(
+            Secp256k1.verifyDER(
+                signatureDER: der, digest32: digest, publicKey: PrivateKey.generate().publicKey(compressed: true)))
+        XCTAssertFalse(
+            Secp256k1.verifyDER(
+                signatureDER: Array(der.dropLast()), digest32: digest, publicKey: key.publicKey(compressed: true)))
         XCTAssertFalse(Secp256k1.verifyDER(signatureDER: der, digest32: digest, publicKey: [0x02, 0x01]))
 
         // The recoverable and DER signers agree (both RFC 6979), and a high-S DER is refused.
@@ -135,8 +158,10 @@ final class Secp256k1Tests: XCTestCase {
         let lowBody = derInteger(compact.r) + derInteger(compact.s)
         XCTAssertEqual(der, [0x30, UInt8(lowBody.count)] + lowBody)
         let highBody = derInteger(compact.r) + derInteger(highS)
-        XCTAssertFalse(Secp256k1.verifyDER(signatureDER: [0x30, UInt8(highBody.count)] + highBody, digest32: digest,
-                                           publicKey: key.publicKey(compressed: true)))
+        XCTAssertFalse(
+            Secp256k1.verifyDER(
+                signatureDER: [0x30, UInt8(highBody.count)] + highBody, digest32: digest,
+                publicKey: key.publicKey(compressed: true)))
     }
 
     func testConcurrentUseOfTheSharedContext() throws {
@@ -148,7 +173,8 @@ final class Secp256k1Tests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: digests.count) { index in
             let key = keys[index % keys.count]
             let der = key.signDER(digest32: digests[index])
-            let ok = Secp256k1.verifyDER(signatureDER: der, digest32: digests[index], publicKey: key.publicKey(compressed: true))
+            let ok = Secp256k1.verifyDER(
+                signatureDER: der, digest32: digests[index], publicKey: key.publicKey(compressed: true))
             lock.lock()
             results[index] = ok ? der : []
             lock.unlock()

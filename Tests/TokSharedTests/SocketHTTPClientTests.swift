@@ -9,11 +9,14 @@ import XCTest
 /// close), connection reuse, and every way an answer can fail, each as its typed error; then
 /// JSONRPCClient's mapping of those to TokError codes.
 final class SocketHTTPClientTests: XCTestCase {
-    private func client(_ server: LoopbackHTTPServer, requestTimeoutMilliseconds: Int = 10_000,
-                        maxResponseBytes: Int = 1 << 20, maxConnections: Int = 4) -> SocketHTTPClient {
-        SocketHTTPClient(host: "127.0.0.1", port: server.port, target: "/", connectTimeoutMilliseconds: 5_000,
-                         requestTimeoutMilliseconds: requestTimeoutMilliseconds, maxResponseBytes: maxResponseBytes,
-                         maxConnections: maxConnections)
+    private func client(
+        _ server: LoopbackHTTPServer, requestTimeoutMilliseconds: Int = 10_000,
+        maxResponseBytes: Int = 1 << 20, maxConnections: Int = 4
+    ) -> SocketHTTPClient {
+        SocketHTTPClient(
+            host: "127.0.0.1", port: server.port, target: "/", connectTimeoutMilliseconds: 5_000,
+            requestTimeoutMilliseconds: requestTimeoutMilliseconds, maxResponseBytes: maxResponseBytes,
+            maxConnections: maxConnections)
     }
 
     private func post(_ client: SocketHTTPClient, _ text: String = "{}") async throws -> (Int, String) {
@@ -21,8 +24,10 @@ final class SocketHTTPClientTests: XCTestCase {
         return (response.statusCode, String(decoding: response.body, as: UTF8.self))
     }
 
-    private func expectFailure(_ code: HTTPTransportError.Code, _ client: SocketHTTPClient,
-                               file: StaticString = #filePath, line: UInt = #line) async {
+    private func expectFailure(
+        _ code: HTTPTransportError.Code, _ client: SocketHTTPClient,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async {
         do {
             let answer = try await post(client)
             XCTFail("expected \(code.rawValue), got \(answer)", file: file, line: line)
@@ -35,8 +40,10 @@ final class SocketHTTPClientTests: XCTestCase {
 
     func testKeptAliveConnectionCarriesEveryRequest() async throws {
         let server = try LoopbackHTTPServer { request in
-            .send(LoopbackHTTPServer.answer("{\"echo\":\(String(decoding: request.body, as: UTF8.self))," +
-                                            "\"host\":\"\(request.header("Host") ?? "")\"}"), close: false)
+            .send(
+                LoopbackHTTPServer.answer(
+                    "{\"echo\":\(String(decoding: request.body, as: UTF8.self)),"
+                        + "\"host\":\"\(request.header("Host") ?? "")\"}"), close: false)
         }
         defer { server.stop() }
         let http = client(server)
@@ -53,8 +60,10 @@ final class SocketHTTPClientTests: XCTestCase {
         // 200 KB in 1000-byte writes: the headers and the body arrive over many reads.
         let big = String(repeating: "x", count: 200_000)
         let server = try LoopbackHTTPServer { _ in
-            .send(LoopbackHTTPServer.answer("\"\(big)\"", headers: ["X-Padding: " + String(repeating: "p", count: 3_000)]),
-                  close: false, pieceBytes: 1_000)
+            .send(
+                LoopbackHTTPServer.answer(
+                    "\"\(big)\"", headers: ["X-Padding: " + String(repeating: "p", count: 3_000)]),
+                close: false, pieceBytes: 1_000)
         }
         defer { server.stop() }
         let http = client(server)
@@ -67,8 +76,10 @@ final class SocketHTTPClientTests: XCTestCase {
 
     func testChunkedAnswerWithExtensionsAndTrailer() async throws {
         let server = try LoopbackHTTPServer { _ in
-            .send(LoopbackHTTPServer.chunked(["{\"a\":", String(repeating: "1", count: 70_000), "}"], trailer: "X-Checksum: 1\r\n"),
-                  close: false, pieceBytes: 777)
+            .send(
+                LoopbackHTTPServer.chunked(
+                    ["{\"a\":", String(repeating: "1", count: 70_000), "}"], trailer: "X-Checksum: 1\r\n"),
+                close: false, pieceBytes: 777)
         }
         defer { server.stop() }
         let http = client(server)
@@ -95,7 +106,9 @@ final class SocketHTTPClientTests: XCTestCase {
     }
 
     func testConnectionCloseHeaderIsHonoured() async throws {
-        let server = try LoopbackHTTPServer { _ in .send(LoopbackHTTPServer.answer("1", headers: ["Connection: close"]), close: true) }
+        let server = try LoopbackHTTPServer { _ in
+            .send(LoopbackHTTPServer.answer("1", headers: ["Connection: close"]), close: true)
+        }
         defer { server.stop() }
         let http = client(server)
         _ = try await post(http)
@@ -210,15 +223,17 @@ final class SocketHTTPClientTests: XCTestCase {
         let server = try LoopbackHTTPServer { _ in .close }
         let port = server.port
         server.stop()
-        let http = SocketHTTPClient(host: "127.0.0.1", port: port, target: "/", connectTimeoutMilliseconds: 5_000,
-                                    requestTimeoutMilliseconds: 5_000, maxResponseBytes: 1_000, maxConnections: 1)
+        let http = SocketHTTPClient(
+            host: "127.0.0.1", port: port, target: "/", connectTimeoutMilliseconds: 5_000,
+            requestTimeoutMilliseconds: 5_000, maxResponseBytes: 1_000, maxConnections: 1)
         await expectFailure(.connectionRefused, http)
         XCTAssertEqual(http.openConnections, 0)
     }
 
     func testUnknownHostIsReported() async throws {
-        let http = SocketHTTPClient(host: "no-such-host.invalid", port: 1, target: "/", connectTimeoutMilliseconds: 5_000,
-                                    requestTimeoutMilliseconds: 5_000, maxResponseBytes: 1_000, maxConnections: 1)
+        let http = SocketHTTPClient(
+            host: "no-such-host.invalid", port: 1, target: "/", connectTimeoutMilliseconds: 5_000,
+            requestTimeoutMilliseconds: 5_000, maxResponseBytes: 1_000, maxConnections: 1)
         await expectFailure(.hostNotFound, http)
     }
 
@@ -240,7 +255,7 @@ final class SocketHTTPClientTests: XCTestCase {
 
     func testConcurrentRequestsShareAtMostTheConnectionLimit() async throws {
         let server = try LoopbackHTTPServer { request in
-            usleep(20_000) // so that requests overlap
+            usleep(20_000)  // so that requests overlap
             return .send(LoopbackHTTPServer.answer(String(decoding: request.body, as: UTF8.self)), close: false)
         }
         defer { server.stop() }
@@ -258,8 +273,9 @@ final class SocketHTTPClientTests: XCTestCase {
 
     func testPlainHTTPURLsOnly() {
         let make = { (text: String) in
-            SocketHTTPClient(url: URL(string: text)!, connectTimeoutMilliseconds: 1, requestTimeoutMilliseconds: 1,
-                             maxResponseBytes: 1, maxConnections: 1)
+            SocketHTTPClient(
+                url: URL(string: text)!, connectTimeoutMilliseconds: 1, requestTimeoutMilliseconds: 1,
+                maxResponseBytes: 1, maxConnections: 1)
         }
         XCTAssertNil(make("https://127.0.0.1:8545/"))
         XCTAssertEqual(make("http://127.0.0.1:8545")?.target, "/")
@@ -271,9 +287,12 @@ final class SocketHTTPClientTests: XCTestCase {
 
     // MARK: JSONRPCClient on this transport
 
-    private func rpcClient(_ server: LoopbackHTTPServer, retries: Int = 0, password: String = "pw") throws -> JSONRPCClient {
-        try JSONRPCClient(url: server.url, user: "user", password: password, timeoutMilliseconds: 5_000, retries: retries,
-                          logger: Logger(label: "socket-http-test"))
+    private func rpcClient(
+        _ server: LoopbackHTTPServer, retries: Int = 0, password: String = "pw"
+    ) throws -> JSONRPCClient {
+        try JSONRPCClient(
+            url: server.url, user: "user", password: password, timeoutMilliseconds: 5_000, retries: retries,
+            logger: Logger(label: "socket-http-test"))
     }
 
     private static func rpcAnswer(_ request: LoopbackHTTPServer.Request, result: String) -> [UInt8] {
@@ -286,8 +305,10 @@ final class SocketHTTPClientTests: XCTestCase {
         let expected = "Basic " + Base64.encode(Array("user:pw".utf8))
         let server = try LoopbackHTTPServer { request in
             guard request.header("Authorization") == expected, request.head.hasPrefix("POST / HTTP/1.1\r\n") else {
-                return .send(LoopbackHTTPServer.answer("", status: "401 Unauthorized", headers: ["WWW-Authenticate: Basic realm=\"jsonrpc\""]),
-                             close: true)
+                return .send(
+                    LoopbackHTTPServer.answer(
+                        "", status: "401 Unauthorized", headers: ["WWW-Authenticate: Basic realm=\"jsonrpc\""]),
+                    close: true)
             }
             return .send(SocketHTTPClientTests.rpcAnswer(request, result: "\"ok\""), close: false)
         }
@@ -302,18 +323,23 @@ final class SocketHTTPClientTests: XCTestCase {
 
     /// The URLSession path (what https:// endpoints take) answers the same.
     func testRPCWithoutTheSocketTransportStillWorks() async throws {
-        let server = try LoopbackHTTPServer { request in .send(SocketHTTPClientTests.rpcAnswer(request, result: "\"via urlsession\""), close: false) }
+        let server = try LoopbackHTTPServer { request in
+            .send(SocketHTTPClientTests.rpcAnswer(request, result: "\"via urlsession\""), close: false)
+        }
         defer { server.stop() }
-        let rpc = try JSONRPCClient(url: server.url, user: "user", password: "pw", timeoutMilliseconds: 5_000, retries: 0,
-                                    usesSocketTransport: false, logger: Logger(label: "socket-http-test"))
+        let rpc = try JSONRPCClient(
+            url: server.url, user: "user", password: "pw", timeoutMilliseconds: 5_000, retries: 0,
+            usesSocketTransport: false, logger: Logger(label: "socket-http-test"))
         let answer = try await rpc.call("ping", [])
         XCTAssertEqual(try answer.get().stringValue, "via urlsession")
     }
 
     func testRPCRefusedCredentialsAreUnauthorized() async throws {
         let server = try LoopbackHTTPServer { _ in
-            .send(LoopbackHTTPServer.answer("", status: "401 Unauthorized", headers: ["WWW-Authenticate: Basic realm=\"jsonrpc\""]),
-                  close: true)
+            .send(
+                LoopbackHTTPServer.answer(
+                    "", status: "401 Unauthorized", headers: ["WWW-Authenticate: Basic realm=\"jsonrpc\""]),
+                close: true)
         }
         defer { server.stop() }
         do {
@@ -341,7 +367,8 @@ final class SocketHTTPClientTests: XCTestCase {
     func testRPCRecoversWhenTheServerComesBack() async throws {
         // The first exchange fails (closed without an answer), the retry gets the answer.
         let server = try LoopbackHTTPServer { request in
-            request.connection == 0 ? .close : .send(SocketHTTPClientTests.rpcAnswer(request, result: "7"), close: false)
+            request.connection == 0
+                ? .close : .send(SocketHTTPClientTests.rpcAnswer(request, result: "7"), close: false)
         }
         defer { server.stop() }
         let answer = try await rpcClient(server, retries: 1).call("ping", [])
@@ -350,7 +377,9 @@ final class SocketHTTPClientTests: XCTestCase {
 
     func testRPCOversizedAnswerIsAnErrorNotARetry() async throws {
         let server = try LoopbackHTTPServer { _ in
-            .send(Array("HTTP/1.1 200 OK\r\nContent-Length: \(JSONRPCClient.maxResponseBytes + 1)\r\n\r\n".utf8), close: true)
+            .send(
+                Array("HTTP/1.1 200 OK\r\nContent-Length: \(JSONRPCClient.maxResponseBytes + 1)\r\n\r\n".utf8),
+                close: true)
         }
         defer { server.stop() }
         do {
@@ -366,8 +395,11 @@ final class SocketHTTPClientTests: XCTestCase {
         let server = try LoopbackHTTPServer { request in
             let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any]
             let id = (object?["id"] as? Int) ?? 0
-            return .send(LoopbackHTTPServer.chunked(["{\"result\":null,\"error\":{\"code\":-5,", "\"message\":\"Block not found\"},\"id\":\(id)}"]),
-                         close: false)
+            return .send(
+                LoopbackHTTPServer.chunked([
+                    "{\"result\":null,\"error\":{\"code\":-5,", "\"message\":\"Block not found\"},\"id\":\(id)}",
+                ]),
+                close: false)
         }
         defer { server.stop() }
         let answer = try await rpcClient(server).call("getblock", [])

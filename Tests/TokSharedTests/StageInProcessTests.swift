@@ -28,8 +28,9 @@ class StageInProcessTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         config = try TokConfig.parse(text: ConfigTests.base, file: "test.toml", environment: ConfigTests.environment)
         attestor = Attestor(settings: try XCTUnwrap(config.attestationSettings()))
-        ledger = try openTestLedger(engine: Self.engine,
-                                    location: try TestDatabase.make(Self.engine, directory: directory.path, file: "ledger.db"), logger: logger)
+        ledger = try openTestLedger(
+            engine: Self.engine,
+            location: try TestDatabase.make(Self.engine, directory: directory.path, file: "ledger.db"), logger: logger)
     }
 
     override func tearDownWithError() throws {
@@ -38,8 +39,9 @@ class StageInProcessTests: XCTestCase {
     }
 
     func applyStage() -> ApplyStage {
-        ApplyStage(config: config, ledger: ledger, attestor: attestor, writerLock: nil, logger: logger,
-                   clock: { testNowMilliseconds })
+        ApplyStage(
+            config: config, ledger: ledger, attestor: attestor, writerLock: nil, logger: logger,
+            clock: { testNowMilliseconds })
     }
 
     func run(_ stage: Stage, _ records: [JSON]) async throws -> [JSON] {
@@ -82,7 +84,9 @@ class StageInProcessTests: XCTestCase {
                     if owned || (role == .validate && status == nil) { continue }
                     let before = input.serialized(sortKeys: true)
                     let output = try await run(stage, [input])
-                    XCTAssertEqual(output[0].serialized(sortKeys: true), before, "\(stage.name.tool) changed \(op)/\(status ?? "nil")")
+                    XCTAssertEqual(
+                        output[0].serialized(sortKeys: true), before,
+                        "\(stage.name.tool) changed \(op)/\(status ?? "nil")")
                     checked += 1
                 }
             }
@@ -98,11 +102,17 @@ class StageInProcessTests: XCTestCase {
         record.set(Field.op, string: "deposit")
         record.set(Field.id, string: id)
         record.set(Field.status, string: RecordStatus.verified.rawValue)
-        record.set(Field.validated, ValidatedDeposit(network: "eip155:1337", account: StageInProcessTests.account, token: "ETH",
-                                                     asset: "eip155:1337/slip44:60", tx: StageInProcessTests.tx).write())
+        record.set(
+            Field.validated,
+            ValidatedDeposit(
+                network: "eip155:1337", account: StageInProcessTests.account, token: "ETH",
+                asset: "eip155:1337/slip44:60", tx: StageInProcessTests.tx
+            ).write())
         let verification = DepositVerification(
-            payment: .init(amount: try! UInt256(decimal: amount), credited: nil, blockHash: "0x" + String(repeating: "b", count: 64),
-                           blockNumber: 7, outputs: []),
+            payment: .init(
+                amount: try! UInt256(decimal: amount), credited: nil,
+                blockHash: "0x" + String(repeating: "b", count: 64),
+                blockNumber: 7, outputs: []),
             confirmations: 3, requiredConfirmations: 2)
         record.set(Field.verified, verification.object())
         attestor.attest(record, stage: .verify)
@@ -121,7 +131,8 @@ class StageInProcessTests: XCTestCase {
         let wrongStage = verifiedDeposit(id: "d-stage")
         attestor.attest(wrongStage, stage: .submit)
         let otherKey = verifiedDeposit(id: "d-key")
-        Attestor(settings: .init(keyId: "other", secret: Array(repeating: 7, count: 32))).attest(otherKey, stage: .verify)
+        Attestor(settings: .init(keyId: "other", secret: Array(repeating: 7, count: 32))).attest(
+            otherKey, stage: .verify)
         let noVerified = verifiedDeposit(id: "d-nov")
         noVerified.remove(Field.verified)
         attestor.attest(noVerified, stage: .verify)
@@ -132,11 +143,18 @@ class StageInProcessTests: XCTestCase {
         disagrees[Field.verified]?.set("credited", string: "999")
         attestor.attest(disagrees, stage: .verify)
 
-        let output = try await run(applyStage(), [edited, unattested, wrongStage, otherKey, noVerified, belowLevel, disagrees])
-        XCTAssertEqual(output.map(code), ["attestation_invalid", "attestation_missing", "attestation_invalid",
-                                          "attestation_invalid", "not_verified", "not_verified", "conflicting_record"])
+        let output = try await run(
+            applyStage(), [edited, unattested, wrongStage, otherKey, noVerified, belowLevel, disagrees])
+        XCTAssertEqual(
+            output.map(code),
+            [
+                "attestation_invalid", "attestation_missing", "attestation_invalid",
+                "attestation_invalid", "not_verified", "not_verified", "conflicting_record",
+            ])
         for record in output { XCTAssertEqual(record.status, .rejected) }
-        XCTAssertEqual(try ledger.balance(account: StageInProcessTests.account, token: "ETH"), Balance(available: .zero, locked: .zero))
+        XCTAssertEqual(
+            try ledger.balance(account: StageInProcessTests.account, token: "ETH"),
+            Balance(available: .zero, locked: .zero))
 
         let honest = try await run(applyStage(), [verifiedDeposit(id: "d-1")])
         XCTAssertEqual(honest[0].status, .credited, honest[0].serialized())
@@ -147,23 +165,33 @@ class StageInProcessTests: XCTestCase {
     // Submissions and payouts: an unknown payout, a submission attested by the wrong stage, a payout attested
     // by nobody; each refused with its code, and the signed transaction of a refused payout never travels on.
     func testApplyRefusesBadPayoutRecords() async throws {
-        let payoutTx = PayoutTx(chain: "eip155:1337", tx: StageInProcessTests.tx, rawHex: "0x02",
-                                sender: "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528", spendGuard: .nonce(0, chainNonce: 0))
+        let payoutTx = PayoutTx(
+            chain: "eip155:1337", tx: StageInProcessTests.tx, rawHex: "0x02",
+            sender: "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528", spendGuard: .nonce(0, chainNonce: 0))
         func payout(id: String, status: RecordStatus, stage: StageName?) -> JSON {
             let record = JSON.object()
             record.set(Field.op, string: "payout")
             record.set(Field.id, string: id)
             record.set(Field.status, string: status.rawValue)
-            record.set(Field.validated, ValidatedPayout(
-                account: StageInProcessTests.account, network: "eip155:1337", token: "ETH", quantity: UInt256(10), fee: .zero,
-                destination: StageInProcessTests.account, destinationNetwork: "eip155:1337",
-                destinationAsset: "eip155:1337/slip44:60", destinationAmount: UInt256(10),
-                expiresUnixSeconds: testNowMilliseconds / 1000 + 600).write())
+            record.set(
+                Field.validated,
+                ValidatedPayout(
+                    account: StageInProcessTests.account, network: "eip155:1337", token: "ETH", quantity: UInt256(10),
+                    fee: .zero,
+                    destination: StageInProcessTests.account, destinationNetwork: "eip155:1337",
+                    destinationAsset: "eip155:1337/slip44:60", destinationAmount: UInt256(10),
+                    expiresUnixSeconds: testNowMilliseconds / 1000 + 600
+                ).write())
             record.set(Field.payoutTx, payoutTx.object())
             if status == .confirmed {
-                record.set(Field.submission, Submission(tx: payoutTx.tx, outcome: .confirmed(
-                    blockHash: "0x" + String(repeating: "c", count: 64), blockNumber: 9, confirmations: 3,
-                    requiredConfirmations: 2)).object())
+                record.set(
+                    Field.submission,
+                    Submission(
+                        tx: payoutTx.tx,
+                        outcome: .confirmed(
+                            blockHash: "0x" + String(repeating: "c", count: 64), blockNumber: 9, confirmations: 3,
+                            requiredConfirmations: 2)
+                    ).object())
             }
             if let stage { attestor.attest(record, stage: stage) }
             return record
@@ -173,10 +201,12 @@ class StageInProcessTests: XCTestCase {
         let unknown = payout(id: "p-unknown", status: .confirmed, stage: .submit)
         let wrongStage = payout(id: "p-stage", status: .confirmed, stage: .verify)
         let output = try await run(applyStage(), [unsigned, poor, unknown, wrongStage])
-        XCTAssertEqual(output.map(code), ["attestation_missing", "insufficient_balance", "unknown_request", "attestation_invalid"])
+        XCTAssertEqual(
+            output.map(code), ["attestation_missing", "insufficient_balance", "unknown_request", "attestation_invalid"])
         XCTAssertNil(output[0][Field.payoutTx], "a signed transaction tok-apply did not record is dropped")
         XCTAssertNil(output[1][Field.payoutTx])
-        XCTAssertEqual(output[1][Field.error]?["retryable"]?.boolValue, true, "insufficient balance may pass after a deposit")
+        XCTAssertEqual(
+            output[1][Field.error]?["retryable"]?.boolValue, true, "insufficient balance may pass after a deposit")
         XCTAssertEqual(try ledger.openPayouts(limit: 10), [])
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
@@ -185,8 +215,9 @@ class StageInProcessTests: XCTestCase {
     func testApplyIsDeterministicUnderAFixedClock() async throws {
         _ = try await run(applyStage(), [verifiedDeposit(id: "d-1"), verifiedDeposit(id: "d-2")])
         let trail = try auditTrail(ledger)
-        ledger = try openTestLedger(engine: Self.engine,
-                                    location: try TestDatabase.make(Self.engine, directory: directory.path, file: "other.db"), logger: logger)
+        ledger = try openTestLedger(
+            engine: Self.engine,
+            location: try TestDatabase.make(Self.engine, directory: directory.path, file: "other.db"), logger: logger)
         _ = try await run(applyStage(), [verifiedDeposit(id: "d-1"), verifiedDeposit(id: "d-2")])
         XCTAssertEqual(try auditTrail(ledger), trail)
     }
@@ -195,7 +226,11 @@ class StageInProcessTests: XCTestCase {
         let query = try ledger.database.statement("SELECT at_ms, kind, request_id, body, hash FROM audit ORDER BY seq")
         var rows: [String] = []
         while try query.step() {
-            rows.append([query.text("at_ms"), query.text("kind"), query.text("request_id"), query.text("body"), query.text("hash")]
+            rows.append(
+                [
+                    query.text("at_ms"), query.text("kind"), query.text("request_id"), query.text("body"),
+                    query.text("hash"),
+                ]
                 .joined(separator: " "))
         }
         query.reset()

@@ -24,7 +24,9 @@ final class StageRunnerTests: XCTestCase {
     }
 
     /// Checks the common shape of a read-stage rejection.
-    func assertReadRejection(_ record: JSON?, code: ErrorCode, line: Int, file: StaticString = #filePath, lineNumber: UInt = #line) {
+    func assertReadRejection(
+        _ record: JSON?, code: ErrorCode, line: Int, file: StaticString = #filePath, lineNumber: UInt = #line
+    ) {
         guard let record else { return XCTFail("no record", file: file, line: lineNumber) }
         XCTAssertEqual(record.string(at: "status"), "rejected", file: file, line: lineNumber)
         let error = record["error"]
@@ -97,14 +99,17 @@ final class StageRunnerTests: XCTestCase {
         assertReadRejection(record, code: .malformedJSON, line: 4)
         XCTAssertEqual(record?["input"]?.string(at: "raw"), text)
         // Nested duplicates too.
-        assertReadRejection(StageRunnerTests.parseBytes(Array("{\"a\":{\"b\":1,\"b\":2}}".utf8), number: 5),
-                            code: .malformedJSON, line: 5)
+        assertReadRejection(
+            StageRunnerTests.parseBytes(Array("{\"a\":{\"b\":1,\"b\":2}}".utf8), number: 5),
+            code: .malformedJSON, line: 5)
     }
 
     // Integers beyond Int64 → number_out_of_range (both signs); Int64's extremes still parse.
     func testIntegerTooBig() {
-        for text in ["{\"amount\":9223372036854775808}", "{\"a\":[-9223372036854775809]}",
-                     "{\"amount\":100000000000000000000000000000}"] {
+        for text in [
+            "{\"amount\":9223372036854775808}", "{\"a\":[-9223372036854775809]}",
+            "{\"amount\":100000000000000000000000000000}",
+        ] {
             let record = StageRunnerTests.parseBytes(Array(text.utf8), number: 9)
             assertReadRejection(record, code: .numberOutOfRange, line: 9)
             XCTAssertEqual(record?["input"]?.string(at: "raw"), text)
@@ -128,7 +133,7 @@ final class StageRunnerTests: XCTestCase {
 
     // An oversized line's prefix cut inside a multi-byte character is cut back to valid UTF-8.
     func testOversizedPrefixCutToUTF8Boundary() {
-        let prefix = Array(("a" + String(repeating: "é", count: 200)).utf8.prefix(256))   // ends with half an é
+        let prefix = Array(("a" + String(repeating: "é", count: 200)).utf8.prefix(256))  // ends with half an é
         let record = StageRunner.parse(InputLine(number: 1, content: .tooLong(prefix: prefix, totalBytes: 9999)))
         XCTAssertEqual(record?["input"]?.string(at: "raw_prefix"), "a" + String(repeating: "é", count: 127))
     }
@@ -149,7 +154,7 @@ final class StageRunnerTests: XCTestCase {
         let nested = JSON.object()
         nested.set("x", integer: 2)
         record.set("validated", nested)
-        record.set("status", string: "rejected")   // re-setting an added key keeps its place
+        record.set("status", string: "rejected")  // re-setting an added key keeps its place
         XCTAssertEqual(StageRunnerTests.written(record), "{\"a\": 1 ,\"status\":\"rejected\",\"validated\":{\"x\":2}}")
     }
 
@@ -210,8 +215,9 @@ final class StageRunnerTests: XCTestCase {
     // Quotes, backslashes and control characters are escaped; "/" and non-ASCII pass through.
     func testStringEscaping() {
         let value = JSON.string("q\"b\\s/n\nr\rt\tb\u{8}f\u{c}x\u{1}y\u{1f}z\u{7f}é€😀\u{2028}")
-        XCTAssertEqual(value.serialized(),
-                       "\"q\\\"b\\\\s/n\\nr\\rt\\tb\\bf\\fx\\u0001y\\u001fz\u{7f}é€😀\u{2028}\"")
+        XCTAssertEqual(
+            value.serialized(),
+            "\"q\\\"b\\\\s/n\\nr\\rt\\tb\\bf\\fx\\u0001y\\u001fz\u{7f}é€😀\u{2028}\"")
         XCTAssertEqual(JSON.string("\u{0}").serialized(), "\"\\u0000\"")
         XCTAssertEqual(JSON.string("").serialized(), "\"\"")
     }
@@ -235,11 +241,13 @@ final class StageRunnerTests: XCTestCase {
     func testSortKeysAtEveryLevel() {
         let text = "{\"b\":{\"y\":1,\"x\":[{\"d\":1,\"c\":2}]},\"a\":0,\"é\":1,\"B\":2,\"aa\":3,\"Z\":4,\"_\":6}"
         guard case .success(let value) = JSON.parse(text) else { return XCTFail("parse") }
-        XCTAssertEqual(value.serialized(sortKeys: true),
-                       "{\"B\":2,\"Z\":4,\"_\":6,\"a\":0,\"aa\":3,\"b\":{\"x\":[{\"c\":2,\"d\":1}],\"y\":1},\"é\":1}")
+        XCTAssertEqual(
+            value.serialized(sortKeys: true),
+            "{\"B\":2,\"Z\":4,\"_\":6,\"a\":0,\"aa\":3,\"b\":{\"x\":[{\"c\":2,\"d\":1}],\"y\":1},\"é\":1}")
         // Without sortKeys the input order is kept.
-        XCTAssertEqual(value.serialized(),
-                       "{\"b\":{\"y\":1,\"x\":[{\"d\":1,\"c\":2}]},\"a\":0,\"é\":1,\"B\":2,\"aa\":3,\"Z\":4,\"_\":6}")
+        XCTAssertEqual(
+            value.serialized(),
+            "{\"b\":{\"y\":1,\"x\":[{\"d\":1,\"c\":2}]},\"a\":0,\"é\":1,\"B\":2,\"aa\":3,\"Z\":4,\"_\":6}")
     }
 
     // Serialising and re-parsing gives an equal value for tricky inputs (compared in sorted form).
@@ -278,11 +286,15 @@ extension StageRunnerTests {
         guard let rejected = StageRunnerTests.parseBytes(bytes, number: 1) else { return XCTFail("no record") }
         XCTAssertEqual(rejected["error"]?.string(at: "code"), "malformed_json")
         let line = StageRunnerTests.written(rejected)
-        guard let downstream = StageRunnerTests.parseBytes(Array(line.utf8), number: 1) else { return XCTFail("no record") }
-        XCTAssertEqual(downstream["error"]?.string(at: "code"), "malformed_json",
-                       "the next stage must see the same rejection, got \(downstream.serialized())")
+        guard let downstream = StageRunnerTests.parseBytes(Array(line.utf8), number: 1) else {
+            return XCTFail("no record")
+        }
+        XCTAssertEqual(
+            downstream["error"]?.string(at: "code"), "malformed_json",
+            "the next stage must see the same rejection, got \(downstream.serialized())")
         XCTAssertEqual(downstream["error"]?.string(at: "stage"), "read")
-        XCTAssertNil(downstream["input"]?["raw"]?.stringValue?.range(of: "\"status\":\"rejected\""),
-                     "the rejection was re-wrapped as a new rejection: \(line)")
+        XCTAssertNil(
+            downstream["input"]?["raw"]?.stringValue?.range(of: "\"status\":\"rejected\""),
+            "the rejection was re-wrapped as a new rejection: \(line)")
     }
 }

@@ -76,7 +76,8 @@ final class TokenProtocolFuzzTests: XCTestCase {
         default:
             let other = seeds[Int(random.below(UInt64(seeds.count)))]
             let from = Int(random.below(UInt64(max(1, other.count))))
-            data.insert(contentsOf: other[from..<min(other.count, from + Int(random.below(12)))], at: min(at, data.count))
+            data.insert(
+                contentsOf: other[from..<min(other.count, from + Int(random.below(12)))], at: min(at, data.count))
         }
     }
 
@@ -89,9 +90,13 @@ final class TokenProtocolFuzzTests: XCTestCase {
             var script: [UInt8] = [0x6A]
             switch random.below(4) {
             case 0: script += [UInt8(truncatingIfNeeded: body.count)] + body
-            case 1: script += pushes[Int(random.below(UInt64(pushes.count)))] + random.bytes(Int(random.below(4))) + body
+            case 1:
+                script += pushes[Int(random.below(UInt64(pushes.count)))] + random.bytes(Int(random.below(4))) + body
             case 2: script = random.bytes(Int(random.below(90)))
-            default: script += [UInt8(random.below(0x4F))] + body.prefix(Int(random.below(UInt64(body.count + 1)))) + random.bytes(Int(random.below(3)))
+            default:
+                script +=
+                    [UInt8(random.below(0x4F))] + body.prefix(Int(random.below(UInt64(body.count + 1))))
+                    + random.bytes(Int(random.below(3)))
             }
             let outcome = TokenProtocol.decode(outputScript: script)
             if case .message(let message) = outcome {

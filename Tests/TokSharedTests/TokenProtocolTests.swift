@@ -18,8 +18,9 @@ final class TokenProtocolTests: XCTestCase {
         for row in rows("valid") {
             let name = row.string(at: "name") ?? "?"
             let data = ProtocolVectors.bytes(row.string(at: "data_hex"))
-            let expected = ProtocolVectors.expectedMessage(action: row["action"]?.int64Value ?? -1,
-                                                           version: row["version"]?.int64Value ?? -1, fields: row["fields"]!)
+            let expected = ProtocolVectors.expectedMessage(
+                action: row["action"]?.int64Value ?? -1,
+                version: row["version"]?.int64Value ?? -1, fields: row["fields"]!)
             XCTAssertNotNil(expected, name)
             XCTAssertEqual(TokenProtocol.decode(data: data), expected.map { .message($0) }, name)
             guard let message = expected else { continue }
@@ -49,8 +50,10 @@ final class TokenProtocolTests: XCTestCase {
         }
         // Every payload-level reason has a vector (not_canonical is the unreachable backstop).
         let payloadReasons = AnchorReason.allCases.filter {
-            ![.notCanonical, .truncatedPush, .nonMinimalPush, .extraScript, .multipleOpReturns,
-              .missingNamedOutput, .namedOutputNotAddress, .duplicateManager].contains($0)
+            ![
+                .notCanonical, .truncatedPush, .nonMinimalPush, .extraScript, .multipleOpReturns,
+                .missingNamedOutput, .namedOutputNotAddress, .duplicateManager,
+            ].contains($0)
         }
         XCTAssertEqual(Set(payloadReasons.map(\.rawValue)).subtracting(reasonsSeen), [])
     }
@@ -58,12 +61,16 @@ final class TokenProtocolTests: XCTestCase {
     func testUnsupportedAndForeignVectors() {
         for row in rows("unsupported") {
             let outcome = TokenProtocol.decode(data: ProtocolVectors.bytes(row.string(at: "data_hex")))
-            XCTAssertEqual(outcome, .unsupported(action: UInt8(row["action"]?.int64Value ?? -1),
-                                                 version: UInt8(row["version"]?.int64Value ?? -1)), row.string(at: "name") ?? "?")
+            XCTAssertEqual(
+                outcome,
+                .unsupported(
+                    action: UInt8(row["action"]?.int64Value ?? -1),
+                    version: UInt8(row["version"]?.int64Value ?? -1)), row.string(at: "name") ?? "?")
         }
         for row in rows("not_anchor") {
-            XCTAssertEqual(TokenProtocol.decode(data: ProtocolVectors.bytes(row.string(at: "data_hex"))), .notAnchor,
-                           row.string(at: "name") ?? "?")
+            XCTAssertEqual(
+                TokenProtocol.decode(data: ProtocolVectors.bytes(row.string(at: "data_hex"))), .notAnchor,
+                row.string(at: "name") ?? "?")
         }
     }
 
@@ -91,23 +98,51 @@ final class TokenProtocolTests: XCTestCase {
         let fits = FractalInvoiceV1(invoiceHash: someHash, mintHash: someHash, quantity: (1 << 21) - 1)
         XCTAssertEqual(try TokenProtocol.compose(.fractalInvoice(fits)).count, 80)
         let cases: [(TokenMessage, AnchorReason)] = [
-            (.fractalInvoice(FractalInvoiceV1(invoiceHash: someHash, mintHash: someHash, quantity: 1 << 21)), .anchorTooLarge),
-            (.fractalInvoice(FractalInvoiceV1(invoiceHash: someHash, mintHash: someHash, quantity: UInt32(Int32.max) + 1)), .anchorTooLarge),
+            (
+                .fractalInvoice(FractalInvoiceV1(invoiceHash: someHash, mintHash: someHash, quantity: 1 << 21)),
+                .anchorTooLarge
+            ),
+            (
+                .fractalInvoice(
+                    FractalInvoiceV1(invoiceHash: someHash, mintHash: someHash, quantity: UInt32(Int32.max) + 1)),
+                .anchorTooLarge
+            ),
             (.fractalInvoice(FractalInvoiceV1(invoiceHash: someHash, mintHash: someHash, quantity: 0)), .missingField),
             (.mint(TokenMint(recordHash: someHash, supply: 0)), .missingField),
             (.mint(TokenMint(recordHash: someHash, supply: UInt64(Int64.max) + 1)), .negativeValue),
             (.mint(TokenMint(recordHash: someHash, supply: 5, managerCount: 17, minApprovals: 1)), .valueOutOfRange),
-            (.mint(TokenMint(recordHash: someHash, supply: 5, managerCount: 2, minApprovals: 3)), .approvalsExceedManagers),
+            (
+                .mint(TokenMint(recordHash: someHash, supply: 5, managerCount: 2, minApprovals: 3)),
+                .approvalsExceedManagers
+            ),
             (.mint(TokenMint(recordHash: someHash, supply: 5, managerCount: 2, minApprovals: 0)), .missingField),
-            (.invoice(TokenInvoice(token: ChainPosition(height: 1, txIndex: 1), quantity: 3, unitPriceKoinu: TokenProtocol.maxMoneyKoinu / 2,
-                                   expiryHeight: 9, recordHash: someHash)), .amountOverflow),
-            (.invoice(TokenInvoice(token: ChainPosition(height: 1, txIndex: 0), quantity: 3, unitPriceKoinu: 1,
-                                   expiryHeight: 9, recordHash: someHash)), .missingField),
-            (.buyOffer(TokenBuyOffer(token: ChainPosition(height: 1, txIndex: 1), quantity: UInt64.max, maxUnitPriceKoinu: 2,
-                                     expiryHeight: 9, recordHash: someHash)), .negativeValue),
+            (
+                .invoice(
+                    TokenInvoice(
+                        token: ChainPosition(height: 1, txIndex: 1), quantity: 3,
+                        unitPriceKoinu: TokenProtocol.maxMoneyKoinu / 2,
+                        expiryHeight: 9, recordHash: someHash)), .amountOverflow
+            ),
+            (
+                .invoice(
+                    TokenInvoice(
+                        token: ChainPosition(height: 1, txIndex: 0), quantity: 3, unitPriceKoinu: 1,
+                        expiryHeight: 9, recordHash: someHash)), .missingField
+            ),
+            (
+                .buyOffer(
+                    TokenBuyOffer(
+                        token: ChainPosition(height: 1, txIndex: 1), quantity: UInt64.max, maxUnitPriceKoinu: 2,
+                        expiryHeight: 9, recordHash: someHash)), .negativeValue
+            ),
             (.payment(TokenPayment(reservation: .invoice(ChainPosition(height: 0, txIndex: 1)))), .badReference),
-            (.approval(TokenApproval(reservation: .match(sellOffer: ChainPosition(height: 5, txIndex: 1),
-                                                         buyOffer: ChainPosition(height: 6, txIndex: 0)))), .badReference),
+            (
+                .approval(
+                    TokenApproval(
+                        reservation: .match(
+                            sellOffer: ChainPosition(height: 5, txIndex: 1),
+                            buyOffer: ChainPosition(height: 6, txIndex: 0)))), .badReference
+            ),
         ]
         for (message, reason) in cases {
             XCTAssertThrowsError(try TokenProtocol.compose(message), "\(message)") { error in
@@ -120,19 +155,38 @@ final class TokenProtocolTests: XCTestCase {
     func testLargestMessagesFitTheBudget() throws {
         let far = ChainPosition(height: .max, txIndex: .max)
         let largest: [(TokenMessage, Int)] = [
-            (.mint(TokenMint(recordHash: someHash, supply: TokenProtocol.maxQuantity, managerCount: 16, minApprovals: 16)), 48),
-            (.invoice(TokenInvoice(token: far, quantity: 1 << 30, unitPriceKoinu: 1 << 29, expiryHeight: .max,
-                                   recordHash: someHash, payee: .namedOutput)), 66),
-            (.sellOffer(TokenSellOffer(token: far, quantity: TokenProtocol.maxMoneyKoinu, unitPriceKoinu: 1, expiryHeight: .max,
-                                       recordHash: someHash, payee: .namedOutput)), 66),
-            (.buyOffer(TokenBuyOffer(token: far, quantity: 1, maxUnitPriceKoinu: TokenProtocol.maxMoneyKoinu, expiryHeight: .max,
-                                     recordHash: someHash)), 64),
+            (
+                .mint(
+                    TokenMint(
+                        recordHash: someHash, supply: TokenProtocol.maxQuantity, managerCount: 16, minApprovals: 16)),
+                48
+            ),
+            (
+                .invoice(
+                    TokenInvoice(
+                        token: far, quantity: 1 << 30, unitPriceKoinu: 1 << 29, expiryHeight: .max,
+                        recordHash: someHash, payee: .namedOutput)), 66
+            ),
+            (
+                .sellOffer(
+                    TokenSellOffer(
+                        token: far, quantity: TokenProtocol.maxMoneyKoinu, unitPriceKoinu: 1, expiryHeight: .max,
+                        recordHash: someHash, payee: .namedOutput)), 66
+            ),
+            (
+                .buyOffer(
+                    TokenBuyOffer(
+                        token: far, quantity: 1, maxUnitPriceKoinu: TokenProtocol.maxMoneyKoinu, expiryHeight: .max,
+                        recordHash: someHash)), 64
+            ),
             (.payment(TokenPayment(reservation: .match(sellOffer: far, buyOffer: far))), 24),
             (.approval(TokenApproval(reservation: .match(sellOffer: far, buyOffer: far))), 24),
             (.deleteSellOffer(OfferDeletion(offer: far)), 12),
         ]
         for (message, payloadBytes) in largest {
-            XCTAssertEqual(try TokenProtocol.compose(message).count, TokenProtocol.envelopeHeaderBytes + payloadBytes, "\(message)")
+            XCTAssertEqual(
+                try TokenProtocol.compose(message).count, TokenProtocol.envelopeHeaderBytes + payloadBytes, "\(message)"
+            )
         }
         // quantity and price together never take more than 12 bytes while their product fits 10^18.
         var worst = 0
@@ -141,7 +195,10 @@ final class TokenProtocolTests: XCTestCase {
             let price = TokenProtocol.maxMoneyKoinu / quantity
             worst = max(worst, ProtoWire.varintByteCount(quantity) + ProtoWire.varintByteCount(price))
             let lowQuantity = (UInt64(1) << quantityBits) - 1
-            worst = max(worst, ProtoWire.varintByteCount(lowQuantity) + ProtoWire.varintByteCount(TokenProtocol.maxMoneyKoinu / lowQuantity))
+            worst = max(
+                worst,
+                ProtoWire.varintByteCount(lowQuantity)
+                    + ProtoWire.varintByteCount(TokenProtocol.maxMoneyKoinu / lowQuantity))
         }
         XCTAssertEqual(worst, 10)
     }
@@ -153,7 +210,8 @@ final class TokenProtocolTests: XCTestCase {
             let message = random.validMessage()
             let data = try TokenProtocol.compose(message)
             XCTAssertEqual(TokenProtocol.decode(data: data), .message(message))
-            XCTAssertEqual(TokenProtocol.decode(outputScript: try TokenProtocol.composeOutputScript(message)), .message(message))
+            XCTAssertEqual(
+                TokenProtocol.decode(outputScript: try TokenProtocol.composeOutputScript(message)), .message(message))
         }
     }
 
@@ -166,7 +224,8 @@ final class TokenProtocolTests: XCTestCase {
         XCTAssertEqual(rejection.reason, .anchorTooLarge)
         XCTAssertEqual(TokenProtocol.decode(data: huge[4...]), .notAnchor)
         // A slice that does not start at index 0 reads the same as an array.
-        let data = try! TokenProtocol.compose(.payment(TokenPayment(reservation: .invoice(ChainPosition(height: 9, txIndex: 2)))))
+        let data = try! TokenProtocol.compose(
+            .payment(TokenPayment(reservation: .invoice(ChainPosition(height: 9, txIndex: 2)))))
         let padded = [0x00] + data
         XCTAssertEqual(TokenProtocol.decode(data: padded[1...]), TokenProtocol.decode(data: data))
     }
@@ -180,8 +239,9 @@ final class TokenProtocolTests: XCTestCase {
         let payment = TokenMessage.payment(TokenPayment(reservation: .invoice(ChainPosition(height: 9, txIndex: 2))))
         let anchor = try TokenProtocol.composeOutputScript(payment)
         XCTAssertNil(TokenProtocol.findAnchor(outputScripts: [p2pkh(1), [0x6A], p2pkh(2)]))
-        XCTAssertEqual(TokenProtocol.findAnchor(outputScripts: [p2pkh(1), anchor]),
-                       TransactionAnchor(outputIndex: 1, outcome: .message(payment)))
+        XCTAssertEqual(
+            TokenProtocol.findAnchor(outputScripts: [p2pkh(1), anchor]),
+            TransactionAnchor(outputIndex: 1, outcome: .message(payment)))
         for scripts in [[anchor, [0x6A]], [[0x6A, 0x01, 0x00], anchor], [anchor, anchor]] {
             guard case .invalid(let rejection)? = TokenProtocol.findAnchor(outputScripts: scripts)?.outcome else {
                 XCTFail("two OP_RETURNs")
@@ -194,14 +254,21 @@ final class TokenProtocolTests: XCTestCase {
     func testNamedPartiesFollowTheAnchor() throws {
         let chain = UTXOChains.dogecoinRegtest
         let hash = someHash
-        let invoice = TokenMessage.invoice(TokenInvoice(token: ChainPosition(height: 5, txIndex: 1), quantity: 1, unitPriceKoinu: 1,
-                                                        expiryHeight: 9, recordHash: hash, payee: .namedOutput))
+        let invoice = TokenMessage.invoice(
+            TokenInvoice(
+                token: ChainPosition(height: 5, txIndex: 1), quantity: 1, unitPriceKoinu: 1,
+                expiryHeight: 9, recordHash: hash, payee: .namedOutput))
         let anchor = try TokenProtocol.composeOutputScript(invoice)
-        let parties = try TokenProtocol.namedParties(of: invoice, outputScripts: [anchor, p2pkh(7), p2sh(8), p2pkh(9)],
-                                                     anchorOutputIndex: 0, chain: chain)
+        let parties = try TokenProtocol.namedParties(
+            of: invoice, outputScripts: [anchor, p2pkh(7), p2sh(8), p2pkh(9)],
+            anchorOutputIndex: 0, chain: chain)
         XCTAssertEqual(parties.map(\.role), [.buyer, .payee])
-        XCTAssertEqual(parties.map(\.address), [UTXOAddress(kind: .p2pkh, hash160: Array(repeating: 7, count: 20)),
-                                                UTXOAddress(kind: .p2sh, hash160: Array(repeating: 8, count: 20))])
+        XCTAssertEqual(
+            parties.map(\.address),
+            [
+                UTXOAddress(kind: .p2pkh, hash160: Array(repeating: 7, count: 20)),
+                UTXOAddress(kind: .p2sh, hash160: Array(repeating: 8, count: 20)),
+            ])
         let mint = TokenMessage.mint(TokenMint(recordHash: hash, supply: 5, managerCount: 2, minApprovals: 1))
         let refusals: [([[UInt8]], TokenMessage, AnchorReason)] = [
             ([anchor, p2pkh(7)], invoice, .missingNamedOutput),
@@ -209,18 +276,24 @@ final class TokenProtocolTests: XCTestCase {
             ([anchor, p2pkh(7), p2pkh(7)], mint, .duplicateManager),
         ]
         for (scripts, message, reason) in refusals {
-            XCTAssertThrowsError(try TokenProtocol.namedParties(of: message, outputScripts: scripts, anchorOutputIndex: 0, chain: chain)) {
+            XCTAssertThrowsError(
+                try TokenProtocol.namedParties(of: message, outputScripts: scripts, anchorOutputIndex: 0, chain: chain)
+            ) {
                 XCTAssertEqual(($0 as? AnchorRejection)?.reason, reason)
             }
         }
         let plain = TokenMessage.mint(TokenMint(recordHash: hash, supply: 5))
-        XCTAssertTrue(try TokenProtocol.namedParties(of: plain, outputScripts: [anchor], anchorOutputIndex: 0, chain: chain).isEmpty)
+        XCTAssertTrue(
+            try TokenProtocol.namedParties(of: plain, outputScripts: [anchor], anchorOutputIndex: 0, chain: chain)
+                .isEmpty)
     }
 
     func testChainPositionText() {
         XCTAssertEqual(ChainPosition(parsing: "250:1"), ChainPosition(height: 250, txIndex: 1))
         XCTAssertEqual(ChainPosition(parsing: "4294967295:4294967295"), ChainPosition(height: .max, txIndex: .max))
-        for bad in ["0:1", "1:0", "01:1", "1:01", "1", "1:2:3", ":1", "1:", "+1:1", "4294967296:1", "1:-1", " 1:1", "١:1"] {
+        for bad in [
+            "0:1", "1:0", "01:1", "1:01", "1", "1:2:3", ":1", "1:", "+1:1", "4294967296:1", "1:-1", " 1:1", "١:1",
+        ] {
             XCTAssertNil(ChainPosition(parsing: bad), bad)
         }
         XCTAssertLessThan(ChainPosition(height: 5, txIndex: 9), ChainPosition(height: 6, txIndex: 1))
@@ -244,7 +317,8 @@ extension SplitMix64 {
     mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
 
     mutating func position() -> ChainPosition {
-        ChainPosition(height: UInt32(positive(max: UInt64(UInt32.max))), txIndex: UInt32(positive(max: UInt64(UInt32.max))))
+        ChainPosition(
+            height: UInt32(positive(max: UInt64(UInt32.max))), txIndex: UInt32(positive(max: UInt64(UInt32.max))))
     }
 
     mutating func hash() -> RecordHash { RecordHash(bytes: bytes(32))! }
@@ -264,19 +338,33 @@ extension SplitMix64 {
         let payee: Payee = below(2) == 0 ? .seller : .namedOutput
         switch below(11) {
         case 0: return .fractalMint(FractalMintV1(recordHash: hash()))
-        case 1: return .fractalInvoice(FractalInvoiceV1(declaresVersion: below(2) == 0, invoiceHash: hash(), mintHash: hash(),
-                                                        quantity: UInt32(positive(max: (1 << 21) - 1))))
+        case 1:
+            return .fractalInvoice(
+                FractalInvoiceV1(
+                    declaresVersion: below(2) == 0, invoiceHash: hash(), mintHash: hash(),
+                    quantity: UInt32(positive(max: (1 << 21) - 1))))
         case 2: return .fractalPayment(FractalPaymentV1(declaresVersion: below(2) == 0, invoiceHash: hash()))
         case 3:
             let managers = UInt8(below(17))
-            return .mint(TokenMint(recordHash: hash(), supply: positive(max: TokenProtocol.maxQuantity), managerCount: managers,
-                                   minApprovals: managers == 0 ? 0 : UInt8(positive(max: UInt64(managers)))))
-        case 4: return .buyOffer(TokenBuyOffer(token: position(), quantity: quantity, maxUnitPriceKoinu: price,
-                                               expiryHeight: UInt32(positive(max: UInt64(UInt32.max))), recordHash: hash()))
-        case 5: return .sellOffer(TokenSellOffer(token: position(), quantity: quantity, unitPriceKoinu: price,
-                                                 expiryHeight: UInt32(positive(max: UInt64(UInt32.max))), recordHash: hash(), payee: payee))
-        case 6: return .invoice(TokenInvoice(token: position(), quantity: quantity, unitPriceKoinu: price,
-                                             expiryHeight: UInt32(positive(max: UInt64(UInt32.max))), recordHash: hash(), payee: payee))
+            return .mint(
+                TokenMint(
+                    recordHash: hash(), supply: positive(max: TokenProtocol.maxQuantity), managerCount: managers,
+                    minApprovals: managers == 0 ? 0 : UInt8(positive(max: UInt64(managers)))))
+        case 4:
+            return .buyOffer(
+                TokenBuyOffer(
+                    token: position(), quantity: quantity, maxUnitPriceKoinu: price,
+                    expiryHeight: UInt32(positive(max: UInt64(UInt32.max))), recordHash: hash()))
+        case 5:
+            return .sellOffer(
+                TokenSellOffer(
+                    token: position(), quantity: quantity, unitPriceKoinu: price,
+                    expiryHeight: UInt32(positive(max: UInt64(UInt32.max))), recordHash: hash(), payee: payee))
+        case 6:
+            return .invoice(
+                TokenInvoice(
+                    token: position(), quantity: quantity, unitPriceKoinu: price,
+                    expiryHeight: UInt32(positive(max: UInt64(UInt32.max))), recordHash: hash(), payee: payee))
         case 7: return .payment(TokenPayment(reservation: reservation()))
         case 8: return .deleteBuyOffer(OfferDeletion(offer: position()))
         case 9: return .deleteSellOffer(OfferDeletion(offer: position()))

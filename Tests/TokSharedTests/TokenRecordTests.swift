@@ -59,7 +59,8 @@ final class TokenRecordTests: XCTestCase {
                 XCTAssertEqual(($0 as? TokError)?.code, .badSignature)
             }
             // Signed for another chain's magic: refused on this one.
-            let litecoin = MessageSigning.sign(message: record.signedText, magic: UTXOChains.litecoinRegtest.messageMagic, key: key, compressed: true)
+            let litecoin = MessageSigning.sign(
+                message: record.signedText, magic: UTXOChains.litecoinRegtest.messageMagic, key: key, compressed: true)
             XCTAssertThrowsError(try record.verifySignature(litecoin), name)
         }
     }
@@ -67,8 +68,8 @@ final class TokenRecordTests: XCTestCase {
     private var mintRecord: String {
         let owner = UTXOAddress.p2pkh(publicKey: alice.publicKey(compressed: true)).encode(chain: chain)
         return """
-        {"tok":1,"type":"mint","chain":"\(chain.chainId)","owner":"\(owner)","supply":"1000","title":"T","expiry_height":500}
-        """
+            {"tok":1,"type":"mint","chain":"\(chain.chainId)","owner":"\(owner)","supply":"1000","title":"T","expiry_height":500}
+            """
     }
 
     private func edited(_ text: String, _ target: String, _ replacement: String) -> String {
@@ -94,7 +95,10 @@ final class TokenRecordTests: XCTestCase {
             ("\"expiry_height\":500", "\"expiry_height\":4294967296", .badRecord),
             ("\"expiry_height\":500", "\"expiry_height\":5e2", .amountNotExact),
             ("\"chain\":\"\(chain.chainId)\"", "\"chain\":\"eip155:1\"", .unsupportedChainFamily),
-            ("\"chain\":\"\(chain.chainId)\"", "\"chain\":\"bip122:000000000000000000000000000000ff\"", .unknownNetwork),
+            (
+                "\"chain\":\"\(chain.chainId)\"", "\"chain\":\"bip122:000000000000000000000000000000ff\"",
+                .unknownNetwork
+            ),
             ("\"expiry_height\":500", "\"expiry_height\":500,\"min_approvals\":1", .badRecord),
             ("\"expiry_height\":500", "\"expiry_height\":500,\"managers\":[]", .badRecord),
             ("\"expiry_height\":500", "\"expiry_height\":500,\"metadata\":{\"a\":1}", .badFieldType),
@@ -113,20 +117,26 @@ final class TokenRecordTests: XCTestCase {
         let p2sh = edited(mintRecord, owner.encode(chain: chain), vault.encode(chain: chain))
         XCTAssertThrowsError(try TokenRecord.parse(parse(p2sh))) { XCTAssertEqual(($0 as? TokError)?.code, .badRecord) }
         let mainnet = edited(mintRecord, owner.encode(chain: chain), owner.encode(chain: UTXOChains.dogecoinMainnet))
-        XCTAssertThrowsError(try TokenRecord.parse(parse(mainnet))) { XCTAssertEqual(($0 as? TokError)?.code, .wrongChainAddress) }
+        XCTAssertThrowsError(try TokenRecord.parse(parse(mainnet))) {
+            XCTAssertEqual(($0 as? TokError)?.code, .wrongChainAddress)
+        }
     }
 
     func testAnOfferMustNotOwePastMaxMoney() {
         let seller = UTXOAddress.p2pkh(publicKey: alice.publicKey(compressed: true)).encode(chain: chain)
         let offer = """
-        {"tok":1,"type":"sell_offer","chain":"\(chain.chainId)","seller":"\(seller)","token":"5:1","quantity":"2",\
-        "unit_price_koinu":"1000000000000000000","expiry_height":9}
-        """
-        XCTAssertThrowsError(try TokenRecord.parse(parse(offer))) { XCTAssertEqual(($0 as? TokError)?.code, .badRecord) }
+            {"tok":1,"type":"sell_offer","chain":"\(chain.chainId)","seller":"\(seller)","token":"5:1","quantity":"2",\
+            "unit_price_koinu":"1000000000000000000","expiry_height":9}
+            """
+        XCTAssertThrowsError(try TokenRecord.parse(parse(offer))) {
+            XCTAssertEqual(($0 as? TokError)?.code, .badRecord)
+        }
         let fits = edited(offer, "\"quantity\":\"2\"", "\"quantity\":\"1\"")
         XCTAssertNoThrow(try TokenRecord.parse(parse(fits)))
         let badToken = edited(fits, "\"5:1\"", "\"5:0\"")
-        XCTAssertThrowsError(try TokenRecord.parse(parse(badToken))) { XCTAssertEqual(($0 as? TokError)?.code, .badRecord) }
+        XCTAssertThrowsError(try TokenRecord.parse(parse(badToken))) {
+            XCTAssertEqual(($0 as? TokError)?.code, .badRecord)
+        }
     }
 
     /// A record attaches to the anchor that repeats its terms, from its author, before expiry.
@@ -135,21 +145,33 @@ final class TokenRecordTests: XCTestCase {
         let invoiceRow = try XCTUnwrap(rows.first { $0.string(at: "name") == "invoice_record" })
         let record = try TokenRecord.parse(parse(invoiceRow.string(at: "input") ?? ""))
         guard case let .invoice(buyer, token, quantity, price, _) = record.terms else { return XCTFail("terms") }
-        let anchor = TokenInvoice(token: token, quantity: quantity, unitPriceKoinu: price, expiryHeight: record.expiryHeight,
-                                  recordHash: record.hash)
+        let anchor = TokenInvoice(
+            token: token, quantity: quantity, unitPriceKoinu: price, expiryHeight: record.expiryHeight,
+            recordHash: record.hash)
         let parties: [(role: NamedOutputRole, address: UTXOAddress)] = [(.buyer, buyer)]
-        XCTAssertNil(record.contradiction(with: .invoice(anchor), anchorAuthor: record.author, parties: parties, anchorHeight: 260))
-        XCTAssertNotNil(record.contradiction(with: .invoice(anchor), anchorAuthor: record.author, parties: parties,
-                                             anchorHeight: record.expiryHeight))
-        XCTAssertNotNil(record.contradiction(with: .invoice(anchor), anchorAuthor: buyer, parties: parties, anchorHeight: 260))
-        XCTAssertNotNil(record.contradiction(with: .invoice(anchor), anchorAuthor: record.author,
-                                             parties: [(.buyer, record.author)], anchorHeight: 260))
+        XCTAssertNil(
+            record.contradiction(
+                with: .invoice(anchor), anchorAuthor: record.author, parties: parties, anchorHeight: 260))
+        XCTAssertNotNil(
+            record.contradiction(
+                with: .invoice(anchor), anchorAuthor: record.author, parties: parties,
+                anchorHeight: record.expiryHeight))
+        XCTAssertNotNil(
+            record.contradiction(with: .invoice(anchor), anchorAuthor: buyer, parties: parties, anchorHeight: 260))
+        XCTAssertNotNil(
+            record.contradiction(
+                with: .invoice(anchor), anchorAuthor: record.author,
+                parties: [(.buyer, record.author)], anchorHeight: 260))
         var cheaper = anchor
         cheaper.unitPriceKoinu -= 1
-        XCTAssertNotNil(record.contradiction(with: .invoice(cheaper), anchorAuthor: record.author, parties: parties, anchorHeight: 260))
+        XCTAssertNotNil(
+            record.contradiction(
+                with: .invoice(cheaper), anchorAuthor: record.author, parties: parties, anchorHeight: 260))
         var elsewhere = anchor
         elsewhere.payee = .namedOutput
-        XCTAssertNotNil(record.contradiction(with: .invoice(elsewhere), anchorAuthor: record.author, parties: parties, anchorHeight: 260))
+        XCTAssertNotNil(
+            record.contradiction(
+                with: .invoice(elsewhere), anchorAuthor: record.author, parties: parties, anchorHeight: 260))
         let mint = TokenMessage.fractalMint(FractalMintV1(recordHash: record.hash))
         XCTAssertNotNil(record.contradiction(with: mint, anchorAuthor: record.author, parties: [], anchorHeight: 260))
     }
@@ -160,9 +182,13 @@ final class TokenRecordTests: XCTestCase {
         let record = try TokenRecord.parse(parse(row.string(at: "input") ?? ""))
         guard case let .mint(supply, managers, approvals) = record.terms else { return XCTFail("terms") }
         XCTAssertEqual(managers.map(\.kind), [.p2pkh, .p2sh])
-        let mint = TokenMint(recordHash: record.hash, supply: supply, managerCount: UInt8(managers.count), minApprovals: approvals)
+        let mint = TokenMint(
+            recordHash: record.hash, supply: supply, managerCount: UInt8(managers.count), minApprovals: approvals)
         let parties = managers.enumerated().map { (role: NamedOutputRole.manager($0.offset), address: $0.element) }
-        XCTAssertNil(record.contradiction(with: .mint(mint), anchorAuthor: record.author, parties: parties, anchorHeight: 10))
-        XCTAssertNotNil(record.contradiction(with: .mint(mint), anchorAuthor: record.author, parties: parties.reversed(), anchorHeight: 10))
+        XCTAssertNil(
+            record.contradiction(with: .mint(mint), anchorAuthor: record.author, parties: parties, anchorHeight: 10))
+        XCTAssertNotNil(
+            record.contradiction(
+                with: .mint(mint), anchorAuthor: record.author, parties: parties.reversed(), anchorHeight: 10))
     }
 }

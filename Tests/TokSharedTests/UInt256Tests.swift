@@ -151,10 +151,15 @@ final class UInt256Tests: XCTestCase {
 
     func testOverflowIsRejected() {
         assertTokError(.amountOverflow) { () throws(TokError) in try UInt256(decimal: Self.twoTo256Decimal) }
-        assertTokError(.amountOverflow) { () throws(TokError) in try UInt256(decimal: "1" + String(repeating: "0", count: 78)) }
-        assertTokError(.amountOverflow) { () throws(TokError) in try UInt256(decimal: String(repeating: "9", count: 78)) }
+        assertTokError(.amountOverflow) { () throws(TokError) in
+            try UInt256(decimal: "1" + String(repeating: "0", count: 78))
+        }
+        assertTokError(.amountOverflow) { () throws(TokError) in try UInt256(decimal: String(repeating: "9", count: 78))
+        }
         assertTokError(.amountOverflow) { () throws(TokError) in try UInt256(decimal: "000" + Self.twoTo256Decimal) }
-        assertTokError(.amountOverflow) { () throws(TokError) in try UInt256(decimal: String(repeating: "9", count: 200)) }
+        assertTokError(.amountOverflow) { () throws(TokError) in
+            try UInt256(decimal: String(repeating: "9", count: 200))
+        }
     }
 
     func testPowerOfTwoBoundaries() throws {
@@ -169,8 +174,9 @@ final class UInt256Tests: XCTestCase {
         let twoTo64 = try UInt256(decimal: "18446744073709551616")
         XCTAssertEqual(twoTo64, UInt256(limb0: 0, limb1: 1, limb2: 0, limb3: 0))
         XCTAssertEqual(try UInt256(decimal: "18446744073709551615"), UInt256(.max))
-        XCTAssertEqual(try UInt256(decimal: "340282366920938463463374607431768211456"),
-                       UInt256(limb0: 0, limb1: 0, limb2: 1, limb3: 0))
+        XCTAssertEqual(
+            try UInt256(decimal: "340282366920938463463374607431768211456"),
+            UInt256(limb0: 0, limb1: 0, limb2: 1, limb3: 0))
         XCTAssertEqual(twoTo64.hexQuantity, "0x10000000000000000")
     }
 
@@ -339,8 +345,9 @@ final class UInt256Tests: XCTestCase {
 
     func testBasisPoints() throws {
         XCTAssertEqual(UInt256.max.basisPoints(10_000), .max)
-        XCTAssertEqual(UInt256.max.basisPoints(5_000).description,
-                       DecimalReference.divide(Self.maxDecimal, "2").quotient)
+        XCTAssertEqual(
+            UInt256.max.basisPoints(5_000).description,
+            DecimalReference.divide(Self.maxDecimal, "2").quotient)
         XCTAssertEqual(UInt256.max.basisPoints(0), .zero)
         XCTAssertEqual(UInt256(1).basisPoints(9_999), .zero)
         XCTAssertEqual(UInt256(10_000).basisPoints(30), UInt256(30))
@@ -350,7 +357,8 @@ final class UInt256Tests: XCTestCase {
             let value = randomValue()
             let bps = UInt64.random(in: 0...10_000, using: &rng)
             let expected = DecimalReference.divide(
-                DecimalReference.multiply(DecimalReference.of(value), String(bps)), "10000").quotient
+                DecimalReference.multiply(DecimalReference.of(value), String(bps)), "10000"
+            ).quotient
             XCTAssertEqual(value.basisPoints(bps).description, expected)
         }
     }

@@ -43,10 +43,10 @@ final class UTXOAddressTests: XCTestCase {
     }
 
     func testDogecoinPolicyValues() {
-        XCTAssertEqual(doge.dustLimitBaseUnits, 100_000)             // 0.001 DOGE
-        XCTAssertEqual(doge.softDustLimitBaseUnits, 1_000_000)       // 0.01 DOGE
-        XCTAssertEqual(doge.minRelayFeePerKilobyteBaseUnits, 100_000) // 0.001 DOGE/kB
-        XCTAssertEqual(doge.minTxFeeBaseUnits, 1_000_000)            // 0.01 DOGE
+        XCTAssertEqual(doge.dustLimitBaseUnits, 100_000)  // 0.001 DOGE
+        XCTAssertEqual(doge.softDustLimitBaseUnits, 1_000_000)  // 0.01 DOGE
+        XCTAssertEqual(doge.minRelayFeePerKilobyteBaseUnits, 100_000)  // 0.001 DOGE/kB
+        XCTAssertEqual(doge.minTxFeeBaseUnits, 1_000_000)  // 0.01 DOGE
         XCTAssertEqual(doge.maxMoneyBaseUnits, 1_000_000_000_000_000_000)
         XCTAssertEqual(doge.coinbaseMaturityBlocks, 240)
         XCTAssertEqual(dogeReg.coinbaseMaturityBlocks, 60)
@@ -78,8 +78,11 @@ final class UTXOAddressTests: XCTestCase {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<200 {
             let zeros = Int.random(in: 0...3, using: &generator)
-            let bytes = [UInt8](repeating: 0, count: zeros)
-                + (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes =
+                [UInt8](repeating: 0, count: zeros)
+                + (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             let text = Base58.encode(bytes)
             XCTAssertEqual(Base58.decode(text) ?? [], bytes, text)
             XCTAssertEqual(try Base58.decodeCheck(Base58.encodeCheck(bytes + [1])).get(), bytes + [1])
@@ -105,8 +108,11 @@ final class UTXOAddressTests: XCTestCase {
             XCTAssertEqual(UTXOAddress.fromScript(address.scriptPubKey, chain: doge), address)
         }
         // Dogecoin's genesis output key, as a P2PKH address.
-        let genesisKey = unhex("040184710fa689ad5023690c80f3a49c8f13f8d45b8c857fbcbc8bc4a8e4d3eb4b10f4d4604fa08dce601aaf0f470216fe1b51850b4acf21b179c45070ac7b03a9")
-        XCTAssertEqual(UTXOAddress.p2pkh(publicKey: genesisKey).encode(chain: doge), "DQmCZQo3thCvTxkyAhPHfY7DVLqFtJ2ji6")
+        let genesisKey = unhex(
+            "040184710fa689ad5023690c80f3a49c8f13f8d45b8c857fbcbc8bc4a8e4d3eb4b10f4d4604fa08dce601aaf0f470216fe1b51850b4acf21b179c45070ac7b03a9"
+        )
+        XCTAssertEqual(
+            UTXOAddress.p2pkh(publicKey: genesisKey).encode(chain: doge), "DQmCZQo3thCvTxkyAhPHfY7DVLqFtJ2ji6")
     }
 
     func testOtherNetworksEncodeTheSameHashWithTheirVersionBytes() throws {
@@ -114,10 +120,12 @@ final class UTXOAddressTests: XCTestCase {
         XCTAssertEqual(address.encode(chain: dogeTest), "ncG31ADfaGZ3o6st1sHpxF9x9VPS6ZK5ao")
         XCTAssertEqual(address.encode(chain: dogeReg), "moaq2wd69udJAEbhy2dByzcNtUsYivsjpU")
         XCTAssertEqual(address.encode(chain: btc), "194sjtY7LtC3P886FTepA5Q42VGqrwTK86")
-        XCTAssertEqual(UTXOAddress.p2pkh(publicKey: secretOne.publicKey(compressed: true)).encode(chain: btc),
-                       "1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH")
-        XCTAssertEqual(try UTXOAddress.parse("nhUXqN5cYNPvLLzk6Tn8ZPowqkeJP7Qws2", chain: dogeTest),
-                       UTXOAddress.p2pkh(publicKey: secretOne.publicKey(compressed: false)))
+        XCTAssertEqual(
+            UTXOAddress.p2pkh(publicKey: secretOne.publicKey(compressed: true)).encode(chain: btc),
+            "1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH")
+        XCTAssertEqual(
+            try UTXOAddress.parse("nhUXqN5cYNPvLLzk6Tn8ZPowqkeJP7Qws2", chain: dogeTest),
+            UTXOAddress.p2pkh(publicKey: secretOne.publicKey(compressed: false)))
     }
 
     func testP2SHAddresses() throws {
@@ -140,12 +148,16 @@ final class UTXOAddressTests: XCTestCase {
         let p2pkh = try UTXOAddress.parse("mgxHEjTDqJ1qyeZa6W2Um4s4DixhYHFty3", chain: ltcReg)
         XCTAssertEqual(p2pkh.kind, .p2pkh)
         XCTAssertEqual(p2pkh.scriptPubKey, unhex("76a9140fc25661bb98cb23009538dcd63fb6f0b9cdf01688ac"))
-        XCTAssertEqual(UTXOAddress.p2pkh(publicKey: unhex("035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3")), p2pkh)
+        XCTAssertEqual(
+            UTXOAddress.p2pkh(publicKey: unhex("035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3")),
+            p2pkh)
         // dumpprivkey of that address: a compressed-key WIF with Litecoin regtest's version 239.
         let wif = try WIF.decode("cTskeUvihoHnvse3HiBrZMiaACFdefZszRt2tXgL977AJ2EzJuqY", chain: ltcReg)
         XCTAssertTrue(wif.compressed)
         XCTAssertEqual(UTXOAddress.p2pkh(publicKey: wif.key.publicKey(compressed: true)), p2pkh)
-        XCTAssertEqual(WIF.encode(wif.key, compressed: true, chain: ltcReg), "cTskeUvihoHnvse3HiBrZMiaACFdefZszRt2tXgL977AJ2EzJuqY")
+        XCTAssertEqual(
+            WIF.encode(wif.key, compressed: true, chain: ltcReg), "cTskeUvihoHnvse3HiBrZMiaACFdefZszRt2tXgL977AJ2EzJuqY"
+        )
         // getnewaddress "" p2sh-segwit: a P2SH address with Litecoin's version 58 ("Q").
         let p2sh = try UTXOAddress.parse("Qfj5LPoLJjoBB1JqYxQ8ZA2BhMNwqEtmci", chain: ltcReg)
         XCTAssertEqual(p2sh.kind, .p2sh)
@@ -154,27 +166,39 @@ final class UTXOAddressTests: XCTestCase {
     }
 
     func testWIFMatchesPythonBitcoinlib() throws {
-        XCTAssertEqual(WIF.encode(secret1to32, compressed: true, chain: doge), "QNeay4gZVjU5Rkjxa87wZbv8o9UjvdixAeC6oabFL8UKNdKPVdsV")
-        XCTAssertEqual(WIF.encode(secret1to32, compressed: false, chain: doge), "6J94cp45C3NYN1r9xzM9jjMCHM3fGn2MChbgqARXSBJWzVJvgRZ")
-        XCTAssertEqual(WIF.encode(secretOne, compressed: true, chain: btc), "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn")
+        XCTAssertEqual(
+            WIF.encode(secret1to32, compressed: true, chain: doge),
+            "QNeay4gZVjU5Rkjxa87wZbv8o9UjvdixAeC6oabFL8UKNdKPVdsV")
+        XCTAssertEqual(
+            WIF.encode(secret1to32, compressed: false, chain: doge),
+            "6J94cp45C3NYN1r9xzM9jjMCHM3fGn2MChbgqARXSBJWzVJvgRZ")
+        XCTAssertEqual(
+            WIF.encode(secretOne, compressed: true, chain: btc), "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn")
         let decoded = try WIF.decode("6J94cp45C3NYN1r9xzM9jjMCHM3fGn2MChbgqARXSBJWzVJvgRZ", chain: doge)
         XCTAssertFalse(decoded.compressed)
         XCTAssertEqual(decoded.key.secretBytes, Array(1...32))
-        XCTAssertThrowsError(try WIF.decode("QNeay4gZVjU5Rkjxa87wZbv8o9UjvdixAeC6oabFL8UKNdKPVdsV", chain: ltcReg)) { error in
+        XCTAssertThrowsError(try WIF.decode("QNeay4gZVjU5Rkjxa87wZbv8o9UjvdixAeC6oabFL8UKNdKPVdsV", chain: ltcReg)) {
+            error in
             XCTAssertEqual((error as? TokError)?.code, .badKey)
-            XCTAssertFalse((error as? TokError)?.message.contains("QNeay") ?? true, "a WIF key is a secret: never echo it")
+            XCTAssertFalse(
+                (error as? TokError)?.message.contains("QNeay") ?? true, "a WIF key is a secret: never echo it")
         }
     }
 
     // MARK: Refusals
 
-    private func assertRefused(_ text: String, chain: UTXOChainParameters, code: ErrorCode,
-                               containing fragments: [String] = [], file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRefused(
+        _ text: String, chain: UTXOChainParameters, code: ErrorCode,
+        containing fragments: [String] = [], file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try UTXOAddress.parse(text, chain: chain), file: file, line: line) { error in
-            guard let error = error as? TokError else { return XCTFail("not a TokError: \(error)", file: file, line: line) }
+            guard let error = error as? TokError else {
+                return XCTFail("not a TokError: \(error)", file: file, line: line)
+            }
             XCTAssertEqual(error.code, code, error.message, file: file, line: line)
             for fragment in fragments {
-                XCTAssertTrue(error.message.contains(fragment), "\(error.message) lacks \(fragment)", file: file, line: line)
+                XCTAssertTrue(
+                    error.message.contains(fragment), "\(error.message) lacks \(fragment)", file: file, line: line)
             }
         }
     }
@@ -188,14 +212,17 @@ final class UTXOAddressTests: XCTestCase {
 
     func testAddressOfAnotherChainNamesTheVersionBytes() {
         // A Dogecoin mainnet address offered as a Litecoin regtest one.
-        assertRefused("DDCyH9UkeJ6Kv8Jgz3eNhqZeud196bkGTL", chain: ltcReg, code: .wrongChainAddress,
-                      containing: ["version byte 30", "dogecoin-mainnet", "111", "58"])
+        assertRefused(
+            "DDCyH9UkeJ6Kv8Jgz3eNhqZeud196bkGTL", chain: ltcReg, code: .wrongChainAddress,
+            containing: ["version byte 30", "dogecoin-mainnet", "111", "58"])
         // A Bitcoin address offered as a Dogecoin one.
-        assertRefused("1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH", chain: doge, code: .wrongChainAddress,
-                      containing: ["version byte 0", "bitcoin-mainnet", "30", "22"])
+        assertRefused(
+            "1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH", chain: doge, code: .wrongChainAddress,
+            containing: ["version byte 0", "bitcoin-mainnet", "30", "22"])
         // A Litecoin P2SH address ("Q", 58) offered to Dogecoin regtest, which uses 196 for P2SH.
-        assertRefused("Qfj5LPoLJjoBB1JqYxQ8ZA2BhMNwqEtmci", chain: dogeReg, code: .wrongChainAddress,
-                      containing: ["version byte 58", "litecoin-regtest"])
+        assertRefused(
+            "Qfj5LPoLJjoBB1JqYxQ8ZA2BhMNwqEtmci", chain: dogeReg, code: .wrongChainAddress,
+            containing: ["version byte 58", "litecoin-regtest"])
     }
 
     func testMalformedAddresses() {
@@ -205,8 +232,9 @@ final class UTXOAddressTests: XCTestCase {
         assertRefused(String(repeating: "D", count: 36), chain: doge, code: .badAccount)
         assertRefused("1111", chain: doge, code: .badAccount)
         // Valid Base58Check with a 22-byte payload: right checksum, wrong length.
-        assertRefused(Base58.encodeCheck([30] + [UInt8](repeating: 7, count: 21)), chain: doge, code: .badAccount,
-                      containing: ["22 bytes"])
+        assertRefused(
+            Base58.encodeCheck([30] + [UInt8](repeating: 7, count: 21)), chain: doge, code: .badAccount,
+            containing: ["22 bytes"])
     }
 
     func testFromScriptRecognisesOnlyExactTemplates() {
@@ -216,10 +244,12 @@ final class UTXOAddressTests: XCTestCase {
         XCTAssertNil(UTXOAddress.fromScript(Array(p2pkh.dropLast()), chain: doge))
         XCTAssertNil(UTXOAddress.fromScript(p2pkh + [0x87], chain: doge))
         XCTAssertNil(UTXOAddress.fromScript([0x76, 0xa9, 0x13] + hash.dropLast() + [0x88, 0xac], chain: doge))
-        XCTAssertNil(UTXOAddress.fromScript([0x6a, 0x04, 1, 2, 3, 4], chain: doge))                 // OP_RETURN
-        XCTAssertNil(UTXOAddress.fromScript([0x21] + secretOne.publicKey(compressed: true) + [0xac], chain: doge))  // P2PK
-        XCTAssertNil(UTXOAddress.fromScript([0x00, 0x14] + hash, chain: doge))                      // P2WPKH
+        XCTAssertNil(UTXOAddress.fromScript([0x6a, 0x04, 1, 2, 3, 4], chain: doge))  // OP_RETURN
+        // P2PK
+        XCTAssertNil(UTXOAddress.fromScript([0x21] + secretOne.publicKey(compressed: true) + [0xac], chain: doge))
+        XCTAssertNil(UTXOAddress.fromScript([0x00, 0x14] + hash, chain: doge))  // P2WPKH
         XCTAssertNil(UTXOAddress.fromScript([], chain: doge))
-        XCTAssertEqual(UTXOAddress.fromScript([0xa9, 0x14] + hash + [0x87], chain: doge), UTXOAddress(kind: .p2sh, hash160: hash))
+        XCTAssertEqual(
+            UTXOAddress.fromScript([0xa9, 0x14] + hash + [0x87], chain: doge), UTXOAddress(kind: .p2sh, hash160: hash))
     }
 }

@@ -14,7 +14,8 @@ final class UTXOTransactionTests: XCTestCase {
 
     /// Two coinbase outputs of mgxHEjTDqJ1qyeZa6W2Um4s4DixhYHFty3 spent to 12.3456789 LTC and
     /// 87.65 LTC. `decoderawtransaction` gave the txid, size 372, and the fields below.
-    private let walletTxHex = "020000000292c5fdda9baaecd3d087eb6e4d10a191cf83f72a2ded7e37c03d9698fcb9c611000000006a47304402206012fc98b6ea8415cbfe09155d0684d4d558cb167203df63fe67409ad2c3860a02200a03c164eff6cd849d74b38414e2039bc72ba1e95791d6d29b981a4b7a2960170121035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3fffffffffa0af4eb408eb8b857aeda3ca190c2c823332850813bb1e04588f537c7a3548c000000006a4730440220377807ef20f33c9b27866f4337bd7229fc1134bc1c6f878c119300e75d5658e5022070653368ff9fb89e3f31cd86a67380b675fc884ef5952b0583fc3ed1daf2e8cc0121035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3ffffffff02d2029649000000001976a914303c0b813d1edaaec9172f7bf0a46c76df85ba7988ac40496f0a020000001976a9140fc25661bb98cb23009538dcd63fb6f0b9cdf01688ac00000000"
+    private let walletTxHex =
+        "020000000292c5fdda9baaecd3d087eb6e4d10a191cf83f72a2ded7e37c03d9698fcb9c611000000006a47304402206012fc98b6ea8415cbfe09155d0684d4d558cb167203df63fe67409ad2c3860a02200a03c164eff6cd849d74b38414e2039bc72ba1e95791d6d29b981a4b7a2960170121035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3fffffffffa0af4eb408eb8b857aeda3ca190c2c823332850813bb1e04588f537c7a3548c000000006a4730440220377807ef20f33c9b27866f4337bd7229fc1134bc1c6f878c119300e75d5658e5022070653368ff9fb89e3f31cd86a67380b675fc884ef5952b0583fc3ed1daf2e8cc0121035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3ffffffff02d2029649000000001976a914303c0b813d1edaaec9172f7bf0a46c76df85ba7988ac40496f0a020000001976a9140fc25661bb98cb23009538dcd63fb6f0b9cdf01688ac00000000"
     private let walletTxId = "35c2bf829abb48ed6844e0b6ebce50e42e3c9e4221bd33adf255c15a5a321086"
     private let walletPublicKey = "035426ea65695ad9515cc4ba1dbe8029209c4e693606a6baade2d301254f33c3a3"
 
@@ -24,15 +25,20 @@ final class UTXOTransactionTests: XCTestCase {
         let tx = try UTXOTransaction(hex: walletTxHex)
         XCTAssertEqual(tx.version, 2)
         XCTAssertEqual(tx.lockTime, 0)
-        XCTAssertEqual(tx.inputs.map(\.previousOutput.description), [
-            "11c6b9fc98963dc0377eed2d2af783cf91a1104d6eeb87d0d3ecaa9bdafdc592:0",
-            "8c54a3c737f58845e0b13b8150283323c8c290a13cdaae57b8b88e40ebf40afa:0",
-        ])
+        XCTAssertEqual(
+            tx.inputs.map(\.previousOutput.description),
+            [
+                "11c6b9fc98963dc0377eed2d2af783cf91a1104d6eeb87d0d3ecaa9bdafdc592:0",
+                "8c54a3c737f58845e0b13b8150283323c8c290a13cdaae57b8b88e40ebf40afa:0",
+            ])
         XCTAssertEqual(tx.inputs.map(\.sequence), [UTXOInput.finalSequence, UTXOInput.finalSequence])
         XCTAssertEqual(tx.outputs.map(\.valueBaseUnits), [1_234_567_890, 8_765_000_000])
-        XCTAssertEqual(tx.outputs.map { Hex.encode($0.scriptPubKey) }, [
-            "76a914303c0b813d1edaaec9172f7bf0a46c76df85ba7988ac", "76a9140fc25661bb98cb23009538dcd63fb6f0b9cdf01688ac",
-        ])
+        XCTAssertEqual(
+            tx.outputs.map { Hex.encode($0.scriptPubKey) },
+            [
+                "76a914303c0b813d1edaaec9172f7bf0a46c76df85ba7988ac",
+                "76a9140fc25661bb98cb23009538dcd63fb6f0b9cdf01688ac",
+            ])
         XCTAssertEqual(tx.serializedHex, walletTxHex)
         XCTAssertEqual(tx.serialized().count, 372)
         XCTAssertEqual(tx.txid, walletTxId)
@@ -40,8 +46,10 @@ final class UTXOTransactionTests: XCTestCase {
     }
 
     /// Splits a P2PKH scriptSig `<sig ‖ hashtype> <pubkey>` (direct pushes).
-    private func splitP2PKHScriptSig(_ script: [UInt8]) -> (signatureDER: [UInt8], hashType: UInt8, publicKey: [UInt8])? {
-        guard let sigLength = script.first.map(Int.init), (9...73).contains(sigLength), script.count > sigLength + 1 else { return nil }
+    private func splitP2PKHScriptSig(_ script: [UInt8]) -> (signatureDER: [UInt8], hashType: UInt8, publicKey: [UInt8])?
+    {
+        guard let sigLength = script.first.map(Int.init), (9...73).contains(sigLength), script.count > sigLength + 1
+        else { return nil }
         let signature = Array(script[1...sigLength])
         let keyLength = Int(script[sigLength + 1])
         guard script.count == sigLength + 2 + keyLength else { return nil }
@@ -57,12 +65,15 @@ final class UTXOTransactionTests: XCTestCase {
             XCTAssertEqual(parts.hashType, 0x01)
             XCTAssertEqual(Hex.encode(parts.publicKey), walletPublicKey)
             let digest = tx.signatureHash(inputIndex: index, scriptCode: scriptCode)
-            XCTAssertTrue(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
+            XCTAssertTrue(
+                Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
             // The other input's digest, or another script code, does not verify.
             let other = tx.signatureHash(inputIndex: 1 - index, scriptCode: scriptCode)
-            XCTAssertFalse(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: other, publicKey: parts.publicKey))
+            XCTAssertFalse(
+                Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: other, publicKey: parts.publicKey))
             let wrongCode = tx.signatureHash(inputIndex: index, scriptCode: tx.outputs[0].scriptPubKey)
-            XCTAssertFalse(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: wrongCode, publicKey: parts.publicKey))
+            XCTAssertFalse(
+                Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: wrongCode, publicKey: parts.publicKey))
         }
     }
 
@@ -80,23 +91,30 @@ final class UTXOTransactionTests: XCTestCase {
             let parts = try XCTUnwrap(splitP2PKHScriptSig(tx.inputs[index].scriptSig))
             XCTAssertEqual(parts.publicKey, publicKey)
             XCTAssertEqual(parts.hashType, 0x01)
-            let digest = unsigned.signatureHash(inputIndex: index, scriptCode: UTXOAddress.p2pkh(publicKey: publicKey).scriptPubKey)
+            let digest = unsigned.signatureHash(
+                inputIndex: index, scriptCode: UTXOAddress.p2pkh(publicKey: publicKey).scriptPubKey)
             XCTAssertTrue(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: publicKey))
             // The digest ignores every scriptSig, so it is the same after signing.
-            XCTAssertEqual(tx.signatureHash(inputIndex: index, scriptCode: UTXOAddress.p2pkh(publicKey: publicKey).scriptPubKey), digest)
+            XCTAssertEqual(
+                tx.signatureHash(inputIndex: index, scriptCode: UTXOAddress.p2pkh(publicKey: publicKey).scriptPubKey),
+                digest)
         }
         var again = unsigned
         try again.signP2PKHInputs(keys: keys)
         XCTAssertEqual(again, tx, "RFC 6979 nonces make signing deterministic")
         XCTAssertEqual(try UTXOTransaction(parsing: tx.serialized()), tx)
-        XCTAssertLessThanOrEqual(tx.serialized().count, UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 2, p2pkhOutputCount: 1))
+        XCTAssertLessThanOrEqual(
+            tx.serialized().count, UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 2, p2pkhOutputCount: 1))
     }
 
     func testSigningRefusesMismatchedKeysAndScripts() throws {
         let key = try PrivateKey(bytes: Array(1...32))
-        let input = UTXOInput(previousOutput: try UTXOOutPoint(txid: String(repeating: "00", count: 31) + "01", vout: 0))
+        let input = UTXOInput(
+            previousOutput: try UTXOOutPoint(txid: String(repeating: "00", count: 31) + "01", vout: 0))
         var tx = UTXOTransaction(inputs: [input], outputs: [UTXOOutput(valueBaseUnits: 1, scriptPubKey: [0x51])])
-        XCTAssertThrowsError(try tx.signP2PKHInputs(keys: [key, key])) { XCTAssertEqual(($0 as? TokError)?.code, .badKey) }
+        XCTAssertThrowsError(try tx.signP2PKHInputs(keys: [key, key])) {
+            XCTAssertEqual(($0 as? TokError)?.code, .badKey)
+        }
         // The previous output pays the uncompressed key's address: signing with the compressed one would be refused by nodes.
         let uncompressedScript = UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: false)).scriptPubKey
         XCTAssertThrowsError(try tx.signP2PKHInputs(keys: [key], previousScriptPubKeys: [uncompressedScript])) {
@@ -111,14 +129,21 @@ final class UTXOTransactionTests: XCTestCase {
         let outPoint = try UTXOOutPoint(txid: walletTxId.uppercased(), vout: 7)
         XCTAssertEqual(outPoint.txid, walletTxId)
         XCTAssertEqual(outPoint.txidInternalBytes, unhex(walletTxId).reversed())
-        for bad in ["", "0x" + String(walletTxId.dropFirst(2)), String(walletTxId.dropLast()), walletTxId + "00", String(walletTxId.dropLast()) + "g"] {
-            XCTAssertThrowsError(try UTXOOutPoint(txid: bad, vout: 0), bad) { XCTAssertEqual(($0 as? TokError)?.code, .badTxId) }
+        for bad in [
+            "", "0x" + String(walletTxId.dropFirst(2)), String(walletTxId.dropLast()), walletTxId + "00",
+            String(walletTxId.dropLast()) + "g",
+        ] {
+            XCTAssertThrowsError(try UTXOOutPoint(txid: bad, vout: 0), bad) {
+                XCTAssertEqual(($0 as? TokError)?.code, .badTxId)
+            }
         }
     }
 
     // MARK: Refusals
 
-    private func assertRefused(_ bytes: [UInt8], containing fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRefused(
+        _ bytes: [UInt8], containing fragment: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try UTXOTransaction(parsing: bytes), file: file, line: line) { error in
             XCTAssertEqual((error as? TokError)?.code, .badRawTx, file: file, line: line)
             let message = (error as? TokError)?.message ?? ""
@@ -136,17 +161,22 @@ final class UTXOTransactionTests: XCTestCase {
         assertRefused(Array(good.dropLast()), containing: "ends early")
         assertRefused([], containing: "ends early")
         // Input count 2 written as 0xfd 0x02 0x00: Core requires the one-byte form.
-        assertRefused(version + [0xfd, 0x02, 0x00] + Array(afterVersion.dropFirst()), containing: "shortest CompactSize")
+        assertRefused(
+            version + [0xfd, 0x02, 0x00] + Array(afterVersion.dropFirst()), containing: "shortest CompactSize")
         assertRefused(version + [0xfd, 0x11, 0x27], containing: "input count 10001 exceeds")
-        assertRefused([UInt8](repeating: 0, count: UTXOTransaction.maxSerializedBytes + 1), containing: "at most 100000")
+        assertRefused(
+            [UInt8](repeating: 0, count: UTXOTransaction.maxSerializedBytes + 1), containing: "at most 100000")
         // One input, no outputs.
         let oneInput = version + [0x01] + [UInt8](repeating: 0, count: 36) + [0x00] + [0xff, 0xff, 0xff, 0xff]
         assertRefused(oneInput + [0x00] + [0, 0, 0, 0], containing: "no outputs")
         // An output whose value has the top bit set (negative as Core's int64 CAmount).
         assertRefused(oneInput + [0x01] + [0, 0, 0, 0, 0, 0, 0, 0x80] + [0x00] + [0, 0, 0, 0], containing: "negative")
         // A script longer than MAX_SCRIPT_SIZE.
-        assertRefused(oneInput + [0x01] + [UInt8](repeating: 0, count: 8) + [0xfd, 0x11, 0x27], containing: "scriptPubKey length 10001")
-        XCTAssertNoThrow(try UTXOTransaction(parsing: oneInput + [0x01] + [UInt8](repeating: 0, count: 8) + [0x00] + [0, 0, 0, 0]))
+        assertRefused(
+            oneInput + [0x01] + [UInt8](repeating: 0, count: 8) + [0xfd, 0x11, 0x27],
+            containing: "scriptPubKey length 10001")
+        XCTAssertNoThrow(
+            try UTXOTransaction(parsing: oneInput + [0x01] + [UInt8](repeating: 0, count: 8) + [0x00] + [0, 0, 0, 0]))
         XCTAssertThrowsError(try UTXOTransaction(hex: "0")) { XCTAssertEqual(($0 as? TokError)?.code, .badRawTx) }
         XCTAssertThrowsError(try UTXOTransaction(hex: "zz")) { XCTAssertEqual(($0 as? TokError)?.code, .badRawTx) }
     }
@@ -155,7 +185,8 @@ final class UTXOTransactionTests: XCTestCase {
 
     func testNullDataOutputs() throws {
         XCTAssertEqual(try UTXOOutput.nullData([]).scriptPubKey, [0x6a])
-        XCTAssertEqual(try UTXOOutput.nullData([0xfe, 0x00, 0x01, 0xfe]).scriptPubKey, [0x6a, 0x04, 0xfe, 0x00, 0x01, 0xfe])
+        XCTAssertEqual(
+            try UTXOOutput.nullData([0xfe, 0x00, 0x01, 0xfe]).scriptPubKey, [0x6a, 0x04, 0xfe, 0x00, 0x01, 0xfe])
         let seventyFive = [UInt8](repeating: 7, count: 75)
         XCTAssertEqual(try UTXOOutput.nullData(seventyFive).scriptPubKey, [0x6a, 75] + seventyFive)
         for count in 76...80 {
@@ -175,9 +206,12 @@ final class UTXOTransactionTests: XCTestCase {
     func testSizeEstimates() throws {
         XCTAssertEqual(UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 1, p2pkhOutputCount: 2), 226)
         XCTAssertEqual(UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 1, p2pkhOutputCount: 1), 192)
-        XCTAssertEqual(UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 1, outputScriptByteCounts: [25, 83]), 10 + 148 + 34 + 92)
+        XCTAssertEqual(
+            UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 1, outputScriptByteCounts: [25, 83]), 10 + 148 + 34 + 92
+        )
         // 253 inputs need a 3-byte count.
-        XCTAssertEqual(UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 253, p2pkhOutputCount: 1), 8 + 3 + 1 + 253 * 148 + 34)
+        XCTAssertEqual(
+            UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 253, p2pkhOutputCount: 1), 8 + 3 + 1 + 253 * 148 + 34)
         // An upper bound that is tight: a signature is 71 or 72 bytes with its hash type byte.
         let key = try PrivateKey(bytes: Array(1...32))
         for inputCount in 1...4 {
@@ -185,8 +219,12 @@ final class UTXOTransactionTests: XCTestCase {
                 UTXOInput(previousOutput: try UTXOOutPoint(txid: String(repeating: "cd", count: 32), vout: UInt32($0)))
             }
             let payee = UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true))
-            var tx = UTXOTransaction(inputs: inputs, outputs: [UTXOOutput(valueBaseUnits: 1, address: payee),
-                                                               UTXOOutput(valueBaseUnits: 2, address: payee)])
+            var tx = UTXOTransaction(
+                inputs: inputs,
+                outputs: [
+                    UTXOOutput(valueBaseUnits: 1, address: payee),
+                    UTXOOutput(valueBaseUnits: 2, address: payee),
+                ])
             try tx.signP2PKHInputs(keys: Array(repeating: key, count: inputCount))
             let estimate = UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: inputCount, p2pkhOutputCount: 2)
             XCTAssertLessThanOrEqual(tx.serialized().count, estimate)
@@ -197,18 +235,29 @@ final class UTXOTransactionTests: XCTestCase {
     func testMinimumFees() {
         let doge = UTXOChains.dogecoinMainnet
         // 226 bytes at 0.001 DOGE/kB is 22,600 koinu, under the flat 0.01 DOGE minimum.
-        XCTAssertEqual(UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 226, outputValuesBaseUnits: [100_000_000, 5_000_000], chain: doge), 1_000_000)
+        XCTAssertEqual(
+            UTXOTransaction.minimumFeeBaseUnits(
+                sizeBytes: 226, outputValuesBaseUnits: [100_000_000, 5_000_000], chain: doge), 1_000_000)
         // 20,000 bytes: 2,000,000 koinu by rate.
-        XCTAssertEqual(UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 20_000, outputValuesBaseUnits: [100_000_000], chain: doge), 2_000_000)
+        XCTAssertEqual(
+            UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 20_000, outputValuesBaseUnits: [100_000_000], chain: doge),
+            2_000_000)
         // One output under the 0.01 DOGE soft dust limit adds 0.01 DOGE.
-        XCTAssertEqual(UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 226, outputValuesBaseUnits: [100_000_000, 500_000], chain: doge), 2_000_000)
+        XCTAssertEqual(
+            UTXOTransaction.minimumFeeBaseUnits(
+                sizeBytes: 226, outputValuesBaseUnits: [100_000_000, 500_000], chain: doge), 2_000_000)
         let bitcoin = UTXOChains.bitcoinMainnet
-        XCTAssertEqual(UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 226, outputValuesBaseUnits: [1_000], chain: bitcoin), 226)
-        XCTAssertEqual(UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 1, outputValuesBaseUnits: [1_000], chain: bitcoin), 1, "rounded up")
+        XCTAssertEqual(
+            UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 226, outputValuesBaseUnits: [1_000], chain: bitcoin), 226)
+        XCTAssertEqual(
+            UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 1, outputValuesBaseUnits: [1_000], chain: bitcoin), 1,
+            "rounded up")
         var absurd = doge
         absurd.minRelayFeePerKilobyteBaseUnits = .max
-        XCTAssertEqual(UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 1_000, outputValuesBaseUnits: [100_000_000], chain: absurd), .max / 1000,
-                       "saturates instead of trapping")
+        XCTAssertEqual(
+            UTXOTransaction.minimumFeeBaseUnits(sizeBytes: 1_000, outputValuesBaseUnits: [100_000_000], chain: absurd),
+            .max / 1000,
+            "saturates instead of trapping")
     }
 
     func testStandardnessChecks() throws {
@@ -217,17 +266,29 @@ final class UTXOTransactionTests: XCTestCase {
         let input = UTXOInput(previousOutput: try UTXOOutPoint(txid: walletTxId, vout: 0))
         func tx(_ outputs: [UTXOOutput]) -> UTXOTransaction { UTXOTransaction(inputs: [input], outputs: outputs) }
         let opReturn = try UTXOOutput.nullData(Array("tok".utf8))
-        XCTAssertNoThrow(try tx([UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits, address: payee), opReturn]).checkStandard(chain: chain))
+        XCTAssertNoThrow(
+            try tx([UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits, address: payee), opReturn]).checkStandard(
+                chain: chain))
         let refusals: [([UTXOOutput], String)] = [
             ([UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits - 1, address: payee)], "dust"),
             ([opReturn, opReturn], "more than one OP_RETURN"),
-            ([UTXOOutput(valueBaseUnits: 0, scriptPubKey: [0x6a, 0x4c, 81] + [UInt8](repeating: 0, count: 81))], "OP_RETURN"),
+            (
+                [UTXOOutput(valueBaseUnits: 0, scriptPubKey: [0x6a, 0x4c, 81] + [UInt8](repeating: 0, count: 81))],
+                "OP_RETURN"
+            ),
             ([UTXOOutput(valueBaseUnits: 0, scriptPubKey: [0x6a, 0x76])], "OP_RETURN"),  // not push-only
             ([UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits + 1, address: payee)], "MAX_MONEY"),
-            ([UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits, address: payee),
-              UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits, address: payee)], "MAX_MONEY"),
+            (
+                [
+                    UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits, address: payee),
+                    UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits, address: payee),
+                ], "MAX_MONEY"
+            ),
             // 20 × 10^18 passes 2^64: refused, not a trap.
-            (Array(repeating: UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits, address: payee), count: 20), "MAX_MONEY"),
+            (
+                Array(repeating: UTXOOutput(valueBaseUnits: chain.maxMoneyBaseUnits, address: payee), count: 20),
+                "MAX_MONEY"
+            ),
         ]
         for (outputs, fragment) in refusals {
             XCTAssertThrowsError(try tx(outputs).checkStandard(chain: chain), fragment) { error in
@@ -246,8 +307,10 @@ final class UTXOTransactionTests: XCTestCase {
     /// Bitcoin Core's chainparams.cpp; Litecoin's regtest block was also read from the node
     /// (`getblock <hash> 0`). This checks the table's hashes and our serializer together.
     func testGenesisHashesRecomputeFromTheirHeaders() throws {
-        let satoshiKey = "04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb649f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5f"
-        let dogeKey = "040184710fa689ad5023690c80f3a49c8f13f8d45b8c857fbcbc8bc4a8e4d3eb4b10f4d4604fa08dce601aaf0f470216fe1b51850b4acf21b179c45070ac7b03a9"
+        let satoshiKey =
+            "04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb649f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5f"
+        let dogeKey =
+            "040184710fa689ad5023690c80f3a49c8f13f8d45b8c857fbcbc8bc4a8e4d3eb4b10f4d4604fa08dce601aaf0f470216fe1b51850b4acf21b179c45070ac7b03a9"
         let times = "The Times 03/Jan/2009 Chancellor on brink of second bailout for banks"
         let nyTimes = "NY Times 05/Oct/2011 Steve Jobs, Apple\u{2019}s Visionary, Dies at 56"
         let recipes: [(UTXOChainParameters, String, String, UInt32, UInt32, UInt32, UInt64)] = [
@@ -262,9 +325,17 @@ final class UTXOTransactionTests: XCTestCase {
         for (chain, text, key, time, nonce, bits, rewardCoins) in recipes {
             let coinbase = UTXOTransaction(
                 version: 1,
-                inputs: [UTXOInput(previousOutput: UTXOOutPoint(txidInternalBytes: [UInt8](repeating: 0, count: 32), vout: .max),
-                                   scriptSig: Script.push([0xff, 0xff, 0x00, 0x1d]) + Script.push([4]) + Script.push(Array(text.utf8)))],
-                outputs: [UTXOOutput(valueBaseUnits: rewardCoins * 100_000_000, scriptPubKey: Script.push(unhex(key)) + [Opcode.checkSig])])
+                inputs: [
+                    UTXOInput(
+                        previousOutput: UTXOOutPoint(txidInternalBytes: [UInt8](repeating: 0, count: 32), vout: .max),
+                        scriptSig: Script.push([0xff, 0xff, 0x00, 0x1d]) + Script.push([4])
+                            + Script.push(Array(text.utf8)))
+                ],
+                outputs: [
+                    UTXOOutput(
+                        valueBaseUnits: rewardCoins * 100_000_000,
+                        scriptPubKey: Script.push(unhex(key)) + [Opcode.checkSig])
+                ])
             XCTAssertTrue(coinbase.inputs[0].previousOutput.isNull)
             // A block of one transaction has that transaction's hash as its merkle root.
             let merkleRoot = Hashing.sha256d(coinbase.serialized())
@@ -305,14 +376,20 @@ final class UTXOTransactionTests: XCTestCase {
     }
 
     /// A mature coinbase output of the miner's address that no other test has used.
-    private func matureCoin(_ node: LitecoinRegtestNode) throws -> (outPoint: UTXOOutPoint, valueBaseUnits: UInt64, scriptPubKey: [UInt8]) {
-        let unspent = try node.call("listunspent", [chain.coinbaseMaturityBlocks, 9_999_999, [node.minerAddress]]) as! [[String: Any]]
+    private func matureCoin(
+        _ node: LitecoinRegtestNode
+    ) throws -> (outPoint: UTXOOutPoint, valueBaseUnits: UInt64, scriptPubKey: [UInt8]) {
+        let unspent =
+            try node.call("listunspent", [chain.coinbaseMaturityBlocks, 9_999_999, [node.minerAddress]])
+            as! [[String: Any]]
         for entry in unspent {
             let outPoint = try UTXOOutPoint(txid: entry["txid"] as! String, vout: UInt32(entry["vout"] as! String)!)
             guard !UTXOTransactionTests.usedOutPoints.contains(outPoint) else { continue }
             UTXOTransactionTests.usedOutPoints.insert(outPoint)
-            return (outPoint, try CoinAmount.baseUnits(fromDecimalText: entry["amount"] as! String, chain: chain),
-                    unhex(entry["scriptPubKey"] as! String))
+            return (
+                outPoint, try CoinAmount.baseUnits(fromDecimalText: entry["amount"] as! String, chain: chain),
+                unhex(entry["scriptPubKey"] as! String)
+            )
         }
         throw XCTSkip("the regtest node has no unused mature coinbase output left")
     }
@@ -321,13 +398,16 @@ final class UTXOTransactionTests: XCTestCase {
     /// paying the fee our estimator and the chain's policy give.
     private func ourSpend(_ node: LitecoinRegtestNode, payments: [UTXOOutput]) throws -> UTXOTransaction {
         let coin = try matureCoin(node)
-        let size = UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: 1,
-                                                      outputScriptByteCounts: payments.map(\.scriptPubKey.count) + [25])
-        let fee = UTXOTransaction.minimumFeeBaseUnits(sizeBytes: size, outputValuesBaseUnits: payments.map(\.valueBaseUnits), chain: chain)
+        let size = UTXOTransaction.estimatedSizeBytes(
+            p2pkhInputCount: 1,
+            outputScriptByteCounts: payments.map(\.scriptPubKey.count) + [25])
+        let fee = UTXOTransaction.minimumFeeBaseUnits(
+            sizeBytes: size, outputValuesBaseUnits: payments.map(\.valueBaseUnits), chain: chain)
         let change = coin.valueBaseUnits - payments.map(\.valueBaseUnits).reduce(0, +) - fee
         let miner = try UTXOAddress.parse(node.minerAddress, chain: chain)
-        var tx = UTXOTransaction(version: 2, inputs: [UTXOInput(previousOutput: coin.outPoint)],
-                                 outputs: payments + [UTXOOutput(valueBaseUnits: change, address: miner)])
+        var tx = UTXOTransaction(
+            version: 2, inputs: [UTXOInput(previousOutput: coin.outPoint)],
+            outputs: payments + [UTXOOutput(valueBaseUnits: change, address: miner)])
         try tx.signP2PKHInputs(keys: [node.minerKey], previousScriptPubKeys: [coin.scriptPubKey])
         return tx
     }
@@ -336,10 +416,14 @@ final class UTXOTransactionTests: XCTestCase {
         try UTXOAddress.parse(node.call("getnewaddress", ["", "legacy"]) as! String, chain: chain)
     }
 
-    private func assertRejected(_ node: LitecoinRegtestNode, _ tx: UTXOTransaction, code: String, reason: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRejected(
+        _ node: LitecoinRegtestNode, _ tx: UTXOTransaction, code: String, reason: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try node.call("sendrawtransaction", [tx.serializedHex]), file: file, line: line) { error in
-            guard let error = error as? LitecoinRegtestNode.RPCError else { return XCTFail("\(error)", file: file, line: line) }
+            guard let error = error as? LitecoinRegtestNode.RPCError else {
+                return XCTFail("\(error)", file: file, line: line)
+            }
             XCTAssertEqual(error.code, code, error.message, file: file, line: line)
             XCTAssertTrue(error.message.contains(reason), "\(error.message) lacks \(reason)", file: file, line: line)
         }
@@ -350,10 +434,16 @@ final class UTXOTransactionTests: XCTestCase {
         let coin = try matureCoin(node)
         let payee = try freshAddress(node)
         let change = coin.valueBaseUnits - 1_234_567_890 - 100_000
-        let raw = try node.call("createrawtransaction", [
-            [["txid": coin.outPoint.txid, "vout": Int(coin.outPoint.vout)]],
-            [payee.encode(chain: chain): "12.3456789", node.minerAddress: CoinAmount.decimalText(baseUnits: change, decimals: 8)],
-        ]) as! String
+        let raw =
+            try node.call(
+                "createrawtransaction",
+                [
+                    [["txid": coin.outPoint.txid, "vout": Int(coin.outPoint.vout)]],
+                    [
+                        payee.encode(chain: chain): "12.3456789",
+                        node.minerAddress: CoinAmount.decimalText(baseUnits: change, decimals: 8),
+                    ],
+                ]) as! String
         let signed = try node.call("signrawtransactionwithwallet", [raw]) as! [String: Any]
         XCTAssertEqual(signed["complete"] as? Bool, true)
         let hex = signed["hex"] as! String
@@ -364,7 +454,8 @@ final class UTXOTransactionTests: XCTestCase {
         // The wallet's signature verifies over our sighash of the coin's script.
         let parts = try XCTUnwrap(splitP2PKHScriptSig(tx.inputs[0].scriptSig))
         let digest = tx.signatureHash(inputIndex: 0, scriptCode: coin.scriptPubKey)
-        XCTAssertTrue(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
+        XCTAssertTrue(
+            Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
         let decoded = try node.call("decoderawtransaction", [hex]) as! [String: Any]
         XCTAssertEqual(tx.txid, decoded["txid"] as? String)
         XCTAssertEqual(try node.call("sendrawtransaction", [hex]) as? String, tx.txid)
@@ -373,14 +464,18 @@ final class UTXOTransactionTests: XCTestCase {
     func testOurP2PKHSpendIsAcceptedAndMined() throws {
         let node = try liveNode()
         // The key behind the node's legacy address, from dumpprivkey via our WIF decoder.
-        XCTAssertEqual(UTXOAddress.p2pkh(publicKey: node.minerKey.publicKey(compressed: true)).encode(chain: chain), node.minerAddress)
+        XCTAssertEqual(
+            UTXOAddress.p2pkh(publicKey: node.minerKey.publicKey(compressed: true)).encode(chain: chain),
+            node.minerAddress)
         let payee = try freshAddress(node)
         let tx = try ourSpend(node, payments: [UTXOOutput(valueBaseUnits: 100_000_000, address: payee)])
         try tx.checkStandard(chain: chain)
         // (a) our own verification of the signature over our sighash.
         let parts = try XCTUnwrap(splitP2PKHScriptSig(tx.inputs[0].scriptSig))
-        let digest = tx.signatureHash(inputIndex: 0, scriptCode: UTXOAddress.p2pkh(publicKey: parts.publicKey).scriptPubKey)
-        XCTAssertTrue(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
+        let digest = tx.signatureHash(
+            inputIndex: 0, scriptCode: UTXOAddress.p2pkh(publicKey: parts.publicKey).scriptPubKey)
+        XCTAssertTrue(
+            Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
         // (b) the node's consensus and policy checks.
         XCTAssertEqual(try node.call("sendrawtransaction", [tx.serializedHex]) as? String, tx.txid)
         let blocks = try node.call("generatetoaddress", [1, node.minerAddress]) as! [String]
@@ -399,19 +494,25 @@ final class UTXOTransactionTests: XCTestCase {
         // which keeps the DER well-formed so only the signature check can fail.
         tx.inputs[0].scriptSig[8] ^= 0x01
         let parts = try XCTUnwrap(splitP2PKHScriptSig(tx.inputs[0].scriptSig))
-        let digest = tx.signatureHash(inputIndex: 0, scriptCode: UTXOAddress.p2pkh(publicKey: parts.publicKey).scriptPubKey)
-        XCTAssertFalse(Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
+        let digest = tx.signatureHash(
+            inputIndex: 0, scriptCode: UTXOAddress.p2pkh(publicKey: parts.publicKey).scriptPubKey)
+        XCTAssertFalse(
+            Secp256k1.verifyDER(signatureDER: parts.signatureDER, digest32: digest, publicKey: parts.publicKey))
         assertRejected(node, tx, code: "-26", reason: "mandatory-script-verify-flag-failed")
     }
 
     func testDustOutputIsRejectedAtTheChainsLimit() throws {
         let node = try liveNode()
         let payee = try freshAddress(node)
-        let dust = try ourSpend(node, payments: [UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits - 1, address: payee)])
-        XCTAssertThrowsError(try dust.checkStandard(chain: chain)) { XCTAssertEqual(($0 as? TokError)?.code, .badRawTx) }
+        let dust = try ourSpend(
+            node, payments: [UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits - 1, address: payee)])
+        XCTAssertThrowsError(try dust.checkStandard(chain: chain)) {
+            XCTAssertEqual(($0 as? TokError)?.code, .badRawTx)
+        }
         assertRejected(node, dust, code: "-26", reason: "dust")
         // Exactly at the limit is standard: the table's value is the node's boundary.
-        let atLimit = try ourSpend(node, payments: [UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits, address: payee)])
+        let atLimit = try ourSpend(
+            node, payments: [UTXOOutput(valueBaseUnits: chain.dustLimitBaseUnits, address: payee)])
         XCTAssertNoThrow(try atLimit.checkStandard(chain: chain))
         let verdict = try node.call("testmempoolaccept", [[atLimit.serializedHex]]) as! [[String: Any]]
         XCTAssertEqual(verdict.first?["allowed"] as? Bool, true, "\(verdict)")
@@ -427,7 +528,8 @@ final class UTXOTransactionTests: XCTestCase {
         let verdict = try node.call("testmempoolaccept", [[eighty.serializedHex]]) as! [[String: Any]]
         XCTAssertEqual(verdict.first?["allowed"] as? Bool, true, "\(verdict)")
         // Built by hand, an 81-byte OP_RETURN is refused by the node as non-standard.
-        let handBuilt = UTXOOutput(valueBaseUnits: 0, scriptPubKey: [0x6a, 0x4c, 81] + [UInt8](repeating: 0x42, count: 81))
+        let handBuilt = UTXOOutput(
+            valueBaseUnits: 0, scriptPubKey: [0x6a, 0x4c, 81] + [UInt8](repeating: 0x42, count: 81))
         let tooLong = try ourSpend(node, payments: [handBuilt])
         XCTAssertThrowsError(try tooLong.checkStandard(chain: chain))
         assertRejected(node, tooLong, code: "-26", reason: "scriptpubkey")
@@ -513,7 +615,9 @@ final class LitecoinRegtestNode: @unchecked Sendable {
         while true {
             if (try? call("getblockcount", [])) != nil { return }
             guard process.isRunning else {
-                throw RPCError(code: "start", message: "litecoind exited with status \(process.terminationStatus) before answering RPC")
+                throw RPCError(
+                    code: "start",
+                    message: "litecoind exited with status \(process.terminationStatus) before answering RPC")
             }
             guard waitedMilliseconds < 60_000 else {
                 throw RPCError(code: "start", message: "litecoind did not answer RPC within 60 s")
@@ -532,7 +636,9 @@ final class LitecoinRegtestNode: @unchecked Sendable {
         request.timeoutInterval = 60
         request.setValue("text/plain", forHTTPHeaderField: "Content-Type")
         request.setValue("Basic " + Data("u:p".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
-        request.httpBody = try JSONSerialization.data(withJSONObject: ["jsonrpc": "1.0", "id": "tok", "method": method, "params": params])
+        request.httpBody = try JSONSerialization.data(withJSONObject: [
+            "jsonrpc": "1.0", "id": "tok", "method": method, "params": params,
+        ])
         final class Box: @unchecked Sendable { var data: Data?; var error: Error? }
         let box = Box()
         let done = DispatchSemaphore(value: 0)
@@ -543,9 +649,14 @@ final class LitecoinRegtestNode: @unchecked Sendable {
         }.resume()
         done.wait()
         if let error = box.error { throw error }
-        guard let body = box.data, !body.isEmpty else { throw RPCError(code: "http", message: "\(method): empty answer") }
+        guard let body = box.data, !body.isEmpty else {
+            throw RPCError(code: "http", message: "\(method): empty answer")
+        }
         let exact = try JSONNumberText.quotingNumbers(Array(body))
-        guard let answer = try JSONSerialization.jsonObject(with: Data(exact), options: [.fragmentsAllowed]) as? [String: Any] else {
+        guard
+            let answer = try JSONSerialization.jsonObject(with: Data(exact), options: [.fragmentsAllowed])
+                as? [String: Any]
+        else {
             throw RPCError(code: "http", message: "\(method): answer is not a JSON object")
         }
         if let error = answer["error"] as? [String: Any] {

@@ -49,10 +49,13 @@ public final class TestPostgres: @unchecked Sendable {
     }
 
     private init() throws {
-        guard let bin = TestPostgres.binDirectoryCandidates.first(where: {
-            FileManager.default.isExecutableFile(atPath: $0 + "/initdb")
-        }) else {
-            let message = "no PostgreSQL server binaries (initdb) in \(TestPostgres.binDirectoryCandidates): run scripts/setup.sh (Debian's postgresql)"
+        guard
+            let bin = TestPostgres.binDirectoryCandidates.first(where: {
+                FileManager.default.isExecutableFile(atPath: $0 + "/initdb")
+            })
+        else {
+            let message =
+                "no PostgreSQL server binaries (initdb) in \(TestPostgres.binDirectoryCandidates): run scripts/setup.sh (Debian's postgresql)"
             if ProcessInfo.processInfo.environment["CI"] == "true" { throw TestPostgresError(message) }
             throw XCTSkip(message)
         }
@@ -66,8 +69,11 @@ public final class TestPostgres: @unchecked Sendable {
             try TestPostgres.ensureSystemUser(runAsUser)
             try TestPostgres.shell("chown \(runAsUser) '\(directory)'")
         }
-        try runAsServerUser([bin + "/initdb", "-D", dataDirectory, "-U", user, "--auth=trust", "--no-sync",
-                             "--locale=C", "--encoding=UTF8"], what: "initdb")
+        try runAsServerUser(
+            [
+                bin + "/initdb", "-D", dataDirectory, "-U", user, "--auth=trust", "--no-sync",
+                "--locale=C", "--encoding=UTF8",
+            ], what: "initdb")
         try start()
         startWatchdog()
     }
@@ -110,20 +116,27 @@ public final class TestPostgres: @unchecked Sendable {
     /// the tests crash tok, not the machine, and a stopped server's data is
     /// still in the page cache when it starts again.
     public func start() throws {
-        try runAsServerUser([binDirectory + "/pg_ctl", "-D", dataDirectory, "-l", directory + "/server.log", "-w", "-t", "60",
-                             "-o", "-k \(socketDirectory) -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200",
-                             "start"], what: "pg_ctl start")
+        try runAsServerUser(
+            [
+                binDirectory + "/pg_ctl", "-D", dataDirectory, "-l", directory + "/server.log", "-w", "-t", "60",
+                "-o",
+                "-k \(socketDirectory) -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200",
+                "start",
+            ], what: "pg_ctl start")
     }
 
     /// Stops the server: "immediate" is a crash (no checkpoint, recovery at start), "fast" a clean shutdown.
     public func stop(mode: String = "fast") throws {
-        try runAsServerUser([binDirectory + "/pg_ctl", "-D", dataDirectory, "-w", "-m", mode, "stop"], what: "pg_ctl stop")
+        try runAsServerUser(
+            [binDirectory + "/pg_ctl", "-D", dataDirectory, "-w", "-m", mode, "stop"], what: "pg_ctl stop")
     }
 
     private func startWatchdog() {
-        let stopCommand = (runAsUser.map { "runuser -u \($0) -- " } ?? "")
+        let stopCommand =
+            (runAsUser.map { "runuser -u \($0) -- " } ?? "")
             + "'\(binDirectory)/pg_ctl' -D '\(dataDirectory)' -m immediate -w stop"
-        let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stopCommand) >/dev/null 2>&1; rm -rf '\(directory)'"
+        let script =
+            "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stopCommand) >/dev/null 2>&1; rm -rf '\(directory)'"
         _ = system("setsid /bin/bash -c \"\(script)\" < /dev/null > /dev/null 2>&1 &")
     }
 
@@ -149,7 +162,8 @@ public final class TestPostgres: @unchecked Sendable {
     public func terminateBackends(database uri: String) throws -> Int {
         let name = String(uri.dropFirst("postgresql:///".count).prefix { $0 != "?" })
         let admin = try PostgreSQLConnection(PostgreSQLSettings(uri: self.uri(database: "postgres")))
-        let query = try admin.statement("""
+        let query = try admin.statement(
+            """
             SELECT count(pg_terminate_backend(pid)) AS ended FROM pg_stat_activity
             WHERE datname = :name AND pid <> pg_backend_pid()
             """)

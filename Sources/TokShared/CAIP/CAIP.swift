@@ -47,7 +47,7 @@ public struct AccountId: Hashable, Sendable, CustomStringConvertible {
             let end = utf8.count
             // Neither the namespace nor the reference may hold ':', so the second one ends the chain id.
             guard let firstColon = CAIPSyntax.firstIndex(of: UInt8(ascii: ":"), utf8, 0, end),
-                  let secondColon = CAIPSyntax.firstIndex(of: UInt8(ascii: ":"), utf8, firstColon + 1, end)
+                let secondColon = CAIPSyntax.firstIndex(of: UInt8(ascii: ":"), utf8, firstColon + 1, end)
             else {
                 return .failure(TokError(.badAccount, "account id must be namespace:reference:address (CAIP-10)"))
             }
@@ -58,10 +58,11 @@ public struct AccountId: Hashable, Sendable, CustomStringConvertible {
             if let problem = CAIPSyntax.checkAddressLike(utf8, secondColon + 1, end, maxLength: 128) {
                 return .failure(TokError(.badAccount, "account address \(problem)"))
             }
-            return .success(AccountId(
-                chain: CAIPSyntax.chainId(utf8, 0, scan.colon, secondColon),
-                address: CAIPSyntax.string(utf8, secondColon + 1, end)
-            ))
+            return .success(
+                AccountId(
+                    chain: CAIPSyntax.chainId(utf8, 0, scan.colon, secondColon),
+                    address: CAIPSyntax.string(utf8, secondColon + 1, end)
+                ))
         }
         self = try parsed.get()
     }
@@ -122,12 +123,13 @@ public struct AssetType: Hashable, Sendable, CustomStringConvertible {
                 }
                 tokenId = CAIPSyntax.string(utf8, referenceEnd + 1, end)
             }
-            return .success(AssetType(
-                chain: CAIPSyntax.chainId(utf8, 0, scan.colon, chainEnd),
-                assetNamespace: CAIPSyntax.string(utf8, namespaceStart, namespaceEnd),
-                assetReference: CAIPSyntax.string(utf8, referenceStart, referenceEnd),
-                tokenId: tokenId
-            ))
+            return .success(
+                AssetType(
+                    chain: CAIPSyntax.chainId(utf8, 0, scan.colon, chainEnd),
+                    assetNamespace: CAIPSyntax.string(utf8, namespaceStart, namespaceEnd),
+                    assetReference: CAIPSyntax.string(utf8, referenceStart, referenceEnd),
+                    tokenId: tokenId
+                ))
         }
         self = try parsed.get()
     }
@@ -143,7 +145,7 @@ public struct AssetType: Hashable, Sendable, CustomStringConvertible {
                 throw TokError(.badAssetType, "slip44 assets have no token id")
             }
             guard CAIPSyntax.isCanonicalDecimal(assetReference, allowZero: true),
-                  let index = UInt32(assetReference), index < 1 << 31
+                let index = UInt32(assetReference), index < 1 << 31
             else {
                 throw TokError(.badAssetType, "slip44 reference must be a coin index in decimal without leading zeros")
             }
@@ -158,7 +160,7 @@ public struct AssetType: Hashable, Sendable, CustomStringConvertible {
             let address: String
             do {
                 address = try EIP55.canonicalAddress(assetReference)
-            } catch where error.code == .badChecksum {
+            } catch  where error.code == .badChecksum {
                 throw error
             } catch {
                 throw TokError(.badAssetType, "erc20 reference: \(error.message)")
@@ -220,13 +222,18 @@ enum CAIPSyntax {
 
     /// Where the ':' of the chain id in [start, end) is, or what is wrong with it. Problems
     /// are string literals, so the success path allocates nothing here.
-    static func scanChainId(_ utf8: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> (colon: Int, problem: String?) {
+    static func scanChainId(
+        _ utf8: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int
+    ) -> (colon: Int, problem: String?) {
         var index = start
         while index < end, isNamespaceByte(utf8[index]) { index += 1 }
         guard index < end, utf8[index] == UInt8(ascii: ":") else {
-            return (index, index == end
-                ? "must be namespace:reference (CAIP-2)"
-                : "namespace must be [-a-z0-9]{3,8}")
+            return (
+                index,
+                index == end
+                    ? "must be namespace:reference (CAIP-2)"
+                    : "namespace must be [-a-z0-9]{3,8}"
+            )
         }
         guard namespaceLengths.contains(index - start) else {
             return (index, "namespace must be 3 to 8 characters")
@@ -248,7 +255,9 @@ enum CAIPSyntax {
         return (colon, nil)
     }
 
-    static func checkAddressLike(_ utf8: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, maxLength: Int) -> String? {
+    static func checkAddressLike(
+        _ utf8: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, maxLength: Int
+    ) -> String? {
         guard end > start, end - start <= maxLength else {
             return maxLength == 128
                 ? "must be 1 to 128 characters"
@@ -261,7 +270,9 @@ enum CAIPSyntax {
     }
 
     /// Digits only, no leading zero; "0" itself only when `allowZero`.
-    static func isCanonicalDecimal(_ utf8: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, allowZero: Bool) -> Bool {
+    static func isCanonicalDecimal(
+        _ utf8: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, allowZero: Bool
+    ) -> Bool {
         guard end > start else { return false }
         for index in start..<end where !UTF8Scan.isDigit(utf8[index]) {
             return false

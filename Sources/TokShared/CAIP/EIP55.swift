@@ -9,7 +9,8 @@ public enum EIP55 {
     /// `canonicalAddress`.
     public static func checksummed(_ lowercaseHex40: some StringProtocol) -> String {
         UTF8Scan.withBytes(lowercaseHex40) { utf8 -> String in
-            let hasPrefix = utf8.count == hexDigitCount + 2
+            let hasPrefix =
+                utf8.count == hexDigitCount + 2
                 && utf8[0] == UInt8(ascii: "0") && utf8[1] == UInt8(ascii: "x")
             let start = hasPrefix ? 2 : 0
             precondition(utf8.count - start == hexDigitCount, "EIP55.checksummed needs 40 hex digits")
@@ -30,11 +31,12 @@ public enum EIP55 {
     public static func canonicalAddress(_ s: some StringProtocol) throws(TokError) -> String {
         let result = UTF8Scan.withBytes(s) { utf8 -> Result<String, TokError> in
             guard utf8.count == hexDigitCount + 2,
-                  utf8[0] == UInt8(ascii: "0"), utf8[1] == UInt8(ascii: "x")
+                utf8[0] == UInt8(ascii: "0"), utf8[1] == UInt8(ascii: "x")
             else {
                 return .failure(TokError(.badAccount, "EVM address must be 0x followed by 40 hex digits"))
             }
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: hexDigitCount) { lowercase -> Result<String, TokError> in
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: hexDigitCount) {
+                lowercase -> Result<String, TokError> in
                 var sawLower = false
                 var sawUpper = false
                 for offset in 0..<hexDigitCount {
@@ -55,7 +57,10 @@ public enum EIP55 {
                     for offset in 0..<hexDigitCount where lowercase[offset] >= UInt8(ascii: "a") {
                         let isUpper = utf8[2 + offset] < UInt8(ascii: "a")
                         if isUpper != (nibble(hash, offset) >= 8) {
-                            return .failure(TokError(.badChecksum, "EVM address has a wrong EIP-55 checksum (mixed case must match exactly)"))
+                            return .failure(
+                                TokError(
+                                    .badChecksum,
+                                    "EVM address has a wrong EIP-55 checksum (mixed case must match exactly)"))
                         }
                     }
                 }
@@ -110,22 +115,23 @@ public enum EVMTxId {
     public static func canonical(_ s: some StringProtocol) throws(TokError) -> String {
         let result = UTF8Scan.withBytes(s) { utf8 -> Result<String, TokError> in
             guard utf8.count == hexDigitCount + 2,
-                  utf8[0] == UInt8(ascii: "0"), utf8[1] == UInt8(ascii: "x")
+                utf8[0] == UInt8(ascii: "0"), utf8[1] == UInt8(ascii: "x")
             else {
                 return .failure(TokError(.badTxId, "EVM transaction id must be 0x followed by 64 hex digits"))
             }
             for index in 2..<utf8.count where UTF8Scan.hexValue(utf8[index]) >= 16 {
                 return .failure(TokError(.badTxId, "EVM transaction id must be 0x followed by 64 hex digits"))
             }
-            return .success(String(unsafeUninitializedCapacity: utf8.count) { out in
-                out[0] = UInt8(ascii: "0")
-                out[1] = UInt8(ascii: "x")
-                for index in 2..<utf8.count {
-                    let byte = utf8[index]
-                    out[index] = byte | (byte >= UInt8(ascii: "A") ? 0x20 : 0)
-                }
-                return utf8.count
-            })
+            return .success(
+                String(unsafeUninitializedCapacity: utf8.count) { out in
+                    out[0] = UInt8(ascii: "0")
+                    out[1] = UInt8(ascii: "x")
+                    for index in 2..<utf8.count {
+                        let byte = utf8[index]
+                        out[index] = byte | (byte >= UInt8(ascii: "A") ? 0x20 : 0)
+                    }
+                    return utf8.count
+                })
         }
         return try result.get()
     }

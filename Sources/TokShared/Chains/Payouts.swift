@@ -58,8 +58,10 @@ public struct PayoutOrder: Sendable, Equatable {
     /// taken by another payout), to select this transaction's inputs from.
     public var coins: [Coin]
 
-    public init(requestId: String, destination: String, amount: UInt256, mapping: AssetMapping, sender: String, nonce: UInt64,
-                coins: [Coin] = []) {
+    public init(
+        requestId: String, destination: String, amount: UInt256, mapping: AssetMapping, sender: String, nonce: UInt64,
+        coins: [Coin] = []
+    ) {
         self.requestId = requestId
         self.destination = destination
         self.amount = amount
@@ -93,7 +95,9 @@ public struct SignedPayout: Sendable, Equatable {
 
     /// An account-model transaction at `nonce`.
     public init(txId: String, rawHex: String, sender: String, nonce: UInt64, maxNetworkFee: UInt256) {
-        self.init(txId: txId, rawHex: rawHex, sender: sender, spendGuard: .nonce(nonce, chainNonce: nil), maxNetworkFee: maxNetworkFee)
+        self.init(
+            txId: txId, rawHex: rawHex, sender: sender, spendGuard: .nonce(nonce, chainNonce: nil),
+            maxNetworkFee: maxNetworkFee)
     }
 
     /// Account-model chains: the nonce it uses (0 on UTXO chains, which have none).

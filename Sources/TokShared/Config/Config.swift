@@ -144,9 +144,11 @@ public final class AssetMapping: Sendable, Equatable {
     /// The smallest payout accepted, in ledger units.
     public let minimumPayout: UInt256
 
-    init(token: String, asset: AssetType, decimals: Int, depositEnabled: Bool, payoutEnabled: Bool, treasury: String?,
-         feeFixed: UInt256 = .zero, feeBasisPoints: UInt64 = 0, feeMinimum: UInt256 = .zero, failureFee: UInt256 = .zero,
-         minimumPayout: UInt256 = .zero) {
+    init(
+        token: String, asset: AssetType, decimals: Int, depositEnabled: Bool, payoutEnabled: Bool, treasury: String?,
+        feeFixed: UInt256 = .zero, feeBasisPoints: UInt64 = 0, feeMinimum: UInt256 = .zero, failureFee: UInt256 = .zero,
+        minimumPayout: UInt256 = .zero
+    ) {
         self.feeFixed = feeFixed
         self.feeBasisPoints = feeBasisPoints
         self.feeMinimum = feeMinimum
@@ -228,12 +230,14 @@ public final class NetworkConfig: Sendable {
     /// 1.14.5 fee cut), and the most one payout may pay in network fees.
     public var utxoPolicy: UTXOPolicy { familySettings as? UTXOPolicy ?? UTXOPolicy() }
 
-    init(alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
-         receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
-         rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
-         operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
-         followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth,
-         recordRetentionBlocks: Int = 1_440, paymentWindowBlocks: Int = 20, rpcPasswordProblem: ConfigError? = nil) {
+    init(
+        alias: String, chain: ChainId, family: ChainFamily, rpcURL: String, rpcUser: String?, rpcPassword: String?,
+        receiver: String, operatorAddress: String?, confirmations: Int, rpcTimeoutMilliseconds: Int,
+        rpcConcurrency: Int, rpcRetries: Int, rpcBatchSize: Int, assets: [AssetMapping],
+        operatorKeyFile: String? = nil, operatorKeyEnv: String? = nil, familySettings: any NetworkFamilySettings,
+        followStartHeight: Int64? = nil, maxReorgDepth: Int = NetworkConfig.defaultMaxReorgDepth,
+        recordRetentionBlocks: Int = 1_440, paymentWindowBlocks: Int = 20, rpcPasswordProblem: ConfigError? = nil
+    ) {
         self.rpcPasswordProblem = rpcPasswordProblem
         self.familySettings = familySettings
         self.paymentWindowBlocks = paymentWindowBlocks
@@ -262,7 +266,9 @@ public final class NetworkConfig: Sendable {
 
 extension TokConfig {
     /// Loads and checks a config file. Any mistake is a ConfigError naming the key.
-    public static func load(path: String, environment: [String: String] = TokConfig.processEnvironment()) throws -> TokConfig {
+    public static func load(
+        path: String, environment: [String: String] = TokConfig.processEnvironment()
+    ) throws -> TokConfig {
         let text: String
         do {
             text = try readTextFile(path)
@@ -272,8 +278,11 @@ extension TokConfig {
         let config = try parse(text: text, file: path, environment: environment)
         // A secret written into the config is as exposed as the file itself.
         if let key = config.inlineSecretKeys.first, let problem = ownerOnlyProblem(path) {
-            throw ConfigError(file: path, key: key,
-                              problem: "the config holds this secret inline, and \(problem); or move it to an environment variable or a file of its own")
+            throw ConfigError(
+                file: path, key: key,
+                problem:
+                    "the config holds this secret inline, and \(problem); or move it to an environment variable or a file of its own"
+            )
         }
         return config
     }
@@ -296,24 +305,30 @@ extension TokConfig {
         try resolveLedgerDecimals(&tokens, networks: networks, file: file)
         var inlineSecretKeys: [String] = []
         if root["attestation"]?.table?["secret"] != nil { inlineSecretKeys.append("attestation.secret") }
-        for (index, network) in (root["networks"]?.array ?? TOMLArray()).enumerated() where network.table?["rpc_password"] != nil {
+        for (index, network) in (root["networks"]?.array ?? TOMLArray()).enumerated()
+        where network.table?["rpc_password"] != nil {
             inlineSecretKeys.append("networks[\(index)].rpc_password")
         }
-        return TokConfig(file: file, engine: engine, attestationSource: attestation, database: database,
-                         networks: networks, tokens: tokens, inlineSecretKeys: inlineSecretKeys)
+        return TokConfig(
+            file: file, engine: engine, attestationSource: attestation, database: database,
+            networks: networks, tokens: tokens, inlineSecretKeys: inlineSecretKeys)
     }
 
     private static func parseEngine(_ reader: inout TOMLReader) throws -> EngineSettings {
         var engine = EngineSettings(maxLineBytes: LineReader.defaultMaxLineBytes, batchSize: 512)
         if var section = try reader.table("engine") {
-            engine.maxLineBytes = try section.int("max_line_bytes", default: engine.maxLineBytes, range: 1024...(64 << 20))
+            engine.maxLineBytes = try section.int(
+                "max_line_bytes", default: engine.maxLineBytes, range: 1024...(64 << 20))
             engine.batchSize = try section.int("batch_size", default: engine.batchSize, range: 1...100_000)
             if let deployment = try section.string("deployment") {
                 // It is a line of the text users sign: one line, no surprises.
-                guard (1...128).contains(deployment.utf8.count), deployment.utf8.allSatisfy({ byte in
-                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                        || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
-                }) else {
+                guard (1...128).contains(deployment.utf8.count),
+                    deployment.utf8.allSatisfy({ byte in
+                        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
+                            || (byte >= 0x61 && byte <= 0x7A)
+                            || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+                    })
+                else {
                     throw section.error("deployment", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
                 }
                 engine.deployment = deployment
@@ -325,8 +340,10 @@ extension TokConfig {
 
     /// `[attestation]`: one of secret, secret_env, secret_file; or the environment alone.
     /// Only the shape is checked here; the secret is read when a stage asks for it.
-    private static func parseAttestation(_ reader: inout TOMLReader, file: String,
-                                         environment: [String: String]) throws -> AttestationSource {
+    private static func parseAttestation(
+        _ reader: inout TOMLReader, file: String,
+        environment: [String: String]
+    ) throws -> AttestationSource {
         var sectionKeyId: String?
         var origin = AttestationSource.Origin.processDefault
         if var section = try reader.table("attestation") {
@@ -345,12 +362,15 @@ extension TokConfig {
         return AttestationSource(configFile: file, sectionKeyId: sectionKeyId, origin: origin, environment: environment)
     }
 
-    private static func parseDatabase(_ reader: inout TOMLReader, environment: [String: String]) throws -> DatabaseSettings {
+    private static func parseDatabase(
+        _ reader: inout TOMLReader, environment: [String: String]
+    ) throws -> DatabaseSettings {
         var database = DatabaseSettings(lockTimeoutMilliseconds: 10_000, synchronous: "full")
         if var section = try reader.table("database") {
-            database.lockTimeoutMilliseconds = try section.int("lock_timeout_milliseconds",
-                                                               default: database.lockTimeoutMilliseconds,
-                                                               range: 0...3_600_000)
+            database.lockTimeoutMilliseconds = try section.int(
+                "lock_timeout_milliseconds",
+                default: database.lockTimeoutMilliseconds,
+                range: 0...3_600_000)
             database.synchronous = try section.string("synchronous") ?? database.synchronous
             guard ["full", "normal"].contains(database.synchronous) else {
                 throw section.error("synchronous", "must be \"full\" or \"normal\"")
@@ -358,13 +378,16 @@ extension TokConfig {
             database.url = try section.string("url")
             if let url = database.url, url.isEmpty { throw section.error("url", "must not be empty") }
             if let url = database.url, DatabaseTarget(url).hasPasswordInURI {
-                throw section.error("url", "must not carry a password: name an environment variable in password_env, or use a .pgpass file")
+                throw section.error(
+                    "url",
+                    "must not carry a password: name an environment variable in password_env, or use a .pgpass file")
             }
             if let variable = try section.string("password_env") {
                 if let value = environment[variable], !value.isEmpty {
                     database.password = value
                 } else {
-                    database.passwordProblem = section.error("password_env", "environment variable \(variable) is not set")
+                    database.passwordProblem = section.error(
+                        "password_env", "environment variable \(variable) is not set")
                 }
             }
             try section.finish()
@@ -376,12 +399,16 @@ extension TokConfig {
     private static func parseTokens(_ reader: inout TOMLReader) throws -> [TokenConfig] {
         var tokens: [TokenConfig] = []
         for var section in try reader.tables("tokens") {
-            let token = TokenConfig(alias: try section.requiredString("alias"),
-                                    symbol: try section.string("symbol") ?? "",
-                                    name: try section.string("name") ?? "",
-                                    decimals: section.table["decimals"] == nil ? -1 : try section.int("decimals", default: 0, range: 0...77))
+            let token = TokenConfig(
+                alias: try section.requiredString("alias"),
+                symbol: try section.string("symbol") ?? "",
+                name: try section.string("name") ?? "",
+                decimals: section.table["decimals"] == nil ? -1 : try section.int("decimals", default: 0, range: 0...77)
+            )
             try section.finish()
-            guard token.alias.utf8.count <= 32, token.alias.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            guard token.alias.utf8.count <= 32,
+                token.alias.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
+            else {
                 throw section.error("alias", "must be 1-32 letters, digits, '-', '_' or '.'")
             }
             guard !tokens.contains(where: { $0.alias == token.alias }) else {
@@ -400,8 +427,10 @@ extension TokConfig {
         return tokens
     }
 
-    private static func parseNetworks(_ reader: inout TOMLReader, tokens: [TokenConfig],
-                                      environment: [String: String]) throws -> [NetworkConfig] {
+    private static func parseNetworks(
+        _ reader: inout TOMLReader, tokens: [TokenConfig],
+        environment: [String: String]
+    ) throws -> [NetworkConfig] {
         var networks: [NetworkConfig] = []
         for var section in try reader.tables("networks") {
             let network = try parseNetwork(&section, tokens: tokens, environment: environment)
@@ -418,23 +447,32 @@ extension TokConfig {
     /// (an 18-decimal ERC-20 wrapping an 8-decimal coin): its amounts must then be
     /// whole ledger units, and anything finer is refused (amount_not_exact) before
     /// it is credited or locked.
-    private static func resolveLedgerDecimals(_ tokens: inout [TokenConfig], networks: [NetworkConfig], file: String) throws {
+    private static func resolveLedgerDecimals(
+        _ tokens: inout [TokenConfig], networks: [NetworkConfig], file: String
+    ) throws {
         for index in tokens.indices where tokens[index].decimals < 0 {
             let mapped = networks.flatMap { network in network.assets.filter { $0.token == tokens[index].alias } }
             let distinct = Set(mapped.map(\.decimals))
             guard distinct.count <= 1 else {
-                throw ConfigError(file: file, key: "tokens[\(index)].decimals",
-                                  problem: "token \(tokens[index].alias) has different decimals on different networks; set its ledger decimals")
+                throw ConfigError(
+                    file: file, key: "tokens[\(index)].decimals",
+                    problem:
+                        "token \(tokens[index].alias) has different decimals on different networks; set its ledger decimals"
+                )
             }
             tokens[index].decimals = distinct.first ?? 0
         }
     }
 
-    private static func parseNetwork(_ section: inout TOMLReader, tokens: [TokenConfig],
-                                     environment: [String: String]) throws -> NetworkConfig {
+    private static func parseNetwork(
+        _ section: inout TOMLReader, tokens: [TokenConfig],
+        environment: [String: String]
+    ) throws -> NetworkConfig {
         let alias = try section.requiredString("alias")
         // Requests name networks by alias or CAIP-2 id; an alias must never look like the latter.
-        guard alias.utf8.count <= 32, alias.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+        guard alias.utf8.count <= 32,
+            alias.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else {
             throw section.error("alias", "must be 1-32 letters, digits, '-', '_' or '.'")
         }
         let chainText = try section.requiredString("chain")
@@ -453,7 +491,9 @@ extension TokConfig {
         var rpcPassword = try section.string("rpc_password")
         var rpcPasswordProblem: ConfigError?
         if let variable = try section.string("rpc_password_env") {
-            guard rpcPassword == nil else { throw section.error("rpc_password_env", "give rpc_password or rpc_password_env, not both") }
+            guard rpcPassword == nil else {
+                throw section.error("rpc_password_env", "give rpc_password or rpc_password_env, not both")
+            }
             // Only the stages that talk to the chain need it (requireChainCredentials).
             if let value = environment[variable] {
                 rpcPassword = value
@@ -474,9 +514,11 @@ extension TokConfig {
         let concurrency = try section.int("rpc_concurrency", default: 4, range: 1...64)
         let retries = try section.int("rpc_retries", default: 5, range: 0...100)
         let batchSize = try section.int("rpc_batch_size", default: 50, range: 1...1_000)
-        let followStart = section.table["follow_start_height"] == nil
+        let followStart =
+            section.table["follow_start_height"] == nil
             ? nil : Int64(try section.int("follow_start_height", default: 0, range: 0...Int(Int32.max)))
-        let maxReorgDepth = try section.int("max_reorg_depth", default: NetworkConfig.defaultMaxReorgDepth, range: 1...10_000)
+        let maxReorgDepth = try section.int(
+            "max_reorg_depth", default: NetworkConfig.defaultMaxReorgDepth, range: 1...10_000)
         let recordRetention = try section.int("record_retention_blocks", default: 1_440, range: 0...10_000_000)
         let paymentWindow = try section.int("payment_window_blocks", default: 20, range: 1...10_000)
         let operatorKeyFile = try section.string("operator_key_file")
@@ -484,29 +526,35 @@ extension TokConfig {
         if operatorKeyFile != nil && operatorKeyEnv != nil {
             throw section.error("operator_key_env", "give operator_key_file or operator_key_env, not both")
         }
-        let familySettings = try family.parseSettings(&section, network: NetworkIdentity(
-            alias: alias, chain: chain, receiver: receiver, operatorAddress: operatorAddress))
+        let familySettings = try family.parseSettings(
+            &section,
+            network: NetworkIdentity(
+                alias: alias, chain: chain, receiver: receiver, operatorAddress: operatorAddress))
         // Another family's key here is a mistake worth naming precisely.
         for other in ChainFamilies.all where other.namespace != family.namespace {
             for key in other.settingKeys where section.table[key] != nil {
-                throw section.error(key, "\(key) is for \(other.namespace) networks, and this one is \(chain.namespace)")
+                throw section.error(
+                    key, "\(key) is for \(other.namespace) networks, and this one is \(chain.namespace)")
             }
         }
 
         let assets = try parseAssets(&section, tokens: tokens, network: alias, chain: chain, family: family)
         try section.finish()
-        return NetworkConfig(alias: alias, chain: chain, family: family, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
-                             receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
-                             rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
-                             rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
-                             operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
-                             maxReorgDepth: maxReorgDepth, recordRetentionBlocks: recordRetention,
-                             paymentWindowBlocks: paymentWindow, rpcPasswordProblem: rpcPasswordProblem)
+        return NetworkConfig(
+            alias: alias, chain: chain, family: family, rpcURL: rpcURL, rpcUser: rpcUser, rpcPassword: rpcPassword,
+            receiver: receiver, operatorAddress: operatorAddress, confirmations: confirmations,
+            rpcTimeoutMilliseconds: timeout, rpcConcurrency: concurrency, rpcRetries: retries,
+            rpcBatchSize: batchSize, assets: assets, operatorKeyFile: operatorKeyFile,
+            operatorKeyEnv: operatorKeyEnv, familySettings: familySettings, followStartHeight: followStart,
+            maxReorgDepth: maxReorgDepth, recordRetentionBlocks: recordRetention,
+            paymentWindowBlocks: paymentWindow, rpcPasswordProblem: rpcPasswordProblem)
     }
 
     /// `[[networks.assets]]` of one network.
-    private static func parseAssets(_ section: inout TOMLReader, tokens: [TokenConfig], network: String, chain: ChainId,
-                                    family: ChainFamily) throws -> [AssetMapping] {
+    private static func parseAssets(
+        _ section: inout TOMLReader, tokens: [TokenConfig], network: String, chain: ChainId,
+        family: ChainFamily
+    ) throws -> [AssetMapping] {
         var assets: [AssetMapping] = []
         for var assetSection in try section.tables("assets") {
             let tokenAlias = try assetSection.requiredString("token")
@@ -542,10 +590,12 @@ extension TokConfig {
             do { try family.checkAssetSupported(asset) } catch {
                 throw assetSection.error("asset", error.message)
             }
-            assets.append(AssetMapping(token: tokenAlias, asset: asset, decimals: decimals, depositEnabled: deposit,
-                                       payoutEnabled: payout, treasury: treasury, feeFixed: feeFixed,
-                                       feeBasisPoints: UInt64(feeBasisPoints), feeMinimum: feeMinimum,
-                                       failureFee: failureFee, minimumPayout: minimumPayout))
+            assets.append(
+                AssetMapping(
+                    token: tokenAlias, asset: asset, decimals: decimals, depositEnabled: deposit,
+                    payoutEnabled: payout, treasury: treasury, feeFixed: feeFixed,
+                    feeBasisPoints: UInt64(feeBasisPoints), feeMinimum: feeMinimum,
+                    failureFee: failureFee, minimumPayout: minimumPayout))
         }
         return assets
     }
@@ -571,7 +621,8 @@ public func ownerOnlyProblem(_ path: String) -> String? {
     var info = stat()
     guard stat(path, &info) == 0 else { return "cannot stat \(path): \(String(cString: strerror(errno)))" }
     guard info.st_mode & 0o077 == 0 else {
-        return "\(path) has mode \(String(info.st_mode & 0o777, radix: 8)), open to group or others; it must be 0600 (chmod 600 \(path))"
+        return
+            "\(path) has mode \(String(info.st_mode & 0o777, radix: 8)), open to group or others; it must be 0600 (chmod 600 \(path))"
     }
     return nil
 }
@@ -621,8 +672,10 @@ public struct UTXOPolicy: NetworkFamilySettings, Equatable {
     /// Payouts whose network fee would exceed this are refused (network_fee_too_high).
     public var maxNetworkFee: UInt64?
 
-    public init(feePerKilobyte: UInt64? = nil, minTxFee: UInt64? = nil, dustLimit: UInt64? = nil,
-                softDustLimit: UInt64? = nil, maxNetworkFee: UInt64? = nil) {
+    public init(
+        feePerKilobyte: UInt64? = nil, minTxFee: UInt64? = nil, dustLimit: UInt64? = nil,
+        softDustLimit: UInt64? = nil, maxNetworkFee: UInt64? = nil
+    ) {
         self.feePerKilobyte = feePerKilobyte
         self.minTxFee = minTxFee
         self.dustLimit = dustLimit

@@ -119,7 +119,8 @@ public struct TOMLReader {
     /// not a missing "receiver".
     func missing(_ key: String) -> ConfigError {
         let nearMiss = table.keys.sorted().first { candidate in
-            !consumed.contains(candidate) && candidate.count >= 4 && TOMLReader.editDistance(candidate, key, limit: 2) <= 2
+            !consumed.contains(candidate) && candidate.count >= 4
+                && TOMLReader.editDistance(candidate, key, limit: 2) <= 2
         }
         if let nearMiss { return error(nearMiss, "unknown key (is it a misspelt \(key), which is required?)") }
         return error(key, "is required")

@@ -9,7 +9,9 @@ public enum Base64 {
         var index = 0
         while index + 3 <= bytes.count {
             let word = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            for shift in stride(from: 18, through: 0, by: -6) { output.append(alphabet[Int(word >> UInt32(shift)) & 63]) }
+            for shift in stride(from: 18, through: 0, by: -6) {
+                output.append(alphabet[Int(word >> UInt32(shift)) & 63])
+            }
             index += 3
         }
         let remaining = bytes.count - index

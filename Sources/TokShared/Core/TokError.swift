@@ -87,18 +87,19 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var retryable: Bool {
         switch self {
         case .txNotFound, .reorganised, .rpcUnavailable, .databaseError, .insufficientBalance, .nonceConflict,
-             .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall, .rpcUnauthorized, .chainMismatch,
-             .badKey, .operatorUnderfunded:
+            .coinConflict, .insufficientCoins, .notNextBlock, .accountInShortfall, .rpcUnauthorized, .chainMismatch,
+            .badKey, .operatorUnderfunded:
             return true
         case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
-             .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
-             .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
-             .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
-             .amountOverflow, .amountNotExact, .badSignature, .badRawTx, .expired, .tokenMismatch,
-             .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded, .txFailed,
-             .noPaymentToReceiver, .senderMismatch, .rpcError, .attestationMissing,
-             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .badRawBlock,
-             .internalError:
+            .badRequestId, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
+            .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
+            .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
+            .amountOverflow, .amountNotExact, .badSignature, .badRawTx, .expired, .tokenMismatch,
+            .belowMinimum, .feeExceedsMax, .networkFeeTooHigh, .unknownRequest, .invalidTransition, .gasCapExceeded,
+            .txFailed,
+            .noPaymentToReceiver, .senderMismatch, .rpcError, .attestationMissing,
+            .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .badRecord, .badRawBlock,
+            .internalError:
             return false
         }
     }
@@ -114,15 +115,16 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .rpcUnauthorized, .chainMismatch, .badKey, .operatorUnderfunded:
             return true
         case .malformedJSON, .notAnObject, .lineTooLong, .numberOutOfRange, .missingField, .badFieldType, .unknownOp,
-             .badRequestId, .badRecord, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType, .badTxId,
-             .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
-             .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
-             .amountOverflow, .amountNotExact, .badSignature, .badRawTx, .expired, .tokenMismatch, .belowMinimum,
-             .feeExceedsMax, .insufficientBalance, .nonceConflict, .coinConflict, .insufficientCoins, .networkFeeTooHigh,
-             .unknownRequest, .invalidTransition, .gasCapExceeded, .txNotFound, .txFailed, .noPaymentToReceiver,
-             .senderMismatch, .reorganised, .rpcUnavailable, .rpcError, .badRawBlock, .attestationMissing,
-             .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .notNextBlock, .accountInShortfall,
-             .databaseError, .internalError:
+            .badRequestId, .badRecord, .badChainId, .badAccount, .badChecksum, .wrongChainAddress, .badAssetType,
+            .badTxId,
+            .unknownNetwork, .unknownToken, .accountNetworkMismatch, .assetNotConfigured, .depositDisabled,
+            .payoutDisabled, .unsupportedChainFamily, .amountNotNumeric, .amountNegative, .amountFractional,
+            .amountOverflow, .amountNotExact, .badSignature, .badRawTx, .expired, .tokenMismatch, .belowMinimum,
+            .feeExceedsMax, .insufficientBalance, .nonceConflict, .coinConflict, .insufficientCoins, .networkFeeTooHigh,
+            .unknownRequest, .invalidTransition, .gasCapExceeded, .txNotFound, .txFailed, .noPaymentToReceiver,
+            .senderMismatch, .reorganised, .rpcUnavailable, .rpcError, .badRawBlock, .attestationMissing,
+            .attestationInvalid, .notVerified, .balanceOverflow, .conflictingRecord, .notNextBlock, .accountInShortfall,
+            .databaseError, .internalError:
             return false
         }
     }
@@ -138,7 +140,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .badFieldType: return "a field has the wrong JSON type or an empty value"
         case .unknownOp: return "op is not one this engine knows"
         case .badRequestId: return "id is not 1-192 characters of [A-Za-z0-9._:-]"
-        case .badRecord: return "a signed token record breaks its schema (a member it does not define, a value out of its bounds)"
+        case .badRecord:
+            return "a signed token record breaks its schema (a member it does not define, a value out of its bounds)"
         case .badChainId: return "not a valid CAIP-2 chain id"
         case .badAccount: return "not a valid account address for the chain family"
         case .badChecksum: return "an address checksum (EIP-55, base58check) does not match"
@@ -164,15 +167,22 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .tokenMismatch: return "source and destination name different tokens"
         case .belowMinimum: return "the quantity is below the operator's minimum payout"
         case .feeExceedsMax: return "the payout fee is more than the max_fee the user signed"
-        case .insufficientBalance: return "the available balance does not cover quantity plus fee; retry after a deposit"
+        case .insufficientBalance:
+            return "the available balance does not cover quantity plus fee; retry after a deposit"
         case .nonceConflict: return "another payout owns this transaction nonce; re-verify to sign with a fresh one"
-        case .coinConflict: return "another payout holds a coin this transaction spends; re-verify to sign with other coins"
-        case .insufficientCoins: return "the operator's free coins on this UTXO chain do not cover the payout and its network fee"
-        case .networkFeeTooHigh: return "the network fee the chain's policy asks is above the operator's max_network_fee"
+        case .coinConflict:
+            return "another payout holds a coin this transaction spends; re-verify to sign with other coins"
+        case .insufficientCoins:
+            return "the operator's free coins on this UTXO chain do not cover the payout and its network fee"
+        case .networkFeeTooHigh:
+            return "the network fee the chain's policy asks is above the operator's max_network_fee"
         case .unknownRequest: return "no payout with this request id is recorded"
-        case .invalidTransition: return "the payout is not in a state that allows this step (e.g. confirming a failed payout)"
-        case .gasCapExceeded: return "the destination transaction would need more gas or a higher fee than the configured caps"
-        case .operatorUnderfunded: return "the operator's paying account lacks the coins or tokens for this payout; the operator must fund it"
+        case .invalidTransition:
+            return "the payout is not in a state that allows this step (e.g. confirming a failed payout)"
+        case .gasCapExceeded:
+            return "the destination transaction would need more gas or a higher fee than the configured caps"
+        case .operatorUnderfunded:
+            return "the operator's paying account lacks the coins or tokens for this payout; the operator must fund it"
         case .txNotFound: return "the chain does not know the transaction (yet); retry later"
         case .txFailed: return "the transaction was mined but failed (receipt status 0)"
         case .noPaymentToReceiver: return "the transaction pays nothing of this asset to the operator's receiver"
@@ -182,14 +192,19 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .rpcError: return "the chain's RPC endpoint answered with an error"
         case .rpcUnauthorized: return "the chain's RPC endpoint refused tok's credentials (rpc_user, rpc_password)"
         case .chainMismatch: return "the RPC endpoint serves a different chain than configured"
-        case .badRawBlock: return "the node served a block that does not parse, exceeds tok's limits, or whose merkle root does not match"
+        case .badRawBlock:
+            return
+                "the node served a block that does not parse, exceeds tok's limits, or whose merkle root does not match"
         case .attestationMissing: return "a verified record carries no attestation"
         case .attestationInvalid: return "the attestation does not match the record (edited or forged)"
         case .notVerified: return "tok-apply was given a record that tok-verify has not verified"
         case .balanceOverflow: return "crediting would push a balance beyond 2^256-1"
         case .conflictingRecord: return "the request id is already used by a different request"
-        case .notNextBlock: return "the block does not extend the chain the ledger holds (or is not its tip); rerun tok-follow"
-        case .accountInShortfall: return "a reorganisation took a credited deposit of this account off the chain; payouts wait until it is resolved"
+        case .notNextBlock:
+            return "the block does not extend the chain the ledger holds (or is not its tip); rerun tok-follow"
+        case .accountInShortfall:
+            return
+                "a reorganisation took a credited deposit of this account off the chain; payouts wait until it is resolved"
         case .databaseError: return "the database failed; nothing was changed; retry later"
         case .internalError: return "a bug in tok; please report it"
         }
@@ -213,15 +228,19 @@ public struct TokError: Error, Equatable, Sendable, CustomStringConvertible {
 /// sysexits(3) codes, so shell scripts and cron can tell failures apart.
 public enum SysExit: Int32, Sendable {
     case ok = 0
-    case usage = 64          // EX_USAGE: bad command line
-    case dataError = 65      // EX_DATAERR: with --strict, some records were rejected
-    case noInput = 66        // EX_NOINPUT: an input file could not be opened
-    case unavailable = 69    // EX_UNAVAILABLE: a node is unreachable (tok-follow), or records were refused for the operator's setup (ErrorCode.operatorFault)
-    case software = 70       // EX_SOFTWARE: internal error
-    case cantCreate = 73     // EX_CANTCREAT: the database named cannot be tok's ledger (another application's, not a database, another or newer tok schema)
-    case ioError = 74        // EX_IOERR: reading stdin or writing stdout failed
-    case tempFailure = 75    // EX_TEMPFAIL: lock busy or database unavailable; try again
+    case usage = 64  // EX_USAGE: bad command line
+    case dataError = 65  // EX_DATAERR: with --strict, some records were rejected
+    case noInput = 66  // EX_NOINPUT: an input file could not be opened
+    /// EX_UNAVAILABLE: a node is unreachable (tok-follow), or records were refused for the operator's setup
+    /// (ErrorCode.operatorFault).
+    case unavailable = 69
+    case software = 70  // EX_SOFTWARE: internal error
+    /// EX_CANTCREAT: the database named cannot be tok's ledger (another application's, not a database, another or
+    /// newer tok schema).
+    case cantCreate = 73
+    case ioError = 74  // EX_IOERR: reading stdin or writing stdout failed
+    case tempFailure = 75  // EX_TEMPFAIL: lock busy or database unavailable; try again
     case protocolError = 76  // EX_PROTOCOL: the node's chain forked deeper than max_reorg_depth: an operator must look
-    case noPermission = 77   // EX_NOPERM: the database cannot be written (a read-only file, a server refusing writes)
-    case config = 78         // EX_CONFIG: the configuration is wrong
+    case noPermission = 77  // EX_NOPERM: the database cannot be written (a read-only file, a server refusing writes)
+    case config = 78  // EX_CONFIG: the configuration is wrong
 }

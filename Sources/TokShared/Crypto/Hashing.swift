@@ -31,9 +31,10 @@ public enum Hashing {
         var digestLength: UInt32 = 32
         let ok = key.withUnsafeBytes { keyBytes in
             digest.withUnsafeMutableBufferPointer { out in
-                HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
-                     message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
-                     out.baseAddress, &digestLength)
+                HMAC(
+                    EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
+                    message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
+                    out.baseAddress, &digestLength)
             }
         }
         precondition(ok != nil && digestLength == 32, "HMAC-SHA256 failed inside OpenSSL")

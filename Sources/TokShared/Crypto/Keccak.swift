@@ -35,7 +35,8 @@ public enum Keccak {
             let count = input.count
             while count - offset >= rateBytes {
                 for lane in 0..<rateLanes {
-                    state[lane] ^= UInt64(littleEndian: input.loadUnaligned(fromByteOffset: offset + 8 * lane, as: UInt64.self))
+                    state[lane] ^= UInt64(
+                        littleEndian: input.loadUnaligned(fromByteOffset: offset + 8 * lane, as: UInt64.self))
                 }
                 permute(state)
                 offset += rateBytes

@@ -13,11 +13,14 @@ public enum OperatorKeys {
     static func parse(_ text: String, network: NetworkConfig) throws(TokError) -> PrivateKey {
         let digits = text.hasPrefix("0x") ? text.dropFirst(2) : Substring(text)
         let isHex = digits.utf8.count == 64 && Hex.decode(digits) != nil
-        guard !isHex, let parameters = UTXOChains.parameters(for: network.chain) else { return try PrivateKey(hex: text) }
+        guard !isHex, let parameters = UTXOChains.parameters(for: network.chain) else {
+            return try PrivateKey(hex: text)
+        }
         let (key, compressed) = try WIF.decode(text, chain: parameters)
         guard compressed else {
             // tok pays from, and signs for, the compressed key's P2PKH address.
-            throw TokError(.badKey, "the operator key of \(network.alias) is an uncompressed WIF key; export a compressed one")
+            throw TokError(
+                .badKey, "the operator key of \(network.alias) is an uncompressed WIF key; export a compressed one")
         }
         return key
     }
@@ -33,16 +36,20 @@ public enum OperatorKeys {
             }
         } else if let variable = network.operatorKeyEnv {
             guard let value = environment[variable] else {
-                throw TokError(.badKey, "environment variable \(variable) (operator key of \(network.alias)) is not set")
+                throw TokError(
+                    .badKey, "environment variable \(variable) (operator key of \(network.alias)) is not set")
             }
             text = value
         } else {
-            throw TokError(.badKey, "network \(network.alias) has no operator_key_file or operator_key_env; payouts cannot be signed")
+            throw TokError(
+                .badKey,
+                "network \(network.alias) has no operator_key_file or operator_key_env; payouts cannot be signed")
         }
         let key = try parse(text.trimmingWhitespace(), network: network)
         let address = network.family.address(of: key, chain: network.chain)
         if let configured = network.operatorAddress, configured != address {
-            throw TokError(.badKey, "the operator key of \(network.alias) belongs to \(address), but operator is \(configured)")
+            throw TokError(
+                .badKey, "the operator key of \(network.alias) belongs to \(address), but operator is \(configured)")
         }
         return key
     }

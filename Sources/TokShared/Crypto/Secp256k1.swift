@@ -100,12 +100,14 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
         let context = Secp256k1Context.shared.pointer
         var signature = secp256k1_ecdsa_recoverable_signature()
         // nil nonce function = RFC 6979; it only fails for an invalid key, excluded by init.
-        precondition(secp256k1_ecdsa_sign_recoverable(context, &signature, digest32, secret, nil, nil) == 1,
-                     "secp256k1_ecdsa_sign_recoverable failed")
+        precondition(
+            secp256k1_ecdsa_sign_recoverable(context, &signature, digest32, secret, nil, nil) == 1,
+            "secp256k1_ecdsa_sign_recoverable failed")
         var compact = [UInt8](repeating: 0, count: 64)
         var recoveryId: Int32 = 0
-        precondition(secp256k1_ecdsa_recoverable_signature_serialize_compact(context, &compact, &recoveryId, &signature) == 1,
-                     "serialize_compact failed")
+        precondition(
+            secp256k1_ecdsa_recoverable_signature_serialize_compact(context, &compact, &recoveryId, &signature) == 1,
+            "serialize_compact failed")
         precondition(Secp256k1.isLowS(compact64: compact), "libsecp256k1 returned a high-S signature")
         return (Array(compact[0..<32]), Array(compact[32..<64]), Int(recoveryId))
     }
@@ -116,7 +118,8 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
         precondition(digest32.count == 32, "signDER needs a 32-byte digest, got \(digest32.count)")
         let context = Secp256k1Context.shared.pointer
         var produced = secp256k1_ecdsa_signature()
-        precondition(secp256k1_ecdsa_sign(context, &produced, digest32, secret, nil, nil) == 1, "secp256k1_ecdsa_sign failed")
+        precondition(
+            secp256k1_ecdsa_sign(context, &produced, digest32, secret, nil, nil) == 1, "secp256k1_ecdsa_sign failed")
         // Normalising is a no-op for libsecp256k1's own output; it documents (and guarantees)
         // the low-S rule that Dogecoin/Bitcoin relay policy enforces.
         var signature = secp256k1_ecdsa_signature()
@@ -124,8 +127,9 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
         // 72 bytes is the longest DER encoding of two 33-byte integers.
         var der = [UInt8](repeating: 0, count: 72)
         var derByteCount = der.count
-        precondition(secp256k1_ecdsa_signature_serialize_der(context, &der, &derByteCount, &signature) == 1,
-                     "serialize_der failed")
+        precondition(
+            secp256k1_ecdsa_signature_serialize_der(context, &der, &derByteCount, &signature) == 1,
+            "serialize_der failed")
         return Array(der.prefix(derByteCount))
     }
 }
@@ -138,19 +142,25 @@ public enum Secp256k1 {
     public static func recoverPublicKey(
         digest32: [UInt8], r: [UInt8], s: [UInt8], recoveryId: Int, compressed: Bool, rejectHighS: Bool = true
     ) throws(TokError) -> [UInt8] {
-        guard digest32.count == 32 else { throw .signatureRejected("the signed digest must be 32 bytes, got \(digest32.count)") }
+        guard digest32.count == 32 else {
+            throw .signatureRejected("the signed digest must be 32 bytes, got \(digest32.count)")
+        }
         guard r.count == 32, s.count == 32 else {
             throw .signatureRejected("signature r and s must be 32 bytes each, got \(r.count) and \(s.count)")
         }
-        guard (0...3).contains(recoveryId) else { throw .signatureRejected("recovery id must be 0...3, got \(recoveryId)") }
+        guard (0...3).contains(recoveryId) else {
+            throw .signatureRejected("recovery id must be 0...3, got \(recoveryId)")
+        }
         let compact = r + s
         if rejectHighS && !isLowS(compact64: compact) {
-            throw .signatureRejected("signature s is in the upper half of the curve order (malleable; EIP-2 forbids it)")
+            throw .signatureRejected(
+                "signature s is in the upper half of the curve order (malleable; EIP-2 forbids it)")
         }
         let context = Secp256k1Context.shared.pointer
         var signature = secp256k1_ecdsa_recoverable_signature()
         // Fails when r or s is zero or not below the group order.
-        guard secp256k1_ecdsa_recoverable_signature_parse_compact(context, &signature, compact, Int32(recoveryId)) == 1 else {
+        guard secp256k1_ecdsa_recoverable_signature_parse_compact(context, &signature, compact, Int32(recoveryId)) == 1
+        else {
             throw .signatureRejected("signature r or s is zero or not below the secp256k1 group order")
         }
         var point = secp256k1_pubkey()
@@ -167,7 +177,9 @@ public enum Secp256k1 {
         guard digest32.count == 32 else { return false }
         let context = Secp256k1Context.shared.pointer
         var signature = secp256k1_ecdsa_signature()
-        guard secp256k1_ecdsa_signature_parse_der(context, &signature, signatureDER, signatureDER.count) == 1 else { return false }
+        guard secp256k1_ecdsa_signature_parse_der(context, &signature, signatureDER, signatureDER.count) == 1 else {
+            return false
+        }
         var point = secp256k1_pubkey()
         guard secp256k1_ec_pubkey_parse(context, &point, publicKey, publicKey.count) == 1 else { return false }
         return secp256k1_ecdsa_verify(context, &signature, digest32, &point) == 1
@@ -200,8 +212,9 @@ public enum Secp256k1 {
         var out = [UInt8](repeating: 0, count: compressed ? 33 : 65)
         var outByteCount = out.count
         let flags = UInt32(compressed ? SECP256K1_EC_COMPRESSED : SECP256K1_EC_UNCOMPRESSED)
-        precondition(secp256k1_ec_pubkey_serialize(Secp256k1Context.shared.pointer, &out, &outByteCount, &point, flags) == 1,
-                     "secp256k1_ec_pubkey_serialize failed")
+        precondition(
+            secp256k1_ec_pubkey_serialize(Secp256k1Context.shared.pointer, &out, &outByteCount, &point, flags) == 1,
+            "secp256k1_ec_pubkey_serialize failed")
         return out
     }
 }

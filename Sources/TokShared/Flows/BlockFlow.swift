@@ -14,8 +14,9 @@ public struct BlockFlow: Flow {
     public func stages(at status: RecordStatus?) -> FlowStages {
         switch status {
         case .observed?, .disconnected?: return .apply
-        case nil, .validated?, .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?,
-             .submitted?, .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .connected?, .undone?:
+        case nil, .validated?, .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?,
+            .prepared?,
+            .submitted?, .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .connected?, .undone?:
             return .none
         }
     }
@@ -35,16 +36,20 @@ public struct BlockFlow: Flow {
         BlockPrecheck(block: BlockFlow.attestedBlock(record, context: context))
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let block = try ((precheck as? BlockPrecheck)?.block ?? BlockFlow.attestedBlock(record, context: context)).get()
-        guard let chain = try? ChainId(parsing: block.network), let network = context.config.network(chain: chain) else {
+        guard let chain = try? ChainId(parsing: block.network), let network = context.config.network(chain: chain)
+        else {
             throw TokError(.unknownNetwork, "network \(block.network) is not configured")
         }
         let ledger = context.ledger, now = context.nowMilliseconds
         let outcome: BlockOutcome
         if record.status == .disconnected {
             outcome = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.disconnectBlock(chain: block.network, height: block.height, hash: block.hash, nowMilliseconds: now)
+                try ledger.disconnectBlock(
+                    chain: block.network, height: block.height, hash: block.hash, nowMilliseconds: now)
             }
         } else {
             outcome = try ledger.inRecordSavepoint { () throws(TokError) in
@@ -73,11 +78,19 @@ public struct BlockFlow: Flow {
     static func log(_ outcome: BlockOutcome, network: NetworkConfig, context: ApplyContext) {
         switch outcome {
         case .connected(let row, let credited, let resolved, _):
-            context.logger.debug("block connected", metadata: ["network": "\(network.alias)", "height": "\(row.height)",
-                                                               "credited": "\(credited)", "resolved": "\(resolved)"])
+            context.logger.debug(
+                "block connected",
+                metadata: [
+                    "network": "\(network.alias)", "height": "\(row.height)",
+                    "credited": "\(credited)", "resolved": "\(resolved)",
+                ])
         case .disconnected(let row, let shortfalls):
-            context.logger.notice("block disconnected", metadata: ["network": "\(network.alias)", "height": "\(row.height)",
-                                                                   "hash": "\(row.hash)", "shortfalls": "\(shortfalls)"])
+            context.logger.notice(
+                "block disconnected",
+                metadata: [
+                    "network": "\(network.alias)", "height": "\(row.height)",
+                    "hash": "\(row.hash)", "shortfalls": "\(shortfalls)",
+                ])
         case .duplicate:
             break
         }
@@ -101,14 +114,17 @@ struct BlockApplied: AppliedOutcome {
         case .connected(let row, let credited, let resolved, let anchors):
             applied.set(AppliedKey.outcome, string: "connected")
             if !anchors.isEmpty {
-                applied.set("anchors", JSON.array(anchors.map { anchor in
-                    let item = JSON.object()
-                    item.set("tx", string: anchor.tx)
-                    item.set("position", integer: Int64(anchor.position))
-                    item.set("outcome", string: anchor.outcome)
-                    if let reason = anchor.reason { item.set("reason", string: reason) }
-                    return item
-                }))
+                applied.set(
+                    "anchors",
+                    JSON.array(
+                        anchors.map { anchor in
+                            let item = JSON.object()
+                            item.set("tx", string: anchor.tx)
+                            item.set("position", integer: Int64(anchor.position))
+                            item.set("outcome", string: anchor.outcome)
+                            if let reason = anchor.reason { item.set("reason", string: reason) }
+                            return item
+                        }))
             }
             applied.set("height", integer: row.height)
             applied.set("hash", string: row.hash)
@@ -143,20 +159,24 @@ public struct UnattributedQueryFlow: Flow {
         switch status {
         case nil, .validated?: return .apply
         case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?, .undone?:
+            .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?, .undone?:
             return .none
         }
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let id = try RequestResolver.checkRequestId(record)
         record.set(Field.status, string: RecordStatus.validated.rawValue)
         requestLog?.pointee.append(contentsOf: "unattributed query id=\(id)".utf8)
         return true
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         _ = try RequestResolver.checkRequestId(record)
         return Answer(payments: try context.ledger.unattributedPayments(limit: UnattributedQueryFlow.limit))
     }
@@ -165,17 +185,20 @@ public struct UnattributedQueryFlow: Flow {
         let payments: [UnattributedPayment]
 
         func annotate(_ record: JSON, context: ApplyContext) {
-            record.set("unattributed", JSON.array(payments.map { payment in
-                let item = JSON.object()
-                item.set("chain", string: payment.chain)
-                item.set("tx", string: payment.tx)
-                item.set("asset", string: payment.asset)
-                item.set("amount", string: payment.amount.description)
-                item.set("height", integer: payment.height)
-                item.set("block_hash", string: payment.blockHash)
-                item.set("reason", string: payment.reason)
-                return item
-            }))
+            record.set(
+                "unattributed",
+                JSON.array(
+                    payments.map { payment in
+                        let item = JSON.object()
+                        item.set("chain", string: payment.chain)
+                        item.set("tx", string: payment.tx)
+                        item.set("asset", string: payment.asset)
+                        item.set("amount", string: payment.amount.description)
+                        item.set("height", integer: payment.height)
+                        item.set("block_hash", string: payment.blockHash)
+                        item.set("reason", string: payment.reason)
+                        return item
+                    }))
             record.set(Field.status, string: RecordStatus.answered.rawValue)
         }
     }

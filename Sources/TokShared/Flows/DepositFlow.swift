@@ -11,14 +11,16 @@ public struct DepositFlow: Flow {
         case .validated?, .pending?: return .verify
         case .verified?: return .apply
         case .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?, .confirmed?, .failed?,
-             .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
-             .undone?:
+            .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+            .undone?:
             return .none
         }
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let deposit = try context.resolver.resolveDeposit(record)
         // A derived id goes into the record: every later stage reads the id from there.
         if !record.has(Field.id) { record.set(Field.id, string: deposit.requestId) }
@@ -47,7 +49,9 @@ public struct DepositFlow: Flow {
         DepositPrecheck(facts: DepositFlow.attestedDeposit(record, context: context))
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let deposit = try DepositFlow.deposit(record, precheck: precheck, context: context)
         let outcome = try context.ledger.inRecordSavepoint { () throws(TokError) in
             try context.ledger.creditDeposit(deposit, op: .deposit, nowMilliseconds: context.nowMilliseconds)
@@ -59,7 +63,9 @@ public struct DepositFlow: Flow {
     // MARK: Shared with transfers
 
     /// The deposit facts a precheck read, or read now.
-    static func deposit(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> VerifiedDeposit {
+    static func deposit(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> VerifiedDeposit {
         if let checked = precheck as? DepositPrecheck { return try checked.facts.get() }
         return try attestedDeposit(record, context: context).get()
     }
@@ -71,28 +77,38 @@ public struct DepositFlow: Flow {
         do throws(TokError) {
             try context.attestor.check(record, stage: .verify)
             // A verified deposit carries both sections; without them it is not verified at all.
-            let validated = try ValidatedDeposit.read(try FieldReader.section(record, Field.validated, missing: .notVerified))
+            let validated = try ValidatedDeposit.read(
+                try FieldReader.section(record, Field.validated, missing: .notVerified))
             let verification = try DepositVerification.readFinal(
                 try FieldReader.section(record, Field.verified, missing: .notVerified), tx: validated.tx)
-            guard let payment = verification.payment else { throw TokError(.notVerified, "verified.amount is required") }
-            guard let chain = try? ChainId(parsing: validated.network), let network = context.config.network(chain: chain),
-                  let mapping = network.assets.first(where: { $0.assetText == validated.asset }),
-                  let token = context.config.token(alias: validated.token) else {
-                throw TokError(.assetNotConfigured, "asset \(validated.asset) on \(validated.network) is no longer configured")
+            guard let payment = verification.payment else {
+                throw TokError(.notVerified, "verified.amount is required")
             }
-            let credited = try UInt256.convert(payment.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals,
-                                               what: "the deposit")
+            guard let chain = try? ChainId(parsing: validated.network),
+                let network = context.config.network(chain: chain),
+                let mapping = network.assets.first(where: { $0.assetText == validated.asset }),
+                let token = context.config.token(alias: validated.token)
+            else {
+                throw TokError(
+                    .assetNotConfigured, "asset \(validated.asset) on \(validated.network) is no longer configured")
+            }
+            let credited = try UInt256.convert(
+                payment.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals,
+                what: "the deposit")
             // tok-verify converted too; a disagreement means the two stages run different configs.
             if let attested = payment.credited, attested != credited {
-                throw TokError(.conflictingRecord,
-                               "tok-verify attested a credit of \(attested) \(validated.token), this config converts it to \(credited)")
+                throw TokError(
+                    .conflictingRecord,
+                    "tok-verify attested a credit of \(attested) \(validated.token), this config converts it to \(credited)"
+                )
             }
-            return .success(VerifiedDeposit(
-                requestId: try RequestResolver.checkRequestId(record), chain: validated.network, tx: validated.tx,
-                account: validated.account, token: validated.token, asset: validated.asset, amount: payment.amount,
-                credited: credited, blockHash: payment.blockHash, blockNumber: payment.blockNumber,
-                confirmations: verification.confirmations, coins: payment.outputs,
-                receiver: payment.outputs.isEmpty ? nil : network.receiver))
+            return .success(
+                VerifiedDeposit(
+                    requestId: try RequestResolver.checkRequestId(record), chain: validated.network, tx: validated.tx,
+                    account: validated.account, token: validated.token, asset: validated.asset, amount: payment.amount,
+                    credited: credited, blockHash: payment.blockHash, blockNumber: payment.blockNumber,
+                    confirmations: verification.confirmations, coins: payment.outputs,
+                    receiver: payment.outputs.isEmpty ? nil : network.receiver))
         } catch {
             return .failure(error)
         }
@@ -102,14 +118,19 @@ public struct DepositFlow: Flow {
         switch outcome {
         case .credited:
             // Strings go in as they are: interpolating them would copy each one.
-            context.logger.info("deposit credited", metadata: [
-                "id": .string(deposit.requestId), "account": .string(deposit.account), "token": .string(deposit.token),
-                "credited": "\(deposit.credited)",
-            ])
+            context.logger.info(
+                "deposit credited",
+                metadata: [
+                    "id": .string(deposit.requestId), "account": .string(deposit.account),
+                    "token": .string(deposit.token),
+                    "credited": "\(deposit.credited)",
+                ])
         case .duplicate(let first):
-            context.logger.notice("duplicate deposit claim", metadata: [
-                "id": .string(deposit.requestId), "first": .string(first), "tx": .string(deposit.tx),
-            ])
+            context.logger.notice(
+                "duplicate deposit claim",
+                metadata: [
+                    "id": .string(deposit.requestId), "first": .string(first), "tx": .string(deposit.tx),
+                ])
         }
     }
 }

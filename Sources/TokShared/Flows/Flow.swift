@@ -31,7 +31,9 @@ public protocol Flow: Sendable {
     /// tok-validate: checks a fresh request against the config and writes its
     /// `validated` section and status. Record-local, on any thread. When
     /// `requestLog` is given, appends the request's log entry and returns true.
-    func validate(_ record: JSON, context: ValidateContext, requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool
+    func validate(
+        _ record: JSON, context: ValidateContext, requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool
 
     /// tok-verify: resolves the record and hands its chain work to the batch
     /// (deposits to prove, payouts to sign). Sequential, no I/O.
@@ -48,7 +50,9 @@ public protocol Flow: Sendable {
     func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)?
     /// tok-apply: the record's transition, inside the batch's transaction. The
     /// outcome annotates the record once the batch has committed.
-    func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome
+    func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome
 }
 
 /// What a flow's precheck found, handed back to its own `apply`.
@@ -60,8 +64,10 @@ public protocol AppliedOutcome {
 }
 
 extension Flow {
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         throw TokError(.unknownOp, "\(op.rawValue) records are not requests clients send")
     }
 
@@ -69,7 +75,9 @@ extension Flow {
         throw TokError(.internalError, "tok-verify has nothing to do for \(op.rawValue)")
     }
 
-    public func depositProven(_ record: JSON, index: Int, deposit: ResolvedDeposit, credited: UInt256, batch: VerifyBatch) {
+    public func depositProven(
+        _ record: JSON, index: Int, deposit: ResolvedDeposit, credited: UInt256, batch: VerifyBatch
+    ) {
         record.set(Field.status, string: RecordStatus.verified.rawValue)
         batch.attestor.attest(record, stage: .verify)
         batch.noteCredit(deposit, credited)
@@ -87,13 +95,19 @@ extension Flow {
         record.remove(Field.payoutTx)
         record.remove(Field.attestation)
         record.reject(stage: .verify, error)
-        batch.logger.notice("payout not signed", metadata: ["id": "\(record.string(at: Field.id) ?? "?")",
-                                                            "code": "\(error.code.rawValue)"])
+        batch.logger.notice(
+            "payout not signed",
+            metadata: [
+                "id": "\(record.string(at: Field.id) ?? "?")",
+                "code": "\(error.code.rawValue)",
+            ])
     }
 
     public func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)? { nil }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         throw TokError(.internalError, "tok-apply has nothing to do for \(op.rawValue)")
     }
 }
@@ -103,7 +117,8 @@ extension Flow {
 public enum FlowRegistry {
     public static let all: [any Flow] = [
         DepositFlow(), PayoutFlow(), TransferFlow(), NonceFillFlow(), BalanceQueryFlow(), StatusQueryFlow(),
-        BlockFlow(), UnattributedQueryFlow(), TokenRecordFlow(), TokenInfoQueryFlow(), TokenBalanceQueryFlow(), InvoiceQueryFlow(),
+        BlockFlow(), UnattributedQueryFlow(), TokenRecordFlow(), TokenInfoQueryFlow(), TokenBalanceQueryFlow(),
+        InvoiceQueryFlow(),
         OrderBookQueryFlow(), OfferQueryFlow(), MatchQueryFlow(),
     ]
 

@@ -13,18 +13,24 @@ public struct PayoutFlow: Flow {
         case .signed?: return .apply
         case .prepared?: return .submit
         case .submitted?, .confirmed?, .failed?: return .apply
-        case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
-             .undone?:
+        case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?,
+            .observed?, .disconnected?, .connected?,
+            .undone?:
             return .none
         }
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let payout = try context.resolver.resolvePayout(record, nowUnixSeconds: context.nowUnixSeconds)
         record.set(Field.validated, ValidatedPayout(payout).write())
         record.set(Field.status, string: RecordStatus.validated.rawValue)
-        requestLog?.pointee.append(contentsOf: "payout id=\(payout.requestId) account=\(payout.account) token=\(payout.token) quantity=\(payout.quantity) fee=\(payout.fee) destination=\(payout.destinationAccount)".utf8)
+        requestLog?.pointee.append(
+            contentsOf:
+                "payout id=\(payout.requestId) account=\(payout.account) token=\(payout.token) quantity=\(payout.quantity) fee=\(payout.fee) destination=\(payout.destinationAccount)"
+                .utf8)
         return true
     }
 
@@ -39,7 +45,9 @@ public struct PayoutFlow: Flow {
         PayoutFlow.markSigned(record, payoutTx, attestor: batch.attestor)
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         if record.status == .signed {
             try context.attestor.check(record, stage: .verify)
             let payout = try PayoutFlow.payoutToPrepare(record, op: .payout, context: context)
@@ -67,21 +75,29 @@ public struct PayoutFlow: Flow {
 
     /// Reads a signed payout (or transfer) record, whose attestation the caller checked.
     static func payoutToPrepare(_ record: JSON, op: Op, context: ApplyContext) throws(TokError) -> PayoutToPrepare {
-        let validated = try ValidatedPayout.read(try FieldReader.section(record, Field.validated, missing: .notVerified))
+        let validated = try ValidatedPayout.read(
+            try FieldReader.section(record, Field.validated, missing: .notVerified))
         let payoutTx = try PayoutTx.read(record)
         guard (validated.expiresUnixSeconds ?? 0) > context.nowMilliseconds / 1000 else {
-            throw TokError(.expired, "the authorisation expired at \(validated.expiresUnixSeconds ?? 0); nothing was locked")
+            throw TokError(
+                .expired, "the authorisation expired at \(validated.expiresUnixSeconds ?? 0); nothing was locked")
         }
         guard payoutTx.chain == validated.destinationNetwork else {
-            throw TokError(.conflictingRecord, "payout_tx is for \(payoutTx.chain), the destination is \(validated.destinationNetwork)")
+            throw TokError(
+                .conflictingRecord,
+                "payout_tx is for \(payoutTx.chain), the destination is \(validated.destinationNetwork)")
         }
-        guard let chain = try? ChainId(parsing: validated.destinationNetwork), let network = context.config.network(chain: chain),
-              let mapping = network.assets.first(where: { $0.assetText == validated.destinationAsset }) else {
+        guard let chain = try? ChainId(parsing: validated.destinationNetwork),
+            let network = context.config.network(chain: chain),
+            let mapping = network.assets.first(where: { $0.assetText == validated.destinationAsset })
+        else {
             throw TokError(.assetNotConfigured, "destination asset \(validated.destinationAsset) is not configured")
         }
         return PayoutToPrepare(
-            requestId: try RequestResolver.checkRequestId(record), op: op, account: validated.account, token: validated.token,
-            quantity: validated.quantity, fee: validated.fee, failureFee: mapping.failureFee, destination: validated.destination,
+            requestId: try RequestResolver.checkRequestId(record), op: op, account: validated.account,
+            token: validated.token,
+            quantity: validated.quantity, fee: validated.fee, failureFee: mapping.failureFee,
+            destination: validated.destination,
             destinationChain: validated.destinationNetwork, destinationAsset: validated.destinationAsset,
             destinationAmount: validated.destinationAmount, sender: payoutTx.sender, spendGuard: payoutTx.spendGuard,
             tx: payoutTx.tx, rawTx: payoutTx.rawHex)
@@ -102,21 +118,26 @@ public struct PayoutFlow: Flow {
             }
             return PayoutApplied(outcome: outcome, status: .inFlight)
         case .confirmed(let blockHash, let blockNumber, let confirmations, _):
-            let confirmation = PayoutConfirmation(blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations)
+            let confirmation = PayoutConfirmation(
+                blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations)
             let outcome = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.commitPayout(requestId: id, tx: payoutTx.tx, confirmation: confirmation, nowMilliseconds: now)
+                try ledger.commitPayout(
+                    requestId: id, tx: payoutTx.tx, confirmation: confirmation, nowMilliseconds: now)
             }
             if case .applied(let row) = outcome {
-                context.logger.info("payout confirmed", metadata: ["id": "\(id)", "tx": "\(row.tx)", "fee": "\(row.fee)"])
+                context.logger.info(
+                    "payout confirmed", metadata: ["id": "\(id)", "tx": "\(row.tx)", "fee": "\(row.fee)"])
             }
             return PayoutApplied(outcome: outcome, status: .paid)
         case .failed(let reason, let nonceConsumed):
             let outcome = try ledger.inRecordSavepoint { () throws(TokError) in
-                try ledger.rollbackPayout(requestId: id, tx: payoutTx.tx, reason: reason, nonceConsumed: nonceConsumed,
-                                          nowMilliseconds: now)
+                try ledger.rollbackPayout(
+                    requestId: id, tx: payoutTx.tx, reason: reason, nonceConsumed: nonceConsumed,
+                    nowMilliseconds: now)
             }
             if case .applied = outcome {
-                context.logger.warning("payout rolled back", metadata: ["id": "\(id)", "tx": "\(payoutTx.tx)", "reason": "\(reason)"])
+                context.logger.warning(
+                    "payout rolled back", metadata: ["id": "\(id)", "tx": "\(payoutTx.tx)", "reason": "\(reason)"])
             }
             return PayoutApplied(outcome: outcome, status: .rolledBack)
         }

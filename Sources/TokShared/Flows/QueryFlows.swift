@@ -13,25 +13,32 @@ public struct BalanceQueryFlow: Flow {
         case nil: return [.validate, .apply]
         case .validated?: return .apply
         case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
-             .undone?:
+            .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+            .undone?:
             return .none
         }
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let query = try context.resolver.resolveBalanceQuery(record)
         let validated = JSON.object()
         validated.set(Key.account, string: query.account)
         validated.set(Key.token, string: query.token)
         record.set(Field.validated, validated)
         record.set(Field.status, string: RecordStatus.validated.rawValue)
-        requestLog?.pointee.append(contentsOf: "balance query id=\(record.string(at: Field.id) ?? "") account=\(query.account) token=\(query.token)".utf8)
+        requestLog?.pointee.append(
+            contentsOf:
+                "balance query id=\(record.string(at: Field.id) ?? "") account=\(query.account) token=\(query.token)"
+                .utf8)
         return true
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try context.resolver.resolveBalanceQuery(record)
         return Answer(query: query, balance: try context.ledger.balance(account: query.account, token: query.token))
     }
@@ -71,21 +78,25 @@ public struct StatusQueryFlow: Flow {
         case nil: return [.validate, .apply]
         case .validated?: return .apply
         case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
-             .undone?:
+            .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
+            .undone?:
             return .none
         }
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let id = try RequestResolver.checkRequestId(record)
         record.set(Field.status, string: RecordStatus.validated.rawValue)
         requestLog?.pointee.append(contentsOf: "status query id=\(id)".utf8)
         return true
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let id = try RequestResolver.checkRequestId(record)
         return Answer(id: id, state: try context.ledger.requestState(id: id))
     }

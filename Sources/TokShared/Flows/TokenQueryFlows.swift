@@ -15,7 +15,9 @@ struct TokenQuery {
     static func resolve(_ record: JSON, context: ApplyContext) throws(TokError) -> TokenQuery {
         _ = try RequestResolver.checkRequestId(record)
         let name = try FieldReader(record, path: "").string("network")
-        guard let network = context.config.network(named: name) else { throw TokError(.unknownNetwork, "network \(name) is not configured") }
+        guard let network = context.config.network(named: name) else {
+            throw TokError(.unknownNetwork, "network \(name) is not configured")
+        }
         guard let chain = UTXOChains.parameters(for: network.chain) else {
             throw TokError(.unsupportedChainFamily, "tokens live on Bitcoin-family chains, not on \(network.alias)")
         }
@@ -24,7 +26,9 @@ struct TokenQuery {
 
     static func position(_ record: JSON, _ key: String) throws(TokError) -> String {
         let text = try FieldReader(record, path: "").string(key)
-        guard let position = ChainPosition(parsing: text) else { throw TokError(.badFieldType, "\(key) must be HEIGHT:INDEX") }
+        guard let position = ChainPosition(parsing: text) else {
+            throw TokError(.badFieldType, "\(key) must be HEIGHT:INDEX")
+        }
         return position.description
     }
 }
@@ -33,7 +37,7 @@ private func queryStages(_ status: RecordStatus?) -> FlowStages {
     switch status {
     case nil, .validated?: return .apply
     case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-         .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?, .undone?:
+        .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?, .undone?:
         return .none
     }
 }
@@ -54,11 +58,19 @@ public struct TokenInfoQueryFlow: Flow {
     public var op: Op { .token }
     public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try TokenQuery.resolve(record, context: context)
         let token = try TokenQuery.position(record, "token")
         let answer = try context.ledger.tokenInfo(chain: query.chain, network: query.network, token: token)
-        return QueryAnswer(key: "token", value: answer ?? { let none = JSON.object(); none.set("token", string: token); none.set("state", string: "unknown"); return none }())
+        return QueryAnswer(
+            key: "token",
+            value: answer
+                ?? {
+                    let none = JSON.object(); none.set("token", string: token); none.set("state", string: "unknown");
+                    return none
+                }())
     }
 }
 
@@ -67,11 +79,14 @@ public struct TokenBalanceQueryFlow: Flow {
     public var op: Op { .tokenBalance }
     public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try TokenQuery.resolve(record, context: context)
         let token = try TokenQuery.position(record, "token")
-        let address = try query.network.family.canonicalAddress(try FieldReader(record, path: "").string("address"),
-                                                                chain: query.network.chain)
+        let address = try query.network.family.canonicalAddress(
+            try FieldReader(record, path: "").string("address"),
+            chain: query.network.chain)
         let balance = try context.ledger.tokenBalance(chain: query.network.chainText, token: token, address: address)
         let answer = JSON.object()
         answer.set("token", string: token)
@@ -87,11 +102,14 @@ public struct InvoiceQueryFlow: Flow {
     public var op: Op { .invoice }
     public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try TokenQuery.resolve(record, context: context)
         let invoice = try TokenQuery.position(record, "invoice")
         let row = try context.ledger.guarded {
-            try context.ledger.journalRow(.invoices, key: ["chain": .text(query.network.chainText), "invoice": .text(invoice)])
+            try context.ledger.journalRow(
+                .invoices, key: ["chain": .text(query.network.chainText), "invoice": .text(invoice)])
         }
         let answer = JSON.object()
         answer.set("invoice", string: invoice)
@@ -99,20 +117,28 @@ public struct InvoiceQueryFlow: Flow {
             answer.set("state", string: "unknown")
             return QueryAnswer(key: "invoice", value: answer)
         }
-        for (member, column) in [("token", "token"), ("seller", "seller"), ("buyer", "buyer"), ("state", "state"),
-                                 ("payee_script", "payee_script"), ("tx", "tx"), ("payment_tx", "payment_tx"),
-                                 ("record_hash", "record_hash")] {
+        for (member, column) in [
+            ("token", "token"), ("seller", "seller"), ("buyer", "buyer"), ("state", "state"),
+            ("payee_script", "payee_script"), ("tx", "tx"), ("payment_tx", "payment_tx"),
+            ("record_hash", "record_hash"),
+        ] {
             if let text = row[column]?.text { answer.set(member, string: text) }
         }
-        for (member, column) in [("quantity", "quantity"), ("unit_price_koinu", "unit_price"), ("owed_koinu", "owed"),
-                                 ("paid_koinu", "paid")] {
+        for (member, column) in [
+            ("quantity", "quantity"), ("unit_price_koinu", "unit_price"), ("owed_koinu", "owed"),
+            ("paid_koinu", "paid"),
+        ] {
             if let value = row[column]?.integer { answer.set(member, string: String(value)) }
         }
-        for (member, column) in [("height", "height"), ("expiry_height", "expiry_height"), ("payment_height", "payment_height"),
-                                 ("settled_height", "settled_height")] {
+        for (member, column) in [
+            ("height", "height"), ("expiry_height", "expiry_height"), ("payment_height", "payment_height"),
+            ("settled_height", "settled_height"),
+        ] {
             if let value = row[column]?.integer { answer.set(member, integer: value) }
         }
-        if let payee = row["payee_script"]?.text.flatMap(Hex.decode), let address = UTXOScript.address(of: payee, chain: query.chain) {
+        if let payee = row["payee_script"]?.text.flatMap(Hex.decode),
+            let address = UTXOScript.address(of: payee, chain: query.chain)
+        {
             answer.set("payee", string: address)
         }
         return QueryAnswer(key: "invoice", value: answer)
@@ -120,9 +146,12 @@ public struct InvoiceQueryFlow: Flow {
 }
 
 extension Ledger {
-    public func tokenBalance(chain: String, token: String, address: String) throws(TokError) -> (available: Int64, reserved: Int64) {
+    public func tokenBalance(
+        chain: String, token: String, address: String
+    ) throws(TokError) -> (available: Int64, reserved: Int64) {
         try guarded {
-            let row = try journalRow(.tokenBalances, key: ["chain": .text(chain), "token": .text(token), "address": .text(address)])
+            let row = try journalRow(
+                .tokenBalances, key: ["chain": .text(chain), "token": .text(token), "address": .text(address)])
             return (row?["available"]?.integer ?? 0, row?["reserved"]?.integer ?? 0)
         }
     }
@@ -131,8 +160,10 @@ extension Ledger {
     func tokenInfo(chain: UTXOChainParameters, network: NetworkConfig, token: String) throws(TokError) -> JSON? {
         try guarded {
             guard let row = try journalRow(.tokens, key: ["chain": .text(network.chainText), "token": .text(token)]),
-                  let owner = row["owner"]?.text, let supply = row["supply"]?.integer, let hash = row["record_hash"]?.text,
-                  let managersText = row["managers"]?.text, case .success(let managers) = JSON.parse(managersText) else { return nil }
+                let owner = row["owner"]?.text, let supply = row["supply"]?.integer,
+                let hash = row["record_hash"]?.text,
+                let managersText = row["managers"]?.text, case .success(let managers) = JSON.parse(managersText)
+            else { return nil }
             let answer = JSON.object()
             answer.set("token", string: token)
             answer.set("owner", string: owner)
@@ -151,16 +182,23 @@ extension Ledger {
     /// The mint record's JSON when it attaches to the token's anchor (same author, in time, same terms).
     private func attachedMint(_ record: TokenRecord, row: JournalRow, chain: UTXOChainParameters) -> JSON? {
         guard let owner = row["owner"]?.text.flatMap({ try? UTXOAddress.parse($0, chain: chain) }),
-              let supply = row["supply"]?.integer, let height = row["height"]?.integer,
-              let hash = row["record_hash"]?.text.flatMap(Hex.decode).flatMap(RecordHash.init(bytes:)),
-              let managersText = row["managers"]?.text, case .success(let list) = JSON.parse(managersText) else { return nil }
-        let managers = list.arrayElements.compactMap { $0.stringValue.flatMap { try? UTXOAddress.parse($0, chain: chain) } }
-        let mint = TokenMint(recordHash: hash, supply: UInt64(supply), managerCount: UInt8(managers.count),
-                             minApprovals: UInt8(row["min_approvals"]?.integer ?? 0))
+            let supply = row["supply"]?.integer, let height = row["height"]?.integer,
+            let hash = row["record_hash"]?.text.flatMap(Hex.decode).flatMap(RecordHash.init(bytes:)),
+            let managersText = row["managers"]?.text, case .success(let list) = JSON.parse(managersText)
+        else { return nil }
+        let managers = list.arrayElements.compactMap {
+            $0.stringValue.flatMap { try? UTXOAddress.parse($0, chain: chain) }
+        }
+        let mint = TokenMint(
+            recordHash: hash, supply: UInt64(supply), managerCount: UInt8(managers.count),
+            minApprovals: UInt8(row["min_approvals"]?.integer ?? 0))
         let parties = managers.enumerated().map { (role: NamedOutputRole.manager($0.offset), address: $0.element) }
-        guard record.contradiction(with: .mint(mint), anchorAuthor: owner, parties: parties,
-                                   anchorHeight: UInt32(clamping: height)) == nil,
-              case .success(let json) = JSON.parse(String(decoding: record.canonicalJSON, as: UTF8.self)) else { return nil }
+        guard
+            record.contradiction(
+                with: .mint(mint), anchorAuthor: owner, parties: parties,
+                anchorHeight: UInt32(clamping: height)) == nil,
+            case .success(let json) = JSON.parse(String(decoding: record.canonicalJSON, as: UTF8.self))
+        else { return nil }
         return json
     }
 }
@@ -176,7 +214,9 @@ public struct OrderBookQueryFlow: Flow {
     public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
     static let limit = 1_000
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try TokenQuery.resolve(record, context: context)
         let token = try TokenQuery.position(record, "token")
         let chain = query.network.chainText
@@ -184,8 +224,11 @@ public struct OrderBookQueryFlow: Flow {
         let answer = JSON.object()
         answer.set("token", string: token)
         try ledger.guarded {
-            for (side, order) in [("sell", "unit_price, height, position"), ("buy", "unit_price DESC, height, position")] {
-                let rows = try ledger.database.statement("""
+            for (side, order) in [
+                ("sell", "unit_price, height, position"), ("buy", "unit_price DESC, height, position"),
+            ] {
+                let rows = try ledger.database.statement(
+                    """
                     SELECT offer, author, remaining, unit_price, expiry_height FROM offers
                     WHERE chain = :chain AND token = :token AND side = '\(side)' AND state = 'open' ORDER BY \(order) LIMIT :limit
                     """)
@@ -196,14 +239,17 @@ public struct OrderBookQueryFlow: Flow {
                     item.set("offer", string: rows.text("offer"))
                     item.set("author", string: rows.text("author"))
                     item.set("remaining", string: String(rows.int64("remaining")))
-                    item.set(side == "sell" ? "unit_price_koinu" : "max_unit_price_koinu", string: String(rows.int64("unit_price")))
+                    item.set(
+                        side == "sell" ? "unit_price_koinu" : "max_unit_price_koinu",
+                        string: String(rows.int64("unit_price")))
                     item.set("expiry_height", integer: rows.int64("expiry_height"))
                     list.append(item)
                 }
                 rows.reset()
                 answer.set(side == "sell" ? "sells" : "buys", JSON.array(list))
             }
-            let announced = try ledger.database.statement("""
+            let announced = try ledger.database.statement(
+                """
                 SELECT hash, kind, author, expiry_height, canonical FROM token_records r
                 WHERE r.chain = :chain AND r.kind IN ('sell_offer', 'buy_offer')
                   AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.chain = r.chain AND o.record_hash = r.hash)
@@ -212,7 +258,9 @@ public struct OrderBookQueryFlow: Flow {
             try announced.bind("chain", chain).bind("limit", Int64(OrderBookQueryFlow.limit))
             var list: [JSON] = []
             while try announced.step() {
-                guard case .success(let body) = JSON.parse(announced.text("canonical")), body.string(at: "token") == token else { continue }
+                guard case .success(let body) = JSON.parse(announced.text("canonical")),
+                    body.string(at: "token") == token
+                else { continue }
                 let item = JSON.object()
                 item.set("hash", string: announced.text("hash"))
                 item.set("record", body)
@@ -231,7 +279,9 @@ public struct OfferQueryFlow: Flow {
     public var op: Op { .offer }
     public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try TokenQuery.resolve(record, context: context)
         let offer = try TokenQuery.position(record, "offer")
         let chain = query.network.chainText
@@ -247,10 +297,13 @@ public struct OfferQueryFlow: Flow {
                 if let text = row[column]?.text { answer.set(column, string: text) }
             }
             for column in ["quantity", "remaining", "unit_price"] {
-                if let value = row[column]?.integer { answer.set(column == "unit_price" ? "unit_price_koinu" : column, string: String(value)) }
+                if let value = row[column]?.integer {
+                    answer.set(column == "unit_price" ? "unit_price_koinu" : column, string: String(value))
+                }
             }
             answer.set("expiry_height", integer: row["expiry_height"]?.integer ?? 0)
-            let fills = try ledger.database.statement("""
+            let fills = try ledger.database.statement(
+                """
                 SELECT sell_offer, buy_offer FROM matches WHERE chain = :chain AND (sell_offer = :offer OR buy_offer = :offer)
                 ORDER BY height, sell_offer, buy_offer
                 """)
@@ -258,9 +311,12 @@ public struct OfferQueryFlow: Flow {
             var keys: [(String, String)] = []
             while try fills.step() { keys.append((fills.text("sell_offer"), fills.text("buy_offer"))) }
             fills.reset()
-            answer.set("fills", JSON.array(try keys.compactMap { (sell, buy) throws(StoreError) in
-                try matchObject(ledger, chain: chain, sell: sell, buy: buy)
-            }))
+            answer.set(
+                "fills",
+                JSON.array(
+                    try keys.compactMap { (sell, buy) throws(StoreError) in
+                        try matchObject(ledger, chain: chain, sell: sell, buy: buy)
+                    }))
         }
         return QueryAnswer(key: "offer", value: answer)
     }
@@ -272,33 +328,46 @@ public struct MatchQueryFlow: Flow {
     public var op: Op { .match }
     public func stages(at status: RecordStatus?) -> FlowStages { queryStages(status) }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let query = try TokenQuery.resolve(record, context: context)
         let sell = try TokenQuery.position(record, "sell_offer"), buy = try TokenQuery.position(record, "buy_offer")
-        let found = try context.ledger.guarded { try matchObject(context.ledger, chain: query.network.chainText, sell: sell, buy: buy) }
+        let found = try context.ledger.guarded {
+            try matchObject(context.ledger, chain: query.network.chainText, sell: sell, buy: buy)
+        }
         if let found, let script = found.string(at: "payee_script").flatMap(Hex.decode),
-           let payee = UTXOScript.address(of: script, chain: query.chain) {
+            let payee = UTXOScript.address(of: script, chain: query.chain)
+        {
             found.set("payee", string: payee)
         }
-        return QueryAnswer(key: "match", value: found ?? {
-            let none = JSON.object()
-            none.set("sell_offer", string: sell)
-            none.set("buy_offer", string: buy)
-            none.set("state", string: "unknown")
-            return none
-        }())
+        return QueryAnswer(
+            key: "match",
+            value: found
+                ?? {
+                    let none = JSON.object()
+                    none.set("sell_offer", string: sell)
+                    none.set("buy_offer", string: buy)
+                    none.set("state", string: "unknown")
+                    return none
+                }())
     }
 }
 
 func matchObject(_ ledger: Ledger, chain: String, sell: String, buy: String) throws(StoreError) -> JSON? {
-    guard let row = try ledger.journalRow(.matches, key: ["chain": .text(chain), "sell_offer": .text(sell), "buy_offer": .text(buy)]) else {
+    guard
+        let row = try ledger.journalRow(
+            .matches, key: ["chain": .text(chain), "sell_offer": .text(sell), "buy_offer": .text(buy)])
+    else {
         return nil
     }
     let object = JSON.object()
     for column in ["sell_offer", "buy_offer", "token", "seller", "buyer", "state", "payee_script", "payment_tx"] {
         if let text = row[column]?.text { object.set(column, string: text) }
     }
-    for (member, column) in [("quantity", "quantity"), ("unit_price_koinu", "unit_price"), ("owed_koinu", "owed"), ("paid_koinu", "paid")] {
+    for (member, column) in [
+        ("quantity", "quantity"), ("unit_price_koinu", "unit_price"), ("owed_koinu", "owed"), ("paid_koinu", "paid"),
+    ] {
         if let value = row[column]?.integer { object.set(member, string: String(value)) }
     }
     for column in ["height", "window_end", "payment_height", "settled_height"] {

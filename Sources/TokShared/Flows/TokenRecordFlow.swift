@@ -28,7 +28,7 @@ public struct TokenRecordFlow: Flow {
         case nil: return [.validate, .apply]
         case .validated?: return .apply
         case .pending?, .verified?, .credited?, .duplicate?, .answered?, .rejected?, .signed?, .prepared?, .submitted?,
-             .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?, .undone?:
+            .confirmed?, .failed?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?, .undone?:
             return .none
         }
     }
@@ -43,8 +43,10 @@ public struct TokenRecordFlow: Flow {
         return (parsed, signature)
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let (parsed, _) = try TokenRecordFlow.signedRecord(record)
         let validated = JSON.object()
         validated.set(Key.hash, string: parsed.hash.hex)
@@ -54,11 +56,16 @@ public struct TokenRecordFlow: Flow {
         validated.set(Key.expiryHeight, integer: Int64(parsed.expiryHeight))
         record.set(Field.validated, validated)
         record.set(Field.status, string: RecordStatus.validated.rawValue)
-        requestLog?.pointee.append(contentsOf: "record id=\(record.string(at: Field.id) ?? "") kind=\(parsed.kind.rawValue) hash=\(parsed.hash.hex)".utf8)
+        requestLog?.pointee.append(
+            contentsOf:
+                "record id=\(record.string(at: Field.id) ?? "") kind=\(parsed.kind.rawValue) hash=\(parsed.hash.hex)"
+                .utf8)
         return true
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         let (parsed, signature) = try TokenRecordFlow.signedRecord(record)
         guard context.config.network(chain: parsed.chain.chainId) != nil else {
             throw TokError(.unknownNetwork, "network \(parsed.chain.chainId) is not configured")
@@ -87,13 +94,16 @@ extension Ledger {
     /// Keeps a checked record by its hash; false when it is here already.
     func storeRecord(_ record: TokenRecord, signature: String, nowMilliseconds now: Int64) throws(TokError) -> Bool {
         try guarded {
-            let insert = try database.statement("""
+            let insert = try database.statement(
+                """
                 INSERT INTO token_records (hash, kind, chain, author, expiry_height, canonical, signature, received_at_ms)
                 VALUES (:hash, :kind, :chain, :author, :expiry_height, :canonical, :signature, :now)
                 ON CONFLICT (hash) DO NOTHING
                 """)
             try insert.bind("hash", record.hash.hex).bind("kind", record.kind.rawValue)
-                .bind("chain", record.chain.chainId.description).bind("author", record.author.encode(chain: record.chain))
+                .bind("chain", record.chain.chainId.description).bind(
+                    "author", record.author.encode(chain: record.chain)
+                )
                 .bind("expiry_height", Int64(record.expiryHeight)).bind("canonical", utf8: record.canonicalJSON)
                 .bind("signature", signature).bind("now", now)
             try insert.run()
@@ -107,7 +117,8 @@ extension Ledger {
         defer { query.reset() }
         try query.bind("hash", hash)
         guard try query.step(), case .success(let json) = JSON.parse(query.text("canonical")),
-              let record = try? TokenRecord.parse(json) else { return nil }
+            let record = try? TokenRecord.parse(json)
+        else { return nil }
         return (record, query.text("signature"))
     }
 
@@ -115,7 +126,8 @@ extension Ledger {
     /// expiry height plus `retentionBlocks` is behind the chain) are dropped.
     /// Decided by the chain's height alone, so every instance drops the same ones.
     func trimRecords(chain: String, height: Int64, retentionBlocks: Int64) throws(StoreError) {
-        let delete = try database.statement("""
+        let delete = try database.statement(
+            """
             DELETE FROM token_records WHERE chain = :chain AND expiry_height + :retention <= :height
               AND hash NOT IN (SELECT record_hash FROM tokens WHERE chain = :chain)
               AND hash NOT IN (SELECT record_hash FROM invoices WHERE chain = :chain)
@@ -128,7 +140,8 @@ extension Ledger {
     /// instance to import with `tok-validate | tok-apply`.
     public func exportRecords(after cursor: Int64, limit: Int) throws(TokError) -> [(seq: Int64, line: JSON)] {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT seq, hash, canonical, signature FROM token_records WHERE seq > :cursor ORDER BY seq LIMIT :limit
                 """)
             defer { query.reset() }

@@ -14,18 +14,24 @@ public struct TransferFlow: Flow {
         case .verified?, .signed?: return .apply
         case .prepared?: return .submit
         case .submitted?, .confirmed?, .failed?: return .apply
-        case .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?, .observed?, .disconnected?, .connected?,
-             .undone?:
+        case .credited?, .duplicate?, .answered?, .rejected?, .inFlight?, .paid?, .rolledBack?, .observed?,
+            .disconnected?, .connected?,
+            .undone?:
             return .none
         }
     }
 
-    public func validate(_ record: JSON, context: ValidateContext,
-                         requestLog: UnsafeMutablePointer<[UInt8]>?) throws(TokError) -> Bool {
+    public func validate(
+        _ record: JSON, context: ValidateContext,
+        requestLog: UnsafeMutablePointer<[UInt8]>?
+    ) throws(TokError) -> Bool {
         let transfer = try context.resolver.resolveTransfer(record, nowUnixSeconds: context.nowUnixSeconds)
         record.set(Field.validated, TransferFlow.validatedObject(transfer))
         record.set(Field.status, string: RecordStatus.validated.rawValue)
-        requestLog?.pointee.append(contentsOf: "transfer id=\(transfer.payout.requestId) account=\(transfer.payout.account) token=\(transfer.payout.token) tx=\(transfer.deposit.tx) quantity=\(transfer.payout.quantity) destination=\(transfer.payout.destinationAccount)".utf8)
+        requestLog?.pointee.append(
+            contentsOf:
+                "transfer id=\(transfer.payout.requestId) account=\(transfer.payout.account) token=\(transfer.payout.token) tx=\(transfer.deposit.tx) quantity=\(transfer.payout.quantity) destination=\(transfer.payout.destinationAccount)"
+                .utf8)
         return true
     }
 
@@ -36,7 +42,9 @@ public struct TransferFlow: Flow {
         batch.proveDeposit(try batch.resolver.resolveDeposit(record), index: index, flow: self)
     }
 
-    public func depositProven(_ record: JSON, index: Int, deposit: ResolvedDeposit, credited: UInt256, batch: VerifyBatch) {
+    public func depositProven(
+        _ record: JSON, index: Int, deposit: ResolvedDeposit, credited: UInt256, batch: VerifyBatch
+    ) {
         // The payout half is signed next, counting on the deposit it will be paid from.
         record.set(Field.status, string: RecordStatus.verified.rawValue)
         let transfer: ResolvedTransfer
@@ -62,17 +70,23 @@ public struct TransferFlow: Flow {
         record.remove(Field.attestation)
         guard record[Field.verified]?.string(at: DepositVerification.Key.amount) != nil else {
             record.reject(stage: .verify, error)
-            batch.logger.notice("payout not signed", metadata: ["id": "\(record.string(at: Field.id) ?? "?")",
-                                                                "code": "\(error.code.rawValue)"])
+            batch.logger.notice(
+                "payout not signed",
+                metadata: [
+                    "id": "\(record.string(at: Field.id) ?? "?")",
+                    "code": "\(error.code.rawValue)",
+                ])
             return
         }
         let refusal = TokError(error.code, "the deposit will be credited; the payout was refused: \(error.message)")
         record.set(TransferFlow.payoutErrorKey, RejectionError(stage: .verify, error: refusal).object())
         record.set(Field.status, string: RecordStatus.verified.rawValue)
         batch.attestor.attest(record, stage: .verify)
-        batch.logger.notice("transfer payout refused; deposit verified", metadata: [
-            "id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)",
-        ])
+        batch.logger.notice(
+            "transfer payout refused; deposit verified",
+            metadata: [
+                "id": "\(record.string(at: Field.id) ?? "?")", "code": "\(error.code.rawValue)",
+            ])
     }
 
     public func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)? {
@@ -82,7 +96,9 @@ public struct TransferFlow: Flow {
         }
     }
 
-    public func apply(_ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext) throws(TokError) -> any AppliedOutcome {
+    public func apply(
+        _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
+    ) throws(TokError) -> any AppliedOutcome {
         switch record.status {
         case .verified?:
             // tok-verify refused the payout half (see payout_error): credit the deposit alone.
@@ -92,10 +108,12 @@ public struct TransferFlow: Flow {
             let (deposit, credited) = try creditDepositHalf(record, precheck: precheck, context: context)
             do throws(TokError) {
                 let payout = try PayoutFlow.payoutToPrepare(record, op: .transfer, context: context)
-                return TransferApplied(credited: credited, payout: .success(try PayoutFlow.prepare(payout, context: context)))
+                return TransferApplied(
+                    credited: credited, payout: .success(try PayoutFlow.prepare(payout, context: context)))
             } catch {
-                context.logger.notice("transfer payout refused; the deposit stays credited",
-                                      metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
+                context.logger.notice(
+                    "transfer payout refused; the deposit stays credited",
+                    metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
                 return TransferApplied(credited: credited, payout: .failure(error))
             }
         default:
@@ -103,8 +121,10 @@ public struct TransferFlow: Flow {
         }
     }
 
-    private func creditDepositHalf(_ record: JSON, precheck: (any ApplyPrecheck)?,
-                                   context: ApplyContext) throws(TokError) -> (VerifiedDeposit, DepositOutcome) {
+    private func creditDepositHalf(
+        _ record: JSON, precheck: (any ApplyPrecheck)?,
+        context: ApplyContext
+    ) throws(TokError) -> (VerifiedDeposit, DepositOutcome) {
         let deposit = try DepositFlow.deposit(record, precheck: precheck, context: context)
         let credited = try context.ledger.inRecordSavepoint { () throws(TokError) in
             try context.ledger.creditDeposit(deposit, op: .transfer, nowMilliseconds: context.nowMilliseconds)

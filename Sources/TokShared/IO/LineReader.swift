@@ -30,7 +30,7 @@ public final class LineReader {
     private let fileDescriptor: Int32
     private let maxLineBytes: Int
     private var buffer: [UInt8] = []
-    private var scanStart = 0            // where the next line begins in `buffer`
+    private var scanStart = 0  // where the next line begins in `buffer`
     private var discardingOversized: (prefix: [UInt8], totalBytes: Int)?
     private var lineNumber = 0
     private(set) public var reachedEnd = false
@@ -101,15 +101,19 @@ public final class LineReader {
                 scanStart = newline + 1
                 if let oversized = discardingOversized {
                     discardingOversized = nil
-                    return InputLine(number: lineNumber, content: .tooLong(
-                        prefix: oversized.prefix, totalBytes: oversized.totalBytes + (newline - start)))
+                    return InputLine(
+                        number: lineNumber,
+                        content: .tooLong(
+                            prefix: oversized.prefix, totalBytes: oversized.totalBytes + (newline - start)))
                 }
                 var end = newline
                 if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 if end - start > maxLineBytes {
-                    return InputLine(number: lineNumber, content: .tooLong(
-                        prefix: Array(buffer[start..<min(end, start + LineReader.oversizedPrefixBytes)]),
-                        totalBytes: newline - start))
+                    return InputLine(
+                        number: lineNumber,
+                        content: .tooLong(
+                            prefix: Array(buffer[start..<min(end, start + LineReader.oversizedPrefixBytes)]),
+                            totalBytes: newline - start))
                 }
                 return InputLine(number: lineNumber, content: .bytes(buffer[start..<end]))
             }
@@ -144,8 +148,10 @@ public final class LineReader {
             lineNumber += 1
             let rest = buffer.count - scanStart
             scanStart = buffer.count
-            return InputLine(number: lineNumber, content: .tooLong(
-                prefix: oversized.prefix, totalBytes: oversized.totalBytes + rest))
+            return InputLine(
+                number: lineNumber,
+                content: .tooLong(
+                    prefix: oversized.prefix, totalBytes: oversized.totalBytes + rest))
         }
         guard scanStart < buffer.count else { return nil }
         lineNumber += 1

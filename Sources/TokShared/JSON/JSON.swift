@@ -72,10 +72,11 @@ public final class JSON {
         let text = withUnsafeBytes(of: &error.text) { buffer in
             String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
         }
-        return .failure(ParseFailure(
-            message: "\(text) at column \(error.column)",
-            integerTooLarge: text.hasPrefix("too big"),
-            duplicateKey: text.hasPrefix("duplicate object key")))
+        return .failure(
+            ParseFailure(
+                message: "\(text) at column \(error.column)",
+                integerTooLarge: text.hasPrefix("too big"),
+                duplicateKey: text.hasPrefix("duplicate object key")))
     }
 
     public static func parse(_ text: String) -> Result<JSON, ParseFailure> {
@@ -140,7 +141,8 @@ public final class JSON {
     /// A member's string value, or nil when absent or not a string.
     public func string(at key: String) -> String? {
         guard let child = child(key), child.pointee.type == JSON_STRING,
-              let chars = json_string_value(child) else { return nil }
+            let chars = json_string_value(child)
+        else { return nil }
         let length = json_string_length(child)
         return chars.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
             String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self)
@@ -277,7 +279,8 @@ public final class JSON {
     /// when keys were only added, and a full serialisation otherwise.
     public func writeRecord(into buffer: inout [UInt8]) {
         guard let original = originalLine, !edited,
-              let closing = original.lastIndex(of: UInt8(ascii: "}")) else {
+            let closing = original.lastIndex(of: UInt8(ascii: "}"))
+        else {
             serialize(into: &buffer)
             return
         }

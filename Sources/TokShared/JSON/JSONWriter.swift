@@ -13,7 +13,8 @@ import Glibc
 /// the canonical form used for attestations: keys ordered bytewise (as
 /// strcmp orders them), no whitespace, strings escaped minimally.
 enum JSONWriter {
-    static func write(_ value: UnsafeMutablePointer<json_t>, into buffer: inout [UInt8], sortKeys: Bool, depth: Int = 0) {
+    static func write(_ value: UnsafeMutablePointer<json_t>, into buffer: inout [UInt8], sortKeys: Bool, depth: Int = 0)
+    {
         // jansson's parser caps nesting at 2048, so input can never reach this.
         precondition(depth < 4096, "JSON nesting too deep to serialise")
         switch value.pointee.type {
@@ -24,7 +25,11 @@ enum JSONWriter {
                 members.reserveCapacity(json_object_size(value))
                 var iterator = json_object_iter(value)
                 while let current = iterator {
-                    members.append((json_object_iter_key(current), json_object_iter_key_len(current), json_object_iter_value(current)))
+                    members.append(
+                        (
+                            json_object_iter_key(current), json_object_iter_key_len(current),
+                            json_object_iter_value(current)
+                        ))
                     iterator = json_object_iter_next(value, current)
                 }
                 members.sort { left, right in
@@ -44,7 +49,9 @@ enum JSONWriter {
                 while let current = iterator {
                     if !first { buffer.append(UInt8(ascii: ",")) }
                     first = false
-                    writeString(UnsafeRawPointer(json_object_iter_key(current)), length: json_object_iter_key_len(current), into: &buffer)
+                    writeString(
+                        UnsafeRawPointer(json_object_iter_key(current)), length: json_object_iter_key_len(current),
+                        into: &buffer)
                     buffer.append(UInt8(ascii: ":"))
                     write(json_object_iter_value(current), into: &buffer, sortKeys: false, depth: depth + 1)
                     iterator = json_object_iter_next(value, current)
@@ -63,11 +70,11 @@ enum JSONWriter {
         case JSON_INTEGER:
             writeInteger(Int64(json_integer_value(value)), into: &buffer)
         case JSON_TRUE:
-            buffer.append(contentsOf: [0x74, 0x72, 0x75, 0x65])              // true
+            buffer.append(contentsOf: [0x74, 0x72, 0x75, 0x65])  // true
         case JSON_FALSE:
-            buffer.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65])        // false
+            buffer.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65])  // false
         case JSON_NULL:
-            buffer.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])              // null
+            buffer.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])  // null
         default:
             // Reals never carry money here; let jansson format them (%.17g).
             var scratch = [CChar](repeating: 0, count: 64)
@@ -89,15 +96,17 @@ enum JSONWriter {
             buffer.append(contentsOf: bytes[runStart..<index])
             runStart = index + 1
             switch byte {
-            case 0x22: buffer.append(contentsOf: [0x5C, 0x22])    // \"
-            case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])    // \\
-            case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])    // \n
-            case 0x0D: buffer.append(contentsOf: [0x5C, 0x72])    // \r
-            case 0x09: buffer.append(contentsOf: [0x5C, 0x74])    // \t
-            case 0x08: buffer.append(contentsOf: [0x5C, 0x62])    // \b
-            case 0x0C: buffer.append(contentsOf: [0x5C, 0x66])    // \f
+            case 0x22: buffer.append(contentsOf: [0x5C, 0x22])  // \"
+            case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])  // \\
+            case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])  // \n
+            case 0x0D: buffer.append(contentsOf: [0x5C, 0x72])  // \r
+            case 0x09: buffer.append(contentsOf: [0x5C, 0x74])  // \t
+            case 0x08: buffer.append(contentsOf: [0x5C, 0x62])  // \b
+            case 0x0C: buffer.append(contentsOf: [0x5C, 0x66])  // \f
             default:
-                buffer.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+                buffer.append(contentsOf: [
+                    0x5C, 0x75, 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)],
+                ])
             }
         }
         buffer.append(contentsOf: bytes[runStart..<length])
@@ -110,7 +119,7 @@ enum JSONWriter {
             return
         }
         var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes of scratch, enough for 20 digits
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
         var count = 0
         withUnsafeMutableBytes(of: &digits) { scratch in
             while magnitude > 0 {

@@ -105,7 +105,9 @@ public struct UInt256: Hashable, Comparable, Sendable, CustomStringConvertible {
         // Sign and fraction are reported only for otherwise well-formed numbers, so "-abc"
         // and "1.2.3" are plainly not numbers.
         guard digitCount > 0, dotCount <= 1, otherCount == 0 else {
-            return TokError(.amountNotNumeric, "amount must be base units as ASCII decimal digits only (no sign, spaces, exponent or hex)")
+            return TokError(
+                .amountNotNumeric,
+                "amount must be base units as ASCII decimal digits only (no sign, spaces, exponent or hex)")
         }
         if negative {
             return TokError(.amountNegative, "amount must not be negative")
@@ -333,10 +335,16 @@ public struct UInt256: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// `convertExactly`, telling an amount that would lose base units
     /// (amount_not_exact) from one that does not fit (amount_overflow).
-    public static func convert(_ amount: UInt256, fromDecimals: Int, toDecimals: Int, what: String) throws(TokError) -> UInt256 {
-        if let converted = convertExactly(amount, fromDecimals: fromDecimals, toDecimals: toDecimals) { return converted }
+    public static func convert(
+        _ amount: UInt256, fromDecimals: Int, toDecimals: Int, what: String
+    ) throws(TokError) -> UInt256 {
+        if let converted = convertExactly(amount, fromDecimals: fromDecimals, toDecimals: toDecimals) {
+            return converted
+        }
         if toDecimals < fromDecimals {
-            throw TokError(.amountNotExact, "\(what) \(amount) (\(fromDecimals) decimals) has no exact equivalent in \(toDecimals) decimals")
+            throw TokError(
+                .amountNotExact,
+                "\(what) \(amount) (\(fromDecimals) decimals) has no exact equivalent in \(toDecimals) decimals")
         }
         throw TokError(.amountOverflow, "\(what) \(amount) does not fit 256 bits in \(toDecimals) decimals")
     }

@@ -35,7 +35,9 @@ public enum Metric: String, CaseIterable, Sendable {
         case .runDuration: return "How long this run has taken, in seconds."
         case .exitStatus: return "The run's exit status (written at its end)."
         case .rpcCalls: return "JSON-RPC calls sent, by network and method."
-        case .rpcErrors: return "JSON-RPC failures, by network and kind (transport: no answer after the retries; answer: an error answer to a call)."
+        case .rpcErrors:
+            return
+                "JSON-RPC failures, by network and kind (transport: no answer after the retries; answer: an error answer to a call)."
         case .rpcRetries: return "JSON-RPC requests sent again after a transport failure, by network."
         case .openPayouts: return "Payouts between prepare and commit or rollback."
         case .oldestOpenPayoutAge: return "Seconds since the oldest open payout was prepared (0 when none is open)."
@@ -56,7 +58,7 @@ public final class MetricsRegistry: @unchecked Sendable {
 
     struct Key: Hashable {
         var metric: Metric
-        var labels: [String]   // name, value, name, value, …
+        var labels: [String]  // name, value, name, value, …
     }
 
     private let lock = PosixMutex()
@@ -85,7 +87,8 @@ public final class MetricsRegistry: @unchecked Sendable {
                 values[Key(metric: .recordsIn, labels: ["tool", tool, "op", op])] = Int64(count)
             }
             for (key, count) in summary.outputsByOpAndStatus {
-                values[Key(metric: .recordsOut, labels: ["tool", tool, "op", key.op, "status", key.status])] = Int64(count)
+                values[Key(metric: .recordsOut, labels: ["tool", tool, "op", key.op, "status", key.status])] = Int64(
+                    count)
             }
             for (code, count) in summary.rejectionsByCode {
                 values[Key(metric: .rejections, labels: ["tool", tool, "code", code])] = Int64(count)
@@ -100,18 +103,25 @@ public final class MetricsRegistry: @unchecked Sendable {
         let (snapshot, tool) = lock.withLock { (values, self.tool) }
         var text = ""
         for metric in Metric.allCases {
-            let samples = snapshot.filter { $0.key.metric == metric }.sorted { $0.key.labels.lexicographicallyPrecedes($1.key.labels) }
+            let samples = snapshot.filter { $0.key.metric == metric }.sorted {
+                $0.key.labels.lexicographicallyPrecedes($1.key.labels)
+            }
             if samples.isEmpty { continue }
-            text += "# HELP \(metric.rawValue) \(metric.help)\n# TYPE \(metric.rawValue) \(metric.isCounter ? "counter" : "gauge")\n"
+            text +=
+                "# HELP \(metric.rawValue) \(metric.help)\n# TYPE \(metric.rawValue) \(metric.isCounter ? "counter" : "gauge")\n"
             for (key, value) in samples {
                 text += metric.rawValue
                 var labels = key.labels
                 if !tool.isEmpty && labels.first != "tool" { labels = ["tool", tool] + labels }
                 if !labels.isEmpty {
-                    let pairs = stride(from: 0, to: labels.count, by: 2).map { "\(labels[$0])=\"\(MetricsRegistry.escape(labels[$0 + 1]))\"" }
+                    let pairs = stride(from: 0, to: labels.count, by: 2).map {
+                        "\(labels[$0])=\"\(MetricsRegistry.escape(labels[$0 + 1]))\""
+                    }
                     text += "{" + pairs.joined(separator: ",") + "}"
                 }
-                text += " " + (milliseconds.contains(metric) ? MetricsRegistry.seconds(milliseconds: value) : String(value)) + "\n"
+                text +=
+                    " " + (milliseconds.contains(metric) ? MetricsRegistry.seconds(milliseconds: value) : String(value))
+                    + "\n"
             }
         }
         return text
@@ -126,7 +136,9 @@ public final class MetricsRegistry: @unchecked Sendable {
         guard descriptor >= 0 else { throw POSIXFailure(operation: "open \(temporary)", code: errno) }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+            let written = bytes.withUnsafeBytes {
+                Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset)
+            }
             if written < 0 {
                 if errno == EINTR { continue }
                 let code = errno

@@ -52,13 +52,17 @@ public struct WaitPolicy: Sendable {
 
 extension JSONRPCClient {
     /// The client for a configured network, or why there cannot be one.
-    static func forNetwork(_ network: NetworkConfig, numbersAsText: Bool = false, closesConnections: Bool = false,
-                           logger: Logger) -> Result<JSONRPCClient, TokError> {
+    static func forNetwork(
+        _ network: NetworkConfig, numbersAsText: Bool = false, closesConnections: Bool = false,
+        logger: Logger
+    ) -> Result<JSONRPCClient, TokError> {
         do {
-            return .success(try JSONRPCClient(url: network.rpcURL, user: network.rpcUser, password: network.rpcPassword,
-                                              timeoutMilliseconds: network.rpcTimeoutMilliseconds, retries: network.rpcRetries,
-                                              numbersAsText: numbersAsText, closesConnections: closesConnections,
-                                              network: network.alias, logger: logger))
+            return .success(
+                try JSONRPCClient(
+                    url: network.rpcURL, user: network.rpcUser, password: network.rpcPassword,
+                    timeoutMilliseconds: network.rpcTimeoutMilliseconds, retries: network.rpcRetries,
+                    numbersAsText: numbersAsText, closesConnections: closesConnections,
+                    network: network.alias, logger: logger))
         } catch {
             return .failure(error)
         }

@@ -52,10 +52,13 @@ public struct RunSummary: Sendable {
         let statusText = record.string(at: Field.status)
         let status = MetricLabel.status(statusText)
         if let statusText { byStatus[statusText, default: 0] += 1 }
-        outputsByOpAndStatus[OpAndStatus(op: MetricLabel.op(record.string(at: Field.op)), status: status), default: 0] += 1
+        outputsByOpAndStatus[
+            OpAndStatus(op: MetricLabel.op(record.string(at: Field.op)), status: status), default: 0] += 1
         if status == RecordStatus.rejected.rawValue {
             rejected += 1
-            if !before.rejected { rejectionsByCode[MetricLabel.code(record[Field.error]?.string(at: "code")), default: 0] += 1 }
+            if !before.rejected {
+                rejectionsByCode[MetricLabel.code(record[Field.error]?.string(at: "code")), default: 0] += 1
+            }
         } else if !before.payoutError, let payoutError = record[TransferFlow.payoutErrorKey], payoutError.isObject {
             rejectionsByCode[MetricLabel.code(payoutError.string(at: "code")), default: 0] += 1
         }

@@ -45,7 +45,8 @@ extension RecordwiseStage {
         var log: [UInt8] = []
         for record in batch {
             if processRecord(record, requestLog: &log) {
-                TokLogging.write("\(StderrLogHandler.timestamp()) \(name.tool) info: \(String(decoding: log, as: UTF8.self))\n")
+                TokLogging.write(
+                    "\(StderrLogHandler.timestamp()) \(name.tool) info: \(String(decoding: log, as: UTF8.self))\n")
             }
             log.removeAll(keepingCapacity: true)
         }
@@ -174,7 +175,9 @@ public final class StageRunner {
         let batchSize = options.batchSize
         let readAhead: @Sendable () throws -> ParsedBatch = {
             let lines = try StageRunner.readBatch(input.value, maxLines: batchSize)
-            let parsed = ParallelWork.map(count: lines.count) { StageRunner.parseWithState(lines[$0]) }.compactMap { $0 }
+            let parsed = ParallelWork.map(count: lines.count) { StageRunner.parseWithState(lines[$0]) }.compactMap {
+                $0
+            }
             return ParsedBatch(lineCount: lines.count, records: parsed.map(\.0), states: parsed.map(\.1))
         }
         // Write-behind, one batch deep: batch N is serialised and written while
@@ -205,7 +208,8 @@ public final class StageRunner {
                 throw error
             }
             let outputs = ParsedBatch(lineCount: 0, records: processed, states: current.states)
-            precondition(outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
+            precondition(
+                outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
             try await settle()
             writing = Task.detached { try StageRunner.write(outputs.records, states: outputs.states, to: output.value) }
             // Instrumented runs settle each batch at once: otherwise its counts would wait for
@@ -242,7 +246,8 @@ public final class StageRunner {
 
     /// Parse, process and serialise each chunk of lines on one thread.
     private func processFused(_ lines: [InputLine], _ stage: RecordwiseStage) -> [ChunkOutput] {
-        let logPrefix: [UInt8]? = logger.logLevel <= .info
+        let logPrefix: [UInt8]? =
+            logger.logLevel <= .info
             ? Array("\(StderrLogHandler.timestamp()) \(stage.name.tool) info: ".utf8) : nil
         var outputs: [(Int, ChunkOutput)] = []
         let lock = PosixMutex()
@@ -320,9 +325,12 @@ public final class StageRunner {
     static func parseLine(_ line: InputLine) -> (record: JSON, unreadable: Bool)? {
         switch line.content {
         case .tooLong(let prefix, let totalBytes):
-            return (JSON.rejectedLine(number: line.number,
-                                      error: TokError(.lineTooLong, "line \(line.number) has \(totalBytes) bytes, over the limit"),
-                                      raw: nil, prefix: prefix, totalBytes: totalBytes), true)
+            return (
+                JSON.rejectedLine(
+                    number: line.number,
+                    error: TokError(.lineTooLong, "line \(line.number) has \(totalBytes) bytes, over the limit"),
+                    raw: nil, prefix: prefix, totalBytes: totalBytes), true
+            )
         case .bytes(let bytes):
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
             let parsed = bytes.withUnsafeBytes { JSON.parse($0) }.map { value in
@@ -332,14 +340,20 @@ public final class StageRunner {
             switch parsed {
             case .success(let value):
                 if value.isObject { return (value, false) }
-                return (JSON.rejectedLine(number: line.number,
-                                          error: TokError(.notAnObject, "line \(line.number) is JSON but not an object"),
-                                          raw: bytes), true)
+                return (
+                    JSON.rejectedLine(
+                        number: line.number,
+                        error: TokError(.notAnObject, "line \(line.number) is JSON but not an object"),
+                        raw: bytes), true
+                )
             case .failure(let failure):
                 let code: ErrorCode = failure.integerTooLarge ? .numberOutOfRange : .malformedJSON
-                return (JSON.rejectedLine(number: line.number,
-                                          error: TokError(code, "line \(line.number): \(failure.message)"),
-                                          raw: bytes), true)
+                return (
+                    JSON.rejectedLine(
+                        number: line.number,
+                        error: TokError(code, "line \(line.number): \(failure.message)"),
+                        raw: bytes), true
+                )
             }
         }
     }

@@ -9,39 +9,65 @@ public struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Operator config (TOML). Default: $TOK_CONFIG.", valueName: "file"))
     public var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Records per batch (flush and, in tok-apply, transaction size). Default: engine.batch_size.", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Records per batch (flush and, in tok-apply, transaction size). Default: engine.batch_size.", valueName: "n"
+        ))
     public var batchSize: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Longest accepted input line in bytes. Default: engine.max_line_bytes (1 MiB).", valueName: "bytes"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Longest accepted input line in bytes. Default: engine.max_line_bytes (1 MiB).", valueName: "bytes"))
     public var maxLineBytes: Int?
 
-    @Flag(name: .long, help: "Exit 65 when any record leaves this stage rejected (the stream is still processed to the end).")
+    @Flag(
+        name: .long,
+        help: "Exit 65 when any record leaves this stage rejected (the stream is still processed to the end).")
     public var strict = false
 
     @Option(name: .long, help: ArgumentHelp("Default: $TOK_LOG_LEVEL or info.", valueName: "level"))
     public var logLevel: LogLevel?
 
-    @Option(name: .long, help: ArgumentHelp("Write Prometheus textfile metrics here (atomically) at the end of the run, and every --metrics-interval-seconds while it runs.", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write Prometheus textfile metrics here (atomically) at the end of the run, and every --metrics-interval-seconds while it runs.",
+            valueName: "path"))
     public var metricsFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("How often a running tool rewrites --metrics-file, in seconds (0: after every batch).", valueName: "s"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How often a running tool rewrites --metrics-file, in seconds (0: after every batch).", valueName: "s"))
     public var metricsIntervalSeconds = 60
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Show progress on stderr (records, records/s). Default: only when stderr is a terminal.")
+    @Flag(
+        name: .long, inversion: .prefixedNo,
+        help: "Show progress on stderr (records, records/s). Default: only when stderr is a terminal.")
     public var progress: Bool?
 
     public init() {}
 
     /// The run's metrics file and progress meter, as asked.
     public func instruments(tool: String) -> (metrics: MetricsFile?, progress: ProgressMeter?) {
-        (metricsFile.map { MetricsFile(path: $0, tool: tool, intervalSeconds: metricsIntervalSeconds) },
-         ProgressMeter.make(tool: tool, option: progress))
+        (
+            metricsFile.map { MetricsFile(path: $0, tool: tool, intervalSeconds: metricsIntervalSeconds) },
+            ProgressMeter.make(tool: tool, option: progress)
+        )
     }
 
     public func validate() throws {
-        guard (0...86_400).contains(metricsIntervalSeconds) else { throw ValidationError("--metrics-interval-seconds must be 0...86400") }
-        if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be 1...100000") }
-        if let maxLineBytes, !(1024...(64 << 20)).contains(maxLineBytes) { throw ValidationError("--max-line-bytes must be 1024...67108864") }
+        guard (0...86_400).contains(metricsIntervalSeconds) else {
+            throw ValidationError("--metrics-interval-seconds must be 0...86400")
+        }
+        if let batchSize, !(1...100_000).contains(batchSize) {
+            throw ValidationError("--batch-size must be 1...100000")
+        }
+        if let maxLineBytes, !(1024...(64 << 20)).contains(maxLineBytes) {
+            throw ValidationError("--max-line-bytes must be 1024...67108864")
+        }
     }
 
     public func loadConfig() throws -> TokConfig {
@@ -52,8 +78,9 @@ public struct CommonOptions: ParsableArguments {
     }
 
     public func runnerOptions(_ config: TokConfig) -> RunnerOptions {
-        RunnerOptions(maxLineBytes: maxLineBytes ?? config.engine.maxLineBytes,
-                      batchSize: batchSize ?? config.engine.batchSize, strict: strict)
+        RunnerOptions(
+            maxLineBytes: maxLineBytes ?? config.engine.maxLineBytes,
+            batchSize: batchSize ?? config.engine.batchSize, strict: strict)
     }
 }
 
@@ -66,7 +93,11 @@ extension Op: ExpressibleByArgument {}
 
 /// --wait and its limits, for the stages that watch a chain (tok-verify, tok-submit).
 public struct WaitOptions: ParsableArguments {
-    @Flag(name: .long, help: "Hold each batch until its records are final on chain (confirmation level reached, or failed) or --wait-timeout-milliseconds passes.")
+    @Flag(
+        name: .long,
+        help:
+            "Hold each batch until its records are final on chain (confirmation level reached, or failed) or --wait-timeout-milliseconds passes."
+    )
     public var wait = false
 
     @Option(name: .long, help: ArgumentHelp("How long --wait holds a batch, in milliseconds.", valueName: "ms"))
@@ -78,8 +109,12 @@ public struct WaitOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        guard (0...86_400_000).contains(waitTimeoutMilliseconds) else { throw ValidationError("--wait-timeout-milliseconds must be 0...86400000") }
-        guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-milliseconds must be 10...600000") }
+        guard (0...86_400_000).contains(waitTimeoutMilliseconds) else {
+            throw ValidationError("--wait-timeout-milliseconds must be 0...86400000")
+        }
+        guard (10...600_000).contains(pollMilliseconds) else {
+            throw ValidationError("--poll-milliseconds must be 10...600000")
+        }
     }
 
     public var policy: WaitPolicy? {
@@ -91,8 +126,10 @@ public struct WaitOptions: ParsableArguments {
 /// map every failure to a sysexits code with one clear line on stderr. Each
 /// returns the code; only the command (the argument parser) ends the process.
 public enum ToolMain {
-    public static func run(tool: String, options: CommonOptions,
-                           makeStage: (TokConfig, Logger) throws -> Stage) async -> SysExit {
+    public static func run(
+        tool: String, options: CommonOptions,
+        makeStage: (TokConfig, Logger) throws -> Stage
+    ) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         // A closed downstream pipe must surface as a write error, not kill us silently mid-batch.
         signal(SIGPIPE, SIG_IGN)
@@ -109,10 +146,14 @@ public enum ToolMain {
             runner = made
             let summary = try await made.run()
             let counts = summary.byStatus.keys.sorted().map { "\($0)=\(summary.byStatus[$0]!)" }.joined(separator: " ")
-            logger.info("done", metadata: ["lines": "\(summary.lines)", "records": "\(summary.outputs)", "statuses": "\(counts)"])
+            logger.info(
+                "done",
+                metadata: ["lines": "\(summary.lines)", "records": "\(summary.outputs)", "statuses": "\(counts)"])
             code = exitStatus(summary, strict: options.strict)
             if code == .unavailable {
-                TokLogging.write("\(tool): \(summary.operatorFaults) record(s) refused for the operator's setup (\(operatorFaultCodes(summary))); fix it and send them again\n")
+                TokLogging.write(
+                    "\(tool): \(summary.operatorFaults) record(s) refused for the operator's setup (\(operatorFaultCodes(summary))); fix it and send them again\n"
+                )
             }
         } catch {
             code = report(error, tool: tool)
@@ -124,7 +165,9 @@ public enum ToolMain {
     }
 
     /// Writes records produced without reading stdin (e.g. `tok-apply --open-payouts`).
-    public static func emit(tool: String, options: CommonOptions, produce: (TokConfig, Logger) throws -> [JSON]) async -> SysExit {
+    public static func emit(
+        tool: String, options: CommonOptions, produce: (TokConfig, Logger) throws -> [JSON]
+    ) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
@@ -152,8 +195,10 @@ public enum ToolMain {
     }
 
     /// tok-follow: writes a network's blocks until the tip (or for ever, or a bound).
-    public static func follow(tool: String, options: CommonOptions, network name: String, ledgerPath: String?,
-                              follow: FollowOptions) async -> SysExit {
+    public static func follow(
+        tool: String, options: CommonOptions, network name: String, ledgerPath: String?,
+        follow: FollowOptions
+    ) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         signal(SIGPIPE, SIG_IGN)
         let code: SysExit
@@ -169,14 +214,19 @@ public enum ToolMain {
             do { follower = try network.family.makeBlockFollower(for: network, logger: logger) } catch {
                 throw StageFailure(.unavailable, error.message)
             }
-            let stage = FollowStage(network: network, attestor: try attestor(config), follower: follower, options: follow,
-                                    ledgerPath: ledgerPath ?? config.database.url,
-                                    busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
-                                    logger: logger, config: config)
+            let stage = FollowStage(
+                network: network, attestor: try attestor(config), follower: follower, options: follow,
+                ledgerPath: ledgerPath ?? config.database.url,
+                busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds,
+                logger: logger, config: config)
             (stage.metrics, stage.progressMeter) = (metrics, progress)
             let summary = try await stage.run()
-            logger.info("done", metadata: ["network": "\(network.alias)", "connected": "\(summary.connected)",
-                                           "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)"])
+            logger.info(
+                "done",
+                metadata: [
+                    "network": "\(network.alias)", "connected": "\(summary.connected)",
+                    "disconnected": "\(summary.disconnected)", "tip": "\(summary.tipHeight ?? -1)",
+                ])
             code = .ok
         } catch {
             code = report(error, tool: tool)
@@ -190,13 +240,18 @@ public enum ToolMain {
     /// An operator's action on an existing ledger (resolutions): one
     /// transition in one batch transaction under the writer lock; its answer
     /// is one JSON line on standard output.
-    public static func operatorAction(tool: String, options: CommonOptions, database: String?, lockTimeoutMilliseconds: Int?,
-                                      action: @escaping (TokConfig, Ledger, Int64) throws -> JSON) async -> SysExit {
+    public static func operatorAction(
+        tool: String, options: CommonOptions, database: String?, lockTimeoutMilliseconds: Int?,
+        action: @escaping (TokConfig, Ledger, Int64) throws -> JSON
+    ) async -> SysExit {
         await emit(tool: tool, options: options) { config, logger in
             let target = try DatabaseTarget.resolve(argument: database, config: config)
-            if case .sqlite(let path) = target, access(path, F_OK) != 0 { throw StageFailure(.noInput, "no database at \(path)") }
-            let (lock, ledger) = try Ledger.openWriter(target: target, config: config,
-                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
+            if case .sqlite(let path) = target, access(path, F_OK) != 0 {
+                throw StageFailure(.noInput, "no database at \(path)")
+            }
+            let (lock, ledger) = try Ledger.openWriter(
+                target: target, config: config,
+                lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
             return try lock.withLock {
                 let now = Ledger.nowMilliseconds()
                 var answer: Result<JSON, Error> = .failure(StageFailure(.software, "no answer"))
@@ -211,8 +266,10 @@ public enum ToolMain {
 
     /// `tok-apply --check`: runs the invariant checks under the writer lock, so
     /// it never reads a state in the middle of a batch.
-    public static func check(tool: String, options: CommonOptions, database: String?,
-                             lockTimeoutMilliseconds: Int?) async -> SysExit {
+    public static func check(
+        tool: String, options: CommonOptions, database: String?,
+        lockTimeoutMilliseconds: Int?
+    ) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         let metrics = options.instruments(tool: tool).metrics
         var code: SysExit = .ok
@@ -223,8 +280,9 @@ public enum ToolMain {
             if case .sqlite(let path) = target, access(path, F_OK) != 0 {
                 throw StageFailure(.noInput, "no database at \(path)")
             }
-            let (lock, ledger) = try Ledger.openWriter(target: target, config: config,
-                                                       lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
+            let (lock, ledger) = try Ledger.openWriter(
+                target: target, config: config,
+                lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
             // Under the lock, so the check never sees a batch half-way.
             let violations = try lock.withLock { try ledger.checkInvariants() }
             for violation in violations { print("violation: \(violation)") }
@@ -243,17 +301,22 @@ public enum ToolMain {
 
     /// `tok-apply copy`: copies the ledger at `from` into the empty database at
     /// `to`, holding both writer locks, then proves the copy equal.
-    public static func copy(tool: String, options: CommonOptions, from: String, to: String,
-                            lockTimeoutMilliseconds: Int?) async -> SysExit {
+    public static func copy(
+        tool: String, options: CommonOptions, from: String, to: String,
+        lockTimeoutMilliseconds: Int?
+    ) async -> SysExit {
         let logger = TokLogging.logger(tool: tool, level: options.logLevel?.rawValue)
         let code: SysExit
         do {
             let config = try options.loadConfig()
             let source = DatabaseTarget(from), destination = DatabaseTarget(to)
             guard source != destination else { throw StageFailure(.usage, "--from and --to name the same database") }
-            if case .sqlite(let path) = source, access(path, F_OK) != 0 { throw StageFailure(.noInput, "no database at \(path)") }
-            let (sourceLock, sourceLedger) = try Ledger.openWriter(target: source, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds,
-                                                                   tool: tool, bindingTokenUnits: false, logger: logger)
+            if case .sqlite(let path) = source, access(path, F_OK) != 0 {
+                throw StageFailure(.noInput, "no database at \(path)")
+            }
+            let (sourceLock, sourceLedger) = try Ledger.openWriter(
+                target: source, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds,
+                tool: tool, bindingTokenUnits: false, logger: logger)
             let (destinationLock, destinationLedger) = try Ledger.openWriter(
                 target: destination, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool,
                 bindingTokenUnits: false, logger: logger)
@@ -262,7 +325,9 @@ public enum ToolMain {
             }
             for table in report.tables { print("table \(table)") }
             let rows = report.tables.reduce(0) { $0 + $1.rows }
-            print("ok: \(destination) is an equal copy of \(source): \(report.tables.count) tables, \(rows) rows, audit head \(report.auditHead), all invariants hold")
+            print(
+                "ok: \(destination) is an equal copy of \(source): \(report.tables.count) tables, \(rows) rows, audit head \(report.auditHead), all invariants hold"
+            )
             code = .ok
         } catch let mismatch as LedgerCopy.CopyMismatch {
             TokLogging.write("\(tool): copy: \(mismatch.message)\n")
@@ -301,7 +366,8 @@ public enum ToolMain {
             // would repeat it forever); the message names the database.
             case .unusable: return (.cantCreate, "database: \(store)")
             case .readOnly: return (.noPermission, "database: \(store)")
-            case .busy, .constraint, .notReady, .unavailable, .misuse, .other: return (.tempFailure, "database: \(store)")
+            case .busy, .constraint, .notReady, .unavailable, .misuse, .other:
+                return (.tempFailure, "database: \(store)")
             }
         case let batch as Ledger.BatchFailure:
             if case .abandoned(let cause) = batch { return classify(cause) }
@@ -337,8 +403,10 @@ public enum ToolMain {
 
     public static func attestor(_ config: TokConfig) throws -> Attestor {
         guard let settings = try config.attestationSettings() else {
-            throw ConfigError(file: config.file, key: "attestation",
-                              problem: "an attestation secret is required (secret, secret_env or secret_file, or $TOK_ATTESTATION_SECRET)")
+            throw ConfigError(
+                file: config.file, key: "attestation",
+                problem:
+                    "an attestation secret is required (secret, secret_env or secret_file, or $TOK_ATTESTATION_SECRET)")
         }
         return Attestor(settings: settings)
     }

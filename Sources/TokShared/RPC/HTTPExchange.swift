@@ -48,8 +48,10 @@ final class HTTPExchange: NSObject, URLSessionDataDelegate, @unchecked Sendable 
 
     /// Never answers a challenge with credentials: the Authorization header is already on the
     /// request, and a challenge only means the endpoint refused it.
-    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-                    completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
         lock.lock()
         pending[task.taskIdentifier]?.challengedResponse = challenge.failureResponse ?? task.response
         lock.unlock()

@@ -68,9 +68,11 @@ public final class JSONRPCClient: @unchecked Sendable {
     /// keeps its connections whatever this says.
     private let closesConnections: Bool
 
-    public init(url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int,
-                numbersAsText: Bool = false, closesConnections: Bool = false, network: String = "",
-                usesSocketTransport: Bool = true, logger: Logger) throws(TokError) {
+    public init(
+        url: String, user: String?, password: String?, timeoutMilliseconds: Int, retries: Int,
+        numbersAsText: Bool = false, closesConnections: Bool = false, network: String = "",
+        usesSocketTransport: Bool = true, logger: Logger
+    ) throws(TokError) {
         self.numbersAsText = numbersAsText
         self.closesConnections = closesConnections
         self.metricLabels = [("network", network)]
@@ -88,7 +90,8 @@ public final class JSONRPCClient: @unchecked Sendable {
         configuration.timeoutIntervalForRequest = TimeInterval(timeoutMilliseconds) / 1000
         configuration.timeoutIntervalForResource = TimeInterval(timeoutMilliseconds) / 1000
         configuration.httpMaximumConnectionsPerHost = JSONRPCClient.maxConnections
-        socketClient = usesSocketTransport ? SocketHTTPClientBox(url: parsed, timeoutMilliseconds: timeoutMilliseconds) : nil
+        socketClient =
+            usesSocketTransport ? SocketHTTPClientBox(url: parsed, timeoutMilliseconds: timeoutMilliseconds) : nil
         self.session = URLSession(configuration: configuration, delegate: exchange, delegateQueue: nil)
         self.logger = logger
     }
@@ -124,7 +127,8 @@ public final class JSONRPCClient: @unchecked Sendable {
         for call in calls { metrics.add(.rpcCalls, metricLabels + [("method", call.method)]) }
         let response: JSON
         do {
-            response = try await postWithRetries(bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)")
+            response = try await postWithRetries(
+                bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)")
         } catch {
             metrics.add(.rpcErrors, metricLabels + [("kind", "transport")])
             throw error
@@ -135,21 +139,27 @@ public final class JSONRPCClient: @unchecked Sendable {
             guard let id = item["id"]?.lenientInt64, id >= firstId, id < firstId + Int64(calls.count) else {
                 if let error = item["error"], calls.count == 1 {
                     // Some endpoints answer a malformed request with id null.
-                    results[0] = .failure(RPCCallError(code: error["code"]?.lenientInt64 ?? 0,
-                                                       message: error["message"]?.stringValue ?? "unknown error"))
+                    results[0] = .failure(
+                        RPCCallError(
+                            code: error["code"]?.lenientInt64 ?? 0,
+                            message: error["message"]?.stringValue ?? "unknown error"))
                 }
                 continue
             }
             let index = Int(id - firstId)
             if let error = item["error"], !error.isNull {
                 metrics.add(.rpcErrors, metricLabels + [("kind", "answer")])
-                results[index] = .failure(RPCCallError(code: error["code"]?.lenientInt64 ?? 0,
-                                                       message: error["message"]?.stringValue ?? "unknown error"))
+                results[index] = .failure(
+                    RPCCallError(
+                        code: error["code"]?.lenientInt64 ?? 0,
+                        message: error["message"]?.stringValue ?? "unknown error"))
             } else {
                 results[index] = .success(item["result"] ?? JSON.null())
             }
         }
-        return results.map { $0 ?? .failure(RPCCallError(code: -32603, message: "the endpoint returned no answer for this call")) }
+        return results.map {
+            $0 ?? .failure(RPCCallError(code: -32603, message: "the endpoint returned no answer for this call"))
+        }
     }
 
     private func postWithRetries(_ body: [UInt8], summary: String) async throws(TokError) -> JSON {
@@ -158,7 +168,8 @@ public final class JSONRPCClient: @unchecked Sendable {
         for attempt in 0...retries {
             if attempt > 0 {
                 MetricsRegistry.shared.add(.rpcRetries, metricLabels)
-                logger.warning("RPC retry", metadata: ["attempt": "\(attempt)", "call": "\(summary)", "problem": "\(lastProblem)"])
+                logger.warning(
+                    "RPC retry", metadata: ["attempt": "\(attempt)", "call": "\(summary)", "problem": "\(lastProblem)"])
                 try? await Task.sleep(nanoseconds: UInt64(backoffMilliseconds) * 1_000_000)
                 backoffMilliseconds = min(backoffMilliseconds * 2, JSONRPCClient.maxBackoffMilliseconds)
             }
@@ -198,7 +209,8 @@ public final class JSONRPCClient: @unchecked Sendable {
             }
             // Bitcoin-family nodes answer RPC errors with HTTP 500 and a JSON body; parse first.
             if numbersAsText {
-                do { bytes = try JSONNumberText.quotingNumbers(bytes, maxBytes: JSONRPCClient.maxResponseBytes) } catch {
+                do { bytes = try JSONNumberText.quotingNumbers(bytes, maxBytes: JSONRPCClient.maxResponseBytes) } catch
+                {
                     throw TokError(.rpcError, "unreadable RPC answer: \(error.message)")
                 }
             }
@@ -207,7 +219,9 @@ public final class JSONRPCClient: @unchecked Sendable {
                 return value
             }
             if statusCode == 401 || statusCode == 403 {
-                throw TokError(.rpcUnauthorized, "the RPC endpoint refused our credentials (HTTP \(statusCode)): check rpc_user and rpc_password")
+                throw TokError(
+                    .rpcUnauthorized,
+                    "the RPC endpoint refused our credentials (HTTP \(statusCode)): check rpc_user and rpc_password")
             }
             lastProblem = "HTTP \(statusCode), \(bytes.count) bytes that are not a JSON-RPC answer"
         }
@@ -242,11 +256,14 @@ struct SocketHTTPClientBox: Sendable {
     private let client: SocketHTTPClient
 
     init?(url: URL, timeoutMilliseconds: Int) {
-        guard let client = SocketHTTPClient(url: url,
-                                            connectTimeoutMilliseconds: min(timeoutMilliseconds, JSONRPCClient.maxConnectMilliseconds),
-                                            requestTimeoutMilliseconds: timeoutMilliseconds,
-                                            maxResponseBytes: JSONRPCClient.maxResponseBytes,
-                                            maxConnections: JSONRPCClient.maxConnections) else { return nil }
+        guard
+            let client = SocketHTTPClient(
+                url: url,
+                connectTimeoutMilliseconds: min(timeoutMilliseconds, JSONRPCClient.maxConnectMilliseconds),
+                requestTimeoutMilliseconds: timeoutMilliseconds,
+                maxResponseBytes: JSONRPCClient.maxResponseBytes,
+                maxConnections: JSONRPCClient.maxConnections)
+        else { return nil }
         self.client = client
     }
 

@@ -64,23 +64,31 @@ public final class SocketHTTPClient: @unchecked Sendable {
     private var waiters: [CheckedContinuation<SocketConnection?, Never>] = []
 
     /// nil unless `url` is `http://host[:port][/path]`: other schemes are not this client's.
-    public convenience init?(url: URL, connectTimeoutMilliseconds: Int, requestTimeoutMilliseconds: Int,
-                             maxResponseBytes: Int, maxConnections: Int) {
+    public convenience init?(
+        url: URL, connectTimeoutMilliseconds: Int, requestTimeoutMilliseconds: Int,
+        maxResponseBytes: Int, maxConnections: Int
+    ) {
         guard url.scheme?.lowercased() == "http", var host = url.host, !host.isEmpty,
-              url.user == nil, url.password == nil else { return nil }
+            url.user == nil, url.password == nil
+        else { return nil }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let port = url.port ?? 80
         guard (1...65535).contains(port) else { return nil }
         var target = url.path.isEmpty ? "/" : url.path
         if let query = url.query { target += "?" + query }
-        self.init(host: host, port: UInt16(port), target: target, connectTimeoutMilliseconds: connectTimeoutMilliseconds,
-                  requestTimeoutMilliseconds: requestTimeoutMilliseconds, maxResponseBytes: maxResponseBytes,
-                  maxConnections: maxConnections)
+        self.init(
+            host: host, port: UInt16(port), target: target, connectTimeoutMilliseconds: connectTimeoutMilliseconds,
+            requestTimeoutMilliseconds: requestTimeoutMilliseconds, maxResponseBytes: maxResponseBytes,
+            maxConnections: maxConnections)
     }
 
-    public init(host: String, port: UInt16, target: String, connectTimeoutMilliseconds: Int, requestTimeoutMilliseconds: Int,
-                maxResponseBytes: Int, maxConnections: Int) {
-        precondition(connectTimeoutMilliseconds > 0 && requestTimeoutMilliseconds > 0 && maxResponseBytes > 0 && maxConnections > 0)
+    public init(
+        host: String, port: UInt16, target: String, connectTimeoutMilliseconds: Int, requestTimeoutMilliseconds: Int,
+        maxResponseBytes: Int, maxConnections: Int
+    ) {
+        precondition(
+            connectTimeoutMilliseconds > 0 && requestTimeoutMilliseconds > 0 && maxResponseBytes > 0
+                && maxConnections > 0)
         self.host = host
         self.port = port
         self.target = target
@@ -113,7 +121,8 @@ public final class SocketHTTPClient: @unchecked Sendable {
         let bytes = message
 
         let reused = await acquire()
-        let outcome = await runBlocking { [self] cancellation -> Result<(HTTPResponse, SocketConnection?), HTTPTransportError> in
+        let outcome = await runBlocking {
+            [self] cancellation -> Result<(HTTPResponse, SocketConnection?), HTTPTransportError> in
             exchange(bytes, reused: reused, cancellation: cancellation)
         }
         switch outcome {
@@ -190,8 +199,10 @@ public final class SocketHTTPClient: @unchecked Sendable {
 
     /// Sends the request and reads the answer; on a reused connection that the server had
     /// closed meanwhile (nothing of an answer came back), once more on a new connection.
-    private func exchange(_ request: [UInt8], reused: SocketConnection?,
-                          cancellation: SocketCancellation) -> Result<(HTTPResponse, SocketConnection?), HTTPTransportError> {
+    private func exchange(
+        _ request: [UInt8], reused: SocketConnection?,
+        cancellation: SocketCancellation
+    ) -> Result<(HTTPResponse, SocketConnection?), HTTPTransportError> {
         let deadline = Deadline(milliseconds: requestTimeoutMilliseconds)
         var candidate = reused
         if let connection = candidate, !connection.looksUsable() {
@@ -205,10 +216,13 @@ public final class SocketHTTPClient: @unchecked Sendable {
                 connection = candidate
             } else {
                 do {
-                    connection = try SocketConnection.open(host: host, port: port,
-                                                           deadline: Deadline(milliseconds: min(connectTimeoutMilliseconds,
-                                                                                                requestTimeoutMilliseconds)),
-                                                           cancellation: cancellation)
+                    connection = try SocketConnection.open(
+                        host: host, port: port,
+                        deadline: Deadline(
+                            milliseconds: min(
+                                connectTimeoutMilliseconds,
+                                requestTimeoutMilliseconds)),
+                        cancellation: cancellation)
                 } catch {
                     return .failure(error)
                 }
@@ -228,8 +242,11 @@ public final class SocketHTTPClient: @unchecked Sendable {
                 cancellation.watch(-1)
                 connection.close()
                 // A shutdown() by cancel() shows up as a reset or an early end: say what it was.
-                if cancellation.isCancelled { return .failure(HTTPTransportError(.cancelled, "the task was cancelled")) }
-                let staleReuse = isReused && connection.receivedNothing
+                if cancellation.isCancelled {
+                    return .failure(HTTPTransportError(.cancelled, "the task was cancelled"))
+                }
+                let staleReuse =
+                    isReused && connection.receivedNothing
                     && (error.code == .connectionReset || error.code == .malformedResponse)
                 if staleReuse { continue }
                 return .failure(error)
@@ -239,12 +256,15 @@ public final class SocketHTTPClient: @unchecked Sendable {
 
     /// Status line, headers, then a body by Content-Length, by chunks, or up to the end of the
     /// connection; 1xx interim answers are skipped. Returns whether the connection can be reused.
-    private func readResponse(_ connection: SocketConnection, deadline: Deadline,
-                              cancellation: SocketCancellation) throws(HTTPTransportError) -> (HTTPResponse, Bool) {
+    private func readResponse(
+        _ connection: SocketConnection, deadline: Deadline,
+        cancellation: SocketCancellation
+    ) throws(HTTPTransportError) -> (HTTPResponse, Bool) {
         var headerBytes = 0
         func line() throws(HTTPTransportError) -> String {
-            let text = try connection.readLine(maxBytes: SocketHTTPClient.maxHeaderBytes - headerBytes,
-                                               deadline: deadline, cancellation: cancellation)
+            let text = try connection.readLine(
+                maxBytes: SocketHTTPClient.maxHeaderBytes - headerBytes,
+                deadline: deadline, cancellation: cancellation)
             headerBytes += text.utf8.count + 2
             return text
         }
@@ -252,8 +272,10 @@ public final class SocketHTTPClient: @unchecked Sendable {
             let statusLine = try line()
             let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].utf8.count == 3,
-                  let statusCode = Int(parts[1]), statusCode >= 100 else {
-                throw HTTPTransportError(.malformedResponse, "not an HTTP/1.x status line: \(SocketHTTPClient.excerpt(statusLine))")
+                let statusCode = Int(parts[1]), statusCode >= 100
+            else {
+                throw HTTPTransportError(
+                    .malformedResponse, "not an HTTP/1.x status line: \(SocketHTTPClient.excerpt(statusLine))")
             }
             let isHTTP10 = parts[0] == "HTTP/1.0"
             var contentLength: Int?
@@ -272,17 +294,23 @@ public final class SocketHTTPClient: @unchecked Sendable {
                 switch name {
                 case "content-length":
                     guard let length = Int(value), length >= 0, contentLength == nil || contentLength == length else {
-                        throw HTTPTransportError(.malformedResponse, "bad Content-Length: \(SocketHTTPClient.excerpt(value))")
+                        throw HTTPTransportError(
+                            .malformedResponse, "bad Content-Length: \(SocketHTTPClient.excerpt(value))")
                     }
                     contentLength = length
                 case "transfer-encoding":
-                    let codings = value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    let codings = value.lowercased().split(separator: ",").map {
+                        $0.trimmingCharacters(in: .whitespaces)
+                    }
                     guard codings.last == "chunked" else {
-                        throw HTTPTransportError(.malformedResponse, "unsupported Transfer-Encoding: \(SocketHTTPClient.excerpt(value))")
+                        throw HTTPTransportError(
+                            .malformedResponse, "unsupported Transfer-Encoding: \(SocketHTTPClient.excerpt(value))")
                     }
                     chunked = true
                 case "connection":
-                    connectionTokens += value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    connectionTokens += value.lowercased().split(separator: ",").map {
+                        $0.trimmingCharacters(in: .whitespaces)
+                    }
                 default:
                     break
                 }
@@ -299,11 +327,14 @@ public final class SocketHTTPClient: @unchecked Sendable {
                 try readChunked(connection, into: &body, deadline: deadline, cancellation: cancellation)
             } else if let contentLength {
                 guard contentLength <= maxResponseBytes else {
-                    throw HTTPTransportError(.responseTooLarge, "an answer of \(contentLength) bytes exceeds the limit of \(maxResponseBytes)")
+                    throw HTTPTransportError(
+                        .responseTooLarge,
+                        "an answer of \(contentLength) bytes exceeds the limit of \(maxResponseBytes)")
                 }
                 try connection.read(count: contentLength, into: &body, deadline: deadline, cancellation: cancellation)
             } else {
-                try connection.readToEnd(into: &body, maxBytes: maxResponseBytes, deadline: deadline, cancellation: cancellation)
+                try connection.readToEnd(
+                    into: &body, maxBytes: maxResponseBytes, deadline: deadline, cancellation: cancellation)
                 keepAlive = false
             }
             // Bytes after the answer were never asked for: the connection is out of step.
@@ -312,18 +343,23 @@ public final class SocketHTTPClient: @unchecked Sendable {
         }
     }
 
-    private func readChunked(_ connection: SocketConnection, into body: inout [UInt8], deadline: Deadline,
-                             cancellation: SocketCancellation) throws(HTTPTransportError) {
+    private func readChunked(
+        _ connection: SocketConnection, into body: inout [UInt8], deadline: Deadline,
+        cancellation: SocketCancellation
+    ) throws(HTTPTransportError) {
         while true {
             let sizeLine = try connection.readLine(maxBytes: 1024, deadline: deadline, cancellation: cancellation)
-            let sizeText = sizeLine.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first
+            let sizeText =
+                sizeLine.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first
                 .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             guard !sizeText.isEmpty, sizeText.utf8.count <= 15, let size = Int(sizeText, radix: 16), size >= 0 else {
-                throw HTTPTransportError(.malformedResponse, "bad chunk size line: \(SocketHTTPClient.excerpt(sizeLine))")
+                throw HTTPTransportError(
+                    .malformedResponse, "bad chunk size line: \(SocketHTTPClient.excerpt(sizeLine))")
             }
             if size == 0 { break }
             guard size <= maxResponseBytes - body.count else {
-                throw HTTPTransportError(.responseTooLarge, "a chunked answer exceeds the limit of \(maxResponseBytes) bytes")
+                throw HTTPTransportError(
+                    .responseTooLarge, "a chunked answer exceeds the limit of \(maxResponseBytes) bytes")
             }
             try connection.read(count: size, into: &body, deadline: deadline, cancellation: cancellation)
             guard try connection.readLine(maxBytes: 2, deadline: deadline, cancellation: cancellation).isEmpty else {
@@ -333,15 +369,18 @@ public final class SocketHTTPClient: @unchecked Sendable {
         // Trailer fields, ignored, up to the empty line.
         var trailerBytes = 0
         while true {
-            let trailer = try connection.readLine(maxBytes: SocketHTTPClient.maxHeaderBytes - trailerBytes,
-                                                  deadline: deadline, cancellation: cancellation)
+            let trailer = try connection.readLine(
+                maxBytes: SocketHTTPClient.maxHeaderBytes - trailerBytes,
+                deadline: deadline, cancellation: cancellation)
             if trailer.isEmpty { return }
             trailerBytes += trailer.utf8.count + 2
         }
     }
 
     static func excerpt(_ text: some StringProtocol) -> String {
-        let printable = text.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?" }
+        let printable = text.unicodeScalars.prefix(80).map {
+            $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?"
+        }
         return "\"" + String(printable) + (text.unicodeScalars.count > 80 ? "…" : "") + "\""
     }
 }
@@ -419,8 +458,10 @@ final class SocketConnection: @unchecked Sendable {
 
     var hasBufferedBytes: Bool { start < buffer.count }
 
-    static func open(host: String, port: UInt16, deadline: Deadline,
-                     cancellation: SocketCancellation) throws(HTTPTransportError) -> SocketConnection {
+    static func open(
+        host: String, port: UInt16, deadline: Deadline,
+        cancellation: SocketCancellation
+    ) throws(HTTPTransportError) -> SocketConnection {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG
@@ -436,8 +477,10 @@ final class SocketConnection: @unchecked Sendable {
         while let info = entry {
             entry = info.pointee.ai_next
             if cancellation.isCancelled { throw HTTPTransportError(.cancelled, "the task was cancelled") }
-            let descriptor = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-                                    | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            let descriptor = socket(
+                info.pointee.ai_family,
+                Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                    | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
             guard descriptor >= 0 else {
                 lastError = HTTPTransportError(.socketError, "socket(): \(String(cString: strerror(errno)))")
                 continue
@@ -447,8 +490,9 @@ final class SocketConnection: @unchecked Sendable {
             _ = setsockopt(descriptor, Int32(IPPROTO_TCP), tcpNoDelay, &on, socklen_t(MemoryLayout<Int32>.size))
             connection.armQuickAck()
             do {
-                try connection.connect(info.pointee.ai_addr, info.pointee.ai_addrlen, host: host, port: port,
-                                       deadline: deadline, cancellation: cancellation)
+                try connection.connect(
+                    info.pointee.ai_addr, info.pointee.ai_addrlen, host: host, port: port,
+                    deadline: deadline, cancellation: cancellation)
                 return connection
             } catch {
                 connection.close()
@@ -459,13 +503,16 @@ final class SocketConnection: @unchecked Sendable {
         throw lastError
     }
 
-    private func connect(_ address: UnsafeMutablePointer<sockaddr>, _ length: socklen_t, host: String, port: UInt16,
-                         deadline: Deadline, cancellation: SocketCancellation) throws(HTTPTransportError) {
+    private func connect(
+        _ address: UnsafeMutablePointer<sockaddr>, _ length: socklen_t, host: String, port: UInt16,
+        deadline: Deadline, cancellation: SocketCancellation
+    ) throws(HTTPTransportError) {
         cancellation.watch(descriptor)
         defer { cancellation.watch(-1) }
         if Glibc.connect(descriptor, address, length) == 0 { return }
         guard errno == EINPROGRESS else { throw SocketConnection.error(errno, "connect to \(host):\(port)") }
-        try wait(for: Int16(POLLOUT), deadline: deadline, cancellation: cancellation, doing: "connecting to \(host):\(port)")
+        try wait(
+            for: Int16(POLLOUT), deadline: deadline, cancellation: cancellation, doing: "connecting to \(host):\(port)")
         var problem: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &problem, &size) == 0 else {
@@ -491,7 +538,8 @@ final class SocketConnection: @unchecked Sendable {
             if count > 0 {
                 sent += count
             } else if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                try wait(for: Int16(POLLOUT), deadline: deadline, cancellation: cancellation, doing: "sending the request")
+                try wait(
+                    for: Int16(POLLOUT), deadline: deadline, cancellation: cancellation, doing: "sending the request")
             } else if count < 0 && errno == EINTR {
                 continue
             } else {
@@ -501,7 +549,9 @@ final class SocketConnection: @unchecked Sendable {
     }
 
     /// One line without its CRLF (a bare LF is accepted too), of at most `maxBytes`.
-    func readLine(maxBytes: Int, deadline: Deadline, cancellation: SocketCancellation) throws(HTTPTransportError) -> String {
+    func readLine(
+        maxBytes: Int, deadline: Deadline, cancellation: SocketCancellation
+    ) throws(HTTPTransportError) -> String {
         // Bytes after `start` already searched; an offset, since fill() moves the buffer's contents.
         var scannedBytes = 0
         while true {
@@ -516,22 +566,27 @@ final class SocketConnection: @unchecked Sendable {
             scannedBytes = buffer.count - start
             guard buffer.count - start <= maxBytes + 1 else { break }
             guard try fill(deadline: deadline, cancellation: cancellation) else {
-                throw HTTPTransportError(receivedNothing ? .connectionReset : .malformedResponse,
-                                         receivedNothing ? "the server closed the connection without answering"
-                                                         : "the connection ended inside the answer's headers")
+                throw HTTPTransportError(
+                    receivedNothing ? .connectionReset : .malformedResponse,
+                    receivedNothing
+                        ? "the server closed the connection without answering"
+                        : "the connection ended inside the answer's headers")
             }
         }
         throw HTTPTransportError(.malformedResponse, "a line of the answer's headers is longer than \(maxBytes) bytes")
     }
 
     /// Exactly `count` bytes, appended to `body`.
-    func read(count: Int, into body: inout [UInt8], deadline: Deadline, cancellation: SocketCancellation) throws(HTTPTransportError) {
+    func read(
+        count: Int, into body: inout [UInt8], deadline: Deadline, cancellation: SocketCancellation
+    ) throws(HTTPTransportError) {
         body.reserveCapacity(body.count + count)
         var left = count
         while left > 0 {
             if start == buffer.count {
                 guard try fill(deadline: deadline, cancellation: cancellation, direct: left) else {
-                    throw HTTPTransportError(.malformedResponse, "the connection ended \(left) bytes before the end of the answer")
+                    throw HTTPTransportError(
+                        .malformedResponse, "the connection ended \(left) bytes before the end of the answer")
                 }
             }
             let take = min(left, buffer.count - start)
@@ -542,11 +597,14 @@ final class SocketConnection: @unchecked Sendable {
     }
 
     /// Everything up to the end of the connection, appended to `body`, at most `maxBytes` in all.
-    func readToEnd(into body: inout [UInt8], maxBytes: Int, deadline: Deadline, cancellation: SocketCancellation) throws(HTTPTransportError) {
+    func readToEnd(
+        into body: inout [UInt8], maxBytes: Int, deadline: Deadline, cancellation: SocketCancellation
+    ) throws(HTTPTransportError) {
         while true {
             if start < buffer.count {
                 guard buffer.count - start <= maxBytes - body.count else {
-                    throw HTTPTransportError(.responseTooLarge, "an answer without a length exceeds the limit of \(maxBytes) bytes")
+                    throw HTTPTransportError(
+                        .responseTooLarge, "an answer without a length exceeds the limit of \(maxBytes) bytes")
                 }
                 body.append(contentsOf: buffer[start...])
                 start = buffer.count
@@ -556,7 +614,9 @@ final class SocketConnection: @unchecked Sendable {
     }
 
     /// Reads what the socket has into the buffer (at least `direct` bytes of room); false at the end of the connection.
-    private func fill(deadline: Deadline, cancellation: SocketCancellation, direct: Int = 0) throws(HTTPTransportError) -> Bool {
+    private func fill(
+        deadline: Deadline, cancellation: SocketCancellation, direct: Int = 0
+    ) throws(HTTPTransportError) -> Bool {
         if start > 0 {
             buffer.removeSubrange(0..<start)
             start = 0
@@ -579,7 +639,8 @@ final class SocketConnection: @unchecked Sendable {
             if count == 0 { return false }
             switch errno {
             case EAGAIN, EWOULDBLOCK:
-                try wait(for: Int16(POLLIN), deadline: deadline, cancellation: cancellation, doing: "waiting for the answer")
+                try wait(
+                    for: Int16(POLLIN), deadline: deadline, cancellation: cancellation, doing: "waiting for the answer")
             case EINTR:
                 continue
             default:
@@ -590,13 +651,18 @@ final class SocketConnection: @unchecked Sendable {
 
     private func armQuickAck() {
         var on: Int32 = 1
-        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), SocketConnection.tcpQuickAck, &on, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(
+            descriptor, Int32(IPPROTO_TCP), SocketConnection.tcpQuickAck, &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private func wait(for events: Int16, deadline: Deadline, cancellation: SocketCancellation,
-                      doing: String) throws(HTTPTransportError) {
+    private func wait(
+        for events: Int16, deadline: Deadline, cancellation: SocketCancellation,
+        doing: String
+    ) throws(HTTPTransportError) {
         while true {
-            if cancellation.isCancelled { throw HTTPTransportError(.cancelled, "the task was cancelled while \(doing)") }
+            if cancellation.isCancelled {
+                throw HTTPTransportError(.cancelled, "the task was cancelled while \(doing)")
+            }
             let remaining = deadline.remainingMilliseconds
             guard remaining > 0 else { throw HTTPTransportError(.timedOut, "timed out \(doing)") }
             var entry = pollfd(fd: descriptor, events: events, revents: 0)
@@ -610,7 +676,8 @@ final class SocketConnection: @unchecked Sendable {
         let reason = String(cString: strerror(number))
         switch number {
         case ECONNREFUSED: return HTTPTransportError(.connectionRefused, "\(doing): \(reason)")
-        case ECONNRESET, EPIPE, ECONNABORTED, ENOTCONN: return HTTPTransportError(.connectionReset, "\(doing): \(reason)")
+        case ECONNRESET, EPIPE, ECONNABORTED, ENOTCONN:
+            return HTTPTransportError(.connectionReset, "\(doing): \(reason)")
         case ETIMEDOUT: return HTTPTransportError(.timedOut, "\(doing): \(reason)")
         default: return HTTPTransportError(.socketError, "\(doing): \(reason)")
         }

@@ -41,7 +41,9 @@ public struct Attestor: Sendable {
             throw TokError(.attestationInvalid, "the attestation is not from tok-\(stage.rawValue)")
         }
         guard attestation.string(at: "key_id") == keyId else {
-            throw TokError(.attestationInvalid, "the attestation names key \(attestation.string(at: "key_id") ?? "?"), this engine holds \(keyId)")
+            throw TokError(
+                .attestationInvalid,
+                "the attestation names key \(attestation.string(at: "key_id") ?? "?"), this engine holds \(keyId)")
         }
         guard let macText = attestation.string(at: "mac"), let claimed = Hex.decode(macText), claimed.count == 32 else {
             throw TokError(.attestationInvalid, "the attestation's mac is not 32 bytes of hex")
@@ -50,7 +52,9 @@ public struct Attestor: Sendable {
         let expected = mac(record, stage: stage)
         record.set(Field.attestation, attestation)
         guard Hashing.constantTimeEqual(claimed, expected) else {
-            throw TokError(.attestationInvalid, "the record does not match its attestation: it was changed after tok-\(stage.rawValue)")
+            throw TokError(
+                .attestationInvalid,
+                "the record does not match its attestation: it was changed after tok-\(stage.rawValue)")
         }
     }
 

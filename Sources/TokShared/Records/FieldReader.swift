@@ -14,7 +14,9 @@ public struct FieldReader {
     }
 
     /// The object under `key` of a record, or `missing` when it is absent or not an object.
-    public static func section(_ record: JSON, _ key: String, missing: ErrorCode = .missingField) throws(TokError) -> FieldReader {
+    public static func section(
+        _ record: JSON, _ key: String, missing: ErrorCode = .missingField
+    ) throws(TokError) -> FieldReader {
         guard let value = record[key], value.isObject else {
             throw TokError(missing, record.has(key) ? "\(key) must be an object" : "\(key) is required")
         }
@@ -71,15 +73,18 @@ public struct FieldReader {
 
     public func bool(_ key: String, default value: Bool) throws(TokError) -> Bool {
         guard has(key) else { return value }
-        guard let flag = object[key]?.boolValue else { throw TokError(.badFieldType, "\(pathOf(key)) must be true or false") }
+        guard let flag = object[key]?.boolValue else {
+            throw TokError(.badFieldType, "\(pathOf(key)) must be true or false")
+        }
         return flag
     }
 
     /// A nested object.
     public func section(_ key: String) throws(TokError) -> FieldReader {
         guard let value = object[key], value.isObject else {
-            throw TokError(has(key) ? .badFieldType : .missingField,
-                           has(key) ? "\(pathOf(key)) must be an object" : "\(pathOf(key)) is required")
+            throw TokError(
+                has(key) ? .badFieldType : .missingField,
+                has(key) ? "\(pathOf(key)) must be an object" : "\(pathOf(key)) is required")
         }
         return FieldReader(value, path: pathOf(key))
     }
@@ -87,7 +92,9 @@ public struct FieldReader {
     /// The elements of an array member, at most `limit` of them, or nil when absent.
     public func optionalArray(_ key: String, limit: Int) throws(TokError) -> [JSON]? {
         guard has(key) else { return nil }
-        guard let value = object[key], value.kind == .array else { throw TokError(.badFieldType, "\(pathOf(key)) must be a list") }
+        guard let value = object[key], value.kind == .array else {
+            throw TokError(.badFieldType, "\(pathOf(key)) must be a list")
+        }
         let elements = value.arrayElements
         guard elements.count <= limit else {
             throw TokError(.badFieldType, "\(pathOf(key)) holds \(elements.count) entries, more than \(limit)")

@@ -33,7 +33,8 @@ public struct NonceFill: Sendable {
     public static func read(_ record: JSON, attestor: Attestor, config: TokConfig) throws(TokError) -> NonceFill {
         if record.status == .validated { try attestor.check(record, stage: .apply) }
         guard let validated = record[Field.validated], let chainText = validated.string(at: "network"),
-              let sender = validated.string(at: "sender"), let nonce = validated["nonce"]?.int64Value, nonce >= 0 else {
+            let sender = validated.string(at: "sender"), let nonce = validated["nonce"]?.int64Value, nonce >= 0
+        else {
             throw TokError(.missingField, "a nonce_fill record needs validated.network, sender and nonce")
         }
         guard let chain = try? ChainId(parsing: chainText), let network = config.network(chain: chain) else {
@@ -42,7 +43,8 @@ public struct NonceFill: Sendable {
         guard let mapping = network.assets.first(where: { $0.isNative }) else {
             throw TokError(.assetNotConfigured, "network \(network.alias) maps no native coin to pay a nonce filler in")
         }
-        return NonceFill(requestId: try RequestResolver.checkRequestId(record), network: network, sender: sender,
-                         nonce: UInt64(nonce), mapping: mapping)
+        return NonceFill(
+            requestId: try RequestResolver.checkRequestId(record), network: network, sender: sender,
+            nonce: UInt64(nonce), mapping: mapping)
     }
 }

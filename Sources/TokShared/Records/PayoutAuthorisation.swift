@@ -29,8 +29,10 @@ public struct PayoutAuthorisation: Sendable, Equatable {
     public var maxFee: UInt256
     public var expiresUnixSeconds: Int64
 
-    public init(deployment: String, requestId: String, source: String, destination: String, token: String,
-                quantity: UInt256, maxFee: UInt256, expiresUnixSeconds: Int64) {
+    public init(
+        deployment: String, requestId: String, source: String, destination: String, token: String,
+        quantity: UInt256, maxFee: UInt256, expiresUnixSeconds: Int64
+    ) {
         self.deployment = deployment
         self.requestId = requestId
         self.source = source
@@ -71,13 +73,20 @@ public struct PayoutAuthorisation: Sendable, Equatable {
 
     /// Checks a signature over the message by the source account's key.
     /// The family decides the signature scheme (EIP-191 on eip155 chains).
-    public func verifySignature(_ signature: String, signer address: String, family: ChainFamily, chain: ChainId) throws(TokError) {
+    public func verifySignature(
+        _ signature: String, signer address: String, family: ChainFamily, chain: ChainId
+    ) throws(TokError) {
         do {
             try family.verifyMessageSignature(message: message, signature: signature, address: address, chain: chain)
         } catch {
             // Say why an old client's signature fails, rather than only that it does.
-            if (try? family.verifyMessageSignature(message: version1Message, signature: signature, address: address, chain: chain)) != nil {
-                throw TokError(.badSignature, "the signature is over the \(PayoutAuthorisation.version1Header) message, which binds no deployment and is no longer accepted: sign the \(PayoutAuthorisation.header) message (tok-validate --payout-message)")
+            if (try? family.verifyMessageSignature(
+                message: version1Message, signature: signature, address: address, chain: chain)) != nil
+            {
+                throw TokError(
+                    .badSignature,
+                    "the signature is over the \(PayoutAuthorisation.version1Header) message, which binds no deployment and is no longer accepted: sign the \(PayoutAuthorisation.header) message (tok-validate --payout-message)"
+                )
             }
             throw error
         }

@@ -25,7 +25,8 @@ public struct PayoutTx: Sendable, Equatable {
     }
 
     public init(row: PayoutRow) {
-        self.init(chain: row.destinationChain, tx: row.tx, rawHex: row.rawTx, sender: row.sender, spendGuard: row.spendGuard)
+        self.init(
+            chain: row.destinationChain, tx: row.tx, rawHex: row.rawTx, sender: row.sender, spendGuard: row.spendGuard)
     }
 
     public var nonce: UInt64? { spendGuard.nonce }
@@ -74,7 +75,9 @@ public struct PayoutTx: Sendable, Equatable {
             throw TokError(.missingField, "payout_tx is required")
         }
         func text(_ object: JSON, _ key: String, _ path: String) throws(TokError) -> String {
-            guard let value = object.string(at: key), !value.isEmpty else { throw TokError(.missingField, "\(path).\(key) is required") }
+            guard let value = object.string(at: key), !value.isEmpty else {
+                throw TokError(.missingField, "\(path).\(key) is required")
+            }
             return value
         }
         func count(_ object: JSON, _ key: String, _ path: String) throws(TokError) -> UInt64? {
@@ -111,8 +114,9 @@ public struct PayoutTx: Sendable, Equatable {
         case (_?, false), (nil, true):
             throw TokError(.conflictingRecord, "payout_tx must name either a nonce or the coins it spends")
         }
-        return PayoutTx(chain: try text(object, "chain", "payout_tx"), tx: tx, rawHex: try text(object, "raw", "payout_tx"),
-                        sender: try text(object, "sender", "payout_tx"), spendGuard: spendGuard)
+        return PayoutTx(
+            chain: try text(object, "chain", "payout_tx"), tx: tx, rawHex: try text(object, "raw", "payout_tx"),
+            sender: try text(object, "sender", "payout_tx"), spendGuard: spendGuard)
     }
 
     /// The signed bytes as a SignedPayout for a payout channel.

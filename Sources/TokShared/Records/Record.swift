@@ -47,29 +47,29 @@ public enum Op: String, Sendable, CaseIterable {
 /// Where a record stands in the flow; each stage handles records in the
 /// states it owns and passes every other record through unchanged.
 public enum RecordStatus: String, Sendable, CaseIterable {
-    case validated      // tok-validate accepted the request
-    case pending        // tok-verify found it below the confirmation level
-    case verified       // tok-verify proved the deposit and attested it
-    case credited       // tok-apply credited the deposit
-    case duplicate      // tok-apply had already credited this chain transaction
-    case answered       // tok-apply answered a balance or status query
-    case rejected       // some stage refused it; see `error`
+    case validated  // tok-validate accepted the request
+    case pending  // tok-verify found it below the confirmation level
+    case verified  // tok-verify proved the deposit and attested it
+    case credited  // tok-apply credited the deposit
+    case duplicate  // tok-apply had already credited this chain transaction
+    case answered  // tok-apply answered a balance or status query
+    case rejected  // some stage refused it; see `error`
 
     // Payouts (and the payout half of transfers).
-    case signed         // tok-verify checked the authorisation and signed the destination transaction
-    case prepared       // tok-apply locked quantity + fee and recorded the transaction
-    case submitted      // tok-submit handed the transaction to the destination chain
-    case confirmed      // tok-submit saw it reach the confirmation level
-    case failed         // tok-submit saw it fail for good (reverted, or can never be mined)
-    case inFlight = "in_flight"     // tok-apply recorded the submission
-    case paid                       // tok-apply committed: the payout is final
-    case rolledBack = "rolled_back" // tok-apply rolled back: funds unlocked, failure fee charged
+    case signed  // tok-verify checked the authorisation and signed the destination transaction
+    case prepared  // tok-apply locked quantity + fee and recorded the transaction
+    case submitted  // tok-submit handed the transaction to the destination chain
+    case confirmed  // tok-submit saw it reach the confirmation level
+    case failed  // tok-submit saw it fail for good (reverted, or can never be mined)
+    case inFlight = "in_flight"  // tok-apply recorded the submission
+    case paid  // tok-apply committed: the payout is final
+    case rolledBack = "rolled_back"  // tok-apply rolled back: funds unlocked, failure fee charged
 
     // Blocks.
-    case observed       // tok-follow read the block on the node's main chain (attested)
-    case disconnected   // tok-follow saw the block leave the main chain (attested)
-    case connected      // tok-apply took the block: its events are in the ledger
-    case undone         // tok-apply undid the block from its undo data
+    case observed  // tok-follow read the block on the node's main chain (attested)
+    case disconnected  // tok-follow saw the block leave the main chain (attested)
+    case connected  // tok-apply took the block: its events are in the ledger
+    case undone  // tok-apply undid the block from its undo data
 }
 
 /// The stage names used in `error.stage`.
@@ -108,8 +108,10 @@ extension JSON {
     /// A rejection record for a line that could not be read as an object.
     /// The raw text is kept (as text when it is UTF-8, else base64) so the
     /// operator can repair and replay it.
-    public static func rejectedLine(number: Int, error: TokError, raw: ArraySlice<UInt8>?, prefix: [UInt8]? = nil,
-                                    totalBytes: Int? = nil) -> JSON {
+    public static func rejectedLine(
+        number: Int, error: TokError, raw: ArraySlice<UInt8>?, prefix: [UInt8]? = nil,
+        totalBytes: Int? = nil
+    ) -> JSON {
         let record = JSON.object()
         record.reject(stage: .read, error, line: number)
         let input = JSON.object()

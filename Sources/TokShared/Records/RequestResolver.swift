@@ -39,10 +39,12 @@ public struct RequestResolver: Sendable {
             if record.has(Field.id) { throw TokError(.badFieldType, "id must be a string") }
             throw TokError(.missingField, "id is required")
         }
-        let allowed = !id.isEmpty && id.utf8.count <= maxRequestIdLength && id.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
-        }
+        let allowed =
+            !id.isEmpty && id.utf8.count <= maxRequestIdLength
+            && id.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+            }
         guard allowed else {
             throw TokError(.badRequestId, "id must be 1-\(maxRequestIdLength) characters of A-Z a-z 0-9 . _ : -")
         }
@@ -55,7 +57,8 @@ public struct RequestResolver: Sendable {
             throw TokError(.missingField, "op is required")
         }
         guard let op = Op(rawValue: text) else {
-            throw TokError(.unknownOp, "op \"\(text)\" is not one of \(Op.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw TokError(
+                .unknownOp, "op \"\(text)\" is not one of \(Op.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return op
     }
@@ -68,7 +71,9 @@ public struct RequestResolver: Sendable {
 
     static func requiredString(_ object: JSON, _ key: String, path: String) throws(TokError) -> String {
         if let text = object.string(at: key), !text.isEmpty { return text }
-        guard let kind = object.kind(at: key), kind != .null else { throw TokError(.missingField, "\(path).\(key) is required") }
+        guard let kind = object.kind(at: key), kind != .null else {
+            throw TokError(.missingField, "\(path).\(key) is required")
+        }
         throw TokError(.badFieldType, "\(path).\(key) must be a non-empty string")
     }
 
@@ -112,7 +117,9 @@ public struct RequestResolver: Sendable {
             throw TokError(.missingField, "\(path).network is required when \(path).account is not a CAIP-10 id")
         }
         if let accountChain, accountChain != network.chain {
-            throw TokError(.accountNetworkMismatch, "\(path).account is on \(accountChain) but \(path).network is \(network.chain)")
+            throw TokError(
+                .accountNetworkMismatch, "\(path).account is on \(accountChain) but \(path).network is \(network.chain)"
+            )
         }
         let address = try network.family.canonicalAddress(addressText, chain: network.chain)
         let mapping = try config.assetMapping(token: tokenText, on: network)
@@ -131,7 +138,11 @@ public struct RequestResolver: Sendable {
         let txText = try RequestResolver.requiredString(deposit, "tx", path: Field.deposit)
         let tx = try network.family.canonicalTxId(txText)
         let id: String
-        if let givenId { id = givenId } else { id = try RequestResolver.derivedDepositId(chain: network.chainText, tx: tx) }
+        if let givenId {
+            id = givenId
+        } else {
+            id = try RequestResolver.derivedDepositId(chain: network.chainText, tx: tx)
+        }
         return ResolvedDeposit(requestId: id, network: network, mapping: mapping, address: address, tx: tx)
     }
 
@@ -144,7 +155,9 @@ public struct RequestResolver: Sendable {
     public static func derivedDepositId(chain: String, tx: String) throws(TokError) -> String {
         let id = "deposit:" + chain + ":" + tx
         guard id.utf8.count <= maxRequestIdLength else {
-            throw TokError(.missingField, "id is required (the derived id deposit:CHAIN:TX would be over \(maxRequestIdLength) characters)")
+            throw TokError(
+                .missingField,
+                "id is required (the derived id deposit:CHAIN:TX would be over \(maxRequestIdLength) characters)")
         }
         return id
     }
@@ -198,7 +211,9 @@ extension RequestResolver {
 
     /// Reads an amount field: a decimal string, or a JSON integer when exact.
     static func amount(_ record: JSON, _ key: String, path: String) throws(TokError) -> UInt256 {
-        guard let kind = record.kind(at: key), kind != .null else { throw TokError(.missingField, "\(path) is required") }
+        guard let kind = record.kind(at: key), kind != .null else {
+            throw TokError(.missingField, "\(path) is required")
+        }
         switch kind {
         case .string:
             do { return try UInt256(decimal: record.string(at: key)!) } catch {
@@ -217,17 +232,23 @@ extension RequestResolver {
 
     /// `requireSignature: false` resolves an unsigned request, to produce the
     /// message its source account must sign (`tok-validate --payout-message`).
-    public func resolvePayout(_ record: JSON, nowUnixSeconds: Int64, requireSignature: Bool = true) throws(TokError) -> ResolvedPayout {
+    public func resolvePayout(
+        _ record: JSON, nowUnixSeconds: Int64, requireSignature: Bool = true
+    ) throws(TokError) -> ResolvedPayout {
         let id = try RequestResolver.checkRequestId(record)
         let source = try RequestResolver.requiredObject(record, Field.source)
         let (sourceNetwork, sourceAddress, sourceMapping) = try resolveEndpoint(source, path: Field.source)
         let destination = try RequestResolver.requiredObject(record, Field.destination)
-        let (destinationNetwork, destinationAddress, destinationMapping) = try resolveEndpoint(destination, path: Field.destination)
+        let (destinationNetwork, destinationAddress, destinationMapping) = try resolveEndpoint(
+            destination, path: Field.destination)
         guard sourceMapping.token == destinationMapping.token else {
-            throw TokError(.tokenMismatch, "source token \(sourceMapping.token) and destination token \(destinationMapping.token) differ")
+            throw TokError(
+                .tokenMismatch,
+                "source token \(sourceMapping.token) and destination token \(destinationMapping.token) differ")
         }
         guard destinationMapping.payoutEnabled else {
-            throw TokError(.payoutDisabled, "payouts of \(destinationMapping.token) on \(destinationNetwork.alias) are disabled")
+            throw TokError(
+                .payoutDisabled, "payouts of \(destinationMapping.token) on \(destinationNetwork.alias) are disabled")
         }
         guard let token = config.token(alias: sourceMapping.token) else {
             throw TokError(.unknownToken, "token \(sourceMapping.token) is not configured")
@@ -236,20 +257,30 @@ extension RequestResolver {
         // Amounts: source units in the request, ledger units in the books, destination units on chain.
         let quantityInSource = try RequestResolver.amount(record, Field.quantity, path: Field.quantity)
         guard !quantityInSource.isZero else { throw TokError(.belowMinimum, "quantity is zero") }
-        let quantity = try UInt256.convert(quantityInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals,
-                                           what: "quantity (in the ledger's units)")
-        guard let destinationAmount = UInt256.convertExactly(quantity, fromDecimals: token.decimals, toDecimals: destinationMapping.decimals) else {
-            throw TokError(.amountNotExact, "quantity \(quantityInSource) (\(sourceMapping.decimals) decimals) has no exact equivalent in \(destinationMapping.decimals) decimals on \(destinationNetwork.alias)")
+        let quantity = try UInt256.convert(
+            quantityInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals,
+            what: "quantity (in the ledger's units)")
+        guard
+            let destinationAmount = UInt256.convertExactly(
+                quantity, fromDecimals: token.decimals, toDecimals: destinationMapping.decimals)
+        else {
+            throw TokError(
+                .amountNotExact,
+                "quantity \(quantityInSource) (\(sourceMapping.decimals) decimals) has no exact equivalent in \(destinationMapping.decimals) decimals on \(destinationNetwork.alias)"
+            )
         }
         guard quantity >= destinationMapping.minimumPayout else {
-            throw TokError(.belowMinimum, "quantity is below the minimum payout of \(destinationMapping.minimumPayout) (ledger units)")
+            throw TokError(
+                .belowMinimum,
+                "quantity is below the minimum payout of \(destinationMapping.minimumPayout) (ledger units)")
         }
         guard let fee = destinationMapping.payoutFee(quantity: quantity), quantity.adding(fee) != nil else {
             throw TokError(.amountOverflow, "quantity plus fee overflows")
         }
         let maxFeeInSource = try RequestResolver.amount(record, "max_fee", path: "max_fee")
-        let maxFee = try UInt256.convert(maxFeeInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals,
-                                         what: "max_fee (in the ledger's units)")
+        let maxFee = try UInt256.convert(
+            maxFeeInSource, fromDecimals: sourceMapping.decimals, toDecimals: token.decimals,
+            what: "max_fee (in the ledger's units)")
         guard fee <= maxFee else {
             throw TokError(.feeExceedsMax, "the fee is \(fee) ledger units, more than max_fee \(maxFee)")
         }
@@ -257,24 +288,29 @@ extension RequestResolver {
         let expires = try RequestResolver.expiry(record)
         guard expires > nowUnixSeconds else { throw TokError(.expired, "the authorisation expired at \(expires)") }
         guard expires <= nowUnixSeconds + RequestResolver.maxAuthorisationSeconds else {
-            throw TokError(.expired, "expires is more than \(RequestResolver.maxAuthorisationSeconds / 86400) days ahead")
+            throw TokError(
+                .expired, "expires is more than \(RequestResolver.maxAuthorisationSeconds / 86400) days ahead")
         }
         let authorisation = PayoutAuthorisation(
-            deployment: config.deployment(source: sourceNetwork), requestId: id, source: sourceNetwork.chainText + ":" + sourceAddress,
+            deployment: config.deployment(source: sourceNetwork), requestId: id,
+            source: sourceNetwork.chainText + ":" + sourceAddress,
             destination: destinationNetwork.chainText + ":" + destinationAddress,
             token: sourceMapping.token, quantity: quantityInSource, maxFee: maxFeeInSource, expiresUnixSeconds: expires)
         let signature = requireSignature ? try RequestResolver.signature(record, expected: authorisation) : ""
         return ResolvedPayout(
             requestId: id, sourceNetwork: sourceNetwork, sourceAddress: sourceAddress, sourceMapping: sourceMapping,
-            destinationNetwork: destinationNetwork, destinationAddress: destinationAddress, destinationMapping: destinationMapping,
-            quantity: quantity, fee: fee, destinationAmount: destinationAmount, authorisation: authorisation, signature: signature)
+            destinationNetwork: destinationNetwork, destinationAddress: destinationAddress,
+            destinationMapping: destinationMapping,
+            quantity: quantity, fee: fee, destinationAmount: destinationAmount, authorisation: authorisation,
+            signature: signature)
     }
 
     public func resolveTransfer(_ record: JSON, nowUnixSeconds: Int64) throws(TokError) -> ResolvedTransfer {
         let deposit = try resolveDeposit(record)
         let payout = try resolvePayout(record, nowUnixSeconds: nowUnixSeconds)
         guard deposit.account == payout.account, deposit.mapping === payout.sourceMapping else {
-            throw TokError(.conflictingRecord, "a transfer pays out what it deposits: source must be the same account and token")
+            throw TokError(
+                .conflictingRecord, "a transfer pays out what it deposits: source must be the same account and token")
         }
         return ResolvedTransfer(deposit: deposit, payout: payout)
     }
@@ -292,12 +328,18 @@ extension RequestResolver {
     static func signature(_ record: JSON, expected: PayoutAuthorisation) throws(TokError) -> String {
         if let signature = record.string(at: "signature"), !signature.isEmpty { return signature }
         if let deposit = record[Field.deposit], deposit.isObject, let signature = deposit.string(at: "sig") {
-            guard let message = deposit.string(at: "msg") else { throw TokError(.missingField, "deposit.msg is required with deposit.sig") }
+            guard let message = deposit.string(at: "msg") else {
+                throw TokError(.missingField, "deposit.msg is required with deposit.sig")
+            }
             guard message == expected.message else {
                 if message == expected.version1Message {
-                    throw TokError(.badSignature, "deposit.msg is the \(PayoutAuthorisation.version1Header) message, which binds no deployment and is no longer accepted: sign the \(PayoutAuthorisation.header) message (tok-validate --payout-message)")
+                    throw TokError(
+                        .badSignature,
+                        "deposit.msg is the \(PayoutAuthorisation.version1Header) message, which binds no deployment and is no longer accepted: sign the \(PayoutAuthorisation.header) message (tok-validate --payout-message)"
+                    )
                 }
-                throw TokError(.badSignature, "deposit.msg is not the canonical payout message for this request (see tok(7))")
+                throw TokError(
+                    .badSignature, "deposit.msg is not the canonical payout message for this request (see tok(7))")
             }
             return signature
         }

@@ -17,8 +17,10 @@ public final class ApplyStage: Stage {
     /// Reads the clock once per batch (tests fix it).
     private let clock: @Sendable () -> Int64
 
-    public init(config: TokConfig, ledger: Ledger, attestor: Attestor, writerLock: (any WriterLock)?, logger: Logger,
-                clock: @escaping @Sendable () -> Int64 = Ledger.nowMilliseconds) {
+    public init(
+        config: TokConfig, ledger: Ledger, attestor: Attestor, writerLock: (any WriterLock)?, logger: Logger,
+        clock: @escaping @Sendable () -> Int64 = Ledger.nowMilliseconds
+    ) {
         self.writerLock = writerLock
         self.resolver = RequestResolver(config: config)
         self.ledger = ledger
@@ -35,8 +37,9 @@ public final class ApplyStage: Stage {
     }
 
     public func process(_ batch: [JSON]) async throws -> [JSON] {
-        let context = ApplyContext(ledger: ledger, resolver: resolver, attestor: attestor, logger: logger,
-                                   nowMilliseconds: clock())
+        let context = ApplyContext(
+            ledger: ledger, resolver: resolver, attestor: attestor, logger: logger,
+            nowMilliseconds: clock())
         let flows = batch.map { FlowRegistry.claim($0, for: .apply) }
         // Record-local work runs on every core, outside the sequential ledger
         // pass: checking an attestation and reading a record's facts depend on
@@ -52,7 +55,8 @@ public final class ApplyStage: Stage {
                 for index in batch.indices {
                     guard let flow = flows[index] else { continue }
                     do throws(TokError) {
-                        results[index] = .applied(try flow.apply(batch[index], precheck: prechecks[index], context: context))
+                        results[index] = .applied(
+                            try flow.apply(batch[index], precheck: prechecks[index], context: context))
                     } catch {
                         results[index] = .rejected(error)
                     }
@@ -113,8 +117,9 @@ public final class ApplyStage: Stage {
         // Payouts spending coins (no nonce) follow, oldest first.
         struct Item { let chain: String; let sender: String; let nonce: UInt64; let record: JSON }
         var ordered = try ledger.nonceGaps(limit: limit).map { gap in
-            Item(chain: gap.chain, sender: gap.sender, nonce: gap.nonce,
-                 record: NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor))
+            Item(
+                chain: gap.chain, sender: gap.sender, nonce: gap.nonce,
+                record: NonceFill.record(chain: gap.chain, sender: gap.sender, nonce: gap.nonce, attestor: attestor))
         }
         var byCoins: [JSON] = []
         for row in try ledger.openPayouts(limit: limit) {

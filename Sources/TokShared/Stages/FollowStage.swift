@@ -56,9 +56,11 @@ public final class FollowStage {
     public var metrics: MetricsFile?
     public var progressMeter: ProgressMeter?
 
-    public init(network: NetworkConfig, attestor: Attestor, follower: BlockFollower, options: FollowOptions,
-                ledgerPath: String?, busyTimeoutMilliseconds: Int, logger: Logger, writer: OutputWriter = OutputWriter(),
-                config: TokConfig? = nil) {
+    public init(
+        network: NetworkConfig, attestor: Attestor, follower: BlockFollower, options: FollowOptions,
+        ledgerPath: String?, busyTimeoutMilliseconds: Int, logger: Logger, writer: OutputWriter = OutputWriter(),
+        config: TokConfig? = nil
+    ) {
         self.config = config
         self.network = network
         self.attestor = attestor
@@ -83,7 +85,8 @@ public final class FollowStage {
 
         public var description: String {
             switch self {
-            case .reorgTooDeep(let text), .output(let text), .ledger(let text), .unusableLedger(let text), .config(let text):
+            case .reorgTooDeep(let text), .output(let text), .ledger(let text), .unusableLedger(let text),
+                .config(let text):
                 return text
             case .node(let error): return "the node of the network failed: \(error)"
             }
@@ -119,15 +122,23 @@ public final class FollowStage {
     private func loadPosition() throws(Stop) {
         chain = try ledgerChain() ?? []
         if chain.isEmpty, network.followStartHeight == nil {
-            throw .config("network \(network.alias) has no follow_start_height: set the first block the ledger takes (never a silent \"tip minus N\")")
+            throw .config(
+                "network \(network.alias) has no follow_start_height: set the first block the ledger takes (never a silent \"tip minus N\")"
+            )
         }
         if let ledger = try openLedger() {
             do { follower.watchCoins(try ledger.watchedCoins(chain: network.chainText)) } catch {
-                throw .ledger("reading the operator's coins from \(ledgerPath.map { DatabaseTarget($0).description } ?? "?"): \(error)")
+                throw .ledger(
+                    "reading the operator's coins from \(ledgerPath.map { DatabaseTarget($0).description } ?? "?"): \(error)"
+                )
             }
         }
-        logger.info("following", metadata: ["network": "\(network.alias)",
-                                              "from": "\(chain.last.map { "\($0.height + 1)" } ?? "\(network.followStartHeight ?? 0)")"])
+        logger.info(
+            "following",
+            metadata: [
+                "network": "\(network.alias)",
+                "from": "\(chain.last.map { "\($0.height + 1)" } ?? "\(network.followStartHeight ?? 0)")",
+            ])
     }
 
     private func openLedger() throws(Stop) -> Ledger? {
@@ -135,10 +146,12 @@ public final class FollowStage {
         do {
             if let config, case .postgresql = DatabaseTarget(ledgerPath) {
                 // A reader's session: committed snapshots, no lock, never in the writer's way.
-                return try Ledger.readOnlyIfReady(target: DatabaseTarget(ledgerPath), config: config, tool: "tok-follow", logger: logger)
+                return try Ledger.readOnlyIfReady(
+                    target: DatabaseTarget(ledgerPath), config: config, tool: "tok-follow", logger: logger)
             }
-            return try Ledger.readOnlyIfReady(path: ledgerPath, busyTimeoutMilliseconds: busyTimeoutMilliseconds, logger: logger)
-        } catch where error.kind == .unusable {
+            return try Ledger.readOnlyIfReady(
+                path: ledgerPath, busyTimeoutMilliseconds: busyTimeoutMilliseconds, logger: logger)
+        } catch  where error.kind == .unusable {
             throw .unusableLedger("cannot use the ledger \(DatabaseTarget(ledgerPath)): \(error)")
         } catch {
             throw .ledger("cannot read the ledger \(DatabaseTarget(ledgerPath)): \(error)")
@@ -160,8 +173,9 @@ public final class FollowStage {
     private func resyncWithLedger() throws(Stop) {
         guard let stored = try ledgerChain(), let storedTip = stored.last else { return }
         if storedTip.hash != chain.last?.hash {
-            logger.notice("the ledger's tip is not this run's: continuing from the ledger",
-                          metadata: ["ledger": "\(storedTip.height)", "written": "\(chain.last?.height ?? -1)"])
+            logger.notice(
+                "the ledger's tip is not this run's: continuing from the ledger",
+                metadata: ["ledger": "\(storedTip.height)", "written": "\(chain.last?.height ?? -1)"])
             chain = stored
         }
     }
@@ -172,7 +186,9 @@ public final class FollowStage {
     /// `disconnected` records back to the fork point if it is not.
     private func reconcile() async throws(Stop) {
         guard let tip = chain.last else { return }
-        let newest = try await withNode { () async throws(TokError) in try await follower.blockHashes(heights: [tip.height]) }
+        let newest = try await withNode { () async throws(TokError) in
+            try await follower.blockHashes(heights: [tip.height])
+        }
         if newest.first == tip.hash { return }
         let known = chain
         let onNode = try await withNode { () async throws(TokError) in
@@ -186,17 +202,26 @@ public final class FollowStage {
         } else if known.first?.height == network.followStartHeight {
             forkIndex = -1
         } else {
-            throw .reorgTooDeep("network \(network.alias): none of the ledger's last \(known.count) blocks is on the node's main chain any more; a reorganisation deeper than max_reorg_depth = \(network.maxReorgDepth) needs an operator")
+            throw .reorgTooDeep(
+                "network \(network.alias): none of the ledger's last \(known.count) blocks is on the node's main chain any more; a reorganisation deeper than max_reorg_depth = \(network.maxReorgDepth) needs an operator"
+            )
         }
         let depth = known.count - 1 - forkIndex
         guard depth <= network.maxReorgDepth else {
-            throw .reorgTooDeep("network \(network.alias): a reorganisation of \(depth) blocks is deeper than max_reorg_depth = \(network.maxReorgDepth)")
+            throw .reorgTooDeep(
+                "network \(network.alias): a reorganisation of \(depth) blocks is deeper than max_reorg_depth = \(network.maxReorgDepth)"
+            )
         }
-        logger.warning("reorganisation", metadata: ["network": "\(network.alias)", "depth": "\(depth)",
-                                                     "fork_height": "\(forkIndex >= 0 ? known[forkIndex].height : (network.followStartHeight ?? 0) - 1)"])
+        logger.warning(
+            "reorganisation",
+            metadata: [
+                "network": "\(network.alias)", "depth": "\(depth)",
+                "fork_height": "\(forkIndex >= 0 ? known[forkIndex].height : (network.followStartHeight ?? 0) - 1)",
+            ])
         for block in known[(forkIndex + 1)...].reversed() {
-            let identity = FollowedBlock(network: network.chainText, height: block.height, hash: block.hash,
-                                         previousHash: block.previousHash, timeUnixSeconds: 0)
+            let identity = FollowedBlock(
+                network: network.chainText, height: block.height, hash: block.hash,
+                previousHash: block.previousHash, timeUnixSeconds: 0)
             try write([BlockFlow.record(identity, disconnected: true, attestor: attestor)])
             chain.removeLast()
             summary.disconnected += 1
@@ -242,7 +267,8 @@ public final class FollowStage {
 
     private func progress() {
         let height = chain.last?.height ?? -1, tip = summary.tipHeight ?? -1
-        progressMeter?.update(records: summary.connected + summary.disconnected, detail: "height \(height) of tip \(tip)")
+        progressMeter?.update(
+            records: summary.connected + summary.disconnected, detail: "height \(height) of tip \(tip)")
         let labels = [("tool", "tok-follow"), ("network", network.alias)]
         MetricsRegistry.shared.set(.followHeight, labels, height)
         MetricsRegistry.shared.set(.followTip, labels, tip)
@@ -251,9 +277,13 @@ public final class FollowStage {
         metrics?.tick(RunSummary(), logger: logger)
         let seconds = max(1, monotonicMilliseconds() - startedMilliseconds)
         let rate = Double(summary.connected) * 1000 / Double(seconds)
-        logger.info("followed", metadata: ["network": "\(network.alias)", "height": "\(chain.last?.height ?? -1)",
-                                            "tip": "\(summary.tipHeight ?? -1)", "blocks": "\(summary.connected)",
-                                            "blocks_per_second": "\(Int(rate.rounded()))"])
+        logger.info(
+            "followed",
+            metadata: [
+                "network": "\(network.alias)", "height": "\(chain.last?.height ?? -1)",
+                "tip": "\(summary.tipHeight ?? -1)", "blocks": "\(summary.connected)",
+                "blocks_per_second": "\(Int(rate.rounded()))",
+            ])
     }
 
     // MARK: I/O
@@ -279,11 +309,16 @@ public final class FollowStage {
                 return try await call()
             } catch {
                 guard options.mode == .follow, !StopSignal.requested,
-                      error.code == .rpcUnavailable || error.code == .rpcError || error.code == .txNotFound else {
+                    error.code == .rpcUnavailable || error.code == .rpcError || error.code == .txNotFound
+                else {
                     throw .node(error)
                 }
-                logger.warning("node call failed; trying again", metadata: ["network": "\(network.alias)", "error": "\(error)",
-                                                                            "in_ms": "\(waitMilliseconds)"])
+                logger.warning(
+                    "node call failed; trying again",
+                    metadata: [
+                        "network": "\(network.alias)", "error": "\(error)",
+                        "in_ms": "\(waitMilliseconds)",
+                    ])
                 StopSignal.sleep(milliseconds: waitMilliseconds)
                 waitMilliseconds = min(waitMilliseconds * 2, 60_000)
             }

@@ -21,7 +21,8 @@ struct InFlightLedger {
             count -= creditsByHolder[oldest]!.count
             creditsByHolder[oldest] = nil
         }
-        creditsByHolder[account + "\u{0}" + token, default: []].append(Credit(chain: chain, tx: tx, asset: asset, amount: amount))
+        creditsByHolder[account + "\u{0}" + token, default: []].append(
+            Credit(chain: chain, tx: tx, asset: asset, amount: amount))
         count += 1
     }
 

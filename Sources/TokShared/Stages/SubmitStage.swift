@@ -45,7 +45,8 @@ public final class SubmitStage: Stage {
             do throws(TokError) {
                 try attestor.check(record, stage: .apply)
                 let payoutTx = try PayoutTx.read(record)
-                guard let chain = try? ChainId(parsing: payoutTx.chain), let network = config.network(chain: chain) else {
+                guard let chain = try? ChainId(parsing: payoutTx.chain), let network = config.network(chain: chain)
+                else {
                     throw TokError(.unknownNetwork, "destination chain \(payoutTx.chain) is not configured")
                 }
                 jobs.append(Job(index: index, payoutTx: payoutTx, network: network))
@@ -58,8 +59,10 @@ public final class SubmitStage: Stage {
         // A sender's transactions go out in nonce order: a node without a queue
         // of future nonces refuses one sent before the one below it ("nonce too
         // high"). Outputs keep input order (each job knows its record).
-        jobs.sort { ($0.network.alias, $0.payoutTx.sender, $0.payoutTx.spendGuard.nonce ?? .max, $0.index)
-            < ($1.network.alias, $1.payoutTx.sender, $1.payoutTx.spendGuard.nonce ?? .max, $1.index) }
+        jobs.sort {
+            ($0.network.alias, $0.payoutTx.sender, $0.payoutTx.spendGuard.nonce ?? .max, $0.index)
+                < ($1.network.alias, $1.payoutTx.sender, $1.payoutTx.spendGuard.nonce ?? .max, $1.index)
+        }
         let logger = self.logger
         var progress = await runAll(jobs) { channel, payouts in
             await SubmitStage.broadcastAndObserve(channel, payouts, logger: logger)
@@ -68,7 +71,9 @@ public final class SubmitStage: Stage {
         if let wait {
             let deadline = monotonicMilliseconds() + wait.timeoutMilliseconds
             while monotonicMilliseconds() < deadline {
-                let open = jobs.indices.filter { if case .inFlight = progress[$0] { return true } else { return false } }
+                let open = jobs.indices.filter {
+                    if case .inFlight = progress[$0] { return true } else { return false }
+                }
                 if open.isEmpty { break }
                 try? await Task.sleep(nanoseconds: UInt64(wait.pollMilliseconds) * 1_000_000)
                 let again = await runAll(open.map { jobs[$0] }) { channel, payouts in
@@ -120,27 +125,35 @@ public final class SubmitStage: Stage {
             // Nothing is decided: the payout stays prepared in the ledger and a later run retries.
             record.remove(Field.attestation)
             record.reject(stage: .submit, error)
-            logger.warning("payout not submitted", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "error": "\(error)"])
+            logger.warning(
+                "payout not submitted", metadata: ["id": "\(record.string(at: Field.id) ?? "?")", "error": "\(error)"])
             return
         case .inFlight(let note):
             outcome = .submitted(note: note)
         case .confirmed(let blockHash, let blockNumber, let confirmations):
-            outcome = .confirmed(blockHash: blockHash, blockNumber: Int64(blockNumber), confirmations: Int64(confirmations),
-                                 requiredConfirmations: Int64(job.network.confirmations))
+            outcome = .confirmed(
+                blockHash: blockHash, blockNumber: Int64(blockNumber), confirmations: Int64(confirmations),
+                requiredConfirmations: Int64(job.network.confirmations))
         case .failed(let reason, let nonceConsumed):
             outcome = .failed(reason: reason, nonceConsumed: nonceConsumed)
         }
         record.set(Field.submission, Submission(tx: job.payoutTx.tx, outcome: outcome).object())
         record.set(Field.status, string: outcome.status.rawValue)
         attestor.attest(record, stage: .submit)
-        logger.info("payout \(outcome.status.rawValue)", metadata: ["id": "\(record.string(at: Field.id) ?? "?")",
-                                                                   "tx": "\(job.payoutTx.tx)"])
+        logger.info(
+            "payout \(outcome.status.rawValue)",
+            metadata: [
+                "id": "\(record.string(at: Field.id) ?? "?")",
+                "tx": "\(job.payoutTx.tx)",
+            ])
     }
 
     /// Broadcast (safe to repeat), then look once: a payout that is already
     /// final (a reconciliation run after a crash) is reported as such.
-    private static func broadcastAndObserve(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)],
-                                            logger: Logger) async -> [Progress] {
+    private static func broadcastAndObserve(
+        _ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)],
+        logger: Logger
+    ) async -> [Progress] {
         let answers = await channel.broadcast(payouts.map(\.0))
         var results = [Progress?](repeating: nil, count: payouts.count)
         var toObserve: [Int] = []
@@ -157,7 +170,8 @@ public final class SubmitStage: Stage {
                 }
             case .failure(let error):
                 // Not definitive (funds, fees, transport): look whether it is on chain anyway.
-                logger.notice("broadcast not accepted now", metadata: ["tx": "\(payouts[slot].0.txId)", "error": "\(error)"])
+                logger.notice(
+                    "broadcast not accepted now", metadata: ["tx": "\(payouts[slot].0.txId)", "error": "\(error)"])
                 toObserve.append(slot)
             }
         }
@@ -174,7 +188,9 @@ public final class SubmitStage: Stage {
         return results.map { $0! }
     }
 
-    private static func observe(_ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)], rebroadcast: Bool) async -> [Progress] {
+    private static func observe(
+        _ channel: PayoutChannel, _ payouts: [(SignedPayout, Int)], rebroadcast: Bool
+    ) async -> [Progress] {
         let observations = await channel.observe(payouts.map(\.0))
         var dropped: [SignedPayout] = []
         let results: [Progress] = zip(payouts, observations).map { payout, observation in
@@ -192,8 +208,12 @@ public final class SubmitStage: Stage {
                 dropped.append(payout.0)
                 return .inFlight("dropped; broadcast again")
             case .success(.mined(let blockHash, let blockNumber, let confirmations, let succeeded)):
-                guard confirmations >= required else { return .inFlight("mined, \(confirmations) of \(required) confirmations") }
-                if succeeded { return .confirmed(blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations) }
+                guard confirmations >= required else {
+                    return .inFlight("mined, \(confirmations) of \(required) confirmations")
+                }
+                if succeeded {
+                    return .confirmed(blockHash: blockHash, blockNumber: blockNumber, confirmations: confirmations)
+                }
                 return .failed(reason: "reverted in block \(blockHash)", nonceConsumed: true)
             }
         }
@@ -203,7 +223,9 @@ public final class SubmitStage: Stage {
 
     /// Runs `work` per network in chunks of the network's RPC batch size, at
     /// most `rpc_concurrency` chunks in flight, results in job order.
-    private func runAll(_ jobs: [Job], _ work: @escaping @Sendable (PayoutChannel, [(SignedPayout, Int)]) async -> [Progress]) async -> [Progress] {
+    private func runAll(
+        _ jobs: [Job], _ work: @escaping @Sendable (PayoutChannel, [(SignedPayout, Int)]) async -> [Progress]
+    ) async -> [Progress] {
         var channelsByNetwork: [String: PayoutChannel] = [:]
         for job in jobs where channelsByNetwork[job.network.alias] == nil {
             channelsByNetwork[job.network.alias] = payoutChannel(for: job.network)

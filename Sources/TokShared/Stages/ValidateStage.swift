@@ -15,8 +15,10 @@ public final class ValidateStage: RecordwiseStage {
     /// the transaction that anchors it.
     private let anchorPayloadMode: Bool
 
-    public init(config: TokConfig, defaultOp: Op?, payoutMessageMode: Bool = false, anchorPayloadMode: Bool = false,
-                logger: Logger) {
+    public init(
+        config: TokConfig, defaultOp: Op?, payoutMessageMode: Bool = false, anchorPayloadMode: Bool = false,
+        logger: Logger
+    ) {
         self.resolver = RequestResolver(config: config)
         self.defaultOp = defaultOp
         self.payoutMessageMode = payoutMessageMode
@@ -33,7 +35,8 @@ public final class ValidateStage: RecordwiseStage {
             } else if record.opText == "anchor" {
                 let kinds = ["payment", "approval", "delete_buy_offer", "delete_sell_offer"].filter { record.has($0) }
                 guard kinds.count == 1, let kind = kinds.first, let reference = record[kind], reference.isObject else {
-                    throw TokError(.missingField, "an anchor names one of payment, approval, delete_buy_offer, delete_sell_offer")
+                    throw TokError(
+                        .missingField, "an anchor names one of payment, approval, delete_buy_offer, delete_sell_offer")
                 }
                 plan = try AnchorComposer.plan(kind: kind, reference: FieldReader(reference, path: kind))
             } else {
@@ -51,7 +54,8 @@ public final class ValidateStage: RecordwiseStage {
             if record[Field.op] == nil, let defaultOp { record.set(Field.op, string: defaultOp.rawValue) }
             let op = try RequestResolver.op(of: record)
             guard op == .payout || op == .transfer else { return false }
-            let payout = try resolver.resolvePayout(record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000), requireSignature: false)
+            let payout = try resolver.resolvePayout(
+                record, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000), requireSignature: false)
             record.set("authorisation_message", string: payout.authorisation.message)
         } catch {
             record.reject(stage: .validate, error)

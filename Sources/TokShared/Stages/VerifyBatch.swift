@@ -32,8 +32,10 @@ public final class VerifyBatch {
     private(set) var fills: [(index: Int, fill: NonceFill, flow: any Flow)] = []
     private let noteCredit: (ResolvedDeposit, UInt256) -> Void
 
-    init(records: [JSON], resolver: RequestResolver, attestor: Attestor, logger: Logger, clock: @escaping () -> Int64,
-         noteCredit: @escaping (ResolvedDeposit, UInt256) -> Void) {
+    init(
+        records: [JSON], resolver: RequestResolver, attestor: Attestor, logger: Logger, clock: @escaping () -> Int64,
+        noteCredit: @escaping (ResolvedDeposit, UInt256) -> Void
+    ) {
         self.records = records
         self.resolver = resolver
         self.attestor = attestor
@@ -67,7 +69,8 @@ public final class VerifyBatch {
 
     /// The source account must have signed this exact payout.
     public func checkAuthorisation(_ payout: ResolvedPayout) throws(TokError) {
-        try payout.authorisation.verifySignature(payout.signature, signer: payout.sourceAddress,
-                                                  family: payout.sourceNetwork.family, chain: payout.sourceNetwork.chain)
+        try payout.authorisation.verifySignature(
+            payout.signature, signer: payout.sourceAddress,
+            family: payout.sourceNetwork.family, chain: payout.sourceNetwork.chain)
     }
 }

@@ -11,7 +11,9 @@ extension VerifyStage {
         var firstInBatch: [String: PayoutItem] = [:]
         var repeats: [PayoutItem] = []
         let now = monotonicMilliseconds()
-        recentlySigned = recentlySigned.filter { now - $0.value.signedAtMilliseconds < VerifyStage.takenCoinExpiryMilliseconds }
+        recentlySigned = recentlySigned.filter {
+            now - $0.value.signedAtMilliseconds < VerifyStage.takenCoinExpiryMilliseconds
+        }
         for item in items {
             let record = batch.records[item.index]
             do throws(TokError) {
@@ -38,17 +40,21 @@ extension VerifyStage {
                     // meets prepare's atomic refusal.)
                     let key = item.payout.account + "\u{0}" + item.payout.token
                     let balance = try ledger.balance(account: item.payout.account, token: item.payout.token)
-                    let credits = try inFlight.pendingCredits(account: item.payout.account, token: item.payout.token, ledger: ledger)
+                    let credits = try inFlight.pendingCredits(
+                        account: item.payout.account, token: item.payout.token, ledger: ledger)
                     let available = balance.available.adding(credits) ?? .max
                     let needed = batchDebits[key, default: .zero].adding(item.payout.debit) ?? .max
                     guard needed <= available else {
-                        throw TokError(.insufficientBalance,
-                                       "\(item.payout.account) has \(available) \(item.payout.token) available, the payout needs \(item.payout.debit)")
+                        throw TokError(
+                            .insufficientBalance,
+                            "\(item.payout.account) has \(available) \(item.payout.token) available, the payout needs \(item.payout.debit)"
+                        )
                     }
                     batchDebits[key] = needed
                 }
                 guard item.payout.sender != nil else {
-                    throw TokError(.badKey, "network \(item.payout.destinationNetwork.alias) has no operator address to pay from")
+                    throw TokError(
+                        .badKey, "network \(item.payout.destinationNetwork.alias) has no operator address to pay from")
                 }
                 toSign.append(item)
             } catch {
@@ -80,19 +86,25 @@ extension VerifyStage {
         for item in items where batch.records[item.index].status == .signed {
             guard let payoutTx = try? PayoutTx.read(batch.records[item.index]) else { continue }
             if recentlySigned.count >= VerifyStage.maxRecentSignatures,
-               let oldest = recentlySigned.min(by: { $0.value.signedAtMilliseconds < $1.value.signedAtMilliseconds }) {
+                let oldest = recentlySigned.min(by: { $0.value.signedAtMilliseconds < $1.value.signedAtMilliseconds })
+            {
                 recentlySigned[oldest.key] = nil
             }
-            recentlySigned[item.payout.requestId] = RecentSignature(message: item.payout.authorisation.message,
-                                                                    payoutTx: payoutTx, signedAtMilliseconds: now)
+            recentlySigned[item.payout.requestId] = RecentSignature(
+                message: item.payout.authorisation.message,
+                payoutTx: payoutTx, signedAtMilliseconds: now)
         }
     }
 
     /// The same request again: the same signed transaction, never a new one.
     /// Another payout under the same id is refused here, before it costs a nonce.
-    private func resignSame(_ item: PayoutItem, as earlier: RecentSignature, record: JSON, batch: VerifyBatch) throws(TokError) {
+    private func resignSame(
+        _ item: PayoutItem, as earlier: RecentSignature, record: JSON, batch: VerifyBatch
+    ) throws(TokError) {
         guard earlier.message == item.payout.authorisation.message else {
-            throw TokError(.conflictingRecord, "request id \(item.payout.requestId) was signed earlier in this input for a different payout")
+            throw TokError(
+                .conflictingRecord,
+                "request id \(item.payout.requestId) was signed earlier in this input for a different payout")
         }
         item.flow.payoutSigned(record, payout: item.payout, payoutTx: earlier.payoutTx, batch: batch)
     }
@@ -109,8 +121,13 @@ extension VerifyStage {
         let firstRecord = batch.records[first.index]
         let refusal = firstRecord[TransferFlow.payoutErrorKey] ?? firstRecord[Field.error]
         let code = refusal?.string(at: "code").flatMap(ErrorCode.init(rawValue:)) ?? .internalError
-        item.flow.payoutRefused(record, TokError(code, "as the first line of request \(item.payout.requestId) in this batch: \(refusal?.string(at: "message") ?? "not signed")"),
-                                batch: batch)
+        item.flow.payoutRefused(
+            record,
+            TokError(
+                code,
+                "as the first line of request \(item.payout.requestId) in this batch: \(refusal?.string(at: "message") ?? "not signed")"
+            ),
+            batch: batch)
     }
 
     private func signGroup(_ items: [PayoutItem], batch: VerifyBatch) async {
@@ -141,11 +158,14 @@ extension VerifyStage {
             let sender = item.payout.sender!
             do throws(TokError) {
                 let chainNonce = try chainNonces[sender]!.get()
-                let nonce = try chooseNonce(network: network, sender: sender, chainNonce: chainNonce, taken: taken[sender, default: []])
+                let nonce = try chooseNonce(
+                    network: network, sender: sender, chainNonce: chainNonce, taken: taken[sender, default: []])
                 taken[sender, default: []].insert(nonce)
-                orders.append(PayoutOrder(requestId: item.payout.requestId, destination: item.payout.destinationAddress,
-                                          amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
-                                          sender: sender, nonce: nonce))
+                orders.append(
+                    PayoutOrder(
+                        requestId: item.payout.requestId, destination: item.payout.destinationAddress,
+                        amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
+                        sender: sender, nonce: nonce))
                 ordered.append((item, chainNonce))
             } catch {
                 item.flow.payoutRefused(batch.records[item.index], error, batch: batch)
@@ -156,10 +176,14 @@ extension VerifyStage {
         for ((item, chainNonce), result) in zip(ordered, signed) {
             switch result {
             case .success(let payout):
-                item.flow.payoutSigned(batch.records[item.index], payout: item.payout, payoutTx: PayoutTx(
-                    chain: network.chainText, tx: payout.txId, rawHex: payout.rawHex, sender: payout.sender,
-                    spendGuard: .nonce(payout.nonce, chainNonce: chainNonce)), batch: batch)
-                logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(payout.txId)", "nonce": "\(payout.nonce)"])
+                item.flow.payoutSigned(
+                    batch.records[item.index], payout: item.payout,
+                    payoutTx: PayoutTx(
+                        chain: network.chainText, tx: payout.txId, rawHex: payout.rawHex, sender: payout.sender,
+                        spendGuard: .nonce(payout.nonce, chainNonce: chainNonce)), batch: batch)
+                logger.info(
+                    "payout signed",
+                    metadata: ["id": "\(item.payout.requestId)", "tx": "\(payout.txId)", "nonce": "\(payout.nonce)"])
             case .failure(let error):
                 item.flow.payoutRefused(batch.records[item.index], error, batch: batch)
             }
@@ -169,32 +193,51 @@ extension VerifyStage {
     /// UTXO chains: each payout is built from the coins the ledger shows free
     /// and this process has not used yet, one after another, so two payouts of
     /// one run never pick the same coin.
-    private func signFromCoins(_ items: [PayoutItem], batch: VerifyBatch, network: NetworkConfig, channel: PayoutChannel,
-                               key: PrivateKey) async {
+    private func signFromCoins(
+        _ items: [PayoutItem], batch: VerifyBatch, network: NetworkConfig, channel: PayoutChannel,
+        key: PrivateKey
+    ) async {
         guard let ledger else {
-            let error = ledgerTarget.map { target in
-                TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds, and the database \(target) (--db) does not exist yet: run tok-apply --db \(target) first")
-            } ?? TokError(.payoutDisabled, "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
+            let error =
+                ledgerTarget.map { target in
+                    TokError(
+                        .payoutDisabled,
+                        "payouts on \(network.alias) spend coins tok-apply's ledger holds, and the database \(target) (--db) does not exist yet: run tok-apply --db \(target) first"
+                    )
+                }
+                ?? TokError(
+                    .payoutDisabled,
+                    "payouts on \(network.alias) spend coins tok-apply's ledger holds: give tok-verify --db")
             for item in items { item.flow.payoutRefused(batch.records[item.index], error, batch: batch) }
             return
         }
         let now = monotonicMilliseconds()
-        var taken = takenCoins[network.chainText, default: [:]].filter { now - $0.value < VerifyStage.takenCoinExpiryMilliseconds }
+        var taken = takenCoins[network.chainText, default: [:]].filter {
+            now - $0.value < VerifyStage.takenCoinExpiryMilliseconds
+        }
         defer { takenCoins[network.chainText] = taken }
         for item in items {
             let sender = item.payout.sender!
             do throws(TokError) {
-                let coins = try ledger.spendableCoins(chain: network.chainText, address: sender, excluding: Set(taken.keys), limit: 1_000)
-                let order = PayoutOrder(requestId: item.payout.requestId, destination: item.payout.destinationAddress,
-                                        amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
-                                        sender: sender, nonce: 0, coins: coins)
+                let coins = try ledger.spendableCoins(
+                    chain: network.chainText, address: sender, excluding: Set(taken.keys), limit: 1_000)
+                let order = PayoutOrder(
+                    requestId: item.payout.requestId, destination: item.payout.destinationAddress,
+                    amount: item.payout.destinationAmount, mapping: item.payout.destinationMapping,
+                    sender: sender, nonce: 0, coins: coins)
                 let signed = try await channel.sign([order], key: key)[0].get()
                 for coin in signed.inputs { taken[coin.outpoint] = now }
-                item.flow.payoutSigned(batch.records[item.index], payout: item.payout, payoutTx: PayoutTx(
-                    chain: network.chainText, tx: signed.txId, rawHex: signed.rawHex, sender: signed.sender,
-                    spendGuard: signed.spendGuard), batch: batch)
-                logger.info("payout signed", metadata: ["id": "\(item.payout.requestId)", "tx": "\(signed.txId)",
-                                                        "inputs": "\(signed.inputs.count)", "network_fee": "\(signed.maxNetworkFee)"])
+                item.flow.payoutSigned(
+                    batch.records[item.index], payout: item.payout,
+                    payoutTx: PayoutTx(
+                        chain: network.chainText, tx: signed.txId, rawHex: signed.rawHex, sender: signed.sender,
+                        spendGuard: signed.spendGuard), batch: batch)
+                logger.info(
+                    "payout signed",
+                    metadata: [
+                        "id": "\(item.payout.requestId)", "tx": "\(signed.txId)",
+                        "inputs": "\(signed.inputs.count)", "network_fee": "\(signed.maxNetworkFee)",
+                    ])
             } catch {
                 item.flow.payoutRefused(batch.records[item.index], error, batch: batch)
             }
@@ -204,7 +247,9 @@ extension VerifyStage {
     /// The ledger's lowest released nonce first (so no gap stays open), else the
     /// highest of: the ledger's next nonce, the chain's pending nonce, and one
     /// past what this process handed out last.
-    private func chooseNonce(network: NetworkConfig, sender: String, chainNonce: UInt64, taken: Set<UInt64>) throws(TokError) -> UInt64 {
+    private func chooseNonce(
+        network: NetworkConfig, sender: String, chainNonce: UInt64, taken: Set<UInt64>
+    ) throws(TokError) -> UInt64 {
         let key = network.chainText + ":" + sender
         var ledgerNext: UInt64 = 0
         if let ledger {
@@ -225,12 +270,16 @@ extension VerifyStage {
     func signNonceFill(_ fill: NonceFill, record: JSON, flow: any Flow, batch: VerifyBatch) async {
         do throws(TokError) {
             let key = try signingKey(for: fill.network)
-            let order = PayoutOrder(requestId: fill.requestId, destination: fill.sender, amount: .zero,
-                                    mapping: fill.mapping, sender: fill.sender, nonce: fill.nonce)
+            let order = PayoutOrder(
+                requestId: fill.requestId, destination: fill.sender, amount: .zero,
+                mapping: fill.mapping, sender: fill.sender, nonce: fill.nonce)
             let signed = try await payoutChannel(for: fill.network).sign([order], key: key)[0].get()
-            PayoutFlow.markSigned(record, PayoutTx(chain: fill.network.chainText, tx: signed.txId, rawHex: signed.rawHex,
-                                                   sender: signed.sender, spendGuard: .nonce(signed.nonce, chainNonce: nil)),
-                                  attestor: attestor)
+            PayoutFlow.markSigned(
+                record,
+                PayoutTx(
+                    chain: fill.network.chainText, tx: signed.txId, rawHex: signed.rawHex,
+                    sender: signed.sender, spendGuard: .nonce(signed.nonce, chainNonce: nil)),
+                attestor: attestor)
             logger.info("nonce filler signed", metadata: ["nonce": "\(fill.nonce)", "tx": "\(signed.txId)"])
         } catch {
             flow.payoutRefused(record, error, batch: batch)

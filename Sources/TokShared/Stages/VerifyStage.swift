@@ -41,7 +41,7 @@ public final class VerifyStage: Stage {
         do throws(StoreError) {
             let connection = try ledgerTarget.connect(config: resolver.config, readOnly: true, tool: "tok-verify")
             openedLedger = try Ledger(readOnly: connection, logger: logger)
-        } catch where error.kind == .notReady {
+        } catch  where error.kind == .notReady {
             // tok-apply creates and migrates it, maybe at this moment: like a file not there yet.
             logger.notice("database \(ledgerTarget) has no current tok schema yet; checking against an empty ledger")
         } catch {
@@ -70,8 +70,10 @@ public final class VerifyStage: Stage {
     static let takenCoinExpiryMilliseconds = 120_000
 
     /// `database`: tok-apply's (a SQLite path or a postgresql:// URI), read-only.
-    public init(config: TokConfig, attestor: Attestor, wait: WaitPolicy?, database: DatabaseTarget? = nil,
-                environment: [String: String] = TokConfig.processEnvironment(), logger: Logger) {
+    public init(
+        config: TokConfig, attestor: Attestor, wait: WaitPolicy?, database: DatabaseTarget? = nil,
+        environment: [String: String] = TokConfig.processEnvironment(), logger: Logger
+    ) {
         self.resolver = RequestResolver(config: config)
         self.attestor = attestor
         self.wait = wait
@@ -81,11 +83,12 @@ public final class VerifyStage: Stage {
     }
 
     public func process(_ batch: [JSON]) async throws -> [JSON] {
-        let context = VerifyBatch(records: batch, resolver: resolver, attestor: attestor, logger: logger,
-                                  clock: { Int64(Ledger.nowMilliseconds() / 1000) },
-                                  // A strong reference: the batch lives only as long as this call, so
-                                  // no cycle forms, and no task can outlive what it uses (issue 13).
-                                  noteCredit: { deposit, credited in self.noteCredit(deposit, credited) })
+        let context = VerifyBatch(
+            records: batch, resolver: resolver, attestor: attestor, logger: logger,
+            clock: { Int64(Ledger.nowMilliseconds() / 1000) },
+            // A strong reference: the batch lives only as long as this call, so
+            // no cycle forms, and no task can outlive what it uses (issue 13).
+            noteCredit: { deposit, credited in self.noteCredit(deposit, credited) })
         for (index, record) in batch.enumerated() {
             guard let flow = FlowRegistry.claim(record, for: .verify) else { continue }
             do throws(TokError) {
@@ -97,8 +100,12 @@ public final class VerifyStage: Stage {
         if !context.deposits.isEmpty { await verifyDeposits(context) }
         // Deposits need no ledger; payouts and fillers do (transfers reach it once their deposit is proven).
         if !context.payouts.isEmpty || !context.fills.isEmpty { try openLedgerIfCreated() }
-        if !context.payouts.isEmpty { await signPayouts(context.payouts.sorted { $0.index < $1.index }, batch: context) }
-        for (index, fill, flow) in context.fills { await signNonceFill(fill, record: batch[index], flow: flow, batch: context) }
+        if !context.payouts.isEmpty {
+            await signPayouts(context.payouts.sorted { $0.index < $1.index }, batch: context)
+        }
+        for (index, fill, flow) in context.fills {
+            await signNonceFill(fill, record: batch[index], flow: flow, batch: context)
+        }
         return batch
     }
 
@@ -125,7 +132,9 @@ public final class VerifyStage: Stage {
     }
 
     /// Writes what the chain showed into the record; a final deposit goes on to its flow.
-    private func finishDeposit(_ job: VerifyBatch.DepositJob, _ result: Result<DepositFinding, TokError>, batch: VerifyBatch) {
+    private func finishDeposit(
+        _ job: VerifyBatch.DepositJob, _ result: Result<DepositFinding, TokError>, batch: VerifyBatch
+    ) {
         let record = batch.records[job.index]
         record.set(Field.validated, ValidatedDeposit(job.deposit).write())
         record.remove(Field.attestation)
@@ -133,7 +142,8 @@ public final class VerifyStage: Stage {
         case .failure(let error):
             record.remove(Field.verified)
             record.reject(stage: .verify, error)
-            logger.notice("deposit not verified", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
+            logger.notice(
+                "deposit not verified", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
         case .success(let finding):
             guard finding.isFinal else {
                 record.remove(Field.error)
@@ -146,7 +156,9 @@ public final class VerifyStage: Stage {
                 // Nothing can be credited that the ledger's unit cannot hold exactly.
                 record.remove(Field.verified)
                 record.reject(stage: .verify, error)
-                logger.warning("deposit not creditable", metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
+                logger.warning(
+                    "deposit not creditable",
+                    metadata: ["id": "\(job.deposit.requestId)", "code": "\(error.code.rawValue)"])
                 return
             }
             record.remove(Field.error)
@@ -161,15 +173,17 @@ public final class VerifyStage: Stage {
         guard let token = resolver.config.token(alias: deposit.mapping.token) else {
             throw TokError(.unknownToken, "token \(deposit.mapping.token) is not configured")
         }
-        return try UInt256.convert(finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals,
-                                   what: "the deposit (credited in \(token.alias)'s ledger units)")
+        return try UInt256.convert(
+            finding.amount, fromDecimals: deposit.mapping.decimals, toDecimals: token.decimals,
+            what: "the deposit (credited in \(token.alias)'s ledger units)")
     }
 
     /// Remembers an attested deposit until the ledger shows it credited.
     private func noteCredit(_ deposit: ResolvedDeposit, _ credited: UInt256) {
         guard ledgerTarget != nil else { return }
-        inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, asset: deposit.mapping.assetText,
-                           account: deposit.account, token: deposit.mapping.token, amount: credited)
+        inFlight.addCredit(
+            chain: deposit.network.chainText, tx: deposit.tx, asset: deposit.mapping.assetText,
+            account: deposit.account, token: deposit.mapping.token, amount: credited)
     }
 
     /// Verifies jobs grouped by network, in chunks of the network's RPC batch

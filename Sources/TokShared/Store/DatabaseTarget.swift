@@ -20,7 +20,9 @@ public enum DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
     /// `--db` when given, else the config's `[database] url`.
     public static func resolve(argument: String?, config: TokConfig) throws -> DatabaseTarget {
         guard let text = argument ?? config.database.url else {
-            throw StageFailure(.usage, "no database: pass --db (a SQLite file or a postgresql:// URI) or set [database] url in the config")
+            throw StageFailure(
+                .usage,
+                "no database: pass --db (a SQLite file or a postgresql:// URI) or set [database] url in the config")
         }
         return DatabaseTarget(text)
     }
@@ -48,7 +50,8 @@ public enum DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
             }
         }
         guard let query = text.firstIndex(of: "?") else { return text }
-        let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { part in
+        let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map {
+            part in
             part.hasPrefix("password=") ? "password=***" : String(part)
         }
         return String(text[...query]) + parameters.joined(separator: "&")
@@ -62,7 +65,9 @@ public enum DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
             try database.execute("PRAGMA busy_timeout = \(config.database.lockTimeoutMilliseconds)")
             return database
         case .postgresql(let uri):
-            if let problem = config.database.passwordProblem { throw StoreError(.conflictsWithConfig, problem.description) }
+            if let problem = config.database.passwordProblem {
+                throw StoreError(.conflictsWithConfig, problem.description)
+            }
             var settings = PostgreSQLSettings(uri: uri, password: config.database.password)
             settings.synchronous = config.database.synchronous
             settings.readOnly = readOnly

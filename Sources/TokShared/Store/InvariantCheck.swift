@@ -67,11 +67,13 @@ extension Ledger {
     /// charged what its state says.
     func conservationViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
-        var credited = Totals(), held = Totals(), paidOut = Totals(), lockedByPayouts = Totals(), lockedInBalances = Totals()
+        var credited = Totals(), held = Totals(), paidOut = Totals(), lockedByPayouts = Totals(),
+            lockedInBalances = Totals()
         let deposits = try database.statement("SELECT token, credited, chain, tx, asset FROM deposits")
         while try deposits.step() {
-            credited.add(deposits.text("token"), deposits.text("credited"),
-                         "deposit \(deposits.text("chain")) \(deposits.text("tx")) \(deposits.text("asset"))", into: &violations)
+            credited.add(
+                deposits.text("token"), deposits.text("credited"),
+                "deposit \(deposits.text("chain")) \(deposits.text("tx")) \(deposits.text("asset"))", into: &violations)
         }
         deposits.reset()
         let balances = try database.statement("SELECT token, available, locked, account FROM balances")
@@ -80,14 +82,16 @@ extension Ledger {
             held.add(token, balances.text("available"), "balance of \(account)", into: &violations)
             held.add(token, balances.text("locked"), "locked balance of \(account)", into: &violations)
             if balances.text("locked") != "0" {
-                lockedInBalances.add(account + " " + token, balances.text("locked"), "locked balance", into: &violations)
+                lockedInBalances.add(
+                    account + " " + token, balances.text("locked"), "locked balance", into: &violations)
             }
         }
         balances.reset()
         let fees = try database.statement("SELECT token, amount FROM fee_balances")
         while try fees.step() { held.add(fees.text("token"), fees.text("amount"), "fee balance", into: &violations) }
         fees.reset()
-        let payouts = try database.statement("""
+        let payouts = try database.statement(
+            """
             SELECT token, quantity, fee, state, account, request_id, charged_fee FROM payouts
             """)
         while try payouts.step() {
@@ -101,8 +105,10 @@ extension Ledger {
                 lockedByPayouts.add(key, payouts.text("quantity"), "payout \(id)", into: &violations)
                 lockedByPayouts.add(key, payouts.text("fee"), "payout \(id) fee", into: &violations)
             }
-            if let problem = chargeViolation(id: id, state: state, fee: payouts.text("fee"),
-                                             charged: payouts.optionalText("charged_fee")) {
+            if let problem = chargeViolation(
+                id: id, state: state, fee: payouts.text("fee"),
+                charged: payouts.optionalText("charged_fee"))
+            {
                 violations.append(problem)
             }
         }
@@ -114,13 +120,16 @@ extension Ledger {
                 continue
             }
             if outflow + holdings != inflow {
-                violations.append("token \(token): balances, locks and fees hold \(holdings) but deposits \(inflow) minus payouts \(outflow) do not")
+                violations.append(
+                    "token \(token): balances, locks and fees hold \(holdings) but deposits \(inflow) minus payouts \(outflow) do not"
+                )
             }
         }
         // No stranded lock: every locked amount belongs to an open payout, exactly.
         for key in lockedInBalances.keys.union(lockedByPayouts.keys).sorted()
         where lockedInBalances[key] != lockedByPayouts[key] {
-            violations.append("\(key): \(lockedInBalances[key]) locked, but open payouts account for \(lockedByPayouts[key])")
+            violations.append(
+                "\(key): \(lockedInBalances[key]) locked, but open payouts account for \(lockedByPayouts[key])")
         }
         return violations
     }
@@ -144,20 +153,26 @@ extension Ledger {
     /// One transaction id, one use: never both a deposit and a payout; one live payout per nonce.
     func uniquenessViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
-        let reused = try database.scalarInt("""
-            SELECT count(*) FROM payouts p JOIN deposits d ON d.chain = p.dest_chain AND d.tx = p.tx
-            """) ?? 0
+        let reused =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM payouts p JOIN deposits d ON d.chain = p.dest_chain AND d.tx = p.tx
+                """) ?? 0
         if reused > 0 { violations.append("\(reused) transaction id(s) recorded both as a deposit and as a payout") }
-        let sharedNonces = try database.scalarInt("""
-            SELECT count(*) FROM (SELECT dest_chain, sender, nonce FROM payouts
-                                  WHERE nonce IS NOT NULL AND state <> 'failed'
-                                  GROUP BY dest_chain, sender, nonce HAVING count(*) > 1) shared
-            """) ?? 0
+        let sharedNonces =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM (SELECT dest_chain, sender, nonce FROM payouts
+                                      WHERE nonce IS NOT NULL AND state <> 'failed'
+                                      GROUP BY dest_chain, sender, nonce HAVING count(*) > 1) shared
+                """) ?? 0
         if sharedNonces > 0 { violations.append("\(sharedNonces) nonce(s) held by more than one live payout") }
-        let freedButUsed = try database.scalarInt("""
-            SELECT count(*) FROM free_nonces f JOIN payouts p
-              ON p.dest_chain = f.chain AND p.sender = f.sender AND p.nonce = f.nonce AND p.state <> 'failed'
-            """) ?? 0
+        let freedButUsed =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM free_nonces f JOIN payouts p
+                  ON p.dest_chain = f.chain AND p.sender = f.sender AND p.nonce = f.nonce AND p.state <> 'failed'
+                """) ?? 0
         if freedButUsed > 0 { violations.append("\(freedButUsed) released nonce(s) still held by a live payout") }
         return violations
     }
@@ -167,25 +182,33 @@ extension Ledger {
     /// payout's own output; every live UTXO payout holds coins.
     func coinViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
-        let strayCoins = try database.scalarInt("""
-            SELECT count(*) FROM utxos u
-              LEFT JOIN payouts p ON p.request_id = (CASE WHEN u.state = 'pending' THEN u.request_id ELSE u.spent_by END)
-            WHERE (u.state IN ('reserved', 'pending') AND (p.request_id IS NULL OR p.state NOT IN ('prepared', 'submitted')))
-               OR (u.state = 'spent' AND u.spent_by IS NOT NULL AND (p.request_id IS NULL OR p.state NOT IN ('confirmed', 'failed')))
-               OR (u.state = 'available' AND u.spent_by IS NOT NULL)
-               OR (u.origin = 'change' AND (p.request_id IS NULL AND u.state = 'pending'))
-            """) ?? 0
+        let strayCoins =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM utxos u
+                  LEFT JOIN payouts p ON p.request_id = (CASE WHEN u.state = 'pending' THEN u.request_id ELSE u.spent_by END)
+                WHERE (u.state IN ('reserved', 'pending') AND (p.request_id IS NULL OR p.state NOT IN ('prepared', 'submitted')))
+                   OR (u.state = 'spent' AND u.spent_by IS NOT NULL AND (p.request_id IS NULL OR p.state NOT IN ('confirmed', 'failed')))
+                   OR (u.state = 'available' AND u.spent_by IS NOT NULL)
+                   OR (u.origin = 'change' AND (p.request_id IS NULL AND u.state = 'pending'))
+                """) ?? 0
         if strayCoins > 0 { violations.append("\(strayCoins) coin(s) whose state does not match their payout's") }
-        let badChange = try database.scalarInt("""
-            SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = u.request_id
-            WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS DISTINCT FROM u.vout
-                                           OR p.change_value IS DISTINCT FROM u.value OR p.state = 'failed')
-            """) ?? 0
-        if badChange > 0 { violations.append("\(badChange) change coin(s) that are not the output their payout recorded") }
-        let withoutInputs = try database.scalarInt("""
-            SELECT count(*) FROM payouts p WHERE p.nonce IS NULL AND p.state <> 'failed'
-              AND NOT EXISTS (SELECT 1 FROM utxos u WHERE u.spent_by = p.request_id)
-            """) ?? 0
+        let badChange =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM utxos u LEFT JOIN payouts p ON p.request_id = u.request_id
+                WHERE u.origin = 'change' AND (p.request_id IS NULL OR p.tx <> u.tx OR p.change_vout IS DISTINCT FROM u.vout
+                                               OR p.change_value IS DISTINCT FROM u.value OR p.state = 'failed')
+                """) ?? 0
+        if badChange > 0 {
+            violations.append("\(badChange) change coin(s) that are not the output their payout recorded")
+        }
+        let withoutInputs =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM payouts p WHERE p.nonce IS NULL AND p.state <> 'failed'
+                  AND NOT EXISTS (SELECT 1 FROM utxos u WHERE u.spent_by = p.request_id)
+                """) ?? 0
         if withoutInputs > 0 { violations.append("\(withoutInputs) live UTXO payout(s) holding no coins") }
         return violations
     }
@@ -195,21 +218,27 @@ extension Ledger {
     /// under its own request).
     func requestViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
-        let orphans = try database.scalarInt("""
-            SELECT count(*) FROM deposits d LEFT JOIN requests r ON r.request_id = d.request_id
-            WHERE r.request_id IS NULL OR r.op NOT IN ('deposit', 'transfer')
-               OR (r.op = 'deposit' AND (r.chain <> d.chain OR r.tx <> d.tx))
-            """) ?? 0
+        let orphans =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM deposits d LEFT JOIN requests r ON r.request_id = d.request_id
+                WHERE r.request_id IS NULL OR r.op NOT IN ('deposit', 'transfer')
+                   OR (r.op = 'deposit' AND (r.chain <> d.chain OR r.tx <> d.tx))
+                """) ?? 0
         if orphans > 0 { violations.append("\(orphans) deposit(s) without a matching request row") }
-        let shared = try database.scalarInt("""
-            SELECT count(*) FROM (SELECT request_id FROM deposits GROUP BY request_id HAVING count(*) > 1) shared
-            """) ?? 0
+        let shared =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM (SELECT request_id FROM deposits GROUP BY request_id HAVING count(*) > 1) shared
+                """) ?? 0
         if shared > 0 { violations.append("\(shared) request(s) that credited more than one deposit") }
-        let missing = try database.scalarInt("""
-            SELECT count(*) FROM requests r
-              LEFT JOIN deposits d ON d.chain = r.chain AND d.tx = r.tx AND d.request_id = r.request_id
-            WHERE r.op = 'deposit' AND d.tx IS NULL
-            """) ?? 0
+        let missing =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM requests r
+                  LEFT JOIN deposits d ON d.chain = r.chain AND d.tx = r.tx AND d.request_id = r.request_id
+                WHERE r.op = 'deposit' AND d.tx IS NULL
+                """) ?? 0
         if missing > 0 { violations.append("\(missing) deposit request(s) without a credited deposit") }
         return violations
     }
@@ -238,7 +267,8 @@ extension Ledger {
     /// shortfall is reported (the books credit a payment the chain dropped).
     func chainViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
-        let blocks = try database.statement("""
+        let blocks = try database.statement(
+            """
             SELECT chain, height, hash, previous_hash, facts, state_hash FROM chain_blocks ORDER BY chain, height
             """)
         var previous: (chain: String, height: Int64, hash: String, stateHash: String)?
@@ -248,25 +278,31 @@ extension Ledger {
             if continues, let previous, previous.height + 1 != height || previous.hash != blocks.text("previous_hash") {
                 violations.append("chain \(chain): block \(height) does not link to block \(previous.height)")
             }
-            let expected = Ledger.auditHash(previous: continues ? previous!.stateHash : Ledger.chainGenesis, body: blocks.text("facts"))
+            let expected = Ledger.auditHash(
+                previous: continues ? previous!.stateHash : Ledger.chainGenesis, body: blocks.text("facts"))
             if expected != blocks.text("state_hash") {
                 violations.append("chain \(chain): block \(height)'s state hash does not match its facts")
             }
             previous = (chain, height, blocks.text("hash"), blocks.text("state_hash"))
         }
         blocks.reset()
-        let shortfalls = try database.statement("""
+        let shortfalls = try database.statement(
+            """
             SELECT id, chain, tx, account, token, amount, block_hash FROM shortfalls WHERE state = 'open' ORDER BY id
             """)
         while try shortfalls.step() {
-            violations.append("shortfall \(shortfalls.int64("id")): \(shortfalls.text("account")) holds \(shortfalls.text("amount")) \(shortfalls.text("token")) credited for \(shortfalls.text("tx")), which left the chain with block \(shortfalls.text("block_hash")); its payouts wait (tok-apply resolve-shortfall)")
+            violations.append(
+                "shortfall \(shortfalls.int64("id")): \(shortfalls.text("account")) holds \(shortfalls.text("amount")) \(shortfalls.text("token")) credited for \(shortfalls.text("tx")), which left the chain with block \(shortfalls.text("block_hash")); its payouts wait (tok-apply resolve-shortfall)"
+            )
         }
         shortfalls.reset()
         // Connecting the payment again finds its shortfall by the deposit's key.
-        let unmatched = try database.scalarInt("""
-            SELECT count(*) FROM shortfalls s LEFT JOIN deposits d ON d.chain = s.chain AND d.tx = s.tx AND d.asset = s.asset
-            WHERE d.tx IS NULL
-            """) ?? 0
+        let unmatched =
+            try database.scalarInt(
+                """
+                SELECT count(*) FROM shortfalls s LEFT JOIN deposits d ON d.chain = s.chain AND d.tx = s.tx AND d.asset = s.asset
+                WHERE d.tx IS NULL
+                """) ?? 0
         if unmatched > 0 { violations.append("\(unmatched) shortfall(s) that name no credited deposit") }
         return violations
     }
@@ -276,7 +312,8 @@ extension Ledger {
     /// exactly what its open and paid invoices hold.
     func tokenViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
-        let supply = try database.statement("""
+        let supply = try database.statement(
+            """
             SELECT t.chain AS chain, t.token AS token, t.supply AS supply,
                    (SELECT coalesce(sum(b.available + b.reserved), 0) FROM token_balances b
                     WHERE b.chain = t.chain AND b.token = t.token) AS held
@@ -284,10 +321,13 @@ extension Ledger {
             """)
         while try supply.step() {
             guard supply.int64("supply") != supply.int64("held") else { continue }
-            violations.append("token \(supply.text("token")) on \(supply.text("chain")): balances hold \(supply.int64("held")), the supply is \(supply.int64("supply"))")
+            violations.append(
+                "token \(supply.text("token")) on \(supply.text("chain")): balances hold \(supply.int64("held")), the supply is \(supply.int64("supply"))"
+            )
         }
         supply.reset()
-        let reserved = try database.statement("""
+        let reserved = try database.statement(
+            """
             SELECT b.chain AS chain, b.token AS token, b.address AS address, b.reserved AS reserved,
                    (SELECT coalesce(sum(i.quantity), 0) FROM invoices i WHERE i.chain = b.chain AND i.token = b.token
                       AND i.seller = b.address AND i.state IN ('open', 'paid'))
@@ -299,7 +339,9 @@ extension Ledger {
             """)
         while try reserved.step() {
             guard reserved.int64("reserved") != reserved.int64("held") else { continue }
-            violations.append("token \(reserved.text("token")): \(reserved.text("address")) has \(reserved.int64("reserved")) reserved, its open invoices, sell offers and matches hold \(reserved.int64("held"))")
+            violations.append(
+                "token \(reserved.text("token")): \(reserved.text("address")) has \(reserved.int64("reserved")) reserved, its open invoices, sell offers and matches hold \(reserved.int64("held"))"
+            )
         }
         reserved.reset()
         return violations

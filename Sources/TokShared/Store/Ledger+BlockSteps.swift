@@ -34,7 +34,8 @@ struct BlockWriter {
     mutating func undo(_ kind: String, _ body: JSON) throws(StoreError) {
         var bytes: [UInt8] = []
         body.serialize(into: &bytes, sortKeys: true)
-        let insert = try database.statement("""
+        let insert = try database.statement(
+            """
             INSERT INTO block_undo (chain, height, seq, kind, body) VALUES (:chain, :height, :seq, :kind, :body)
             """)
         try insert.bind("chain", block.network).bind("height", block.height).bind("seq", seq).bind("kind", kind)
@@ -48,9 +49,11 @@ struct BlockWriter {
         var seen: Set<String> = []
         for payment in block.payments {
             guard seen.insert(payment.tx + " " + payment.asset).inserted else {
-                throw TokError(.badFieldType, "block \(block.hash) lists payment \(payment.tx) in \(payment.asset) twice")
+                throw TokError(
+                    .badFieldType, "block \(block.hash) lists payment \(payment.tx) in \(payment.asset) twice")
             }
-            let insert = try database.statement("""
+            let insert = try database.statement(
+                """
                 INSERT INTO detected_payments (chain, tx, asset, block_hash, height, amount, sender, unproven, outputs, state)
                 VALUES (:chain, :tx, :asset, :block_hash, :height, :amount, :sender, :unproven, :outputs, :state)
                 """)
@@ -78,10 +81,13 @@ struct BlockWriter {
     /// (its commit or rollback settles it); the others need nothing.
     mutating func recordSpends() throws {
         for spend in block.spends {
-            guard let colon = spend.outpoint.lastIndex(of: ":"), let vout = Int64(spend.outpoint[spend.outpoint.index(after: colon)...]) else {
+            guard let colon = spend.outpoint.lastIndex(of: ":"),
+                let vout = Int64(spend.outpoint[spend.outpoint.index(after: colon)...])
+            else {
                 throw TokError(.badFieldType, "spend of \(spend.outpoint) does not name an outpoint")
             }
-            let update = try database.statement("""
+            let update = try database.statement(
+                """
                 UPDATE utxos SET state = 'spent' WHERE chain = :chain AND tx = :tx AND vout = :vout AND state = 'available'
                 """)
             try update.bind("chain", block.network).bind("tx", String(spend.outpoint[..<colon])).bind("vout", vout)
@@ -90,7 +96,8 @@ struct BlockWriter {
             let body = JSON.object()
             body.set("outpoint", string: spend.outpoint)
             try undo("coin_spent", body)
-            ledger.logger.notice("operator coin spent outside tok", metadata: ["outpoint": "\(spend.outpoint)", "tx": "\(spend.tx)"])
+            ledger.logger.notice(
+                "operator coin spent outside tok", metadata: ["outpoint": "\(spend.outpoint)", "tx": "\(spend.tx)"])
         }
     }
 
@@ -100,7 +107,8 @@ struct BlockWriter {
         for anchor in block.anchors.sorted(by: { $0.position < $1.position }) {
             let result = try applyAnchor(anchor)
             let (outcome, reason) = (result.outcome, result.reason)
-            let insert = try database.statement("""
+            let insert = try database.statement(
+                """
                 INSERT INTO anchors (chain, block_hash, height, position, tx, output, actor, script, outcome, reason)
                 VALUES (:chain, :block_hash, :height, :position, :tx, :output, :actor, :script, :outcome, :reason)
                 """)
@@ -112,7 +120,8 @@ struct BlockWriter {
             let body = JSON.object()
             body.set("position", integer: Int64(anchor.position))
             try undo("anchor_seen", body)
-            anchorOutcomes.append(AnchorOutcomeRow(tx: anchor.tx, position: anchor.position, outcome: outcome, reason: reason))
+            anchorOutcomes.append(
+                AnchorOutcomeRow(tx: anchor.tx, position: anchor.position, outcome: outcome, reason: reason))
             let fact = JSON.object()
             fact.set("tx", string: anchor.tx)
             fact.set("position", integer: Int64(anchor.position))
@@ -167,18 +176,23 @@ struct BlockWriter {
             return .credited(requestId: existing.requestId, account: existing.account, amount: existing.credited)
         }
         guard let mapping = network.assets.first(where: { $0.assetText == row.asset }), mapping.depositEnabled,
-              let token = config.token(alias: mapping.token) else {
+            let token = config.token(alias: mapping.token)
+        else {
             return .notCreditable("deposits of \(row.asset) are not configured on \(network.alias)")
         }
         let credited: UInt256
-        do { credited = try UInt256.convert(row.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals, what: "the payment") } catch {
+        do {
+            credited = try UInt256.convert(
+                row.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals, what: "the payment")
+        } catch {
             return .notCreditable(error.message)
         }
         let account = network.chainText + ":" + sender
         let deposit = VerifiedDeposit(
             requestId: Ledger.automaticDepositId(chain: row.chain, tx: row.tx, asset: mapping.asset), chain: row.chain,
             tx: row.tx, account: account, token: token.alias, asset: row.asset, amount: row.amount, credited: credited,
-            blockHash: row.blockHash, blockNumber: row.height, confirmations: block.height - row.height + 1, coins: row.outputs,
+            blockHash: row.blockHash, blockNumber: row.height, confirmations: block.height - row.height + 1,
+            coins: row.outputs,
             receiver: row.outputs.isEmpty ? nil : network.receiver)
         let outcome: DepositOutcome
         do throws(TokError) {
@@ -201,14 +215,20 @@ struct BlockWriter {
     /// shortfall is resolved, the deposit points at its new block, and its
     /// coins are back in the pool.
     private mutating func resolveShortfall(_ row: DetectedRow, deposit: Ledger.DepositRow) throws -> Bool {
-        guard let shortfall = try ledger.openShortfall(chain: row.chain, tx: row.tx, asset: row.asset) else { return false }
-        let resolve = try database.statement("""
+        guard let shortfall = try ledger.openShortfall(chain: row.chain, tx: row.tx, asset: row.asset) else {
+            return false
+        }
+        let resolve = try database.statement(
+            """
             UPDATE shortfalls SET state = 'resolved', resolution = :resolution, resolved_at_ms = :now WHERE id = :id
             """)
-        try resolve.bind("id", shortfall.id).bind("resolution", "mined again in block \(row.blockHash) at height \(row.height)")
-            .bind("now", now)
+        try resolve.bind("id", shortfall.id).bind(
+            "resolution", "mined again in block \(row.blockHash) at height \(row.height)"
+        )
+        .bind("now", now)
         try resolve.run()
-        try ledger.moveDeposit(chain: row.chain, tx: row.tx, asset: row.asset, blockHash: row.blockHash, blockNumber: row.height)
+        try ledger.moveDeposit(
+            chain: row.chain, tx: row.tx, asset: row.asset, blockHash: row.blockHash, blockNumber: row.height)
         try ledger.setCoins(shortfall.coins, chain: row.chain, from: "spent", to: "available")
         let body = JSON.object()
         body.set("id", integer: shortfall.id)
@@ -219,7 +239,8 @@ struct BlockWriter {
     }
 
     private func setState(_ row: DetectedRow, _ state: String, requestId: String?, note: String?) throws(StoreError) {
-        let update = try database.statement("""
+        let update = try database.statement(
+            """
             UPDATE detected_payments SET state = :state, request_id = :request_id, note = :note
             WHERE chain = :chain AND tx = :tx AND asset = :asset AND block_hash = :block_hash
             """)
@@ -233,15 +254,18 @@ struct BlockWriter {
     /// table and key: token state, as the chain alone decides it.
     private func rowFacts() -> JSON {
         var last: [String: (table: String, key: JournalRow, after: JournalRow?)] = [:]
-        for change in changedRows { last[change.table + " " + Ledger.rowJSON(change.key).serialized(sortKeys: true)] = change }
-        return JSON.array(last.keys.sorted().map { id in
-            let change = last[id]!
-            let fact = JSON.object()
-            fact.set("table", string: change.table)
-            fact.set("key", Ledger.rowJSON(change.key))
-            fact.set("after", Ledger.rowJSON(change.after))
-            return fact
-        })
+        for change in changedRows {
+            last[change.table + " " + Ledger.rowJSON(change.key).serialized(sortKeys: true)] = change
+        }
+        return JSON.array(
+            last.keys.sorted().map { id in
+                let change = last[id]!
+                let fact = JSON.object()
+                fact.set("table", string: change.table)
+                fact.set("key", Ledger.rowJSON(change.key))
+                fact.set("after", Ledger.rowJSON(change.after))
+                return fact
+            })
     }
 
     /// Writes the block with its facts and state hash, and its audit entry.
@@ -259,12 +283,15 @@ struct BlockWriter {
         var factBytes: [UInt8] = []
         facts.serialize(into: &factBytes, sortKeys: true)
         let stateHash = Ledger.auditHash(previous: previousStateHash, body: factBytes)
-        let insert = try database.statement("""
+        let insert = try database.statement(
+            """
             INSERT INTO chain_blocks (chain, height, hash, previous_hash, block_time, facts, state_hash, applied_at_ms)
             VALUES (:chain, :height, :hash, :previous_hash, :block_time, :facts, :state_hash, :now)
             """)
         try insert.bind("chain", block.network).bind("height", block.height).bind("hash", block.hash)
-            .bind("previous_hash", block.previousHash).bind("block_time", block.timeUnixSeconds).bind("facts", utf8: factBytes)
+            .bind("previous_hash", block.previousHash).bind("block_time", block.timeUnixSeconds).bind(
+                "facts", utf8: factBytes
+            )
             .bind("state_hash", stateHash).bind("now", now)
         try insert.run()
         let body = JSON.object()
@@ -274,8 +301,9 @@ struct BlockWriter {
         body.set("state_hash", string: stateHash)
         body.set("credited", integer: Int64(creditedCount))
         ledger.appendAudit(kind: "block_connected", requestId: block.recordId, body: body, now: now)
-        return ChainBlockRow(chain: block.network, height: block.height, hash: block.hash, previousHash: block.previousHash,
-                             stateHash: stateHash)
+        return ChainBlockRow(
+            chain: block.network, height: block.height, hash: block.hash, previousHash: block.previousHash,
+            stateHash: stateHash)
     }
 }
 
@@ -303,18 +331,24 @@ struct BlockUndoer {
     mutating func undo(_ step: Ledger.UndoStep) throws {
         switch step.kind {
         case "anchor_seen":
-            let delete = try database.statement("""
+            let delete = try database.statement(
+                """
                 DELETE FROM anchors WHERE chain = :chain AND block_hash = :block_hash AND position = :position
                 """)
-            try delete.bind("chain", row.chain).bind("block_hash", row.hash).bind("position", step.body["position"]?.int64Value ?? -1)
+            try delete.bind("chain", row.chain).bind("block_hash", row.hash).bind(
+                "position", step.body["position"]?.int64Value ?? -1)
             try delete.run()
-            guard database.changes == 1 else { throw unclean("its anchor at position \(step.body["position"]?.int64Value ?? -1) is missing") }
+            guard database.changes == 1 else {
+                throw unclean("its anchor at position \(step.body["position"]?.int64Value ?? -1) is missing")
+            }
         case "coin_spent":
             let outpoint = step.body.string(at: "outpoint") ?? ""
-            guard let colon = outpoint.lastIndex(of: ":"), let vout = Int64(outpoint[outpoint.index(after: colon)...]) else {
+            guard let colon = outpoint.lastIndex(of: ":"), let vout = Int64(outpoint[outpoint.index(after: colon)...])
+            else {
                 throw unclean("a coin_spent step names no outpoint")
             }
-            let update = try database.statement("""
+            let update = try database.statement(
+                """
                 UPDATE utxos SET state = 'available' WHERE chain = :chain AND tx = :tx AND vout = :vout
                   AND state = 'spent' AND spent_by IS NULL
                 """)
@@ -338,28 +372,37 @@ struct BlockUndoer {
     /// still on the chain (it is older than this one), and a reorganisation
     /// shallower than the level never takes money back.
     private func unmature(_ body: JSON) throws {
-        let update = try database.statement("""
+        let update = try database.statement(
+            """
             UPDATE detected_payments SET state = 'pending', request_id = NULL, note = NULL
             WHERE chain = :chain AND tx = :tx AND asset = :asset AND block_hash = :block_hash
               AND state IN ('credited', 'not_creditable')
             """)
-        try update.bind("chain", row.chain).bind("tx", body.string(at: "tx") ?? "").bind("asset", body.string(at: "asset") ?? "")
-            .bind("block_hash", body.string(at: "block_hash") ?? "")
+        try update.bind("chain", row.chain).bind("tx", body.string(at: "tx") ?? "").bind(
+            "asset", body.string(at: "asset") ?? ""
+        )
+        .bind("block_hash", body.string(at: "block_hash") ?? "")
         try update.run()
-        guard database.changes == 1 else { throw unclean("matured payment \(body.string(at: "tx") ?? "?") is not as it left it") }
+        guard database.changes == 1 else {
+            throw unclean("matured payment \(body.string(at: "tx") ?? "?") is not as it left it")
+        }
     }
 
     private func reopenShortfall(_ body: JSON) throws {
-        guard let id = body["id"]?.int64Value, let shortfall = try ledger.shortfall(id: id), shortfall.state == "resolved" else {
+        guard let id = body["id"]?.int64Value, let shortfall = try ledger.shortfall(id: id),
+            shortfall.state == "resolved"
+        else {
             throw unclean("shortfall \(body["id"]?.int64Value ?? -1) is not the resolved one it recorded")
         }
-        let reopen = try database.statement("""
+        let reopen = try database.statement(
+            """
             UPDATE shortfalls SET state = 'open', resolution = NULL, resolved_at_ms = NULL WHERE id = :id
             """)
         try reopen.bind("id", id)
         try reopen.run()
-        try ledger.moveDeposit(chain: shortfall.chain, tx: shortfall.tx, asset: shortfall.asset,
-                               blockHash: body.string(at: "block_hash") ?? "", blockNumber: body["block_number"]?.int64Value ?? 0)
+        try ledger.moveDeposit(
+            chain: shortfall.chain, tx: shortfall.tx, asset: shortfall.asset,
+            blockHash: body.string(at: "block_hash") ?? "", blockNumber: body["block_number"]?.int64Value ?? 0)
         try ledger.setCoins(shortfall.coins, chain: shortfall.chain, from: "available", to: "spent")
     }
 
@@ -371,13 +414,18 @@ struct BlockUndoer {
         if let deposit = try ledger.depositRow(chain: row.chain, tx: tx, asset: asset), deposit.blockHash == row.hash {
             let coins = try ledger.freeDepositCoins(chain: row.chain, requestId: deposit.requestId)
             try ledger.setCoins(coins, chain: row.chain, from: "available", to: "spent")
-            try ledger.openShortfall(deposit, chain: row.chain, blockHash: row.hash, height: row.height, coins: coins, now: now)
+            try ledger.openShortfall(
+                deposit, chain: row.chain, blockHash: row.hash, height: row.height, coins: coins, now: now)
             shortfallsOpened += 1
-            ledger.logger.error("a credited deposit left the chain: shortfall recorded", metadata: [
-                "tx": "\(tx)", "account": "\(deposit.account)", "amount": "\(deposit.credited)", "block": "\(row.hash)",
-            ])
+            ledger.logger.error(
+                "a credited deposit left the chain: shortfall recorded",
+                metadata: [
+                    "tx": "\(tx)", "account": "\(deposit.account)", "amount": "\(deposit.credited)",
+                    "block": "\(row.hash)",
+                ])
         }
-        let delete = try database.statement("""
+        let delete = try database.statement(
+            """
             DELETE FROM detected_payments WHERE chain = :chain AND tx = :tx AND asset = :asset AND block_hash = :block_hash
             """)
         try delete.bind("chain", row.chain).bind("tx", tx).bind("asset", asset).bind("block_hash", row.hash)
@@ -410,20 +458,24 @@ extension Ledger {
     }
 
     func depositRow(chain: String, tx: String, asset: String) throws(StoreError) -> DepositRow? {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT request_id, account, token, credited, block_hash, block_number FROM deposits
             WHERE chain = :chain AND tx = :tx AND asset = :asset
             """)
         defer { query.reset() }
         try query.bind("chain", chain).bind("tx", tx).bind("asset", asset)
         guard try query.step() else { return nil }
-        return DepositRow(tx: tx, asset: asset, requestId: query.text("request_id"), account: query.text("account"),
-                          token: query.text("token"), credited: query.text("credited"), blockHash: query.text("block_hash"),
-                          blockNumber: query.int64("block_number"))
+        return DepositRow(
+            tx: tx, asset: asset, requestId: query.text("request_id"), account: query.text("account"),
+            token: query.text("token"), credited: query.text("credited"), blockHash: query.text("block_hash"),
+            blockNumber: query.int64("block_number"))
     }
 
-    func moveDeposit(chain: String, tx: String, asset: String, blockHash: String, blockNumber: Int64) throws(StoreError) {
-        let update = try database.statement("""
+    func moveDeposit(chain: String, tx: String, asset: String, blockHash: String, blockNumber: Int64) throws(StoreError)
+    {
+        let update = try database.statement(
+            """
             UPDATE deposits SET block_hash = :block_hash, block_number = :block_number
             WHERE chain = :chain AND tx = :tx AND asset = :asset
             """)
@@ -435,7 +487,8 @@ extension Ledger {
 
     /// Coins a credited deposit brought that are still free (a payout holding one keeps it: its fate is the payout's).
     func freeDepositCoins(chain: String, requestId: String) throws(StoreError) -> [String] {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT tx, vout FROM utxos WHERE chain = :chain AND request_id = :request_id AND origin = 'deposit' AND state = 'available'
             ORDER BY tx, vout
             """)
@@ -447,20 +500,26 @@ extension Ledger {
     }
 
     func setCoins(_ outpoints: [String], chain: String, from: String, to: String) throws(StoreError) {
-        let update = try database.statement("""
+        let update = try database.statement(
+            """
             UPDATE utxos SET state = :to WHERE chain = :chain AND tx = :tx AND vout = :vout AND state = :from
             """)
         for outpoint in outpoints {
-            guard let colon = outpoint.lastIndex(of: ":"), let vout = Int64(outpoint[outpoint.index(after: colon)...]) else { continue }
-            try update.bind("to", to).bind("from", from).bind("chain", chain).bind("tx", String(outpoint[..<colon])).bind("vout", vout)
+            guard let colon = outpoint.lastIndex(of: ":"), let vout = Int64(outpoint[outpoint.index(after: colon)...])
+            else { continue }
+            try update.bind("to", to).bind("from", from).bind("chain", chain).bind("tx", String(outpoint[..<colon]))
+                .bind("vout", vout)
             try update.run()
         }
     }
 
-    func openShortfall(_ deposit: DepositRow, chain: String, blockHash: String, height: Int64, coins: [String],
-                       now: Int64) throws(StoreError) {
+    func openShortfall(
+        _ deposit: DepositRow, chain: String, blockHash: String, height: Int64, coins: [String],
+        now: Int64
+    ) throws(StoreError) {
         let coinsJSON = JSON.array(coins.map { JSON.string($0) }).serialized()
-        let insert = try database.statement("""
+        let insert = try database.statement(
+            """
             INSERT INTO shortfalls (chain, tx, asset, account, token, amount, block_hash, height, coins, state, opened_at_ms)
             SELECT :chain, tx, asset, account, token, credited, :block_hash, :height, :coins, 'open', :now
             FROM deposits WHERE chain = :chain AND tx = :tx AND asset = :asset
@@ -480,7 +539,8 @@ extension Ledger {
 
     /// The newest open shortfall of the deposit of `asset` in `tx`.
     func openShortfall(chain: String, tx: String, asset: String) throws(StoreError) -> ShortfallRow? {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT id FROM shortfalls WHERE chain = :chain AND tx = :tx AND asset = :asset AND state = 'open'
             ORDER BY id DESC LIMIT 1
             """)
@@ -496,8 +556,11 @@ extension Ledger {
         try query.bind("id", id)
         guard try query.step() else { return nil }
         var coins: [String] = []
-        if case .success(let list) = JSON.parse(query.text("coins")) { coins = list.arrayElements.compactMap(\.stringValue) }
-        return ShortfallRow(id: query.int64("id"), chain: query.text("chain"), tx: query.text("tx"), asset: query.text("asset"),
-                            state: query.text("state"), coins: coins)
+        if case .success(let list) = JSON.parse(query.text("coins")) {
+            coins = list.arrayElements.compactMap(\.stringValue)
+        }
+        return ShortfallRow(
+            id: query.int64("id"), chain: query.text("chain"), tx: query.text("tx"), asset: query.text("asset"),
+            state: query.text("state"), coins: coins)
     }
 }

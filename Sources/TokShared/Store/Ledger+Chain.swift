@@ -74,7 +74,8 @@ extension Ledger {
     public func recentBlocks(chain: String, limit: Int) throws(TokError) -> [ChainBlockRow] {
         precondition(limit > 0)
         return try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT chain, height, hash, previous_hash, state_hash FROM chain_blocks WHERE chain = :chain
                 ORDER BY height DESC LIMIT :limit
                 """)
@@ -89,7 +90,8 @@ extension Ledger {
     /// Every chain's tip and block count (`tok-apply chain-status`).
     public func chainStatus() throws(TokError) -> [(tip: ChainBlockRow, blocks: Int64)] {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT b.chain AS chain, b.height AS height, b.hash AS hash, b.previous_hash AS previous_hash,
                        b.state_hash AS state_hash, c.blocks AS blocks
                 FROM chain_blocks b
@@ -119,7 +121,8 @@ extension Ledger {
 
     public func unattributedPayments(limit: Int) throws(TokError) -> [UnattributedPayment] {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT chain, tx, asset, amount, height, block_hash, unproven FROM detected_payments
                 WHERE state = 'unattributed' ORDER BY chain, height, tx LIMIT :limit
                 """)
@@ -127,18 +130,20 @@ extension Ledger {
             try query.bind("limit", Int64(limit))
             var rows: [UnattributedPayment] = []
             while try query.step() {
-                rows.append(UnattributedPayment(
-                    chain: query.text("chain"), tx: query.text("tx"), asset: query.text("asset"),
-                    amount: try Ledger.storedAmount(query.text("amount")), height: query.int64("height"),
-                    blockHash: query.text("block_hash"), reason: query.optionalText("unproven") ?? "unknown"))
+                rows.append(
+                    UnattributedPayment(
+                        chain: query.text("chain"), tx: query.text("tx"), asset: query.text("asset"),
+                        amount: try Ledger.storedAmount(query.text("amount")), height: query.int64("height"),
+                        blockHash: query.text("block_hash"), reason: query.optionalText("unproven") ?? "unknown"))
             }
             return rows
         }
     }
 
     static func blockRow(_ query: any DatabaseStatement) -> ChainBlockRow {
-        ChainBlockRow(chain: query.text("chain"), height: query.int64("height"), hash: query.text("hash"),
-                      previousHash: query.text("previous_hash"), stateHash: query.text("state_hash"))
+        ChainBlockRow(
+            chain: query.text("chain"), height: query.int64("height"), hash: query.text("hash"),
+            previousHash: query.text("previous_hash"), stateHash: query.text("state_hash"))
     }
 
     // MARK: Connect
@@ -148,8 +153,10 @@ extension Ledger {
     /// tip's, its height the next), or, on a ledger that has taken none of this
     /// network's blocks, it is at `follow_start_height` (else `not_next_block`,
     /// retryable: tok-follow continues from the stored tip).
-    public func connectBlock(_ block: FollowedBlock, network: NetworkConfig, config: TokConfig,
-                             nowMilliseconds now: Int64) throws(TokError) -> BlockOutcome {
+    public func connectBlock(
+        _ block: FollowedBlock, network: NetworkConfig, config: TokConfig,
+        nowMilliseconds now: Int64
+    ) throws(TokError) -> BlockOutcome {
         try guarded {
             // Checks.
             precondition(block.network == network.chainText, "the block is the network's")
@@ -172,35 +179,49 @@ extension Ledger {
             try writer.settleInvoices(upTo: level)
             try writer.settleMatches(upTo: level)
             let row = try writer.finish(previousStateHash: tip?.stateHash ?? Ledger.chainGenesis)
-            try trimRecords(chain: block.network, height: block.height, retentionBlocks: Int64(network.recordRetentionBlocks))
+            try trimRecords(
+                chain: block.network, height: block.height, retentionBlocks: Int64(network.recordRetentionBlocks))
 
             // Postconditions: the block is the new tip, and nothing below the level is left pending.
-            guard let newTip = try chainTip(chain: block.network) else { preconditionFailure("a connected block is stored") }
+            guard let newTip = try chainTip(chain: block.network) else {
+                preconditionFailure("a connected block is stored")
+            }
             precondition(newTip == row && newTip.previousHash == block.previousHash, "the block is the chain's tip")
-            let stillPending = try pendingPayments(chain: block.network, upTo: block.height - Int64(network.confirmations) + 1)
+            let stillPending = try pendingPayments(
+                chain: block.network, upTo: block.height - Int64(network.confirmations) + 1)
             precondition(stillPending.isEmpty, "every payment at the confirmation level matured")
-            return .connected(row, credited: writer.creditedCount, shortfallsResolved: writer.shortfallsResolved,
-                              anchors: writer.anchorOutcomes)
+            return .connected(
+                row, credited: writer.creditedCount, shortfallsResolved: writer.shortfallsResolved,
+                anchors: writer.anchorOutcomes)
         }
     }
 
     private func checkExtends(_ tip: ChainBlockRow?, _ block: FollowedBlock, network: NetworkConfig) throws {
         guard let tip else {
             guard let start = network.followStartHeight else {
-                throw TokError(.notNextBlock, "network \(network.alias) has no follow_start_height: the ledger takes no block of it")
+                throw TokError(
+                    .notNextBlock,
+                    "network \(network.alias) has no follow_start_height: the ledger takes no block of it")
             }
             guard block.height == start else {
-                throw TokError(.notNextBlock, "the ledger has no block of \(network.alias) yet and starts at height \(start), not \(block.height)")
+                throw TokError(
+                    .notNextBlock,
+                    "the ledger has no block of \(network.alias) yet and starts at height \(start), not \(block.height)"
+                )
             }
             return
         }
         guard block.height == tip.height + 1, block.previousHash == tip.hash else {
-            throw TokError(.notNextBlock, "block \(block.hash) at height \(block.height) does not extend the ledger's tip \(tip.hash) at height \(tip.height); rerun tok-follow")
+            throw TokError(
+                .notNextBlock,
+                "block \(block.hash) at height \(block.height) does not extend the ledger's tip \(tip.hash) at height \(tip.height); rerun tok-follow"
+            )
         }
     }
 
     func blockRow(chain: String, hash: String) throws(StoreError) -> ChainBlockRow? {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT chain, height, hash, previous_hash, state_hash FROM chain_blocks WHERE chain = :chain AND hash = :hash
             """)
         defer { query.reset() }
@@ -210,7 +231,8 @@ extension Ledger {
 
     /// Detected payments still waiting at or below `height` (oldest first).
     func pendingPayments(chain: String, upTo height: Int64) throws(StoreError) -> [DetectedRow] {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT chain, tx, asset, block_hash, height, amount, sender, outputs, state, request_id FROM detected_payments
             WHERE chain = :chain AND state = 'pending' AND height <= :height ORDER BY height, tx, asset
             """)
@@ -227,15 +249,20 @@ extension Ledger {
     /// order from its undo data, each step checked against the ledger. Checks:
     /// the block is connected (else `duplicate`) and it is the tip (else
     /// `not_next_block`: blocks leave newest first).
-    public func disconnectBlock(chain: String, height: Int64, hash: String,
-                                nowMilliseconds now: Int64) throws(TokError) -> BlockOutcome {
+    public func disconnectBlock(
+        chain: String, height: Int64, hash: String,
+        nowMilliseconds now: Int64
+    ) throws(TokError) -> BlockOutcome {
         try guarded {
             // Checks.
             guard let row = try blockRow(chain: chain, hash: hash) else {
                 return .duplicate("block \(hash) is not connected")
             }
             guard let tip = try chainTip(chain: chain), tip.hash == hash, row.height == height else {
-                throw TokError(.notNextBlock, "block \(hash) at height \(height) is not the tip of \(chain); blocks are disconnected newest first")
+                throw TokError(
+                    .notNextBlock,
+                    "block \(hash) at height \(height) is not the tip of \(chain); blocks are disconnected newest first"
+                )
             }
             let steps = try undoSteps(chain: chain, height: height)
 
@@ -252,8 +279,9 @@ extension Ledger {
 
             // Postconditions: the previous block is the tip again, and the undo data is gone.
             let newTip = try chainTip(chain: chain)
-            precondition(newTip.map { $0.height == height - 1 && $0.hash == row.previousHash } ?? true,
-                         "the block's parent (or nothing) is the tip")
+            precondition(
+                newTip.map { $0.height == height - 1 && $0.hash == row.previousHash } ?? true,
+                "the block's parent (or nothing) is the tip")
             let leftover = try undoSteps(chain: chain, height: height)
             precondition(leftover.isEmpty, "the block's undo data is consumed")
             return .disconnected(row, shortfallsOpened: undoer.shortfallsOpened)
@@ -267,7 +295,8 @@ extension Ledger {
     }
 
     func undoSteps(chain: String, height: Int64) throws(StoreError) -> [UndoStep] {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT seq, kind, body FROM block_undo WHERE chain = :chain AND height = :height ORDER BY seq
             """)
         defer { query.reset() }
@@ -294,7 +323,8 @@ extension Ledger {
 
     /// Whether `account` has a shortfall nobody resolved yet: its payouts are refused until then.
     func hasOpenShortfall(account: String) throws(StoreError) -> Bool {
-        let query = try database.statement("SELECT 1 AS open FROM shortfalls WHERE account = :account AND state = 'open' LIMIT 1")
+        let query = try database.statement(
+            "SELECT 1 AS open FROM shortfalls WHERE account = :account AND state = 'open' LIMIT 1")
         defer { query.reset() }
         try query.bind("account", account)
         return try query.step()
@@ -329,7 +359,9 @@ struct DetectedRow {
             throw StoreError(.unusable, "detected payment \(tx) has outputs that are not JSON")
         }
         for element in list.arrayElements {
-            guard let vout = element["vout"]?.int64Value, let text = element.string(at: "value"), let value = UInt64(text) else {
+            guard let vout = element["vout"]?.int64Value, let text = element.string(at: "value"),
+                let value = UInt64(text)
+            else {
                 throw StoreError(.unusable, "detected payment \(tx) has a malformed output")
             }
             outputs.append(Coin(tx: tx, index: UInt32(vout), value: value))
@@ -361,10 +393,13 @@ extension Ledger {
     /// recorded as unattributed (in `asset`, CAIP-19, which must be named when
     /// the transaction has several), its block is deep enough, the account is
     /// on the payment's chain.
-    public func resolveUnattributed(network: NetworkConfig, config: TokConfig, tx: String, asset: String? = nil,
-                                    account: String, nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
+    public func resolveUnattributed(
+        network: NetworkConfig, config: TokConfig, tx: String, asset: String? = nil,
+        account: String, nowMilliseconds now: Int64
+    ) throws(TokError) -> DepositOutcome {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT chain, tx, asset, block_hash, height, amount, sender, outputs, state, request_id FROM detected_payments
                 WHERE chain = :chain AND tx = :tx AND state = 'unattributed' ORDER BY asset
                 """)
@@ -376,33 +411,54 @@ extension Ledger {
             }
             query.reset()
             guard let row = candidates.first else {
-                throw TokError(.unknownRequest, "no unattributed payment \(tx)\(asset.map { " in \($0)" } ?? "") is recorded on \(network.alias)")
+                throw TokError(
+                    .unknownRequest,
+                    "no unattributed payment \(tx)\(asset.map { " in \($0)" } ?? "") is recorded on \(network.alias)")
             }
             guard candidates.count == 1 else {
-                throw TokError(.missingField, "transaction \(tx) has unattributed payments in \(candidates.map(\.asset).joined(separator: ", ")): name the asset")
+                throw TokError(
+                    .missingField,
+                    "transaction \(tx) has unattributed payments in \(candidates.map(\.asset).joined(separator: ", ")): name the asset"
+                )
             }
-            guard let tip = try chainTip(chain: network.chainText), row.height <= tip.height - Int64(network.confirmations) + 1 else {
-                throw TokError(.notVerified, "payment \(tx) is below \(network.alias)'s confirmation level; resolve it once it is \(network.confirmations) deep")
+            guard let tip = try chainTip(chain: network.chainText),
+                row.height <= tip.height - Int64(network.confirmations) + 1
+            else {
+                throw TokError(
+                    .notVerified,
+                    "payment \(tx) is below \(network.alias)'s confirmation level; resolve it once it is \(network.confirmations) deep"
+                )
             }
             let prefix = network.chainText + ":"
-            guard account.hasPrefix(prefix) else { throw TokError(.accountNetworkMismatch, "\(account) is not an account on \(network.chainText)") }
-            let address = try network.family.canonicalAddress(String(account.dropFirst(prefix.count)), chain: network.chain)
-            guard let mapping = network.assets.first(where: { $0.assetText == row.asset }), let token = config.token(alias: mapping.token) else {
+            guard account.hasPrefix(prefix) else {
+                throw TokError(.accountNetworkMismatch, "\(account) is not an account on \(network.chainText)")
+            }
+            let address = try network.family.canonicalAddress(
+                String(account.dropFirst(prefix.count)), chain: network.chain)
+            guard let mapping = network.assets.first(where: { $0.assetText == row.asset }),
+                let token = config.token(alias: mapping.token)
+            else {
                 throw TokError(.assetNotConfigured, "deposits of \(row.asset) are not configured on \(network.alias)")
             }
-            let credited = try UInt256.convert(row.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals, what: "the payment")
+            let credited = try UInt256.convert(
+                row.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals, what: "the payment")
             let deposit = VerifiedDeposit(
                 requestId: Ledger.perAssetDepositId("resolved", chain: row.chain, tx: row.tx, asset: mapping.asset),
-                chain: row.chain, tx: row.tx, account: prefix + address, token: token.alias, asset: row.asset, amount: row.amount,
-                credited: credited, blockHash: row.blockHash, blockNumber: row.height, confirmations: tip.height - row.height + 1,
+                chain: row.chain, tx: row.tx, account: prefix + address, token: token.alias, asset: row.asset,
+                amount: row.amount,
+                credited: credited, blockHash: row.blockHash, blockNumber: row.height,
+                confirmations: tip.height - row.height + 1,
                 coins: row.outputs, receiver: row.outputs.isEmpty ? nil : network.receiver)
             let outcome = try creditDeposit(deposit, op: .deposit, nowMilliseconds: now)
-            let update = try database.statement("""
+            let update = try database.statement(
+                """
                 UPDATE detected_payments SET state = 'resolved', request_id = :request_id, note = 'resolved by the operator'
                 WHERE chain = :chain AND tx = :tx AND asset = :asset AND block_hash = :block_hash
                 """)
-            try update.bind("request_id", deposit.requestId).bind("chain", row.chain).bind("tx", row.tx).bind("asset", row.asset)
-                .bind("block_hash", row.blockHash)
+            try update.bind("request_id", deposit.requestId).bind("chain", row.chain).bind("tx", row.tx).bind(
+                "asset", row.asset
+            )
+            .bind("block_hash", row.blockHash)
             try update.run()
             precondition(database.changes == 1, "the unattributed payment is resolved once")
             return outcome
@@ -416,7 +472,8 @@ extension Ledger {
             guard let shortfall = try shortfall(id: id), shortfall.state == "open" else {
                 throw TokError(.unknownRequest, "no open shortfall \(id)")
             }
-            let update = try database.statement("""
+            let update = try database.statement(
+                """
                 UPDATE shortfalls SET state = 'resolved', resolution = :resolution, resolved_at_ms = :now WHERE id = :id
                 """)
             let resolution = "by the operator: " + String(note.prefix(500))

@@ -19,10 +19,13 @@ extension Ledger {
     /// `excluding` (coins this tok-verify process already put into transactions
     /// tok-apply may not have recorded yet). Read-only; the reservation at
     /// prepare is what decides.
-    public func spendableCoins(chain: String, address: String, excluding taken: Set<String>, limit: Int) throws(TokError) -> [Coin] {
+    public func spendableCoins(
+        chain: String, address: String, excluding taken: Set<String>, limit: Int
+    ) throws(TokError) -> [Coin] {
         precondition(limit > 0)
         return try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT tx, vout, value FROM utxos WHERE chain = :chain AND address = :address AND state = 'available'
                 ORDER BY value DESC, tx, vout
                 """)
@@ -30,7 +33,8 @@ extension Ledger {
             try query.bind("chain", chain).bind("address", address)
             var coins: [Coin] = []
             while coins.count < limit, try query.step() {
-                let coin = Coin(tx: query.text("tx"), index: UInt32(query.int64("vout")), value: UInt64(query.int64("value")))
+                let coin = Coin(
+                    tx: query.text("tx"), index: UInt32(query.int64("vout")), value: UInt64(query.int64("value")))
                 if !taken.contains(coin.outpoint) { coins.append(coin) }
             }
             return coins
@@ -41,7 +45,8 @@ extension Ledger {
     /// operators and tests).
     public func coinTotals(chain: String, address: String) throws(TokError) -> [String: UInt64] {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT state, SUM(value) AS total FROM utxos WHERE chain = :chain AND address = :address GROUP BY state
                 """)
             defer { query.reset() }
@@ -54,12 +59,14 @@ extension Ledger {
 
     /// A credited deposit's outputs to the operator join the pool.
     func addDepositCoins(_ coins: [Coin], chain: String, address: String, requestId: String) throws(StoreError) {
-        let insert = try database.statement("""
+        let insert = try database.statement(
+            """
             INSERT INTO utxos (chain, tx, vout, address, value, state, origin, request_id)
             VALUES (:chain, :tx, :vout, :address, :value, 'available', 'deposit', :request_id)
             """)
         for coin in coins {
-            precondition(coin.value > 0 && coin.value <= UInt64(Int64.max), "a coin's value is positive and fits 63 bits")
+            precondition(
+                coin.value > 0 && coin.value <= UInt64(Int64.max), "a coin's value is positive and fits 63 bits")
             try insert.bind("chain", chain).bind("tx", coin.tx).bind("vout", Int64(coin.index)).bind("address", address)
                 .bind("value", Int64(coin.value)).bind("request_id", requestId)
             try insert.run()
@@ -74,12 +81,16 @@ extension Ledger {
     func checkCoins(_ payout: PayoutToPrepare) throws {
         guard case .coins(let inputs, let change) = payout.spendGuard else { return }
         guard !inputs.isEmpty, inputs.count <= PayoutTx.maxInputs else {
-            throw TokError(.conflictingRecord, "a UTXO payout spends 1 to \(PayoutTx.maxInputs) coins, not \(inputs.count)")
+            throw TokError(
+                .conflictingRecord, "a UTXO payout spends 1 to \(PayoutTx.maxInputs) coins, not \(inputs.count)")
         }
         if let change, change.tx != payout.tx {
-            throw TokError(.conflictingRecord, "the change \(change.outpoint) is not an output of the payout's transaction \(payout.tx)")
+            throw TokError(
+                .conflictingRecord,
+                "the change \(change.outpoint) is not an output of the payout's transaction \(payout.tx)")
         }
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT address, value, state, spent_by FROM utxos WHERE chain = :chain AND tx = :tx AND vout = :vout
             """)
         var seen: Set<String> = []
@@ -92,14 +103,20 @@ extension Ledger {
                 query.reset()
                 throw TokError(.coinConflict, "coin \(coin.outpoint) is not in the operator's pool")
             }
-            let (address, value, state, holder) = (query.text("address"), UInt64(query.int64("value")), query.text("state"),
-                                                   query.optionalText("spent_by"))
+            let (address, value, state, holder) = (
+                query.text("address"), UInt64(query.int64("value")), query.text("state"),
+                query.optionalText("spent_by")
+            )
             query.reset()
             guard address == payout.sender, value == coin.value else {
-                throw TokError(.conflictingRecord, "coin \(coin.outpoint) belongs to \(address) with \(value) base units, not as signed")
+                throw TokError(
+                    .conflictingRecord,
+                    "coin \(coin.outpoint) belongs to \(address) with \(value) base units, not as signed")
             }
             guard state == CoinState.available.rawValue else {
-                throw TokError(.coinConflict, "coin \(coin.outpoint) is \(state) by payout \(holder ?? "?"); sign again with other coins")
+                throw TokError(
+                    .coinConflict,
+                    "coin \(coin.outpoint) is \(state) by payout \(holder ?? "?"); sign again with other coins")
             }
         }
     }
@@ -108,7 +125,8 @@ extension Ledger {
     /// reserved by this payout, and its change is booked as pending.
     func reserveCoins(_ payout: PayoutToPrepare) throws(StoreError) {
         guard case .coins(let inputs, let change) = payout.spendGuard else { return }
-        let reserve = try database.statement("""
+        let reserve = try database.statement(
+            """
             UPDATE utxos SET state = 'reserved', spent_by = :request_id
             WHERE chain = :chain AND tx = :tx AND vout = :vout AND state = 'available'
             """)
@@ -119,7 +137,8 @@ extension Ledger {
             precondition(database.changes == 1, "an available coin is reserved exactly once")
         }
         if let change {
-            let insert = try database.statement("""
+            let insert = try database.statement(
+                """
                 INSERT INTO utxos (chain, tx, vout, address, value, state, origin, request_id)
                 VALUES (:chain, :tx, :vout, :address, :value, 'pending', 'change', :request_id)
                 """)
@@ -131,10 +150,12 @@ extension Ledger {
 
     /// Commit, UTXO half: the inputs are spent and the change is the operator's to spend.
     func settleCoinsConfirmed(requestId: String) throws(StoreError) {
-        let spend = try database.statement("UPDATE utxos SET state = 'spent' WHERE spent_by = :request_id AND state = 'reserved'")
+        let spend = try database.statement(
+            "UPDATE utxos SET state = 'spent' WHERE spent_by = :request_id AND state = 'reserved'")
         try spend.bind("request_id", requestId)
         try spend.run()
-        let release = try database.statement("""
+        let release = try database.statement(
+            """
             UPDATE utxos SET state = 'available' WHERE request_id = :request_id AND origin = 'change' AND state = 'pending'
             """)
         try release.bind("request_id", requestId)
@@ -144,26 +165,31 @@ extension Ledger {
     /// Rollback, UTXO half: the change never existed. The inputs are free
     /// again, or spent when the chain showed them used by another transaction.
     func settleCoinsFailed(requestId: String, inputsConsumed: Bool) throws(StoreError) {
-        let drop = try database.statement("""
+        let drop = try database.statement(
+            """
             DELETE FROM utxos WHERE request_id = :request_id AND origin = 'change' AND state = 'pending'
             """)
         try drop.bind("request_id", requestId)
         try drop.run()
-        let inputs = try database.statement(inputsConsumed
-            ? "UPDATE utxos SET state = 'spent' WHERE spent_by = :request_id AND state = 'reserved'"
-            : "UPDATE utxos SET state = 'available', spent_by = NULL WHERE spent_by = :request_id AND state = 'reserved'")
+        let inputs = try database.statement(
+            inputsConsumed
+                ? "UPDATE utxos SET state = 'spent' WHERE spent_by = :request_id AND state = 'reserved'"
+                : "UPDATE utxos SET state = 'available', spent_by = NULL WHERE spent_by = :request_id AND state = 'reserved'"
+        )
         try inputs.bind("request_id", requestId)
         try inputs.run()
     }
 
     /// The coins a payout spends (while it holds them), for re-emitting its record.
     func payoutInputs(requestId: String) throws(StoreError) -> [Coin] {
-        let query = try database.statement("SELECT tx, vout, value FROM utxos WHERE spent_by = :request_id ORDER BY tx, vout")
+        let query = try database.statement(
+            "SELECT tx, vout, value FROM utxos WHERE spent_by = :request_id ORDER BY tx, vout")
         defer { query.reset() }
         try query.bind("request_id", requestId)
         var coins: [Coin] = []
         while try query.step() {
-            coins.append(Coin(tx: query.text("tx"), index: UInt32(query.int64("vout")), value: UInt64(query.int64("value"))))
+            coins.append(
+                Coin(tx: query.text("tx"), index: UInt32(query.int64("vout")), value: UInt64(query.int64("value"))))
         }
         return coins
     }

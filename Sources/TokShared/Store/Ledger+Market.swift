@@ -15,41 +15,57 @@
 ///     the seller when that offer is gone (expired, deleted);
 ///   - a delete offer by its author releases what is not yet matched.
 extension JournaledTable {
-    static let offers = JournaledTable(name: "offers", columns: [
-        ("chain", .text), ("offer", .text), ("side", .text), ("token", .text), ("author", .text), ("height", .integer),
-        ("position", .integer), ("tx", .text), ("quantity", .integer), ("remaining", .integer), ("unit_price", .integer),
-        ("expiry_height", .integer), ("record_hash", .text), ("payee_script", .text), ("state", .text),
-    ], key: ["chain", "offer"])
+    static let offers = JournaledTable(
+        name: "offers",
+        columns: [
+            ("chain", .text), ("offer", .text), ("side", .text), ("token", .text), ("author", .text),
+            ("height", .integer),
+            ("position", .integer), ("tx", .text), ("quantity", .integer), ("remaining", .integer),
+            ("unit_price", .integer),
+            ("expiry_height", .integer), ("record_hash", .text), ("payee_script", .text), ("state", .text),
+        ], key: ["chain", "offer"])
 
-    static let matches = JournaledTable(name: "matches", columns: [
-        ("chain", .text), ("sell_offer", .text), ("buy_offer", .text), ("token", .text), ("seller", .text), ("buyer", .text),
-        ("quantity", .integer), ("unit_price", .integer), ("owed", .integer), ("payee_script", .text), ("height", .integer),
-        ("window_end", .integer), ("state", .text), ("payment_tx", .text), ("payment_height", .integer), ("paid", .integer),
-        ("settled_height", .integer),
-    ], key: ["chain", "sell_offer", "buy_offer"])
+    static let matches = JournaledTable(
+        name: "matches",
+        columns: [
+            ("chain", .text), ("sell_offer", .text), ("buy_offer", .text), ("token", .text), ("seller", .text),
+            ("buyer", .text),
+            ("quantity", .integer), ("unit_price", .integer), ("owed", .integer), ("payee_script", .text),
+            ("height", .integer),
+            ("window_end", .integer), ("state", .text), ("payment_tx", .text), ("payment_height", .integer),
+            ("paid", .integer),
+            ("settled_height", .integer),
+        ], key: ["chain", "sell_offer", "buy_offer"])
 
-    static let approvals = JournaledTable(name: "approvals", columns: [
-        ("chain", .text), ("reservation", .text), ("manager", .text), ("height", .integer), ("tx", .text),
-    ], key: ["chain", "reservation", "manager"])
+    static let approvals = JournaledTable(
+        name: "approvals",
+        columns: [
+            ("chain", .text), ("reservation", .text), ("manager", .text), ("height", .integer), ("tx", .text),
+        ], key: ["chain", "reservation", "manager"])
 }
 
 extension BlockWriter {
     // MARK: Offers
 
-    mutating func applySellOffer(_ offer: TokenSellOffer, _ message: TokenMessage, _ context: AnchorContext) throws -> AnchorResult {
-        let parties = try TokenProtocol.namedParties(of: message, outputScripts: context.scripts,
-                                                     anchorOutputIndex: context.outputIndex, chain: context.chain)
+    mutating func applySellOffer(
+        _ offer: TokenSellOffer, _ message: TokenMessage, _ context: AnchorContext
+    ) throws -> AnchorResult {
+        let parties = try TokenProtocol.namedParties(
+            of: message, outputScripts: context.scripts,
+            anchorOutputIndex: context.outputIndex, chain: context.chain)
         let token = offer.token.description
         guard try tokenRow(token) != nil else { return .refused(.unknownToken) }
         guard Int64(offer.expiryHeight) > block.height else { return .refused(.expiredOnArrival) }
         let seller = try tokenBalance(token: token, address: context.actorText)
         guard seller.available >= Int64(offer.quantity) else { return .refused(.insufficientTokens) }
         // Escrowed from the moment it binds: reserved at the seller, for the book and its matches.
-        try putTokenBalance(token: token, address: context.actorText, available: seller.available - Int64(offer.quantity),
-                            reserved: seller.reserved + Int64(offer.quantity))
+        try putTokenBalance(
+            token: token, address: context.actorText, available: seller.available - Int64(offer.quantity),
+            reserved: seller.reserved + Int64(offer.quantity))
         let payee = parties.first(where: { $0.role == .payee })?.address ?? context.actor
-        let incoming = Matching.IncomingOffer(side: .sell, author: context.actorText, quantity: offer.quantity,
-                                              limitPriceKoinu: offer.unitPriceKoinu)
+        let incoming = Matching.IncomingOffer(
+            side: .sell, author: context.actorText, quantity: offer.quantity,
+            limitPriceKoinu: offer.unitPriceKoinu)
         let fills = try bookFills(token: token, incoming: incoming)
         let id = context.position.description
         let payeeHex = Hex.encode(payee.scriptPubKey)
@@ -57,13 +73,17 @@ extension BlockWriter {
         for fill in fills {
             try fillResting(fill, token: token)
             let buyer = try offerRow(fill.resting.description)?["author"]?.text ?? ""
-            try putMatch(sell: id, buy: fill.resting.description, token: token, seller: context.actorText, buyer: buyer,
-                         fill: fill, payeeScript: payeeHex)
+            try putMatch(
+                sell: id, buy: fill.resting.description, token: token, seller: context.actorText, buyer: buyer,
+                fill: fill, payeeScript: payeeHex)
             left -= fill.quantity
         }
-        try put(.offers, offerRow(id: id, side: .sell, token: token, context: context, quantity: offer.quantity, remaining: left,
-                                  price: offer.unitPriceKoinu, expiry: offer.expiryHeight, hash: offer.recordHash.hex,
-                                  payeeScript: payeeHex))
+        try put(
+            .offers,
+            offerRow(
+                id: id, side: .sell, token: token, context: context, quantity: offer.quantity, remaining: left,
+                price: offer.unitPriceKoinu, expiry: offer.expiryHeight, hash: offer.recordHash.hex,
+                payeeScript: payeeHex))
         return .applied
     }
 
@@ -71,54 +91,63 @@ extension BlockWriter {
         let token = offer.token.description
         guard try tokenRow(token) != nil else { return .refused(.unknownToken) }
         guard Int64(offer.expiryHeight) > block.height else { return .refused(.expiredOnArrival) }
-        let incoming = Matching.IncomingOffer(side: .buy, author: context.actorText, quantity: offer.quantity,
-                                              limitPriceKoinu: offer.maxUnitPriceKoinu)
+        let incoming = Matching.IncomingOffer(
+            side: .buy, author: context.actorText, quantity: offer.quantity,
+            limitPriceKoinu: offer.maxUnitPriceKoinu)
         let fills = try bookFills(token: token, incoming: incoming)
         let id = context.position.description
         var left = offer.quantity
         for fill in fills {
             guard let sell = try offerRow(fill.resting.description), let seller = sell["author"]?.text,
-                  let payee = sell["payee_script"]?.text else { continue }
+                let payee = sell["payee_script"]?.text
+            else { continue }
             try fillResting(fill, token: token)
-            try putMatch(sell: fill.resting.description, buy: id, token: token, seller: seller, buyer: context.actorText,
-                         fill: fill, payeeScript: payee)
+            try putMatch(
+                sell: fill.resting.description, buy: id, token: token, seller: seller, buyer: context.actorText,
+                fill: fill, payeeScript: payee)
             left -= fill.quantity
         }
-        try put(.offers, offerRow(id: id, side: .buy, token: token, context: context, quantity: offer.quantity, remaining: left,
-                                  price: offer.maxUnitPriceKoinu, expiry: offer.expiryHeight, hash: offer.recordHash.hex,
-                                  payeeScript: nil))
+        try put(
+            .offers,
+            offerRow(
+                id: id, side: .buy, token: token, context: context, quantity: offer.quantity, remaining: left,
+                price: offer.maxUnitPriceKoinu, expiry: offer.expiryHeight, hash: offer.recordHash.hex,
+                payeeScript: nil))
         return .applied
     }
 
     /// The fills of `incoming` against the other side of the token's book, best first (index order).
     private func bookFills(token: String, incoming: Matching.IncomingOffer) throws -> [Matching.Fill] {
         // Two partial indexes, one per side, each in that side's priority order.
-        let query = try database.statement(incoming.side == .buy
-            ? """
-              SELECT offer, author, remaining, unit_price FROM offers
-              WHERE chain = :chain AND token = :token AND side = 'sell' AND state = 'open'
-              ORDER BY unit_price, height, position
-              """
-            : """
-              SELECT offer, author, remaining, unit_price FROM offers
-              WHERE chain = :chain AND token = :token AND side = 'buy' AND state = 'open'
-              ORDER BY unit_price DESC, height, position
-              """)
+        let query = try database.statement(
+            incoming.side == .buy
+                ? """
+                SELECT offer, author, remaining, unit_price FROM offers
+                WHERE chain = :chain AND token = :token AND side = 'sell' AND state = 'open'
+                ORDER BY unit_price, height, position
+                """
+                : """
+                SELECT offer, author, remaining, unit_price FROM offers
+                WHERE chain = :chain AND token = :token AND side = 'buy' AND state = 'open'
+                ORDER BY unit_price DESC, height, position
+                """)
         defer { query.reset() }
         try query.bind("chain", block.network).bind("token", token)
         // Nothing is written while the book is read: the fills are decided first.
         return try Matching.fills(for: incoming) { () throws -> Matching.RestingOffer? in
             guard try query.step(), let position = ChainPosition(parsing: query.text("offer")) else { return nil }
-            return Matching.RestingOffer(offer: position, author: query.text("author"),
-                                         remaining: UInt64(max(0, query.int64("remaining"))),
-                                         unitPriceKoinu: UInt64(max(0, query.int64("unit_price"))))
+            return Matching.RestingOffer(
+                offer: position, author: query.text("author"),
+                remaining: UInt64(max(0, query.int64("remaining"))),
+                unitPriceKoinu: UInt64(max(0, query.int64("unit_price"))))
         }
     }
 
     /// Takes a fill out of the resting offer.
     private mutating func fillResting(_ fill: Matching.Fill, token: String) throws {
         guard var resting = try offerRow(fill.resting.description), let remaining = resting["remaining"]?.integer,
-              remaining >= Int64(fill.quantity) else {
+            remaining >= Int64(fill.quantity)
+        else {
             throw TokError(.internalError, "resting offer \(fill.resting) cannot give \(fill.quantity)")
         }
         resting["remaining"] = .integer(remaining - Int64(fill.quantity))
@@ -126,25 +155,37 @@ extension BlockWriter {
         try put(.offers, resting)
     }
 
-    private mutating func putMatch(sell: String, buy: String, token: String, seller: String, buyer: String,
-                                   fill: Matching.Fill, payeeScript: String) throws {
+    private mutating func putMatch(
+        sell: String, buy: String, token: String, seller: String, buyer: String,
+        fill: Matching.Fill, payeeScript: String
+    ) throws {
         let (owed, overflow) = fill.quantity.multipliedReportingOverflow(by: fill.unitPriceKoinu)
         precondition(!overflow && owed <= TokenProtocol.maxMoneyKoinu, "a fill is bounded by both offers' own products")
-        try put(.matches, [
-            "chain": .text(block.network), "sell_offer": .text(sell), "buy_offer": .text(buy), "token": .text(token),
-            "seller": .text(seller), "buyer": .text(buyer), "quantity": .integer(Int64(fill.quantity)),
-            "unit_price": .integer(Int64(fill.unitPriceKoinu)), "owed": .integer(Int64(owed)), "payee_script": .text(payeeScript),
-            "height": .integer(block.height), "window_end": .integer(block.height + Int64(network.paymentWindowBlocks)),
-            "state": .text("reserved"), "payment_tx": .null, "payment_height": .null, "paid": .null, "settled_height": .null,
-        ])
+        try put(
+            .matches,
+            [
+                "chain": .text(block.network), "sell_offer": .text(sell), "buy_offer": .text(buy),
+                "token": .text(token),
+                "seller": .text(seller), "buyer": .text(buyer), "quantity": .integer(Int64(fill.quantity)),
+                "unit_price": .integer(Int64(fill.unitPriceKoinu)), "owed": .integer(Int64(owed)),
+                "payee_script": .text(payeeScript),
+                "height": .integer(block.height),
+                "window_end": .integer(block.height + Int64(network.paymentWindowBlocks)),
+                "state": .text("reserved"), "payment_tx": .null, "payment_height": .null, "paid": .null,
+                "settled_height": .null,
+            ])
     }
 
-    private func offerRow(id: String, side: Matching.Side, token: String, context: AnchorContext, quantity: UInt64,
-                          remaining: UInt64, price: UInt64, expiry: UInt32, hash: String, payeeScript: String?) -> JournalRow {
+    private func offerRow(
+        id: String, side: Matching.Side, token: String, context: AnchorContext, quantity: UInt64,
+        remaining: UInt64, price: UInt64, expiry: UInt32, hash: String, payeeScript: String?
+    ) -> JournalRow {
         [
             "chain": .text(block.network), "offer": .text(id), "side": .text(side.rawValue), "token": .text(token),
-            "author": .text(context.actorText), "height": .integer(block.height), "position": .integer(Int64(context.anchor.position)),
-            "tx": .text(context.anchor.tx), "quantity": .integer(Int64(quantity)), "remaining": .integer(Int64(remaining)),
+            "author": .text(context.actorText), "height": .integer(block.height),
+            "position": .integer(Int64(context.anchor.position)),
+            "tx": .text(context.anchor.tx), "quantity": .integer(Int64(quantity)),
+            "remaining": .integer(Int64(remaining)),
             "unit_price": .integer(Int64(price)), "expiry_height": .integer(Int64(expiry)), "record_hash": .text(hash),
             "payee_script": payeeScript.map { .text($0) } ?? .null, "state": .text(remaining == 0 ? "filled" : "open"),
         ]
@@ -159,13 +200,16 @@ extension BlockWriter {
     }
 
     /// A delete offer by its author releases what is not yet matched.
-    mutating func applyDeletion(_ deletion: OfferDeletion, side: Matching.Side, _ context: AnchorContext) throws -> AnchorResult {
+    mutating func applyDeletion(
+        _ deletion: OfferDeletion, side: Matching.Side, _ context: AnchorContext
+    ) throws -> AnchorResult {
         guard var offer = try offerRow(deletion.offer.description), offer["side"] == .text(side.rawValue) else {
             return .refused(.unknownOffer)
         }
         guard offer["author"] == .text(context.actorText) else { return .refused(.notOfferAuthor) }
         guard offer["state"] == .text("open"), let remaining = offer["remaining"]?.integer,
-              let token = offer["token"]?.text else { return .refused(.offerNotOpen) }
+            let token = offer["token"]?.text
+        else { return .refused(.offerNotOpen) }
         if side == .sell { try release(remaining, token: token, seller: context.actorText) }
         offer["remaining"] = .integer(0)
         offer["state"] = .text("deleted")
@@ -177,15 +221,20 @@ extension BlockWriter {
     mutating func release(_ quantity: Int64, token: String, seller: String) throws {
         guard quantity > 0 else { return }
         let balance = try tokenBalance(token: token, address: seller)
-        try putTokenBalance(token: token, address: seller, available: balance.available + quantity,
-                            reserved: balance.reserved - quantity)
+        try putTokenBalance(
+            token: token, address: seller, available: balance.available + quantity,
+            reserved: balance.reserved - quantity)
     }
 
     // MARK: Payments and approvals of matches
 
     /// A match's payment: by its buyer, inside the window, at least what is owed to the sell offer's payee.
-    mutating func applyMatchPayment(sell: ChainPosition, buy: ChainPosition, _ context: AnchorContext) throws -> AnchorResult {
-        let key: JournalRow = ["chain": .text(block.network), "sell_offer": .text(sell.description), "buy_offer": .text(buy.description)]
+    mutating func applyMatchPayment(
+        sell: ChainPosition, buy: ChainPosition, _ context: AnchorContext
+    ) throws -> AnchorResult {
+        let key: JournalRow = [
+            "chain": .text(block.network), "sell_offer": .text(sell.description), "buy_offer": .text(buy.description),
+        ]
         guard var match = try ledger.journalRow(.matches, key: key) else { return .refused(.unknownMatch) }
         guard match["state"] == .text("reserved") else { return .refused(.matchNotReserved) }
         guard let end = match["window_end"]?.integer, block.height < end else { return .refused(.latePayment) }
@@ -194,7 +243,9 @@ extension BlockWriter {
             throw TokError(.internalError, "match \(sell)/\(buy) is stored without its payee or amount")
         }
         var paid: UInt64 = 0
-        for output in context.anchor.outputs where output.script == payee { paid = paid &+ min(output.value, TokenProtocol.maxMoneyKoinu) }
+        for output in context.anchor.outputs where output.script == payee {
+            paid = paid &+ min(output.value, TokenProtocol.maxMoneyKoinu)
+        }
         guard paid >= UInt64(owed) else { return .refused(.shortPayment) }
         match["state"] = .text("paid")
         match["payment_tx"] = .text(context.anchor.tx)
@@ -210,25 +261,37 @@ extension BlockWriter {
         let reservation: String, token: String, end: Int64
         switch approval.reservation {
         case .invoice(let position):
-            guard let invoice = try ledger.journalRow(.invoices, key: ["chain": .text(block.network), "invoice": .text(position.description)]),
-                  let owned = invoice["token"]?.text, let expiry = invoice["expiry_height"]?.integer else {
+            guard
+                let invoice = try ledger.journalRow(
+                    .invoices, key: ["chain": .text(block.network), "invoice": .text(position.description)]),
+                let owned = invoice["token"]?.text, let expiry = invoice["expiry_height"]?.integer
+            else {
                 return .refused(.unknownReservation)
             }
             (reservation, token, end) = ("invoice:\(position)", owned, expiry)
         case .match(let sell, let buy):
-            guard let match = try ledger.journalRow(.matches, key: [
-                "chain": .text(block.network), "sell_offer": .text(sell.description), "buy_offer": .text(buy.description),
-            ]), let owned = match["token"]?.text, let windowEnd = match["window_end"]?.integer else {
+            guard
+                let match = try ledger.journalRow(
+                    .matches,
+                    key: [
+                        "chain": .text(block.network), "sell_offer": .text(sell.description),
+                        "buy_offer": .text(buy.description),
+                    ]), let owned = match["token"]?.text, let windowEnd = match["window_end"]?.integer
+            else {
                 return .refused(.unknownReservation)
             }
             (reservation, token, end) = ("match:\(sell)/\(buy)", owned, windowEnd)
         }
-        guard let managers = try tokenRow(token).flatMap({ $0["managers"]?.text }), case .success(let list) = JSON.parse(managers),
-              list.arrayElements.contains(where: { $0.stringValue == context.actorText }) else {
+        guard let managers = try tokenRow(token).flatMap({ $0["managers"]?.text }),
+            case .success(let list) = JSON.parse(managers),
+            list.arrayElements.contains(where: { $0.stringValue == context.actorText })
+        else {
             return .refused(.notAManager)
         }
         guard block.height < end else { return .refused(.approvalLate) }
-        let key: JournalRow = ["chain": .text(block.network), "reservation": .text(reservation), "manager": .text(context.actorText)]
+        let key: JournalRow = [
+            "chain": .text(block.network), "reservation": .text(reservation), "manager": .text(context.actorText),
+        ]
         guard try ledger.journalRow(.approvals, key: key) == nil else { return .refused(.alreadyApproved) }
         var row = key
         row["height"] = .integer(block.height)
@@ -240,7 +303,8 @@ extension BlockWriter {
     /// Whether a reservation of `token` has the approvals its managers require.
     func approved(_ reservation: String, token: String) throws -> Bool {
         guard let required = try tokenRow(token)?["min_approvals"]?.integer, required > 0 else { return true }
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT count(*) AS approvals FROM approvals WHERE chain = :chain AND reservation = :reservation
             """)
         defer { query.reset() }
@@ -260,7 +324,8 @@ extension BlockWriter {
         }
         for key in try rows(of: .offers, where: "state = 'open' AND expiry_height <= :height") {
             guard var offer = try ledger.journalRow(.offers, key: key), let token = offer["token"]?.text,
-                  let author = offer["author"]?.text, let remaining = offer["remaining"]?.integer else { continue }
+                let author = offer["author"]?.text, let remaining = offer["remaining"]?.integer
+            else { continue }
             if offer["side"] == .text("sell") { try release(remaining, token: token, seller: author) }
             offer["remaining"] = .integer(0)
             offer["state"] = .text("expired")
@@ -271,10 +336,14 @@ extension BlockWriter {
     /// A match that will not settle: its tokens back to its sell offer if that
     /// still rests in the book, else to the seller.
     private mutating func returnMatch(_ match: inout JournalRow) throws {
-        guard let sell = match["sell_offer"]?.text, let quantity = match["quantity"]?.integer, let token = match["token"]?.text,
-              let seller = match["seller"]?.text else { return }
+        guard let sell = match["sell_offer"]?.text, let quantity = match["quantity"]?.integer,
+            let token = match["token"]?.text,
+            let seller = match["seller"]?.text
+        else { return }
         if var offer = try offerRow(sell), offer["state"] == .text("open") || offer["state"] == .text("filled"),
-           let expiry = offer["expiry_height"]?.integer, expiry > block.height, let remaining = offer["remaining"]?.integer {
+            let expiry = offer["expiry_height"]?.integer, expiry > block.height,
+            let remaining = offer["remaining"]?.integer
+        {
             offer["remaining"] = .integer(remaining + quantity)
             offer["state"] = .text("open")
             try put(.offers, offer)
@@ -289,9 +358,11 @@ extension BlockWriter {
     mutating func settleMatches(upTo level: Int64) throws {
         for key in try rows(of: .matches, where: "state = 'paid' AND payment_height <= :level", level: level) {
             guard var match = try ledger.journalRow(.matches, key: key), let token = match["token"]?.text,
-                  let seller = match["seller"]?.text, let buyer = match["buyer"]?.text, let quantity = match["quantity"]?.integer,
-                  let sell = match["sell_offer"]?.text, let buy = match["buy_offer"]?.text,
-                  let end = match["window_end"]?.integer else { continue }
+                let seller = match["seller"]?.text, let buyer = match["buyer"]?.text,
+                let quantity = match["quantity"]?.integer,
+                let sell = match["sell_offer"]?.text, let buy = match["buy_offer"]?.text,
+                let end = match["window_end"]?.integer
+            else { continue }
             guard try approved("match:\(sell)/\(buy)", token: token) else {
                 if end <= block.height { try returnMatch(&match) }
                 continue
@@ -305,7 +376,8 @@ extension BlockWriter {
 
     /// Keys of the rows of a market table matching `condition` (with :chain, :height, :level bound), in key order.
     private func rows(of table: JournaledTable, where condition: String, level: Int64? = nil) throws -> [JournalRow] {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT \(table.key.joined(separator: ", ")) FROM \(table.name) WHERE chain = :chain AND \(condition)
             ORDER BY \(table.key.joined(separator: ", "))
             """)

@@ -3,7 +3,8 @@ extension Ledger {
     /// was prepared: gauges for --metrics-file.
     public func openPayoutStatistics() throws(TokError) -> (count: Int, oldestPreparedAtMilliseconds: Int64?) {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT count(*) AS open, min(prepared_at_ms) AS oldest FROM payouts WHERE state IN ('prepared', 'submitted')
                 """)
             defer { query.reset() }

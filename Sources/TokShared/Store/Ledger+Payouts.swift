@@ -21,9 +21,11 @@ public struct PayoutToPrepare: Sendable, Equatable {
     public var tx: String
     public var rawTx: String
 
-    public init(requestId: String, op: Op, account: String, token: String, quantity: UInt256, fee: UInt256,
-                failureFee: UInt256, destination: String, destinationChain: String, destinationAsset: String,
-                destinationAmount: UInt256, sender: String, spendGuard: SpendGuard, tx: String, rawTx: String) {
+    public init(
+        requestId: String, op: Op, account: String, token: String, quantity: UInt256, fee: UInt256,
+        failureFee: UInt256, destination: String, destinationChain: String, destinationAsset: String,
+        destinationAmount: UInt256, sender: String, spendGuard: SpendGuard, tx: String, rawTx: String
+    ) {
         self.requestId = requestId
         self.op = op
         self.account = account
@@ -117,15 +119,19 @@ extension Ledger {
             // transaction signed again for it is dropped here and never broadcast.
             if let existing = try payoutRow(payout.requestId) { return .alreadyDone(existing) }
             if let other = try requestRow(payout.requestId), !(other.op == .transfer && payout.op == .transfer) {
-                throw TokError(.conflictingRecord, "request id \(payout.requestId) is already used by a \(other.op.rawValue)")
+                throw TokError(
+                    .conflictingRecord, "request id \(payout.requestId) is already used by a \(other.op.rawValue)")
             }
             if payout.op != .nonceFill, try hasOpenShortfall(account: payout.account) {
-                throw TokError(.accountInShortfall,
-                               "\(payout.account) has a credited deposit that a reorganisation took off the chain; its payouts wait until that is resolved (tok-apply check lists it)")
+                throw TokError(
+                    .accountInShortfall,
+                    "\(payout.account) has a credited deposit that a reorganisation took off the chain; its payouts wait until that is resolved (tok-apply check lists it)"
+                )
             }
             let nonceClaim = try payout.spendGuard.nonce.map { nonce in
-                try checkNonce(chain: payout.destinationChain, sender: payout.sender, nonce: nonce,
-                               chainNonce: payout.spendGuard.chainNonce)
+                try checkNonce(
+                    chain: payout.destinationChain, sender: payout.sender, nonce: nonce,
+                    chainNonce: payout.spendGuard.chainNonce)
             }
             try checkCoins(payout)
             guard let debit = payout.debit else { throw TokError(.balanceOverflow, "quantity plus fee overflows") }
@@ -134,17 +140,22 @@ extension Ledger {
             var after = before
             if !debit.isZero {
                 guard let available = before.available.subtracting(debit) else {
-                    throw TokError(.insufficientBalance,
-                                   "\(payout.account) has \(before.available) \(payout.token) available; the payout needs \(debit) (quantity \(payout.quantity) + fee \(payout.fee))")
+                    throw TokError(
+                        .insufficientBalance,
+                        "\(payout.account) has \(before.available) \(payout.token) available; the payout needs \(debit) (quantity \(payout.quantity) + fee \(payout.fee))"
+                    )
                 }
-                guard let locked = before.locked.adding(debit) else { throw TokError(.balanceOverflow, "locking \(debit) overflows") }
+                guard let locked = before.locked.adding(debit) else {
+                    throw TokError(.balanceOverflow, "locking \(debit) overflows")
+                }
                 after = Balance(available: available, locked: locked)
             }
             // Last: two payouts signed over the same coins to the same output are
             // the same transaction, and the coin conflict above (retryable) is
             // what they should hear first.
             if try payoutRequest(chain: payout.destinationChain, tx: payout.tx) != nil {
-                throw TokError(.conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
+                throw TokError(
+                    .conflictingRecord, "destination transaction \(payout.tx) is already recorded for another payout")
             }
 
             // Writes: every check passed.
@@ -153,20 +164,27 @@ extension Ledger {
             if after != before { try writeBalance(account: payout.account, token: payout.token, after) }
             try insertPrepared(payout, now: now)
             try recordPreparedRequest(payout, now: now)
-            appendAudit(kind: "payout_prepared", requestId: payout.requestId, body: preparedAuditBody(payout, after), now: now)
+            appendAudit(
+                kind: "payout_prepared", requestId: payout.requestId, body: preparedAuditBody(payout, after), now: now)
 
             // Postconditions: funds moved from available to locked, none created or lost.
-            precondition(before.available.adding(before.locked) == after.available.adding(after.locked),
-                         "prepare leaves available + locked unchanged")
+            precondition(
+                before.available.adding(before.locked) == after.available.adding(after.locked),
+                "prepare leaves available + locked unchanged")
             precondition(after.locked.subtracting(before.locked) == debit, "prepare locks exactly quantity + fee")
-            guard let row = try payoutRow(payout.requestId) else { preconditionFailure("the prepared payout is recorded") }
-            precondition(row.state == .prepared && row.tx == payout.tx, "the payout is recorded as prepared with its transaction")
+            guard let row = try payoutRow(payout.requestId) else {
+                preconditionFailure("the prepared payout is recorded")
+            }
+            precondition(
+                row.state == .prepared && row.tx == payout.tx, "the payout is recorded as prepared with its transaction"
+            )
             return .applied(row)
         }
     }
 
     private func insertPrepared(_ payout: PayoutToPrepare, now: Int64) throws(StoreError) {
-        let insert = try database.statement("""
+        let insert = try database.statement(
+            """
             INSERT INTO payouts (request_id, op, account, token, quantity, fee, destination, dest_chain, dest_asset,
                                  dest_amount, sender, nonce, tx, raw_tx, state, failure_fee, prepared_at_ms, updated_at_ms,
                                  change_vout, change_value)
@@ -175,7 +193,9 @@ extension Ledger {
                     :change_vout, :change_value)
             """)
         try insert.bind("request_id", payout.requestId).bind("op", payout.op.rawValue).bind("account", payout.account)
-            .bind("token", payout.token).bind("quantity", payout.quantity.description).bind("fee", payout.fee.description)
+            .bind("token", payout.token).bind("quantity", payout.quantity.description).bind(
+                "fee", payout.fee.description
+            )
             .bind("destination", payout.destination).bind("dest_chain", payout.destinationChain)
             .bind("dest_asset", payout.destinationAsset).bind("dest_amount", payout.destinationAmount.description)
             .bind("sender", payout.sender).bind("nonce", payout.spendGuard.nonce.map { Int64($0) })
@@ -190,8 +210,9 @@ extension Ledger {
             // The transfer's deposit half registered the request a moment ago.
             try updateRequestState(id: payout.requestId, state: .prepared, now: now)
         } else {
-            try insertRequest(id: payout.requestId, op: payout.op, state: .prepared, chain: payout.destinationChain,
-                              tx: payout.tx, now: now)
+            try insertRequest(
+                id: payout.requestId, op: payout.op, state: .prepared, chain: payout.destinationChain,
+                tx: payout.tx, now: now)
         }
     }
 
@@ -231,38 +252,46 @@ extension Ledger {
     /// the next one. Nonces skipped over are released unless the chain had
     /// already used them (`chainNonce`: the sender's pending nonce at signing).
     func checkNonce(chain: String, sender: String, nonce: UInt64, chainNonce: UInt64?) throws -> NonceClaim {
-        let released = try database.statement("""
+        let released = try database.statement(
+            """
             SELECT nonce FROM free_nonces WHERE chain = :chain AND sender = :sender AND nonce = :nonce
             """)
         try released.bind("chain", chain).bind("sender", sender).bind("nonce", Int64(nonce))
         let isReleased = try released.step()
         released.reset()
         if isReleased {
-            return NonceClaim(chain: chain, sender: sender, nonce: nonce, fromReleased: true, gapsToRelease: nonce..<nonce)
+            return NonceClaim(
+                chain: chain, sender: sender, nonce: nonce, fromReleased: true, gapsToRelease: nonce..<nonce)
         }
         let next = try nextNonce(chain: chain, sender: sender)
         if let next, nonce < next {
-            throw TokError(.nonceConflict, "nonce \(nonce) of \(sender) is already used by another payout (next is \(next))")
+            throw TokError(
+                .nonceConflict, "nonce \(nonce) of \(sender) is already used by another payout (next is \(next))")
         }
         var firstSkipped = chainNonce ?? nonce
         if let next { firstSkipped = max(firstSkipped, next) }
         firstSkipped = min(firstSkipped, nonce)
         guard nonce - firstSkipped <= 10_000 else {
-            throw TokError(.conflictingRecord, "nonce \(nonce) skips \(nonce - firstSkipped) nonces of \(sender); that is not plausible")
+            throw TokError(
+                .conflictingRecord,
+                "nonce \(nonce) skips \(nonce - firstSkipped) nonces of \(sender); that is not plausible")
         }
-        return NonceClaim(chain: chain, sender: sender, nonce: nonce, fromReleased: false, gapsToRelease: firstSkipped..<nonce)
+        return NonceClaim(
+            chain: chain, sender: sender, nonce: nonce, fromReleased: false, gapsToRelease: firstSkipped..<nonce)
     }
 
     func writeNonceClaim(_ claim: NonceClaim) throws(StoreError) {
         if claim.fromReleased {
-            let take = try database.statement("DELETE FROM free_nonces WHERE chain = :chain AND sender = :sender AND nonce = :nonce")
+            let take = try database.statement(
+                "DELETE FROM free_nonces WHERE chain = :chain AND sender = :sender AND nonce = :nonce")
             try take.bind("chain", claim.chain).bind("sender", claim.sender).bind("nonce", Int64(claim.nonce))
             try take.run()
             precondition(database.changes == 1, "a released nonce is taken exactly once")
             return
         }
         for gap in claim.gapsToRelease { try releaseNonce(chain: claim.chain, sender: claim.sender, gap) }
-        let upsert = try database.statement("""
+        let upsert = try database.statement(
+            """
             INSERT INTO nonces (chain, sender, next_nonce) VALUES (:chain, :sender, :next_nonce)
             ON CONFLICT (chain, sender) DO UPDATE SET next_nonce = excluded.next_nonce
             """)
@@ -271,7 +300,8 @@ extension Ledger {
     }
 
     private func releaseNonce(chain: String, sender: String, _ nonce: UInt64) throws(StoreError) {
-        let release = try database.statement("""
+        let release = try database.statement(
+            """
             INSERT INTO free_nonces (chain, sender, nonce) VALUES (:chain, :sender, :nonce) ON CONFLICT DO NOTHING
             """)
         try release.bind("chain", chain).bind("sender", sender).bind("nonce", Int64(nonce))
@@ -288,9 +318,12 @@ extension Ledger {
     /// The nonce a new payout from `sender` should use, as the ledger sees it:
     /// the lowest released nonce, else the next one (nil when the ledger has
     /// never paid from this sender: then the chain's pending nonce decides).
-    public func nonceToUse(chain: String, sender: String, excluding taken: Set<UInt64>) throws(TokError) -> (free: UInt64?, next: UInt64?) {
+    public func nonceToUse(
+        chain: String, sender: String, excluding taken: Set<UInt64>
+    ) throws(TokError) -> (free: UInt64?, next: UInt64?) {
         try guarded {
-            let free = try database.statement("SELECT nonce FROM free_nonces WHERE chain = :chain AND sender = :sender ORDER BY nonce")
+            let free = try database.statement(
+                "SELECT nonce FROM free_nonces WHERE chain = :chain AND sender = :sender ORDER BY nonce")
             try free.bind("chain", chain).bind("sender", sender)
             var lowestFree: UInt64?
             while try free.step() {
@@ -305,14 +338,18 @@ extension Ledger {
     // MARK: Submitted, commit, rollback
 
     /// prepared → submitted. Idempotent; a final payout stays as it is.
-    public func markSubmitted(requestId: String, tx: String, nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
+    public func markSubmitted(
+        requestId: String, tx: String, nowMilliseconds now: Int64
+    ) throws(TokError) -> PayoutOutcome {
         try guarded {
             let payout = try openPayout(requestId, tx: tx)
             guard payout.state == .prepared else { return .alreadyDone(payout) }
             try setPayoutState(requestId, .submitted, now: now)
             guard let row = try payoutRow(requestId) else { preconditionFailure("a submitted payout stays recorded") }
             precondition(row.state == .submitted, "the payout is submitted")
-            precondition(row.debit == payout.debit && row.spendGuard == payout.spendGuard, "submitting changes no amount and no guard")
+            precondition(
+                row.debit == payout.debit && row.spendGuard == payout.spendGuard,
+                "submitting changes no amount and no guard")
             return .applied(row)
         }
     }
@@ -320,13 +357,17 @@ extension Ledger {
     /// Atomic commit: only from prepared or submitted. Marks the payout
     /// confirmed, takes quantity + fee out of locked, credits the fee to the
     /// operator. Idempotent: a confirmed payout is left as it is.
-    public func commitPayout(requestId: String, tx: String, confirmation: PayoutConfirmation,
-                             nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
+    public func commitPayout(
+        requestId: String, tx: String, confirmation: PayoutConfirmation,
+        nowMilliseconds now: Int64
+    ) throws(TokError) -> PayoutOutcome {
         try guarded {
             let payout = try openPayout(requestId, tx: tx)
             if payout.state == .confirmed { return .alreadyDone(payout) }
             guard payout.isOpen else {
-                throw TokError(.invalidTransition, "payout \(requestId) is already failed; a confirmation of \(tx) needs an operator's attention")
+                throw TokError(
+                    .invalidTransition,
+                    "payout \(requestId) is already failed; a confirmation of \(tx) needs an operator's attention")
             }
             let before = try readBalance(account: payout.account, token: payout.token)
             guard let locked = before.locked.subtracting(payout.debit) else {
@@ -344,7 +385,8 @@ extension Ledger {
                 try writeFeeBalance(token: payout.token, feesAfter)
             }
             try settleCoinsConfirmed(requestId: requestId)
-            let update = try database.statement("""
+            let update = try database.statement(
+                """
                 UPDATE payouts SET state = 'confirmed', charged_fee = :charged_fee, block_hash = :block_hash,
                                    block_number = :block_number, confirmations = :confirmations, updated_at_ms = :now
                 WHERE request_id = :request_id
@@ -363,11 +405,14 @@ extension Ledger {
             appendAudit(kind: "payout_confirmed", requestId: requestId, body: body, now: now)
 
             // Postconditions: exactly quantity + fee left locked, the fee went to the operator.
-            precondition(before.locked.subtracting(after.locked) == payout.debit, "commit takes exactly quantity + fee out of locked")
+            precondition(
+                before.locked.subtracting(after.locked) == payout.debit,
+                "commit takes exactly quantity + fee out of locked")
             precondition(after.available == before.available, "commit never touches available funds")
             assert(payout.debit.isZero || (try? feeBalance(token: payout.token)) == feesAfter, "the fee is credited")
             guard let row = try payoutRow(requestId) else { preconditionFailure("a committed payout stays recorded") }
-            precondition(row.state == .confirmed && row.chargedFee == payout.fee, "the payout is confirmed, charged its fee")
+            precondition(
+                row.state == .confirmed && row.chargedFee == payout.fee, "the payout is confirmed, charged its fee")
             return .applied(row)
         }
     }
@@ -376,18 +421,23 @@ extension Ledger {
     /// failed, charges the agreed failure fee (never more than the fee),
     /// unlocks the rest. When the destination transaction never used its
     /// nonce, the nonce is released for the next payout so no gap remains.
-    public func rollbackPayout(requestId: String, tx: String, reason: String, nonceConsumed: Bool,
-                               nowMilliseconds now: Int64) throws(TokError) -> PayoutOutcome {
+    public func rollbackPayout(
+        requestId: String, tx: String, reason: String, nonceConsumed: Bool,
+        nowMilliseconds now: Int64
+    ) throws(TokError) -> PayoutOutcome {
         try guarded {
             let payout = try openPayout(requestId, tx: tx)
             if payout.state == .failed { return .alreadyDone(payout) }
             guard payout.isOpen else {
-                throw TokError(.invalidTransition, "payout \(requestId) is already confirmed on chain; it cannot be rolled back")
+                throw TokError(
+                    .invalidTransition, "payout \(requestId) is already confirmed on chain; it cannot be rolled back")
             }
             let charged = min(payout.failureFee, payout.fee)
             let unlocked = payout.debit.subtracting(charged) ?? .zero
             let before = try readBalance(account: payout.account, token: payout.token)
-            guard let locked = before.locked.subtracting(payout.debit), let available = before.available.adding(unlocked) else {
+            guard let locked = before.locked.subtracting(payout.debit),
+                let available = before.available.adding(unlocked)
+            else {
                 throw TokError(.internalError, "locked balance of \(payout.account) is below the payout's debit")
             }
             let feesBefore = try feeBalance(token: payout.token)
@@ -404,7 +454,8 @@ extension Ledger {
                 try releaseNonce(chain: payout.destinationChain, sender: payout.sender, nonce)
             }
             let failure = String(reason.prefix(500))
-            let update = try database.statement("""
+            let update = try database.statement(
+                """
                 UPDATE payouts SET state = 'failed', charged_fee = :charged_fee, failure = :failure, updated_at_ms = :now
                 WHERE request_id = :request_id
                 """)
@@ -420,11 +471,15 @@ extension Ledger {
             appendAudit(kind: "payout_failed", requestId: requestId, body: body, now: now)
 
             // Postconditions: the debit left locked; all of it came back but the failure fee.
-            precondition(before.locked.subtracting(after.locked) == payout.debit, "rollback takes the whole debit out of locked")
-            precondition(after.available.subtracting(before.available) == unlocked, "rollback returns the debit less the failure fee")
+            precondition(
+                before.locked.subtracting(after.locked) == payout.debit, "rollback takes the whole debit out of locked")
+            precondition(
+                after.available.subtracting(before.available) == unlocked,
+                "rollback returns the debit less the failure fee")
             precondition(charged <= payout.fee, "a failure never costs more than the fee")
             guard let row = try payoutRow(requestId) else { preconditionFailure("a rolled-back payout stays recorded") }
-            precondition(row.state == .failed && row.chargedFee == charged, "the payout is failed, charged its failure fee")
+            precondition(
+                row.state == .failed && row.chargedFee == charged, "the payout is failed, charged its failure fee")
             return .applied(row)
         }
     }
@@ -439,7 +494,8 @@ extension Ledger {
     /// filler, or the sender's later transactions can never be mined.
     public func nonceGaps(limit: Int) throws(TokError) -> [(chain: String, sender: String, nonce: UInt64)] {
         try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT f.chain AS chain, f.sender AS sender, f.nonce AS nonce FROM free_nonces f
                 WHERE EXISTS (SELECT 1 FROM payouts p WHERE p.dest_chain = f.chain AND p.sender = f.sender
                               AND p.nonce > f.nonce AND p.state IN ('prepared', 'submitted'))
@@ -459,7 +515,8 @@ extension Ledger {
     public func openPayouts(limit: Int) throws(TokError) -> [PayoutRow] {
         precondition(limit > 0)
         return try guarded {
-            let query = try database.statement("""
+            let query = try database.statement(
+                """
                 SELECT request_id FROM payouts WHERE state IN ('prepared', 'submitted')
                 ORDER BY prepared_at_ms, request_id LIMIT :limit
                 """)
@@ -468,7 +525,9 @@ extension Ledger {
             while try query.step() { ids.append(query.text("request_id")) }
             query.reset()
             return try ids.map { id in
-                guard let row = try payoutRow(id) else { throw StoreError(.other, "payout \(id) vanished while being read") }
+                guard let row = try payoutRow(id) else {
+                    throw StoreError(.other, "payout \(id) vanished while being read")
+                }
                 return row
             }
         }
@@ -481,20 +540,23 @@ extension Ledger {
             throw TokError(.unknownRequest, "no payout \(requestId) is recorded")
         }
         guard payout.tx == tx else {
-            throw TokError(.conflictingRecord, "payout \(requestId) is recorded with transaction \(payout.tx), not \(tx)")
+            throw TokError(
+                .conflictingRecord, "payout \(requestId) is recorded with transaction \(payout.tx), not \(tx)")
         }
         return payout
     }
 
     private func setPayoutState(_ requestId: String, _ state: PayoutState, now: Int64) throws(StoreError) {
-        let update = try database.statement("UPDATE payouts SET state = :state, updated_at_ms = :now WHERE request_id = :request_id")
+        let update = try database.statement(
+            "UPDATE payouts SET state = :state, updated_at_ms = :now WHERE request_id = :request_id")
         try update.bind("request_id", requestId).bind("state", state.rawValue).bind("now", now)
         try update.run()
         try updateRequestState(id: requestId, state: RequestPhase(state), now: now)
     }
 
     func updateRequestState(id: String, state: RequestPhase, now: Int64) throws(StoreError) {
-        let update = try database.statement("UPDATE requests SET state = :state, updated_at_ms = :now WHERE request_id = :request_id")
+        let update = try database.statement(
+            "UPDATE requests SET state = :state, updated_at_ms = :now WHERE request_id = :request_id")
         try update.bind("request_id", id).bind("state", state.rawValue).bind("now", now)
         try update.run()
     }
@@ -507,7 +569,8 @@ extension Ledger {
     }
 
     private func writeFeeBalance(token: String, _ amount: UInt256) throws(StoreError) {
-        let upsert = try database.statement("""
+        let upsert = try database.statement(
+            """
             INSERT INTO fee_balances (token, amount) VALUES (:token, :amount)
             ON CONFLICT (token) DO UPDATE SET amount = excluded.amount
             """)
@@ -523,7 +586,8 @@ extension Ledger {
     }
 
     func payoutRow(_ requestId: String) throws(StoreError) -> PayoutRow? {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT request_id, op, account, token, quantity, fee, failure_fee, destination, dest_chain, dest_asset, dest_amount,
                    sender, nonce, tx, raw_tx, state, charged_fee, block_hash, block_number, confirmations, failure,
                    change_vout, change_value
@@ -535,7 +599,8 @@ extension Ledger {
         let tx = query.text("tx")
         let opText = query.text("op"), stateText = query.text("state")
         guard let op = Op(rawValue: opText), let state = PayoutState(rawValue: stateText) else {
-            throw StoreError(.unusable, "payout \(requestId) is stored with op \"\(opText)\" and state \"\(stateText)\"")
+            throw StoreError(
+                .unusable, "payout \(requestId) is stored with op \"\(opText)\" and state \"\(stateText)\"")
         }
         let nonce = query.optionalInt64("nonce").map { UInt64($0) }
         let change = query.optionalInt64("change_vout").map { vout in
@@ -549,7 +614,9 @@ extension Ledger {
             destinationAmount: try Ledger.storedAmount(query.text("dest_amount")), sender: query.text("sender"),
             spendGuard: nonce.map { .nonce($0, chainNonce: nil) } ?? .coins(inputs: [], change: change),
             tx: tx, rawTx: query.text("raw_tx"), state: state,
-            chargedFee: try query.optionalText("charged_fee").map { text throws(StoreError) in try Ledger.storedAmount(text) },
+            chargedFee: try query.optionalText("charged_fee").map { text throws(StoreError) in
+                try Ledger.storedAmount(text)
+            },
             blockHash: query.optionalText("block_hash"), blockNumber: query.optionalInt64("block_number"),
             confirmations: query.optionalInt64("confirmations"), failure: query.optionalText("failure"))
         query.reset()

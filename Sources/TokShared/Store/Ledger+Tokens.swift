@@ -16,21 +16,30 @@
 /// the anchor and printed by tok-apply. Fractal Engine's version 1 anchors
 /// are read strictly and move nothing (version 1 does not carry the terms).
 extension JournaledTable {
-    static let tokens = JournaledTable(name: "tokens", columns: [
-        ("chain", .text), ("token", .text), ("height", .integer), ("position", .integer), ("tx", .text), ("owner", .text),
-        ("supply", .integer), ("record_hash", .text), ("managers", .text), ("min_approvals", .integer),
-    ], key: ["chain", "token"])
+    static let tokens = JournaledTable(
+        name: "tokens",
+        columns: [
+            ("chain", .text), ("token", .text), ("height", .integer), ("position", .integer), ("tx", .text),
+            ("owner", .text),
+            ("supply", .integer), ("record_hash", .text), ("managers", .text), ("min_approvals", .integer),
+        ], key: ["chain", "token"])
 
-    static let tokenBalances = JournaledTable(name: "token_balances", columns: [
-        ("chain", .text), ("token", .text), ("address", .text), ("available", .integer), ("reserved", .integer),
-    ], key: ["chain", "token", "address"])
+    static let tokenBalances = JournaledTable(
+        name: "token_balances",
+        columns: [
+            ("chain", .text), ("token", .text), ("address", .text), ("available", .integer), ("reserved", .integer),
+        ], key: ["chain", "token", "address"])
 
-    static let invoices = JournaledTable(name: "invoices", columns: [
-        ("chain", .text), ("invoice", .text), ("token", .text), ("height", .integer), ("tx", .text), ("seller", .text),
-        ("buyer", .text), ("payee_script", .text), ("quantity", .integer), ("unit_price", .integer), ("owed", .integer),
-        ("expiry_height", .integer), ("record_hash", .text), ("state", .text), ("payment_tx", .text),
-        ("payment_height", .integer), ("paid", .integer), ("settled_height", .integer),
-    ], key: ["chain", "invoice"])
+    static let invoices = JournaledTable(
+        name: "invoices",
+        columns: [
+            ("chain", .text), ("invoice", .text), ("token", .text), ("height", .integer), ("tx", .text),
+            ("seller", .text),
+            ("buyer", .text), ("payee_script", .text), ("quantity", .integer), ("unit_price", .integer),
+            ("owed", .integer),
+            ("expiry_height", .integer), ("record_hash", .text), ("state", .text), ("payment_tx", .text),
+            ("payment_height", .integer), ("paid", .integer), ("settled_height", .integer),
+        ], key: ["chain", "invoice"])
 }
 
 /// Why an anchored message has no effect: stable codes, in the ledger and in tok-apply's output.
@@ -78,11 +87,14 @@ extension BlockWriter {
         case .unsupported: return AnchorResult(outcome: "unsupported", reason: nil)
         case .message(let message):
             guard let chain = UTXOChains.parameters(for: network.chain), let actorText = anchor.actor,
-                  let actor = try? UTXOAddress.parse(actorText, chain: chain) else { return .refused(.actorNotProven) }
+                let actor = try? UTXOAddress.parse(actorText, chain: chain)
+            else { return .refused(.actorNotProven) }
             // The actor commits to every output (the message, its named parties, its payment).
             guard anchor.sighashAll else { return .refused(.inputNotSighashAll) }
-            let context = AnchorContext(anchor: anchor, outputIndex: found.outputIndex, actor: actor, chain: chain,
-                                        position: ChainPosition(height: UInt32(clamping: block.height), txIndex: UInt32(clamping: anchor.position)))
+            let context = AnchorContext(
+                anchor: anchor, outputIndex: found.outputIndex, actor: actor, chain: chain,
+                position: ChainPosition(
+                    height: UInt32(clamping: block.height), txIndex: UInt32(clamping: anchor.position)))
             do {
                 return try apply(message, context)
             } catch let rejection as AnchorRejection {
@@ -110,7 +122,9 @@ extension BlockWriter {
         case .invoice(let invoice):
             return try applyInvoice(invoice, message, context)
         case .payment(let payment):
-            if case .match(let sell, let buy) = payment.reservation { return try applyMatchPayment(sell: sell, buy: buy, context) }
+            if case .match(let sell, let buy) = payment.reservation {
+                return try applyMatchPayment(sell: sell, buy: buy, context)
+            }
             return try applyPayment(payment, context)
         case .sellOffer(let offer):
             return try applySellOffer(offer, message, context)
@@ -125,26 +139,35 @@ extension BlockWriter {
         }
     }
 
-    private mutating func applyMint(_ mint: TokenMint, _ message: TokenMessage, _ context: AnchorContext) throws -> AnchorResult {
-        let parties = try TokenProtocol.namedParties(of: message, outputScripts: context.scripts,
-                                                     anchorOutputIndex: context.outputIndex, chain: context.chain)
+    private mutating func applyMint(
+        _ mint: TokenMint, _ message: TokenMessage, _ context: AnchorContext
+    ) throws -> AnchorResult {
+        let parties = try TokenProtocol.namedParties(
+            of: message, outputScripts: context.scripts,
+            anchorOutputIndex: context.outputIndex, chain: context.chain)
         let managers = parties.map { $0.address.encode(chain: context.chain) }
         let token = context.position.description
-        try put(.tokens, [
-            "chain": .text(block.network), "token": .text(token), "height": .integer(block.height),
-            "position": .integer(Int64(context.anchor.position)), "tx": .text(context.anchor.tx),
-            "owner": .text(context.actorText), "supply": .integer(Int64(mint.supply)), "record_hash": .text(mint.recordHash.hex),
-            "managers": .text(JSON.array(managers.map { JSON.string($0) }).serialized()),
-            "min_approvals": .integer(Int64(mint.minApprovals)),
-        ])
+        try put(
+            .tokens,
+            [
+                "chain": .text(block.network), "token": .text(token), "height": .integer(block.height),
+                "position": .integer(Int64(context.anchor.position)), "tx": .text(context.anchor.tx),
+                "owner": .text(context.actorText), "supply": .integer(Int64(mint.supply)),
+                "record_hash": .text(mint.recordHash.hex),
+                "managers": .text(JSON.array(managers.map { JSON.string($0) }).serialized()),
+                "min_approvals": .integer(Int64(mint.minApprovals)),
+            ])
         try putTokenBalance(token: token, address: context.actorText, available: Int64(mint.supply), reserved: 0)
         return .applied
     }
 
-    private mutating func applyInvoice(_ invoice: TokenInvoice, _ message: TokenMessage,
-                                       _ context: AnchorContext) throws -> AnchorResult {
-        let parties = try TokenProtocol.namedParties(of: message, outputScripts: context.scripts,
-                                                     anchorOutputIndex: context.outputIndex, chain: context.chain)
+    private mutating func applyInvoice(
+        _ invoice: TokenInvoice, _ message: TokenMessage,
+        _ context: AnchorContext
+    ) throws -> AnchorResult {
+        let parties = try TokenProtocol.namedParties(
+            of: message, outputScripts: context.scripts,
+            anchorOutputIndex: context.outputIndex, chain: context.chain)
         let token = invoice.token.description
         guard try ledger.journalRow(.tokens, key: ["chain": .text(block.network), "token": .text(token)]) != nil else {
             return .refused(.unknownToken)
@@ -153,38 +176,52 @@ extension BlockWriter {
         let seller = try tokenBalance(token: token, address: context.actorText)
         // Reservations never exceed what the seller holds, checked here, in the block's transaction.
         guard seller.available >= Int64(invoice.quantity) else { return .refused(.insufficientTokens) }
-        guard let buyer = parties.first(where: { $0.role == .buyer })?.address else { return .invalid("missing_named_output") }
+        guard let buyer = parties.first(where: { $0.role == .buyer })?.address else {
+            return .invalid("missing_named_output")
+        }
         let payee = parties.first(where: { $0.role == .payee })?.address ?? context.actor
         let (owed, overflow) = invoice.quantity.multipliedReportingOverflow(by: invoice.unitPriceKoinu)
         precondition(!overflow && owed <= TokenProtocol.maxMoneyKoinu, "the codec bounds quantity × price")
-        try putTokenBalance(token: token, address: context.actorText, available: seller.available - Int64(invoice.quantity),
-                            reserved: seller.reserved + Int64(invoice.quantity))
-        try put(.invoices, [
-            "chain": .text(block.network), "invoice": .text(context.position.description), "token": .text(token),
-            "height": .integer(block.height), "tx": .text(context.anchor.tx), "seller": .text(context.actorText),
-            "buyer": .text(buyer.encode(chain: context.chain)), "payee_script": .text(Hex.encode(payee.scriptPubKey)),
-            "quantity": .integer(Int64(invoice.quantity)), "unit_price": .integer(Int64(invoice.unitPriceKoinu)),
-            "owed": .integer(Int64(owed)), "expiry_height": .integer(Int64(invoice.expiryHeight)),
-            "record_hash": .text(invoice.recordHash.hex), "state": .text("open"), "payment_tx": .null,
-            "payment_height": .null, "paid": .null, "settled_height": .null,
-        ])
+        try putTokenBalance(
+            token: token, address: context.actorText, available: seller.available - Int64(invoice.quantity),
+            reserved: seller.reserved + Int64(invoice.quantity))
+        try put(
+            .invoices,
+            [
+                "chain": .text(block.network), "invoice": .text(context.position.description), "token": .text(token),
+                "height": .integer(block.height), "tx": .text(context.anchor.tx), "seller": .text(context.actorText),
+                "buyer": .text(buyer.encode(chain: context.chain)),
+                "payee_script": .text(Hex.encode(payee.scriptPubKey)),
+                "quantity": .integer(Int64(invoice.quantity)), "unit_price": .integer(Int64(invoice.unitPriceKoinu)),
+                "owed": .integer(Int64(owed)), "expiry_height": .integer(Int64(invoice.expiryHeight)),
+                "record_hash": .text(invoice.recordHash.hex), "state": .text("open"), "payment_tx": .null,
+                "payment_height": .null, "paid": .null, "settled_height": .null,
+            ])
         return .applied
     }
 
     /// A payment of an invoice: by its buyer, in time, at least what is owed to the payee's exact script.
     private mutating func applyPayment(_ payment: TokenPayment, _ context: AnchorContext) throws -> AnchorResult {
-        guard case .invoice(let position) = payment.reservation else { preconditionFailure("match payments are the market's") }
+        guard case .invoice(let position) = payment.reservation else {
+            preconditionFailure("match payments are the market's")
+        }
         let key: JournalRow = ["chain": .text(block.network), "invoice": .text(position.description)]
         guard var invoice = try ledger.journalRow(.invoices, key: key) else { return .refused(.unknownInvoice) }
         guard invoice["state"] == .text("open") else { return .refused(.invoiceNotOpen) }
-        guard let expiry = invoice["expiry_height"]?.integer, block.height < expiry else { return .refused(.latePayment) }
+        guard let expiry = invoice["expiry_height"]?.integer, block.height < expiry else {
+            return .refused(.latePayment)
+        }
         guard invoice["buyer"] == .text(context.actorText) else { return .refused(.wrongPayer) }
-        guard let payeeHex = invoice["payee_script"]?.text, let payee = Hex.decode(payeeHex), let owed = invoice["owed"]?.integer else {
+        guard let payeeHex = invoice["payee_script"]?.text, let payee = Hex.decode(payeeHex),
+            let owed = invoice["owed"]?.integer
+        else {
             throw TokError(.internalError, "invoice \(position) is stored without its payee or amount")
         }
         // Integers only: the outputs' values in koinu, each at most MAX_MONEY, summed without overflow.
         var paid: UInt64 = 0
-        for output in context.anchor.outputs where output.script == payee { paid = paid &+ min(output.value, TokenProtocol.maxMoneyKoinu) }
+        for output in context.anchor.outputs where output.script == payee {
+            paid = paid &+ min(output.value, TokenProtocol.maxMoneyKoinu)
+        }
         guard paid >= UInt64(owed) else { return .refused(.shortPayment) }
         invoice["state"] = .text("paid")
         invoice["payment_tx"] = .text(context.anchor.tx)
@@ -196,7 +233,8 @@ extension BlockWriter {
 
     /// Start of the block: open invoices whose window ends here give their reservation back.
     mutating func expireInvoices() throws {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT invoice FROM invoices WHERE chain = :chain AND state = 'open' AND expiry_height <= :height ORDER BY invoice
             """)
         try query.bind("chain", block.network).bind("height", block.height)
@@ -204,12 +242,16 @@ extension BlockWriter {
         while try query.step() { expiring.append(query.text("invoice")) }
         query.reset()
         for id in expiring {
-            guard var invoice = try ledger.journalRow(.invoices, key: ["chain": .text(block.network), "invoice": .text(id)]),
-                  let token = invoice["token"]?.text, let seller = invoice["seller"]?.text,
-                  let quantity = invoice["quantity"]?.integer else { continue }
+            guard
+                var invoice = try ledger.journalRow(
+                    .invoices, key: ["chain": .text(block.network), "invoice": .text(id)]),
+                let token = invoice["token"]?.text, let seller = invoice["seller"]?.text,
+                let quantity = invoice["quantity"]?.integer
+            else { continue }
             let balance = try tokenBalance(token: token, address: seller)
-            try putTokenBalance(token: token, address: seller, available: balance.available + quantity,
-                                reserved: balance.reserved - quantity)
+            try putTokenBalance(
+                token: token, address: seller, available: balance.available + quantity,
+                reserved: balance.reserved - quantity)
             invoice["state"] = .text("expired")
             try put(.invoices, invoice)
         }
@@ -220,7 +262,8 @@ extension BlockWriter {
     /// asset managers; without them they wait, and go back to the seller at
     /// the invoice's expiry.
     mutating func settleInvoices(upTo height: Int64) throws {
-        let query = try database.statement("""
+        let query = try database.statement(
+            """
             SELECT invoice FROM invoices WHERE chain = :chain AND state = 'paid' AND payment_height <= :height ORDER BY invoice
             """)
         try query.bind("chain", block.network).bind("height", height)
@@ -228,9 +271,13 @@ extension BlockWriter {
         while try query.step() { settling.append(query.text("invoice")) }
         query.reset()
         for id in settling {
-            guard var invoice = try ledger.journalRow(.invoices, key: ["chain": .text(block.network), "invoice": .text(id)]),
-                  let token = invoice["token"]?.text, let seller = invoice["seller"]?.text, let buyer = invoice["buyer"]?.text,
-                  let quantity = invoice["quantity"]?.integer, let expiry = invoice["expiry_height"]?.integer else { continue }
+            guard
+                var invoice = try ledger.journalRow(
+                    .invoices, key: ["chain": .text(block.network), "invoice": .text(id)]),
+                let token = invoice["token"]?.text, let seller = invoice["seller"]?.text,
+                let buyer = invoice["buyer"]?.text,
+                let quantity = invoice["quantity"]?.integer, let expiry = invoice["expiry_height"]?.integer
+            else { continue }
             guard try approved("invoice:\(id)", token: token) else {
                 if expiry <= block.height {
                     try release(quantity, token: token, seller: seller)
@@ -252,23 +299,28 @@ extension BlockWriter {
     mutating func deliver(_ quantity: Int64, token: String, from seller: String, to buyer: String) throws {
         let from = try tokenBalance(token: token, address: seller)
         precondition(from.reserved >= quantity, "a paid reservation's tokens are reserved")
-        try putTokenBalance(token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
+        try putTokenBalance(
+            token: token, address: seller, available: from.available, reserved: from.reserved - quantity)
         let to = try tokenBalance(token: token, address: buyer)
         try putTokenBalance(token: token, address: buyer, available: to.available + quantity, reserved: to.reserved)
     }
 
     func tokenBalance(token: String, address: String) throws -> (available: Int64, reserved: Int64) {
-        let row = try ledger.journalRow(.tokenBalances, key: [
-            "chain": .text(block.network), "token": .text(token), "address": .text(address),
-        ])
+        let row = try ledger.journalRow(
+            .tokenBalances,
+            key: [
+                "chain": .text(block.network), "token": .text(token), "address": .text(address),
+            ])
         return (row?["available"]?.integer ?? 0, row?["reserved"]?.integer ?? 0)
     }
 
     mutating func putTokenBalance(token: String, address: String, available: Int64, reserved: Int64) throws {
         precondition(available >= 0 && reserved >= 0, "token balances are never negative")
-        try put(.tokenBalances, [
-            "chain": .text(block.network), "token": .text(token), "address": .text(address),
-            "available": .integer(available), "reserved": .integer(reserved),
-        ])
+        try put(
+            .tokenBalances,
+            [
+                "chain": .text(block.network), "token": .text(token), "address": .text(address),
+                "available": .integer(available), "reserved": .integer(reserved),
+            ])
     }
 }

@@ -91,12 +91,15 @@ public final class Ledger {
     init(connection: any DatabaseConnection, logger: Logger, schemaVersion: Int) throws(StoreError) {
         database = connection
         self.logger = logger
-        try Schema.migrate(database, location: connection.location, nowMilliseconds: Ledger.nowMilliseconds(), upTo: schemaVersion)
+        try Schema.migrate(
+            database, location: connection.location, nowMilliseconds: Ledger.nowMilliseconds(), upTo: schemaVersion)
         auditHead = try Ledger.readAuditHead(database)
     }
 
     /// A SQLite file, in WAL mode with the durability the config asks for.
-    public convenience init(path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
+    public convenience init(
+        path: String, synchronous: String, busyTimeoutMilliseconds: Int, logger: Logger
+    ) throws(StoreError) {
         let database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try Schema.requireOwnable(database, location: path)  // before WAL mode writes to the file
@@ -120,9 +123,11 @@ public final class Ledger {
     /// brought up to date, then released; callers take it again around every
     /// write (`WriterLock.withLock`, or per batch).
     /// `bindingTokenUnits: false` leaves token_units as it is (`tok-apply copy`).
-    public static func openWriter(target: DatabaseTarget, config: TokConfig, lockTimeoutMilliseconds: Int?,
-                                  tool: String = "tok-apply", bindingTokenUnits: Bool = true,
-                                  logger: Logger) throws -> (lock: any WriterLock, ledger: Ledger) {
+    public static func openWriter(
+        target: DatabaseTarget, config: TokConfig, lockTimeoutMilliseconds: Int?,
+        tool: String = "tok-apply", bindingTokenUnits: Bool = true,
+        logger: Logger
+    ) throws -> (lock: any WriterLock, ledger: Ledger) {
         let timeout = lockTimeoutMilliseconds ?? config.database.lockTimeoutMilliseconds
         let connection = try target.connect(config: config, readOnly: false, tool: tool)
         let lock: any WriterLock
@@ -145,9 +150,13 @@ public final class Ledger {
     }
 
     /// The same for a SQLite file (tests and older callers).
-    public static func openWriter(path: String, config: TokConfig, lockTimeoutMilliseconds: Int?,
-                                  logger: Logger) throws -> (lock: any WriterLock, ledger: Ledger) {
-        try openWriter(target: .sqlite(path: path), config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, logger: logger)
+    public static func openWriter(
+        path: String, config: TokConfig, lockTimeoutMilliseconds: Int?,
+        logger: Logger
+    ) throws -> (lock: any WriterLock, ledger: Ledger) {
+        try openWriter(
+            target: .sqlite(path: path), config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds,
+            logger: logger)
     }
 
     /// A read-only view for tok-verify's advisory checks (balances, nonces,
@@ -160,7 +169,8 @@ public final class Ledger {
         auditHead = Ledger.auditGenesis
     }
 
-    public convenience init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) {
+    public convenience init(readOnlyPath path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError)
+    {
         let database = try SQLiteDatabase(path: path, readOnly: true)
         try database.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try self.init(readOnly: database, logger: logger)
@@ -169,7 +179,9 @@ public final class Ledger {
     /// A read-only view for readers that run beside a tok-apply that may be
     /// creating the file (tok-follow): nil while the file is absent or not yet
     /// migrated to this tok's schema (it then holds nothing they need).
-    public static func readOnlyIfReady(path: String, busyTimeoutMilliseconds: Int, logger: Logger) throws(StoreError) -> Ledger? {
+    public static func readOnlyIfReady(
+        path: String, busyTimeoutMilliseconds: Int, logger: Logger
+    ) throws(StoreError) -> Ledger? {
         guard access(path, F_OK) == 0 else { return nil }
         let probe = try SQLiteDatabase(path: path, readOnly: true)
         try probe.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
@@ -178,18 +190,23 @@ public final class Ledger {
 
     /// The same for any database `--db` names (a PostgreSQL reader takes no
     /// lock and never blocks the writer).
-    public static func readOnlyIfReady(target: DatabaseTarget, config: TokConfig, tool: String,
-                                       logger: Logger) throws(StoreError) -> Ledger? {
+    public static func readOnlyIfReady(
+        target: DatabaseTarget, config: TokConfig, tool: String,
+        logger: Logger
+    ) throws(StoreError) -> Ledger? {
         switch target {
         case .sqlite(let path):
-            return try readOnlyIfReady(path: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
+            return try readOnlyIfReady(
+                path: path, busyTimeoutMilliseconds: config.database.lockTimeoutMilliseconds, logger: logger)
         case .postgresql:
-            return try readOnlyIfReady(connection: try target.connect(config: config, readOnly: true, tool: tool), logger: logger)
+            return try readOnlyIfReady(
+                connection: try target.connect(config: config, readOnly: true, tool: tool), logger: logger)
         }
     }
 
     /// The same over an open connection.
-    public static func readOnlyIfReady(connection: any DatabaseConnection, logger: Logger) throws(StoreError) -> Ledger? {
+    public static func readOnlyIfReady(connection: any DatabaseConnection, logger: Logger) throws(StoreError) -> Ledger?
+    {
         try Schema.requireOwnable(connection, location: connection.location)
         guard let applied = try? Schema.applied(connection), applied.count >= Schema.currentVersion else { return nil }
         return try Ledger(readOnly: connection, logger: logger)
@@ -292,8 +309,10 @@ public final class Ledger {
     /// credited yet (else `duplicate`), the transaction is not tok's own
     /// payout, the request id is unused, the new balance fits.
     /// `op` is `.deposit`, or `.transfer` for a transfer's deposit half.
-    public func creditDeposit(_ deposit: VerifiedDeposit, op: Op = .deposit,
-                              nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
+    public func creditDeposit(
+        _ deposit: VerifiedDeposit, op: Op = .deposit,
+        nowMilliseconds now: Int64
+    ) throws(TokError) -> DepositOutcome {
         precondition(!deposit.amount.isZero, "tok-verify never attests a zero deposit")
         precondition(op == .deposit || op == .transfer, "only deposits and transfers credit")
         return try guarded {
@@ -303,16 +322,20 @@ public final class Ledger {
             }
             if let payout = try payoutRequest(chain: deposit.chain, tx: deposit.tx) {
                 // Its outputs to the operator are the payout's change, booked already.
-                throw TokError(.conflictingRecord, "transaction \(deposit.tx) is tok's own payout \(payout), not a deposit")
+                throw TokError(
+                    .conflictingRecord, "transaction \(deposit.tx) is tok's own payout \(payout), not a deposit")
             }
             if let other = try requestRow(deposit.requestId) {
                 // Same id, another transaction or another asset of it (the same payment was caught above).
                 let what = other.tx == deposit.tx ? "another asset of \(deposit.tx)" : other.tx ?? "another transaction"
-                throw TokError(.conflictingRecord, "request id \(deposit.requestId) is already used by a \(other.op.rawValue) of \(what)")
+                throw TokError(
+                    .conflictingRecord,
+                    "request id \(deposit.requestId) is already used by a \(other.op.rawValue) of \(what)")
             }
             let before = try readBalance(account: deposit.account, token: deposit.token)
             guard let available = before.available.adding(deposit.credited) else {
-                throw TokError(.balanceOverflow, "crediting \(deposit.credited) would overflow the balance of \(deposit.account)")
+                throw TokError(
+                    .balanceOverflow, "crediting \(deposit.credited) would overflow the balance of \(deposit.account)")
             }
 
             // Writes: every check passed.
@@ -322,9 +345,11 @@ public final class Ledger {
             let amountText = deposit.amount.description
             let creditedText = deposit.credited.description
             try insertDeposit(deposit, amountText: amountText, creditedText: creditedText, now: now)
-            try insertRequest(id: deposit.requestId, op: op, state: .credited, chain: deposit.chain, tx: deposit.tx, now: now)
+            try insertRequest(
+                id: deposit.requestId, op: op, state: .credited, chain: deposit.chain, tx: deposit.tx, now: now)
             if !deposit.coins.isEmpty, let receiver = deposit.receiver {
-                try addDepositCoins(deposit.coins, chain: deposit.chain, address: receiver, requestId: deposit.requestId)
+                try addDepositCoins(
+                    deposit.coins, chain: deposit.chain, address: receiver, requestId: deposit.requestId)
             }
             // Every deposit writes this body: written straight to canonical bytes
             // rather than built as a jansson object and serialised.
@@ -340,10 +365,13 @@ public final class Ledger {
             appendAudit(kind: "deposit_credited", requestId: deposit.requestId, canonicalBody: body, now: now)
 
             // Postconditions: exactly the credited amount arrived, nothing was locked or unlocked.
-            precondition(after.available.subtracting(deposit.credited) == before.available, "credit adds exactly the credited amount")
+            precondition(
+                after.available.subtracting(deposit.credited) == before.available,
+                "credit adds exactly the credited amount")
             precondition(after.locked == before.locked, "a credit never touches locked funds")
-            assert((try? creditedRequest(chain: deposit.chain, tx: deposit.tx, asset: deposit.asset)) == deposit.requestId,
-                   "the deposit is registered")
+            assert(
+                (try? creditedRequest(chain: deposit.chain, tx: deposit.tx, asset: deposit.asset)) == deposit.requestId,
+                "the deposit is registered")
             assert((try? readBalance(account: deposit.account, token: deposit.token)) == after, "the balance is stored")
             return .credited(availableAfter: available)
         }
@@ -351,7 +379,8 @@ public final class Ledger {
 
     /// The request that credited this transaction's payment in `asset` (CAIP-19), if any.
     func creditedRequest(chain: String, tx: String, asset: String) throws(StoreError) -> String? {
-        let query = try database.statement("SELECT request_id FROM deposits WHERE chain = :chain AND tx = :tx AND asset = :asset")
+        let query = try database.statement(
+            "SELECT request_id FROM deposits WHERE chain = :chain AND tx = :tx AND asset = :asset")
         defer { query.reset() }
         try query.bind("chain", chain).bind("tx", tx).bind("asset", asset)
         return try query.step() ? query.text("request_id") : nil
@@ -365,9 +394,12 @@ public final class Ledger {
         return try query.step() ? query.text("request_id") : nil
     }
 
-    private func insertDeposit(_ deposit: VerifiedDeposit, amountText: String, creditedText: String,
-                               now: Int64) throws(StoreError) {
-        let insert = try database.statement("""
+    private func insertDeposit(
+        _ deposit: VerifiedDeposit, amountText: String, creditedText: String,
+        now: Int64
+    ) throws(StoreError) {
+        let insert = try database.statement(
+            """
             INSERT INTO deposits (chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number,
                                   confirmations, credited_at_ms)
             VALUES (:chain, :tx, :request_id, :account, :token, :asset, :amount, :credited, :block_hash, :block_number,
@@ -393,7 +425,8 @@ public final class Ledger {
             var state = RequestState(requestId: id, op: row.op, state: row.state, chain: row.chain, tx: row.tx)
             if row.op == .deposit || row.op == .transfer, let chain = row.chain, let tx = row.tx {
                 // The request's own deposit: its transaction may pay other assets under other requests.
-                let query = try database.statement("""
+                let query = try database.statement(
+                    """
                     SELECT credited, account, token, confirmations FROM deposits
                     WHERE chain = :chain AND tx = :tx AND request_id = :request_id
                     """)
@@ -424,7 +457,10 @@ public final class Ledger {
                 let stored = Int(query.int64("decimals"))
                 query.reset()
                 guard stored == token.decimals else {
-                    throw StoreError(.conflictsWithConfig, "token \(token.alias) has ledger decimals \(stored) in the database but \(token.decimals) in the config; a token's ledger decimals can never change")
+                    throw StoreError(
+                        .conflictsWithConfig,
+                        "token \(token.alias) has ledger decimals \(stored) in the database but \(token.decimals) in the config; a token's ledger decimals can never change"
+                    )
                 }
                 continue
             }
@@ -446,13 +482,18 @@ public final class Ledger {
         guard try query.step() else { return nil }
         let opText = query.text("op"), stateText = query.text("state")
         guard let op = Op(rawValue: opText), let state = RequestPhase(rawValue: stateText) else {
-            throw StoreError(.unusable, "request \(id) is stored with op \"\(opText)\" and state \"\(stateText)\", which tok never writes")
+            throw StoreError(
+                .unusable,
+                "request \(id) is stored with op \"\(opText)\" and state \"\(stateText)\", which tok never writes")
         }
         return RequestRow(op: op, state: state, chain: query.optionalText("chain"), tx: query.optionalText("tx"))
     }
 
-    func insertRequest(id: String, op: Op, state: RequestPhase, chain: String?, tx: String?, now: Int64) throws(StoreError) {
-        let insert = try database.statement("""
+    func insertRequest(
+        id: String, op: Op, state: RequestPhase, chain: String?, tx: String?, now: Int64
+    ) throws(StoreError) {
+        let insert = try database.statement(
+            """
             INSERT INTO requests (request_id, op, state, chain, tx, updated_at_ms)
             VALUES (:request_id, :op, :state, :chain, :tx, :updated_at_ms)
             """)
@@ -462,16 +503,19 @@ public final class Ledger {
     }
 
     func readBalance(account: String, token: String) throws(StoreError) -> Balance {
-        let query = try database.statement("SELECT available, locked FROM balances WHERE account = :account AND token = :token")
+        let query = try database.statement(
+            "SELECT available, locked FROM balances WHERE account = :account AND token = :token")
         defer { query.reset() }
         try query.bind("account", account).bind("token", token)
         guard try query.step() else { return Balance(available: .zero, locked: .zero) }
-        return Balance(available: try Ledger.storedAmount(query.text("available")),
-                       locked: try Ledger.storedAmount(query.text("locked")))
+        return Balance(
+            available: try Ledger.storedAmount(query.text("available")),
+            locked: try Ledger.storedAmount(query.text("locked")))
     }
 
     func writeBalance(account: String, token: String, _ balance: Balance) throws(StoreError) {
-        let upsert = try database.statement("""
+        let upsert = try database.statement(
+            """
             INSERT INTO balances (account, token, available, locked) VALUES (:account, :token, :available, :locked)
             ON CONFLICT (account, token) DO UPDATE SET available = excluded.available, locked = excluded.locked
             """)
@@ -503,7 +547,8 @@ public final class Ledger {
         do throws(StoreError) {
             try database.statement("SAVEPOINT audit").run()
             do throws(StoreError) {
-                let insert = try database.statement("""
+                let insert = try database.statement(
+                    """
                     INSERT INTO audit (at_ms, kind, request_id, body, prev_hash, hash)
                     VALUES (:at_ms, :kind, :request_id, :body, :prev_hash, :hash)
                     """)
@@ -518,9 +563,11 @@ public final class Ledger {
                 throw error
             }
         } catch {
-            logger.warning("audit trail write failed; the state update stands", metadata: [
-                "request": "\(requestId)", "kind": "\(kind)", "error": "\(error)",
-            ])
+            logger.warning(
+                "audit trail write failed; the state update stands",
+                metadata: [
+                    "request": "\(requestId)", "kind": "\(kind)", "error": "\(error)",
+                ])
         }
     }
 
@@ -545,9 +592,11 @@ public final class Ledger {
         var bytes: [UInt8] = [UInt8(ascii: "{")]
         bytes.reserveCapacity(64 + members.reduce(0) { $0 + $1.key.utf8CodeUnitCount + $1.value.utf8.count + 6 })
         for (index, member) in members.enumerated() {
-            assert(index == 0 || Ledger.precedes(members[index - 1].key, member.key), "canonicalBody: keys out of order")
+            assert(
+                index == 0 || Ledger.precedes(members[index - 1].key, member.key), "canonicalBody: keys out of order")
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            JSONWriter.writeString(UnsafeRawPointer(member.key.utf8Start), length: member.key.utf8CodeUnitCount, into: &bytes)
+            JSONWriter.writeString(
+                UnsafeRawPointer(member.key.utf8Start), length: member.key.utf8CodeUnitCount, into: &bytes)
             bytes.append(UInt8(ascii: ":"))
             if member.value.isEmpty {
                 // An empty String may have no storage address to hand the writer.

@@ -24,12 +24,16 @@ public enum LedgerCopy {
         let sourceTables = try tables(source.database)
         let destinationTables = try tables(destination.database)
         guard sourceTables == destinationTables else {
-            throw CopyMismatch(message: "the two databases have different tables: \(sourceTables) and \(destinationTables)")
+            throw CopyMismatch(
+                message: "the two databases have different tables: \(sourceTables) and \(destinationTables)")
         }
         for table in destinationTables {
             let rows = try destination.database.scalarInt("SELECT count(*) FROM \(table)") ?? 0
             guard rows == 0 else {
-                throw CopyMismatch(message: "\(destination.database.location) is not empty: \(table) has \(rows) row(s); copy only into an empty database")
+                throw CopyMismatch(
+                    message:
+                        "\(destination.database.location) is not empty: \(table) has \(rows) row(s); copy only into an empty database"
+                )
             }
         }
         let copyInto = destination.database
@@ -51,7 +55,10 @@ public enum LedgerCopy {
             let expected = try digest(table, in: original.database)
             let found = try digest(table, in: copy.database)
             guard expected == found else {
-                throw CopyMismatch(message: "\(table) differs: \(original.database.location) has \(expected.rows) row(s) (\(expected.sha256.prefix(16))…), \(copy.database.location) has \(found.rows) (\(found.sha256.prefix(16))…)")
+                throw CopyMismatch(
+                    message:
+                        "\(table) differs: \(original.database.location) has \(expected.rows) row(s) (\(expected.sha256.prefix(16))…), \(copy.database.location) has \(found.rows) (\(found.sha256.prefix(16))…)"
+                )
             }
             digests.append(expected)
         }
@@ -90,16 +97,19 @@ public enum LedgerCopy {
             + columns.map { "\($0) NULLS FIRST" }.joined(separator: ", ")
     }
 
-    private static func copyTable(_ table: String, from source: any DatabaseConnection,
-                                  to destination: any DatabaseConnection) throws(StoreError) {
+    private static func copyTable(
+        _ table: String, from source: any DatabaseConnection,
+        to destination: any DatabaseConnection
+    ) throws(StoreError) {
         let names = try columns(table, in: source)
         guard Set(names) == Set(try columns(table, in: destination)) else {
             throw StoreError(.unusable, "table \(table) has different columns in the two databases")
         }
         let read = try source.statement(orderedSelect(table, names))
         defer { read.reset() }
-        let insert = try destination.statement("INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES ("
-            + names.map { ":" + $0 }.joined(separator: ", ") + ")")
+        let insert = try destination.statement(
+            "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES ("
+                + names.map { ":" + $0 }.joined(separator: ", ") + ")")
         while try read.step() {
             for (index, name) in names.enumerated() {
                 // Text carries every value: integers convert back by the column's type on both engines.

@@ -19,7 +19,8 @@ struct JournaledTable: Sendable {
     var upsertSQL: String {
         let names = columns.map(\.name)
         let updates = names.filter { !key.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        return "INSERT INTO \(name) (\(names.joined(separator: ", "))) VALUES (\(names.map { ":" + $0 }.joined(separator: ", "))) "
+        return
+            "INSERT INTO \(name) (\(names.joined(separator: ", "))) VALUES (\(names.map { ":" + $0 }.joined(separator: ", "))) "
             + "ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates)"
     }
 
@@ -138,7 +139,9 @@ extension BlockWriter {
         try journal(table, key: key, before: before, after: nil)
     }
 
-    private mutating func journal(_ table: JournaledTable, key: JournalRow, before: JournalRow?, after: JournalRow?) throws {
+    private mutating func journal(
+        _ table: JournaledTable, key: JournalRow, before: JournalRow?, after: JournalRow?
+    ) throws {
         let body = JSON.object()
         body.set("table", string: table.name)
         body.set("key", Ledger.rowJSON(key))
@@ -154,9 +157,10 @@ extension BlockUndoer {
     /// that it is still what the block left.
     func undoRow(_ body: JSON) throws {
         guard let name = body.string(at: "table"), let table = JournaledTable.named(name),
-              case .some(let key?) = Ledger.row(body["key"], table: keyTable(table)),
-              case .some(let before) = Ledger.row(body["before"], table: table),
-              case .some(let after) = Ledger.row(body["after"], table: table) else {
+            case .some(let key?) = Ledger.row(body["key"], table: keyTable(table)),
+            case .some(let before) = Ledger.row(body["before"], table: table),
+            case .some(let after) = Ledger.row(body["after"], table: table)
+        else {
             throw TokError(.internalError, "undo data of block \(row.hash) holds an unreadable row step")
         }
         let current = try ledger.journalRow(table, key: key)

@@ -4,8 +4,8 @@ import CSQLite
 /// callers match `.constraint` instead of comparing `code & 0xFF == 19`.
 public enum SQLiteResultCode: Int32, Sendable {
     case ok = 0, error, `internal`, permission, abort, busy, locked, noMemory, readOnly, interrupt, ioError, corrupt,
-         notFound, full, cannotOpen, `protocol`, empty, schema, tooBig, constraint, mismatch, misuse, noLargeFile,
-         authorization, format, range, notADatabase, notice, warning
+        notFound, full, cannotOpen, `protocol`, empty, schema, tooBig, constraint, mismatch, misuse, noLargeFile,
+        authorization, format, range, notADatabase, notice, warning
     case row = 100, done = 101
 
     /// The primary code of an extended one; unknown codes read as `.error`.
@@ -46,8 +46,10 @@ public struct SQLiteDialect: SQLDialect {
     public func render(_ step: SchemaStep) -> String {
         switch step {
         case .sql(let text):
-            return text.replacingTokens(["{int}": "INTEGER", "{text}": "TEXT", "{key}": "INTEGER PRIMARY KEY",
-                                         "{without_rowid}": "WITHOUT ROWID"])
+            return text.replacingTokens([
+                "{int}": "INTEGER", "{text}": "TEXT", "{key}": "INTEGER PRIMARY KEY",
+                "{without_rowid}": "WITHOUT ROWID",
+            ])
         case .appendOnly(let table, let message):
             // The trigger names of the released schema 1.
             return """
@@ -97,7 +99,8 @@ public final class SQLiteDatabase: DatabaseConnection {
         guard status == SQLITE_OK, let opened else {
             let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let opened { sqlite3_close_v2(opened) }
-            throw StoreError(SQLiteResultCode(extended: status).storeErrorKind, "\(path): \(message)", engineCode: status)
+            throw StoreError(
+                SQLiteResultCode(extended: status).storeErrorKind, "\(path): \(message)", engineCode: status)
         }
         handle = opened
         self.path = path
@@ -110,8 +113,9 @@ public final class SQLiteDatabase: DatabaseConnection {
     }
 
     func error(_ status: Int32) -> StoreError {
-        StoreError(SQLiteResultCode(extended: status).storeErrorKind, String(cString: sqlite3_errmsg(handle)),
-                   engineCode: status)
+        StoreError(
+            SQLiteResultCode(extended: status).storeErrorKind, String(cString: sqlite3_errmsg(handle)),
+            engineCode: status)
     }
 
     public func execute(_ sql: String) throws(StoreError) {
@@ -216,8 +220,9 @@ public final class SQLiteStatement: DatabaseStatement {
             // An empty string may have no address, and a nil pointer would bind NULL, not "".
             bytes.isEmpty
                 ? sqlite3_bind_text(handle, index, "", 0, sqliteTransient)
-                : sqlite3_bind_text(handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                    Int32(bytes.count), sqliteTransient)
+                : sqlite3_bind_text(
+                    handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
+                    Int32(bytes.count), sqliteTransient)
         }
         try check(status)
         return self
@@ -229,8 +234,9 @@ public final class SQLiteStatement: DatabaseStatement {
         if bytes.isEmpty { return try bind(name, "") }
         let index = parameter(name)
         let status = bytes.withUnsafeBufferPointer { buffer in
-            sqlite3_bind_text(handle, index, UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
-                              Int32(buffer.count), sqliteTransient)
+            sqlite3_bind_text(
+                handle, index, UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
+                Int32(buffer.count), sqliteTransient)
         }
         try check(status)
         return self

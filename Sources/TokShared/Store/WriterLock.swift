@@ -73,7 +73,8 @@ public final class FileWriterLock: WriterLock {
             if monotonicMilliseconds() >= deadline {
                 let holder = readHolder()
                 throw .timedOut(
-                                   "database \(databasePath) is locked by another writer\(holder.map { " (pid \($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later")
+                    "database \(databasePath) is locked by another writer\(holder.map { " (pid \($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later"
+                )
             }
             usleep(UInt32(pollMilliseconds) * 1000)
             pollMilliseconds = min(pollMilliseconds * 2, 50)
@@ -137,7 +138,9 @@ public final class AdvisoryWriterLock: WriterLock {
                 throw error.isRetryable ? .unavailable(message) : .failed(message)
             }
             if monotonicMilliseconds() >= deadline {
-                throw .timedOut("database \(connection.location) is locked by another writer\(holder().map { " (\($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later")
+                throw .timedOut(
+                    "database \(connection.location) is locked by another writer\(holder().map { " (\($0))" } ?? ""); waited \(timeoutMilliseconds) ms — try again later"
+                )
             }
             usleep(UInt32(pollMilliseconds) * 1000)
             pollMilliseconds = min(pollMilliseconds * 2, 50)
@@ -151,7 +154,7 @@ public final class AdvisoryWriterLock: WriterLock {
         try connection.ensureOpen()
         do throws(StoreError) {
             return try attempt()
-        } catch where error.kind == .unavailable {
+        } catch  where error.kind == .unavailable {
             try connection.ensureOpen()
             return try attempt()
         }
@@ -176,12 +179,15 @@ public final class AdvisoryWriterLock: WriterLock {
 
     /// Who holds the lock: the backend and its application name (tok-apply's pid is in it).
     private func holder() -> String? {
-        guard let query = try? connection.statement("""
-            SELECT a.pid AS pid, a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-              AND l.classid = :high AND l.objid = :low AND l.objsubid = 1
-            LIMIT 1
-            """) else { return nil }
+        guard
+            let query = try? connection.statement(
+                """
+                SELECT a.pid AS pid, a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = :high AND l.objid = :low AND l.objsubid = 1
+                LIMIT 1
+                """)
+        else { return nil }
         defer { query.reset() }
         _ = try? query.bind("high", AdvisoryWriterLock.key >> 32).bind("low", AdvisoryWriterLock.key & 0xFFFF_FFFF)
         guard (try? query.step()) == true else { return nil }

@@ -26,23 +26,33 @@ public enum AnchorComposer {
         var named: [UTXOAddress] = []
         switch record.terms {
         case .mint(let supply, let managers, let minApprovals):
-            message = .mint(TokenMint(recordHash: record.hash, supply: supply, managerCount: UInt8(managers.count),
-                                      minApprovals: minApprovals))
+            message = .mint(
+                TokenMint(
+                    recordHash: record.hash, supply: supply, managerCount: UInt8(managers.count),
+                    minApprovals: minApprovals))
             named = managers
         case .invoice(let buyer, let token, let quantity, let price, let payee):
-            message = .invoice(TokenInvoice(token: token, quantity: quantity, unitPriceKoinu: price, expiryHeight: record.expiryHeight,
-                                            recordHash: record.hash, payee: payee == nil ? .seller : .namedOutput))
+            message = .invoice(
+                TokenInvoice(
+                    token: token, quantity: quantity, unitPriceKoinu: price, expiryHeight: record.expiryHeight,
+                    recordHash: record.hash, payee: payee == nil ? .seller : .namedOutput))
             named = [buyer] + (payee.map { [$0] } ?? [])
         case .sellOffer(let token, let quantity, let price, let payee):
-            message = .sellOffer(TokenSellOffer(token: token, quantity: quantity, unitPriceKoinu: price,
-                                                expiryHeight: record.expiryHeight, recordHash: record.hash,
-                                                payee: payee == nil ? .seller : .namedOutput))
+            message = .sellOffer(
+                TokenSellOffer(
+                    token: token, quantity: quantity, unitPriceKoinu: price,
+                    expiryHeight: record.expiryHeight, recordHash: record.hash,
+                    payee: payee == nil ? .seller : .namedOutput))
             named = payee.map { [$0] } ?? []
         case .buyOffer(let token, let quantity, let price):
-            message = .buyOffer(TokenBuyOffer(token: token, quantity: quantity, maxUnitPriceKoinu: price,
-                                              expiryHeight: record.expiryHeight, recordHash: record.hash))
+            message = .buyOffer(
+                TokenBuyOffer(
+                    token: token, quantity: quantity, maxUnitPriceKoinu: price,
+                    expiryHeight: record.expiryHeight, recordHash: record.hash))
         }
-        return AnchorPlan(data: try compose(message), namedOutputs: named.map { $0.encode(chain: chain) }, recordHash: record.hash.hex)
+        return AnchorPlan(
+            data: try compose(message), namedOutputs: named.map { $0.encode(chain: chain) }, recordHash: record.hash.hex
+        )
     }
 
     /// The anchor of a message that names a position: `payment`, `approval`
@@ -66,7 +76,8 @@ public enum AnchorComposer {
         case "delete_buy_offer": message = .deleteBuyOffer(OfferDeletion(offer: try position("offer")))
         case "delete_sell_offer": message = .deleteSellOffer(OfferDeletion(offer: try position("offer")))
         default:
-            throw TokError(.badFieldType, "an anchor is a payment, approval, delete_buy_offer or delete_sell_offer, not \(kind)")
+            throw TokError(
+                .badFieldType, "an anchor is a payment, approval, delete_buy_offer or delete_sell_offer, not \(kind)")
         }
         return AnchorPlan(data: try compose(message), namedOutputs: [], recordHash: nil)
     }

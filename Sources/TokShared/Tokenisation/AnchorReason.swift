@@ -52,13 +52,15 @@ public enum AnchorReason: String, Sendable, CaseIterable {
         case .emptyPayload: return "the envelope has no payload after the action and version bytes"
         case .truncated: return "a varint, a length or a length-delimited value runs past the end of the payload"
         case .varintOverflow: return "a varint is longer than 10 bytes or its value exceeds 2^64-1"
-        case .nonMinimalVarint: return "a varint is longer than its value needs (ends in a 0x00 byte after a continuation)"
+        case .nonMinimalVarint:
+            return "a varint is longer than its value needs (ends in a 0x00 byte after a continuation)"
         case .trailingBytes: return "bytes follow the field with the highest number the message defines"
         case .unknownField: return "a field number the message does not define (field 0 included)"
         case .wrongWireType: return "a known field carried with another wire type than its type's"
         case .duplicateField: return "a field appears twice"
         case .fieldOutOfOrder: return "a field follows one with a higher number"
-        case .defaultValueWritten: return "a field is written with its default value (0, false or empty), which proto3 omits"
+        case .defaultValueWritten:
+            return "a field is written with its default value (0, false or empty), which proto3 omits"
         case .notCanonical: return "the payload does not re-encode to the same bytes"
         case .negativeValue: return "a varint has bit 63 set: a negative number in its signed reading"
         case .valueOutOfRange: return "a value is above the bound of its field"

@@ -18,17 +18,25 @@ extension TokenProtocol {
         let available = script[push.dataStart..<min(script.count, push.dataStart + push.length)]
         guard available.count >= tag.count, available.prefix(tag.count).elementsEqual(tag) else { return .notAnchor }
         if push.length > maxDataBytes {
-            return .invalid(AnchorRejection(.anchorTooLarge, "the push declares \(push.length) data bytes, at most \(maxDataBytes)"))
+            return .invalid(
+                AnchorRejection(.anchorTooLarge, "the push declares \(push.length) data bytes, at most \(maxDataBytes)")
+            )
         }
         if push.dataStart + push.length > script.count {
-            return .invalid(AnchorRejection(.truncatedPush, "the push declares \(push.length) bytes, the script holds \(available.count)"))
+            return .invalid(
+                AnchorRejection(
+                    .truncatedPush, "the push declares \(push.length) bytes, the script holds \(available.count)"))
         }
         let minimalHeader = push.length <= 75 ? 1 : 2
         if push.dataStart - 1 != minimalHeader {
-            return .invalid(AnchorRejection(.nonMinimalPush, "\(push.length) bytes pushed with opcode 0x\(Hex.encode([script[1]]))"))
+            return .invalid(
+                AnchorRejection(.nonMinimalPush, "\(push.length) bytes pushed with opcode 0x\(Hex.encode([script[1]]))")
+            )
         }
         if push.dataStart + push.length < script.count {
-            return .invalid(AnchorRejection(.extraScript, "\(script.count - push.dataStart - push.length) script byte(s) after the envelope"))
+            return .invalid(
+                AnchorRejection(
+                    .extraScript, "\(script.count - push.dataStart - push.length) script byte(s) after the envelope"))
         }
         return decode(data: available)
     }
@@ -64,8 +72,11 @@ extension TokenProtocol {
         }
         guard let found = anchor else { return nil }
         if opReturnCount > 1 {
-            return TransactionAnchor(outputIndex: found.outputIndex, outcome: .invalid(AnchorRejection(
-                .multipleOpReturns, "\(opReturnCount) OP_RETURN outputs; the envelope must be the only one")))
+            return TransactionAnchor(
+                outputIndex: found.outputIndex,
+                outcome: .invalid(
+                    AnchorRejection(
+                        .multipleOpReturns, "\(opReturnCount) OP_RETURN outputs; the envelope must be the only one")))
         }
         return found
     }
@@ -80,14 +91,18 @@ extension TokenProtocol {
         for (offset, role) in roles.enumerated() {
             let index = anchorOutputIndex + 1 + offset
             guard index >= 1, index < outputScripts.count else {
-                throw AnchorRejection(.missingNamedOutput, "the message names \(roles.count) output(s) after output \(anchorOutputIndex); output \(index) does not exist")
+                throw AnchorRejection(
+                    .missingNamedOutput,
+                    "the message names \(roles.count) output(s) after output \(anchorOutputIndex); output \(index) does not exist"
+                )
             }
             guard let address = UTXOAddress.fromScript(outputScripts[index], chain: chain) else {
                 throw AnchorRejection(.namedOutputNotAddress, "output \(index) (\(role)) is not a P2PKH or P2SH script")
             }
             parties.append((role, address))
         }
-        let managers = parties.filter { if case .manager = $0.role { return true } else { return false } }.map(\.address)
+        let managers = parties.filter { if case .manager = $0.role { return true } else { return false } }.map(
+            \.address)
         if Set(managers).count != managers.count {
             throw AnchorRejection(.duplicateManager, "the mint names a manager address twice")
         }

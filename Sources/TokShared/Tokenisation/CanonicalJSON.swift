@@ -30,7 +30,7 @@ public enum CanonicalJSON {
     /// SHA-256 of the canonical text: the record hash.
     public static func hash(_ value: JSON) throws(TokError) -> RecordHash {
         let digest = Hashing.sha256(try encode(value))
-        return RecordHash(bytes: digest) ?? RecordHash.zero   // SHA-256 is always 32 bytes
+        return RecordHash(bytes: digest) ?? RecordHash.zero  // SHA-256 is always 32 bytes
     }
 
     private static func write(
@@ -51,7 +51,8 @@ public enum CanonicalJSON {
             }
             out.append(UInt8(ascii: "]"))
         case .string:
-            JSONWriter.writeString(UnsafeRawPointer(json_string_value(value)), length: json_string_length(value), into: &out)
+            JSONWriter.writeString(
+                UnsafeRawPointer(json_string_value(value)), length: json_string_length(value), into: &out)
         case .integer:
             let number = Int64(json_integer_value(value))
             guard number.magnitude <= UInt64(maxExactInteger) else {
@@ -59,7 +60,8 @@ public enum CanonicalJSON {
             }
             JSONWriter.writeInteger(number, into: &out)
         case .real:
-            throw TokError(.amountNotExact, "\(path) is a JSON real (fraction or exponent); only integers are exact here")
+            throw TokError(
+                .amountNotExact, "\(path) is a JSON real (fraction or exponent); only integers are exact here")
         case .bool:
             out.append(contentsOf: value.pointee.type == JSON_TRUE ? Array("true".utf8) : Array("false".utf8))
         case .null:
@@ -70,7 +72,8 @@ public enum CanonicalJSON {
     private static func writeObject(
         _ value: UnsafeMutablePointer<json_t>, path: String, depth: Int, into out: inout [UInt8]
     ) throws(TokError) {
-        var members: [(key: UnsafePointer<CChar>, length: Int, utf16: [UInt16], value: UnsafeMutablePointer<json_t>)] = []
+        var members: [(key: UnsafePointer<CChar>, length: Int, utf16: [UInt16], value: UnsafeMutablePointer<json_t>)] =
+            []
         var iterator = json_object_iter(value)
         while let current = iterator {
             let length = json_object_iter_key_len(current)

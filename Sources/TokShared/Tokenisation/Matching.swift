@@ -81,13 +81,16 @@ public enum Matching {
     /// The fills of `incoming` against `candidates`, which are the other
     /// side's resting offers in priority order. `next` is called until it
     /// returns nil, the incoming offer is filled, or a candidate does not cross.
-    public static func fills(for incoming: IncomingOffer, candidates next: () throws -> RestingOffer?) rethrows -> [Fill] {
+    public static func fills(
+        for incoming: IncomingOffer, candidates next: () throws -> RestingOffer?
+    ) rethrows -> [Fill] {
         var left = incoming.quantity
         var fills: [Fill] = []
         var previous: RestingOffer?
         while left > 0, let candidate = try next() {
             if let previous {
-                precondition(!precedes(candidate, previous, side: incoming.side.opposite), "candidates come in priority order")
+                precondition(
+                    !precedes(candidate, previous, side: incoming.side.opposite), "candidates come in priority order")
             }
             previous = candidate
             guard crosses(incoming, candidate) else { break }

@@ -42,8 +42,9 @@ struct ProtoSchema: Sendable {
     let fields: [ProtoField]
 
     init(_ name: String, _ fields: [ProtoField]) {
-        precondition(!fields.isEmpty && zip(fields, fields.dropFirst()).allSatisfy { $0.number < $1.number },
-                     "\(name): fields must be listed in ascending order of number")
+        precondition(
+            !fields.isEmpty && zip(fields, fields.dropFirst()).allSatisfy { $0.number < $1.number },
+            "\(name): fields must be listed in ascending order of number")
         self.name = name
         self.fields = fields
     }
@@ -145,22 +146,34 @@ enum ProtoWire {
         while !reader.atEnd {
             let fieldOffset = reader.offset
             if previous == schema.highestNumber {
-                throw AnchorRejection(.trailingBytes, "\(payload.count - fieldOffset) byte(s) after \(schema.name).\(schema.name(of: previous)), the last field, at payload byte \(fieldOffset)")
+                throw AnchorRejection(
+                    .trailingBytes,
+                    "\(payload.count - fieldOffset) byte(s) after \(schema.name).\(schema.name(of: previous)), the last field, at payload byte \(fieldOffset)"
+                )
             }
             let tag = try reader.readVarint(what: "field tag")
             let number = tag >> 3
             let wireType = tag & 7
             guard let field = schema.field(number) else {
-                throw AnchorRejection(.unknownField, "\(schema.name) has no field \(number) (tag at payload byte \(fieldOffset))")
+                throw AnchorRejection(
+                    .unknownField, "\(schema.name) has no field \(number) (tag at payload byte \(fieldOffset))")
             }
             guard wireType == field.kind.wireType else {
-                throw AnchorRejection(.wrongWireType, "\(schema.name).\(field.name) must have wire type \(field.kind.wireType), got \(wireType) at payload byte \(fieldOffset)")
+                throw AnchorRejection(
+                    .wrongWireType,
+                    "\(schema.name).\(field.name) must have wire type \(field.kind.wireType), got \(wireType) at payload byte \(fieldOffset)"
+                )
             }
             if number == previous {
-                throw AnchorRejection(.duplicateField, "\(schema.name).\(field.name) appears twice (again at payload byte \(fieldOffset))")
+                throw AnchorRejection(
+                    .duplicateField, "\(schema.name).\(field.name) appears twice (again at payload byte \(fieldOffset))"
+                )
             }
             if number < previous {
-                throw AnchorRejection(.fieldOutOfOrder, "\(schema.name).\(field.name) (field \(number)) follows field \(previous) at payload byte \(fieldOffset)")
+                throw AnchorRejection(
+                    .fieldOutOfOrder,
+                    "\(schema.name).\(field.name) (field \(number)) follows field \(previous) at payload byte \(fieldOffset)"
+                )
             }
             try readValue(of: field, in: schema, from: &reader, into: &fields)
             previous = number
@@ -193,7 +206,8 @@ enum ProtoWire {
             let text = try reader.readLengthDelimited(what: name)
             try checkLength(text.count, 2 * byteCount, name: name, offset: valueOffset)
             guard let value = lowercaseHexDecode(text) else {
-                throw AnchorRejection(.badHex, "\(name) must be \(2 * byteCount) lowercase hex digits (at payload byte \(valueOffset))")
+                throw AnchorRejection(
+                    .badHex, "\(name) must be \(2 * byteCount) lowercase hex digits (at payload byte \(valueOffset))")
             }
             fields.set(field.number, bytes: value)
         }
@@ -201,22 +215,26 @@ enum ProtoWire {
 
     private static func checkUnsigned(_ value: UInt64, max: UInt64, name: String, offset: Int) throws(AnchorRejection) {
         if value == 0 {
-            throw AnchorRejection(.defaultValueWritten, "\(name) is written as 0, which proto3 omits (payload byte \(offset))")
+            throw AnchorRejection(
+                .defaultValueWritten, "\(name) is written as 0, which proto3 omits (payload byte \(offset))")
         }
         if value >> 63 == 1 {
             throw AnchorRejection(.negativeValue, "\(name) is negative in its signed reading (payload byte \(offset))")
         }
         if value > max {
-            throw AnchorRejection(.valueOutOfRange, "\(name) is \(value), above its bound \(max) (payload byte \(offset))")
+            throw AnchorRejection(
+                .valueOutOfRange, "\(name) is \(value), above its bound \(max) (payload byte \(offset))")
         }
     }
 
     private static func checkLength(_ length: Int, _ expected: Int, name: String, offset: Int) throws(AnchorRejection) {
         if length == 0 {
-            throw AnchorRejection(.defaultValueWritten, "\(name) is written empty, which proto3 omits (payload byte \(offset))")
+            throw AnchorRejection(
+                .defaultValueWritten, "\(name) is written empty, which proto3 omits (payload byte \(offset))")
         }
         if length != expected {
-            throw AnchorRejection(.badLength, "\(name) must be \(expected) bytes, got \(length) (payload byte \(offset))")
+            throw AnchorRejection(
+                .badLength, "\(name) must be \(expected) bytes, got \(length) (payload byte \(offset))")
         }
     }
 
@@ -227,7 +245,9 @@ enum ProtoWire {
         out.reserveCapacity(text.count / 2)
         var index = 0
         while index < text.count {
-            guard let high = lowercaseNibble(text[index]), let low = lowercaseNibble(text[index + 1]) else { return nil }
+            guard let high = lowercaseNibble(text[index]), let low = lowercaseNibble(text[index + 1]) else {
+                return nil
+            }
             out.append(high << 4 | low)
             index += 2
         }
@@ -262,18 +282,23 @@ struct ProtoReader {
         var shift: UInt64 = 0
         while true {
             guard offset < bytes.count else {
-                throw AnchorRejection(.truncated, "the payload ends inside the varint of \(what) (from payload byte \(start))")
+                throw AnchorRejection(
+                    .truncated, "the payload ends inside the varint of \(what) (from payload byte \(start))")
             }
             let byte = bytes[offset]
             offset += 1
             let count = offset - start
             if count == ProtoWire.maxVarintBytes && byte > 1 {
-                throw AnchorRejection(.varintOverflow, "the varint of \(what) exceeds 64 bits (from payload byte \(start))")
+                throw AnchorRejection(
+                    .varintOverflow, "the varint of \(what) exceeds 64 bits (from payload byte \(start))")
             }
             value |= UInt64(byte & 0x7F) << shift
             if byte & 0x80 == 0 {
                 if count > 1 && byte == 0 {
-                    throw AnchorRejection(.nonMinimalVarint, "the varint of \(what) has \(count) bytes, more than its value needs (from payload byte \(start))")
+                    throw AnchorRejection(
+                        .nonMinimalVarint,
+                        "the varint of \(what) has \(count) bytes, more than its value needs (from payload byte \(start))"
+                    )
                 }
                 return value
             }
@@ -287,7 +312,9 @@ struct ProtoReader {
         let length = try readVarint(what: "the length of \(what)")
         let remaining = bytes.count - offset
         guard length <= UInt64(remaining) else {
-            throw AnchorRejection(.truncated, "\(what) declares \(length) bytes at payload byte \(lengthOffset), only \(remaining) follow")
+            throw AnchorRejection(
+                .truncated, "\(what) declares \(length) bytes at payload byte \(lengthOffset), only \(remaining) follow"
+            )
         }
         let value = Array(bytes[offset..<(offset + Int(length))])
         offset += Int(length)

@@ -27,8 +27,9 @@ private func hashField(_ fields: ProtoFields, _ number: UInt64) -> RecordHash {
 }
 
 private func position(_ fields: ProtoFields, _ height: UInt64, _ index: UInt64) -> ChainPosition {
-    ChainPosition(height: UInt32(truncatingIfNeeded: fields.unsigned(height)),
-                  txIndex: UInt32(truncatingIfNeeded: fields.unsigned(index)))
+    ChainPosition(
+        height: UInt32(truncatingIfNeeded: fields.unsigned(height)),
+        txIndex: UInt32(truncatingIfNeeded: fields.unsigned(index)))
 }
 
 private func set(_ position: ChainPosition, _ height: UInt64, _ index: UInt64, in fields: inout ProtoFields) {
@@ -40,7 +41,9 @@ private func set(_ position: ChainPosition, _ height: UInt64, _ index: UInt64, i
 private func checkAmount(_ quantity: UInt64, _ price: UInt64, _ name: String) throws(AnchorRejection) {
     let (product, overflow) = quantity.multipliedReportingOverflow(by: price)
     if overflow || product > TokenProtocol.maxMoneyKoinu {
-        throw AnchorRejection(.amountOverflow, "\(name): quantity \(quantity) × unit price \(price) koinu exceeds \(TokenProtocol.maxMoneyKoinu)")
+        throw AnchorRejection(
+            .amountOverflow,
+            "\(name): quantity \(quantity) × unit price \(price) koinu exceeds \(TokenProtocol.maxMoneyKoinu)")
     }
 }
 
@@ -81,16 +84,19 @@ public struct FractalInvoiceV1: AnchorPayloadCodable {
         self.quantity = quantity
     }
 
-    static let schema = ProtoSchema("fe_v1.invoice", [
-        field(1, "version", .unsigned(max: 1), required: false),
-        field(2, "invoice_hash", hashKind),
-        field(3, "mint_hash", hashKind),
-        field(4, "quantity", .unsigned(max: UInt64(Int32.max))),
-    ])
+    static let schema = ProtoSchema(
+        "fe_v1.invoice",
+        [
+            field(1, "version", .unsigned(max: 1), required: false),
+            field(2, "invoice_hash", hashKind),
+            field(3, "mint_hash", hashKind),
+            field(4, "quantity", .unsigned(max: UInt64(Int32.max))),
+        ])
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> FractalInvoiceV1 {
-        FractalInvoiceV1(declaresVersion: fields.flag(1), invoiceHash: hashField(fields, 2), mintHash: hashField(fields, 3),
-                         quantity: UInt32(truncatingIfNeeded: fields.unsigned(4)))
+        FractalInvoiceV1(
+            declaresVersion: fields.flag(1), invoiceHash: hashField(fields, 2), mintHash: hashField(fields, 3),
+            quantity: UInt32(truncatingIfNeeded: fields.unsigned(4)))
     }
 
     var fields: ProtoFields {
@@ -114,10 +120,12 @@ public struct FractalPaymentV1: AnchorPayloadCodable {
         self.invoiceHash = invoiceHash
     }
 
-    static let schema = ProtoSchema("fe_v1.payment", [
-        field(1, "version", .unsigned(max: 1), required: false),
-        field(2, "hash", .hexString(byteCount: RecordHash.byteCount)),
-    ])
+    static let schema = ProtoSchema(
+        "fe_v1.payment",
+        [
+            field(1, "version", .unsigned(max: 1), required: false),
+            field(2, "hash", .hexString(byteCount: RecordHash.byteCount)),
+        ])
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> FractalPaymentV1 {
         FractalPaymentV1(declaresVersion: fields.flag(1), invoiceHash: hashField(fields, 2))
@@ -149,24 +157,29 @@ public struct TokenMint: AnchorPayloadCodable {
         self.minApprovals = minApprovals
     }
 
-    static let schema = ProtoSchema("tok.mint", [
-        field(1, "record_hash", hashKind),
-        field(2, "supply", quantityField),
-        field(3, "manager_count", .unsigned(max: UInt64(TokenProtocol.maxManagers)), required: false),
-        field(4, "min_approvals", .unsigned(max: UInt64(TokenProtocol.maxManagers)), required: false),
-    ])
+    static let schema = ProtoSchema(
+        "tok.mint",
+        [
+            field(1, "record_hash", hashKind),
+            field(2, "supply", quantityField),
+            field(3, "manager_count", .unsigned(max: UInt64(TokenProtocol.maxManagers)), required: false),
+            field(4, "min_approvals", .unsigned(max: UInt64(TokenProtocol.maxManagers)), required: false),
+        ])
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> TokenMint {
         let managers = fields.unsigned(3)
         let approvals = fields.unsigned(4)
         if approvals > managers {
-            throw AnchorRejection(.approvalsExceedManagers, "tok.mint asks for \(approvals) approvals of \(managers) managers")
+            throw AnchorRejection(
+                .approvalsExceedManagers, "tok.mint asks for \(approvals) approvals of \(managers) managers")
         }
         if managers > 0 && approvals == 0 {
-            throw AnchorRejection(.missingField, "tok.mint.min_approvals (field 4) is required when manager_count is set")
+            throw AnchorRejection(
+                .missingField, "tok.mint.min_approvals (field 4) is required when manager_count is set")
         }
-        return TokenMint(recordHash: hashField(fields, 1), supply: fields.unsigned(2),
-                         managerCount: UInt8(truncatingIfNeeded: managers), minApprovals: UInt8(truncatingIfNeeded: approvals))
+        return TokenMint(
+            recordHash: hashField(fields, 1), supply: fields.unsigned(2),
+            managerCount: UInt8(truncatingIfNeeded: managers), minApprovals: UInt8(truncatingIfNeeded: approvals))
     }
 
     var fields: ProtoFields {
@@ -202,8 +215,10 @@ public struct TokenInvoice: AnchorPayloadCodable {
     /// `.namedOutput`: named output 2.
     public var payee: Payee
 
-    public init(token: TokenId, quantity: UInt64, unitPriceKoinu: UInt64, expiryHeight: UInt32,
-                recordHash: RecordHash, payee: Payee = .seller) {
+    public init(
+        token: TokenId, quantity: UInt64, unitPriceKoinu: UInt64, expiryHeight: UInt32,
+        recordHash: RecordHash, payee: Payee = .seller
+    ) {
         self.token = token
         self.quantity = quantity
         self.unitPriceKoinu = unitPriceKoinu
@@ -216,9 +231,10 @@ public struct TokenInvoice: AnchorPayloadCodable {
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> TokenInvoice {
         try checkAmount(fields.unsigned(3), fields.unsigned(4), schema.name)
-        return TokenInvoice(token: position(fields, 1, 2), quantity: fields.unsigned(3), unitPriceKoinu: fields.unsigned(4),
-                            expiryHeight: UInt32(truncatingIfNeeded: fields.unsigned(5)), recordHash: hashField(fields, 6),
-                            payee: fields.flag(7) ? .namedOutput : .seller)
+        return TokenInvoice(
+            token: position(fields, 1, 2), quantity: fields.unsigned(3), unitPriceKoinu: fields.unsigned(4),
+            expiryHeight: UInt32(truncatingIfNeeded: fields.unsigned(5)), recordHash: hashField(fields, 6),
+            payee: fields.flag(7) ? .namedOutput : .seller)
     }
 
     var fields: ProtoFields {
@@ -243,8 +259,10 @@ public struct TokenSellOffer: AnchorPayloadCodable {
     public var recordHash: RecordHash
     public var payee: Payee
 
-    public init(token: TokenId, quantity: UInt64, unitPriceKoinu: UInt64, expiryHeight: UInt32,
-                recordHash: RecordHash, payee: Payee = .seller) {
+    public init(
+        token: TokenId, quantity: UInt64, unitPriceKoinu: UInt64, expiryHeight: UInt32,
+        recordHash: RecordHash, payee: Payee = .seller
+    ) {
         self.token = token
         self.quantity = quantity
         self.unitPriceKoinu = unitPriceKoinu
@@ -257,14 +275,17 @@ public struct TokenSellOffer: AnchorPayloadCodable {
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> TokenSellOffer {
         try checkAmount(fields.unsigned(3), fields.unsigned(4), schema.name)
-        let invoice = try TokenInvoice.read(fields)   // the same layout and the same rules
-        return TokenSellOffer(token: invoice.token, quantity: invoice.quantity, unitPriceKoinu: invoice.unitPriceKoinu,
-                              expiryHeight: invoice.expiryHeight, recordHash: invoice.recordHash, payee: invoice.payee)
+        let invoice = try TokenInvoice.read(fields)  // the same layout and the same rules
+        return TokenSellOffer(
+            token: invoice.token, quantity: invoice.quantity, unitPriceKoinu: invoice.unitPriceKoinu,
+            expiryHeight: invoice.expiryHeight, recordHash: invoice.recordHash, payee: invoice.payee)
     }
 
     var fields: ProtoFields {
-        TokenInvoice(token: token, quantity: quantity, unitPriceKoinu: unitPriceKoinu, expiryHeight: expiryHeight,
-                     recordHash: recordHash, payee: payee).fields
+        TokenInvoice(
+            token: token, quantity: quantity, unitPriceKoinu: unitPriceKoinu, expiryHeight: expiryHeight,
+            recordHash: recordHash, payee: payee
+        ).fields
     }
 }
 
@@ -277,7 +298,9 @@ public struct TokenBuyOffer: AnchorPayloadCodable {
     public var expiryHeight: UInt32
     public var recordHash: RecordHash
 
-    public init(token: TokenId, quantity: UInt64, maxUnitPriceKoinu: UInt64, expiryHeight: UInt32, recordHash: RecordHash) {
+    public init(
+        token: TokenId, quantity: UInt64, maxUnitPriceKoinu: UInt64, expiryHeight: UInt32, recordHash: RecordHash
+    ) {
         self.token = token
         self.quantity = quantity
         self.maxUnitPriceKoinu = maxUnitPriceKoinu
@@ -285,19 +308,22 @@ public struct TokenBuyOffer: AnchorPayloadCodable {
         self.recordHash = recordHash
     }
 
-    static let schema = ProtoSchema("tok.buy_offer", [
-        field(1, "token_height", heightField),
-        field(2, "token_tx_index", heightField),
-        field(3, "quantity", quantityField),
-        field(4, "max_unit_price_koinu", priceField),
-        field(5, "expiry_height", heightField),
-        field(6, "record_hash", hashKind),
-    ])
+    static let schema = ProtoSchema(
+        "tok.buy_offer",
+        [
+            field(1, "token_height", heightField),
+            field(2, "token_tx_index", heightField),
+            field(3, "quantity", quantityField),
+            field(4, "max_unit_price_koinu", priceField),
+            field(5, "expiry_height", heightField),
+            field(6, "record_hash", hashKind),
+        ])
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> TokenBuyOffer {
         try checkAmount(fields.unsigned(3), fields.unsigned(4), schema.name)
-        return TokenBuyOffer(token: position(fields, 1, 2), quantity: fields.unsigned(3), maxUnitPriceKoinu: fields.unsigned(4),
-                             expiryHeight: UInt32(truncatingIfNeeded: fields.unsigned(5)), recordHash: hashField(fields, 6))
+        return TokenBuyOffer(
+            token: position(fields, 1, 2), quantity: fields.unsigned(3), maxUnitPriceKoinu: fields.unsigned(4),
+            expiryHeight: UInt32(truncatingIfNeeded: fields.unsigned(5)), recordHash: hashField(fields, 6))
     }
 
     var fields: ProtoFields {
@@ -318,10 +344,12 @@ public struct OfferDeletion: AnchorPayloadCodable {
 
     public init(offer: ChainPosition) { self.offer = offer }
 
-    static let schema = ProtoSchema("tok.delete_offer", [
-        field(1, "offer_height", heightField),
-        field(2, "offer_tx_index", heightField),
-    ])
+    static let schema = ProtoSchema(
+        "tok.delete_offer",
+        [
+            field(1, "offer_height", heightField),
+            field(2, "offer_tx_index", heightField),
+        ])
 
     static func read(_ fields: ProtoFields) throws(AnchorRejection) -> OfferDeletion {
         OfferDeletion(offer: position(fields, 1, 2))
@@ -353,7 +381,8 @@ private func readReservation(_ fields: ProtoFields, _ name: String) throws(Ancho
         return .match(sellOffer: position(fields, 3, 4), buyOffer: position(fields, 5, 6))
     }
     let numbers = present.enumerated().filter(\.element).map { String($0.offset + 1) }.joined(separator: ", ")
-    throw AnchorRejection(.badReference, "\(name) must carry fields 1-2 (an invoice) or 3-6 (a match), got fields [\(numbers)]")
+    throw AnchorRejection(
+        .badReference, "\(name) must carry fields 1-2 (an invoice) or 3-6 (a match), got fields [\(numbers)]")
 }
 
 private func reservationFieldValues(_ reservation: ReservationReference) -> ProtoFields {

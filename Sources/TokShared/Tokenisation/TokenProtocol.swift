@@ -136,7 +136,9 @@ public enum TokenProtocol {
             return .invalid(AnchorRejection(.anchorTooLarge, "\(data.count) data bytes, at most \(maxDataBytes)"))
         }
         guard data.count >= envelopeHeaderBytes else {
-            return .invalid(AnchorRejection(.truncatedEnvelope, "\(data.count) data bytes: the action and version bytes are missing"))
+            return .invalid(
+                AnchorRejection(
+                    .truncatedEnvelope, "\(data.count) data bytes: the action and version bytes are missing"))
         }
         let action = data[data.startIndex + 4]
         let version = data[data.startIndex + 5]
@@ -151,7 +153,8 @@ public enum TokenProtocol {
             let message = try reader(payload)
             // The rules above make the encoding unique; this keeps it so if one is ever missed.
             guard message.payload == payload else {
-                return .invalid(AnchorRejection(.notCanonical, "the payload does not re-encode to the same \(payload.count) bytes"))
+                return .invalid(
+                    AnchorRejection(.notCanonical, "the payload does not re-encode to the same \(payload.count) bytes"))
             }
             return .message(message)
         } catch {
@@ -168,16 +171,22 @@ public enum TokenProtocol {
     private static func payloadReader(action: UInt8, version: UInt8) -> PayloadReader? {
         guard let known = TokenAction(rawValue: action) else { return nil }
         switch (known, version) {
-        case (.mint, fractalVersion): return { p throws(AnchorRejection) in .fractalMint(try read(FractalMintV1.self, p)) }
-        case (.invoice, fractalVersion): return { p throws(AnchorRejection) in .fractalInvoice(try read(FractalInvoiceV1.self, p)) }
-        case (.payment, fractalVersion): return { p throws(AnchorRejection) in .fractalPayment(try read(FractalPaymentV1.self, p)) }
+        case (.mint, fractalVersion):
+            return { p throws(AnchorRejection) in .fractalMint(try read(FractalMintV1.self, p)) }
+        case (.invoice, fractalVersion):
+            return { p throws(AnchorRejection) in .fractalInvoice(try read(FractalInvoiceV1.self, p)) }
+        case (.payment, fractalVersion):
+            return { p throws(AnchorRejection) in .fractalPayment(try read(FractalPaymentV1.self, p)) }
         case (.mint, tokVersion): return { p throws(AnchorRejection) in .mint(try read(TokenMint.self, p)) }
         case (.buyOffer, tokVersion): return { p throws(AnchorRejection) in .buyOffer(try read(TokenBuyOffer.self, p)) }
-        case (.sellOffer, tokVersion): return { p throws(AnchorRejection) in .sellOffer(try read(TokenSellOffer.self, p)) }
+        case (.sellOffer, tokVersion):
+            return { p throws(AnchorRejection) in .sellOffer(try read(TokenSellOffer.self, p)) }
         case (.invoice, tokVersion): return { p throws(AnchorRejection) in .invoice(try read(TokenInvoice.self, p)) }
         case (.payment, tokVersion): return { p throws(AnchorRejection) in .payment(try read(TokenPayment.self, p)) }
-        case (.deleteBuyOffer, tokVersion): return { p throws(AnchorRejection) in .deleteBuyOffer(try read(OfferDeletion.self, p)) }
-        case (.deleteSellOffer, tokVersion): return { p throws(AnchorRejection) in .deleteSellOffer(try read(OfferDeletion.self, p)) }
+        case (.deleteBuyOffer, tokVersion):
+            return { p throws(AnchorRejection) in .deleteBuyOffer(try read(OfferDeletion.self, p)) }
+        case (.deleteSellOffer, tokVersion):
+            return { p throws(AnchorRejection) in .deleteSellOffer(try read(OfferDeletion.self, p)) }
         case (.approval, tokVersion): return { p throws(AnchorRejection) in .approval(try read(TokenApproval.self, p)) }
         default: return nil
         }

@@ -49,7 +49,9 @@ public struct TokenRecord: Sendable {
         }
         let kindText = try reader.string("type")
         guard let kind = Kind(rawValue: kindText) else {
-            throw TokError(.badRecord, "type must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), got \(kindText)")
+            throw TokError(
+                .badRecord,
+                "type must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), got \(kindText)")
         }
         try reader.refuseUnknownMembers(allowed: RecordSchema.members(of: kind))
         let chain = try reader.chain("chain")
@@ -61,11 +63,14 @@ public struct TokenRecord: Sendable {
         guard canonical.count <= maxCanonicalBytes else {
             throw TokError(.badRecord, "the canonical record is \(canonical.count) bytes, at most \(maxCanonicalBytes)")
         }
-        return TokenRecord(kind: kind, chain: chain, author: author, expiryHeight: expiry, terms: terms,
-                           canonicalJSON: canonical, hash: RecordHash(bytes: Hashing.sha256(canonical)) ?? .zero)
+        return TokenRecord(
+            kind: kind, chain: chain, author: author, expiryHeight: expiry, terms: terms,
+            canonicalJSON: canonical, hash: RecordHash(bytes: Hashing.sha256(canonical)) ?? .zero)
     }
 
-    private static func readTerms(_ kind: Kind, _ reader: RecordReader, _ chain: UTXOChainParameters) throws(TokError) -> Terms {
+    private static func readTerms(
+        _ kind: Kind, _ reader: RecordReader, _ chain: UTXOChainParameters
+    ) throws(TokError) -> Terms {
         switch kind {
         case .mint:
             let supply = try reader.decimal("supply", max: TokenProtocol.maxQuantity)
@@ -79,7 +84,9 @@ public struct TokenRecord: Sendable {
             let token = try reader.token("token")
             let (quantity, price) = try reader.priced("unit_price_koinu")
             let payee = try reader.json.has("payee") ? reader.address("payee", chain: chain, signer: false) : nil
-            if kind == .sellOffer { return .sellOffer(token: token, quantity: quantity, unitPriceKoinu: price, payee: payee) }
+            if kind == .sellOffer {
+                return .sellOffer(token: token, quantity: quantity, unitPriceKoinu: price, payee: payee)
+            }
             let buyer = try reader.address("buyer", chain: chain, signer: false)
             return .invoice(buyer: buyer, token: token, quantity: quantity, unitPriceKoinu: price, payee: payee)
         case .buyOffer:
@@ -103,13 +110,16 @@ public struct TokenRecord: Sendable {
     public func verifySignature(_ signatureBase64: String) throws(TokError) {
         let recovered: (publicKey: [UInt8], compressed: Bool)
         do {
-            recovered = try MessageSigning.recoverPublicKey(message: signedText, magic: chain.messageMagic,
-                                                            signatureBase64: signatureBase64)
+            recovered = try MessageSigning.recoverPublicKey(
+                message: signedText, magic: chain.messageMagic,
+                signatureBase64: signatureBase64)
         } catch {
             throw TokError(.badSignature, "record signature: \(error.message)")
         }
         guard UTXOAddress.p2pkh(publicKey: recovered.publicKey) == author else {
-            throw TokError(.badSignature, "the record is not signed by its \(RecordSchema.authorMember(of: kind)) \(author.encode(chain: chain))")
+            throw TokError(
+                .badSignature,
+                "the record is not signed by its \(RecordSchema.authorMember(of: kind)) \(author.encode(chain: chain))")
         }
     }
 }
@@ -122,8 +132,12 @@ extension TokenRecord {
         with message: TokenMessage, anchorAuthor: UTXOAddress,
         parties: [(role: NamedOutputRole, address: UTXOAddress)], anchorHeight: UInt32
     ) -> String? {
-        guard anchorAuthor == author else { return "anchored by \(anchorAuthor.encode(chain: chain)), not by the record's author" }
-        guard anchorHeight < expiryHeight else { return "anchored at height \(anchorHeight), the record expired at \(expiryHeight)" }
+        guard anchorAuthor == author else {
+            return "anchored by \(anchorAuthor.encode(chain: chain)), not by the record's author"
+        }
+        guard anchorHeight < expiryHeight else {
+            return "anchored at height \(anchorHeight), the record expired at \(expiryHeight)"
+        }
         let named = { (role: NamedOutputRole) in parties.first { $0.role == role }?.address }
         switch (terms, message) {
         case let (.mint(supply, managers, approvals), .mint(mint)):
@@ -135,20 +149,25 @@ extension TokenRecord {
         case let (.invoice(buyer, token, quantity, price, payee), .invoice(invoice)):
             if invoice.recordHash != hash { return "the invoice binds another record" }
             if named(.buyer) != buyer { return "the named buyer differs" }
-            return sellingMismatch(token, quantity, price, payee, invoice.token, invoice.quantity, invoice.unitPriceKoinu,
-                                   invoice.expiryHeight, invoice.payee, named(.payee))
+            return sellingMismatch(
+                token, quantity, price, payee, invoice.token, invoice.quantity, invoice.unitPriceKoinu,
+                invoice.expiryHeight, invoice.payee, named(.payee))
         case let (.sellOffer(token, quantity, price, payee), .sellOffer(offer)):
             if offer.recordHash != hash { return "the offer binds another record" }
-            return sellingMismatch(token, quantity, price, payee, offer.token, offer.quantity, offer.unitPriceKoinu,
-                                   offer.expiryHeight, offer.payee, named(.payee))
+            return sellingMismatch(
+                token, quantity, price, payee, offer.token, offer.quantity, offer.unitPriceKoinu,
+                offer.expiryHeight, offer.payee, named(.payee))
         case let (.buyOffer(token, quantity, price), .buyOffer(offer)):
             if offer.recordHash != hash { return "the offer binds another record" }
-            if (offer.token, offer.quantity, offer.maxUnitPriceKoinu, offer.expiryHeight) != (token, quantity, price, expiryHeight) {
+            if (offer.token, offer.quantity, offer.maxUnitPriceKoinu, offer.expiryHeight) != (
+                token, quantity, price, expiryHeight
+            ) {
                 return "token, quantity, max_unit_price_koinu or expiry_height differ"
             }
             return nil
         default:
-            return "a \(kind.rawValue) record does not attach to a \(message.action) anchor of version \(message.version)"
+            return
+                "a \(kind.rawValue) record does not attach to a \(message.action) anchor of version \(message.version)"
         }
     }
 
@@ -191,7 +210,9 @@ enum RecordSchema {
         let common: Set<String> = ["tok", "type", "chain", "expiry_height", authorMember(of: kind)]
         switch kind {
         case .mint:
-            return common.union(["supply", "title", "description", "metadata", "contract_of_sale", "managers", "min_approvals"])
+            return common.union([
+                "supply", "title", "description", "metadata", "contract_of_sale", "managers", "min_approvals",
+            ])
         case .invoice:
             return common.union(["buyer", "token", "quantity", "unit_price_koinu", "payee", "contract_of_sale", "memo"])
         case .sellOffer:
@@ -204,7 +225,11 @@ enum RecordSchema {
     /// Free-text members: (name, byte bounds, required for this kind).
     static func freeText(of kind: TokenRecord.Kind) -> [(String, ClosedRange<Int>, Bool)] {
         switch kind {
-        case .mint: return [("title", titleBytes, true), ("description", descriptionBytes, false), ("contract_of_sale", contractBytes, false)]
+        case .mint:
+            return [
+                ("title", titleBytes, true), ("description", descriptionBytes, false),
+                ("contract_of_sale", contractBytes, false),
+            ]
         case .invoice: return [("contract_of_sale", contractBytes, false), ("memo", memoBytes, false)]
         case .sellOffer, .buyOffer: return [("memo", memoBytes, false)]
         }
@@ -309,14 +334,18 @@ struct RecordReader {
 
     func refuseUnknownMembers(allowed: Set<String>) throws(TokError) {
         if let unknown = json.keys.first(where: { !allowed.contains($0) }) {
-            throw TokError(.badRecord, "\(unknown) is not a member of this record (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            throw TokError(
+                .badRecord,
+                "\(unknown) is not a member of this record (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
     func text(_ name: String, _ bytes: ClosedRange<Int>) throws(TokError) {
         guard let text = try member(name).stringValue else { throw TokError(.badFieldType, "\(name) must be a string") }
         guard bytes.contains(text.utf8.count) else {
-            throw TokError(.badRecord, "\(name) must be \(bytes.lowerBound)...\(bytes.upperBound) bytes of UTF-8, got \(text.utf8.count)")
+            throw TokError(
+                .badRecord,
+                "\(name) must be \(bytes.lowerBound)...\(bytes.upperBound) bytes of UTF-8, got \(text.utf8.count)")
         }
     }
 
@@ -327,12 +356,14 @@ struct RecordReader {
         guard kind == .mint, let metadata = json["metadata"] else { return }
         guard metadata.isObject else { throw TokError(.badFieldType, "metadata must be an object of strings") }
         guard metadata.count <= RecordSchema.metadataEntries else {
-            throw TokError(.badRecord, "metadata has \(metadata.count) entries, at most \(RecordSchema.metadataEntries)")
+            throw TokError(
+                .badRecord, "metadata has \(metadata.count) entries, at most \(RecordSchema.metadataEntries)")
         }
         let reader = RecordReader(json: metadata)
         for key in metadata.keys {
             guard RecordSchema.metadataKeyBytes.contains(key.utf8.count) else {
-                throw TokError(.badRecord, "metadata keys must be 1...\(RecordSchema.metadataKeyBytes.upperBound) bytes")
+                throw TokError(
+                    .badRecord, "metadata keys must be 1...\(RecordSchema.metadataKeyBytes.upperBound) bytes")
             }
             try reader.text(key, RecordSchema.metadataValueBytes)
         }

@@ -17,7 +17,8 @@ public struct RecordHash: Hashable, Sendable, CustomStringConvertible {
     /// 64 lowercase hex digits, the form tok prints and signs; anything else is nil.
     public init?(hex: some StringProtocol) {
         guard hex.utf8.count == 2 * RecordHash.byteCount,
-              let bytes = ProtoWire.lowercaseHexDecode(Array(hex.utf8)) else { return nil }
+            let bytes = ProtoWire.lowercaseHexDecode(Array(hex.utf8))
+        else { return nil }
         self.bytes = bytes
     }
 
@@ -42,13 +43,15 @@ public struct ChainPosition: Hashable, Comparable, Sendable, CustomStringConvert
     public init?(parsing text: some StringProtocol) {
         let parts = String(text).split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let height = ChainPosition.positiveDecimal(parts[0]),
-              let txIndex = ChainPosition.positiveDecimal(parts[1]) else { return nil }
+            let txIndex = ChainPosition.positiveDecimal(parts[1])
+        else { return nil }
         self.init(height: height, txIndex: txIndex)
     }
 
     private static func positiveDecimal(_ text: Substring) -> UInt32? {
         guard let first = text.utf8.first, first != UInt8(ascii: "0"),
-              text.utf8.allSatisfy(UTF8Scan.isDigit), text.utf8.count <= 10 else { return nil }
+            text.utf8.allSatisfy(UTF8Scan.isDigit), text.utf8.count <= 10
+        else { return nil }
         return UInt32(text)
     }
 

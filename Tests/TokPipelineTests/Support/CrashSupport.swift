@@ -30,7 +30,8 @@ func childProcesses(of parent: Int32) -> [StageProcess] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     var children: [StageProcess] = []
     for entry in entries {
-        guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { continue }
+        guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        else { continue }
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
         guard let close = stat.lastIndex(of: ")") else { continue }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -157,7 +158,8 @@ extension EVMNode {
     }
 
     func tokenBalance(_ token: String, of address: String) throws -> UInt256 {
-        UInt256(hex: try call("tokdev_tokenBalance", "[{\"token\":\"\(token)\",\"owner\":\"\(address)\"}]").stringValue!)!
+        UInt256(
+            hex: try call("tokdev_tokenBalance", "[{\"token\":\"\(token)\",\"owner\":\"\(address)\"}]").stringValue!)!
     }
 
     func blockNumber() throws -> UInt64 {
@@ -174,10 +176,12 @@ struct CrashLedger {
     struct ReconcileResult { let exitCode: Int32; let records: Int }
 
     func reconcile(name: String, waitMilliseconds: Int) throws -> ReconcileResult {
-        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
-            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite",
-            "--wait-timeout-milliseconds", String(waitMilliseconds),
-        ])
+        let run = try BackgroundPipeline(
+            workspace: workspace, name: name,
+            bashArguments: [
+                Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite",
+                "--wait-timeout-milliseconds", String(waitMilliseconds),
+            ])
         let (code, timedOut) = run.wait(timeoutSeconds: 120)
         XCTAssertFalse(timedOut, "\(name) did not end; \(seedNote)")
         return ReconcileResult(exitCode: code, records: run.records.count)
@@ -185,9 +189,12 @@ struct CrashLedger {
 
     /// Starts reconciliation and kill -9s one of its live stages mid-way.
     func killedReconcile(name: String, rng: inout SeededGenerator) throws -> (String, Int, Bool) {
-        let run = try BackgroundPipeline(workspace: workspace, name: name, bashArguments: [
-            Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite", "--wait-timeout-milliseconds", "20000",
-        ])
+        let run = try BackgroundPipeline(
+            workspace: workspace, name: name,
+            bashArguments: [
+                Repo.root.appendingPathComponent("pipelines/reconcile.sh").path, "state.sqlite",
+                "--wait-timeout-milliseconds", "20000",
+            ])
         run.waitForStages(5, timeoutMilliseconds: 2000)
         let delay = 50 + Int(rng.next() % 1451)
         usleep(UInt32(delay) * 1000)
@@ -252,8 +259,10 @@ struct CrashCampaign {
     /// Reconciliation runs between rounds, and is killed too, after the rounds that kill
     /// tok-submit or the committing tok-apply (those leave payouts open for it). Returns the
     /// kills that landed, by victim.
-    func chaos(lines: [String], rounds: Int, rng: inout SeededGenerator, firstUnfinished: () throws -> Int,
-               describe: ([JSON]) -> String = { _ in "" }, afterRound: (Int) throws -> Void = { _ in }) throws -> [String: Int] {
+    func chaos(
+        lines: [String], rounds: Int, rng: inout SeededGenerator, firstUnfinished: () throws -> Int,
+        describe: ([JSON]) -> String = { _ in "" }, afterRound: (Int) throws -> Void = { _ in }
+    ) throws -> [String: Int] {
         var victims = CrashTests.stageNames.shuffled(using: &rng)
         while victims.count < rounds { victims.append(CrashTests.stageNames.randomElement(using: &rng)!) }
         enum Between { case nothing, reconcile, killedReconcile }
@@ -262,45 +271,56 @@ struct CrashCampaign {
             return [.nothing, .reconcile][Int(rng.next() % 2)]
         }
         var kills: [String: Int] = [:]
-        var lifetimes: [String: Int] = [:]   // how long each stage lived in rounds where no kill landed
+        var lifetimes: [String: Int] = [:]  // how long each stage lived in rounds where no kill landed
         for round in 0..<rounds {
             let victim = victims[round]
             let end = ((round + 1) * lines.count + rounds - 1) / rounds
             let previousChunk = round == 0 ? 0 : (round - 1) * lines.count / rounds
             let start = min(previousChunk, try firstUnfinished())
             try workspace.write("stream-\(round).ndjson", lines[start..<end].joined(separator: "\n") + "\n")
-            let pipeline = try BackgroundPipeline(workspace: workspace, name: "round-\(round)", bashArguments: [
-                "-c", CrashTests.chaosPipeline(input: "stream-\(round).ndjson", waitTimeoutMilliseconds: 5000)])
+            let pipeline = try BackgroundPipeline(
+                workspace: workspace, name: "round-\(round)",
+                bashArguments: [
+                    "-c", CrashTests.chaosPipeline(input: "stream-\(round).ndjson", waitTimeoutMilliseconds: 5000),
+                ])
             // A random moment in 50-2000 ms, within how long the victim lived in undisturbed rounds so far
             // (upstream stages end well before the pipeline does), so most kills land mid-stream.
             let delay = 50 + Int(rng.next() % UInt64(max(1, min(2000, lifetimes[victim, default: 2000]) - 49)))
             var lastSeen: [String: Int] = [:]
             var landed = false, attempted = false
             let (code, timedOut) = pipeline.watch(timeoutSeconds: 120) { elapsedMilliseconds, stages in
-                for stage in stages { if let name = CrashTests.stageName(stage) { lastSeen[name] = elapsedMilliseconds } }
+                for stage in stages {
+                    if let name = CrashTests.stageName(stage) { lastSeen[name] = elapsedMilliseconds }
+                }
                 if elapsedMilliseconds >= delay && !attempted {
                     attempted = true
-                    if let target = stages.first(where: { CrashTests.stageName($0) == victim }) { landed = pipeline.kill(target) }
+                    if let target = stages.first(where: { CrashTests.stageName($0) == victim }) {
+                        landed = pipeline.kill(target)
+                    }
                 }
-                return !landed   // after a miss, keep watching: the stages' lifetimes steer the next delays
+                return !landed  // after a miss, keep watching: the stages' lifetimes steer the next delays
             }
             if landed { kills[victim, default: 0] += 1 }
-            XCTAssertFalse(timedOut, "round \(round): the pipeline did not end after the kill; \(seedNote)\n\(pipeline.stderr)")
+            XCTAssertFalse(
+                timedOut, "round \(round): the pipeline did not end after the kill; \(seedNote)\n\(pipeline.stderr)")
             if !landed { for (name, milliseconds) in lastSeen { lifetimes[name] = max(60, milliseconds) } }
-            print("\(label): round \(round) (requests \(start)..<\(end)): kill -9 \(victim) after \(delay) ms: "
-                  + "\(landed ? "killed" : "had already exited"); pipeline exit \(code), \(pipeline.records.count) records out"
-                  + describe(pipeline.records))
+            print(
+                "\(label): round \(round) (requests \(start)..<\(end)): kill -9 \(victim) after \(delay) ms: "
+                    + "\(landed ? "killed" : "had already exited"); pipeline exit \(code), \(pipeline.records.count) records out"
+                    + describe(pipeline.records))
             switch between[round] {
             case .nothing: break
             case .reconcile:
                 let result = try ledger.reconcile(name: "reconcile-\(round)", waitMilliseconds: 20_000)
                 print("\(label): round \(round): reconciliation exit \(result.exitCode), \(result.records) records")
             case .killedReconcile:
-                let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n").count
+                let open = try workspace.run("tok-apply --db state.sqlite --open-payouts").stdout.split(separator: "\n")
+                    .count
                 let (victimTool, delayMs, killed) = try ledger.killedReconcile(name: "reconcile-\(round)", rng: &rng)
                 if killed { kills["reconcile", default: 0] += 1 }
-                print("\(label): round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
-                      + (killed ? "killed" : "it had already ended"))
+                print(
+                    "\(label): round \(round): reconciliation of \(open) open payout(s), kill -9 \(victimTool) after \(delayMs) ms: "
+                        + (killed ? "killed" : "it had already ended"))
             }
             try afterRound(round)
         }
@@ -311,30 +331,40 @@ struct CrashCampaign {
     /// open; another pass (up to `maxPasses`) only while every request left unfinished was
     /// refused in a way `mayRetry` accepts (retryable by design, locking nothing); any other
     /// unfinished request is a finding. Returns each request's state and the passes it took.
-    func recover(ids: [String], maxPasses: Int, isFinal: (Int, JSON?) -> Bool, mayRetry: (JSON?) -> Bool,
-                 describe: ([JSON]) -> String = { _ in "" }) throws -> (states: [String: JSON], passes: Int) {
+    func recover(
+        ids: [String], maxPasses: Int, isFinal: (Int, JSON?) -> Bool, mayRetry: (JSON?) -> Bool,
+        describe: ([JSON]) -> String = { _ in "" }
+    ) throws -> (states: [String: JSON], passes: Int) {
         _ = try ledger.reconcile(name: "recover", waitMilliseconds: 20_000)
         var states: [String: JSON] = [:]
         var passes = 0
         for pass in 1...maxPasses {
             passes = pass
-            let replay = try BackgroundPipeline(workspace: workspace, name: "replay-\(pass)", bashArguments: [
-                "-c", "set -o pipefail; " + CrashTests.chaosPipeline(input: "stream.ndjson", waitTimeoutMilliseconds: 30_000)])
+            let replay = try BackgroundPipeline(
+                workspace: workspace, name: "replay-\(pass)",
+                bashArguments: [
+                    "-c",
+                    "set -o pipefail; "
+                        + CrashTests.chaosPipeline(input: "stream.ndjson", waitTimeoutMilliseconds: 30_000),
+                ])
             let (code, timedOut) = replay.wait(timeoutSeconds: 300)
             XCTAssertFalse(timedOut, "replay \(pass) did not end; \(seedNote)")
             XCTAssertEqual(code, 0, "replay \(pass) failed; \(seedNote)\n\(replay.stderr.suffix(4000))")
             let settled = try ledger.reconcileUntilNothingIsOpen(label: "replay-\(pass)")
             states = try ledger.requestStates(ids)
             let unfinished = ids.indices.filter { !isFinal($0, states[ids[$0]]) }
-            print("\(label): replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished"
-                  + describe(replay.records))
+            print(
+                "\(label): replay \(pass): exit \(code), reconciled in \(settled) run(s), \(unfinished.count) request(s) unfinished"
+                    + describe(replay.records))
             for index in unfinished {
                 let id = ids[index]
                 let record = replay.records.first { $0.string(at: "id") == id }
-                print("\(label):   \(id): \(states[id]?.string(at: "state") ?? "unknown"); the replay said "
-                      + "\(record?.string(at: "status") ?? "nothing") \(record?["error"].map { "\($0)" } ?? "")")
-                XCTAssertTrue(mayRetry(record?["error"]),
-                              "\(id) is not final after replay \(pass): \(record.map { "\($0)" } ?? "no record"); \(seedNote)")
+                print(
+                    "\(label):   \(id): \(states[id]?.string(at: "state") ?? "unknown"); the replay said "
+                        + "\(record?.string(at: "status") ?? "nothing") \(record?["error"].map { "\($0)" } ?? "")")
+                XCTAssertTrue(
+                    mayRetry(record?["error"]),
+                    "\(id) is not final after replay \(pass): \(record.map { "\($0)" } ?? "no record"); \(seedNote)")
             }
             if unfinished.isEmpty { break }
         }

@@ -21,20 +21,28 @@ final class DogecoinFixtureServer {
     let fixture: JSON
 
     init() throws {
-        guard let python = ["/usr/bin/python3", Repo.python].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard
+            let python = ["/usr/bin/python3", Repo.python].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
             throw XCTSkip("no python3 for testpeers/dogecoin_fixture_rpc.py")
         }
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: DogecoinFixtureServer.fixturePath)))
         let quoted = try JSONNumberText.quotingNumbers(bytes)
         guard case .success(let parsed) = quoted.withUnsafeBytes({ JSON.parse($0) }) else {
-            throw NSError(domain: "DogecoinFixtureServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "the fixture is not JSON"])
+            throw NSError(
+                domain: "DogecoinFixtureServer", code: 1,
+                userInfo: [NSLocalizedDescriptionKey: "the fixture is not JSON"])
         }
         fixture = parsed
 
         process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [DogecoinFixtureServer.script, "--fixture", DogecoinFixtureServer.fixturePath, "--port", "0",
-                             "--rpc-user", user, "--rpc-password", password]
+        process.arguments = [
+            DogecoinFixtureServer.script, "--fixture", DogecoinFixtureServer.fixturePath, "--port", "0",
+            "--rpc-user", user, "--rpc-password", password,
+        ]
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
@@ -56,10 +64,12 @@ final class DogecoinFixtureServer {
             done.signal()
         }
         guard done.wait(timeout: .now() + 30) == .success,
-              let port = Int(firstLine.text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            let port = Int(firstLine.text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             process.terminate()
-            throw NSError(domain: "DogecoinFixtureServer", code: 2,
-                          userInfo: [NSLocalizedDescriptionKey: "dogecoin_fixture_rpc.py did not start: \(firstLine.text)"])
+            throw NSError(
+                domain: "DogecoinFixtureServer", code: 2,
+                userInfo: [NSLocalizedDescriptionKey: "dogecoin_fixture_rpc.py did not start: \(firstLine.text)"])
         }
         self.port = port
     }
@@ -82,7 +92,9 @@ final class DogecoinFixtureServer {
 
     func txid(_ name: String) -> String { scenario["transactions"]![name]!.string(at: "txid")! }
     func address(_ name: String) -> String { scenario["keys"]![name]!.string(at: "address")! }
-    func key(_ name: String) throws -> PrivateKey { try PrivateKey(hex: scenario["keys"]![name]!.string(at: "private_key")!) }
+    func key(_ name: String) throws -> PrivateKey {
+        try PrivateKey(hex: scenario["keys"]![name]!.string(at: "private_key")!)
+    }
     func blockHash(_ name: String) -> String { scenario["blocks"]![name]!.string(at: "hash")! }
 
     /// A config with one Dogecoin mainnet network (DOGE, 8 decimals) served by this fixture.

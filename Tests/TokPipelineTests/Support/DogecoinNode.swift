@@ -15,9 +15,11 @@ final class DogecoinNode: RegtestNode {
     static let blockRewardKoinu: UInt64 = 50_000_000_000_000
 
     init() throws {
-        try super.init(RegtestDaemon(name: "dogecoind", executable: try DogecoinNode.executable(), extraArguments: ["-acceptnonstdtxn=0"],
-                                     newAddressParams: "[]", signRawTransactionMethod: "signrawtransaction",
-                                     createsWallet: false, feeBaseUnits: 1_000_000, chain: UTXOChains.dogecoinRegtest))
+        try super.init(
+            RegtestDaemon(
+                name: "dogecoind", executable: try DogecoinNode.executable(), extraArguments: ["-acceptnonstdtxn=0"],
+                newAddressParams: "[]", signRawTransactionMethod: "signrawtransaction",
+                createsWallet: false, feeBaseUnits: 1_000_000, chain: UTXOChains.dogecoinRegtest))
     }
 
     /// $TOK_DOGECOIN_DIR/dogecoind, else `dogecoind` on PATH; skipped (failed under CI=true) when neither.
@@ -34,14 +36,18 @@ final class DogecoinNode: RegtestNode {
             let path = URL(fileURLWithPath: String(directory)).appendingPathComponent("dogecoind").path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        throw RegtestNode.unavailable("dogecoind not found: set TOK_DOGECOIN_DIR to a directory holding dogecoind and dogecoin-cli "
-                                      + "(.ci/run uses ../shared/tools/dogecoin) or put dogecoind on PATH")
+        throw RegtestNode.unavailable(
+            "dogecoind not found: set TOK_DOGECOIN_DIR to a directory holding dogecoind and dogecoin-cli "
+                + "(.ci/run uses ../shared/tools/dogecoin) or put dogecoind on PATH")
     }
 
     /// Mines one merge-mined block (an AuxPoW header) to `address`; its hash.
     func mineAuxPow(to address: String) throws -> String {
         guard try blockCount() + 1 >= DogecoinNode.firstAuxPowHeight else {
-            throw NodeFailure(message: "regtest takes AuxPoW blocks from height \(DogecoinNode.firstAuxPowHeight) on; mine plain blocks first")
+            throw NodeFailure(
+                message:
+                    "regtest takes AuxPoW blocks from height \(DogecoinNode.firstAuxPowHeight) on; mine plain blocks first"
+            )
         }
         return try call("generatetoaddress", "[1, \"\(address)\", 1000000, 1]")[0]!.stringValue!
     }

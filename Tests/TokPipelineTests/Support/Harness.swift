@@ -16,9 +16,12 @@ enum Repo {
         if let override = ProcessInfo.processInfo.environment["TOK_BIN_DIR"] {
             return URL(fileURLWithPath: override)
         }
-        var candidate = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var candidate = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
         for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("tok-apply").path) { return candidate }
+            if FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("tok-apply").path) {
+                return candidate
+            }
             candidate = candidate.deletingLastPathComponent()
         }
         return root.appendingPathComponent(".build/debug")
@@ -74,7 +77,8 @@ final class Workspace {
     func readLedger() throws -> Ledger {
         switch engine {
         case .sqlite:
-            return try Ledger(readOnlyPath: path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
+            return try Ledger(
+                readOnlyPath: path("state.sqlite"), busyTimeoutMilliseconds: 2000, logger: .init(label: "test"))
         case .postgresql:
             var settings = PostgreSQLSettings(uri: database)
             settings.readOnly = true
@@ -87,7 +91,8 @@ final class Workspace {
         switch engine {
         case .sqlite: return "flock state.sqlite.lock sleep \(seconds)"
         case .postgresql:
-            return "psql -X -q '\(database)' -c 'SELECT pg_advisory_lock(\(AdvisoryWriterLock.key))' -c 'SELECT pg_sleep(\(seconds))' > /dev/null"
+            return
+                "psql -X -q '\(database)' -c 'SELECT pg_advisory_lock(\(AdvisoryWriterLock.key))' -c 'SELECT pg_sleep(\(seconds))' > /dev/null"
         }
     }
 
@@ -118,7 +123,9 @@ final class Workspace {
         try input.write(toFile: inputFile, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "set -o pipefail; ( \(bound(command)) ) < '\(inputFile)' > '\(outputFile)' 2> '\(errorFile)'"]
+        process.arguments = [
+            "-c", "set -o pipefail; ( \(bound(command)) ) < '\(inputFile)' > '\(outputFile)' 2> '\(errorFile)'",
+        ]
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = Repo.binDirectory.path + ":" + Workspace.postgresBin + (env["PATH"] ?? "/usr/bin:/bin")
         env["TOK_ATTESTATION_SECRET"] = secret
@@ -130,16 +137,18 @@ final class Workspace {
         process.currentDirectoryURL = directory
         try process.run()
         process.waitUntilExit()
-        return PipelineResult(exitCode: process.terminationStatus,
-                              stdout: (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "",
-                              stderr: (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "")
+        return PipelineResult(
+            exitCode: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "")
     }
 }
 
 extension Workspace {
     /// psql's directory, for `sql` on PostgreSQL.
     static let postgresBin: String = {
-        for version in [15, 16, 17] where FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(version)/bin/psql") {
+        for version in [15, 16, 17]
+        where FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(version)/bin/psql") {
             return "/usr/lib/postgresql/\(version)/bin:"
         }
         return ""
@@ -162,7 +171,9 @@ final class EVMNode {
     static let chainId = "131277322940537"
     static let configTemplate: String = {
         let path = Repo.root.appendingPathComponent("testpeers/evm-local.toml").path
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { preconditionFailure("cannot read \(path)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            preconditionFailure("cannot read \(path)")
+        }
         return text
     }()
     static let accounts = [
@@ -179,7 +190,9 @@ final class EVMNode {
         portFile = FileManager.default.temporaryDirectory.appendingPathComponent("evm-\(UUID().uuidString).port").path
         process = Process()
         process.executableURL = URL(fileURLWithPath: Repo.python)
-        process.arguments = [Repo.root.appendingPathComponent("testpeers/evm_node.py").path, "--port", "0", "--port-file", portFile]
+        process.arguments = [
+            Repo.root.appendingPathComponent("testpeers/evm_node.py").path, "--port", "0", "--port-file", portFile,
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -188,7 +201,8 @@ final class EVMNode {
         while !FileManager.default.fileExists(atPath: portFile) {
             guard process.isRunning, waitedMilliseconds < 60_000 else {
                 process.terminate()
-                throw NSError(domain: "EVMNode", code: 1, userInfo: [NSLocalizedDescriptionKey: "evm_node.py did not start"])
+                throw NSError(
+                    domain: "EVMNode", code: 1, userInfo: [NSLocalizedDescriptionKey: "evm_node.py did not start"])
             }
             usleep(50_000)
             waitedMilliseconds += 50
@@ -209,14 +223,19 @@ final class EVMNode {
 
     /// A synchronous JSON-RPC call; fails the test on an error answer.
     @discardableResult
-    func call(_ method: String, _ params: String = "[]", file: StaticString = #filePath, line: UInt = #line) throws -> JSON {
+    func call(
+        _ method: String, _ params: String = "[]", file: StaticString = #filePath, line: UInt = #line
+    ) throws -> JSON {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = Data("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\(method)\",\"params\":\(params)}".utf8)
         request.timeoutInterval = 30
-        guard let body = try SynchronousHTTP.send(request), case .success(let answer) = body.withUnsafeBytes({ JSON.parse($0) }) else {
-            throw NSError(domain: "EVMNode", code: 2, userInfo: [NSLocalizedDescriptionKey: "\(method): no JSON answer"])
+        guard let body = try SynchronousHTTP.send(request),
+            case .success(let answer) = body.withUnsafeBytes({ JSON.parse($0) })
+        else {
+            throw NSError(
+                domain: "EVMNode", code: 2, userInfo: [NSLocalizedDescriptionKey: "\(method): no JSON answer"])
         }
         if let error = answer["error"] {
             XCTFail("\(method) failed: \(error)", file: file, line: line)
@@ -229,13 +248,21 @@ final class EVMNode {
         try call("tokdev_sendEth", "[{\"from\":\(from),\"to\":\"\(to)\",\"value\":\"\(wei)\"}]").stringValue!
     }
 
-    func deployToken(from: Int = 0, symbol: String = "TOK", supply: String = "1000000000000000000000000") throws -> String {
-        try call("tokdev_deployToken", "[{\"from\":\(from),\"name\":\"Test \(symbol)\",\"symbol\":\"\(symbol)\",\"decimals\":18,\"supply\":\"\(supply)\"}]")
-            .string(at: "address")!
+    func deployToken(
+        from: Int = 0, symbol: String = "TOK", supply: String = "1000000000000000000000000"
+    ) throws -> String {
+        try call(
+            "tokdev_deployToken",
+            "[{\"from\":\(from),\"name\":\"Test \(symbol)\",\"symbol\":\"\(symbol)\",\"decimals\":18,\"supply\":\"\(supply)\"}]"
+        )
+        .string(at: "address")!
     }
 
     func transferToken(_ token: String, from: Int, to: String, amount: String) throws -> String {
-        try call("tokdev_transferToken", "[{\"token\":\"\(token)\",\"from\":\(from),\"to\":\"\(to)\",\"amount\":\"\(amount)\"}]").stringValue!
+        try call(
+            "tokdev_transferToken",
+            "[{\"token\":\"\(token)\",\"from\":\(from),\"to\":\"\(to)\",\"amount\":\"\(amount)\"}]"
+        ).stringValue!
     }
 
     func mine(_ blocks: Int) throws { try call("evm_mine", "[\(blocks)]") }
@@ -243,8 +270,11 @@ final class EVMNode {
     /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3,
     /// from testpeers/evm-local.toml (the one source the Python drivers read too).
     /// `extraToken` is configured as OTHER, its deposits disabled unless `extraTokenDeposits`.
-    func config(token: String, confirmations: Int = 3, extraToken: String? = nil, extraTokenDeposits: Bool = false) -> String {
-        var text = EVMNode.configTemplate
+    func config(
+        token: String, confirmations: Int = 3, extraToken: String? = nil, extraTokenDeposits: Bool = false
+    ) -> String {
+        var text =
+            EVMNode.configTemplate
             .replacingOccurrences(of: "@CHAIN_ID@", with: EVMNode.chainId)
             .replacingOccurrences(of: "@URL@", with: url)
             .replacingOccurrences(of: "@RECEIVER@", with: EVMNode.receiver)
@@ -253,13 +283,13 @@ final class EVMNode {
         if let extraToken {
             text += """
 
-              [[networks.assets]]
-              token = "OTHER"
-              asset = "eip155:\(EVMNode.chainId)/erc20:\(extraToken)"
-              decimals = 18
-              deposit = \(extraTokenDeposits)
+                  [[networks.assets]]
+                  token = "OTHER"
+                  asset = "eip155:\(EVMNode.chainId)/erc20:\(extraToken)"
+                  decimals = 18
+                  deposit = \(extraTokenDeposits)
 
-            """
+                """
         }
         return text
     }
@@ -278,20 +308,26 @@ func balanceQuery(id: String, account: String, token: String) -> String {
 }
 
 let depositPipeline = "tok-validate | tok-verify | tok-apply --db state.sqlite"
-let payoutPipeline = "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite"
+let payoutPipeline =
+    "tok-validate | tok-verify --db state.sqlite | tok-apply --db state.sqlite | tok-submit --wait --poll-milliseconds 100 --wait-timeout-milliseconds 30000 | tok-apply --db state.sqlite"
 
 /// A payout (or, with `depositTx`, a transfer) request signed by the source account's key.
-func signedPayoutRequest(id: String, from index: Int, to destination: String, token: String, quantity: String,
-                         maxFee: String = "100000000000000000", expires: Int64? = nil, depositTx: String? = nil,
-                         signer: Int? = nil) -> String {
+func signedPayoutRequest(
+    id: String, from index: Int, to destination: String, token: String, quantity: String,
+    maxFee: String = "100000000000000000", expires: Int64? = nil, depositTx: String? = nil,
+    signer: Int? = nil
+) -> String {
     let expiry = expires ?? Int64(Date().timeIntervalSince1970) + 3600
     let source = EVMNode.accounts[index]
     let authorisation = PayoutAuthorisation(
-        deployment: testDeployment, requestId: id, source: "eip155:\(EVMNode.chainId):\(source)", destination: "eip155:\(EVMNode.chainId):\(destination)",
-        token: token, quantity: try! UInt256(decimal: quantity), maxFee: try! UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
+        deployment: testDeployment, requestId: id, source: "eip155:\(EVMNode.chainId):\(source)",
+        destination: "eip155:\(EVMNode.chainId):\(destination)",
+        token: token, quantity: try! UInt256(decimal: quantity), maxFee: try! UInt256(decimal: maxFee),
+        expiresUnixSeconds: expiry)
     let signature = PersonalSign.sign(message: authorisation.message, key: EVMNode.key(signer ?? index))
     let deposit = depositTx.map { ",\"deposit\":{\"tx\":\"\($0)\"}" } ?? ""
-    return "{\"op\":\"\(depositTx == nil ? "payout" : "transfer")\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"evm-local\",\"token\":\"\(token)\"},"
+    return
+        "{\"op\":\"\(depositTx == nil ? "payout" : "transfer")\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"evm-local\",\"token\":\"\(token)\"},"
         + "\"destination\":{\"account\":\"\(destination)\",\"network\":\"evm-local\",\"token\":\"\(token)\"},"
         + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\"\(deposit)}"
 }

@@ -9,28 +9,36 @@ import XCTest
 /// scratch data directory. It judges the transactions our tests make with the
 /// same legacy script and sighash rules as Dogecoin.
 final class LitecoinNode: RegtestNode {
-    static let binary = "/usr/lib/litecoin/litecoind"     // /usr/bin/litecoind is a wrapper that writes ~/.litecoin
+    static let binary = "/usr/lib/litecoin/litecoind"  // /usr/bin/litecoind is a wrapper that writes ~/.litecoin
     static let chain = "bip122:530827f38f93b43ed12af0b3ad25a288"
 
     init() throws {
         guard FileManager.default.isExecutableFile(atPath: LitecoinNode.binary) else {
-            throw RegtestNode.unavailable("litecoind is not installed: run `bash scripts/test.sh` (or scripts/setup.sh) first")
+            throw RegtestNode.unavailable(
+                "litecoind is not installed: run `bash scripts/test.sh` (or scripts/setup.sh) first")
         }
-        try super.init(RegtestDaemon(name: "litecoind", executable: LitecoinNode.binary, extraArguments: ["-fallbackfee=0.0001"],
-                                     newAddressParams: "[\"\", \"legacy\"]", signRawTransactionMethod: "signrawtransactionwithwallet",
-                                     createsWallet: true, feeBaseUnits: 100_000, chain: UTXOChains.litecoinRegtest))
+        try super.init(
+            RegtestDaemon(
+                name: "litecoind", executable: LitecoinNode.binary, extraArguments: ["-fallbackfee=0.0001"],
+                newAddressParams: "[\"\", \"legacy\"]", signRawTransactionMethod: "signrawtransactionwithwallet",
+                createsWallet: true, feeBaseUnits: 100_000, chain: UTXOChains.litecoinRegtest))
     }
 
     /// A payout request between two addresses of this chain (token LTC on `network`), authorised
     /// by the source with `signMessage`; amounts in litoshi.
-    func payoutRequest(id: String, from source: String, to destination: String, quantity: String, maxFee: String = "100000",
-                       network: String = "ltc-regtest") throws -> String {
+    func payoutRequest(
+        id: String, from source: String, to destination: String, quantity: String, maxFee: String = "100000",
+        network: String = "ltc-regtest"
+    ) throws -> String {
         let expiry = Int64(Date().timeIntervalSince1970) + 3600
         let authorisation = PayoutAuthorisation(
-            deployment: testDeployment, requestId: id, source: "\(LitecoinNode.chain):\(source)", destination: "\(LitecoinNode.chain):\(destination)",
-            token: "LTC", quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee), expiresUnixSeconds: expiry)
+            deployment: testDeployment, requestId: id, source: "\(LitecoinNode.chain):\(source)",
+            destination: "\(LitecoinNode.chain):\(destination)",
+            token: "LTC", quantity: try UInt256(decimal: quantity), maxFee: try UInt256(decimal: maxFee),
+            expiresUnixSeconds: expiry)
         let signature = try signMessage(authorisation.message, by: source)
-        return "{\"op\":\"payout\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
+        return
+            "{\"op\":\"payout\",\"id\":\"\(id)\",\"source\":{\"account\":\"\(source)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
             + "\"destination\":{\"account\":\"\(destination)\",\"network\":\"\(network)\",\"token\":\"LTC\"},"
             + "\"quantity\":\"\(quantity)\",\"max_fee\":\"\(maxFee)\",\"expires\":\(expiry),\"signature\":\"\(signature)\"}"
     }

@@ -41,13 +41,17 @@ class RegtestNode {
 
     init(_ daemon: RegtestDaemon) throws {
         self.daemon = daemon
-        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(daemon.name)-\(UUID().uuidString)")
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tok-\(daemon.name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         port = try RegtestNode.freeLoopbackPort()
         process.executableURL = URL(fileURLWithPath: daemon.executable)
-        process.arguments = ["-regtest", "-daemon=0", "-server=1", "-listen=0", "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1",
-                             "-rpcport=\(port)", "-rpcuser=\(user)", "-rpcpassword=\(password)", "-txindex=1",
-                             "-printtoconsole=0", "-datadir=\(dataDirectory.path)"] + daemon.extraArguments
+        process.arguments =
+            [
+                "-regtest", "-daemon=0", "-server=1", "-listen=0", "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1",
+                "-rpcport=\(port)", "-rpcuser=\(user)", "-rpcpassword=\(password)", "-txindex=1",
+                "-printtoconsole=0", "-datadir=\(dataDirectory.path)",
+            ] + daemon.extraArguments
         let stderrPath = dataDirectory.appendingPathComponent("stderr.log")
         guard FileManager.default.createFile(atPath: stderrPath.path, contents: nil) else {
             throw NodeFailure(message: "cannot create \(stderrPath.path)")
@@ -81,10 +85,13 @@ class RegtestNode {
             guard process.isRunning else {
                 process.waitUntilExit()
                 let said = (try? String(contentsOf: stderrPath, encoding: .utf8))?.suffix(600) ?? ""
-                throw NodeFailure(message: "\(daemon.name) exited with status \(process.terminationStatus) before answering RPC"
-                                  + " (missing libraries? run scripts/setup.sh): \(said)")
+                throw NodeFailure(
+                    message: "\(daemon.name) exited with status \(process.terminationStatus) before answering RPC"
+                        + " (missing libraries? run scripts/setup.sh): \(said)")
             }
-            guard waitedMilliseconds < 60_000 else { throw NodeFailure(message: "\(daemon.name) did not answer RPC within 60 s") }
+            guard waitedMilliseconds < 60_000 else {
+                throw NodeFailure(message: "\(daemon.name) did not answer RPC within 60 s")
+            }
             usleep(100_000)
             waitedMilliseconds += 100
         }
@@ -118,13 +125,16 @@ class RegtestNode {
     func call(_ method: String, _ params: String = "[]") throws -> JSON {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = "POST"
-        request.setValue("Basic " + Base64.encode(Array("\(user):\(password)".utf8)), forHTTPHeaderField: "Authorization")
+        request.setValue(
+            "Basic " + Base64.encode(Array("\(user):\(password)".utf8)), forHTTPHeaderField: "Authorization")
         // An idle keep-alive connection holds up Litecoin Core's shutdown for -rpcservertimeout (30 s).
         request.setValue("close", forHTTPHeaderField: "Connection")
         request.httpBody = Data("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"\(method)\",\"params\":\(params)}".utf8)
         request.timeoutInterval = 120
-        guard let data = try SynchronousHTTP.send(request), let quoted = try? JSONNumberText.quotingNumbers([UInt8](data)),
-              case .success(let answer) = quoted.withUnsafeBytes({ JSON.parse($0) }) else {
+        guard let data = try SynchronousHTTP.send(request),
+            let quoted = try? JSONNumberText.quotingNumbers([UInt8](data)),
+            case .success(let answer) = quoted.withUnsafeBytes({ JSON.parse($0) })
+        else {
             throw NodeFailure(message: "\(method): no JSON answer")
         }
         if let error = answer["error"], !error.isNull {
@@ -136,8 +146,9 @@ class RegtestNode {
     /// tok's own client for this node, reading numbers as text, and a block source over it.
     /// Release them before `stop`: their idle connections delay a Litecoin node's shutdown.
     func client() throws -> JSONRPCClient {
-        try JSONRPCClient(url: url, user: user, password: password, timeoutMilliseconds: 60_000, retries: 1,
-                          numbersAsText: true, logger: Logger(label: "tok-test-\(daemon.name)"))
+        try JSONRPCClient(
+            url: url, user: user, password: password, timeoutMilliseconds: 60_000, retries: 1,
+            numbersAsText: true, logger: Logger(label: "tok-test-\(daemon.name)"))
     }
 
     func blockSource() throws -> UTXOBlockSource { UTXOBlockSource(client: try client(), chain: chain) }
@@ -191,13 +202,20 @@ class RegtestNode {
     /// `"data"` output of createrawtransaction), the change to `sources[0]`, then a zero-value
     /// output per script of `extraScripts` (for what createrawtransaction cannot write, such
     /// as a bare OP_RETURN: Dogecoin's refuses empty data).
-    func signedTransaction(from sources: [String], payments: [(address: String, coins: String)], data: [UInt8]? = nil,
-                           extraScripts: [[UInt8]] = []) throws -> String {
+    func signedTransaction(
+        from sources: [String], payments: [(address: String, coins: String)], data: [UInt8]? = nil,
+        extraScripts: [[UInt8]] = []
+    ) throws -> String {
         let quotedSources = sources.map { "\"\($0)\"" }.joined(separator: ",")
         let unspent = try call("listunspent", "[1, 9999999, [\(quotedSources)]]").arrayElements
-            .sorted { (sources.firstIndex(of: $0.string(at: "address") ?? "") ?? 0) < (sources.firstIndex(of: $1.string(at: "address") ?? "") ?? 0) }
+            .sorted {
+                (sources.firstIndex(of: $0.string(at: "address") ?? "") ?? 0)
+                    < (sources.firstIndex(of: $1.string(at: "address") ?? "") ?? 0)
+            }
         var outputs: [(key: String, baseUnits: UInt64)] = []
-        for payment in payments { outputs.append((payment.address, try CoinAmount.baseUnits(fromDecimalText: payment.coins, decimals: 8))) }
+        for payment in payments {
+            outputs.append((payment.address, try CoinAmount.baseUnits(fromDecimalText: payment.coins, decimals: 8)))
+        }
         let needed = outputs.reduce(daemon.feeBaseUnits) { $0 + $1.baseUnits }
         var inputs: [String] = []
         var gathered: UInt64 = 0
@@ -213,12 +231,16 @@ class RegtestNode {
         guard gathered >= needed, let first = unspent.first, first.string(at: "address") == sources[0] else {
             throw NodeFailure(message: "not enough mature coins in \(sources) for \(needed) base units")
         }
-        var members = outputs.filter { $0.key != sources[0] }.map { "\"\($0.key)\":\(CoinAmount.decimalText(baseUnits: $0.baseUnits, decimals: 8))" }
+        var members = outputs.filter { $0.key != sources[0] }.map {
+            "\"\($0.key)\":\(CoinAmount.decimalText(baseUnits: $0.baseUnits, decimals: 8))"
+        }
         if let data { members.append("\"data\":\"\(Hex.encode(data))\"") }
         // What is paid to the first source and the change are one output (an object has one member per key).
         let toFirstSource = outputs.filter { $0.key == sources[0] }.reduce(gathered - needed) { $0 + $1.baseUnits }
         members.append("\"\(sources[0])\":\(CoinAmount.decimalText(baseUnits: toFirstSource, decimals: 8))")
-        var raw = try call("createrawtransaction", "[[\(inputs.joined(separator: ","))], {\(members.joined(separator: ","))}]").stringValue!
+        var raw = try call(
+            "createrawtransaction", "[[\(inputs.joined(separator: ","))], {\(members.joined(separator: ","))}]"
+        ).stringValue!
         if !extraScripts.isEmpty {
             var unsigned = try UTXOTransaction(hex: raw)
             unsigned.outputs += extraScripts.map { UTXOOutput(valueBaseUnits: 0, scriptPubKey: $0) }
@@ -233,11 +255,15 @@ class RegtestNode {
 
     /// `sendrawtransaction`: the txid, or a NodeFailure naming the node's reason (e.g. "64: scriptpubkey").
     @discardableResult
-    func sendRawTransaction(_ hex: String) throws -> String { try call("sendrawtransaction", "[\"\(hex)\"]").stringValue! }
+    func sendRawTransaction(_ hex: String) throws -> String {
+        try call("sendrawtransaction", "[\"\(hex)\"]").stringValue!
+    }
 
     /// Sends a transaction from `source` carrying `data` in an OP_RETURN output; the txid.
     @discardableResult
-    func sendData(_ data: [UInt8], from source: String, payments: [(address: String, coins: String)] = []) throws -> String {
+    func sendData(
+        _ data: [UInt8], from source: String, payments: [(address: String, coins: String)] = []
+    ) throws -> String {
         try sendRawTransaction(signedTransaction(from: [source], payments: payments, data: data))
     }
 
@@ -254,7 +280,9 @@ class RegtestNode {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
         }
         guard ok else { throw NodeFailure(message: "no free loopback port") }
         return Int(UInt16(bigEndian: address.sin_port))

@@ -55,7 +55,9 @@ final class LoopbackHTTPServer: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(descriptor, 16) == 0 else {
             _ = close(descriptor)
@@ -139,7 +141,9 @@ final class LoopbackHTTPServer: @unchecked Sendable {
                 var sent = 0
                 while sent < bytes.count {
                     let piece = min(bytes.count - sent, pieceBytes ?? bytes.count)
-                    let count = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress! + sent, piece, Int32(MSG_NOSIGNAL)) }
+                    let count = bytes.withUnsafeBytes {
+                        send(descriptor, $0.baseAddress! + sent, piece, Int32(MSG_NOSIGNAL))
+                    }
                     if count <= 0 { return }
                     sent += count
                 }
@@ -185,7 +189,9 @@ final class LoopbackHTTPServer: @unchecked Sendable {
     }
 
     private static func failure(_ what: String) -> NSError {
-        NSError(domain: "LoopbackHTTPServer", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "\(what): \(String(cString: strerror(errno)))"])
+        NSError(
+            domain: "LoopbackHTTPServer", code: Int(errno),
+            userInfo: [NSLocalizedDescriptionKey: "\(what): \(String(cString: strerror(errno)))"])
     }
 
     // MARK: Answers

@@ -57,7 +57,8 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
 
     public func tipHeight() async throws(TokError) -> Int64 {
         let answer = try await client.call("eth_blockNumber", [])
-        guard case .success(let value) = answer, let height = EVMQuantity.uint64(value), height <= UInt64(Int64.max) else {
+        guard case .success(let value) = answer, let height = EVMQuantity.uint64(value), height <= UInt64(Int64.max)
+        else {
             throw TokError(.rpcError, "eth_blockNumber did not answer a height")
         }
         return Int64(height)
@@ -76,10 +77,14 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     public func blocks(heights: ClosedRange<Int64>) async throws(TokError) -> [FollowedBlock] {
         for attempt in 1...EVMBlockFollower.maxReadAttempts {
             if let blocks = try await readBlocks(heights) { return blocks }
-            logger.notice("the chain moved while a batch was read; reading it again",
-                          metadata: ["network": "\(network.alias)", "from": "\(heights.lowerBound)", "attempt": "\(attempt)"])
+            logger.notice(
+                "the chain moved while a batch was read; reading it again",
+                metadata: ["network": "\(network.alias)", "from": "\(heights.lowerBound)", "attempt": "\(attempt)"])
         }
-        throw TokError(.rpcError, "the chain of \(network.alias) kept moving while blocks \(heights.lowerBound)...\(heights.upperBound) were read")
+        throw TokError(
+            .rpcError,
+            "the chain of \(network.alias) kept moving while blocks \(heights.lowerBound)...\(heights.upperBound) were read"
+        )
     }
 
     // MARK: One batch
@@ -90,8 +95,9 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
         let read = try await fullBlocks(heights)
         guard let last = read.last else { return [] }
         var blocks = read.map { block in
-            FollowedBlock(network: network.chainText, height: block.height, hash: block.hash, previousHash: block.parentHash,
-                          timeUnixSeconds: block.timeUnixSeconds)
+            FollowedBlock(
+                network: network.chainText, height: block.height, hash: block.hash, previousHash: block.parentHash,
+                timeUnixSeconds: block.timeUnixSeconds)
         }
         var payments: [[OrderedPayment]] = Array(repeating: [], count: read.count)
         if !tokenAssets.isEmpty {
@@ -106,8 +112,10 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
             blocks[index].payments = payments[index].sorted { $0.order < $1.order }.map(\.payment)
             let count = blocks[index].payments.count
             guard count <= FollowedBlock.maxEventsPerKind else {
-                throw TokError(.rpcError, "block \(blocks[index].hash) has \(count) payments to the receiver, "
-                                   + "more than a block record carries (\(FollowedBlock.maxEventsPerKind))")
+                throw TokError(
+                    .rpcError,
+                    "block \(blocks[index].hash) has \(count) payments to the receiver, "
+                        + "more than a block record carries (\(FollowedBlock.maxEventsPerKind))")
             }
         }
         return blocks
@@ -118,9 +126,12 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     /// before (the chain moved: the caller reads the rest later).
     private func fullBlocks(_ heights: ClosedRange<Int64>) async throws(TokError) -> [EVMBlockView] {
         let size = min(network.rpcBatchSize, EVMBlockFollower.maxFullBlocksPerBatch)
-        let answers = try await batched(Array(heights), size: size, call: { EVMBlockFollower.blockCall($0, full: true) }) {
+        let answers = try await batched(
+            Array(heights), size: size, call: { EVMBlockFollower.blockCall($0, full: true) }
+        ) {
             (height, answer) throws(TokError) -> EVMBlockView? in
-            guard let header = try EVMBlockFollower.header(answer, height: height), case .success(let block) = answer else { return nil }
+            guard let header = try EVMBlockFollower.header(answer, height: height), case .success(let block) = answer
+            else { return nil }
             return try EVMBlockView(block, header: header, receiver: receiver, wantsNative: nativeAsset != nil)
         }
         var blocks: [EVMBlockView] = []
@@ -136,27 +147,36 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     /// receipt, from the same block, says they succeeded.
     private func nativePayments(_ blocks: [EVMBlockView]) async throws(TokError) -> [Int: [OrderedPayment]]? {
         guard let nativeAsset else { return [:] }
-        let candidates = blocks.indices.flatMap { index in blocks[index].candidates.map { (block: index, transfer: $0) } }
+        let candidates = blocks.indices.flatMap { index in blocks[index].candidates.map { (block: index, transfer: $0) }
+        }
         if candidates.isEmpty { return [:] }
-        let receipts = try await batched(candidates, size: network.rpcBatchSize,
-                                         call: { .init("eth_getTransactionReceipt", [.string($0.transfer.tx)]) }) {
+        let receipts = try await batched(
+            candidates, size: network.rpcBatchSize,
+            call: { .init("eth_getTransactionReceipt", [.string($0.transfer.tx)]) }
+        ) {
             (candidate, answer) throws(TokError) -> JSON in
             guard case .success(let receipt) = answer else {
-                throw TokError(.rpcError, "eth_getTransactionReceipt \(candidate.transfer.tx): \(EVMBlockFollower.problem(answer))")
+                throw TokError(
+                    .rpcError, "eth_getTransactionReceipt \(candidate.transfer.tx): \(EVMBlockFollower.problem(answer))"
+                )
             }
             return receipt
         }
         var found: [Int: [OrderedPayment]] = [:]
         for (candidate, receipt) in zip(candidates, receipts) {
             // Unknown now, or mined in another block: the block read is no longer the chain's.
-            guard !receipt.isNull, receipt.string(at: "blockHash")?.lowercased() == blocks[candidate.block].hash else { return nil }
+            guard !receipt.isNull, receipt.string(at: "blockHash")?.lowercased() == blocks[candidate.block].hash else {
+                return nil
+            }
             // A reverted transaction moved no value (a receipt without a status predates Byzantium: not proven).
             guard receipt.string(at: "status") == "0x1" else { continue }
             let transfer = candidate.transfer
-            found[candidate.block, default: []].append(OrderedPayment(
-                order: PaymentOrder(transactionIndex: transfer.index, logIndex: -1),
-                payment: DetectedPayment(tx: transfer.tx, asset: nativeAsset, amount: transfer.value, outputs: [],
-                                         sender: transfer.from, unproven: nil)))
+            found[candidate.block, default: []].append(
+                OrderedPayment(
+                    order: PaymentOrder(transactionIndex: transfer.index, logIndex: -1),
+                    payment: DetectedPayment(
+                        tx: transfer.tx, asset: nativeAsset, amount: transfer.value, outputs: [],
+                        sender: transfer.from, unproven: nil)))
         }
         return found
     }
@@ -165,15 +185,21 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     /// over the blocks' range, with the last block's hash read again after it
     /// in the same batch: if it is still the one read, the logs are of the
     /// blocks read (every log's block hash is checked too).
-    private func tokenPayments(_ blocks: [EVMBlockView], last: EVMBlockView) async throws(TokError) -> [Int: [OrderedPayment]]? {
+    private func tokenPayments(
+        _ blocks: [EVMBlockView], last: EVMBlockView
+    ) async throws(TokError) -> [Int: [OrderedPayment]]? {
         let filter = JSON.object()
         filter.set("fromBlock", string: EVMQuantity.hex(UInt64(blocks[0].height)))
         filter.set("toBlock", string: EVMQuantity.hex(UInt64(last.height)))
         filter.set("address", JSON.array(tokenAssets.keys.sorted().map { JSON.string($0) }))
         filter.set("topics", JSON.array([.string(EVMDepositVerifier.transferTopic), .null(), .string(receiverTopic)]))
-        let answers = try await client.batch([.init("eth_getLogs", [filter]), EVMBlockFollower.blockCall(last.height, full: false)])
+        let answers = try await client.batch([
+            .init("eth_getLogs", [filter]), EVMBlockFollower.blockCall(last.height, full: false),
+        ])
         guard case .success(let logs) = answers[0], logs.kind == .array else {
-            throw TokError(.rpcError, "eth_getLogs over blocks \(blocks[0].height)...\(last.height): \(EVMBlockFollower.problem(answers[0]))")
+            throw TokError(
+                .rpcError,
+                "eth_getLogs over blocks \(blocks[0].height)...\(last.height): \(EVMBlockFollower.problem(answers[0]))")
         }
         guard try EVMBlockFollower.header(answers[1], height: last.height)?.hash == last.hash else { return nil }
 
@@ -183,7 +209,9 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
         var order: [String] = []
         for log in logs.arrayElements {
             guard let transfer = try readTransfer(log) else { continue }
-            guard let blockIndex = indexByHash[transfer.blockHash], blocks[blockIndex].height == transfer.height else { return nil }
+            guard let blockIndex = indexByHash[transfer.blockHash], blocks[blockIndex].height == transfer.height else {
+                return nil
+            }
             let key = transfer.tx + " " + transfer.asset
             if groups[key] == nil {
                 order.append(key)
@@ -196,8 +224,9 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
         for key in order {
             let group = groups[key]!
             guard let payment = group.payment() else {
-                logger.error("Transfer amounts of one transaction overflow 2^256-1: not a payment",
-                             metadata: ["tx": "\(group.tx)", "asset": "\(group.asset)"])
+                logger.error(
+                    "Transfer amounts of one transaction overflow 2^256-1: not a payment",
+                    metadata: ["tx": "\(group.tx)", "asset": "\(group.asset)"])
                 continue
             }
             found[group.block, default: []].append(OrderedPayment(order: group.order, payment: payment))
@@ -210,37 +239,47 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     private func readTransfer(_ log: JSON) throws(TokError) -> TokenTransfer? {
         if log["removed"]?.boolValue == true { return nil }
         guard let contract = log.string(at: "address")?.lowercased(), let asset = tokenAssets[contract],
-              let topics = log["topics"], topics.kind == .array, topics.count == 3,
-              topics[0]?.stringValue?.lowercased() == EVMDepositVerifier.transferTopic,
-              topics[2]?.stringValue?.lowercased() == receiverTopic else {
+            let topics = log["topics"], topics.kind == .array, topics.count == 3,
+            topics[0]?.stringValue?.lowercased() == EVMDepositVerifier.transferTopic,
+            topics[2]?.stringValue?.lowercased() == receiverTopic
+        else {
             // ERC-721's Transfer has the same signature and a fourth topic: not a payment.
             return nil
         }
         // Where the log is: the node's own fields, required.
         guard let txText = log.string(at: "transactionHash"), let tx = try? EVMTxId.canonical(txText),
-              let blockHash = log.string(at: "blockHash").flatMap(EVMBlockFollower.canonicalHash),
-              let height = EVMQuantity.uint64(log["blockNumber"]), height <= UInt64(Int64.max),
-              let transactionIndex = EVMQuantity.uint64(log["transactionIndex"]),
-              let logIndex = EVMQuantity.uint64(log["logIndex"]) else {
-            throw TokError(.rpcError, "eth_getLogs answered a log without its transaction, block and position: \(log.serialized())")
+            let blockHash = log.string(at: "blockHash").flatMap(EVMBlockFollower.canonicalHash),
+            let height = EVMQuantity.uint64(log["blockNumber"]), height <= UInt64(Int64.max),
+            let transactionIndex = EVMQuantity.uint64(log["transactionIndex"]),
+            let logIndex = EVMQuantity.uint64(log["logIndex"])
+        else {
+            throw TokError(
+                .rpcError, "eth_getLogs answered a log without its transaction, block and position: \(log.serialized())"
+            )
         }
         // What it says: the contract's, which a broken token could get wrong; such a log proves no payment.
-        guard let dataText = log.string(at: "data"), dataText.utf8.count == 66, let amount = UInt256(hex: dataText) else {
-            logger.error("a Transfer log to the receiver without a 32-byte amount: not a payment",
-                         metadata: ["tx": "\(tx)", "asset": "\(asset)"])
+        guard let dataText = log.string(at: "data"), dataText.utf8.count == 66, let amount = UInt256(hex: dataText)
+        else {
+            logger.error(
+                "a Transfer log to the receiver without a 32-byte amount: not a payment",
+                metadata: ["tx": "\(tx)", "asset": "\(asset)"])
             return nil
         }
         if amount.isZero { return nil }
-        return TokenTransfer(tx: tx, asset: asset, blockHash: blockHash, height: Int64(height),
-                             order: PaymentOrder(transactionIndex: Int64(clamping: transactionIndex), logIndex: Int64(clamping: logIndex)),
-                             amount: amount, sender: EVMBlockFollower.sender(fromTopic: topics[1]?.stringValue?.lowercased() ?? ""))
+        return TokenTransfer(
+            tx: tx, asset: asset, blockHash: blockHash, height: Int64(height),
+            order: PaymentOrder(
+                transactionIndex: Int64(clamping: transactionIndex), logIndex: Int64(clamping: logIndex)),
+            amount: amount, sender: EVMBlockFollower.sender(fromTopic: topics[1]?.stringValue?.lowercased() ?? ""))
     }
 
     /// The address a `from` topic names, or why it names nobody: a topic that
     /// is not a left-padded address, or the zero address (a mint).
     static func sender(fromTopic topic: String) -> Result<String, UnprovenSender> {
         let padding = "0x" + String(repeating: "0", count: 24)
-        guard topic.utf8.count == 66, topic.hasPrefix(padding), let address = try? EIP55.canonicalAddress("0x" + topic.dropFirst(padding.count)) else {
+        guard topic.utf8.count == 66, topic.hasPrefix(padding),
+            let address = try? EIP55.canonicalAddress("0x" + topic.dropFirst(padding.count))
+        else {
             return .failure(.nonStandard)
         }
         if address == "0x" + String(repeating: "0", count: 40) { return .failure(.mint) }
@@ -263,7 +302,9 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
 
     /// The hash and parent of an `eth_getBlockByNumber` answer for `height`;
     /// nil when the node has no block there (beyond its tip).
-    static func header(_ answer: Result<JSON, RPCCallError>, height: Int64) throws(TokError) -> (hash: String, parentHash: String)? {
+    static func header(
+        _ answer: Result<JSON, RPCCallError>, height: Int64
+    ) throws(TokError) -> (hash: String, parentHash: String)? {
         let block: JSON
         switch answer {
         case .success(let value): block = value
@@ -271,22 +312,27 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
         }
         if block.isNull { return nil }
         guard EVMQuantity.uint64(block["number"]) == UInt64(height),
-              let hash = block.string(at: "hash").flatMap(canonicalHash),
-              let parentHash = block.string(at: "parentHash").flatMap(canonicalHash) else {
-            throw TokError(.rpcError, "eth_getBlockByNumber \(height) did not answer that block's number, hash and parent")
+            let hash = block.string(at: "hash").flatMap(canonicalHash),
+            let parentHash = block.string(at: "parentHash").flatMap(canonicalHash)
+        else {
+            throw TokError(
+                .rpcError, "eth_getBlockByNumber \(height) did not answer that block's number, hash and parent")
         }
         return (hash, parentHash)
     }
 
     /// "0x" + 64 hex digits, lowercase (as EVMDepositVerifier stores block hashes), or nil.
     static func canonicalHash(_ text: String) -> String? {
-        text.utf8.count == 66 && text.hasPrefix("0x") && Hex.decode(String(text.dropFirst(2))) != nil ? text.lowercased() : nil
+        text.utf8.count == 66 && text.hasPrefix("0x") && Hex.decode(String(text.dropFirst(2))) != nil
+            ? text.lowercased() : nil
     }
 
     /// Sends one call per item in batches of `size`, reads each answer in item
     /// order; a batch whose answer is too large for the client goes one by one.
-    private func batched<Item, Value>(_ items: [Item], size: Int, call: (Item) -> JSONRPCClient.Call,
-                                      read: (Item, Result<JSON, RPCCallError>) throws(TokError) -> Value) async throws(TokError) -> [Value] {
+    private func batched<Item, Value>(
+        _ items: [Item], size: Int, call: (Item) -> JSONRPCClient.Call,
+        read: (Item, Result<JSON, RPCCallError>) throws(TokError) -> Value
+    ) async throws(TokError) -> [Value] {
         var values: [Value] = []
         values.reserveCapacity(items.count)
         var start = 0
@@ -295,7 +341,7 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
             var answers: [Result<JSON, RPCCallError>]
             do {
                 answers = try await client.batch(chunk.map(call))
-            } catch where error.code == .rpcError && chunk.count > 1 {
+            } catch  where error.code == .rpcError && chunk.count > 1 {
                 answers = []
                 for item in chunk { answers.append(try await client.batch([call(item)])[0]) }
             }
@@ -349,10 +395,14 @@ struct EVMBlockView {
     /// Transactions addressed to the receiver that move value (their receipts still decide).
     var candidates: [Transfer] = []
 
-    init(_ block: JSON, header: (hash: String, parentHash: String), receiver: String, wantsNative: Bool) throws(TokError) {
+    init(
+        _ block: JSON, header: (hash: String, parentHash: String), receiver: String, wantsNative: Bool
+    ) throws(TokError) {
         guard let number = EVMQuantity.uint64(block["number"]), let time = EVMQuantity.uint64(block["timestamp"]),
-              time <= UInt64(Int64.max), let transactions = block["transactions"], transactions.kind == .array else {
-            throw TokError(.rpcError, "eth_getBlockByNumber \(header.hash) did not answer its number, timestamp and transactions")
+            time <= UInt64(Int64.max), let transactions = block["transactions"], transactions.kind == .array
+        else {
+            throw TokError(
+                .rpcError, "eth_getBlockByNumber \(header.hash) did not answer its number, timestamp and transactions")
         }
         height = Int64(number)
         hash = header.hash
@@ -362,12 +412,16 @@ struct EVMBlockView {
         for (position, transaction) in transactions.arrayElements.enumerated() {
             guard transaction.string(at: "to")?.lowercased() == receiver else { continue }
             guard let valueText = transaction.string(at: "value"), let value = UInt256(hex: valueText),
-                  let txText = transaction.string(at: "hash"), let tx = try? EVMTxId.canonical(txText),
-                  let fromText = transaction.string(at: "from"), let from = try? EIP55.canonicalAddress(fromText) else {
-                throw TokError(.rpcError, "block \(header.hash) has a transaction to the receiver without a readable hash, sender and value")
+                let txText = transaction.string(at: "hash"), let tx = try? EVMTxId.canonical(txText),
+                let fromText = transaction.string(at: "from"), let from = try? EIP55.canonicalAddress(fromText)
+            else {
+                throw TokError(
+                    .rpcError,
+                    "block \(header.hash) has a transaction to the receiver without a readable hash, sender and value")
             }
             if value.isZero { continue }
-            let index = EVMQuantity.uint64(transaction["transactionIndex"]).map { Int64(clamping: $0) } ?? Int64(position)
+            let index =
+                EVMQuantity.uint64(transaction["transactionIndex"]).map { Int64(clamping: $0) } ?? Int64(position)
             candidates.append(Transfer(tx: tx, index: index, from: from, value: value))
         }
     }
@@ -418,7 +472,8 @@ struct TokenTransferGroup {
         case .success(let address):
             return DetectedPayment(tx: tx, asset: asset, amount: total, outputs: [], sender: address, unproven: nil)
         case .failure(let why):
-            return DetectedPayment(tx: tx, asset: asset, amount: total, outputs: [], sender: nil, unproven: why.rawValue)
+            return DetectedPayment(
+                tx: tx, asset: asset, amount: total, outputs: [], sender: nil, unproven: why.rawValue)
         }
     }
 }

@@ -10,7 +10,9 @@ public struct EVMChainParameters: Sendable, Equatable {
     public let nativeDecimals: Int
 
     public var caip2: ChainId {
-        guard let id = try? ChainId(parsing: "eip155:\(chainId)") else { preconditionFailure("eip155:\(chainId) is a CAIP-2 id") }
+        guard let id = try? ChainId(parsing: "eip155:\(chainId)") else {
+            preconditionFailure("eip155:\(chainId) is a CAIP-2 id")
+        }
         return id
     }
 }

@@ -37,7 +37,9 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
         try await chainCheck.ensure(client: client, network: network)
     }
 
-    private func verifyGroup(_ claims: [DepositClaim], client: JSONRPCClient) async throws(TokError) -> [Result<DepositFinding, TokError>] {
+    private func verifyGroup(
+        _ claims: [DepositClaim], client: JSONRPCClient
+    ) async throws(TokError) -> [Result<DepositFinding, TokError>] {
         var calls = [JSONRPCClient.Call("eth_blockNumber", [])]
         for claim in claims {
             calls.append(.init("eth_getTransactionReceipt", [.string(claim.tx)]))
@@ -52,13 +54,15 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
         var heights: [UInt64] = []
         for index in claims.indices {
             if case .success(let receipt) = first[1 + 2 * index], !receipt.isNull,
-               let height = EVMQuantity.uint64(receipt["blockNumber"]), !heights.contains(height) {
+                let height = EVMQuantity.uint64(receipt["blockNumber"]), !heights.contains(height)
+            {
                 heights.append(height)
             }
         }
         var canonicalHashes: [UInt64: String] = [:]
         if !heights.isEmpty {
-            let blocks = try await client.batch(heights.map { .init("eth_getBlockByNumber", [.string(EVMQuantity.hex($0)), .bool(false)]) })
+            let blocks = try await client.batch(
+                heights.map { .init("eth_getBlockByNumber", [.string(EVMQuantity.hex($0)), .bool(false)]) })
             for (height, answer) in zip(heights, blocks) {
                 if case .success(let block) = answer, let hash = block["hash"]?.stringValue {
                     canonicalHashes[height] = hash.lowercased()
@@ -67,14 +71,17 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
         }
 
         return claims.enumerated().map { index, claim in
-            judge(claim, receiptAnswer: first[1 + 2 * index], transactionAnswer: first[2 + 2 * index],
-                  head: head, canonicalHashes: canonicalHashes)
+            judge(
+                claim, receiptAnswer: first[1 + 2 * index], transactionAnswer: first[2 + 2 * index],
+                head: head, canonicalHashes: canonicalHashes)
         }
     }
 
-    private func judge(_ claim: DepositClaim, receiptAnswer: Result<JSON, RPCCallError>,
-                       transactionAnswer: Result<JSON, RPCCallError>, head: UInt64,
-                       canonicalHashes: [UInt64: String]) -> Result<DepositFinding, TokError> {
+    private func judge(
+        _ claim: DepositClaim, receiptAnswer: Result<JSON, RPCCallError>,
+        transactionAnswer: Result<JSON, RPCCallError>, head: UInt64,
+        canonicalHashes: [UInt64: String]
+    ) -> Result<DepositFinding, TokError> {
         let receipt: JSON, transaction: JSON
         switch (receiptAnswer, transactionAnswer) {
         case (.failure(let error), _), (_, .failure(let error)):
@@ -88,21 +95,29 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
                 return .failure(TokError(.txNotFound, "transaction \(claim.tx) is unknown to \(network.alias)"))
             }
             // Known but not yet mined: zero confirmations, reported as pending by the stage.
-            return .success(DepositFinding(amount: .zero, blockHash: "", blockNumber: 0, confirmations: 0,
-                                           requiredConfirmations: network.confirmations))
+            return .success(
+                DepositFinding(
+                    amount: .zero, blockHash: "", blockNumber: 0, confirmations: 0,
+                    requiredConfirmations: network.confirmations))
         }
         guard receipt["status"]?.stringValue == "0x1" else {
-            return .failure(TokError(.txFailed, "transaction \(claim.tx) was mined but reverted (status \(receipt["status"]?.stringValue ?? "missing"))"))
+            return .failure(
+                TokError(
+                    .txFailed,
+                    "transaction \(claim.tx) was mined but reverted (status \(receipt["status"]?.stringValue ?? "missing"))"
+                ))
         }
         guard let height = EVMQuantity.uint64(receipt["blockNumber"]),
-              let blockHash = receipt["blockHash"]?.stringValue?.lowercased() else {
+            let blockHash = receipt["blockHash"]?.stringValue?.lowercased()
+        else {
             return .failure(TokError(.rpcError, "receipt of \(claim.tx) lacks its block"))
         }
         guard let canonical = canonicalHashes[height] else {
             return .failure(TokError(.reorganised, "no canonical block at height \(height) for \(claim.tx)"))
         }
         guard canonical == blockHash else {
-            return .failure(TokError(.reorganised, "block \(blockHash) of \(claim.tx) is no longer canonical at height \(height)"))
+            return .failure(
+                TokError(.reorganised, "block \(blockHash) of \(claim.tx) is no longer canonical at height \(height)"))
         }
         let confirmations = head >= height ? head - height + 1 : 0
 
@@ -119,18 +134,26 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
             case .failure(let error): return .failure(error)
             }
         }
-        return .success(DepositFinding(amount: amount, blockHash: blockHash, blockNumber: height,
-                                       confirmations: confirmations, requiredConfirmations: network.confirmations))
+        return .success(
+            DepositFinding(
+                amount: amount, blockHash: blockHash, blockNumber: height,
+                confirmations: confirmations, requiredConfirmations: network.confirmations))
     }
 
     /// Native coin: the transaction itself moves value from the sender to the receiver.
     /// Value moved by contract-internal calls is not a deposit (no receipt proves it).
     private func nativeValue(_ transaction: JSON, claim: DepositClaim) -> Result<UInt256, TokError> {
         guard let to = transaction["to"]?.stringValue, to.lowercased() == claim.receiver.lowercased() else {
-            return .failure(TokError(.noPaymentToReceiver, "transaction \(claim.tx) is not addressed to the receiver \(claim.receiver)"))
+            return .failure(
+                TokError(
+                    .noPaymentToReceiver, "transaction \(claim.tx) is not addressed to the receiver \(claim.receiver)"))
         }
         guard let from = transaction["from"]?.stringValue, from.lowercased() == claim.sender.lowercased() else {
-            return .failure(TokError(.senderMismatch, "transaction \(claim.tx) was sent by \(transaction["from"]?.stringValue ?? "?"), not by \(claim.sender)"))
+            return .failure(
+                TokError(
+                    .senderMismatch,
+                    "transaction \(claim.tx) was sent by \(transaction["from"]?.stringValue ?? "?"), not by \(claim.sender)"
+                ))
         }
         guard let valueText = transaction["value"]?.stringValue, let value = UInt256(hex: valueText) else {
             return .failure(TokError(.rpcError, "transaction \(claim.tx) has no readable value"))
@@ -152,16 +175,18 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
         var paidByOthers = false
         for log in receipt["logs"]?.arrayElements ?? [] {
             guard log["address"]?.stringValue?.lowercased() == contract,
-                  let topics = log["topics"], topics.count == 3,
-                  topics[0]?.stringValue?.lowercased() == EVMDepositVerifier.transferTopic,
-                  topics[2]?.stringValue?.lowercased() == receiverTopic,
-                  log["removed"]?.boolValue != true else { continue }
+                let topics = log["topics"], topics.count == 3,
+                topics[0]?.stringValue?.lowercased() == EVMDepositVerifier.transferTopic,
+                topics[2]?.stringValue?.lowercased() == receiverTopic,
+                log["removed"]?.boolValue != true
+            else { continue }
             guard topics[1]?.stringValue?.lowercased() == senderTopic else {
                 paidByOthers = true
                 continue
             }
             guard let dataText = log["data"]?.stringValue, dataText.count == 66,
-                  let amount = UInt256(hex: dataText) else {
+                let amount = UInt256(hex: dataText)
+            else {
                 return .failure(TokError(.rpcError, "a Transfer log of \(claim.tx) has unreadable data"))
             }
             guard let sum = total.adding(amount) else {
@@ -171,9 +196,13 @@ final class EVMDepositVerifier: DepositVerifier, @unchecked Sendable {
         }
         if total.isZero {
             if paidByOthers {
-                return .failure(TokError(.senderMismatch, "\(claim.tx) pays the receiver, but not from \(claim.sender)"))
+                return .failure(
+                    TokError(.senderMismatch, "\(claim.tx) pays the receiver, but not from \(claim.sender)"))
             }
-            return .failure(TokError(.noPaymentToReceiver, "\(claim.tx) has no Transfer of \(claim.mapping.token) to the receiver \(claim.receiver)"))
+            return .failure(
+                TokError(
+                    .noPaymentToReceiver,
+                    "\(claim.tx) has no Transfer of \(claim.mapping.token) to the receiver \(claim.receiver)"))
         }
         return .success(total)
     }
@@ -199,7 +228,8 @@ final class ChainIdCheck: @unchecked Sendable {
             throw TokError(.rpcError, "eth_chainId gave no usable answer")
         }
         guard String(chainId) == network.chain.reference else {
-            throw TokError(.chainMismatch, "endpoint for \(network.alias) serves chain \(chainId), configured \(network.chain)")
+            throw TokError(
+                .chainMismatch, "endpoint for \(network.alias) serves chain \(chainId), configured \(network.chain)")
         }
         confirmed = true
     }

@@ -10,7 +10,9 @@ public struct EVMFamily: ChainFamily {
     private static let canonicalAddresses = AddressCache(capacity: 1 << 16)
 
     public func canonicalAddress(_ text: String, chain: ChainId) throws(TokError) -> String {
-        try EVMFamily.canonicalAddresses.canonical(text) { (candidate) throws(TokError) in try EIP55.canonicalAddress(candidate) }
+        try EVMFamily.canonicalAddresses.canonical(text) { (candidate) throws(TokError) in
+            try EIP55.canonicalAddress(candidate)
+        }
     }
 
     public func canonicalTxId(_ text: String) throws(TokError) -> String {
@@ -25,11 +27,17 @@ public struct EVMFamily: ChainFamily {
             }
             // A known chain has one native coin: slip44:0 on Ethereum is a typo, not an asset.
             if asset.assetNamespace == "slip44", let known = EVMChains.parameters(for: asset.chain),
-               asset.assetReference != String(known.nativeSlip44) {
-                throw TokError(.badAssetType, "the native coin of \(known.name) is slip44:\(known.nativeSlip44), not slip44:\(asset.assetReference)")
+                asset.assetReference != String(known.nativeSlip44)
+            {
+                throw TokError(
+                    .badAssetType,
+                    "the native coin of \(known.name) is slip44:\(known.nativeSlip44), not slip44:\(asset.assetReference)"
+                )
             }
         default:
-            throw TokError(.badAssetType, "asset namespace \(asset.assetNamespace) is not supported on eip155 chains (use slip44 or erc20)")
+            throw TokError(
+                .badAssetType,
+                "asset namespace \(asset.assetNamespace) is not supported on eip155 chains (use slip44 or erc20)")
         }
     }
 
@@ -37,7 +45,9 @@ public struct EVMFamily: ChainFamily {
         EVMDepositVerifier(network: network, logger: logger)
     }
 
-    public func verifyMessageSignature(message: String, signature: String, address: String, chain: ChainId) throws(TokError) {
+    public func verifyMessageSignature(
+        message: String, signature: String, address: String, chain: ChainId
+    ) throws(TokError) {
         let recovered = try PersonalSign.recoverAddress(message: message, signatureHex: signature)
         guard recovered.lowercased() == address.lowercased() else {
             throw TokError(.badSignature, "the signature was made by \(recovered), not by \(address)")
@@ -54,16 +64,19 @@ public struct EVMFamily: ChainFamily {
 
     public var settingKeys: [String] { ["max_fee_per_gas_wei", "priority_fee_per_gas_wei", "gas_limit_cap"] }
 
-    public func parseSettings(_ section: inout TOMLReader, network: NetworkIdentity) throws -> any NetworkFamilySettings {
+    public func parseSettings(_ section: inout TOMLReader, network: NetworkIdentity) throws -> any NetworkFamilySettings
+    {
         let defaults = EVMNetworkSettings()
         let maxFeePerGas = try section.amount("max_fee_per_gas_wei", default: defaults.maxFeePerGasWei)
         let priorityFeePerGas = try section.amount("priority_fee_per_gas_wei", default: defaults.priorityFeePerGasWei)
         guard priorityFeePerGas <= maxFeePerGas else {
             throw section.error("priority_fee_per_gas_wei", "must not exceed max_fee_per_gas_wei")
         }
-        let gasLimitCap = try section.int("gas_limit_cap", default: Int(defaults.gasLimitCap), range: 21_000...30_000_000)
-        return EVMNetworkSettings(maxFeePerGasWei: maxFeePerGas, priorityFeePerGasWei: priorityFeePerGas,
-                                  gasLimitCap: UInt64(gasLimitCap))
+        let gasLimitCap = try section.int(
+            "gas_limit_cap", default: Int(defaults.gasLimitCap), range: 21_000...30_000_000)
+        return EVMNetworkSettings(
+            maxFeePerGasWei: maxFeePerGas, priorityFeePerGasWei: priorityFeePerGas,
+            gasLimitCap: UInt64(gasLimitCap))
     }
 }
 
@@ -86,8 +99,10 @@ public struct EVMNetworkSettings: NetworkFamilySettings, Equatable {
     /// Gas estimates above this are refused rather than paid.
     public var gasLimitCap: UInt64
 
-    public init(maxFeePerGasWei: UInt256 = UInt256(500_000_000_000), priorityFeePerGasWei: UInt256 = UInt256(1_000_000_000),
-                gasLimitCap: UInt64 = 300_000) {
+    public init(
+        maxFeePerGasWei: UInt256 = UInt256(500_000_000_000), priorityFeePerGasWei: UInt256 = UInt256(1_000_000_000),
+        gasLimitCap: UInt64 = 300_000
+    ) {
         self.maxFeePerGasWei = maxFeePerGasWei
         self.priorityFeePerGasWei = priorityFeePerGasWei
         self.gasLimitCap = gasLimitCap

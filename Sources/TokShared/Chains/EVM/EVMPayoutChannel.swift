@@ -44,7 +44,8 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         let address = try EVMAddress(hex: sender)
         try await ensureChain(client)
         // "pending" so transactions already in the node's pool count as used.
-        let answer = try await client.call("eth_getTransactionCount", [.string(EVMPayoutChannel.rpcHex(address)), .string("pending")])
+        let answer = try await client.call(
+            "eth_getTransactionCount", [.string(EVMPayoutChannel.rpcHex(address)), .string("pending")])
         switch answer {
         case .success(let value):
             guard let nonce = EVMQuantity.uint64(value) else {
@@ -70,7 +71,10 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         guard !orders.isEmpty else { return [] }
         guard let client else { return orders.map { _ in .failure(clientProblem!) } }
         guard let chainId = UInt64(network.chain.reference) else {
-            return orders.map { _ in .failure(TokError(.badChainId, "eip155 chain reference \(network.chain.reference) is not a 64-bit chain id")) }
+            return orders.map { _ in
+                .failure(
+                    TokError(.badChainId, "eip155 chain reference \(network.chain.reference) is not a 64-bit chain id"))
+            }
         }
         let keyAddress = EVMAddress.fromPublicKey(uncompressed65: key.publicKey(compressed: false))
 
@@ -94,7 +98,8 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         ]
         for index in live {
             guard case .success(let draft) = drafts[index] else { continue }
-            calls.append(.init("eth_estimateGas", [EVMPayoutChannel.callObject(from: draft.order.sender, draft: draft)]))
+            calls.append(
+                .init("eth_estimateGas", [EVMPayoutChannel.callObject(from: draft.order.sender, draft: draft)]))
         }
         let answers: [Result<JSON, RPCCallError>]
         let kind: EVMTransaction.Kind
@@ -131,15 +136,19 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     /// the operator must fund it (operator_underfunded, retryable, and the run
     /// exits 69); otherwise the transfer itself fails (the token refuses the
     /// recipient): rpc_error, final.
-    private func explainRefusedEstimates(_ refused: [(draft: Draft, error: RPCCallError)],
-                                         client: JSONRPCClient) async -> [TokError] {
+    private func explainRefusedEstimates(
+        _ refused: [(draft: Draft, error: RPCCallError)],
+        client: JSONRPCClient
+    ) async -> [TokError] {
         let calls: [JSONRPCClient.Call] = refused.map { draft, _ in
             if draft.order.mapping.isNative {
                 return .init("eth_getBalance", [.string(draft.order.sender.lowercased()), .string("pending")])
             }
             let call = JSON.object()
             call.set("to", string: EVMPayoutChannel.rpcHex(draft.to))
-            let owner = (try? EVMAddress(hex: draft.order.sender)).map { Hex.encode(ERC20Call.balanceOf($0), prefix: true) } ?? "0x"
+            let owner =
+                (try? EVMAddress(hex: draft.order.sender)).map { Hex.encode(ERC20Call.balanceOf($0), prefix: true) }
+                ?? "0x"
             call.set("data", string: owner)
             return .init("eth_call", [call, .string("pending")])
         }
@@ -148,15 +157,26 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             let (draft, error) = item
             let order = draft.order
             var held: UInt256?
-            if slot < balances.count, case .success(let value) = balances[slot], let text = value.stringValue { held = UInt256(hex: text) }
+            if slot < balances.count, case .success(let value) = balances[slot], let text = value.stringValue {
+                held = UInt256(hex: text)
+            }
             let lacksGas = error.message.lowercased().contains("insufficient funds")
             if let held, held < order.amount || lacksGas {
-                return TokError(.operatorUnderfunded, "\(order.sender) holds \(held) base units of \(order.mapping.token) on \(network.alias), payout \(order.requestId) needs \(order.amount)\(lacksGas ? " plus gas" : ""): fund it, then send the request again (\(EVMPayoutChannel.quote(error)))")
+                return TokError(
+                    .operatorUnderfunded,
+                    "\(order.sender) holds \(held) base units of \(order.mapping.token) on \(network.alias), payout \(order.requestId) needs \(order.amount)\(lacksGas ? " plus gas" : ""): fund it, then send the request again (\(EVMPayoutChannel.quote(error)))"
+                )
             }
             if held == nil && lacksGas {
-                return TokError(.operatorUnderfunded, "\(order.sender) cannot pay the gas of payout \(order.requestId) on \(network.alias) (\(EVMPayoutChannel.quote(error))): fund it, then send the request again")
+                return TokError(
+                    .operatorUnderfunded,
+                    "\(order.sender) cannot pay the gas of payout \(order.requestId) on \(network.alias) (\(EVMPayoutChannel.quote(error))): fund it, then send the request again"
+                )
             }
-            return TokError(.rpcError, "eth_estimateGas refused payout \(order.requestId) from \(order.sender) (\(EVMPayoutChannel.quote(error))); the transfer would fail on chain though the sender holds the amount")
+            return TokError(
+                .rpcError,
+                "eth_estimateGas refused payout \(order.requestId) from \(order.sender) (\(EVMPayoutChannel.quote(error))); the transfer would fail on chain though the sender holds the amount"
+            )
         }
     }
 
@@ -166,7 +186,10 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     private func draft(for order: PayoutOrder, keyAddress: String) throws(TokError) -> Draft {
         let sender = try EVMAddress(hex: order.sender)
         guard sender.checksummed == keyAddress else {
-            throw TokError(.badKey, "the signing key belongs to \(keyAddress), but the payout must be paid by \(sender.checksummed) (the configured operator or treasury): wrong operator key")
+            throw TokError(
+                .badKey,
+                "the signing key belongs to \(keyAddress), but the payout must be paid by \(sender.checksummed) (the configured operator or treasury): wrong operator key"
+            )
         }
         let destination = try EVMAddress(hex: order.destination)
         switch order.mapping.asset.assetNamespace {
@@ -174,9 +197,12 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             return Draft(order: order, to: destination, valueWei: order.amount, data: [])
         case "erc20":
             let contract = try EVMAddress(hex: order.mapping.asset.assetReference)
-            return Draft(order: order, to: contract, valueWei: .zero, data: ERC20Call.transfer(to: destination, amount: order.amount))
+            return Draft(
+                order: order, to: contract, valueWei: .zero,
+                data: ERC20Call.transfer(to: destination, amount: order.amount))
         default:
-            throw TokError(.badAssetType, "cannot pay out \(order.mapping.asset) on an eip155 chain (only slip44 and erc20)")
+            throw TokError(
+                .badAssetType, "cannot pay out \(order.mapping.asset) on an eip155 chain (only slip44 and erc20)")
         }
     }
 
@@ -188,34 +214,45 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     }
 
     /// EIP-1559 pricing when the latest block carries a base fee, legacy otherwise.
-    private func feeKind(latestBlock: Result<JSON, RPCCallError>, gasPrice: Result<JSON, RPCCallError>,
-                         priorityHint: Result<JSON, RPCCallError>) throws(TokError) -> EVMTransaction.Kind {
+    private func feeKind(
+        latestBlock: Result<JSON, RPCCallError>, gasPrice: Result<JSON, RPCCallError>,
+        priorityHint: Result<JSON, RPCCallError>
+    ) throws(TokError) -> EVMTransaction.Kind {
         let block: JSON
         switch latestBlock {
         case .success(let value) where value.isObject: block = value
         case .success: throw TokError(.rpcError, "eth_getBlockByNumber(latest) returned no block")
-        case .failure(let error): throw TokError(.rpcError, "eth_getBlockByNumber(latest): \(EVMPayoutChannel.quote(error))")
+        case .failure(let error):
+            throw TokError(.rpcError, "eth_getBlockByNumber(latest): \(EVMPayoutChannel.quote(error))")
         }
         var baseFeeWei: UInt256?
         if let text = block["baseFeePerGas"]?.stringValue {
-            guard let value = UInt256(hex: text) else { throw TokError(.rpcError, "the latest block's baseFeePerGas \(text) is not a quantity") }
+            guard let value = UInt256(hex: text) else {
+                throw TokError(.rpcError, "the latest block's baseFeePerGas \(text) is not a quantity")
+            }
             baseFeeWei = value
         }
         // The tip hint is optional: many endpoints lack eth_maxPriorityFeePerGas
         // (method not found) and the configured tip is a sound fallback, so any
         // error answer here only means "no hint".
         var suggestedPriorityWei: UInt256?
-        if case .success(let value) = priorityHint, let text = value.stringValue { suggestedPriorityWei = UInt256(hex: text) }
+        if case .success(let value) = priorityHint, let text = value.stringValue {
+            suggestedPriorityWei = UInt256(hex: text)
+        }
         var nodeGasPriceWei: UInt256?
         if case .success(let value) = gasPrice, let text = value.stringValue { nodeGasPriceWei = UInt256(hex: text) }
 
-        let kind = try EVMPayoutChannel.feeKind(baseFeeWei: baseFeeWei, nodeGasPriceWei: nodeGasPriceWei,
-                                                suggestedPriorityWei: suggestedPriorityWei,
-                                                maxFeeCapWei: network.maxFeePerGasWei, priorityCapWei: network.priorityFeePerGasWei,
-                                                networkAlias: network.alias)
+        let kind = try EVMPayoutChannel.feeKind(
+            baseFeeWei: baseFeeWei, nodeGasPriceWei: nodeGasPriceWei,
+            suggestedPriorityWei: suggestedPriorityWei,
+            maxFeeCapWei: network.maxFeePerGasWei, priorityCapWei: network.priorityFeePerGasWei,
+            networkAlias: network.alias)
         if case .legacy(let priceWei) = kind, let nodeGasPriceWei, priceWei < nodeGasPriceWei {
-            logger.warning("legacy gas price capped below the node's suggestion; payouts may be slow to mine",
-                           metadata: ["network": "\(network.alias)", "suggested_wei": "\(nodeGasPriceWei)", "cap_wei": "\(priceWei)"])
+            logger.warning(
+                "legacy gas price capped below the node's suggestion; payouts may be slow to mine",
+                metadata: [
+                    "network": "\(network.alias)", "suggested_wei": "\(nodeGasPriceWei)", "cap_wei": "\(priceWei)",
+                ])
         }
         return kind
     }
@@ -228,11 +265,15 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     /// into a transaction that sits unmined holding a nonce.
     /// Legacy: gasPrice = min(eth_gasPrice, max_fee_per_gas_wei); a legacy
     /// chain has no base-fee floor, so a capped price is slow, not invalid.
-    static func feeKind(baseFeeWei: UInt256?, nodeGasPriceWei: UInt256?, suggestedPriorityWei: UInt256?,
-                        maxFeeCapWei: UInt256, priorityCapWei: UInt256, networkAlias: String) throws(TokError) -> EVMTransaction.Kind {
+    static func feeKind(
+        baseFeeWei: UInt256?, nodeGasPriceWei: UInt256?, suggestedPriorityWei: UInt256?,
+        maxFeeCapWei: UInt256, priorityCapWei: UInt256, networkAlias: String
+    ) throws(TokError) -> EVMTransaction.Kind {
         guard let baseFeeWei else {
             guard let nodeGasPriceWei else {
-                throw TokError(.rpcError, "\(networkAlias) has no base fee (legacy pricing) and eth_gasPrice gave no usable answer")
+                throw TokError(
+                    .rpcError, "\(networkAlias) has no base fee (legacy pricing) and eth_gasPrice gave no usable answer"
+                )
             }
             return .legacy(gasPriceWei: Swift.min(nodeGasPriceWei, maxFeeCapWei))
         }
@@ -241,7 +282,10 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         let wantedWei = baseFeeWei.multiplied(by: UInt256(2)).flatMap { $0.adding(priorityWei) } ?? .max
         let maxFeeWei = Swift.min(wantedWei, maxFeeCapWei)
         guard let neededWei = baseFeeWei.adding(priorityWei), maxFeeWei >= neededWei else {
-            throw TokError(.gasCapExceeded, "on \(networkAlias) the base fee is \(baseFeeWei) wei and the tip \(priorityWei) wei, above max_fee_per_gas_wei = \(maxFeeCapWei): a transaction at the cap would not be mined now")
+            throw TokError(
+                .gasCapExceeded,
+                "on \(networkAlias) the base fee is \(baseFeeWei) wei and the tip \(priorityWei) wei, above max_fee_per_gas_wei = \(maxFeeCapWei): a transaction at the cap would not be mined now"
+            )
         }
         return .eip1559(maxPriorityFeePerGasWei: priorityWei, maxFeePerGasWei: maxFeeWei)
     }
@@ -260,26 +304,38 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             estimate = Swift.max(parsed, EVMPayoutChannel.intrinsicGas)
         case .failure(let error):
             // The caller explains refusals first (explainRefusedEstimates); this is the fallback.
-            throw TokError(.rpcError, "eth_estimateGas refused payout \(draft.order.requestId) from \(draft.order.sender) (\(EVMPayoutChannel.quote(error)))")
+            throw TokError(
+                .rpcError,
+                "eth_estimateGas refused payout \(draft.order.requestId) from \(draft.order.sender) (\(EVMPayoutChannel.quote(error)))"
+            )
         }
         guard estimate <= network.gasLimitCap else {
-            throw TokError(.gasCapExceeded, "payout \(draft.order.requestId) needs \(estimate) gas, above gas_limit_cap = \(network.gasLimitCap) of \(network.alias)")
+            throw TokError(
+                .gasCapExceeded,
+                "payout \(draft.order.requestId) needs \(estimate) gas, above gas_limit_cap = \(network.gasLimitCap) of \(network.alias)"
+            )
         }
         // gasLimitCap ≤ 30M, so neither product nor sum can overflow.
         return Swift.min(estimate + estimate * EVMPayoutChannel.gasMarginPercent / 100, network.gasLimitCap)
     }
 
-    private func signDraft(_ draft: Draft, kind: EVMTransaction.Kind, gasLimit: UInt64, chainId: UInt64,
-                           key: PrivateKey) throws(TokError) -> SignedPayout {
-        let transaction = EVMTransaction(kind: kind, chainId: chainId, nonce: draft.order.nonce, gasLimit: gasLimit,
-                                         to: draft.to, valueWei: draft.valueWei, data: draft.data)
+    private func signDraft(
+        _ draft: Draft, kind: EVMTransaction.Kind, gasLimit: UInt64, chainId: UInt64,
+        key: PrivateKey
+    ) throws(TokError) -> SignedPayout {
+        let transaction = EVMTransaction(
+            kind: kind, chainId: chainId, nonce: draft.order.nonce, gasLimit: gasLimit,
+            to: draft.to, valueWei: draft.valueWei, data: draft.data)
         let signed = transaction.signed(with: key)
         // Recover the signer from the finished bytes rather than trusting the
         // key's address: this proves the encoding and signature are what a node
         // will accept as a payment from the configured sender.
         let (decoded, recovered) = try EVMTransaction.decode(raw: signed.rawBytes)
         guard decoded == transaction, recovered.lowercased() == draft.order.sender.lowercased() else {
-            throw TokError(.badKey, "the signed payout \(draft.order.requestId) recovers to \(recovered), not to the configured sender \(draft.order.sender)")
+            throw TokError(
+                .badKey,
+                "the signed payout \(draft.order.requestId) recovers to \(recovered), not to the configured sender \(draft.order.sender)"
+            )
         }
         let feePerGasWei: UInt256
         switch kind {
@@ -287,10 +343,12 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         case .eip1559(_, let maxFeePerGasWei): feePerGasWei = maxFeePerGasWei
         }
         guard let maxNetworkFee = UInt256(gasLimit).multiplied(by: feePerGasWei) else {
-            throw TokError(.amountOverflow, "gas limit × fee per gas of payout \(draft.order.requestId) exceeds 2^256-1")
+            throw TokError(
+                .amountOverflow, "gas limit × fee per gas of payout \(draft.order.requestId) exceeds 2^256-1")
         }
-        return SignedPayout(txId: signed.txHash, rawHex: signed.rawHex, sender: draft.order.sender,
-                            nonce: draft.order.nonce, maxNetworkFee: maxNetworkFee)
+        return SignedPayout(
+            txId: signed.txHash, rawHex: signed.rawHex, sender: draft.order.sender,
+            nonce: draft.order.nonce, maxNetworkFee: maxNetworkFee)
     }
 
     private static func callObject(from sender: String, draft: Draft) -> JSON {
@@ -339,7 +397,9 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         return results
     }
 
-    private func broadcastChunk(_ payouts: [SignedPayout], client: JSONRPCClient) async throws(TokError) -> [Result<BroadcastOutcome, TokError>] {
+    private func broadcastChunk(
+        _ payouts: [SignedPayout], client: JSONRPCClient
+    ) async throws(TokError) -> [Result<BroadcastOutcome, TokError>] {
         let answers = try await client.batch(payouts.map { .init("eth_sendRawTransaction", [.string($0.rawHex)]) })
         var results = [Result<BroadcastOutcome, TokError>?](repeating: nil, count: payouts.count)
         var toLookUp: [(index: Int, verdict: SendVerdict)] = []
@@ -348,7 +408,8 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             case .success(let value):
                 if let hash = value.stringValue?.lowercased(), hash != payout.txId.lowercased() {
                     // Our txId is keccak of the exact bytes; a different answer is the node's oddity, not ours.
-                    logger.warning("node answered a different tx hash", metadata: ["tx": "\(payout.txId)", "node": "\(hash)"])
+                    logger.warning(
+                        "node answered a different tx hash", metadata: ["tx": "\(payout.txId)", "node": "\(hash)"])
                 }
                 results[index] = .success(.accepted)
             case .failure(let error):
@@ -357,7 +418,11 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
                 case .accepted:
                     results[index] = .success(.accepted)
                 case .retry(let reason):
-                    results[index] = .failure(TokError(.rpcUnavailable, "\(network.alias) did not take \(payout.txId) now (\(reason)); the same transaction can be sent again later"))
+                    results[index] = .failure(
+                        TokError(
+                            .rpcUnavailable,
+                            "\(network.alias) did not take \(payout.txId) now (\(reason)); the same transaction can be sent again later"
+                        ))
                 case .nonceUsed, .refused:
                     toLookUp.append((index, verdict))
                 }
@@ -368,20 +433,29 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             // this exact transaction: "nonce too low" is what geth says once our
             // own transaction is mined, and an odd error text must not turn a
             // transaction that did get through into a "refused" payout.
-            let lookups = try await client.batch(toLookUp.map { .init("eth_getTransactionByHash", [.string(payouts[$0.index].txId)]) })
+            let lookups = try await client.batch(
+                toLookUp.map { .init("eth_getTransactionByHash", [.string(payouts[$0.index].txId)]) })
             for (item, answer) in zip(toLookUp, lookups) {
                 let payout = payouts[item.index]
                 switch answer {
                 case .failure(let error):
-                    results[item.index] = .failure(TokError(.rpcUnavailable, "looking up \(payout.txId) after a refusal: \(EVMPayoutChannel.quote(error))"))
+                    results[item.index] = .failure(
+                        TokError(
+                            .rpcUnavailable,
+                            "looking up \(payout.txId) after a refusal: \(EVMPayoutChannel.quote(error))"))
                 case .success(let transaction) where !transaction.isNull:
                     results[item.index] = .success(.accepted)
                 case .success:
                     switch item.verdict {
                     case .nonceUsed(let reason):
-                        results[item.index] = .success(.refused(reason: "nonce \(payout.nonce) of \(payout.sender) is used by another transaction (\(reason))", nonceConsumed: true))
+                        results[item.index] = .success(
+                            .refused(
+                                reason:
+                                    "nonce \(payout.nonce) of \(payout.sender) is used by another transaction (\(reason))",
+                                nonceConsumed: true))
                     case .refused(let reason):
-                        logger.notice("payout transaction refused", metadata: ["tx": "\(payout.txId)", "reason": "\(reason)"])
+                        logger.notice(
+                            "payout transaction refused", metadata: ["tx": "\(payout.txId)", "reason": "\(reason)"])
                         results[item.index] = .success(.refused(reason: reason, nonceConsumed: false))
                     case .accepted, .retry:
                         preconditionFailure("only nonceUsed and refused verdicts are looked up")
@@ -401,7 +475,10 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         func has(_ needles: String...) -> Bool { needles.contains { text.contains($0) } }
         // The node has these exact bytes already (pool or chain): sending again
         // changed nothing and cannot double-pay, so it counts as accepted.
-        if has("already known", "alreadyknown", "known transaction", "already imported", "already exists", "already in pool") {
+        if has(
+            "already known", "alreadyknown", "known transaction", "already imported", "already exists",
+            "already in pool")
+        {
             return .accepted
         }
         // The nonce is behind the sender's account nonce: either our own
@@ -418,9 +495,11 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         // - nonce too high: an earlier nonce of the sender is not in the pool
         //   yet (it may still be on its way, or must be re-broadcast first);
         // - pool full, rate limits, internal errors: the node's own trouble.
-        if has("insufficient funds", "insufficientfunds", "underpriced", "less than block base fee", "fee cap less than",
-               "feetoolow", "fee too low", "nonce too high", "noncegap", "nonce gap", "pool is full", "txpool is full",
-               "too many requests", "rate limit", "limit exceeded", "timeout", "try again") {
+        if has(
+            "insufficient funds", "insufficientfunds", "underpriced", "less than block base fee", "fee cap less than",
+            "feetoolow", "fee too low", "nonce too high", "noncegap", "nonce gap", "pool is full", "txpool is full",
+            "too many requests", "rate limit", "limit exceeded", "timeout", "try again")
+        {
             return .retry(reason)
         }
         // -32603 internal error and -32005 limit exceeded say nothing about the transaction.
@@ -447,13 +526,17 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         }
     }
 
-    private func observeGroup(_ payouts: [SignedPayout], client: JSONRPCClient) async throws(TokError) -> [Result<PayoutObservation, TokError>] {
+    private func observeGroup(
+        _ payouts: [SignedPayout], client: JSONRPCClient
+    ) async throws(TokError) -> [Result<PayoutObservation, TokError>] {
         // Senders' mined nonces come first in the batch, before the lookups: a
         // transaction mined between the two reads then shows up in the later
         // receipt lookup. In the other order it could be missed by the lookups
         // and still move the nonce, and be reported as dropped for good.
         var senders: [String] = []
-        for payout in payouts where !senders.contains(payout.sender.lowercased()) { senders.append(payout.sender.lowercased()) }
+        for payout in payouts where !senders.contains(payout.sender.lowercased()) {
+            senders.append(payout.sender.lowercased())
+        }
         var calls = [JSONRPCClient.Call("eth_blockNumber", [])]
         for sender in senders { calls.append(.init("eth_getTransactionCount", [.string(sender), .string("latest")])) }
         let lookupsStart = calls.count
@@ -469,11 +552,15 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         for (offset, sender) in senders.enumerated() {
             switch first[1 + offset] {
             case .success(let value):
-                if let nonce = EVMQuantity.uint64(value) { minedNonces[sender] = .success(nonce) } else {
-                    minedNonces[sender] = .failure(TokError(.rpcError, "eth_getTransactionCount for \(sender) gave no usable number"))
+                if let nonce = EVMQuantity.uint64(value) {
+                    minedNonces[sender] = .success(nonce)
+                } else {
+                    minedNonces[sender] = .failure(
+                        TokError(.rpcError, "eth_getTransactionCount for \(sender) gave no usable number"))
                 }
             case .failure(let error):
-                minedNonces[sender] = .failure(TokError(.rpcError, "eth_getTransactionCount for \(sender): \(EVMPayoutChannel.quote(error))"))
+                minedNonces[sender] = .failure(
+                    TokError(.rpcError, "eth_getTransactionCount for \(sender): \(EVMPayoutChannel.quote(error))"))
             }
         }
 
@@ -481,13 +568,16 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         var heights: [UInt64] = []
         for index in payouts.indices {
             if case .success(let receipt) = first[lookupsStart + 2 * index], !receipt.isNull,
-               let height = EVMQuantity.uint64(receipt["blockNumber"]), !heights.contains(height) {
+                let height = EVMQuantity.uint64(receipt["blockNumber"]), !heights.contains(height)
+            {
                 heights.append(height)
             }
         }
         var canonicalHashes: [UInt64: String] = [:]
         if !heights.isEmpty {
-            let blocks = try await batched(heights.map { .init("eth_getBlockByNumber", [.string(EVMQuantity.hex($0)), .bool(false)]) }, client: client)
+            let blocks = try await batched(
+                heights.map { .init("eth_getBlockByNumber", [.string(EVMQuantity.hex($0)), .bool(false)]) },
+                client: client)
             for (height, answer) in zip(heights, blocks) {
                 if case .success(let block) = answer, let hash = block["hash"]?.stringValue {
                     canonicalHashes[height] = hash.lowercased()
@@ -495,13 +585,18 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
             }
         }
         return payouts.enumerated().map { index, payout in
-            judge(payout, receiptAnswer: first[lookupsStart + 2 * index], transactionAnswer: first[lookupsStart + 2 * index + 1],
-                  minedNonce: minedNonces[payout.sender.lowercased()]!, head: head, canonicalHashes: canonicalHashes)
+            judge(
+                payout, receiptAnswer: first[lookupsStart + 2 * index],
+                transactionAnswer: first[lookupsStart + 2 * index + 1],
+                minedNonce: minedNonces[payout.sender.lowercased()]!, head: head, canonicalHashes: canonicalHashes)
         }
     }
 
-    private func judge(_ payout: SignedPayout, receiptAnswer: Result<JSON, RPCCallError>, transactionAnswer: Result<JSON, RPCCallError>,
-                       minedNonce: Result<UInt64, TokError>, head: UInt64, canonicalHashes: [UInt64: String]) -> Result<PayoutObservation, TokError> {
+    private func judge(
+        _ payout: SignedPayout, receiptAnswer: Result<JSON, RPCCallError>,
+        transactionAnswer: Result<JSON, RPCCallError>,
+        minedNonce: Result<UInt64, TokError>, head: UInt64, canonicalHashes: [UInt64: String]
+    ) -> Result<PayoutObservation, TokError> {
         let receipt: JSON, transaction: JSON
         switch (receiptAnswer, transactionAnswer) {
         case (.failure(let error), _), (_, .failure(let error)):
@@ -512,18 +607,22 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
         }
         if !receipt.isNull {
             guard let height = EVMQuantity.uint64(receipt["blockNumber"]),
-                  let blockHash = receipt["blockHash"]?.stringValue?.lowercased() else {
+                let blockHash = receipt["blockHash"]?.stringValue?.lowercased()
+            else {
                 return .failure(TokError(.rpcError, "receipt of \(payout.txId) lacks its block"))
             }
             if canonicalHashes[height] == blockHash {
                 // The head was read before the receipt; a block mined in between still counts as one confirmation.
                 let confirmations = head >= height ? head - height + 1 : 1
-                return .success(.mined(blockHash: blockHash, blockNumber: height, confirmations: confirmations,
-                                       succeeded: receipt["status"]?.stringValue == "0x1"))
+                return .success(
+                    .mined(
+                        blockHash: blockHash, blockNumber: height, confirmations: confirmations,
+                        succeeded: receipt["status"]?.stringValue == "0x1"))
             }
             // The receipt's block was reorganised away (or the node is mid-reorg):
             // the transaction may return to the pool and be mined again.
-            logger.notice("payout receipt not on the canonical chain", metadata: ["tx": "\(payout.txId)", "height": "\(height)"])
+            logger.notice(
+                "payout receipt not on the canonical chain", metadata: ["tx": "\(payout.txId)", "height": "\(height)"])
         }
         if !transaction.isNull { return .success(.pending) }
         switch minedNonce {
@@ -542,7 +641,9 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
     }
 
     /// Sends `calls` in batches of at most rpcBatchSize, answers in call order.
-    private func batched(_ calls: [JSONRPCClient.Call], client: JSONRPCClient) async throws(TokError) -> [Result<JSON, RPCCallError>] {
+    private func batched(
+        _ calls: [JSONRPCClient.Call], client: JSONRPCClient
+    ) async throws(TokError) -> [Result<JSON, RPCCallError>] {
         var answers: [Result<JSON, RPCCallError>] = []
         answers.reserveCapacity(calls.count)
         var start = 0
@@ -558,7 +659,8 @@ final class EVMPayoutChannel: PayoutChannel, @unchecked Sendable {
 
     /// A node's error, cut to a bounded length for records and logs.
     static func quote(_ error: RPCCallError) -> String {
-        let text = error.message.count > maxQuotedMessageCharacters
+        let text =
+            error.message.count > maxQuotedMessageCharacters
             ? String(error.message.prefix(maxQuotedMessageCharacters)) + "…" : error.message
         return "RPC error \(error.code): \(text)"
     }

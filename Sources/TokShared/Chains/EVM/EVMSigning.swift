@@ -32,8 +32,9 @@ public struct EVMAddress: Hashable, Sendable, CustomStringConvertible {
     /// Takes the 65-byte uncompressed SEC1 form (0x04 ‖ X ‖ Y); use
     /// Secp256k1.convertPublicKey to expand a compressed key first.
     public static func fromPublicKey(uncompressed65: [UInt8]) -> String {
-        precondition(uncompressed65.count == 65 && uncompressed65[0] == 0x04,
-                     "fromPublicKey needs a 65-byte uncompressed public key starting 0x04")
+        precondition(
+            uncompressed65.count == 65 && uncompressed65[0] == 0x04,
+            "fromPublicKey needs a 65-byte uncompressed public key starting 0x04")
         return EVMAddress(publicKeyUncompressed65: uncompressed65).checksummed
     }
 
@@ -100,7 +101,9 @@ public struct EVMTransaction: Equatable, Sendable {
     public var valueWei: UInt256
     public var data: [UInt8]
 
-    public init(kind: Kind, chainId: UInt64, nonce: UInt64, gasLimit: UInt64, to: EVMAddress, valueWei: UInt256, data: [UInt8]) {
+    public init(
+        kind: Kind, chainId: UInt64, nonce: UInt64, gasLimit: UInt64, to: EVMAddress, valueWei: UInt256, data: [UInt8]
+    ) {
         self.kind = kind
         self.chainId = chainId
         self.nonce = nonce
@@ -115,8 +118,10 @@ public struct EVMTransaction: Equatable, Sendable {
     /// Fields shared by both the signing payload and the signed encoding, in wire order.
     private var type2Fields: [RLPItem] {
         guard case .eip1559(let priorityFeeWei, let maxFeeWei) = kind else { return [] }
-        return [.uint(chainId), .uint(nonce), .uint(priorityFeeWei), .uint(maxFeeWei), .uint(gasLimit),
-                .bytes(to.bytes), .uint(valueWei), .bytes(data), .list([])]
+        return [
+            .uint(chainId), .uint(nonce), .uint(priorityFeeWei), .uint(maxFeeWei), .uint(gasLimit),
+            .bytes(to.bytes), .uint(valueWei), .bytes(data), .list([]),
+        ]
     }
 
     private func legacyFields(gasPriceWei: UInt256) -> [RLPItem] {
@@ -206,8 +211,9 @@ public struct EVMTransaction: Equatable, Sendable {
                 throw .malformedEncoding("type-2 transactions with a non-empty access list are not supported")
             }
             transaction = EVMTransaction(
-                kind: .eip1559(maxPriorityFeePerGasWei: try fields[2].uint256Value(field: "maxPriorityFeePerGas"),
-                               maxFeePerGasWei: try fields[3].uint256Value(field: "maxFeePerGas")),
+                kind: .eip1559(
+                    maxPriorityFeePerGasWei: try fields[2].uint256Value(field: "maxPriorityFeePerGas"),
+                    maxFeePerGasWei: try fields[3].uint256Value(field: "maxFeePerGas")),
                 chainId: try fields[0].uint64Value(field: "chainId"),
                 nonce: try fields[1].uint64Value(field: "nonce"),
                 gasLimit: try fields[4].uint64Value(field: "gas"),
@@ -220,7 +226,8 @@ public struct EVMTransaction: Equatable, Sendable {
             r = try signatureScalar(fields[10], field: "r")
             s = try signatureScalar(fields[11], field: "s")
         } else if first < 0x80 {
-            throw .malformedEncoding("transaction type 0x\(Hex.encode([first])) is not supported (only legacy and type 2)")
+            throw .malformedEncoding(
+                "transaction type 0x\(Hex.encode([first])) is not supported (only legacy and type 2)")
         } else {
             throw .malformedEncoding("not a raw transaction: starts with 0x\(Hex.encode([first]))")
         }
@@ -248,9 +255,12 @@ public struct EVMTransaction: Equatable, Sendable {
         let high = vBytes.count == 9 ? UInt64(vBytes[0]) : 0
         let low = vBytes.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         if high == 0 && (low == 27 || low == 28) {
-            throw .signatureRejected("legacy transaction without EIP-155 replay protection (v = \(low)) is not accepted")
+            throw .signatureRejected(
+                "legacy transaction without EIP-155 replay protection (v = \(low)) is not accepted")
         }
-        guard high > 0 || low >= 35 else { throw .signatureRejected("legacy transaction v = \(low) is not a valid EIP-155 v") }
+        guard high > 0 || low >= 35 else {
+            throw .signatureRejected("legacy transaction v = \(low) is not a valid EIP-155 v")
+        }
         let (lowMinus35, borrow) = low.subtractingReportingOverflow(35)
         let highMinus35 = high - (borrow ? 1 : 0)
         guard highMinus35 <= 1 else { throw .signatureRejected("legacy transaction v encodes a chain id above 2^64") }
@@ -259,7 +269,9 @@ public struct EVMTransaction: Equatable, Sendable {
 
     private static func decodeTo(_ item: RLPItem) throws(TokError) -> EVMAddress {
         let bytes = try item.bytesValue(field: "to")
-        guard !bytes.isEmpty else { throw .malformedEncoding("contract-creation transactions (empty to) are not supported") }
+        guard !bytes.isEmpty else {
+            throw .malformedEncoding("contract-creation transactions (empty to) are not supported")
+        }
         guard let address = EVMAddress(bytes: bytes) else {
             throw .malformedEncoding("to must be a 20-byte address, got \(bytes.count) bytes")
         }

@@ -25,13 +25,17 @@ public indirect enum RLPItem: Equatable, Sendable {
 
     /// The byte string, or an error naming `field` when this is a list.
     public func bytesValue(field: String) throws(TokError) -> [UInt8] {
-        guard case .bytes(let bytes) = self else { throw .malformedEncoding("\(field): expected an RLP byte string, found a list") }
+        guard case .bytes(let bytes) = self else {
+            throw .malformedEncoding("\(field): expected an RLP byte string, found a list")
+        }
         return bytes
     }
 
     /// The list items, or an error naming `field` when this is a byte string.
     public func listValue(field: String) throws(TokError) -> [RLPItem] {
-        guard case .list(let items) = self else { throw .malformedEncoding("\(field): expected an RLP list, found a byte string") }
+        guard case .list(let items) = self else {
+            throw .malformedEncoding("\(field): expected an RLP list, found a byte string")
+        }
         return items
     }
 
@@ -129,8 +133,12 @@ public enum RLP {
         return item
     }
 
-    private static func decodeItem(_ input: [UInt8], _ position: inout Int, end: Int, depth: Int) throws(TokError) -> RLPItem {
-        guard position < end else { throw .malformedEncoding("RLP: input ends where an item should start (offset \(position))") }
+    private static func decodeItem(
+        _ input: [UInt8], _ position: inout Int, end: Int, depth: Int
+    ) throws(TokError) -> RLPItem {
+        guard position < end else {
+            throw .malformedEncoding("RLP: input ends where an item should start (offset \(position))")
+        }
         let prefix = input[position]
         position += 1
         switch prefix {
@@ -147,7 +155,7 @@ public enum RLP {
             return .bytes(try take(input, &position, byteCount: payloadByteCount, end: end))
         case 0xc0...0xf7:
             return .list(try decodeList(input, &position, payloadByteCount: Int(prefix - 0xc0), end: end, depth: depth))
-        default: // 0xf8...0xff
+        default:  // 0xf8...0xff
             let payloadByteCount = try longLength(input, &position, lengthOfLength: Int(prefix - 0xf7), end: end)
             return .list(try decodeList(input, &position, payloadByteCount: payloadByteCount, end: end, depth: depth))
         }
@@ -156,7 +164,9 @@ public enum RLP {
     private static func decodeList(
         _ input: [UInt8], _ position: inout Int, payloadByteCount: Int, end: Int, depth: Int
     ) throws(TokError) -> [RLPItem] {
-        guard depth < maxNestingDepth else { throw .malformedEncoding("RLP: lists nested deeper than \(maxNestingDepth)") }
+        guard depth < maxNestingDepth else {
+            throw .malformedEncoding("RLP: lists nested deeper than \(maxNestingDepth)")
+        }
         guard payloadByteCount <= end - position else {
             throw .malformedEncoding("RLP: list of \(payloadByteCount) bytes runs past the end of its container")
         }
@@ -170,7 +180,9 @@ public enum RLP {
 
     /// Reads the big-endian length of a long-form string or list; it must be canonical
     /// (no leading zero) and at least 56, or the short form should have been used.
-    private static func longLength(_ input: [UInt8], _ position: inout Int, lengthOfLength: Int, end: Int) throws(TokError) -> Int {
+    private static func longLength(
+        _ input: [UInt8], _ position: inout Int, lengthOfLength: Int, end: Int
+    ) throws(TokError) -> Int {
         let lengthBytes = try take(input, &position, byteCount: lengthOfLength, end: end)
         guard lengthBytes[0] != 0 else { throw .malformedEncoding("RLP: length with a leading zero byte") }
         var length: UInt64 = 0
@@ -183,7 +195,9 @@ public enum RLP {
         return Int(length)
     }
 
-    private static func take(_ input: [UInt8], _ position: inout Int, byteCount: Int, end: Int) throws(TokError) -> [UInt8] {
+    private static func take(
+        _ input: [UInt8], _ position: inout Int, byteCount: Int, end: Int
+    ) throws(TokError) -> [UInt8] {
         guard byteCount <= end - position else {
             throw .malformedEncoding("RLP: item of \(byteCount) bytes runs past the end of its container")
         }

@@ -18,7 +18,8 @@ public enum Base58 {
 
     /// Each leading zero byte becomes a leading '1'; the rest is the big-endian number in base 58.
     public static func encode(_ bytes: [UInt8]) -> String {
-        precondition(bytes.count <= maxByteCount, "Base58.encode takes at most \(maxByteCount) bytes, got \(bytes.count)")
+        precondition(
+            bytes.count <= maxByteCount, "Base58.encode takes at most \(maxByteCount) bytes, got \(bytes.count)")
         let zeroCount = bytes.prefix { $0 == 0 }.count
         // log(256)/log(58) < 1.37, so 138 digits per 100 bytes always suffice.
         var digits = [UInt8](repeating: 0, count: (bytes.count - zeroCount) * 138 / 100 + 1)
@@ -129,21 +130,26 @@ public struct UTXOAddress: Hashable, Sendable, CustomStringConvertible {
     /// chains that do use it (a Dogecoin address sent to a Litecoin deposit, say).
     public static func parse(_ text: some StringProtocol, chain: UTXOChainParameters) throws(TokError) -> UTXOAddress {
         guard text.utf8.count <= maxTextLength else {
-            throw TokError(.badAccount, "\(chain.name) address must be at most \(maxTextLength) characters, got \(text.utf8.count)")
+            throw TokError(
+                .badAccount, "\(chain.name) address must be at most \(maxTextLength) characters, got \(text.utf8.count)"
+            )
         }
         let payload: [UInt8]
         switch Base58.decodeCheck(text) {
         case .success(let bytes):
             payload = bytes
         case .failure(.checksumMismatch):
-            throw TokError(.badChecksum, "\(chain.name) address base58check checksum does not match (mistyped address?)")
+            throw TokError(
+                .badChecksum, "\(chain.name) address base58check checksum does not match (mistyped address?)")
         case .failure(.notBase58):
             throw TokError(.badAccount, "\(chain.name) address is not base58 (alphabet 1-9 A-H J-N P-Z a-k m-z)")
         case .failure(.tooShort):
             throw TokError(.badAccount, "\(chain.name) address is too short to hold a version byte and checksum")
         }
         guard payload.count == 1 + hashByteCount else {
-            throw TokError(.badAccount, "\(chain.name) address must decode to 1 version byte + 20 hash bytes, got \(payload.count) bytes")
+            throw TokError(
+                .badAccount,
+                "\(chain.name) address must decode to 1 version byte + 20 hash bytes, got \(payload.count) bytes")
         }
         let version = payload[0]
         let hash = Array(payload[1...])
@@ -151,9 +157,10 @@ public struct UTXOAddress: Hashable, Sendable, CustomStringConvertible {
         if version == chain.p2shVersion { return UTXOAddress(kind: .p2sh, hash160: hash) }
         let users = UTXOChains.all.filter { $0.p2pkhVersion == version || $0.p2shVersion == version }.map(\.name)
         let hint = users.isEmpty ? "" : " (used by \(users.joined(separator: ", ")))"
-        throw TokError(.wrongChainAddress,
-                       "address version byte \(version)\(hint) is not one of \(chain.name)'s: "
-                       + "\(chain.p2pkhVersion) for P2PKH, \(chain.p2shVersion) for P2SH")
+        throw TokError(
+            .wrongChainAddress,
+            "address version byte \(version)\(hint) is not one of \(chain.name)'s: "
+                + "\(chain.p2pkhVersion) for P2PKH, \(chain.p2shVersion) for P2SH")
     }
 
     /// Base58Check text of this address on `chain`.
@@ -166,7 +173,9 @@ public struct UTXOAddress: Hashable, Sendable, CustomStringConvertible {
     public var scriptPubKey: [UInt8] {
         switch kind {
         case .p2pkh:
-            return [Opcode.dup, Opcode.hash160, UInt8(UTXOAddress.hashByteCount)] + hash160 + [Opcode.equalVerify, Opcode.checkSig]
+            return [Opcode.dup, Opcode.hash160, UInt8(UTXOAddress.hashByteCount)] + hash160 + [
+                Opcode.equalVerify, Opcode.checkSig,
+            ]
         case .p2sh:
             return [Opcode.hash160, UInt8(UTXOAddress.hashByteCount)] + hash160 + [Opcode.equal]
         }
@@ -179,7 +188,8 @@ public struct UTXOAddress: Hashable, Sendable, CustomStringConvertible {
     /// explicit about which chain's output they are reading.
     public static func fromScript(_ script: [UInt8], chain: UTXOChainParameters) -> UTXOAddress? {
         if script.count == 25, script[0] == Opcode.dup, script[1] == Opcode.hash160, script[2] == 20,
-           script[23] == Opcode.equalVerify, script[24] == Opcode.checkSig {
+            script[23] == Opcode.equalVerify, script[24] == Opcode.checkSig
+        {
             return UTXOAddress(kind: .p2pkh, hash160: Array(script[3..<23]))
         }
         if script.count == 23, script[0] == Opcode.hash160, script[1] == 20, script[22] == Opcode.equal {
@@ -196,7 +206,9 @@ public struct UTXOAddress: Hashable, Sendable, CustomStringConvertible {
 public enum WIF {
     /// Reads a WIF key of `chain`. Every failure is .badKey, and the message never contains
     /// the text (it is a secret).
-    public static func decode(_ text: some StringProtocol, chain: UTXOChainParameters) throws(TokError) -> (key: PrivateKey, compressed: Bool) {
+    public static func decode(
+        _ text: some StringProtocol, chain: UTXOChainParameters
+    ) throws(TokError) -> (key: PrivateKey, compressed: Bool) {
         let payload: [UInt8]
         switch Base58.decodeCheck(text) {
         case .success(let bytes): payload = bytes

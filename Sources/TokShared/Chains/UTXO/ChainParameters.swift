@@ -50,13 +50,15 @@ public struct UTXOChainParameters: Sendable, Equatable {
     public init(
         name: String, genesisHash: String,
         p2pkhVersion: UInt8, p2shVersion: UInt8, wifVersion: UInt8, messageMagic: String,
-        coinDecimals: Int = 8, slip44: UInt32, maxMoneyBaseUnits: UInt64, coinbaseMaturityBlocks: Int, auxPowChainId: UInt32? = nil,
+        coinDecimals: Int = 8, slip44: UInt32, maxMoneyBaseUnits: UInt64, coinbaseMaturityBlocks: Int,
+        auxPowChainId: UInt32? = nil,
         dustLimitBaseUnits: UInt64, softDustLimitBaseUnits: UInt64?,
         minRelayFeePerKilobyteBaseUnits: UInt64, minTxFeeBaseUnits: UInt64
     ) {
-        precondition(genesisHash.utf8.count == 64 && Hex.decode(genesisHash) != nil
-                     && genesisHash.lowercased() == genesisHash,
-                     "genesis hash of \(name) must be 64 lowercase hex digits")
+        precondition(
+            genesisHash.utf8.count == 64 && Hex.decode(genesisHash) != nil
+                && genesisHash.lowercased() == genesisHash,
+            "genesis hash of \(name) must be 64 lowercase hex digits")
         precondition(p2pkhVersion != p2shVersion, "\(name): P2PKH and P2SH version bytes must differ")
         precondition((0...18).contains(coinDecimals), "\(name): coinDecimals must be 0...18")
         self.name = name

@@ -23,8 +23,10 @@ public enum CoinAmount {
                 return .failure(TokError(.amountNotNumeric, "amount text is longer than \(maxTextLength) characters"))
             }
             guard let number = JSONNumberGrammar.scan(utf8, 0, utf8.count), number.end == utf8.count else {
-                return .failure(TokError(.amountNotNumeric,
-                                         "amount is not a decimal number like 0.01000000 (JSON number syntax, no spaces)"))
+                return .failure(
+                    TokError(
+                        .amountNotNumeric,
+                        "amount is not a decimal number like 0.01000000 (JSON number syntax, no spaces)"))
             }
             return scaled(number, utf8, decimals: decimals, maxBaseUnits: maxBaseUnits)
         }
@@ -32,7 +34,9 @@ public enum CoinAmount {
     }
 
     /// `baseUnits(fromDecimalText:decimals:maxBaseUnits:)` with the chain's decimals and MAX_MONEY.
-    public static func baseUnits(fromDecimalText text: some StringProtocol, chain: UTXOChainParameters) throws(TokError) -> UInt64 {
+    public static func baseUnits(
+        fromDecimalText text: some StringProtocol, chain: UTXOChainParameters
+    ) throws(TokError) -> UInt64 {
         try baseUnits(fromDecimalText: text, decimals: chain.coinDecimals, maxBaseUnits: chain.maxMoneyBaseUnits)
     }
 
@@ -69,8 +73,10 @@ public enum CoinAmount {
             // Digits below the smallest base unit must all be zero for the value to be exact.
             kept = max(0, digits.count + scale)
             if digits[kept...].contains(where: { $0 != 0 }) {
-                return .failure(TokError(.amountNotExact,
-                                         "amount has a nonzero digit below 10^-\(decimals), the smallest unit of this coin"))
+                return .failure(
+                    TokError(
+                        .amountNotExact,
+                        "amount has a nonzero digit below 10^-\(decimals), the smallest unit of this coin"))
             }
         }
         let isZero = !digits[0..<kept].contains { $0 != 0 }
@@ -78,7 +84,9 @@ public enum CoinAmount {
         if number.negative {
             return .failure(TokError(.amountNegative, "amount is negative"))
         }
-        let overflow = TokError(.amountOverflow, "amount exceeds the largest allowed (\(decimalText(baseUnits: maxBaseUnits, decimals: decimals)))")
+        let overflow = TokError(
+            .amountOverflow,
+            "amount exceeds the largest allowed (\(decimalText(baseUnits: maxBaseUnits, decimals: decimals)))")
         var value: UInt64 = 0
         for digit in digits[0..<kept] {
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
@@ -233,7 +241,8 @@ enum JSONNumberGrammar {
             guard index > exponentStart else { return nil }
             if exponentNegative { exponent = -exponent }
         }
-        return Number(negative: negative, integerDigits: integerDigits, fractionDigits: fractionDigits,
-                      exponent: exponent, end: index)
+        return Number(
+            negative: negative, integerDigits: integerDigits, fractionDigits: fractionDigits,
+            exponent: exponent, end: index)
     }
 }

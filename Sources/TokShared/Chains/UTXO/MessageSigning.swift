@@ -5,7 +5,8 @@ public enum MessageSigning {
     public static func digest(message: String, magic: String) -> [UInt8] {
         let magicBytes = Array(magic.utf8)
         let messageBytes = Array(message.utf8)
-        return Hashing.sha256d(compactSize(magicBytes.count) + magicBytes + compactSize(messageBytes.count) + messageBytes)
+        return Hashing.sha256d(
+            compactSize(magicBytes.count) + magicBytes + compactSize(messageBytes.count) + messageBytes)
     }
 
     /// Base64 of 65 bytes: header ‖ r ‖ s, header = 27 + recovery id, + 4 when the signing
@@ -27,7 +28,8 @@ public enum MessageSigning {
             throw .signatureRejected("message signature is not valid base64")
         }
         guard signature.count == 65 else {
-            throw .signatureRejected("message signature must decode to 65 bytes (header ‖ r ‖ s), got \(signature.count)")
+            throw .signatureRejected(
+                "message signature must decode to 65 bytes (header ‖ r ‖ s), got \(signature.count)")
         }
         let header = Int(signature[0])
         guard (27...34).contains(header) else {

@@ -88,15 +88,18 @@ public struct UTXOAuxPow: Equatable, Sendable {
             throw TokError(.badRawBlock, "AuxPoW parent coinbase: \(error.message)")
         }
         parentBlockHashInternalBytes = try reader.take(32)
-        coinbaseMerkleBranch = try UTXOAuxPow.readBranch(from: &reader, max: reader.remaining / 32, what: "AuxPoW coinbase merkle branch length")
+        coinbaseMerkleBranch = try UTXOAuxPow.readBranch(
+            from: &reader, max: reader.remaining / 32, what: "AuxPoW coinbase merkle branch length")
         coinbaseIndex = Int32(bitPattern: UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4)))
-        chainMerkleBranch = try UTXOAuxPow.readBranch(from: &reader, max: UTXOAuxPow.maxChainMerkleBranchLength,
-                                                      what: "AuxPoW chain merkle branch length")
+        chainMerkleBranch = try UTXOAuxPow.readBranch(
+            from: &reader, max: UTXOAuxPow.maxChainMerkleBranchLength,
+            what: "AuxPoW chain merkle branch length")
         chainIndex = Int32(bitPattern: UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4)))
         parentHeader = try UTXOBlockHeader(reading: &reader)
     }
 
-    private static func readBranch(from reader: inout Wire.Reader, max: Int, what: String) throws(TokError) -> [[UInt8]] {
+    private static func readBranch(from reader: inout Wire.Reader, max: Int, what: String) throws(TokError) -> [[UInt8]]
+    {
         let length = try reader.compactSize(max: max, what: what)
         var branch: [[UInt8]] = []
         branch.reserveCapacity(length)
@@ -131,7 +134,8 @@ public struct RawBlock: Equatable, Sendable {
     /// first, and the header's merkle root equal to the root of the txids.
     public init(parsing bytes: [UInt8], chain: UTXOChainParameters) throws(TokError) {
         guard bytes.count <= RawBlock.maxSerializedBytes else {
-            throw TokError(.badRawBlock, "raw block is \(bytes.count) bytes; at most \(RawBlock.maxSerializedBytes) are accepted")
+            throw TokError(
+                .badRawBlock, "raw block is \(bytes.count) bytes; at most \(RawBlock.maxSerializedBytes) are accepted")
         }
         var reader = Wire.Reader(bytes: bytes, subject: "raw block")
         do {
@@ -146,8 +150,10 @@ public struct RawBlock: Equatable, Sendable {
             throw TokError(.badRawBlock, error.message)
         }
         guard reader.isAtEnd else {
-            throw TokError(.badRawBlock, "raw block has \(reader.remaining) bytes after its last transaction"
-                           + " (a Litecoin MWEB extension block is not read)")
+            throw TokError(
+                .badRawBlock,
+                "raw block has \(reader.remaining) bytes after its last transaction"
+                    + " (a Litecoin MWEB extension block is not read)")
         }
         byteCount = bytes.count
         try checkTransactions()
@@ -155,8 +161,10 @@ public struct RawBlock: Equatable, Sendable {
 
     /// Parses hex as `getblock <hash> false` prints it.
     public init(hex: some StringProtocol, chain: UTXOChainParameters) throws(TokError) {
-        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: "raw block", code: .badRawBlock),
-                      chain: chain)
+        try self.init(
+            parsing: Wire.bytes(
+                hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: "raw block", code: .badRawBlock),
+            chain: chain)
     }
 
     private static func readTransactions(from reader: inout Wire.Reader) throws(TokError) -> [UTXOParsedTransaction] {
@@ -183,8 +191,10 @@ public struct RawBlock: Equatable, Sendable {
         }
         let (root, mutated) = RawBlock.merkleRoot(of: transactions.map(\.txidInternalBytes))
         guard root == header.merkleRootInternalBytes else {
-            throw TokError(.badRawBlock, "the transactions of block \(hash) hash to the merkle root "
-                           + "\(Hex.encode(root.reversed())), not to the header's \(header.merkleRoot)")
+            throw TokError(
+                .badRawBlock,
+                "the transactions of block \(hash) hash to the merkle root "
+                    + "\(Hex.encode(root.reversed())), not to the header's \(header.merkleRoot)")
         }
         // CVE-2012-2459: repeating the last transactions of a level leaves the root unchanged.
         guard !mutated else {

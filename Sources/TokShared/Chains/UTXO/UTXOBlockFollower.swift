@@ -52,7 +52,9 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
             raw.transactions.filter { !$0.isCoinbase && (pays($0) || anchorOutput($0) != nil) }
         }
         var spentByTx: [String: [UTXOOutput]] = [:]
-        for (parsed, outputs) in zip(interesting, try await source.spentOutputs(of: interesting)) { spentByTx[parsed.txid] = outputs }
+        for (parsed, outputs) in zip(interesting, try await source.spentOutputs(of: interesting)) {
+            spentByTx[parsed.txid] = outputs
+        }
         var blocks: [FollowedBlock] = []
         for (offset, raw) in raws.enumerated() {
             blocks.append(try followed(raw, height: heights.lowerBound + Int64(offset), spentByTx: spentByTx))
@@ -61,19 +63,27 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     /// One block's events; `spentByTx`: the outputs the inputs of its interesting transactions spend.
-    private func followed(_ raw: RawBlock, height: Int64, spentByTx: [String: [UTXOOutput]]) throws(TokError) -> FollowedBlock {
-        var block = FollowedBlock(network: network.chainText, height: height, hash: raw.hash,
-                                  previousHash: raw.previousBlockHash, timeUnixSeconds: Int64(raw.header.time))
+    private func followed(
+        _ raw: RawBlock, height: Int64, spentByTx: [String: [UTXOOutput]]
+    ) throws(TokError) -> FollowedBlock {
+        var block = FollowedBlock(
+            network: network.chainText, height: height, hash: raw.hash,
+            previousHash: raw.previousBlockHash, timeUnixSeconds: Int64(raw.header.time))
         for (position, parsed) in raw.transactions.enumerated() {
             // Spends first: a coin paid earlier in this very block may be spent by a later transaction.
             if !parsed.isCoinbase { block.spends += spends(parsed) }
             if pays(parsed) { block.payments.append(payment(parsed, spent: spentByTx[parsed.txid])) }
             if !parsed.isCoinbase, let output = anchorOutput(parsed) {
-                block.anchors.append(anchor(parsed, position: position, output: output, spent: spentByTx[parsed.txid] ?? []))
+                block.anchors.append(
+                    anchor(parsed, position: position, output: output, spent: spentByTx[parsed.txid] ?? []))
             }
         }
-        for kind in [block.payments.count, block.spends.count, block.anchors.count] where kind > FollowedBlock.maxEventsPerKind {
-            throw TokError(.rpcError, "block \(raw.hash) has \(kind) events of one kind, more than a block record carries (\(FollowedBlock.maxEventsPerKind))")
+        for kind in [block.payments.count, block.spends.count, block.anchors.count]
+        where kind > FollowedBlock.maxEventsPerKind {
+            throw TokError(
+                .rpcError,
+                "block \(raw.hash) has \(kind) events of one kind, more than a block record carries (\(FollowedBlock.maxEventsPerKind))"
+            )
         }
         return block
     }
@@ -101,7 +111,8 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     private func payment(_ parsed: UTXOParsedTransaction, spent: [UTXOOutput]?) -> DetectedPayment {
         var coins: [Coin] = []
         var total: UInt64 = 0
-        for (index, output) in parsed.outputs.enumerated() where output.scriptPubKey == receiverScript && output.valueBaseUnits > 0 {
+        for (index, output) in parsed.outputs.enumerated()
+        where output.scriptPubKey == receiverScript && output.valueBaseUnits > 0 {
             coins.append(Coin(tx: parsed.txid, index: UInt32(index), value: output.valueBaseUnits))
             // The parser bounds every value by MAX_MONEY, and so their sum within one transaction.
             total = total &+ output.valueBaseUnits
@@ -120,17 +131,20 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
                 (sender, unproven) = (addresses[0], nil)
             }
         }
-        return DetectedPayment(tx: parsed.txid, asset: nativeAsset, amount: UInt256(total), outputs: coins, sender: sender,
-                               unproven: unproven)
+        return DetectedPayment(
+            tx: parsed.txid, asset: nativeAsset, amount: UInt256(total), outputs: coins, sender: sender,
+            unproven: unproven)
     }
 
-    private func anchor(_ parsed: UTXOParsedTransaction, position: Int, output: Int, spent: [UTXOOutput]) -> AnchorEvent {
+    private func anchor(_ parsed: UTXOParsedTransaction, position: Int, output: Int, spent: [UTXOOutput]) -> AnchorEvent
+    {
         let actor = spent.first.flatMap { UTXOScript.address(of: $0.scriptPubKey, chain: source.chain) }
-        return AnchorEvent(tx: parsed.txid, position: position, output: output, actor: actor,
-                           sighashAll: UTXOBlockFollower.signsAll(parsed.inputs.first?.scriptSig ?? []),
-                           outputs: parsed.outputs.prefix(AnchorEvent.maxOutputs).map {
-                               AnchorEvent.Output(script: $0.scriptPubKey, value: $0.valueBaseUnits)
-                           })
+        return AnchorEvent(
+            tx: parsed.txid, position: position, output: output, actor: actor,
+            sighashAll: UTXOBlockFollower.signsAll(parsed.inputs.first?.scriptSig ?? []),
+            outputs: parsed.outputs.prefix(AnchorEvent.maxOutputs).map {
+                AnchorEvent.Output(script: $0.scriptPubKey, value: $0.valueBaseUnits)
+            })
     }
 
     /// Whether a P2PKH (or P2SH multisig) scriptSig's first signature is
@@ -154,7 +168,9 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
         default:
             return false
         }
-        guard (9...73).contains(length), index + length <= scriptSig.count, scriptSig[index] == 0x30 else { return false }
+        guard (9...73).contains(length), index + length <= scriptSig.count, scriptSig[index] == 0x30 else {
+            return false
+        }
         return scriptSig[index + length - 1] == 0x01
     }
 }

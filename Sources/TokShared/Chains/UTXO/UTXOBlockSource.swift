@@ -55,15 +55,19 @@ public final class UTXOBlockSource: Sendable {
         guard let chain = UTXOChains.parameters(for: network.chain) else {
             throw TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain")
         }
-        self.init(client: try JSONRPCClient.forNetwork(network, numbersAsText: true, closesConnections: true, logger: logger).get(),
-                  chain: chain)
+        self.init(
+            client: try JSONRPCClient.forNetwork(network, numbersAsText: true, closesConnections: true, logger: logger)
+                .get(),
+            chain: chain)
     }
 
     /// .chainMismatch unless the node's genesis block is the chain's.
     public func checkChain() async throws(TokError) {
         let genesis = try await blockHash(height: 0)
         guard genesis == chain.genesisHash else {
-            throw TokError(.chainMismatch, "the node's genesis block is \(genesis ?? "unknown"), not \(chain.name)'s \(chain.genesisHash)")
+            throw TokError(
+                .chainMismatch,
+                "the node's genesis block is \(genesis ?? "unknown"), not \(chain.name)'s \(chain.genesisHash)")
         }
     }
 
@@ -83,9 +87,14 @@ public final class UTXOBlockSource: Sendable {
     /// `getblockhash` for each height, on the node's main chain; nil beyond its tip.
     public func blockHashes(heights: [Int64]) async throws(TokError) -> [String?] {
         precondition(heights.allSatisfy { $0 >= 0 }, "a block height is not negative")
-        return try await batched(heights, size: UTXOBlockSource.maxHeadersPerBatch,
-                                 call: { .init("getblockhash", [.integer($0)]) }) { (height, answer) throws(TokError) -> String? in
-            guard let value = try UTXOBlockSource.value(answer, "getblockhash \(height)", absentCode: UTXOBlockSource.heightOutOfRangeCode) else {
+        return try await batched(
+            heights, size: UTXOBlockSource.maxHeadersPerBatch,
+            call: { .init("getblockhash", [.integer($0)]) }
+        ) { (height, answer) throws(TokError) -> String? in
+            guard
+                let value = try UTXOBlockSource.value(
+                    answer, "getblockhash \(height)", absentCode: UTXOBlockSource.heightOutOfRangeCode)
+            else {
                 return nil
             }
             guard let hash = value.stringValue.flatMap(UTXOBlockSource.canonicalHash) else {
@@ -101,16 +110,21 @@ public final class UTXOBlockSource: Sendable {
 
     /// `getblockheader <hash> true` for each hash; nil for a block the node does not know.
     public func headers(hashes: [String]) async throws(TokError) -> [UTXOBlockHeaderInfo?] {
-        try await batched(hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxHeadersPerBatch,
-                          call: { .init("getblockheader", [.string($0), .bool(true)]) }) { (hash, answer) throws(TokError) -> UTXOBlockHeaderInfo? in
+        try await batched(
+            hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxHeadersPerBatch,
+            call: { .init("getblockheader", [.string($0), .bool(true)]) }
+        ) { (hash, answer) throws(TokError) -> UTXOBlockHeaderInfo? in
             guard let value = try UTXOBlockSource.value(answer, "getblockheader \(hash)") else { return nil }
             guard value.string(at: "hash") == hash, let height = value["height"]?.lenientInt64, height >= 0,
-                  let confirmations = value["confirmations"]?.lenientInt64 else {
-                throw TokError(.rpcError, "getblockheader \(hash) did not answer this block's hash, height and confirmations")
+                let confirmations = value["confirmations"]?.lenientInt64
+            else {
+                throw TokError(
+                    .rpcError, "getblockheader \(hash) did not answer this block's hash, height and confirmations")
             }
-            return UTXOBlockHeaderInfo(hash: hash, height: height, confirmations: confirmations,
-                                       previousBlockHash: value.string(at: "previousblockhash"),
-                                       nextBlockHash: value.string(at: "nextblockhash"))
+            return UTXOBlockHeaderInfo(
+                hash: hash, height: height, confirmations: confirmations,
+                previousBlockHash: value.string(at: "previousblockhash"),
+                nextBlockHash: value.string(at: "nextblockhash"))
         }
     }
 
@@ -122,10 +136,14 @@ public final class UTXOBlockSource: Sendable {
     /// nil for a block the node does not know.
     public func blocks(hashes: [String]) async throws(TokError) -> [RawBlock?] {
         let chain = self.chain
-        return try await batched(hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxBlocksPerBatch,
-                                 call: { .init("getblock", [.string($0), .bool(false)]) }) { (hash, answer) throws(TokError) -> RawBlock? in
+        return try await batched(
+            hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxBlocksPerBatch,
+            call: { .init("getblock", [.string($0), .bool(false)]) }
+        ) { (hash, answer) throws(TokError) -> RawBlock? in
             guard let value = try UTXOBlockSource.value(answer, "getblock \(hash)") else { return nil }
-            guard let hex = value.stringValue else { throw TokError(.rpcError, "getblock \(hash) false did not answer hex") }
+            guard let hex = value.stringValue else {
+                throw TokError(.rpcError, "getblock \(hash) false did not answer hex")
+            }
             let block = try RawBlock(hex: hex, chain: chain)
             guard block.hash == hash else {
                 throw TokError(.rpcError, "getblock \(hash) answered block \(block.hash)")
@@ -138,12 +156,17 @@ public final class UTXOBlockSource: Sendable {
     /// transaction. .txNotFound for one the node does not know (it needs -txindex=1 for
     /// confirmed transactions that are not its wallet's).
     public func transactions(txids: [String]) async throws(TokError) -> [UTXOParsedTransaction] {
-        try await batched(txids.map { $0.lowercased() }, size: UTXOBlockSource.maxTransactionsPerBatch,
-                          call: { .init("getrawtransaction", [.string($0), .bool(false)]) }) { (txid, answer) throws(TokError) -> UTXOParsedTransaction in
+        try await batched(
+            txids.map { $0.lowercased() }, size: UTXOBlockSource.maxTransactionsPerBatch,
+            call: { .init("getrawtransaction", [.string($0), .bool(false)]) }
+        ) { (txid, answer) throws(TokError) -> UTXOParsedTransaction in
             guard let value = try UTXOBlockSource.value(answer, "getrawtransaction \(txid)") else {
-                throw TokError(.txNotFound, "transaction \(txid) is unknown to the node (is it running with -txindex=1?)")
+                throw TokError(
+                    .txNotFound, "transaction \(txid) is unknown to the node (is it running with -txindex=1?)")
             }
-            guard let hex = value.stringValue else { throw TokError(.rpcError, "getrawtransaction \(txid) false did not answer hex") }
+            guard let hex = value.stringValue else {
+                throw TokError(.rpcError, "getrawtransaction \(txid) false did not answer hex")
+            }
             let transaction = try UTXOParsedTransaction(hex: hex)
             guard transaction.txid == txid else {
                 throw TokError(.rpcError, "getrawtransaction \(txid) answered transaction \(transaction.txid)")
@@ -169,14 +192,19 @@ public final class UTXOBlockSource: Sendable {
             }
         }
         if !missing.isEmpty {
-            for fetched in try await self.transactions(txids: missing) { known[fetched.txidInternalBytes] = fetched.transaction }
+            for fetched in try await self.transactions(txids: missing) {
+                known[fetched.txidInternalBytes] = fetched.transaction
+            }
         }
         return try transactions.map { (parsed) throws(TokError) -> [UTXOOutput] in
             guard !parsed.isCoinbase else { return [] }
             return try parsed.inputs.enumerated().map { (index, input) throws(TokError) -> UTXOOutput in
                 let outPoint = input.previousOutput
-                guard let previous = known[outPoint.txidInternalBytes], Int(outPoint.vout) < previous.outputs.count else {
-                    throw TokError(.rpcError, "input \(index) of \(parsed.txid) spends \(outPoint), which its transaction does not have")
+                guard let previous = known[outPoint.txidInternalBytes], Int(outPoint.vout) < previous.outputs.count
+                else {
+                    throw TokError(
+                        .rpcError,
+                        "input \(index) of \(parsed.txid) spends \(outPoint), which its transaction does not have")
                 }
                 return previous.outputs[Int(outPoint.vout)]
             }
@@ -186,8 +214,10 @@ public final class UTXOBlockSource: Sendable {
     // MARK: Calls
 
     /// Sends one call per item in batches of `size` and reads each answer with `read`, in item order.
-    private func batched<Item, Value>(_ items: [Item], size: Int, call: (Item) -> JSONRPCClient.Call,
-                                      read: (Item, Result<JSON, RPCCallError>) throws(TokError) -> Value) async throws(TokError) -> [Value] {
+    private func batched<Item, Value>(
+        _ items: [Item], size: Int, call: (Item) -> JSONRPCClient.Call,
+        read: (Item, Result<JSON, RPCCallError>) throws(TokError) -> Value
+    ) async throws(TokError) -> [Value] {
         var values: [Value] = []
         values.reserveCapacity(items.count)
         var start = 0
@@ -196,7 +226,7 @@ public final class UTXOBlockSource: Sendable {
             var answers: [Result<JSON, RPCCallError>]
             do {
                 answers = try await client.batch(chunk.map(call))
-            } catch where error.code == .rpcError && chunk.count > 1 {
+            } catch  where error.code == .rpcError && chunk.count > 1 {
                 // The whole answer may exceed the client's response limit; one answer always fits.
                 answers = []
                 for item in chunk { answers.append(try await client.batch([call(item)])[0]) }
@@ -209,8 +239,10 @@ public final class UTXOBlockSource: Sendable {
 
     /// The result of one call; nil when the node answered `absentCode` (it does not know the
     /// thing asked for); any other endpoint error is .rpcError.
-    private static func value(_ answer: Result<JSON, RPCCallError>, _ what: String,
-                              absentCode: Int64 = notFoundCode) throws(TokError) -> JSON? {
+    private static func value(
+        _ answer: Result<JSON, RPCCallError>, _ what: String,
+        absentCode: Int64 = notFoundCode
+    ) throws(TokError) -> JSON? {
         switch answer {
         case .success(let value): return value
         case .failure(let error) where error.code == absentCode: return nil

@@ -27,7 +27,9 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
         switch JSONRPCClient.forNetwork(network, numbersAsText: true, logger: logger) {
         case .success(let made):
             client = made
-            setupProblem = parameters == nil ? TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain") : nil
+            setupProblem =
+                parameters == nil
+                ? TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain") : nil
         case .failure(let error):
             client = nil
             setupProblem = error
@@ -35,7 +37,9 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
     }
 
     func verify(_ claims: [DepositClaim]) async -> [Result<DepositFinding, TokError>] {
-        guard let client, let parameters, setupProblem == nil else { return claims.map { _ in .failure(setupProblem!) } }
+        guard let client, let parameters, setupProblem == nil else {
+            return claims.map { _ in .failure(setupProblem!) }
+        }
         do {
             return try await verifyGroup(claims, client: client, parameters: parameters)
         } catch {
@@ -43,9 +47,12 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
         }
     }
 
-    private func verifyGroup(_ claims: [DepositClaim], client: JSONRPCClient,
-                             parameters: UTXOChainParameters) async throws(TokError) -> [Result<DepositFinding, TokError>] {
-        let transactions = try await client.batch(claims.map { .init("getrawtransaction", [.string($0.tx), .integer(1)]) })
+    private func verifyGroup(
+        _ claims: [DepositClaim], client: JSONRPCClient,
+        parameters: UTXOChainParameters
+    ) async throws(TokError) -> [Result<DepositFinding, TokError>] {
+        let transactions = try await client.batch(
+            claims.map { .init("getrawtransaction", [.string($0.tx), .integer(1)]) })
 
         // Second round: the transactions our deposits spend from, and the headers of their blocks.
         var previousIds: [String] = []
@@ -53,7 +60,9 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
         for answer in transactions {
             guard case .success(let transaction) = answer, transaction.isObject else { continue }
             for input in transaction["vin"]?.arrayElements ?? [] {
-                if let previous = input.string(at: "txid"), !previousIds.contains(previous) { previousIds.append(previous) }
+                if let previous = input.string(at: "txid"), !previousIds.contains(previous) {
+                    previousIds.append(previous)
+                }
             }
             if let hash = transaction.string(at: "blockhash"), !blockHashes.contains(hash) { blockHashes.append(hash) }
         }
@@ -65,7 +74,11 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
             let answers = try await client.batch(calls)
             for (index, answer) in answers.enumerated() {
                 guard case .success(let value) = answer, value.isObject else { continue }
-                if index < previousIds.count { previous[previousIds[index]] = value } else { headers[blockHashes[index - previousIds.count]] = value }
+                if index < previousIds.count {
+                    previous[previousIds[index]] = value
+                } else {
+                    headers[blockHashes[index - previousIds.count]] = value
+                }
             }
         }
         return zip(claims, transactions).map { claim, answer in
@@ -75,13 +88,17 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
 
     /// One claim against what the node said: the transaction, the sender proven
     /// by every input, the payment to the receiver, the confirmations.
-    private func judge(_ claim: DepositClaim, _ answer: Result<JSON, RPCCallError>, previous: [String: JSON],
-                       headers: [String: JSON], parameters: UTXOChainParameters) -> Result<DepositFinding, TokError> {
+    private func judge(
+        _ claim: DepositClaim, _ answer: Result<JSON, RPCCallError>, previous: [String: JSON],
+        headers: [String: JSON], parameters: UTXOChainParameters
+    ) -> Result<DepositFinding, TokError> {
         do throws(TokError) {
             let transaction: JSON
             switch answer {
             case .failure(let error) where error.code == UTXODepositVerifier.notFoundCode:
-                throw TokError(.txNotFound, "transaction \(claim.tx) is unknown to \(network.alias) (is the node running with -txindex=1?)")
+                throw TokError(
+                    .txNotFound,
+                    "transaction \(claim.tx) is unknown to \(network.alias) (is the node running with -txindex=1?)")
             case .failure(let error):
                 throw TokError(.rpcError, "looking up \(claim.tx): \(error)")
             case .success(let value):
@@ -99,8 +116,10 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
     }
 
     /// The sender: every input must spend from the claimed address.
-    private func checkSender(_ claim: DepositClaim, _ transaction: JSON, previous: [String: JSON],
-                             parameters: UTXOChainParameters) throws(TokError) {
+    private func checkSender(
+        _ claim: DepositClaim, _ transaction: JSON, previous: [String: JSON],
+        parameters: UTXOChainParameters
+    ) throws(TokError) {
         let inputs = transaction["vin"]?.arrayElements ?? []
         guard !inputs.isEmpty else { throw TokError(.rpcError, "transaction \(claim.tx) has no inputs") }
         for (index, input) in inputs.enumerated() {
@@ -110,20 +129,32 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
             guard let previousId = input.string(at: "txid"), let outputIndex = input["vout"]?.lenientInt64 else {
                 throw TokError(.rpcError, "input \(index) of \(claim.tx) has no outpoint")
             }
-            guard let spent = previous[previousId]?["vout"]?.arrayElements.first(where: { $0["n"]?.lenientInt64 == outputIndex }),
-                  let scriptHex = spent["scriptPubKey"]?.string(at: "hex"), let script = Hex.decode(scriptHex) else {
+            guard
+                let spent = previous[previousId]?["vout"]?.arrayElements.first(where: {
+                    $0["n"]?.lenientInt64 == outputIndex
+                }),
+                let scriptHex = spent["scriptPubKey"]?.string(at: "hex"), let script = Hex.decode(scriptHex)
+            else {
                 throw TokError(.rpcError, "the output spent by input \(index) of \(claim.tx) could not be read")
             }
-            guard let from = UTXOAddress.fromScript(script, chain: parameters)?.encode(chain: parameters), from == claim.sender else {
-                let shown = UTXOAddress.fromScript(script, chain: parameters)?.encode(chain: parameters) ?? "a non-standard script"
-                throw TokError(.senderMismatch, "ambiguous sender: input \(index) of \(claim.tx) spends from \(shown), not from \(claim.sender)")
+            guard let from = UTXOAddress.fromScript(script, chain: parameters)?.encode(chain: parameters),
+                from == claim.sender
+            else {
+                let shown =
+                    UTXOAddress.fromScript(script, chain: parameters)?.encode(chain: parameters)
+                    ?? "a non-standard script"
+                throw TokError(
+                    .senderMismatch,
+                    "ambiguous sender: input \(index) of \(claim.tx) spends from \(shown), not from \(claim.sender)")
             }
         }
     }
 
     /// The amount: outputs paying the receiver, summed from their exact decimal text.
-    private func payment(_ claim: DepositClaim, _ transaction: JSON,
-                         parameters: UTXOChainParameters) throws(TokError) -> (total: UInt64, coins: [Coin]) {
+    private func payment(
+        _ claim: DepositClaim, _ transaction: JSON,
+        parameters: UTXOChainParameters
+    ) throws(TokError) -> (total: UInt64, coins: [Coin]) {
         guard let receiverScript = try? UTXOAddress.parse(claim.receiver, chain: parameters).scriptPubKey else {
             throw TokError(.internalError, "the configured receiver \(claim.receiver) does not parse")
         }
@@ -149,26 +180,32 @@ final class UTXODepositVerifier: DepositVerifier, @unchecked Sendable {
             if value > 0 { coins.append(Coin(tx: claim.tx, index: UInt32(index), value: value)) }
         }
         guard total > 0 else {
-            throw TokError(.noPaymentToReceiver, "transaction \(claim.tx) pays nothing to the receiver \(claim.receiver)")
+            throw TokError(
+                .noPaymentToReceiver, "transaction \(claim.tx) pays nothing to the receiver \(claim.receiver)")
         }
         return (total, coins)
     }
 
     /// Confirmations, from the block header: -1 there means the block left the main chain.
-    private func confirmation(_ claim: DepositClaim, _ transaction: JSON, headers: [String: JSON], total: UInt64,
-                              coins: [Coin]) throws(TokError) -> DepositFinding {
+    private func confirmation(
+        _ claim: DepositClaim, _ transaction: JSON, headers: [String: JSON], total: UInt64,
+        coins: [Coin]
+    ) throws(TokError) -> DepositFinding {
         guard let blockHash = transaction.string(at: "blockhash") else {
-            return DepositFinding(amount: UInt256(total), blockHash: "", blockNumber: 0, confirmations: 0,
-                                  requiredConfirmations: network.confirmations, coins: coins)
+            return DepositFinding(
+                amount: UInt256(total), blockHash: "", blockNumber: 0, confirmations: 0,
+                requiredConfirmations: network.confirmations, coins: coins)
         }
         guard let header = headers[blockHash], let confirmations = header["confirmations"]?.lenientInt64,
-              let height = header["height"]?.lenientInt64 else {
+            let height = header["height"]?.lenientInt64
+        else {
             throw TokError(.rpcError, "no header for block \(blockHash) of \(claim.tx)")
         }
         guard confirmations > 0 else {
             throw TokError(.reorganised, "block \(blockHash) of \(claim.tx) is no longer on the main chain")
         }
-        return DepositFinding(amount: UInt256(total), blockHash: blockHash, blockNumber: UInt64(height),
-                              confirmations: UInt64(confirmations), requiredConfirmations: network.confirmations, coins: coins)
+        return DepositFinding(
+            amount: UInt256(total), blockHash: blockHash, blockNumber: UInt64(height),
+            confirmations: UInt64(confirmations), requiredConfirmations: network.confirmations, coins: coins)
     }
 }

@@ -23,9 +23,11 @@ public struct UTXOFamily: ChainFamily {
 
     /// 64 hex digits (the byte-reversed display form Core prints), returned lowercase.
     public func canonicalTxId(_ text: String) throws(TokError) -> String {
-        guard text.utf8.count == 64, text.utf8.allSatisfy({ byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46)
-        }) else {
+        guard text.utf8.count == 64,
+            text.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46)
+            })
+        else {
             throw TokError(.badTxId, "a Bitcoin-family transaction id is 64 hex digits (no 0x)")
         }
         return text.lowercased()
@@ -33,17 +35,21 @@ public struct UTXOFamily: ChainFamily {
 
     public func checkAssetSupported(_ asset: AssetType) throws(TokError) {
         guard asset.assetNamespace == "slip44", asset.tokenId == nil else {
-            throw TokError(.badAssetType, "bip122 chains carry only their native coin (slip44), not \(asset.assetNamespace)")
+            throw TokError(
+                .badAssetType, "bip122 chains carry only their native coin (slip44), not \(asset.assetNamespace)")
         }
         _ = try UTXOFamily.parameters(asset.chain)
     }
 
     /// The chain's signmessage format (e.g. "Dogecoin Signed Message:\n"); the
     /// recovered key's P2PKH address must be the claimed one.
-    public func verifyMessageSignature(message: String, signature: String, address: String, chain: ChainId) throws(TokError) {
+    public func verifyMessageSignature(
+        message: String, signature: String, address: String, chain: ChainId
+    ) throws(TokError) {
         let parameters = try UTXOFamily.parameters(chain)
-        let (publicKey, _) = try MessageSigning.recoverPublicKey(message: message, magic: parameters.messageMagic,
-                                                                  signatureBase64: signature)
+        let (publicKey, _) = try MessageSigning.recoverPublicKey(
+            message: message, magic: parameters.messageMagic,
+            signatureBase64: signature)
         let recovered = UTXOAddress.p2pkh(publicKey: publicKey).encode(chain: parameters)
         guard recovered == address else {
             throw TokError(.badSignature, "the signature was made by \(recovered), not by \(address)")
@@ -63,12 +69,17 @@ public struct UTXOFamily: ChainFamily {
         UTXOPayoutChannel(network: network, logger: logger)
     }
 
-    public var settingKeys: [String] { ["fee_per_kilobyte", "min_tx_fee", "dust_limit", "soft_dust_limit", "max_network_fee"] }
+    public var settingKeys: [String] {
+        ["fee_per_kilobyte", "min_tx_fee", "dust_limit", "soft_dust_limit", "max_network_fee"]
+    }
 
-    public func parseSettings(_ section: inout TOMLReader, network: NetworkIdentity) throws -> any NetworkFamilySettings {
+    public func parseSettings(_ section: inout TOMLReader, network: NetworkIdentity) throws -> any NetworkFamilySettings
+    {
         if let operatorAddress = network.operatorAddress, operatorAddress != network.receiver {
             // The operator pays from the coins deposits bring: they must be its own.
-            throw section.error("operator", "on a bip122 network the operator pays from the receiver's coins: operator must equal receiver")
+            throw section.error(
+                "operator",
+                "on a bip122 network the operator pays from the receiver's coins: operator must equal receiver")
         }
         return UTXOPolicy(
             feePerKilobyte: try section.optionalSmallAmount("fee_per_kilobyte"),

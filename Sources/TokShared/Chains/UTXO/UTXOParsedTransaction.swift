@@ -33,7 +33,9 @@ extension UTXOParsedTransaction {
     /// consensus allows in a block: a transaction a node serves is never refused for its size.
     public init(parsing bytes: [UInt8]) throws(TokError) {
         guard bytes.count <= RawBlock.maxSerializedBytes else {
-            throw TokError(.badRawTx, "raw transaction is \(bytes.count) bytes; a block holds at most \(RawBlock.maxSerializedBytes)")
+            throw TokError(
+                .badRawTx,
+                "raw transaction is \(bytes.count) bytes; a block holds at most \(RawBlock.maxSerializedBytes)")
         }
         var reader = Wire.Reader(bytes: bytes)
         self = try UTXOTransaction.read(from: &reader, limits: .consensus)
@@ -44,7 +46,9 @@ extension UTXOParsedTransaction {
 
     /// Parses hex as `getrawtransaction <txid> false` prints it.
     public init(hex: some StringProtocol) throws(TokError) {
-        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
+        try self.init(
+            parsing: Wire.bytes(
+                hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
     }
 }
 
@@ -61,15 +65,18 @@ struct UTXOReadLimits {
     var checksOutputs: Bool
 
     /// A transaction on its own, as tok signs and relays it: policy sizes, legacy form only.
-    static let standalone = UTXOReadLimits(maxInputs: UTXOTransaction.maxInputs, maxOutputs: UTXOTransaction.maxOutputs,
-                                           maxScriptBytes: UTXOTransaction.maxScriptBytes, allowsWitness: false, checksOutputs: true)
+    static let standalone = UTXOReadLimits(
+        maxInputs: UTXOTransaction.maxInputs, maxOutputs: UTXOTransaction.maxOutputs,
+        maxScriptBytes: UTXOTransaction.maxScriptBytes, allowsWitness: false, checksOutputs: true)
     /// Inside a block: only what consensus bounds, so that no valid block is refused. The
     /// non-witness part of a block is at most `RawBlock.maxBaseBytes`; an input takes at least
     /// 41 bytes of it (outpoint 36, script length 1, sequence 4), an output at least 9.
-    static let consensus = UTXOReadLimits(maxInputs: RawBlock.maxBaseBytes / 41, maxOutputs: RawBlock.maxBaseBytes / 9,
-                                          maxScriptBytes: RawBlock.maxBaseBytes, allowsWitness: true, checksOutputs: true)
-    static let auxPowCoinbase = UTXOReadLimits(maxInputs: consensus.maxInputs, maxOutputs: consensus.maxOutputs,
-                                               maxScriptBytes: consensus.maxScriptBytes, allowsWitness: true, checksOutputs: false)
+    static let consensus = UTXOReadLimits(
+        maxInputs: RawBlock.maxBaseBytes / 41, maxOutputs: RawBlock.maxBaseBytes / 9,
+        maxScriptBytes: RawBlock.maxBaseBytes, allowsWitness: true, checksOutputs: true)
+    static let auxPowCoinbase = UTXOReadLimits(
+        maxInputs: consensus.maxInputs, maxOutputs: consensus.maxOutputs,
+        maxScriptBytes: consensus.maxScriptBytes, allowsWitness: true, checksOutputs: false)
 }
 
 extension UTXOTransaction {
@@ -93,12 +100,14 @@ extension UTXOTransaction {
         let witnessHash = reader.sha256d(start..<end)
         var txid = witnessHash
         if hasWitness {
-            let legacy = reader.bytes[start..<start + 4] + reader.bytes[bodyStart..<bodyEnd] + reader.bytes[lockTimeStart..<end]
+            let legacy =
+                reader.bytes[start..<start + 4] + reader.bytes[bodyStart..<bodyEnd] + reader.bytes[lockTimeStart..<end]
             txid = Hashing.sha256d(Array(legacy))
         }
-        return UTXOParsedTransaction(transaction: UTXOTransaction(version: version, inputs: inputs, outputs: outputs, lockTime: lockTime),
-                                     witnesses: witnesses, txidInternalBytes: txid, witnessHashInternalBytes: witnessHash,
-                                     byteCount: end - start)
+        return UTXOParsedTransaction(
+            transaction: UTXOTransaction(version: version, inputs: inputs, outputs: outputs, lockTime: lockTime),
+            witnesses: witnesses, txidInternalBytes: txid, witnessHashInternalBytes: witnessHash,
+            byteCount: end - start)
     }
 
     /// A zero input count is where SegWit puts its marker byte (0x00) and flag. True when the
@@ -108,8 +117,10 @@ extension UTXOTransaction {
         let flag = reader.peek(offset: 1)
         guard allowed else {
             if flag == 0x01 {
-                throw TokError(.badRawTx, "raw transaction uses the SegWit serialization (marker 0x00, flag 0x01); "
-                               + "only legacy transactions are supported (Dogecoin 1.14 has no SegWit)")
+                throw TokError(
+                    .badRawTx,
+                    "raw transaction uses the SegWit serialization (marker 0x00, flag 0x01); "
+                        + "only legacy transactions are supported (Dogecoin 1.14 has no SegWit)")
             }
             throw TokError(.badRawTx, "raw transaction has no inputs")
         }
@@ -120,13 +131,17 @@ extension UTXOTransaction {
         case 0x00, nil:
             throw TokError(.badRawTx, "raw transaction has no inputs")
         case let other? where other & 0x08 != 0:
-            throw TokError(.badRawTx, "raw transaction uses Litecoin's MWEB serialization (flag \(other)), which tok does not read")
+            throw TokError(
+                .badRawTx, "raw transaction uses Litecoin's MWEB serialization (flag \(other)), which tok does not read"
+            )
         case let other?:
             throw TokError(.badRawTx, "raw transaction has the unknown serialization flag \(other)")
         }
     }
 
-    private static func readInputs(from reader: inout Wire.Reader, limits: UTXOReadLimits) throws(TokError) -> [UTXOInput] {
+    private static func readInputs(
+        from reader: inout Wire.Reader, limits: UTXOReadLimits
+    ) throws(TokError) -> [UTXOInput] {
         let inputCount = try reader.compactSize(max: limits.maxInputs, what: "input count")
         guard inputCount > 0 else { throw TokError(.badRawTx, "raw transaction has no inputs") }
         var inputs: [UTXOInput] = []
@@ -137,15 +152,21 @@ extension UTXOTransaction {
             let scriptLength = try reader.compactSize(max: limits.maxScriptBytes, what: "scriptSig length")
             let scriptSig = try reader.take(scriptLength)
             let sequence = UInt32(truncatingIfNeeded: try reader.littleEndian(byteCount: 4))
-            inputs.append(UTXOInput(previousOutput: UTXOOutPoint(txidInternalBytes: txid, vout: vout),
-                                    scriptSig: scriptSig, sequence: sequence))
+            inputs.append(
+                UTXOInput(
+                    previousOutput: UTXOOutPoint(txidInternalBytes: txid, vout: vout),
+                    scriptSig: scriptSig, sequence: sequence))
         }
         return inputs
     }
 
-    private static func readOutputs(from reader: inout Wire.Reader, limits: UTXOReadLimits) throws(TokError) -> [UTXOOutput] {
+    private static func readOutputs(
+        from reader: inout Wire.Reader, limits: UTXOReadLimits
+    ) throws(TokError) -> [UTXOOutput] {
         let outputCount = try reader.compactSize(max: limits.maxOutputs, what: "output count")
-        guard outputCount > 0 || !limits.checksOutputs else { throw TokError(.badRawTx, "raw transaction has no outputs") }
+        guard outputCount > 0 || !limits.checksOutputs else {
+            throw TokError(.badRawTx, "raw transaction has no outputs")
+        }
         var outputs: [UTXOOutput] = []
         outputs.reserveCapacity(min(outputCount, reader.remaining / 9))
         for index in 0..<outputCount {
@@ -171,14 +192,17 @@ extension UTXOTransaction {
             var stack: [[UInt8]] = []
             stack.reserveCapacity(itemCount)
             for _ in 0..<itemCount {
-                let length = try reader.compactSize(max: reader.remaining, what: "witness item length of input \(index)")
+                let length = try reader.compactSize(
+                    max: reader.remaining, what: "witness item length of input \(index)")
                 stack.append(try reader.take(length))
             }
             itemTotal += itemCount
             witnesses.append(stack)
         }
         // Core refuses a marker and flag followed by nothing but empty stacks ("superfluous witness record").
-        guard itemTotal > 0 else { throw TokError(.badRawTx, "raw transaction has the SegWit flag but no witness data") }
+        guard itemTotal > 0 else {
+            throw TokError(.badRawTx, "raw transaction has the SegWit flag but no witness data")
+        }
         return witnesses
     }
 }

@@ -47,7 +47,9 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
 
     func sign(_ orders: [PayoutOrder], key: PrivateKey) async -> [Result<SignedPayout, TokError>] {
         guard let parameters else {
-            return orders.map { _ in .failure(TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain")) }
+            return orders.map { _ in
+                .failure(TokError(.unsupportedChainFamily, "\(network.chain) is not a known Bitcoin-family chain"))
+            }
         }
         var used: Set<String> = []
         return orders.map { order in
@@ -61,46 +63,67 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
         }
     }
 
-    private func sign(_ order: PayoutOrder, key: PrivateKey, parameters: UTXOChainParameters,
-                      excluding used: Set<String>) throws(TokError) -> SignedPayout {
+    private func sign(
+        _ order: PayoutOrder, key: PrivateKey, parameters: UTXOChainParameters,
+        excluding used: Set<String>
+    ) throws(TokError) -> SignedPayout {
         let senderAddress = try UTXOAddress.parse(order.sender, chain: parameters)
         let keyAddress = UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true))
         guard keyAddress.scriptPubKey == senderAddress.scriptPubKey else {
-            throw TokError(.badKey, "the operator key's address is \(keyAddress.encode(chain: parameters)), not the sender \(order.sender)")
+            throw TokError(
+                .badKey,
+                "the operator key's address is \(keyAddress.encode(chain: parameters)), not the sender \(order.sender)")
         }
         let destination = try UTXOAddress.parse(order.destination, chain: parameters)
-        guard order.amount <= UInt256(parameters.maxMoneyBaseUnits), let amount = UInt64(order.amount.description) else {
+        guard order.amount <= UInt256(parameters.maxMoneyBaseUnits), let amount = UInt64(order.amount.description)
+        else {
             throw TokError(.amountOverflow, "\(order.amount) exceeds \(parameters.name)'s money supply")
         }
         guard amount >= parameters.dustLimitBaseUnits else {
-            throw TokError(.belowMinimum, "\(amount) base units is below \(parameters.name)'s dust limit of \(parameters.dustLimitBaseUnits)")
+            throw TokError(
+                .belowMinimum,
+                "\(amount) base units is below \(parameters.name)'s dust limit of \(parameters.dustLimitBaseUnits)")
         }
         let candidates = order.coins.filter { !used.contains($0.outpoint) }
-        guard let plan = UTXOPayoutChannel.select(amount: amount, from: candidates, parameters: parameters,
-                                                   maxInputs: UTXOPayoutChannel.maxInputsPerPayout) else {
-            let free = candidates.reduce(UInt64(0)) { $0.addingReportingOverflow($1.value).overflow ? .max : $0 + $1.value }
-            throw TokError(.insufficientCoins,
-                           "\(order.sender) has \(free) base units in \(candidates.count) free coins; paying \(amount) needs more (fee included)")
+        guard
+            let plan = UTXOPayoutChannel.select(
+                amount: amount, from: candidates, parameters: parameters,
+                maxInputs: UTXOPayoutChannel.maxInputsPerPayout)
+        else {
+            let free = candidates.reduce(UInt64(0)) {
+                $0.addingReportingOverflow($1.value).overflow ? .max : $0 + $1.value
+            }
+            throw TokError(
+                .insufficientCoins,
+                "\(order.sender) has \(free) base units in \(candidates.count) free coins; paying \(amount) needs more (fee included)"
+            )
         }
         if let cap = network.utxoPolicy.maxNetworkFee, plan.fee > cap {
-            throw TokError(.networkFeeTooHigh, "the network fee would be \(plan.fee) base units; max_network_fee is \(cap)")
+            throw TokError(
+                .networkFeeTooHigh, "the network fee would be \(plan.fee) base units; max_network_fee is \(cap)")
         }
 
         var outputs = [UTXOOutput(valueBaseUnits: amount, address: destination)]
         if let change = plan.change { outputs.append(UTXOOutput(valueBaseUnits: change, address: senderAddress)) }
         var inputs: [UTXOInput] = []
-        for coin in plan.inputs { inputs.append(UTXOInput(previousOutput: try UTXOOutPoint(txid: coin.tx, vout: coin.index))) }
+        for coin in plan.inputs {
+            inputs.append(UTXOInput(previousOutput: try UTXOOutPoint(txid: coin.tx, vout: coin.index)))
+        }
         var transaction = UTXOTransaction(inputs: inputs, outputs: outputs)
-        try transaction.signP2PKHInputs(keys: Array(repeating: key, count: inputs.count),
-                                        previousScriptPubKeys: Array(repeating: senderAddress.scriptPubKey, count: inputs.count))
+        try transaction.signP2PKHInputs(
+            keys: Array(repeating: key, count: inputs.count),
+            previousScriptPubKeys: Array(repeating: senderAddress.scriptPubKey, count: inputs.count))
         try transaction.checkStandard(chain: parameters)
         let bytes = transaction.serialized()
         // The estimate counts every signature at its largest, so the real size is never above it.
-        assert(bytes.count <= UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: inputs.count, p2pkhOutputCount: outputs.count))
+        assert(
+            bytes.count
+                <= UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: inputs.count, p2pkhOutputCount: outputs.count))
         let txId = Hex.encode(Hashing.sha256d(bytes).reversed())
-        return SignedPayout(txId: txId, rawHex: Hex.encode(bytes), sender: order.sender,
-                            spendGuard: .coins(inputs: plan.inputs, change: plan.change.map { Coin(tx: txId, index: 1, value: $0) }),
-                            maxNetworkFee: UInt256(plan.fee))
+        return SignedPayout(
+            txId: txId, rawHex: Hex.encode(bytes), sender: order.sender,
+            spendGuard: .coins(inputs: plan.inputs, change: plan.change.map { Coin(tx: txId, index: 1, value: $0) }),
+            maxNetworkFee: UInt256(plan.fee))
     }
 
     /// Chooses coins for one payment: the smallest single coin that pays it
@@ -135,13 +158,15 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
         let changeFloor = max(parameters.dustLimitBaseUnits, parameters.softDustLimitBaseUnits ?? 0)
         // With change: the change is at least the floor, so it carries no soft-dust penalty.
         let sizeWithChange = UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: inputs.count, p2pkhOutputCount: 2)
-        let feeWithChange = UTXOTransaction.minimumFeeBaseUnits(sizeBytes: sizeWithChange, outputValuesBaseUnits: [amount, changeFloor],
-                                                                chain: parameters)
+        let feeWithChange = UTXOTransaction.minimumFeeBaseUnits(
+            sizeBytes: sizeWithChange, outputValuesBaseUnits: [amount, changeFloor],
+            chain: parameters)
         if leftover >= feeWithChange, leftover - feeWithChange >= changeFloor {
             return Plan(inputs: inputs, fee: feeWithChange, change: leftover - feeWithChange)
         }
         let sizeWithout = UTXOTransaction.estimatedSizeBytes(p2pkhInputCount: inputs.count, p2pkhOutputCount: 1)
-        let feeWithout = UTXOTransaction.minimumFeeBaseUnits(sizeBytes: sizeWithout, outputValuesBaseUnits: [amount], chain: parameters)
+        let feeWithout = UTXOTransaction.minimumFeeBaseUnits(
+            sizeBytes: sizeWithout, outputValuesBaseUnits: [amount], chain: parameters)
         guard leftover >= feeWithout else { return nil }
         return Plan(inputs: inputs, fee: leftover, change: nil)
     }
@@ -160,17 +185,23 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
 
     static func classify(_ error: RPCCallError) -> SendVerdict {
         let message = error.message.lowercased()
-        if error.code == alreadyInChainCode || message.contains("already in block chain") || message.contains("txn-already-known")
-            || message.contains("txn-already-in-mempool") {
+        if error.code == alreadyInChainCode || message.contains("already in block chain")
+            || message.contains("txn-already-known")
+            || message.contains("txn-already-in-mempool")
+        {
             return .accepted
         }
-        if message.contains("missing inputs") || message.contains("missingorspent") || message.contains("bad-txns-inputs-spent") {
+        if message.contains("missing inputs") || message.contains("missingorspent")
+            || message.contains("bad-txns-inputs-spent")
+        {
             return .refused(error.message, inputsSpent: true)
         }
         // A busy pool is not a verdict on the transaction: it may relay later.
-        if message.contains("mempool-conflict") || message.contains("mempool full") || message.contains("mempool min fee not met")
+        if message.contains("mempool-conflict") || message.contains("mempool full")
+            || message.contains("mempool min fee not met")
             || message.contains("too-long-mempool-chain")
-            || message.contains("insufficient priority") {
+            || message.contains("insufficient priority")
+        {
             return .retry(error.message)
         }
         if error.code == verifyRejectedCode || error.code == verifyErrorCode || error.code == -22 {
@@ -193,14 +224,18 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
             switch answer {
             case .success(let value):
                 guard value.stringValue?.lowercased() == payout.txId else {
-                    return .failure(TokError(.rpcError, "the node accepted \(payout.txId) under another id (\(value.stringValue ?? "?"))"))
+                    return .failure(
+                        TokError(
+                            .rpcError, "the node accepted \(payout.txId) under another id (\(value.stringValue ?? "?"))"
+                        ))
                 }
                 return .success(.accepted)
             case .failure(let error):
                 switch UTXOPayoutChannel.classify(error) {
                 case .accepted: return .success(.accepted)
                 case .refused(let reason, let spent): return .success(.refused(reason: reason, nonceConsumed: spent))
-                case .retry(let reason): return .failure(TokError(.rpcUnavailable, "sendrawtransaction \(payout.txId): \(reason)"))
+                case .retry(let reason):
+                    return .failure(TokError(.rpcUnavailable, "sendrawtransaction \(payout.txId): \(reason)"))
                 }
             }
         }
@@ -216,8 +251,11 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
         }
     }
 
-    private func observe(_ payouts: [SignedPayout], client: JSONRPCClient) async throws(TokError) -> [Result<PayoutObservation, TokError>] {
-        let transactions = try await client.batch(payouts.map { .init("getrawtransaction", [.string($0.txId), .integer(1)]) })
+    private func observe(
+        _ payouts: [SignedPayout], client: JSONRPCClient
+    ) async throws(TokError) -> [Result<PayoutObservation, TokError>] {
+        let transactions = try await client.batch(
+            payouts.map { .init("getrawtransaction", [.string($0.txId), .integer(1)]) })
 
         // Second round: the headers of the blocks they are in, and for each one the
         // node does not know, whether its inputs are still unspent.
@@ -248,13 +286,15 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
             switch answer {
             case .failure(let error) where error.code == UTXOPayoutChannel.notFoundCode:
                 guard let range = inputSlots[slot], !range.isEmpty else {
-                    return .failure(TokError(.rpcError, "\(payout.txId) is unknown to the node and its record names no inputs"))
+                    return .failure(
+                        TokError(.rpcError, "\(payout.txId) is unknown to the node and its record names no inputs"))
                 }
                 var spent = false
                 for index in range {
                     switch second[index] {
                     case .success(let output): if output.kind == .null { spent = true }
-                    case .failure(let error): return .failure(TokError(.rpcError, "gettxout for \(payout.txId): \(error)"))
+                    case .failure(let error):
+                        return .failure(TokError(.rpcError, "gettxout for \(payout.txId): \(error)"))
                     }
                 }
                 // Unknown and an input gone: another transaction spent it, so ours can never be mined.
@@ -264,13 +304,17 @@ final class UTXOPayoutChannel: PayoutChannel, @unchecked Sendable {
             case .success:
                 guard let headerIndex = headerSlot[slot] else { return .success(.pending) }
                 guard case .success(let header) = second[headerIndex], let blockHash = header.string(at: "hash"),
-                      let confirmations = header["confirmations"]?.lenientInt64, let height = header["height"]?.lenientInt64 else {
+                    let confirmations = header["confirmations"]?.lenientInt64,
+                    let height = header["height"]?.lenientInt64
+                else {
                     return .failure(TokError(.rpcError, "no header for the block of \(payout.txId)"))
                 }
                 // Off the main chain (-1): it went back to the pool, or will be mined again.
                 guard confirmations > 0, height >= 0 else { return .success(.pending) }
-                return .success(.mined(blockHash: blockHash, blockNumber: UInt64(height), confirmations: UInt64(confirmations),
-                                       succeeded: true))
+                return .success(
+                    .mined(
+                        blockHash: blockHash, blockNumber: UInt64(height), confirmations: UInt64(confirmations),
+                        succeeded: true))
             }
         }
     }

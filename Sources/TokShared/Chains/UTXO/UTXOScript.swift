@@ -23,7 +23,9 @@ public enum UTXOScript {
 
     public static func nullData(of script: [UInt8]) -> UTXONullData {
         guard script.first == Opcode.return else { return .notNullData }
-        guard let data = Script.pushedBytes(script.dropFirst()) else { return .notPushOnly(scriptByteCount: script.count) }
+        guard let data = Script.pushedBytes(script.dropFirst()) else {
+            return .notPushOnly(scriptByteCount: script.count)
+        }
         return .data(data, scriptByteCount: script.count)
     }
 }

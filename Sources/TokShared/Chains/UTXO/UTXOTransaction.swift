@@ -124,8 +124,9 @@ public struct UTXOTransaction: Equatable, Sendable {
 
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(UTXOTransaction.overheadBytes + inputs.count * UTXOTransaction.p2pkhInputMaxBytes
-                            + outputs.count * UTXOTransaction.p2pkhOutputBytes)
+        out.reserveCapacity(
+            UTXOTransaction.overheadBytes + inputs.count * UTXOTransaction.p2pkhInputMaxBytes
+                + outputs.count * UTXOTransaction.p2pkhOutputBytes)
         Wire.appendLittleEndian(UInt32(bitPattern: version), byteCount: 4, to: &out)
         Wire.appendCompactSize(inputs.count, to: &out)
         for input in inputs {
@@ -152,7 +153,9 @@ public struct UTXOTransaction: Equatable, Sendable {
     /// no inputs or no outputs, a value above 2^63-1, and anything over the bounds above.
     public init(parsing bytes: [UInt8]) throws(TokError) {
         guard bytes.count <= UTXOTransaction.maxSerializedBytes else {
-            throw TokError(.badRawTx, "raw transaction is \(bytes.count) bytes; at most \(UTXOTransaction.maxSerializedBytes) are accepted")
+            throw TokError(
+                .badRawTx,
+                "raw transaction is \(bytes.count) bytes; at most \(UTXOTransaction.maxSerializedBytes) are accepted")
         }
         var reader = Wire.Reader(bytes: bytes)
         let parsed = try UTXOTransaction.read(from: &reader, limits: .standalone)
@@ -164,7 +167,9 @@ public struct UTXOTransaction: Equatable, Sendable {
 
     /// Parses hex as `getrawtransaction` and `signrawtransaction*` print it.
     public init(hex: some StringProtocol) throws(TokError) {
-        try self.init(parsing: Wire.bytes(hex: hex, maxBytes: UTXOTransaction.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
+        try self.init(
+            parsing: Wire.bytes(
+                hex: hex, maxBytes: UTXOTransaction.maxSerializedBytes, subject: "raw transaction", code: .badRawTx))
     }
 
     /// sha256d of the legacy serialization, in display order (what `sendrawtransaction` returns).
@@ -207,21 +212,26 @@ public struct UTXOTransaction: Equatable, Sendable {
             let publicKey = key.publicKey(compressed: true)
             let scriptCode = UTXOAddress.p2pkh(publicKey: publicKey).scriptPubKey
             if let previous = previousScriptPubKeys?[index], previous != scriptCode {
-                throw TokError(.badKey, "input \(index) spends script \(Hex.encode(previous)), "
-                               + "not the P2PKH script of its key (\(Hex.encode(scriptCode)))")
+                throw TokError(
+                    .badKey,
+                    "input \(index) spends script \(Hex.encode(previous)), "
+                        + "not the P2PKH script of its key (\(Hex.encode(scriptCode)))")
             }
             let digest = signatureHash(inputIndex: index, scriptCode: scriptCode, hashType: .all)
             let signature = key.signDER(digest32: digest)
             // libsecp256k1 verify refuses high-S signatures, so this checks the low-S rule that
             // relay policy enforces as well as the signature itself, before anything is sent.
-            precondition(Secp256k1.verifyDER(signatureDER: signature, digest32: digest, publicKey: publicKey),
-                         "libsecp256k1 produced a signature that does not verify with low S")
+            precondition(
+                Secp256k1.verifyDER(signatureDER: signature, digest32: digest, publicKey: publicKey),
+                "libsecp256k1 produced a signature that does not verify with low S")
             scriptSigs.append(Script.push(signature + [UInt8(SighashType.all.rawValue)]) + Script.push(publicKey))
         }
         for index in inputs.indices { inputs[index].scriptSig = scriptSigs[index] }
         let size = serialized().count
         guard size <= UTXOTransaction.maxSerializedBytes else {
-            throw TokError(.badRawTx, "signed transaction is \(size) bytes; at most \(UTXOTransaction.maxSerializedBytes) are relayed")
+            throw TokError(
+                .badRawTx,
+                "signed transaction is \(size) bytes; at most \(UTXOTransaction.maxSerializedBytes) are relayed")
         }
     }
 
@@ -231,7 +241,8 @@ public struct UTXOTransaction: Equatable, Sendable {
     /// (compressed keys) into outputs whose scripts have the given lengths. Exact but for the
     /// DER signatures, which are counted at their 72-byte maximum.
     public static func estimatedSizeBytes(p2pkhInputCount: Int, outputScriptByteCounts: [Int]) -> Int {
-        var size = 8 + Wire.compactSizeByteCount(p2pkhInputCount) + Wire.compactSizeByteCount(outputScriptByteCounts.count)
+        var size =
+            8 + Wire.compactSizeByteCount(p2pkhInputCount) + Wire.compactSizeByteCount(outputScriptByteCounts.count)
         size += p2pkhInputCount * p2pkhInputMaxBytes
         for scriptBytes in outputScriptByteCounts {
             size += 8 + Wire.compactSizeByteCount(scriptBytes) + scriptBytes
@@ -241,15 +252,18 @@ public struct UTXOTransaction: Equatable, Sendable {
 
     /// `estimatedSizeBytes` for P2PKH (or P2SH: 2 bytes smaller, so still an upper bound) outputs only.
     public static func estimatedSizeBytes(p2pkhInputCount: Int, p2pkhOutputCount: Int) -> Int {
-        estimatedSizeBytes(p2pkhInputCount: p2pkhInputCount,
-                           outputScriptByteCounts: Array(repeating: p2pkhOutputBytes - 9, count: p2pkhOutputCount))
+        estimatedSizeBytes(
+            p2pkhInputCount: p2pkhInputCount,
+            outputScriptByteCounts: Array(repeating: p2pkhOutputBytes - 9, count: p2pkhOutputCount))
     }
 
     /// The least fee `chain`'s relay policy asks of a transaction of `sizeBytes` with these
     /// outputs: the per-kilobyte rate (rounded up), at least the flat minimum, plus the soft
     /// dust penalty for each output below the soft dust limit. OP_RETURN outputs are counted
     /// too, which may overpay by one penalty but never underpays.
-    public static func minimumFeeBaseUnits(sizeBytes: Int, outputValuesBaseUnits: [UInt64], chain: UTXOChainParameters) -> UInt64 {
+    public static func minimumFeeBaseUnits(
+        sizeBytes: Int, outputValuesBaseUnits: [UInt64], chain: UTXOChainParameters
+    ) -> UInt64 {
         precondition(sizeBytes >= 0, "a transaction size cannot be negative, got \(sizeBytes)")
         // Saturating arithmetic: an absurd configured rate gives an unpayable fee, not a trap.
         func product(_ a: UInt64, _ b: UInt64) -> UInt64 {
@@ -274,7 +288,8 @@ public struct UTXOTransaction: Equatable, Sendable {
     public func checkStandard(chain: UTXOChainParameters) throws(TokError) {
         let size = serialized().count
         guard size <= UTXOTransaction.maxSerializedBytes else {
-            throw TokError(.badRawTx, "transaction is \(size) bytes; at most \(UTXOTransaction.maxSerializedBytes) are relayed")
+            throw TokError(
+                .badRawTx, "transaction is \(size) bytes; at most \(UTXOTransaction.maxSerializedBytes) are relayed")
         }
         var total: UInt64 = 0
         var nullDataCount = 0
@@ -288,12 +303,22 @@ public struct UTXOTransaction: Equatable, Sendable {
             total = sum
             if output.isNullData {
                 nullDataCount += 1
-                guard nullDataCount == 1 else { throw TokError(.badRawTx, "more than one OP_RETURN output is not relayed") }
-                guard output.scriptPubKey.count <= 3 + UTXOOutput.maxNullDataBytes, Script.isPushOnly(output.scriptPubKey.dropFirst()) else {
-                    throw TokError(.badRawTx, "output \(index): OP_RETURN must be followed by pushes of at most \(UTXOOutput.maxNullDataBytes) bytes")
+                guard nullDataCount == 1 else {
+                    throw TokError(.badRawTx, "more than one OP_RETURN output is not relayed")
+                }
+                guard output.scriptPubKey.count <= 3 + UTXOOutput.maxNullDataBytes,
+                    Script.isPushOnly(output.scriptPubKey.dropFirst())
+                else {
+                    throw TokError(
+                        .badRawTx,
+                        "output \(index): OP_RETURN must be followed by pushes of at most \(UTXOOutput.maxNullDataBytes) bytes"
+                    )
                 }
             } else if output.valueBaseUnits < chain.dustLimitBaseUnits {
-                throw TokError(.badRawTx, "output \(index) pays \(output.valueBaseUnits) base units, below \(chain.name)'s dust limit of \(chain.dustLimitBaseUnits)")
+                throw TokError(
+                    .badRawTx,
+                    "output \(index) pays \(output.valueBaseUnits) base units, below \(chain.name)'s dust limit of \(chain.dustLimitBaseUnits)"
+                )
             }
         }
         guard total <= chain.maxMoneyBaseUnits else {
@@ -339,8 +364,8 @@ enum Script {
                 for offset in 0..<lengthBytes { length |= Int(script[index + offset]) << (8 * offset) }
                 index += lengthBytes
             case 0x00: length = 0
-            case 0x4f: pushed.append(0x81)                      // OP_1NEGATE
-            case 0x51...0x60: pushed.append(opcode - 0x50)      // OP_1 ... OP_16
+            case 0x4f: pushed.append(0x81)  // OP_1NEGATE
+            case 0x51...0x60: pushed.append(opcode - 0x50)  // OP_1 ... OP_16
             default: return nil
             }
             guard script.endIndex - index >= length else { return nil }
@@ -355,7 +380,9 @@ enum Script {
 enum Wire {
     /// The bytes of hex as nodes print serialisations, refused (`code`) when longer than
     /// `maxBytes` (checked before decoding) or not an even number of hex digits.
-    static func bytes(hex: some StringProtocol, maxBytes: Int, subject: String, code: ErrorCode) throws(TokError) -> [UInt8] {
+    static func bytes(
+        hex: some StringProtocol, maxBytes: Int, subject: String, code: ErrorCode
+    ) throws(TokError) -> [UInt8] {
         guard hex.utf8.count <= 2 * maxBytes else {
             throw TokError(code, "\(subject) hex is longer than \(2 * maxBytes) digits")
         }
@@ -410,7 +437,8 @@ enum Wire {
 
         mutating func take(_ count: Int) throws(TokError) -> [UInt8] {
             guard count <= remaining else {
-                throw TokError(.badRawTx, "\(subject) ends early: \(count) bytes needed at offset \(offset), \(remaining) left")
+                throw TokError(
+                    .badRawTx, "\(subject) ends early: \(count) bytes needed at offset \(offset), \(remaining) left")
             }
             defer { offset += count }
             return Array(bytes[offset..<offset + count])

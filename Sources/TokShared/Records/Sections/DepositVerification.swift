@@ -43,12 +43,15 @@ public struct DepositVerification: Sendable, Equatable {
 
     /// What tok-verify found; `credited` only once it is final.
     public init(_ finding: DepositFinding, tx: String, credited: UInt256?) {
-        let payment = finding.confirmations > 0
-            ? Payment(amount: finding.amount, credited: credited, blockHash: finding.blockHash,
-                      blockNumber: Int64(finding.blockNumber), outputs: finding.coins)
+        let payment =
+            finding.confirmations > 0
+            ? Payment(
+                amount: finding.amount, credited: credited, blockHash: finding.blockHash,
+                blockNumber: Int64(finding.blockNumber), outputs: finding.coins)
             : nil
-        self.init(payment: payment, confirmations: Int64(finding.confirmations),
-                  requiredConfirmations: Int64(finding.requiredConfirmations))
+        self.init(
+            payment: payment, confirmations: Int64(finding.confirmations),
+            requiredConfirmations: Int64(finding.requiredConfirmations))
     }
 
     public func object() -> JSON {
@@ -82,7 +85,8 @@ public struct DepositVerification: Sendable, Equatable {
         let confirmations = try reader.count(Key.confirmations)
         let required = try reader.count(Key.requiredConfirmations)
         guard confirmations >= required else {
-            throw TokError(.notVerified, "\(reader.pathOf(Key.confirmations)) \(confirmations) is below the required \(required)")
+            throw TokError(
+                .notVerified, "\(reader.pathOf(Key.confirmations)) \(confirmations) is below the required \(required)")
         }
         var outputs: [Coin] = []
         if let elements = try reader.optionalArray(Key.outputs, limit: PayoutTx.maxInputs) {
@@ -93,12 +97,14 @@ public struct DepositVerification: Sendable, Equatable {
                 total = total.adding(UInt256(coin.value)) ?? .max
             }
             guard total == amount else {
-                throw TokError(.notVerified, "\(reader.pathOf(Key.outputs)) add up to \(total), the verified amount is \(amount)")
+                throw TokError(
+                    .notVerified, "\(reader.pathOf(Key.outputs)) add up to \(total), the verified amount is \(amount)")
             }
         }
-        let payment = Payment(amount: amount, credited: try reader.optionalAmount(Key.credited),
-                              blockHash: try reader.string(Key.blockHash), blockNumber: try reader.count(Key.blockNumber),
-                              outputs: outputs)
+        let payment = Payment(
+            amount: amount, credited: try reader.optionalAmount(Key.credited),
+            blockHash: try reader.string(Key.blockHash), blockNumber: try reader.count(Key.blockNumber),
+            outputs: outputs)
         return DepositVerification(payment: payment, confirmations: confirmations, requiredConfirmations: required)
     }
 }

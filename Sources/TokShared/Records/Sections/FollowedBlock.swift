@@ -35,8 +35,10 @@ public struct FollowedBlock: Sendable, Equatable {
     public var spends: [CoinSpend]
     public var anchors: [AnchorEvent]
 
-    public init(network: String, height: Int64, hash: String, previousHash: String, timeUnixSeconds: Int64,
-                payments: [DetectedPayment] = [], spends: [CoinSpend] = [], anchors: [AnchorEvent] = []) {
+    public init(
+        network: String, height: Int64, hash: String, previousHash: String, timeUnixSeconds: Int64,
+        payments: [DetectedPayment] = [], spends: [CoinSpend] = [], anchors: [AnchorEvent] = []
+    ) {
         self.network = network
         self.height = height
         self.hash = hash
@@ -67,11 +69,14 @@ public struct FollowedBlock: Sendable, Equatable {
     /// Reads a connected block (`identityOnly`: a disconnected one, which carries no events).
     public static func read(_ reader: FieldReader, identityOnly: Bool = false) throws(TokError) -> FollowedBlock {
         let height = try reader.count(Key.height)
-        var block = FollowedBlock(network: try reader.string(Key.network), height: height, hash: try reader.string(Key.hash),
-                                  previousHash: try reader.string(Key.previousHash), timeUnixSeconds: 0)
+        var block = FollowedBlock(
+            network: try reader.string(Key.network), height: height, hash: try reader.string(Key.hash),
+            previousHash: try reader.string(Key.previousHash), timeUnixSeconds: 0)
         if identityOnly { return block }
         block.timeUnixSeconds = try reader.count(Key.time)
-        block.payments = try elements(reader, Key.payments).map { (item) throws(TokError) in try DetectedPayment.read(item) }
+        block.payments = try elements(reader, Key.payments).map { (item) throws(TokError) in
+            try DetectedPayment.read(item)
+        }
         block.spends = try elements(reader, Key.spends).map { (item) throws(TokError) in try CoinSpend.read(item) }
         block.anchors = try elements(reader, Key.anchors).map { (item) throws(TokError) in try AnchorEvent.read(item) }
         return block
@@ -80,7 +85,9 @@ public struct FollowedBlock: Sendable, Equatable {
     static func elements(_ reader: FieldReader, _ key: String) throws(TokError) -> [FieldReader] {
         let elements = try reader.optionalArray(key, limit: maxEventsPerKind) ?? []
         return try elements.enumerated().map { (position, element) throws(TokError) -> FieldReader in
-            guard element.isObject else { throw TokError(.badFieldType, "\(reader.pathOf(key))[\(position)] must be an object") }
+            guard element.isObject else {
+                throw TokError(.badFieldType, "\(reader.pathOf(key))[\(position)] must be an object")
+            }
             return FieldReader(element, path: "\(reader.pathOf(key))[\(position)]")
         }
     }
@@ -127,9 +134,10 @@ public struct DetectedPayment: Sendable, Equatable {
         for (position, element) in (try reader.optionalArray("outputs", limit: PayoutTx.maxInputs) ?? []).enumerated() {
             outputs.append(try Coin.read(element, tx: tx, path: "\(reader.pathOf("outputs"))[\(position)]"))
         }
-        let payment = DetectedPayment(tx: tx, asset: try reader.string("asset"), amount: try reader.amount("amount"),
-                                      outputs: outputs, sender: try reader.optionalString("sender"),
-                                      unproven: try reader.optionalString("unproven"))
+        let payment = DetectedPayment(
+            tx: tx, asset: try reader.string("asset"), amount: try reader.amount("amount"),
+            outputs: outputs, sender: try reader.optionalString("sender"),
+            unproven: try reader.optionalString("unproven"))
         guard !payment.amount.isZero else { throw TokError(.badFieldType, "\(reader.pathOf("amount")) is zero") }
         guard (payment.sender == nil) == (payment.unproven != nil) else {
             throw TokError(.badFieldType, "\(reader.path) names a sender or why it has none, exactly one of them")
@@ -160,7 +168,8 @@ public struct CoinSpend: Sendable, Equatable {
     }
 
     static func read(_ reader: FieldReader) throws(TokError) -> CoinSpend {
-        CoinSpend(outpoint: try reader.string("outpoint"), tx: try reader.string("tx"), input: Int(try reader.count("input")))
+        CoinSpend(
+            outpoint: try reader.string("outpoint"), tx: try reader.string("tx"), input: Int(try reader.count("input")))
     }
 }
 
@@ -201,12 +210,15 @@ public struct AnchorEvent: Sendable, Equatable {
         object.set("output", integer: Int64(output))
         if let actor { object.set("actor", string: actor) } else { object.set("actor", .null()) }
         object.set("sighash_all", bool: sighashAll)
-        object.set("outputs", JSON.array(outputs.map { output in
-            let item = JSON.object()
-            item.set("script", string: Hex.encode(output.script))
-            item.set("value", string: String(output.value))
-            return item
-        }))
+        object.set(
+            "outputs",
+            JSON.array(
+                outputs.map { output in
+                    let item = JSON.object()
+                    item.set("script", string: Hex.encode(output.script))
+                    item.set("value", string: String(output.value))
+                    return item
+                }))
         return object
     }
 
@@ -218,28 +230,33 @@ public struct AnchorEvent: Sendable, Equatable {
         for (position, element) in (try reader.optionalArray("outputs", limit: maxOutputs) ?? []).enumerated() {
             let item = FieldReader(element, path: "\(reader.pathOf("outputs"))[\(position)]")
             guard let script = Hex.decode(try item.optionalString("script") ?? ""), script.count <= 10_000,
-                  let value = UInt64(try item.string("value")) else {
+                let value = UInt64(try item.string("value"))
+            else {
                 throw TokError(.badFieldType, "\(item.path) must carry a hex script and a base-unit value")
             }
             outputs.append(Output(script: script, value: value))
         }
         let output = Int(try reader.count("output"))
-        guard output < outputs.count else { throw TokError(.badFieldType, "\(reader.pathOf("output")) is not one of its outputs") }
-        return AnchorEvent(tx: try reader.string("tx"), position: Int(try reader.count("position")), output: output,
-                           actor: try reader.optionalString("actor"), sighashAll: try reader.bool("sighash_all", default: false),
-                           outputs: outputs)
+        guard output < outputs.count else {
+            throw TokError(.badFieldType, "\(reader.pathOf("output")) is not one of its outputs")
+        }
+        return AnchorEvent(
+            tx: try reader.string("tx"), position: Int(try reader.count("position")), output: output,
+            actor: try reader.optionalString("actor"), sighashAll: try reader.bool("sighash_all", default: false),
+            outputs: outputs)
     }
 }
 
 extension Coin {
     /// `[{"vout":…,"value":"…"}]`, as records carry a transaction's outputs.
     static func outputsArray(_ coins: [Coin]) -> JSON {
-        JSON.array(coins.map { coin in
-            let output = JSON.object()
-            output.set("vout", integer: Int64(coin.index))
-            output.set("value", string: String(coin.value))
-            return output
-        })
+        JSON.array(
+            coins.map { coin in
+                let output = JSON.object()
+                output.set("vout", integer: Int64(coin.index))
+                output.set("value", string: String(coin.value))
+                return output
+            })
     }
 }
 

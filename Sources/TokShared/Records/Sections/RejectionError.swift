@@ -43,8 +43,9 @@ public struct RejectionError: Sendable, Equatable {
         guard let code = ErrorCode(rawValue: codeText) else {
             throw TokError(.badFieldType, "\(reader.pathOf(Key.code)) \"\(codeText)\" is not a tok error code")
         }
-        var error = RejectionError(stage: stage, error: TokError(code, try reader.string(Key.message)),
-                                   line: try reader.optionalCount(Key.line).map { Int($0) })
+        var error = RejectionError(
+            stage: stage, error: TokError(code, try reader.string(Key.message)),
+            line: try reader.optionalCount(Key.line).map { Int($0) })
         error.retryable = try reader.bool(Key.retryable, default: code.retryable)
         return error
     }

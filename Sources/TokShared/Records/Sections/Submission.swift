@@ -67,17 +67,23 @@ public struct Submission: Sendable, Equatable {
             guard reader.has(Key.blockHash), reader.has(Key.blockNumber), reader.has(Key.confirmations) else {
                 throw TokError(.missingField, "a confirmed submission needs block_hash, block_number and confirmations")
             }
-            return Submission(tx: tx, outcome: .confirmed(
-                blockHash: try reader.string(Key.blockHash), blockNumber: try reader.count(Key.blockNumber),
-                confirmations: try reader.count(Key.confirmations),
-                requiredConfirmations: try reader.optionalCount(Key.requiredConfirmations) ?? 0))
+            return Submission(
+                tx: tx,
+                outcome: .confirmed(
+                    blockHash: try reader.string(Key.blockHash), blockNumber: try reader.count(Key.blockNumber),
+                    confirmations: try reader.count(Key.confirmations),
+                    requiredConfirmations: try reader.optionalCount(Key.requiredConfirmations) ?? 0))
         case .failed:
-            return Submission(tx: tx, outcome: .failed(reason: try reader.optionalString(Key.reason) ?? "failed on chain",
-                                                       nonceConsumed: try reader.bool(Key.nonceConsumed, default: true)))
+            return Submission(
+                tx: tx,
+                outcome: .failed(
+                    reason: try reader.optionalString(Key.reason) ?? "failed on chain",
+                    nonceConsumed: try reader.bool(Key.nonceConsumed, default: true)))
         case .submitted:
             return Submission(tx: tx, outcome: .submitted(note: try reader.optionalString(Key.state) ?? "submitted"))
-        case .validated, .pending, .verified, .credited, .duplicate, .answered, .rejected, .signed, .prepared, .inFlight,
-             .paid, .rolledBack, .observed, .disconnected, .connected, .undone:
+        case .validated, .pending, .verified, .credited, .duplicate, .answered, .rejected, .signed, .prepared,
+            .inFlight,
+            .paid, .rolledBack, .observed, .disconnected, .connected, .undone:
             throw TokError(.internalError, "a record in status \(status.rawValue) carries no submission to read")
         }
     }

@@ -28,8 +28,9 @@ public struct ValidatedDeposit: Sendable, Equatable {
     }
 
     public init(_ deposit: ResolvedDeposit) {
-        self.init(network: deposit.network.chainText, account: deposit.account, token: deposit.mapping.token,
-                  asset: deposit.mapping.assetText, tx: deposit.tx)
+        self.init(
+            network: deposit.network.chainText, account: deposit.account, token: deposit.mapping.token,
+            asset: deposit.mapping.assetText, tx: deposit.tx)
     }
 
     /// Writes the members into `object` (a transfer's validated object holds its payout's too).
@@ -43,7 +44,8 @@ public struct ValidatedDeposit: Sendable, Equatable {
     }
 
     public static func read(_ reader: FieldReader) throws(TokError) -> ValidatedDeposit {
-        ValidatedDeposit(network: try reader.string(Key.network), account: try reader.string(Key.account),
-                         token: try reader.string(Key.token), asset: try reader.string(Key.asset), tx: try reader.string(Key.tx))
+        ValidatedDeposit(
+            network: try reader.string(Key.network), account: try reader.string(Key.account),
+            token: try reader.string(Key.token), asset: try reader.string(Key.asset), tx: try reader.string(Key.tx))
     }
 }

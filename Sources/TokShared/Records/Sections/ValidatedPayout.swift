@@ -27,8 +27,10 @@ public struct ValidatedPayout: Sendable, Equatable {
     /// Nil on records re-emitted by reconciliation (already prepared: no expiry applies).
     public var expiresUnixSeconds: Int64?
 
-    public init(account: String, network: String, token: String, quantity: UInt256, fee: UInt256, destination: String,
-                destinationNetwork: String, destinationAsset: String, destinationAmount: UInt256, expiresUnixSeconds: Int64?) {
+    public init(
+        account: String, network: String, token: String, quantity: UInt256, fee: UInt256, destination: String,
+        destinationNetwork: String, destinationAsset: String, destinationAmount: UInt256, expiresUnixSeconds: Int64?
+    ) {
         self.account = account
         self.network = network
         self.token = token
@@ -42,17 +44,21 @@ public struct ValidatedPayout: Sendable, Equatable {
     }
 
     public init(_ payout: ResolvedPayout) {
-        self.init(account: payout.account, network: payout.sourceNetwork.chainText, token: payout.token,
-                  quantity: payout.quantity, fee: payout.fee, destination: payout.destinationAccount,
-                  destinationNetwork: payout.destinationNetwork.chainText, destinationAsset: payout.destinationMapping.assetText,
-                  destinationAmount: payout.destinationAmount, expiresUnixSeconds: payout.authorisation.expiresUnixSeconds)
+        self.init(
+            account: payout.account, network: payout.sourceNetwork.chainText, token: payout.token,
+            quantity: payout.quantity, fee: payout.fee, destination: payout.destinationAccount,
+            destinationNetwork: payout.destinationNetwork.chainText,
+            destinationAsset: payout.destinationMapping.assetText,
+            destinationAmount: payout.destinationAmount, expiresUnixSeconds: payout.authorisation.expiresUnixSeconds)
     }
 
     /// What reconciliation re-emits for a recorded payout (no network, no expiry).
     public init(row: PayoutRow) {
-        self.init(account: row.account, network: "", token: row.token, quantity: row.quantity, fee: row.fee,
-                  destination: row.destination, destinationNetwork: row.destinationChain, destinationAsset: row.destinationAsset,
-                  destinationAmount: row.destinationAmount, expiresUnixSeconds: nil)
+        self.init(
+            account: row.account, network: "", token: row.token, quantity: row.quantity, fee: row.fee,
+            destination: row.destination, destinationNetwork: row.destinationChain,
+            destinationAsset: row.destinationAsset,
+            destinationAmount: row.destinationAmount, expiresUnixSeconds: nil)
     }
 
     public func write(into object: JSON = JSON.object()) -> JSON {
@@ -72,8 +78,10 @@ public struct ValidatedPayout: Sendable, Equatable {
     public static func read(_ reader: FieldReader) throws(TokError) -> ValidatedPayout {
         ValidatedPayout(
             account: try reader.string(Key.account), network: try reader.optionalString(Key.network) ?? "",
-            token: try reader.string(Key.token), quantity: try reader.amount(Key.quantity), fee: try reader.amount(Key.fee),
-            destination: try reader.string(Key.destination), destinationNetwork: try reader.string(Key.destinationNetwork),
+            token: try reader.string(Key.token), quantity: try reader.amount(Key.quantity),
+            fee: try reader.amount(Key.fee),
+            destination: try reader.string(Key.destination),
+            destinationNetwork: try reader.string(Key.destinationNetwork),
             destinationAsset: try reader.string(Key.destinationAsset),
             destinationAmount: try reader.amount(Key.destinationAmount),
             expiresUnixSeconds: try reader.optionalCount(Key.expires))

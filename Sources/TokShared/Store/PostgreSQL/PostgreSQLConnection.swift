@@ -73,8 +73,9 @@ public final class PostgreSQLConnection: DatabaseConnection {
         guard PQstatus(opened) == CONNECTION_OK else {
             let message = redacted(String(cString: PQerrorMessage(opened)))
             PQfinish(opened)
-            let kind: StoreError.Kind = message.contains("authentication") || message.contains("password")
-                || message.contains("does not exist") ? .unusable : .unavailable
+            let kind: StoreError.Kind =
+                message.contains("authentication") || message.contains("password")
+                    || message.contains("does not exist") ? .unusable : .unavailable
             throw StoreError(kind, "\(location): \(message.trimmingWhitespace())")
         }
         handle = opened
@@ -103,9 +104,10 @@ public final class PostgreSQLConnection: DatabaseConnection {
                 delayMilliseconds = min(delayMilliseconds * 2, 5_000)
             }
         }
-        throw StoreError(lastError.kind == .unavailable ? .unavailable : lastError.kind,
-                         "cannot reconnect after \(settings.reconnectAttempts) attempts: \(lastError.message)",
-                         sqlState: lastError.sqlState)
+        throw StoreError(
+            lastError.kind == .unavailable ? .unavailable : lastError.kind,
+            "cannot reconnect after \(settings.reconnectAttempts) attempts: \(lastError.message)",
+            sqlState: lastError.sqlState)
     }
 
     var connection: OpaquePointer {
@@ -119,12 +121,15 @@ public final class PostgreSQLConnection: DatabaseConnection {
     func error(_ result: OpaquePointer?) -> StoreError {
         let sqlState = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
         let text = result.flatMap { PQresultErrorMessage($0) }.map { String(cString: $0) } ?? ""
-        let message = redacted(text.isEmpty ? handle.map { String(cString: PQerrorMessage($0)) } ?? "no connection" : text)
+        let message = redacted(
+            text.isEmpty ? handle.map { String(cString: PQerrorMessage($0)) } ?? "no connection" : text)
         // A connection that broke is unavailable whatever the last result said.
         if let handle, PQstatus(handle) != CONNECTION_OK {
-            return StoreError(.unavailable, "\(location): connection lost: \(message.trimmingWhitespace())", sqlState: sqlState)
+            return StoreError(
+                .unavailable, "\(location): connection lost: \(message.trimmingWhitespace())", sqlState: sqlState)
         }
-        return StoreError(sqlState.map(PostgreSQLDialect.kind) ?? .unavailable, message.trimmingWhitespace(), sqlState: sqlState)
+        return StoreError(
+            sqlState.map(PostgreSQLDialect.kind) ?? .unavailable, message.trimmingWhitespace(), sqlState: sqlState)
     }
 
     /// Messages never carry the password, wherever libpq or the server put it.

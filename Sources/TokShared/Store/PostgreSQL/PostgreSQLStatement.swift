@@ -43,7 +43,8 @@ public final class PostgreSQLStatement: DatabaseStatement {
         var names: [String: Int] = [:]
         var index = 0
         func isNameByte(_ byte: UInt8) -> Bool {
-            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5F
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x5F
         }
         while index < bytes.count {
             let byte = bytes[index]
