@@ -136,6 +136,7 @@ rpc_timeout_milliseconds = 60000
   asset = "bip122:3d2160a3b5dc4a9d62e7e66a295f7031/slip44:3"
   decimals = 8
 EOF
+    chmod 600 "$out/$kind.toml"   # it holds the node's RPC password
 done
 tip=$(summary tokens tip)
 setup_tip=$(summary tokens setup_tip)
@@ -211,7 +212,7 @@ ratio=$(awk -v a="$tokens_rate" -v b="$deposits_rate" 'BEGIN { printf "%.2f", a 
 cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
 machine="$(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
 versions="$(swift --version 2>/dev/null | head -n 1 | sed 's/ (.*//'), $("$dogecoin_dir/dogecoind" -version | head -n 1), Python $(python3 -c 'import platform; print(platform.python_version())'), $(uname -sr)"
-command="tok-follow --config C --network doge --once --db L \\| tok-verify --config C --db L \\| tok-apply --config C --db L"
+command="tok-follow --config C --network doge --once --db L | tok-verify --config C --db L | tok-apply --config C --db L"
 
 section=$(cat <<EOF
 ## Tokenisation anchors
