@@ -18,7 +18,8 @@
 # (and that nothing is left unsettled but the generator's unpaid invoices),
 # credits every deposit, connects every block, and that `tok-apply check`
 # passes (it also warms the nodes' caches). Each pipeline runs twice,
-# alternating; the better time counts.
+# alternating; the better time counts. tok-follow alone (to /dev/null, no
+# ledger) is timed beside each, to show what reading the chain costs.
 # The chains are kept in bench/data and reused when their parameters match
 # (generating the default 2 x 300 blocks of 100 transactions takes about 3
 # minutes on a 2-core machine).
@@ -194,6 +195,10 @@ EOF
 for round in 1 2; do
     say "round $round"
     for kind in tokens deposits; do
+        # tok-follow alone (no ledger): how much of the pipeline's time is reading the chain.
+        start=$(now)
+        "$bin/tok-follow" --config "$out/$kind.toml" --network doge --once > /dev/null
+        record_time "follow-$kind" "$(elapsed "$start" "$(now)")"
         fresh "$out/ledger-$kind.sqlite"
         start=$(now)
         pipeline "$kind" "$out/ledger-$kind.sqlite" > /dev/null
@@ -228,6 +233,8 @@ section=$(cat <<EOF
 |---|---|---:|---:|---:|
 | tokens: $messages anchored messages | ${all[tokens]} | ${best[tokens]} | $(rate "$timed_blocks" "${best[tokens]}") | $tokens_rate messages/s |
 | deposits (the peer): $deposits payments to the receiver | ${all[deposits]} | ${best[deposits]} | $(rate "$timed_blocks" "${best[deposits]}") | $deposits_rate deposits/s |
+| tok-follow alone on the tokens chain (\`--once > /dev/null\`, no ledger) | ${all[follow-tokens]} | ${best[follow-tokens]} | $(rate "$timed_blocks" "${best[follow-tokens]}") | $(rate "$messages" "${best[follow-tokens]}") messages/s |
+| tok-follow alone on the deposits chain | ${all[follow-deposits]} | ${best[follow-deposits]} | $(rate "$timed_blocks" "${best[follow-deposits]}") | $(rate "$deposits" "${best[follow-deposits]}") deposits/s |
 
 | Comparison | Ratio |
 |---|---:|
