@@ -13,7 +13,7 @@
  *     RELEASE, COMMIT;
  *   - statements prepared once (PQprepare) and run with PQexecPrepared,
  *     text parameters and results, one round trip each, in tok-apply's order:
- *     deposit by (chain, tx); own payout by (chain, tx); request row; balance;
+ *     deposit by (chain, tx, asset); own payout by (chain, tx); request row; balance;
  *     balance upsert; deposit insert; request insert; audit insert;
  *   - amounts as decimal TEXT, read back and added as integers (128 bits
  *     suffice for the generated values; tok uses 256);
@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
     prepare("savepoint_audit", "SAVEPOINT audit", 0);
     prepare("release_audit", "RELEASE audit", 0);
     prepare("head", "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", 0);
-    prepare("existing", "SELECT request_id FROM deposits WHERE chain = $1 AND tx = $2", 2);
+    prepare("existing", "SELECT request_id FROM deposits WHERE chain = $1 AND tx = $2 AND asset = $3", 3);
     prepare("own_payout", "SELECT request_id FROM payouts WHERE dest_chain = $1 AND tx = $2", 2);
     prepare("request_row", "SELECT op, state, chain, tx FROM requests WHERE request_id = $1", 1);
     prepare("read_balance", "SELECT available, locked FROM balances WHERE account = $1 AND token = $2", 2);
@@ -200,7 +200,8 @@ int main(int argc, char **argv) {
 
             run_done("savepoint_record", 0, NULL);
             const char *by_tx[2] = {CHAIN, tx};
-            PGresult *found = run("existing", 2, by_tx);
+            const char *by_tx_and_asset[3] = {CHAIN, tx, asset};
+            PGresult *found = run("existing", 3, by_tx_and_asset);
             if (PQntuples(found) != 0) die("duplicate transaction %s", tx);
             PQclear(found);
             found = run("own_payout", 2, by_tx);

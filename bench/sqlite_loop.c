@@ -13,7 +13,7 @@
  *   - transactions: BEGIN IMMEDIATE per batch of 512, SAVEPOINT per record,
  *     a nested SAVEPOINT around the audit insert, RELEASE, COMMIT;
  *   - statements, prepared once and reused, in tok-apply's order: deposit by
- *     (chain, tx); own payout by (chain, tx); request row; balance; balance upsert; deposit insert;
+ *     (chain, tx, asset); own payout by (chain, tx); request row; balance; balance upsert; deposit insert;
  *     request insert; audit insert;
  *   - amounts stored as decimal TEXT, read back and added as integers (128
  *     bits suffice for the generated values; tok uses 256);
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
     sqlite3_stmt *release_record = prepare("RELEASE record");
     sqlite3_stmt *savepoint_audit = prepare("SAVEPOINT audit");
     sqlite3_stmt *release_audit = prepare("RELEASE audit");
-    sqlite3_stmt *existing = prepare("SELECT request_id FROM deposits WHERE chain = ?1 AND tx = ?2");
+    sqlite3_stmt *existing = prepare("SELECT request_id FROM deposits WHERE chain = ?1 AND tx = ?2 AND asset = ?3");
     sqlite3_stmt *own_payout = prepare("SELECT request_id FROM payouts WHERE dest_chain = ?1 AND tx = ?2");
     sqlite3_stmt *request_row = prepare("SELECT op, state, chain, tx FROM requests WHERE request_id = ?1");
     sqlite3_stmt *read_balance = prepare("SELECT available, locked FROM balances WHERE account = ?1 AND token = ?2");
@@ -259,6 +259,7 @@ int main(int argc, char **argv) {
             /* The transaction must not be credited yet. */
             bind_text(existing, 1, CHAIN, -1);
             bind_text(existing, 2, tx, 66);
+            bind_text(existing, 3, asset, -1);
             if (sqlite3_step(existing) != SQLITE_DONE) die("duplicate transaction %s", tx);
             sqlite3_reset(existing);
 

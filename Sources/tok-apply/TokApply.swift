@@ -9,7 +9,7 @@ struct TokApply: AsyncParsableCommand {
         commandName: "tok-apply",
         abstract: "Apply attested records to the tok database (the only writer) and answer queries.",
         discussion: """
-            Credits verified deposits exactly once per chain transaction; prepares signed \
+            Credits verified deposits exactly once per chain transaction and asset; prepares signed \
             payouts (locking quantity + fee); records tok-submit's findings (commit on \
             "confirmed", rollback on "failed"); answers "balance" and "status" queries; \
             passes every other record through. One transaction per batch with a savepoint \
@@ -204,12 +204,17 @@ extension TokApply {
         @Option(name: .long, help: ArgumentHelp("The account credited: CAIP-10, on the payment's chain.", valueName: "account"))
         var account: String
 
+        @Option(name: .long, help: ArgumentHelp("The payment's asset (token alias or CAIP-19), needed when the transaction has several.",
+                                                valueName: "asset"))
+        var asset: String?
+
         func run() async throws {
-            let (name, tx, account) = (network, tx, account)
+            let (name, tx, account, assetName) = (network, tx, account, asset)
             try await ToolMain.operatorAction(tool: "tok-apply", options: common, database: database.db,
                                               lockTimeoutMilliseconds: database.lockTimeoutMilliseconds) { config, ledger, now in
                 guard let network = config.network(named: name) else { throw StageFailure(.usage, "network \(name) is not configured") }
-                let outcome = try ledger.resolveUnattributed(network: network, config: config, tx: tx, account: account,
+                let asset = try assetName.map { name throws(TokError) in try config.assetMapping(token: name, on: network).assetText }
+                let outcome = try ledger.resolveUnattributed(network: network, config: config, tx: tx, asset: asset, account: account,
                                                              nowMilliseconds: now)
                 let answer = JSON.object()
                 answer.set("tx", string: tx)

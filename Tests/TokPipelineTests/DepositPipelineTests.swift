@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import XCTest
 @testable import TokShared
 import TokTestSupport
@@ -60,6 +61,81 @@ class DepositPipelineTests: PipelineTestCase {
         let balance = try workspace.run("tok-apply --db state.sqlite", input: balanceQuery(id: "q", account: EVMNode.accounts[1], token: "ETH"))
         XCTAssertEqual(balance.record(id: "q")?["balance"]?.string(at: "available"), "777")
         XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
+    }
+
+    // A batching contract pays the receiver two configured ERC-20s in one transaction: two deposits, each
+    // credited once with its own amount (not the second refused as a duplicate of the first); both replayed
+    // are duplicates naming their own first request, and a claim of a token the transaction does not pay is refused.
+    func testTwoTokensInOneTransactionAreTwoDeposits() throws {
+        let other = try node.deployToken(symbol: "OTH")
+        try workspace.write("tok.toml", node.config(token: token, extraToken: other, extraTokenDeposits: true))
+        let batch = try node.batchTransfer(from: 0, to: EVMNode.receiver, (token, "300"), (other, "400"))
+        try node.mine(3)
+        let requests = [
+            depositRequest(id: "batch-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+            depositRequest(id: "batch-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
+            depositRequest(id: "batch-eth", account: EVMNode.accounts[0], token: "ETH", tx: batch),
+        ].joined(separator: "\n") + "\n"
+        let first = try workspace.run(depositPipeline, input: requests)
+        XCTAssertEqual(first.exitCode, 0, first.stderr)
+        XCTAssertEqual(first.record(id: "batch-tok")?.string(at: "status"), "credited", first.stdout)
+        XCTAssertEqual(first.record(id: "batch-tok")?["verified"]?.string(at: "amount"), "300")
+        XCTAssertEqual(first.record(id: "batch-other")?.string(at: "status"), "credited", first.stdout)
+        XCTAssertEqual(first.record(id: "batch-other")?["verified"]?.string(at: "amount"), "400")
+        XCTAssertEqual(first.record(id: "batch-eth")?["error"]?.string(at: "code"), "no_payment_to_receiver", first.stdout)
+
+        let replay = try workspace.run(depositPipeline, input: requests.replacingOccurrences(of: "\"batch-", with: "\"again-"))
+        XCTAssertEqual(replay.record(id: "again-tok")?.string(at: "status"), "duplicate", replay.stdout)
+        XCTAssertEqual(replay.record(id: "again-tok")?["applied"]?.string(at: "first_request"), "batch-tok")
+        XCTAssertEqual(replay.record(id: "again-other")?.string(at: "status"), "duplicate", replay.stdout)
+        XCTAssertEqual(replay.record(id: "again-other")?["applied"]?.string(at: "first_request"), "batch-other")
+        let balances = try workspace.run("tok-apply --db state.sqlite", input: [
+            balanceQuery(id: "q-tok", account: EVMNode.accounts[0], token: "TOK"),
+            balanceQuery(id: "q-other", account: EVMNode.accounts[0], token: "OTHER"),
+        ].joined(separator: "\n"))
+        XCTAssertEqual(balances.record(id: "q-tok")?["balance"]?.string(at: "available"), "300", balances.stdout)
+        XCTAssertEqual(balances.record(id: "q-other")?["balance"]?.string(at: "available"), "400", balances.stdout)
+        let status = try workspace.run("tok-validate | tok-apply --db state.sqlite", input: #"{"op":"status","id":"batch-other"}"# + "\n")
+        XCTAssertEqual(status.record(id: "batch-other")?["request"]?.string(at: "amount"), "400", status.stdout)
+        XCTAssertEqual(try workspace.run("tok-apply --db state.sqlite --check").exitCode, 0)
+    }
+
+    // A ledger an older tok (schema 6) wrote, where the batch's first token is credited: the real tok-apply
+    // upgrades it in place (check passes), and then credits the batch's second token once; the first one stays
+    // the duplicate it was. On both engines.
+    func testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() throws {
+        let other = try node.deployToken(symbol: "OTH")
+        try workspace.write("tok.toml", node.config(token: token, extraToken: other, extraTokenDeposits: true))
+        let batch = try node.batchTransfer(from: 0, to: EVMNode.receiver, (token, "300"), (other, "400"))
+        try node.mine(3)
+        let receipt = try node.call("eth_getTransactionReceipt", "[\"\(batch)\"]")
+        do {
+            let connection: any DatabaseConnection = Self.engine == .sqlite
+                ? try SQLiteDatabase(path: workspace.database) : try PostgreSQLConnection(PostgreSQLSettings(uri: workspace.database))
+            let old = try Ledger(connection: connection, logger: Logger(label: "test"), schemaVersion: 6)
+            let chain = "eip155:\(EVMNode.chainId)"
+            let first = VerifiedDeposit(
+                requestId: "old-tok", chain: chain, tx: batch, account: "\(chain):\(EVMNode.accounts[0])", token: "TOK",
+                asset: "\(chain)/erc20:\(token!)", amount: UInt256(300), credited: UInt256(300),
+                blockHash: try XCTUnwrap(receipt.string(at: "blockHash")).lowercased(),
+                blockNumber: Int64(try XCTUnwrap(EVMQuantity.uint64(receipt["blockNumber"]))), confirmations: 3)
+            _ = try old.inBatch {
+                try old.inRecordSavepoint { () throws(TokError) in try old.creditDeposit(first, nowMilliseconds: 1_700_000_000_000) }
+            }
+        }
+        let check = try workspace.run("tok-apply check --db state.sqlite")
+        XCTAssertEqual(check.exitCode, 0, check.stdout + check.stderr)
+        XCTAssertTrue(check.stdout.hasPrefix("ok:"), check.stdout)
+
+        let result = try workspace.run(depositPipeline, input: [
+            depositRequest(id: "new-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+            depositRequest(id: "new-other", account: EVMNode.accounts[0], token: "OTHER", tx: batch),
+        ].joined(separator: "\n") + "\n")
+        XCTAssertEqual(result.record(id: "new-tok")?.string(at: "status"), "duplicate", result.stdout + result.stderr)
+        XCTAssertEqual(result.record(id: "new-tok")?["applied"]?.string(at: "first_request"), "old-tok")
+        XCTAssertEqual(result.record(id: "new-other")?.string(at: "status"), "credited", result.stdout)
+        XCTAssertEqual(result.record(id: "new-other")?["applied"]?.string(at: "available"), "400")
+        XCTAssertEqual(try workspace.run("tok-apply check --db state.sqlite").exitCode, 0)
     }
 
     // Deposits that do not prove a payment by the claimed account to our receiver are not credited.

@@ -119,7 +119,8 @@ class EVMFollowPipelineTests: PipelineTestCase {
         let replay = try workspace.run(depositPipeline, input: depositRequest(id: "late", account: EVMNode.accounts[0],
                                                                                token: "TOK", tx: tokTx))
         XCTAssertEqual(replay.record(id: "late")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
-        XCTAssertEqual(replay.record(id: "late")?["applied"]?.string(at: "first_request"), "auto:eip155:\(EVMNode.chainId):\(tokTx)")
+        XCTAssertEqual(replay.record(id: "late")?["applied"]?.string(at: "first_request"),
+                       "auto:eip155:\(EVMNode.chainId):\(tokTx):\(token)", "a token's automatic id names its contract")
         XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "500000000000000000001")
         let status = try XCTUnwrap(try chainStatus())
         XCTAssertEqual(status["height"]?.int64Value, Int64(try node.blockNumber()))
@@ -197,9 +198,9 @@ class EVMFollowPipelineTests: PipelineTestCase {
     }
 
     // One transaction paying the receiver in two assets (here the receiver is itself the token contract, called
-    // with value): two payments, one per asset, native first. The ledger keeps one deposit per (chain, tx): the first
-    // asset to mature is credited, the other is recorded as not creditable (not passed off as that credit).
-    func testOneTransactionPayingTwoAssetsIsCreditedOnce() throws {
+    // with value): two payments, one per asset, native first, and two deposits: each credited once, the native one
+    // under auto:<chain>:<tx> (as before deposits were keyed per asset), the token under auto:<chain>:<tx>:<contract>.
+    func testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() throws {
         try writeConfig(receiver: twoLogToken)
         let tx = try node.sendRaw(node.signed(from: 3, to: twoLogToken, wei: "1000", data: TestContracts.twoTransfers(
             to: twoLogToken, (EVMNode.accounts[3], "5"), (EVMNode.accounts[3], "7"))))
@@ -211,11 +212,41 @@ class EVMFollowPipelineTests: PipelineTestCase {
                                                              "eip155:\(EVMNode.chainId)/erc20:\(twoLogToken)"])
         XCTAssertEqual(seen.map { $0.string(at: "amount") }, ["1000", "12"])
         XCTAssertEqual(try available(EVMNode.accounts[3], "MULTI"), "12")
-        XCTAssertEqual(try available(EVMNode.accounts[3], "ETH"), "0")
-        let native = try workspace.sql("SELECT state, note FROM detected_payments WHERE asset LIKE '%slip44%'")
-        XCTAssertEqual(native.exitCode, 0, native.stderr)
-        XCTAssertTrue(native.stdout.hasPrefix("not_creditable|"), native.stdout)
-        XCTAssertTrue(native.stdout.contains("credited already, in MULTI"), native.stdout)
+        XCTAssertEqual(try available(EVMNode.accounts[3], "ETH"), "1000")
+        let states = try workspace.sql("SELECT state, request_id FROM detected_payments ORDER BY asset DESC")
+        XCTAssertEqual(states.stdout, "credited|auto:eip155:\(EVMNode.chainId):\(tx)\n"
+                       + "credited|auto:eip155:\(EVMNode.chainId):\(tx):\(twoLogToken)\n", states.stderr)
+        XCTAssertEqual(try check().exitCode, 0)
+    }
+
+    // A batching contract pays the receiver two configured ERC-20s in one transaction, found without a request:
+    // both credited once each at the level, under ids of their own; requests for both afterwards are duplicates
+    // naming those ids; following again writes nothing.
+    func testBatchedTokenPaymentsAreBothCredited() throws {
+        let second = try node.deployToken(symbol: "TWO")
+        try writeConfig(extraTokens: [("TWO", second)])
+        // Account 0 deployed both tokens: it holds their supply.
+        let batch = try node.batchTransfer(from: 0, to: EVMNode.receiver, (token, "700"), (second, "800"))
+        try node.mine(2)
+        let followed = try runFollow()
+        let seen = payments(followed).filter { $0.string(at: "tx") == batch }
+        XCTAssertEqual(seen.map { $0.string(at: "amount") }, ["700", "800"], followed.stdout)
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "700")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TWO"), "800")
+
+        let replay = try workspace.run(depositPipeline, input: [
+            depositRequest(id: "late-tok", account: EVMNode.accounts[0], token: "TOK", tx: batch),
+            depositRequest(id: "late-two", account: EVMNode.accounts[0], token: "TWO", tx: batch),
+        ].joined(separator: "\n") + "\n")
+        XCTAssertEqual(replay.record(id: "late-tok")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
+        XCTAssertEqual(replay.record(id: "late-tok")?["applied"]?.string(at: "first_request"),
+                       "auto:eip155:\(EVMNode.chainId):\(batch):\(token)")
+        XCTAssertEqual(replay.record(id: "late-two")?.string(at: "status"), "duplicate", replay.stdout + replay.stderr)
+        XCTAssertEqual(replay.record(id: "late-two")?["applied"]?.string(at: "first_request"),
+                       "auto:eip155:\(EVMNode.chainId):\(batch):\(second)")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TOK"), "700")
+        XCTAssertEqual(try available(EVMNode.accounts[0], "TWO"), "800")
+        XCTAssertEqual(try runFollow().stdout, "", "at the tip: nothing more to write")
         XCTAssertEqual(try check().exitCode, 0)
     }
 
@@ -329,6 +360,25 @@ enum TestContracts {
     /// REVERT(0, 0) on every call.
     static let alwaysReverts: [UInt8] = [0x60, 0x00, 0x60, 0x00, 0xfd]
 
+    /// A batching contract: called with 5 words (token1, token2, to, amount1,
+    /// amount2), it calls token1.transferFrom(caller, to, amount1) and
+    /// token2.transferFrom(caller, to, amount2), and reverts unless both
+    /// succeed. The caller approves it first; each token then logs a Transfer
+    /// from the caller to `to`, both in the caller's one transaction.
+    static let batchTransferFrom: [UInt8] = {
+        func transferFrom(tokenWord: UInt8, amountWord: UInt8) -> [UInt8] {
+            [0x63, 0x23, 0xb8, 0x72, 0xdd, 0x60, 0xe0, 0x1b, 0x60, 0x00, 0x52,   // MSTORE(0, selector << 224)
+             0x33, 0x60, 0x04, 0x52,                                            // MSTORE(4, CALLER)
+             0x60, 0x40, 0x35, 0x60, 0x24, 0x52,                                // MSTORE(36, to)
+             0x60, amountWord, 0x35, 0x60, 0x44, 0x52,                          // MSTORE(68, amount)
+             0x60, 0x00, 0x60, 0x00, 0x60, 0x64, 0x60, 0x00, 0x60, 0x00,        // CALL(gas, token, 0, 0, 100, 0, 0)
+             0x60, tokenWord, 0x35, 0x5a, 0xf1]
+        }
+        let calls = transferFrom(tokenWord: 0x00, amountWord: 0x60) + transferFrom(tokenWord: 0x20, amountWord: 0x80)
+        let done = UInt8(calls.count + 9)   // AND PUSH1 JUMPI, then REVERT(0, 0): the JUMPDEST follows
+        return calls + [0x16, 0x60, done, 0x57, 0x60, 0x00, 0x60, 0x00, 0xfd, 0x5b, 0x00]
+    }()
+
     /// Init code that deploys `runtime` (at most 255 bytes).
     static func deployment(_ runtime: [UInt8]) -> [UInt8] {
         precondition(runtime.count < 256)
@@ -336,12 +386,14 @@ enum TestContracts {
         return [0x60, size, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, size, 0x60, 0x00, 0xf3] + runtime
     }
 
+    /// An address (or a full 32-byte word) as one 32-byte word of call data.
+    static func word(_ hex: String) -> [UInt8] {
+        let bytes = Hex.decode(String(hex.dropFirst(2)))!
+        return [UInt8](repeating: 0, count: 32 - bytes.count) + bytes
+    }
+
     /// Call data for `twoTransferLogs`; a `from` is an address or a full 32-byte word (24 hex digits more).
     static func twoTransfers(to: String, _ first: (from: String, amount: String), _ second: (from: String, amount: String)) -> [UInt8] {
-        func word(_ hex: String) -> [UInt8] {
-            let bytes = Hex.decode(String(hex.dropFirst(2)))!
-            return [UInt8](repeating: 0, count: 32 - bytes.count) + bytes
-        }
         return word(to) + word(first.from) + (try! UInt256(decimal: first.amount)).bigEndianBytes
             + word(second.from) + (try! UInt256(decimal: second.amount)).bigEndianBytes
     }
@@ -375,6 +427,23 @@ extension EVMNode {
 
     func sendRaw(_ transaction: SignedEVMTransaction) throws -> String {
         try call("eth_sendRawTransaction", "[\"\(transaction.rawHex)\"]").stringValue!
+    }
+
+    /// Account `index` pays `to` two ERC-20s in one transaction through a
+    /// batching contract (TestContracts.batchTransferFrom) it approved first.
+    /// Returns the batch transaction's id.
+    func batchTransfer(from index: Int, to: String, _ first: (token: String, amount: String),
+                       _ second: (token: String, amount: String)) throws -> String {
+        let batcher = try deployCode(from: index, runtime: TestContracts.batchTransferFrom).address
+        for token in [first.token, second.token] {
+            let approve = [UInt8]([0x09, 0x5e, 0xa7, 0xb3]) + TestContracts.word(batcher) + UInt256.max.bigEndianBytes
+            _ = try sendRaw(signed(from: index, to: token, data: approve))
+        }
+        let words = TestContracts.word(first.token) + TestContracts.word(second.token) + TestContracts.word(to)
+            + (try UInt256(decimal: first.amount)).bigEndianBytes + (try UInt256(decimal: second.amount)).bigEndianBytes
+        let tx = try sendRaw(signed(from: index, to: batcher, data: words, gas: 300_000))
+        XCTAssertEqual(try call("eth_getTransactionReceipt", "[\"\(tx)\"]").string(at: "status"), "0x1", "the batch succeeded")
+        return tx
     }
 
     /// A config with the EVM network followed from `followStartHeight`: ETH and the given ERC-20s with deposits

@@ -5,7 +5,7 @@ import XCTest
 /// tok-follow | tok-verify | tok-apply against a real dogecoind on regtest
 /// (`-acceptnonstdtxn=0`): automatic deposits credited once at the level,
 /// reorganisations before and after it, a reorganisation too deep to follow.
-final class FollowPipelineTests: XCTestCase {
+class FollowPipelineTests: PipelineTestCase {
     nonisolated(unsafe) static var sharedNode: DogecoinNode?
     nonisolated(unsafe) static var startError: Error?
     nonisolated(unsafe) static var miner = ""
@@ -27,7 +27,6 @@ final class FollowPipelineTests: XCTestCase {
     }
 
     var node: DogecoinNode!
-    var workspace: Workspace!
     var receiver: String!
     var alice: String!
     var bob: String!
@@ -37,6 +36,7 @@ final class FollowPipelineTests: XCTestCase {
     override func setUpWithError() throws {
         if let skip = FollowPipelineTests.startError as? XCTSkip { throw skip }
         if let error = FollowPipelineTests.startError { throw error }
+        try super.setUpWithError()                   // the workspace, on this class's engine
         node = FollowPipelineTests.sharedNode
         receiver = try node.newAddress()
         alice = try node.newAddress()
@@ -44,7 +44,6 @@ final class FollowPipelineTests: XCTestCase {
         try node.fund(alice, coins: "1000")
         try node.fund(bob, coins: "1000")
         try node.mine(1, to: FollowPipelineTests.miner)
-        workspace = try Workspace()
         try writeConfig()
     }
 
@@ -225,7 +224,7 @@ final class FollowPipelineTests: XCTestCase {
         for _ in 0..<2 { _ = try workspace.run(follow) }
         let chaotic = try XCTUnwrap(try chainStatus(), note)
 
-        let clean = try Workspace()
+        let clean = try Workspace(engine: Self.engine)
         try clean.write("tok.toml", try String(contentsOfFile: workspace.path("tok.toml"), encoding: .utf8))
         XCTAssertEqual(try clean.run(follow).exitCode, 0)
         let single = try XCTUnwrap(try clean.run("tok-apply chain-status --db state.sqlite").records.first)
@@ -305,7 +304,7 @@ final class FollowPipelineTests: XCTestCase {
         for _ in 0..<8 { _ = try runFollow("--max-blocks 1") }
         let small = try XCTUnwrap(try chainStatus())
 
-        let clean = try Workspace()
+        let clean = try Workspace(engine: Self.engine)
         try clean.write("tok.toml", try String(contentsOfFile: workspace.path("tok.toml"), encoding: .utf8))
         let once = try clean.run(follow)
         XCTAssertEqual(once.exitCode, 0, once.stderr)

@@ -6,17 +6,23 @@ import XCTest
 /// two instances sharing their records and agreeing, kill -9 while matching.
 /// Built on TokenPipelineTests' helpers (records signed by the node's
 /// signmessage, anchors sent by pipelines/anchor.sh).
-final class MarketPipelineTests: XCTestCase {
+class MarketPipelineTests: PipelineTestCase {
     var tokens: TokenPipelineTests!
 
+    /// The token tests' class on this class's engine (its PostgreSQL twin on PostgreSQL).
+    var tokenTests: TokenPipelineTests.Type {
+        Self.engine == .postgresql ? TokenPipelineTestsPostgreSQL.self : TokenPipelineTests.self
+    }
+
     override func setUpWithError() throws {
-        TokenPipelineTests.setUp()
-        tokens = TokenPipelineTests(name: "fixture", testClosure: { _ in })
+        try super.setUpWithError()
+        tokenTests.setUp()
+        tokens = tokenTests.init(name: "fixture", testClosure: { _ in })
         try tokens.setUpWithError()
     }
 
     override func tearDown() {
-        TokenPipelineTests.tearDown()
+        tokenTests.tearDown()
         super.tearDown()
     }
 
@@ -71,7 +77,7 @@ final class MarketPipelineTests: XCTestCase {
     // different orders, twice, duplicates harmless): the same state hash, the same announced offers.
     func testTwoInstancesAgreeAfterSharingRecords() throws {
         let token = try tokens.mint("100", by: tokens.owner)
-        let other = try Workspace()
+        let other = try Workspace(engine: Self.engine)
         try other.write("tok.toml", try String(contentsOfFile: tokens.workspace.path("tok.toml"), encoding: .utf8))
         let announcedSell = try offer("sell_offer", by: tokens.owner, token: token, quantity: "5", price: "300000000")
         let announcedBuy = try offer("buy_offer", by: tokens.bob, token: token, quantity: "2", price: "100000000")
@@ -121,7 +127,7 @@ final class MarketPipelineTests: XCTestCase {
             XCTAssertFalse(run.wait(timeoutSeconds: 60).timedOut)
         }
         for _ in 0..<2 { _ = try tokens.workspace.run(tokens.follow) }
-        let clean = try Workspace()
+        let clean = try Workspace(engine: Self.engine)
         try clean.write("tok.toml", try String(contentsOfFile: tokens.workspace.path("tok.toml"), encoding: .utf8))
         XCTAssertEqual(try clean.run(tokens.follow).exitCode, 0)
         let chaotic = try tokens.workspace.run("tok-apply chain-status --db state.sqlite").records.first

@@ -19,6 +19,8 @@ final class DepositPipelineTestsPostgreSQL: DepositPipelineTests {
     override class var engine: TestEngine { .postgresql }
     override func testNativeAndTokenDepositsAreCreditedOnce() throws { try super.testNativeAndTokenDepositsAreCreditedOnce() }
     override func testReplayingTheSameFileChangesNothing() throws { try super.testReplayingTheSameFileChangesNothing() }
+    override func testTwoTokensInOneTransactionAreTwoDeposits() throws { try super.testTwoTokensInOneTransactionAreTwoDeposits() }
+    override func testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() throws { try super.testAnOlderLedgerIsUpgradedAndTakesTheSecondAsset() }
     override func testWrongReceiverSenderOrTokenIsNotCredited() throws { try super.testWrongReceiverSenderOrTokenIsNotCredited() }
     override func testPendingUntilConfirmedThenCredited() throws { try super.testPendingUntilConfirmedThenCredited() }
     override func testWaitHoldsUntilConfirmed() throws { try super.testWaitHoldsUntilConfirmed() }
@@ -37,11 +39,33 @@ final class EVMFollowPipelineTestsPostgreSQL: EVMFollowPipelineTests {
     override func testRequestedThenDetectedIsCreditedOnceAndAgrees() throws { try super.testRequestedThenDetectedIsCreditedOnceAndAgrees() }
     override func testUnprovenTokenSendersAreUnattributed() throws { try super.testUnprovenTokenSendersAreUnattributed() }
     override func testRevertedPaymentIsNoPayment() throws { try super.testRevertedPaymentIsNoPayment() }
-    override func testOneTransactionPayingTwoAssetsIsCreditedOnce() throws { try super.testOneTransactionPayingTwoAssetsIsCreditedOnce() }
+    override func testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() throws { try super.testOneTransactionPayingTwoAssetsIsCreditedOncePerAsset() }
+    override func testBatchedTokenPaymentsAreBothCredited() throws { try super.testBatchedTokenPaymentsAreBothCredited() }
     override func testReorgBeforeTheLevel() throws { try super.testReorgBeforeTheLevel() }
     override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
     override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
     override func testAnotherChainIsRefused() throws { try super.testAnotherChainIsRefused() }
+}
+
+final class FollowPipelineTestsPostgreSQL: FollowPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testAutomaticDepositIsCreditedOnceAtTheLevel() throws { try super.testAutomaticDepositIsCreditedOnceAtTheLevel() }
+    override func testRequestedThenDetectedIsCreditedOnce() throws { try super.testRequestedThenDetectedIsCreditedOnce() }
+    override func testMixedInputsAreUnattributed() throws { try super.testMixedInputsAreUnattributed() }
+    override func testAnchorsGetAnOutcome() throws { try super.testAnchorsGetAnOutcome() }
+    override func testFollowModeEndsCleanlyOnSIGTERM() throws { try super.testFollowModeEndsCleanlyOnSIGTERM() }
+    override func testKillNineWhileFollowingGivesTheCleanRunsState() throws { try super.testKillNineWhileFollowingGivesTheCleanRunsState() }
+    override func testShallowReorgBeforeTheLevel() throws { try super.testShallowReorgBeforeTheLevel() }
+    override func testReorgAfterTheCreditRecordsAShortfall() throws { try super.testReorgAfterTheCreditRecordsAShortfall() }
+    override func testReorgDeeperThanTheLimitStops() throws { try super.testReorgDeeperThanTheLimitStops() }
+    override func testStateHashIsTheSameInOneRunAndInSmallRuns() throws { try super.testStateHashIsTheSameInOneRunAndInSmallRuns() }
+}
+
+final class MarketPipelineTestsPostgreSQL: MarketPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testTwoUsersTradeAToken() throws { try super.testTwoUsersTradeAToken() }
+    override func testTwoInstancesAgreeAfterSharingRecords() throws { try super.testTwoInstancesAgreeAfterSharingRecords() }
+    override func testKillNineWhileMatchingGivesTheCleanRunsState() throws { try super.testKillNineWhileMatchingGivesTheCleanRunsState() }
 }
 
 final class PayoutPipelineTestsPostgreSQL: PayoutPipelineTests {
@@ -57,6 +81,18 @@ final class PayoutPipelineTestsPostgreSQL: PayoutPipelineTests {
     override func testTransferWithRefusedPayoutKeepsTheDeposit() throws { try super.testTransferWithRefusedPayoutKeepsTheDeposit() }
     override func testTransferExpiringWhilePendingKeepsTheDeposit() throws { try super.testTransferExpiringWhilePendingKeepsTheDeposit() }
     override func testEditedPreparedRecordIsNotBroadcast() throws { try super.testEditedPreparedRecordIsNotBroadcast() }
+}
+
+final class TokenPipelineTestsPostgreSQL: TokenPipelineTests {
+    override class var engine: TestEngine { .postgresql }
+    override func testMintCreditsTheSupplyToTheActor() throws { try super.testMintCreditsTheSupplyToTheActor() }
+    override func testACopiedMintIsTheCopiersToken() throws { try super.testACopiedMintIsTheCopiersToken() }
+    override func testInvoicePaidInFullSettlesOnce() throws { try super.testInvoicePaidInFullSettlesOnce() }
+    override func testBadPaymentsHaveNoEffect() throws { try super.testBadPaymentsHaveNoEffect() }
+    override func testOnlyTheActorsOwnTokensCanBeReserved() throws { try super.testOnlyTheActorsOwnTokensCanBeReserved() }
+    override func testMalformedAnchorsGetTheirReason() throws { try super.testMalformedAnchorsGetTheirReason() }
+    override func testReorgUndoesAMintAndRedoesIt() throws { try super.testReorgUndoesAMintAndRedoesIt() }
+    override func testReorgUndoesASettlementAndRedoesIt() throws { try super.testReorgUndoesASettlementAndRedoesIt() }
 }
 
 final class UTXOCrashTestsPostgreSQL: UTXOCrashTests {

@@ -201,6 +201,117 @@ class LedgerChainTests: XCTestCase {
         XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
+    // MARK: Two assets in one transaction (an EVM batching contract)
+
+    static let evmChain = "eip155:1337"
+    static let evmSender = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+    static let eth = "\(evmChain)/slip44:60"
+    static let tokenContract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    static let tok = "\(evmChain)/erc20:\(tokenContract)"
+
+    /// Follows an EVM network with ETH and one ERC-20 instead of the UTXO one.
+    func useEVMNetwork() throws {
+        config = try TokConfig.parse(text: """
+            [[tokens]]
+            alias = "ETH"
+
+            [[tokens]]
+            alias = "TOK"
+
+            [[networks]]
+            alias = "evm"
+            chain = "\(LedgerChainTests.evmChain)"
+            rpc_url = "http://127.0.0.1:9"
+            receiver = "0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb1528"
+            confirmations = 3
+            follow_start_height = 100
+
+              [[networks.assets]]
+              token = "ETH"
+              asset = "\(LedgerChainTests.eth)"
+              decimals = 18
+
+              [[networks.assets]]
+              token = "TOK"
+              asset = "\(LedgerChainTests.tok)"
+              decimals = 18
+            """, file: "t", environment: [:])
+        network = config.networks[0]
+        try ledger.bindTokenUnits(config.tokens)
+    }
+
+    /// An EVM block of branch `branch` whose transaction `tx` pays the receiver in both assets (nil sender: unproven).
+    func evmBlock(_ height: Int64, _ branch: String = "a", parent parentBranch: String? = nil, paying tx: String? = nil,
+                  sender: String? = evmSender) -> FollowedBlock {
+        let payments = tx.map { tx in
+            [(LedgerChainTests.eth, UInt256(1_000)), (LedgerChainTests.tok, UInt256(2_000))].map { asset, amount in
+                DetectedPayment(tx: "0x" + LedgerChainTests.hash(tx), asset: asset, amount: amount, outputs: [], sender: sender,
+                                unproven: sender == nil ? "mixed_senders" : nil)
+            }
+        } ?? []
+        return FollowedBlock(network: LedgerChainTests.evmChain, height: height, hash: "0x" + LedgerChainTests.hash("evm\(branch)\(height)"),
+                             previousHash: "0x" + LedgerChainTests.hash("evm\(parentBranch ?? branch)\(height - 1)"),
+                             timeUnixSeconds: 1_700_000_000 + height, payments: payments)
+    }
+
+    func evmAvailable(_ token: String) throws -> UInt256 {
+        try ledger.balance(account: "\(LedgerChainTests.evmChain):\(LedgerChainTests.evmSender)", token: token).available
+    }
+
+    // Both assets a transaction pays are credited at the level, each once under its own automatic id; when the
+    // block leaves the chain each opens its shortfall, and the transaction mined again resolves each one.
+    func testTwoAssetsOfOneTransactionAreTwoDeposits() throws {
+        try useEVMNetwork()
+        let tx = "0x" + LedgerChainTests.hash("batch")
+        try connect(evmBlock(100, paying: "batch"))
+        try connect(evmBlock(101))
+        try connect(evmBlock(102))
+        XCTAssertEqual(try evmAvailable("ETH"), UInt256(1_000))
+        XCTAssertEqual(try evmAvailable("TOK"), UInt256(2_000))
+        XCTAssertEqual(try ledger.requestState(id: "auto:\(LedgerChainTests.evmChain):\(tx)")?.token, "ETH")
+        XCTAssertEqual(try ledger.requestState(id: "auto:\(LedgerChainTests.evmChain):\(tx):\(LedgerChainTests.tokenContract)")?.amount, "2000")
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+
+        for height in [102, 101, 100] as [Int64] { try disconnect(evmBlock(height)) }
+        XCTAssertEqual(try ledger.checkInvariants().filter { $0.hasPrefix("shortfall") }.count, 2, "one per deposit")
+        try connect(evmBlock(100, "b", parent: "a", paying: "batch"))
+        try connect(evmBlock(101, "b", parent: "b"))
+        try connect(evmBlock(102, "b", parent: "b"))
+        XCTAssertEqual(try evmAvailable("ETH"), UInt256(1_000), "credited once")
+        XCTAssertEqual(try evmAvailable("TOK"), UInt256(2_000), "credited once")
+        XCTAssertEqual(try ledger.checkInvariants(), [], "mined again: both resolved")
+        try disconnect(evmBlock(102, "b", parent: "b"))
+        XCTAssertEqual(try ledger.checkInvariants().filter { $0.hasPrefix("shortfall") }.count, 2, "undone: both open again")
+    }
+
+    // Unattributed payments in two assets of one transaction: the operator names the asset, and each is
+    // credited once under its own id.
+    func testOperatorResolvesEachAssetOfAnUnattributedTransaction() throws {
+        try useEVMNetwork()
+        let tx = "0x" + LedgerChainTests.hash("mixed")
+        try connect(evmBlock(100, paying: "mixed", sender: nil))
+        try connect(evmBlock(101))
+        try connect(evmBlock(102))
+        let account = "\(LedgerChainTests.evmChain):\(LedgerChainTests.evmSender)"
+        expectCode(.missingField) {
+            _ = try self.ledger.inBatch {
+                try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: tx, account: account,
+                                                    nowMilliseconds: 0)
+            }
+        }
+        for asset in [LedgerChainTests.tok, LedgerChainTests.eth] {
+            let outcome = try ledger.inBatch {
+                try self.ledger.resolveUnattributed(network: self.network, config: self.config, tx: tx, asset: asset,
+                                                    account: account, nowMilliseconds: 0)
+            }
+            XCTAssertEqual(outcome, .credited(availableAfter: UInt256(asset == LedgerChainTests.eth ? 1_000 : 2_000)))
+        }
+        XCTAssertEqual(try ledger.requestState(id: "resolved:\(LedgerChainTests.evmChain):\(tx):\(LedgerChainTests.tokenContract)")?.token, "TOK")
+        XCTAssertEqual(try ledger.requestState(id: "resolved:\(LedgerChainTests.evmChain):\(tx)")?.token, "ETH")
+        XCTAssertEqual(try ledger.unattributedPayments(limit: 10), [])
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
     // The operator credits an unattributed payment once it is at the level, and only once.
     func testOperatorResolvesAnUnattributedPayment() throws {
         try connect(block(100, payments: [("u", 7_000, nil)]))

@@ -70,10 +70,13 @@ class LedgerTests: XCTestCase {
         return "0x" + String(repeating: "0", count: 64 - digits.count) + digits
     }
 
+    static let nativeAsset = "eip155:1337/slip44:60"
+    static let tokenAsset = "eip155:1337/erc20:0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
     static func deposit(_ id: String, tx n: Int, account: String = accountA, token: String = "ETH",
-                        amount: UInt256 = UInt256(1000)) -> VerifiedDeposit {
+                        asset: String = nativeAsset, amount: UInt256 = UInt256(1000)) -> VerifiedDeposit {
         VerifiedDeposit(requestId: id, chain: "eip155:1337", tx: tx(n), account: account, token: token,
-                        asset: "eip155:1337/slip44:60", amount: amount, credited: amount,
+                        asset: asset, amount: amount, credited: amount,
                         blockHash: "0x" + String(repeating: "b", count: 64), blockNumber: 7, confirmations: 3)
     }
 
@@ -449,6 +452,17 @@ class LedgerTests: XCTestCase {
         XCTAssertEqual(try tableNames(), ["schema_migrations"])
     }
 
+    // A reader that opens the database while tok-apply creates it: the migrations table appears between the
+    // reader's probe for tok's table and its probe for any such table. It is tok's, not another application's.
+    func testMigrationsTableCreatedWhileProbingIsTok() throws {
+        let writer = try rawConnection()
+        let racing = ProbeRacingConnection(try rawConnection()) {
+            try writer.execute(writer.dialect.render(Schema.migrationsTable))
+        }
+        XCTAssertNoThrow(try Schema.requireOwnable(racing, location: path))
+        XCTAssertTrue(racing.raced, "the table was created between the probes")
+    }
+
     // SQLite: tok marks its files (application id "tokl") in the first migration's transaction;
     // a file another application marked is refused though it holds no table; a tok file from
     // before the mark is adopted and marked.
@@ -487,6 +501,80 @@ class LedgerTests: XCTestCase {
         let ledger = try openLedger()
         try ledger.database.execute("INSERT INTO schema_migrations (version, checksum, applied_at_ms) VALUES (\(Schema.currentVersion + 1), 'x', 0)")
         assertRefused(containing: "newer than this tok")
+    }
+
+    /// Every row of the tables migration 7 rebuilt or extended, and the audit trail, one line each.
+    func keptRows(_ ledger: Ledger) throws -> [String] {
+        var rows: [String] = []
+        for (table, columns, order) in [
+            ("deposits", "chain, tx, request_id, account, token, asset, amount, credited, block_hash, block_number, confirmations, credited_at_ms",
+             "chain, tx"),
+            ("requests", "request_id, op, state, chain, tx, updated_at_ms", "request_id"),
+            ("balances", "account, token, available, locked", "account, token"),
+            ("shortfalls", "id, chain, tx, account, token, amount, state", "id"),
+            ("audit", "seq, at_ms, kind, request_id, body, prev_hash, hash", "seq"),
+        ] {
+            let line = columns.split(separator: ",")
+                .map { "coalesce(CAST(\($0.trimmingCharacters(in: .whitespaces)) AS TEXT), 'NULL')" }
+                .joined(separator: " || '|' || ")
+            let query = try ledger.database.statement("SELECT \(line) AS line FROM \(table) ORDER BY \(order)")
+            while try query.step() { rows.append(table + ": " + query.text("line")) }
+            query.reset()
+        }
+        return rows
+    }
+
+    // Migration 7 re-keys deposits from (chain, tx) to (chain, tx, asset). A ledger at migration 6 (whose key holds
+    // one deposit per transaction) opens with every row and the audit chain kept, a shortfall given its deposit's
+    // asset and the checks of migration 6 in force; then a second asset of a credited transaction is credited once.
+    func testDepositsAreKeyedPerAssetAfterTheUpgrade() throws {
+        let before: [String]
+        do {
+            let old = try Ledger(connection: rawConnection(), logger: log.logger, schemaVersion: 6)
+            XCTAssertEqual(try schemaVersion(old), 6)
+            try credit(old, LedgerTests.deposit("d-eth", tx: 1))
+            try credit(old, LedgerTests.deposit("d-tok", tx: 2, token: "TOK", asset: LedgerTests.tokenAsset))
+            try credit(old, LedgerTests.deposit("d-b", tx: 3, account: LedgerTests.accountB, amount: UInt256(5)))
+            XCTAssertEqual(try credit(old, LedgerTests.deposit("d-tok-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset)).error?.code,
+                           .databaseError, "schema 6's key holds one deposit per transaction")
+            try old.database.execute("""
+                INSERT INTO shortfalls (chain, tx, account, token, amount, block_hash, height, coins, state, resolution,
+                                        opened_at_ms, resolved_at_ms)
+                VALUES ('eip155:1337', '\(LedgerTests.tx(3))', '\(LedgerTests.accountB)', 'ETH', '5', '0x01', 7, '[]', 'resolved',
+                        'mined again', 1, 2)
+                """)
+            before = try keptRows(old)
+        }
+        let ledger = try openLedger()
+        XCTAssertEqual(try schemaVersion(ledger), Int64(Schema.currentVersion))
+        XCTAssertEqual(try keptRows(ledger), before, "every row kept as it was")
+        XCTAssertEqual(try ledger.database.scalarInt("SELECT count(*) FROM shortfalls WHERE asset = '\(LedgerTests.nativeAsset)'"), 1)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-tok-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset)).get(),
+                       .credited(availableAfter: UInt256(2000)))
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-tok-2", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset)).get(),
+                       .duplicate(firstRequest: "d-tok-1"))
+        XCTAssertEqual(try credit(ledger, LedgerTests.deposit("d-eth-2", tx: 1)).get(), .duplicate(firstRequest: "d-eth"))
+        XCTAssertEqual(try ledger.requestState(id: "d-tok-1")?.token, "TOK")
+        XCTAssertEqual(try ledger.requestState(id: "d-eth")?.token, "ETH")
+        XCTAssertEqual(try available(ledger, LedgerTests.accountA, "ETH"), UInt256(1000))
+        XCTAssertEqual(try available(ledger, LedgerTests.accountA, "TOK"), UInt256(2000))
+        XCTAssertThrowsError(try ledger.database.execute("UPDATE deposits SET block_number = -1"), "migration 6's check holds") { error in
+            XCTAssertEqual((error as? StoreError)?.kind, .constraint, "\(error)")
+        }
+        XCTAssertEqual(try ledger.checkInvariants(), [])
+    }
+
+    // Two assets of one transaction are two deposits; one request id cannot credit both.
+    func testOneRequestCannotCreditTwoAssets() throws {
+        let ledger = try openLedger()
+        try credit(ledger, LedgerTests.deposit("d-1", tx: 1))
+        let result = try credit(ledger, LedgerTests.deposit("d-1", tx: 1, token: "TOK", asset: LedgerTests.tokenAsset))
+        XCTAssertEqual(result.error?.code, .conflictingRecord)
+        XCTAssertTrue(result.error?.message.contains("another asset of \(LedgerTests.tx(1))") ?? false, result.error?.message ?? "")
+        XCTAssertEqual(try count(ledger, "deposits"), 1)
+        XCTAssertEqual(try ledger.checkInvariants(), [])
     }
 
     // Integer quantities carry CHECK constraints (triggers on SQLite files): a negative one is a constraint failure.
@@ -578,5 +666,32 @@ extension Result {
     var error: Failure? {
         if case .failure(let failure) = self { return failure }
         return nil
+    }
+}
+
+/// A connection whose owner creates tables while it looks at the schema: `race` runs once, just before the
+/// probe for any `schema_migrations` table is prepared (after the probe for tok's own has found none).
+final class ProbeRacingConnection: DatabaseConnection {
+    private let inner: any DatabaseConnection
+    private let race: () throws -> Void
+    private(set) var raced = false
+
+    init(_ inner: any DatabaseConnection, race: @escaping () throws -> Void) {
+        self.inner = inner
+        self.race = race
+    }
+
+    var dialect: any SQLDialect { inner.dialect }
+    var location: String { inner.location }
+    var changes: Int { inner.changes }
+    var inTransaction: Bool { inner.inTransaction }
+    func execute(_ sql: String) throws(StoreError) { try inner.execute(sql) }
+
+    func statement(_ sql: String) throws(StoreError) -> any DatabaseStatement {
+        if !raced && sql.hasPrefix("SELECT * FROM schema_migrations") {
+            raced = true
+            do { try race() } catch { preconditionFailure("the racing writer failed: \(error)") }
+        }
+        return try inner.statement(sql)
     }
 }

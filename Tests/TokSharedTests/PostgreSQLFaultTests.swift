@@ -147,7 +147,8 @@ final class PostgreSQLFaultTests: XCTestCase {
         try writer.ledger.database.execute("BEGIN")
         try writer.ledger.database.execute("UPDATE balances SET available = '5'")
         XCTAssertEqual(try reader.balance(account: StageInProcessTests.account, token: "ETH").available, UInt256(1000))
-        XCTAssertTrue(try reader.hasDeposit(chain: "eip155:1337", tx: "0x" + String(repeating: "0", count: 60) + "0001"))
+        XCTAssertTrue(try reader.hasDeposit(chain: "eip155:1337", tx: "0x" + String(repeating: "0", count: 60) + "0001",
+                                           asset: "eip155:1337/slip44:60"))
         XCTAssertThrowsError(try reader.database.execute("DELETE FROM balances"), "a reader cannot write") { error in
             XCTAssertEqual((error as? StoreError)?.kind, .readOnly, "\(error)")
         }

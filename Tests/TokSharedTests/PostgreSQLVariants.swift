@@ -33,8 +33,11 @@ final class LedgerPostgreSQLTests: LedgerTests {
     override func testChangedMigrationIsRefused() throws { try super.testChangedMigrationIsRefused() }
     override func testNewerSchemaIsRefused() throws { try super.testNewerSchemaIsRefused() }
     override func testNegativeQuantitiesAreRefused() throws { try super.testNegativeQuantitiesAreRefused() }
+    override func testDepositsAreKeyedPerAssetAfterTheUpgrade() throws { try super.testDepositsAreKeyedPerAssetAfterTheUpgrade() }
+    override func testOneRequestCannotCreditTwoAssets() throws { try super.testOneRequestCannotCreditTwoAssets() }
     override func testForeignDatabaseIsRefusedUntouched() throws { try super.testForeignDatabaseIsRefusedUntouched() }
     override func testForeignMigrationsTableIsRefused() throws { try super.testForeignMigrationsTableIsRefused() }
+    override func testMigrationsTableCreatedWhileProbingIsTok() throws { try super.testMigrationsTableCreatedWhileProbingIsTok() }
     override func testApplicationIdMarksTokFiles() throws { try super.testApplicationIdMarksTokFiles() }
     override func testNotADatabaseIsRefusedUntouched() throws { try super.testNotADatabaseIsRefusedUntouched() }
 
@@ -102,6 +105,10 @@ final class LedgerChainPostgreSQLTests: LedgerChainTests {
     override func testShallowReorgKeepsTheCredit() throws { try super.testShallowReorgKeepsTheCredit() }
     override func testShortfallOpensAndResolves() throws { try super.testShortfallOpensAndResolves() }
     override func testOperatorResolvesAShortfall() throws { try super.testOperatorResolvesAShortfall() }
+    override func testTwoAssetsOfOneTransactionAreTwoDeposits() throws { try super.testTwoAssetsOfOneTransactionAreTwoDeposits() }
+    override func testOperatorResolvesEachAssetOfAnUnattributedTransaction() throws {
+        try super.testOperatorResolvesEachAssetOfAnUnattributedTransaction()
+    }
     override func testOperatorResolvesAnUnattributedPayment() throws { try super.testOperatorResolvesAnUnattributedPayment() }
     override func testStateHashDoesNotDependOnTheDetour() throws { try super.testStateHashDoesNotDependOnTheDetour() }
 }

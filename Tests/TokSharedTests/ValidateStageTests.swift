@@ -200,13 +200,27 @@ final class ValidateStageTests: XCTestCase {
         assertRejected(ValidateStageTests.depositText(source: ValidateStageTests.goodSource, id: "5"), .badFieldType)
     }
 
-    // An id with characters outside [A-Za-z0-9._:-], empty, or over 128 bytes is refused; 128 is fine.
+    // An id with characters outside [A-Za-z0-9._:-], empty, or over 192 bytes is refused; 192 is fine.
     func testBadIdCharacters() {
-        for id in ["d 1", "d/1", "", "dé", "d\\n1", String(repeating: "x", count: 129)] {
+        for id in ["d 1", "d/1", "", "dé", "d\\n1", String(repeating: "x", count: 193)] {
             assertRejected(ValidateStageTests.depositText(source: ValidateStageTests.goodSource, id: "\"\(id)\""), .badRequestId)
         }
-        let (_, _, valid) = run(ValidateStageTests.depositText(source: ValidateStageTests.goodSource, id: "\"\(String(repeating: "a.b_c:D-9", count: 15).prefix(128))\""))
+        let (_, _, valid) = run(ValidateStageTests.depositText(source: ValidateStageTests.goodSource, id: "\"\(String(repeating: "a.b_c:D-9", count: 22).prefix(192))\""))
         XCTAssertTrue(valid)
+    }
+
+    // The ids tok makes itself fit the limit: a token's automatic deposit on a chain with a long CAIP-2
+    // reference (137 characters on the test chain) was refused when the limit was 128, so its status could
+    // not be asked.
+    func testTheLongestIdsTokMakesAreAccepted() throws {
+        let chain = "eip155:" + String(repeating: "9", count: 32)
+        let tx = "0x" + String(repeating: "ab", count: 32)
+        let contract = "0x" + String(repeating: "cd", count: 20)
+        for id in ["auto:\(chain):\(tx):\(contract)", "resolved:\(chain):\(tx):\(contract)"] {
+            let record = JSON.object()
+            record.set("id", string: id)
+            XCTAssertEqual(try RequestResolver.checkRequestId(record), id)
+        }
     }
 
     // An unknown op, or none at all without a default, is refused.

@@ -137,7 +137,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .missingField: return "a required field is absent"
         case .badFieldType: return "a field has the wrong JSON type or an empty value"
         case .unknownOp: return "op is not one this engine knows"
-        case .badRequestId: return "id is not 1-128 characters of [A-Za-z0-9._:-]"
+        case .badRequestId: return "id is not 1-192 characters of [A-Za-z0-9._:-]"
         case .badRecord: return "a signed token record breaks its schema (a member it does not define, a value out of its bounds)"
         case .badChainId: return "not a valid CAIP-2 chain id"
         case .badAccount: return "not a valid account address for the chain family"

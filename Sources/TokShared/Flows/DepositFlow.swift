@@ -1,6 +1,6 @@
 /// `op: deposit`: "account sent this asset to the operator's receiver in
 /// transaction tx; credit it". validate → verify (proven on the source chain,
-/// attested) → apply (credited exactly once per chain transaction).
+/// attested) → apply (credited exactly once per chain transaction and asset).
 public struct DepositFlow: Flow {
     public init() {}
     public var op: Op { .deposit }

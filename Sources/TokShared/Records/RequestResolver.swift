@@ -30,7 +30,9 @@ public struct RequestResolver: Sendable {
 
     public init(config: TokConfig) { self.config = config }
 
-    public static let maxRequestIdLength = 128
+    /// Room for the longest id tok makes itself: `resolved:` + the longest CAIP-2 chain id (41 characters) + `:` +
+    /// an EVM transaction hash (66) + `:` + an ERC-20 contract (42) is 160 characters.
+    public static let maxRequestIdLength = 192
 
     public static func checkRequestId(_ record: JSON) throws(TokError) -> String {
         guard let id = record.string(at: Field.id) else {
@@ -136,7 +138,9 @@ public struct RequestResolver: Sendable {
     /// The request id of a deposit that names none: `deposit:` + CAIP-2 chain +
     /// `:` + canonical transaction id. Stable (the same deposit gets the same id
     /// however its network and transaction were spelt), so replaying a saved
-    /// body is a replay, and a deposit is keyed by (chain, tx) anyway.
+    /// body is a replay. It names no asset (with one the id would not fit in
+    /// 128 characters on most EVM chains): a second asset of one transaction
+    /// needs an id given with it, or tok-apply refuses it as conflicting.
     public static func derivedDepositId(chain: String, tx: String) throws(TokError) -> String {
         let id = "deposit:" + chain + ":" + tx
         guard id.utf8.count <= maxRequestIdLength else {

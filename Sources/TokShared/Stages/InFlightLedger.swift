@@ -5,6 +5,7 @@ struct InFlightLedger {
     private struct Credit {
         var chain: String
         var tx: String
+        var asset: String
         var amount: UInt256
     }
 
@@ -15,12 +16,12 @@ struct InFlightLedger {
     private var creditsByHolder: [String: [Credit]] = [:]
     private var count = 0
 
-    mutating func addCredit(chain: String, tx: String, account: String, token: String, amount: UInt256) {
+    mutating func addCredit(chain: String, tx: String, asset: String, account: String, token: String, amount: UInt256) {
         if count >= InFlightLedger.maxEntries, let oldest = creditsByHolder.keys.first {
             count -= creditsByHolder[oldest]!.count
             creditsByHolder[oldest] = nil
         }
-        creditsByHolder[account + "\u{0}" + token, default: []].append(Credit(chain: chain, tx: tx, amount: amount))
+        creditsByHolder[account + "\u{0}" + token, default: []].append(Credit(chain: chain, tx: tx, asset: asset, amount: amount))
         count += 1
     }
 
@@ -31,7 +32,7 @@ struct InFlightLedger {
         var kept: [Credit] = []
         var total = UInt256.zero
         for credit in credits {
-            if try ledger.hasDeposit(chain: credit.chain, tx: credit.tx) { continue }
+            if try ledger.hasDeposit(chain: credit.chain, tx: credit.tx, asset: credit.asset) { continue }
             total = total.adding(credit.amount) ?? .max
             kept.append(credit)
         }

@@ -168,8 +168,8 @@ public final class VerifyStage: Stage {
     /// Remembers an attested deposit until the ledger shows it credited.
     private func noteCredit(_ deposit: ResolvedDeposit, _ credited: UInt256) {
         guard ledgerTarget != nil else { return }
-        inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, account: deposit.account, token: deposit.mapping.token,
-                           amount: credited)
+        inFlight.addCredit(chain: deposit.network.chainText, tx: deposit.tx, asset: deposit.mapping.assetText,
+                           account: deposit.account, token: deposit.mapping.token, amount: credited)
     }
 
     /// Verifies jobs grouped by network, in chunks of the network's RPC batch

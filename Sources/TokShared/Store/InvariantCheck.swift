@@ -68,10 +68,10 @@ extension Ledger {
     func conservationViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
         var credited = Totals(), held = Totals(), paidOut = Totals(), lockedByPayouts = Totals(), lockedInBalances = Totals()
-        let deposits = try database.statement("SELECT token, credited, chain, tx FROM deposits")
+        let deposits = try database.statement("SELECT token, credited, chain, tx, asset FROM deposits")
         while try deposits.step() {
             credited.add(deposits.text("token"), deposits.text("credited"),
-                         "deposit \(deposits.text("chain")) \(deposits.text("tx"))", into: &violations)
+                         "deposit \(deposits.text("chain")) \(deposits.text("tx")) \(deposits.text("asset"))", into: &violations)
         }
         deposits.reset()
         let balances = try database.statement("SELECT token, available, locked, account FROM balances")
@@ -190,7 +190,9 @@ extension Ledger {
         return violations
     }
 
-    /// Every credited deposit is registered as a request, and vice versa.
+    /// Every credited deposit is registered as a request of its own, and vice
+    /// versa (a transaction may hold several deposits, one per asset, each
+    /// under its own request).
     func requestViolations() throws(StoreError) -> [String] {
         var violations: [String] = []
         let orphans = try database.scalarInt("""
@@ -199,8 +201,13 @@ extension Ledger {
                OR (r.op = 'deposit' AND (r.chain <> d.chain OR r.tx <> d.tx))
             """) ?? 0
         if orphans > 0 { violations.append("\(orphans) deposit(s) without a matching request row") }
+        let shared = try database.scalarInt("""
+            SELECT count(*) FROM (SELECT request_id FROM deposits GROUP BY request_id HAVING count(*) > 1) shared
+            """) ?? 0
+        if shared > 0 { violations.append("\(shared) request(s) that credited more than one deposit") }
         let missing = try database.scalarInt("""
-            SELECT count(*) FROM requests r LEFT JOIN deposits d ON d.chain = r.chain AND d.tx = r.tx
+            SELECT count(*) FROM requests r
+              LEFT JOIN deposits d ON d.chain = r.chain AND d.tx = r.tx AND d.request_id = r.request_id
             WHERE r.op = 'deposit' AND d.tx IS NULL
             """) ?? 0
         if missing > 0 { violations.append("\(missing) deposit request(s) without a credited deposit") }
@@ -255,6 +262,12 @@ extension Ledger {
             violations.append("shortfall \(shortfalls.int64("id")): \(shortfalls.text("account")) holds \(shortfalls.text("amount")) \(shortfalls.text("token")) credited for \(shortfalls.text("tx")), which left the chain with block \(shortfalls.text("block_hash")); its payouts wait (tok-apply resolve-shortfall)")
         }
         shortfalls.reset()
+        // Connecting the payment again finds its shortfall by the deposit's key.
+        let unmatched = try database.scalarInt("""
+            SELECT count(*) FROM shortfalls s LEFT JOIN deposits d ON d.chain = s.chain AND d.tx = s.tx AND d.asset = s.asset
+            WHERE d.tx IS NULL
+            """) ?? 0
+        if unmatched > 0 { violations.append("\(unmatched) shortfall(s) that name no credited deposit") }
         return violations
     }
 

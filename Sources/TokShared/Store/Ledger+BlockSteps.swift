@@ -157,16 +157,12 @@ struct BlockWriter {
         case notCreditable(String)
     }
 
-    /// Credits a matured payment to its proven sender, once per (chain, tx):
-    /// a transaction credited already (by its request, or before a reorg) is
-    /// credited, whoever did it, and a shortfall it left is resolved.
+    /// Credits a matured payment to its proven sender, once per (chain, tx,
+    /// asset): a payment credited already (by its request, or before a reorg)
+    /// is credited, whoever did it, and a shortfall it left is resolved. Each
+    /// asset a transaction pays (a batching contract's) is a payment of its own.
     private mutating func credit(_ row: DetectedRow, sender: String) throws -> Maturity {
-        if let existing = try ledger.depositRow(chain: row.chain, tx: row.tx) {
-            // One deposit per (chain, tx): an EVM transaction paying two assets (a batch transfer) is credited
-            // in the first only, and the other is not passed off as that credit.
-            guard existing.token == network.assets.first(where: { $0.assetText == row.asset })?.token else {
-                return .notCreditable("transaction \(row.tx) is credited already, in \(existing.token): one deposit per chain transaction")
-            }
+        if let existing = try ledger.depositRow(chain: row.chain, tx: row.tx, asset: row.asset) {
             if try resolveShortfall(row, deposit: existing) { shortfallsResolved += 1 }
             return .credited(requestId: existing.requestId, account: existing.account, amount: existing.credited)
         }
@@ -180,9 +176,9 @@ struct BlockWriter {
         }
         let account = network.chainText + ":" + sender
         let deposit = VerifiedDeposit(
-            requestId: "auto:\(row.chain):\(row.tx)", chain: row.chain, tx: row.tx, account: account, token: token.alias,
-            asset: row.asset, amount: row.amount, credited: credited, blockHash: row.blockHash, blockNumber: row.height,
-            confirmations: block.height - row.height + 1, coins: row.outputs,
+            requestId: Ledger.automaticDepositId(chain: row.chain, tx: row.tx, asset: mapping.asset), chain: row.chain,
+            tx: row.tx, account: account, token: token.alias, asset: row.asset, amount: row.amount, credited: credited,
+            blockHash: row.blockHash, blockNumber: row.height, confirmations: block.height - row.height + 1, coins: row.outputs,
             receiver: row.outputs.isEmpty ? nil : network.receiver)
         let outcome: DepositOutcome
         do throws(TokError) {
@@ -205,14 +201,14 @@ struct BlockWriter {
     /// shortfall is resolved, the deposit points at its new block, and its
     /// coins are back in the pool.
     private mutating func resolveShortfall(_ row: DetectedRow, deposit: Ledger.DepositRow) throws -> Bool {
-        guard let shortfall = try ledger.openShortfall(chain: row.chain, tx: row.tx) else { return false }
+        guard let shortfall = try ledger.openShortfall(chain: row.chain, tx: row.tx, asset: row.asset) else { return false }
         let resolve = try database.statement("""
             UPDATE shortfalls SET state = 'resolved', resolution = :resolution, resolved_at_ms = :now WHERE id = :id
             """)
         try resolve.bind("id", shortfall.id).bind("resolution", "mined again in block \(row.blockHash) at height \(row.height)")
             .bind("now", now)
         try resolve.run()
-        try ledger.moveDeposit(chain: row.chain, tx: row.tx, blockHash: row.blockHash, blockNumber: row.height)
+        try ledger.moveDeposit(chain: row.chain, tx: row.tx, asset: row.asset, blockHash: row.blockHash, blockNumber: row.height)
         try ledger.setCoins(shortfall.coins, chain: row.chain, from: "spent", to: "available")
         let body = JSON.object()
         body.set("id", integer: shortfall.id)
@@ -362,8 +358,8 @@ struct BlockUndoer {
             """)
         try reopen.bind("id", id)
         try reopen.run()
-        try ledger.moveDeposit(chain: shortfall.chain, tx: shortfall.tx, blockHash: body.string(at: "block_hash") ?? "",
-                               blockNumber: body["block_number"]?.int64Value ?? 0)
+        try ledger.moveDeposit(chain: shortfall.chain, tx: shortfall.tx, asset: shortfall.asset,
+                               blockHash: body.string(at: "block_hash") ?? "", blockNumber: body["block_number"]?.int64Value ?? 0)
         try ledger.setCoins(shortfall.coins, chain: shortfall.chain, from: "available", to: "spent")
     }
 
@@ -372,7 +368,7 @@ struct BlockUndoer {
     /// payouts are refused until it is resolved, its coins leave the pool.
     private mutating func forgetPayment(_ body: JSON) throws {
         let tx = body.string(at: "tx") ?? "", asset = body.string(at: "asset") ?? ""
-        if let deposit = try ledger.depositRow(chain: row.chain, tx: tx), deposit.blockHash == row.hash {
+        if let deposit = try ledger.depositRow(chain: row.chain, tx: tx, asset: asset), deposit.blockHash == row.hash {
             let coins = try ledger.freeDepositCoins(chain: row.chain, requestId: deposit.requestId)
             try ledger.setCoins(coins, chain: row.chain, from: "available", to: "spent")
             try ledger.openShortfall(deposit, chain: row.chain, blockHash: row.hash, height: row.height, coins: coins, now: now)
@@ -393,6 +389,8 @@ struct BlockUndoer {
 /// Rows the block steps read and write outside the chain tables.
 extension Ledger {
     struct DepositRow {
+        var tx: String
+        var asset: String
         var requestId: String
         var account: String
         var token: String
@@ -405,27 +403,32 @@ extension Ledger {
         var id: Int64
         var chain: String
         var tx: String
+        /// The asset of the deposit it took.
+        var asset: String
         var state: String
         var coins: [String]
     }
 
-    func depositRow(chain: String, tx: String) throws(StoreError) -> DepositRow? {
+    func depositRow(chain: String, tx: String, asset: String) throws(StoreError) -> DepositRow? {
         let query = try database.statement("""
-            SELECT request_id, account, token, credited, block_hash, block_number FROM deposits WHERE chain = :chain AND tx = :tx
+            SELECT request_id, account, token, credited, block_hash, block_number FROM deposits
+            WHERE chain = :chain AND tx = :tx AND asset = :asset
             """)
         defer { query.reset() }
-        try query.bind("chain", chain).bind("tx", tx)
+        try query.bind("chain", chain).bind("tx", tx).bind("asset", asset)
         guard try query.step() else { return nil }
-        return DepositRow(requestId: query.text("request_id"), account: query.text("account"), token: query.text("token"),
-                          credited: query.text("credited"), blockHash: query.text("block_hash"),
+        return DepositRow(tx: tx, asset: asset, requestId: query.text("request_id"), account: query.text("account"),
+                          token: query.text("token"), credited: query.text("credited"), blockHash: query.text("block_hash"),
                           blockNumber: query.int64("block_number"))
     }
 
-    func moveDeposit(chain: String, tx: String, blockHash: String, blockNumber: Int64) throws(StoreError) {
+    func moveDeposit(chain: String, tx: String, asset: String, blockHash: String, blockNumber: Int64) throws(StoreError) {
         let update = try database.statement("""
-            UPDATE deposits SET block_hash = :block_hash, block_number = :block_number WHERE chain = :chain AND tx = :tx
+            UPDATE deposits SET block_hash = :block_hash, block_number = :block_number
+            WHERE chain = :chain AND tx = :tx AND asset = :asset
             """)
         try update.bind("block_hash", blockHash).bind("block_number", blockNumber).bind("chain", chain).bind("tx", tx)
+            .bind("asset", asset)
         try update.run()
         precondition(database.changes == 1, "the deposit moved is recorded")
     }
@@ -458,12 +461,12 @@ extension Ledger {
                        now: Int64) throws(StoreError) {
         let coinsJSON = JSON.array(coins.map { JSON.string($0) }).serialized()
         let insert = try database.statement("""
-            INSERT INTO shortfalls (chain, tx, account, token, amount, block_hash, height, coins, state, opened_at_ms)
-            SELECT :chain, tx, account, token, credited, :block_hash, :height, :coins, 'open', :now
-            FROM deposits WHERE chain = :chain AND request_id = :request_id
+            INSERT INTO shortfalls (chain, tx, asset, account, token, amount, block_hash, height, coins, state, opened_at_ms)
+            SELECT :chain, tx, asset, account, token, credited, :block_hash, :height, :coins, 'open', :now
+            FROM deposits WHERE chain = :chain AND tx = :tx AND asset = :asset
             """)
         try insert.bind("chain", chain).bind("block_hash", blockHash).bind("height", height).bind("coins", coinsJSON)
-            .bind("now", now).bind("request_id", deposit.requestId)
+            .bind("now", now).bind("tx", deposit.tx).bind("asset", deposit.asset)
         try insert.run()
         precondition(database.changes == 1, "one shortfall per credited deposit that left the chain")
         let body = JSON.object()
@@ -475,24 +478,26 @@ extension Ledger {
         appendAudit(kind: "shortfall_opened", requestId: deposit.requestId, body: body, now: now)
     }
 
-    func openShortfall(chain: String, tx: String) throws(StoreError) -> ShortfallRow? {
+    /// The newest open shortfall of the deposit of `asset` in `tx`.
+    func openShortfall(chain: String, tx: String, asset: String) throws(StoreError) -> ShortfallRow? {
         let query = try database.statement("""
-            SELECT id FROM shortfalls WHERE chain = :chain AND tx = :tx AND state = 'open' ORDER BY id DESC LIMIT 1
+            SELECT id FROM shortfalls WHERE chain = :chain AND tx = :tx AND asset = :asset AND state = 'open'
+            ORDER BY id DESC LIMIT 1
             """)
-        try query.bind("chain", chain).bind("tx", tx)
+        try query.bind("chain", chain).bind("tx", tx).bind("asset", asset)
         let id: Int64? = try query.step() ? query.int64("id") : nil
         query.reset()
         return try id.flatMap { id throws(StoreError) in try shortfall(id: id) }
     }
 
     func shortfall(id: Int64) throws(StoreError) -> ShortfallRow? {
-        let query = try database.statement("SELECT id, chain, tx, state, coins FROM shortfalls WHERE id = :id")
+        let query = try database.statement("SELECT id, chain, tx, asset, state, coins FROM shortfalls WHERE id = :id")
         defer { query.reset() }
         try query.bind("id", id)
         guard try query.step() else { return nil }
         var coins: [String] = []
         if case .success(let list) = JSON.parse(query.text("coins")) { coins = list.arrayElements.compactMap(\.stringValue) }
-        return ShortfallRow(id: query.int64("id"), chain: query.text("chain"), tx: query.text("tx"), state: query.text("state"),
-                            coins: coins)
+        return ShortfallRow(id: query.int64("id"), chain: query.text("chain"), tx: query.text("tx"), asset: query.text("asset"),
+                            state: query.text("state"), coins: coins)
     }
 }

@@ -9,9 +9,11 @@
 ///   - spends of the operator's free coins in it mark them spent at once;
 ///   - tokenisation anchors in it are recorded with their decoding's outcome;
 ///   - payments that reach the network's confirmation level with it mature:
-///     credited to the proven sender under `auto:<chain>:<tx>`, unless that
-///     transaction is credited already (by a request, or before a reorg);
-///     the (chain, tx) key keeps it exactly once either way.
+///     credited to the proven sender under `auto:<chain>:<tx>` (native coin)
+///     or `auto:<chain>:<tx>:<asset reference>` (a token), unless that
+///     payment is credited already (by a request, or before a reorg); the
+///     (chain, tx, asset) key keeps it exactly once either way, and each
+///     asset one transaction pays (a batching contract's) is credited once.
 /// Disconnecting a block undoes all of that but one thing: a credit stays
 /// while the payment's own block stays on the chain (a reorganisation
 /// shallower than the level never takes money back). When the payment's own
@@ -338,23 +340,46 @@ struct DetectedRow {
 // MARK: Operator resolutions
 
 extension Ledger {
+    /// The request id of a deposit tok-follow found without a request.
+    static func automaticDepositId(chain: String, tx: String, asset: AssetType) -> String {
+        perAssetDepositId("auto", chain: chain, tx: tx, asset: asset)
+    }
+
+    /// `<prefix>:<chain>:<tx>` in the network's native coin: the id such a
+    /// deposit had when a transaction was one deposit, so stored ids stay
+    /// valid; `<prefix>:<chain>:<tx>:<asset reference>` in a token, so each
+    /// asset one transaction pays is a request of its own.
+    static func perAssetDepositId(_ prefix: String, chain: String, tx: String, asset: AssetType) -> String {
+        let id = prefix + ":" + chain + ":" + tx
+        return asset.assetNamespace == "slip44" ? id : id + ":" + asset.assetReference
+    }
+
     /// The operator gives an unattributed payment (one whose transaction proves
     /// no sender) to `account`, once it is at the network's level: credited
-    /// under `resolved:<chain>:<tx>`, exactly once like any deposit. Checks:
-    /// the payment is recorded as unattributed, its block is deep enough, the
-    /// account is on the payment's chain.
-    public func resolveUnattributed(network: NetworkConfig, config: TokConfig, tx: String, account: String,
-                                    nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
+    /// under `resolved:<chain>:<tx>` (`resolved:<chain>:<tx>:<asset reference>`
+    /// in a token), exactly once like any deposit. Checks: the payment is
+    /// recorded as unattributed (in `asset`, CAIP-19, which must be named when
+    /// the transaction has several), its block is deep enough, the account is
+    /// on the payment's chain.
+    public func resolveUnattributed(network: NetworkConfig, config: TokConfig, tx: String, asset: String? = nil,
+                                    account: String, nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
         try guarded {
             let query = try database.statement("""
                 SELECT chain, tx, asset, block_hash, height, amount, sender, outputs, state, request_id FROM detected_payments
-                WHERE chain = :chain AND tx = :tx AND state = 'unattributed'
+                WHERE chain = :chain AND tx = :tx AND state = 'unattributed' ORDER BY asset
                 """)
             try query.bind("chain", network.chainText).bind("tx", tx)
-            let found: DetectedRow? = try query.step() ? try DetectedRow(query) : nil
+            var candidates: [DetectedRow] = []
+            while try query.step() {
+                let row = try DetectedRow(query)
+                if asset == nil || row.asset == asset { candidates.append(row) }
+            }
             query.reset()
-            guard let row = found else {
-                throw TokError(.unknownRequest, "no unattributed payment \(tx) is recorded on \(network.alias)")
+            guard let row = candidates.first else {
+                throw TokError(.unknownRequest, "no unattributed payment \(tx)\(asset.map { " in \($0)" } ?? "") is recorded on \(network.alias)")
+            }
+            guard candidates.count == 1 else {
+                throw TokError(.missingField, "transaction \(tx) has unattributed payments in \(candidates.map(\.asset).joined(separator: ", ")): name the asset")
             }
             guard let tip = try chainTip(chain: network.chainText), row.height <= tip.height - Int64(network.confirmations) + 1 else {
                 throw TokError(.notVerified, "payment \(tx) is below \(network.alias)'s confirmation level; resolve it once it is \(network.confirmations) deep")
@@ -367,10 +392,10 @@ extension Ledger {
             }
             let credited = try UInt256.convert(row.amount, fromDecimals: mapping.decimals, toDecimals: token.decimals, what: "the payment")
             let deposit = VerifiedDeposit(
-                requestId: "resolved:\(row.chain):\(row.tx)", chain: row.chain, tx: row.tx, account: prefix + address,
-                token: token.alias, asset: row.asset, amount: row.amount, credited: credited, blockHash: row.blockHash,
-                blockNumber: row.height, confirmations: tip.height - row.height + 1, coins: row.outputs,
-                receiver: row.outputs.isEmpty ? nil : network.receiver)
+                requestId: Ledger.perAssetDepositId("resolved", chain: row.chain, tx: row.tx, asset: mapping.asset),
+                chain: row.chain, tx: row.tx, account: prefix + address, token: token.alias, asset: row.asset, amount: row.amount,
+                credited: credited, blockHash: row.blockHash, blockNumber: row.height, confirmations: tip.height - row.height + 1,
+                coins: row.outputs, receiver: row.outputs.isEmpty ? nil : network.receiver)
             let outcome = try creditDeposit(deposit, op: .deposit, nowMilliseconds: now)
             let update = try database.statement("""
                 UPDATE detected_payments SET state = 'resolved', request_id = :request_id, note = 'resolved by the operator'

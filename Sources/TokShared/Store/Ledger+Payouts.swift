@@ -429,17 +429,10 @@ extension Ledger {
         }
     }
 
-    /// Whether tok-apply has credited this chain transaction (tok-verify's
-    /// advisory view of deposits still travelling through the pipeline).
-    public func hasDeposit(chain: String, tx: String) throws(TokError) -> Bool {
-        try guarded { try creditedRequestExists(chain: chain, tx: tx) }
-    }
-
-    private func creditedRequestExists(chain: String, tx: String) throws(StoreError) -> Bool {
-        let query = try database.statement("SELECT 1 AS found FROM deposits WHERE chain = :chain AND tx = :tx")
-        defer { query.reset() }
-        try query.bind("chain", chain).bind("tx", tx)
-        return try query.step()
+    /// Whether tok-apply has credited this transaction's payment in `asset`
+    /// (tok-verify's advisory view of deposits still travelling through the pipeline).
+    public func hasDeposit(chain: String, tx: String, asset: String) throws(TokError) -> Bool {
+        try guarded { try creditedRequest(chain: chain, tx: tx, asset: asset) != nil }
     }
 
     /// Released nonces that open payouts are waiting behind: each needs a nonce

@@ -83,10 +83,15 @@ public final class Ledger {
 
     /// Opens (creating and migrating) a ledger over an open connection, as its
     /// writer. The caller holds the writer lock while the schema is migrated.
-    public init(connection: any DatabaseConnection, logger: Logger) throws(StoreError) {
+    public convenience init(connection: any DatabaseConnection, logger: Logger) throws(StoreError) {
+        try self.init(connection: connection, logger: logger, schemaVersion: Schema.currentVersion)
+    }
+
+    /// `schemaVersion` below this tok's: the ledger as an older tok left it (upgrade tests).
+    init(connection: any DatabaseConnection, logger: Logger, schemaVersion: Int) throws(StoreError) {
         database = connection
         self.logger = logger
-        try Schema.migrate(database, location: connection.location, nowMilliseconds: Ledger.nowMilliseconds())
+        try Schema.migrate(database, location: connection.location, nowMilliseconds: Ledger.nowMilliseconds(), upTo: schemaVersion)
         auditHead = try Ledger.readAuditHead(database)
     }
 
@@ -285,9 +290,11 @@ public final class Ledger {
 
     // MARK: Deposit
 
-    /// Credits a verified deposit exactly once per (chain, tx).
-    /// Checks, in order: the transaction is not credited yet (else `duplicate`),
-    /// it is not tok's own payout, the request id is unused, the new balance fits.
+    /// Credits a verified deposit exactly once per (chain, tx, asset): a
+    /// transaction that pays the receiver two assets is two deposits.
+    /// Checks, in order: the transaction's payment in this asset is not
+    /// credited yet (else `duplicate`), the transaction is not tok's own
+    /// payout, the request id is unused, the new balance fits.
     /// `op` is `.deposit`, or `.transfer` for a transfer's deposit half.
     public func creditDeposit(_ deposit: VerifiedDeposit, op: Op = .deposit,
                               nowMilliseconds now: Int64) throws(TokError) -> DepositOutcome {
@@ -295,7 +302,7 @@ public final class Ledger {
         precondition(op == .deposit || op == .transfer, "only deposits and transfers credit")
         return try guarded {
             // Checks.
-            if let first = try creditedRequest(chain: deposit.chain, tx: deposit.tx) {
+            if let first = try creditedRequest(chain: deposit.chain, tx: deposit.tx, asset: deposit.asset) {
                 return .duplicate(firstRequest: first)
             }
             if let payout = try payoutRequest(chain: deposit.chain, tx: deposit.tx) {
@@ -303,9 +310,9 @@ public final class Ledger {
                 throw TokError(.conflictingRecord, "transaction \(deposit.tx) is tok's own payout \(payout), not a deposit")
             }
             if let other = try requestRow(deposit.requestId) {
-                // Same id, different transaction (the same one was caught above).
-                throw TokError(.conflictingRecord,
-                    "request id \(deposit.requestId) is already used by a \(other.op.rawValue) of \(other.tx ?? "another transaction")")
+                // Same id, another transaction or another asset of it (the same payment was caught above).
+                let what = other.tx == deposit.tx ? "another asset of \(deposit.tx)" : other.tx ?? "another transaction"
+                throw TokError(.conflictingRecord, "request id \(deposit.requestId) is already used by a \(other.op.rawValue) of \(what)")
             }
             let before = try readBalance(account: deposit.account, token: deposit.token)
             guard let available = before.available.adding(deposit.credited) else {
@@ -339,17 +346,18 @@ public final class Ledger {
             // Postconditions: exactly the credited amount arrived, nothing was locked or unlocked.
             precondition(after.available.subtracting(deposit.credited) == before.available, "credit adds exactly the credited amount")
             precondition(after.locked == before.locked, "a credit never touches locked funds")
-            assert((try? creditedRequest(chain: deposit.chain, tx: deposit.tx)) == deposit.requestId, "the deposit is registered")
+            assert((try? creditedRequest(chain: deposit.chain, tx: deposit.tx, asset: deposit.asset)) == deposit.requestId,
+                   "the deposit is registered")
             assert((try? readBalance(account: deposit.account, token: deposit.token)) == after, "the balance is stored")
             return .credited(availableAfter: available)
         }
     }
 
-    /// The request that credited this chain transaction, if any.
-    func creditedRequest(chain: String, tx: String) throws(StoreError) -> String? {
-        let query = try database.statement("SELECT request_id FROM deposits WHERE chain = :chain AND tx = :tx")
+    /// The request that credited this transaction's payment in `asset` (CAIP-19), if any.
+    func creditedRequest(chain: String, tx: String, asset: String) throws(StoreError) -> String? {
+        let query = try database.statement("SELECT request_id FROM deposits WHERE chain = :chain AND tx = :tx AND asset = :asset")
         defer { query.reset() }
-        try query.bind("chain", chain).bind("tx", tx)
+        try query.bind("chain", chain).bind("tx", tx).bind("asset", asset)
         return try query.step() ? query.text("request_id") : nil
     }
 
@@ -388,11 +396,13 @@ public final class Ledger {
             guard let row = try requestRow(id) else { return nil }
             var state = RequestState(requestId: id, op: row.op, state: row.state, chain: row.chain, tx: row.tx)
             if row.op == .deposit || row.op == .transfer, let chain = row.chain, let tx = row.tx {
+                // The request's own deposit: its transaction may pay other assets under other requests.
                 let query = try database.statement("""
-                    SELECT credited, account, token, confirmations FROM deposits WHERE chain = :chain AND tx = :tx
+                    SELECT credited, account, token, confirmations FROM deposits
+                    WHERE chain = :chain AND tx = :tx AND request_id = :request_id
                     """)
                 defer { query.reset() }
-                try query.bind("chain", chain).bind("tx", tx)
+                try query.bind("chain", chain).bind("tx", tx).bind("request_id", id)
                 if try query.step() {
                     state.amount = query.text("credited")
                     state.account = query.text("account")

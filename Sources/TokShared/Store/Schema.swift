@@ -404,6 +404,47 @@ enum Schema {
             .check(table: "matches", column: "settled_height", rule: ">= 0"),
             .check(table: "approvals", column: "height", rule: ">= 0"),
         ]),
+        // 7: a deposit is one asset of one transaction, keyed (chain, tx,
+        // asset): a batching contract that pays the receiver two tokens in one
+        // transaction is two deposits. Neither engine can change a primary key
+        // in place on both, so the table is rebuilt under its name, every row
+        // copied as it was (the audit trail is not touched); the rebuilt
+        // table gets migration 6's checks again (SQLite's triggers and
+        // PostgreSQL's constraints went with the old one). A shortfall names
+        // the asset of the deposit it took, so one of two deposits of a
+        // transaction is found again; older shortfalls get it from their
+        // deposit, the only one of their transaction until now.
+        Migration([
+            .sql("""
+            CREATE TABLE deposits_by_asset (
+                chain          {text} NOT NULL,
+                tx             {text} NOT NULL,
+                request_id     {text} NOT NULL,
+                account        {text} NOT NULL,
+                token          {text} NOT NULL,
+                asset          {text} NOT NULL,
+                amount         {text} NOT NULL,          -- the chain's base units
+                credited       {text} NOT NULL,          -- the token's ledger units
+                block_hash     {text} NOT NULL,
+                block_number   {int} NOT NULL,
+                confirmations  {int} NOT NULL,
+                credited_at_ms {int} NOT NULL,
+                CONSTRAINT deposits_key PRIMARY KEY (chain, tx, asset)
+            ) {without_rowid};
+            INSERT INTO deposits_by_asset (chain, tx, request_id, account, token, asset, amount, credited, block_hash,
+                                           block_number, confirmations, credited_at_ms)
+            SELECT chain, tx, request_id, account, token, asset, amount, credited, block_hash,
+                   block_number, confirmations, credited_at_ms FROM deposits;
+            DROP TABLE deposits;
+            ALTER TABLE deposits_by_asset RENAME TO deposits;
+
+            ALTER TABLE shortfalls ADD COLUMN asset {text};
+            UPDATE shortfalls SET asset = (SELECT d.asset FROM deposits d WHERE d.chain = shortfalls.chain AND d.tx = shortfalls.tx);
+            """),
+            .check(table: "deposits", column: "block_number", rule: ">= 0"),
+            .check(table: "deposits", column: "confirmations", rule: ">= 0"),
+            .check(table: "deposits", column: "credited_at_ms", rule: ">= 0"),
+        ]),
     ]
 
     static var currentVersion: Int { migrations.count }
@@ -499,7 +540,11 @@ extension Schema {
             }
             if hasTokMigrationsTable(database) { return }
             let tables = try userTables(database)
-            if tables.isEmpty && !hasAnyMigrationsTable(database) { return }
+            let migrationsTable = hasAnyMigrationsTable(database)
+            if tables.isEmpty && !migrationsTable { return }
+            // A tok-apply starting on the same database may create its table
+            // after the first probe: looked at again, it is tok's after all.
+            if migrationsTable && hasTokMigrationsTable(database) { return }
             if let legacy = dialect.legacyVersionQuery, try database.scalarInt(legacy) ?? 0 > 0,
                tables.contains("requests"), tables.contains("audit") {
                 return  // a tok before schema_migrations and application ids
@@ -538,9 +583,12 @@ extension Schema {
         return tables
     }
 
-    /// Brings the database up to this tok's schema, one transaction per
-    /// migration. The caller holds the writer lock.
-    static func migrate(_ database: any DatabaseConnection, location: String, nowMilliseconds now: Int64) throws(StoreError) {
+    /// Brings the database up to this tok's schema (or only to `target`: a
+    /// database as an older tok left it, for upgrade tests), one transaction
+    /// per migration. The caller holds the writer lock.
+    static func migrate(_ database: any DatabaseConnection, location: String, nowMilliseconds now: Int64,
+                        upTo target: Int = currentVersion) throws(StoreError) {
+        precondition(target >= 1 && target <= currentVersion, "a schema version this tok has")
         let dialect = database.dialect
         try requireOwnable(database, location: location)
         try database.execute(dialect.render(migrationsTable))
@@ -560,7 +608,7 @@ extension Schema {
             }
         }
         let done = try validate(applied, location: location)
-        for next in done..<currentVersion {
+        for next in done..<max(done, target) {
             try inTransaction(database) { () throws(StoreError) in
                 for step in migrations[next].steps { try database.execute(dialect.render(step)) }
                 try record(next + 1, in: database, now: now)

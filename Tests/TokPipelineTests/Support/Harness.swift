@@ -242,7 +242,8 @@ final class EVMNode {
 
     /// A config for this node: ETH and one ERC-20 (TOK), confirmations 3,
     /// from testpeers/evm-local.toml (the one source the Python drivers read too).
-    func config(token: String, confirmations: Int = 3, extraToken: String? = nil) -> String {
+    /// `extraToken` is configured as OTHER, its deposits disabled unless `extraTokenDeposits`.
+    func config(token: String, confirmations: Int = 3, extraToken: String? = nil, extraTokenDeposits: Bool = false) -> String {
         var text = EVMNode.configTemplate
             .replacingOccurrences(of: "@CHAIN_ID@", with: EVMNode.chainId)
             .replacingOccurrences(of: "@URL@", with: url)
@@ -256,7 +257,7 @@ final class EVMNode {
               token = "OTHER"
               asset = "eip155:\(EVMNode.chainId)/erc20:\(extraToken)"
               decimals = 18
-              deposit = false
+              deposit = \(extraTokenDeposits)
 
             """
         }
