@@ -19,8 +19,9 @@
 #             so none ends inside the run).
 #   deposits  as many payments to the receiver in as many blocks after the same
 #             tip (confirmations = 1: each is credited in its own block).
-# For each size and round, a copy of that size's book ledger takes the orders,
-# another copy the deposits; each runs twice, the better time counts. After
+# For each size and round, a copy of that size's book ledger (flushed to disk
+# first) takes the orders, another copy the deposits; each runs twice, the
+# better time counts. After
 # each run the output is checked: every block connected, every order applied
 # with exactly one match (the matches table holds one row per order), every
 # deposit credited. The cost per order should grow at most like log(book
