@@ -146,6 +146,7 @@ rpc_timeout_milliseconds = 60000
   asset = "bip122:3d2160a3b5dc4a9d62e7e66a295f7031/slip44:3"
   decimals = 8
 EOF
+chmod 600 "$config"   # it holds the node's RPC password: tok refuses such a config open to others
 
 # ------------------------------------------------------------ sanity (untimed)
 say "sanity pass: tok-follow | tok-apply against the generator's counts"

@@ -192,6 +192,14 @@ class LedgerTests: XCTestCase {
     }
 
     // A failing record's savepoint undoes only that record; the batch's other records commit.
+    // The statement journal of a writer stays off SQLite's in-memory journal, whose cost per statement grows with
+    // everything the open savepoint holds (quadratic in a block record's events).
+    func testWriterKeepsItsStatementJournalOffMemory() throws {
+        guard Self.engine == .sqlite else { throw XCTSkip("a SQLite setting") }
+        let ledger = try openLedger()
+        XCTAssertEqual(try ledger.database.scalarInt("PRAGMA temp_store"), 1, "FILE")
+    }
+
     func testRecordSavepointUndoesOnlyTheFailingRecord() throws {
         let ledger = try openLedger()
         try credit(ledger, LedgerTests.deposit("x-1", tx: 100))

@@ -182,6 +182,23 @@ class MarketLedgerTests: XCTestCase {
             payments: [(payee, koinu)])
     }
 
+    // The scans every block runs stay on their partial indexes. With ORDER BY on the key (as they had), SQLite
+    // walked the primary key instead: every block read the whole book and every match and invoice ever made.
+    func testBlockScansUseTheirPartialIndexes() throws {
+        guard Self.engine == .sqlite else { throw XCTSkip("EXPLAIN QUERY PLAN is SQLite's") }
+        for sql in BlockWriter.blockScans {
+            let plan = try ledger.database.statement("EXPLAIN QUERY PLAN " + sql)
+            defer { plan.reset() }
+            var steps: [String] = []
+            while try plan.step() { steps.append(plan.text("detail")) }
+            XCTAssertEqual(steps.count, 1, "\(sql): \(steps)")
+            let expected = ["matches_open", "offers_expiring", "invoices_expiring", "invoices_settling"]
+            XCTAssertTrue(
+                steps.allSatisfy { step in expected.contains { step.contains("USING INDEX \($0) (chain=? AND ") } },
+                "\(sql): \(steps)")
+        }
+    }
+
     // A buy crossing a resting sell fills at the sell's price; the buyer's payment settles it at the level (3).
     func testCrossingOffersFillAtTheRestingPriceAndSettle() throws {
         let token = try mint(1_000)

@@ -231,16 +231,21 @@ extension BlockWriter {
         return .applied
     }
 
+    // On invoices_expiring and invoices_settling; no ORDER BY invoice (sorted after), which would make SQLite walk
+    // the primary key, every invoice ever made, at every block.
+    static let expiringInvoicesSQL =
+        "SELECT invoice FROM invoices WHERE chain = :chain AND state = 'open' AND expiry_height <= :height"
+    static let settlingInvoicesSQL =
+        "SELECT invoice FROM invoices WHERE chain = :chain AND state = 'paid' AND payment_height <= :height"
+
     /// Start of the block: open invoices whose window ends here give their reservation back.
     mutating func expireInvoices() throws {
-        let query = try database.statement(
-            """
-            SELECT invoice FROM invoices WHERE chain = :chain AND state = 'open' AND expiry_height <= :height ORDER BY invoice
-            """)
+        let query = try database.statement(BlockWriter.expiringInvoicesSQL)
         try query.bind("chain", block.network).bind("height", block.height)
         var expiring: [String] = []
         while try query.step() { expiring.append(query.text("invoice")) }
         query.reset()
+        expiring.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         for id in expiring {
             guard
                 var invoice = try ledger.journalRow(
@@ -262,14 +267,12 @@ extension BlockWriter {
     /// asset managers; without them they wait, and go back to the seller at
     /// the invoice's expiry.
     mutating func settleInvoices(upTo height: Int64) throws {
-        let query = try database.statement(
-            """
-            SELECT invoice FROM invoices WHERE chain = :chain AND state = 'paid' AND payment_height <= :height ORDER BY invoice
-            """)
+        let query = try database.statement(BlockWriter.settlingInvoicesSQL)
         try query.bind("chain", block.network).bind("height", height)
         var settling: [String] = []
         while try query.step() { settling.append(query.text("invoice")) }
         query.reset()
+        settling.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         for id in settling {
             guard
                 var invoice = try ledger.journalRow(
