@@ -9,7 +9,7 @@
  *     migration 1, statement for statement), so the two can never drift;
  *     token_units rows as bindTokenUnits writes them;
  *   - pragmas: busy_timeout, journal_mode=WAL, synchronous FULL (or NORMAL),
- *     temp_store=MEMORY, cache_size=-65536 (as tok-apply sets them);
+ *     temp_store=FILE, cache_size=-65536 (as tok-apply sets them);
  *   - transactions: BEGIN IMMEDIATE per batch of 512, SAVEPOINT per record,
  *     a nested SAVEPOINT around the audit insert, RELEASE, COMMIT;
  *   - statements, prepared once and reused, in tok-apply's order: deposit by
@@ -195,7 +195,7 @@ int main(int argc, char **argv) {
     exec("PRAGMA journal_mode = WAL");
     /* The same non-durability settings as tok-apply (Ledger.swift): statement
        journals in memory, a 64 MiB page cache. */
-    exec("PRAGMA temp_store = MEMORY");
+    exec("PRAGMA temp_store = FILE");
     exec("PRAGMA cache_size = -65536");
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", synchronous);
     exec(pragma);

@@ -162,8 +162,10 @@ final class MarketLedgerPostgreSQLTests: MarketLedgerTests {
 /// Keeps this file in step with its base classes: every test a base class
 /// declares runs on PostgreSQL too, unless it is listed as SQLite's own.
 final class EngineVariantTests: XCTestCase {
-    /// Tests of a SQLite file format or of pure functions: nothing to run on a server.
+    /// Tests of a SQLite file format, of SQLite's pragmas and query plans, or of pure functions: nothing to run
+    /// on a server.
     static let sqliteOnly: Set<String> = [
+        "testWriterKeepsItsStatementJournalOffMemory", "testBlockScansUseTheirPartialIndexes",
         "testSchemaOneIsMigrated", "testSchemaTwoFileIsAdopted",
         "testTheSmallestSufficientCoinIsChosen", "testLargestCoinsAreCombinedWhenNoneSuffices",
         "testDustChangeGoesToTheFee", "testDogecoinSoftDustShapesTheChange", "testBroadcastErrorsAreClassified",
