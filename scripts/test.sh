@@ -23,12 +23,14 @@ set +e
 swift test --skip-build --disable-swift-testing 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-summary="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)"
+# XCTest's last summary is the whole run's; with skips it reads "with N tests skipped and M failures".
+summary="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$log" | tail -1)"
 executed="$(printf '%s' "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')"
-failed="$(printf '%s' "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')"
+failed="$(printf '%s' "$summary" | sed -E 's/.* ([0-9]+) failures?.*/\1/')"
+skipped="$(printf '%s' "$summary" | sed -nE 's/.*with ([0-9]+) tests? skipped.*/\1/p')"
 if [ -z "$summary" ]; then
     echo "no XCTest summary found" >&2
     exit 1
 fi
-echo "$((executed - failed)) passed, $failed failed"
+echo "$((executed - failed - ${skipped:-0})) passed, $failed failed, ${skipped:-0} skipped"
 exit "$status"
