@@ -239,27 +239,5 @@ EOF
 echo "$section"
 
 results=bench/RESULTS.md
-SECTION="$section" python3 - "$results" <<'EOF'
-import os, sys
-path, section = sys.argv[1], os.environ["SECTION"]
-begin, end = "<!-- follow:begin -->", "<!-- follow:end -->"
-block = begin + "\n" + section + "\n" + end
-try:
-    text = open(path, encoding="utf-8").read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\n## Notes\n"
-start, stop = text.find(begin), text.find(end)
-if start >= 0 and stop > start:
-    text = text[:start] + block + text[stop + len(end):]
-elif start >= 0 or stop >= 0:
-    raise SystemExit("follow: %s has only one of the follow markers; not touching it" % path)
-else:
-    notes = text.find("\n## Notes")
-    if notes < 0:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        text = text[:notes + 1] + block + "\n\n" + text[notes + 1:]
-with open(path, "w", encoding="utf-8") as handle:
-    handle.write(text)
-EOF
+printf '%s\n' "$section" | python3 bench/write_section.py "$results" follow
 say "wrote $results"

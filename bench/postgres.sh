@@ -137,7 +137,6 @@ sqlite_ratio=$(ratio "${best[sqlite_apply]}" "${best[sqlite_c]}")
 row() { echo "| $1 | \`$2\` | ${rounds[$3]} | ${best[$3]} | $(rate "$4" "${best[$3]}") |"; }
 cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
 section=$(cat <<EOF
-<!-- postgres:begin -->
 ## PostgreSQL
 
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
@@ -161,22 +160,9 @@ $(row "tok-apply on SQLite, commit" "$bin/tok-apply --config $config --db FILE <
 |---|---:|---:|---|
 | tok-apply vs C libpq loop (PostgreSQL deposits) | $pg_ratio | ≥ 0.80 | $(met "$pg_ratio" 0.8) |
 | tok-apply vs C SQLite loop (same run) | $sqlite_ratio | ≥ 0.80 | $(met "$sqlite_ratio" 0.8) |
-<!-- postgres:end -->
 EOF
 )
 echo "$section"
 
-SECTION="$section" python3 - bench/RESULTS.md <<'EOF'
-import os, sys
-path, section = sys.argv[1], os.environ["SECTION"]
-begin, end = "<!-- postgres:begin -->", "<!-- postgres:end -->"
-text = open(path, encoding="utf-8").read()
-start, stop = text.find(begin), text.find(end)
-if start >= 0 and stop > start:
-    text = text[:start] + section + text[stop + len(end):]
-else:
-    notes = text.find("## Notes")
-    text = (text[:notes] + section + "\n\n" + text[notes:]) if notes >= 0 else text + "\n" + section + "\n"
-open(path, "w", encoding="utf-8").write(text)
-EOF
+printf '%s\n' "$section" | python3 bench/write_section.py bench/RESULTS.md postgres
 say "wrote bench/RESULTS.md"

@@ -133,20 +133,6 @@ echo "$section"
 
 # Rewrite only our section of RESULTS.md; create the file with an empty Notes section the first time.
 results=bench/RESULTS.md
-SECTION="$section" python3 - "$results" <<'EOF'
-import os, sys
-path, section = sys.argv[1], os.environ["SECTION"]
-begin, end = "<!-- bench:begin (written by bench/run.sh; edit the Notes instead) -->", "<!-- bench:end -->"
-block = begin + "\n" + section + "\n" + end
-try:
-    text = open(path, encoding="utf-8").read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\n" + begin + "\n" + end + "\n\n## Notes\n"
-start, stop = text.find(begin), text.find(end)
-if start < 0 or stop < start:
-    raise SystemExit("bench: %s has no bench:begin/bench:end markers; not touching it" % path)
-text = text[:start] + block + text[stop + len(end):]
-with open(path, "w", encoding="utf-8") as handle:
-    handle.write(text)
-EOF
+printf '%s\n' "$section" | python3 bench/write_section.py "$results" bench \
+    "<!-- bench:begin (written by bench/run.sh; edit the Notes instead) -->"
 say "wrote $results"
