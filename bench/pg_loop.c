@@ -71,55 +71,7 @@ static PGresult *run(const char *name, int count, const char *const *values) {
 
 static void run_done(const char *name, int count, const char *const *values) { PQclear(run(name, count, values)); }
 
-/* splitmix64: a small deterministic generator for the values. */
-static uint64_t rng_state = 20261121;
-static uint64_t next_random(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void random_hex(char *out, int digits) {
-    static const char hex[] = "0123456789abcdef";
-    uint64_t bits = 0;
-    for (int index = 0; index < digits; index++) {
-        if (index % 16 == 0) bits = next_random();
-        out[index] = hex[bits & 15];
-        bits >>= 4;
-    }
-    out[digits] = 0;
-}
-
-typedef unsigned __int128 u128;
-
-static u128 parse_amount(const char *text) {
-    size_t length = strlen(text);
-    if (length < 1 || length > 38 || (length > 1 && text[0] == '0')) die("stored amount is not canonical");
-    u128 value = 0;
-    for (size_t index = 0; index < length; index++) {
-        if (text[index] < '0' || text[index] > '9') die("stored amount is not canonical");
-        value = value * 10 + (u128)(text[index] - '0');
-    }
-    return value;
-}
-
-static void format_amount(u128 value, char *out) {
-    char scratch[40];
-    int count = 0;
-    do {
-        scratch[count++] = (char)('0' + (int)(value % 10));
-        value /= 10;
-    } while (value);
-    for (int index = 0; index < count; index++) out[index] = scratch[count - 1 - index];
-    out[count] = 0;
-}
-
-static int64_t now_milliseconds(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
+#include "peer_values.h"
 
 int main(int argc, char **argv) {
     int batch = 512;
@@ -216,8 +168,8 @@ int main(int argc, char **argv) {
             PGresult *balance = run("read_balance", 2, by_account);
             u128 available = 0, locked_amount = 0;
             if (PQntuples(balance) == 1) {
-                available = parse_amount(PQgetvalue(balance, 0, 0));
-                locked_amount = parse_amount(PQgetvalue(balance, 0, 1));
+                available = parse_amount(PQgetvalue(balance, 0, 0), strlen(PQgetvalue(balance, 0, 0)));
+                locked_amount = parse_amount(PQgetvalue(balance, 0, 1), strlen(PQgetvalue(balance, 0, 1)));
             }
             PQclear(balance);
             if (available + deposit_amount < available) die("balance overflow");
