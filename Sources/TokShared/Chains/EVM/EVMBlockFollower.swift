@@ -65,7 +65,9 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     public func blockHashes(heights: [Int64]) async throws(TokError) -> [String?] {
-        try await batched(heights, size: network.rpcBatchSize, call: { EVMBlockFollower.blockCall($0, full: false) }) {
+        try await client.batched(
+            heights, size: network.rpcBatchSize, call: { EVMBlockFollower.blockCall($0, full: false) }
+        ) {
             (height, answer) throws(TokError) -> String? in
             try EVMBlockFollower.header(answer, height: height)?.hash
         }
@@ -126,7 +128,7 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
     /// before (the chain moved: the caller reads the rest later).
     private func fullBlocks(_ heights: ClosedRange<Int64>) async throws(TokError) -> [EVMBlockView] {
         let size = min(network.rpcBatchSize, EVMBlockFollower.maxFullBlocksPerBatch)
-        let answers = try await batched(
+        let answers = try await client.batched(
             Array(heights), size: size, call: { EVMBlockFollower.blockCall($0, full: true) }
         ) {
             (height, answer) throws(TokError) -> EVMBlockView? in
@@ -150,7 +152,7 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
         let candidates = blocks.indices.flatMap { index in blocks[index].candidates.map { (block: index, transfer: $0) }
         }
         if candidates.isEmpty { return [:] }
-        let receipts = try await batched(
+        let receipts = try await client.batched(
             candidates, size: network.rpcBatchSize,
             call: { .init("eth_getTransactionReceipt", [.string($0.transfer.tx)]) }
         ) {
@@ -327,29 +329,6 @@ public final class EVMBlockFollower: BlockFollower, @unchecked Sendable {
             ? text.lowercased() : nil
     }
 
-    /// Sends one call per item in batches of `size`, reads each answer in item
-    /// order; a batch whose answer is too large for the client goes one by one.
-    private func batched<Item, Value>(
-        _ items: [Item], size: Int, call: (Item) -> JSONRPCClient.Call,
-        read: (Item, Result<JSON, RPCCallError>) throws(TokError) -> Value
-    ) async throws(TokError) -> [Value] {
-        var values: [Value] = []
-        values.reserveCapacity(items.count)
-        var start = 0
-        while start < items.count {
-            let chunk = items[start..<min(start + size, items.count)]
-            var answers: [Result<JSON, RPCCallError>]
-            do {
-                answers = try await client.batch(chunk.map(call))
-            } catch  where error.code == .rpcError && chunk.count > 1 {
-                answers = []
-                for item in chunk { answers.append(try await client.batch([call(item)])[0]) }
-            }
-            for (item, answer) in zip(chunk, answers) { values.append(try read(item, answer)) }
-            start += chunk.count
-        }
-        return values
-    }
 }
 
 /// Why a Transfer log proves no sender (`DetectedPayment.unproven`).

@@ -87,7 +87,7 @@ public final class UTXOBlockSource: Sendable {
     /// `getblockhash` for each height, on the node's main chain; nil beyond its tip.
     public func blockHashes(heights: [Int64]) async throws(TokError) -> [String?] {
         precondition(heights.allSatisfy { $0 >= 0 }, "a block height is not negative")
-        return try await batched(
+        return try await client.batched(
             heights, size: UTXOBlockSource.maxHeadersPerBatch,
             call: { .init("getblockhash", [.integer($0)]) }
         ) { (height, answer) throws(TokError) -> String? in
@@ -110,7 +110,7 @@ public final class UTXOBlockSource: Sendable {
 
     /// `getblockheader <hash> true` for each hash; nil for a block the node does not know.
     public func headers(hashes: [String]) async throws(TokError) -> [UTXOBlockHeaderInfo?] {
-        try await batched(
+        try await client.batched(
             hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxHeadersPerBatch,
             call: { .init("getblockheader", [.string($0), .bool(true)]) }
         ) { (hash, answer) throws(TokError) -> UTXOBlockHeaderInfo? in
@@ -136,7 +136,7 @@ public final class UTXOBlockSource: Sendable {
     /// nil for a block the node does not know.
     public func blocks(hashes: [String]) async throws(TokError) -> [RawBlock?] {
         let chain = self.chain
-        return try await batched(
+        return try await client.batched(
             hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxBlocksPerBatch,
             call: { .init("getblock", [.string($0), .bool(false)]) }
         ) { (hash, answer) throws(TokError) -> RawBlock? in
@@ -156,7 +156,7 @@ public final class UTXOBlockSource: Sendable {
     /// transaction. .txNotFound for one the node does not know (it needs -txindex=1 for
     /// confirmed transactions that are not its wallet's).
     public func transactions(txids: [String]) async throws(TokError) -> [UTXOParsedTransaction] {
-        try await batched(
+        try await client.batched(
             txids.map { $0.lowercased() }, size: UTXOBlockSource.maxTransactionsPerBatch,
             call: { .init("getrawtransaction", [.string($0), .bool(false)]) }
         ) { (txid, answer) throws(TokError) -> UTXOParsedTransaction in
@@ -212,30 +212,6 @@ public final class UTXOBlockSource: Sendable {
     }
 
     // MARK: Calls
-
-    /// Sends one call per item in batches of `size` and reads each answer with `read`, in item order.
-    private func batched<Item, Value>(
-        _ items: [Item], size: Int, call: (Item) -> JSONRPCClient.Call,
-        read: (Item, Result<JSON, RPCCallError>) throws(TokError) -> Value
-    ) async throws(TokError) -> [Value] {
-        var values: [Value] = []
-        values.reserveCapacity(items.count)
-        var start = 0
-        while start < items.count {
-            let chunk = items[start..<min(start + size, items.count)]
-            var answers: [Result<JSON, RPCCallError>]
-            do {
-                answers = try await client.batch(chunk.map(call))
-            } catch  where error.code == .rpcError && chunk.count > 1 {
-                // The whole answer may exceed the client's response limit; one answer always fits.
-                answers = []
-                for item in chunk { answers.append(try await client.batch([call(item)])[0]) }
-            }
-            for (item, answer) in zip(chunk, answers) { values.append(try read(item, answer)) }
-            start += chunk.count
-        }
-        return values
-    }
 
     /// The result of one call; nil when the node answered `absentCode` (it does not know the
     /// thing asked for); any other endpoint error is .rpcError.
