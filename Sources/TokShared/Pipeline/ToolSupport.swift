@@ -237,6 +237,21 @@ public enum ToolMain {
         return code
     }
 
+    /// The ledger an operator's command works on, opened as its writer: it must exist already (a SQLite path
+    /// that names no file exits 66 rather than creating an empty ledger to act on).
+    static func openExistingLedger(
+        database: String?, config: TokConfig, lockTimeoutMilliseconds: Int?, tool: String, logger: Logger
+    ) throws -> (DatabaseTarget, any WriterLock, Ledger) {
+        let target = try DatabaseTarget.resolve(argument: database, config: config)
+        if case .sqlite(let path) = target, access(path, F_OK) != 0 {
+            throw StageFailure(.noInput, "no database at \(path)")
+        }
+        let (lock, ledger) = try Ledger.openWriter(
+            target: target, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool,
+            logger: logger)
+        return (target, lock, ledger)
+    }
+
     /// An operator's action on an existing ledger (resolutions): one
     /// transition in one batch transaction under the writer lock; its answer
     /// is one JSON line on standard output.
@@ -245,13 +260,9 @@ public enum ToolMain {
         action: @escaping (TokConfig, Ledger, Int64) throws -> JSON
     ) async -> SysExit {
         await emit(tool: tool, options: options) { config, logger in
-            let target = try DatabaseTarget.resolve(argument: database, config: config)
-            if case .sqlite(let path) = target, access(path, F_OK) != 0 {
-                throw StageFailure(.noInput, "no database at \(path)")
-            }
-            let (lock, ledger) = try Ledger.openWriter(
-                target: target, config: config,
-                lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
+            let (_, lock, ledger) = try openExistingLedger(
+                database: database, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool,
+                logger: logger)
             return try lock.withLock {
                 let now = Ledger.nowMilliseconds()
                 var answer: Result<JSON, Error> = .failure(StageFailure(.software, "no answer"))
@@ -276,13 +287,9 @@ public enum ToolMain {
         defer { metrics?.write(nil, exit: code, logger: logger) }
         do {
             let config = try options.loadConfig()
-            let target = try DatabaseTarget.resolve(argument: database, config: config)
-            if case .sqlite(let path) = target, access(path, F_OK) != 0 {
-                throw StageFailure(.noInput, "no database at \(path)")
-            }
-            let (lock, ledger) = try Ledger.openWriter(
-                target: target, config: config,
-                lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool, logger: logger)
+            let (target, lock, ledger) = try openExistingLedger(
+                database: database, config: config, lockTimeoutMilliseconds: lockTimeoutMilliseconds, tool: tool,
+                logger: logger)
             // Under the lock, so the check never sees a batch half-way.
             let violations = try lock.withLock { try ledger.checkInvariants() }
             for violation in violations { print("violation: \(violation)") }
