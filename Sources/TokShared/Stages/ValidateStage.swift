@@ -78,7 +78,7 @@ public final class ValidateStage: RecordwiseStage {
                 record.set(Field.op, string: defaultOp.rawValue)
             }
             let flow = FlowRegistry.flow(for: try RequestResolver.op(of: record))
-            let context = ValidateContext(resolver: resolver, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
+            let context = ValidateContext(resolver: resolver)
             return try flow.validate(record, context: context, requestLog: requestLog)
         } catch {
             record.reject(stage: .validate, error)
