@@ -63,6 +63,11 @@ public final class JSON {
     /// system `{"amount":"1","amount":"1000"}` must not mean whatever a parser picks.
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<JSON, ParseFailure> {
         if let parsed = FastJSONParser.parse(bytes) { return .success(JSON(owning: parsed)) }
+        return parseWithJansson(bytes)
+    }
+
+    /// jansson's own parser: every text FastJSONParser leaves, and every error message.
+    static func parseWithJansson(_ bytes: UnsafeRawBufferPointer) -> Result<JSON, ParseFailure> {
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         let empty: CChar = 0
