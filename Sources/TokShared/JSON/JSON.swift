@@ -141,7 +141,23 @@ public final class JSON {
     @inline(__always)
     func child(_ key: String) -> UnsafeMutablePointer<json_t>? {
         guard isObject else { return nil }
-        return key.withCString { json_object_get(raw, $0) }
+        return JSON.withKey(key) { json_object_getn(raw, $0, $1) }
+    }
+
+    /// Calls `body` with a key's bytes and the length jansson's C-string calls
+    /// would see (up to a NUL), sparing those calls their strlen and UTF-8 check
+    /// (a Swift String is valid UTF-8): lookups and sets run many times per record.
+    @inline(__always)
+    static func withKey<R>(_ key: String, _ body: (UnsafePointer<CChar>, Int) -> R) -> R {
+        var key = key
+        return key.withUTF8 { bytes in
+            var length = 0
+            while length < bytes.count, bytes[length] != 0 { length += 1 }
+            return bytes.withMemoryRebound(to: CChar.self) { chars in
+                guard let base = chars.baseAddress else { return "".withCString { body($0, 0) } }
+                return body(base, length)
+            }
+        }
     }
 
     /// A member's string value, or nil when absent or not a string.
@@ -238,7 +254,7 @@ public final class JSON {
         precondition(isObject, "set on a non-object")
         noteChange(of: key)
         // json_object_set takes its own reference, so `value` stays valid for the caller.
-        let status = key.withCString { json_object_set(raw, $0, value.raw) }
+        let status = JSON.withKey(key) { json_object_setn_nocheck(raw, $0, $1, value.raw) }
         precondition(status == 0, "jansson refused key \(key)")
     }
 
@@ -252,7 +268,7 @@ public final class JSON {
             bytes.withMemoryRebound(to: CChar.self) { chars in json_stringn_nocheck(chars.baseAddress, chars.count) }
         }
         // json_object_set_new takes over the new string's reference.
-        let status = key.withCString { json_object_set_new(raw, $0, made) }
+        let status = JSON.withKey(key) { json_object_setn_new_nocheck(raw, $0, $1, made) }
         precondition(status == 0, "jansson refused key \(key)")
     }
     public func set(_ key: String, integer value: Int64) { set(key, .integer(value)) }
@@ -263,7 +279,7 @@ public final class JSON {
         if originalLine != nil {
             if let index = appendedKeys.firstIndex(of: key) { appendedKeys.remove(at: index) } else { edited = true }
         }
-        _ = key.withCString { json_object_del(raw, $0) }
+        _ = JSON.withKey(key) { json_object_deln(raw, $0, $1) }
     }
 
     public func append(_ value: JSON) {

@@ -51,7 +51,7 @@ public final class ValidateStage: RecordwiseStage {
 
     private func addAuthorisationMessage(_ record: JSON) -> Bool {
         do throws(TokError) {
-            if record[Field.op] == nil, let defaultOp { record.set(Field.op, string: defaultOp.rawValue) }
+            if !record.has(Field.op), let defaultOp { record.set(Field.op, string: defaultOp.rawValue) }
             let op = try RequestResolver.op(of: record)
             guard op == .payout || op == .transfer else { return false }
             let payout = try resolver.resolvePayout(
@@ -74,7 +74,7 @@ public final class ValidateStage: RecordwiseStage {
     /// appends its request-log entry when valid.
     func validate(_ record: JSON, requestLog: UnsafeMutablePointer<[UInt8]>?) -> Bool {
         do throws(TokError) {
-            if record[Field.op] == nil, let defaultOp {
+            if !record.has(Field.op), let defaultOp {
                 record.set(Field.op, string: defaultOp.rawValue)
             }
             let flow = FlowRegistry.flow(for: try RequestResolver.op(of: record))
