@@ -253,13 +253,13 @@ public final class JSON {
     public func set(_ key: String, _ value: JSON) {
         precondition(isObject, "set on a non-object")
         noteChange(of: key)
-        // json_object_set takes its own reference, so `value` stays valid for the caller.
+        // json_object_setn_nocheck takes its own reference, so `value` stays valid for the caller.
         let status = JSON.withKey(key) { json_object_setn_nocheck(raw, $0, $1, value.raw) }
         precondition(status == 0, "jansson refused key \(key)")
     }
 
     /// A string member, made straight into the object: no wrapper object per
-    /// member (tok-validate sets seven strings on every deposit).
+    /// member (tok-validate sets six strings on every deposit).
     public func set(_ key: String, string value: String) {
         precondition(isObject, "set on a non-object")
         noteChange(of: key)
@@ -267,7 +267,7 @@ public final class JSON {
         let made = copy.withUTF8 { bytes in
             bytes.withMemoryRebound(to: CChar.self) { chars in json_stringn_nocheck(chars.baseAddress, chars.count) }
         }
-        // json_object_set_new takes over the new string's reference.
+        // json_object_setn_new_nocheck takes over the new string's reference.
         let status = JSON.withKey(key) { json_object_setn_new_nocheck(raw, $0, $1, made) }
         precondition(status == 0, "jansson refused key \(key)")
     }
