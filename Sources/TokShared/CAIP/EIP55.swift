@@ -37,20 +37,25 @@ public enum EIP55 {
             }
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: hexDigitCount) {
                 lowercase -> Result<String, TokError> in
-                var sawLower = false
-                var sawUpper = false
+                // Without a branch per digit: random hex digits defeat branch prediction.
+                var notHex: UInt8 = 0
+                var lowerSeen: UInt8 = 0
+                var upperSeen: UInt8 = 0
                 for offset in 0..<hexDigitCount {
                     let byte = utf8[2 + offset]
-                    guard UTF8Scan.hexValue(byte) < 16 else {
-                        return .failure(TokError(.badAccount, "EVM address must be 0x followed by 40 hex digits"))
-                    }
-                    if byte >= UInt8(ascii: "a") {
-                        sawLower = true
-                    } else if byte >= UInt8(ascii: "A") {
-                        sawUpper = true
-                    }
-                    lowercase[offset] = byte | (byte >= UInt8(ascii: "A") ? 0x20 : 0)
+                    let isDigit: UInt8 = byte &- UInt8(ascii: "0") < 10 ? 1 : 0
+                    let isUpper: UInt8 = byte &- UInt8(ascii: "A") < 6 ? 1 : 0
+                    let isLower: UInt8 = byte &- UInt8(ascii: "a") < 6 ? 1 : 0
+                    notHex |= 1 ^ (isDigit | isUpper | isLower)
+                    lowerSeen |= isLower
+                    upperSeen |= isUpper
+                    lowercase[offset] = byte | (isUpper << 5)
                 }
+                guard notHex == 0 else {
+                    return .failure(TokError(.badAccount, "EVM address must be 0x followed by 40 hex digits"))
+                }
+                let sawLower = lowerSeen != 0
+                let sawUpper = upperSeen != 0
                 let lowercaseDigits = UnsafeBufferPointer(lowercase)
                 let hash = digest(of: lowercaseDigits)
                 if sawLower && sawUpper {
@@ -119,9 +124,22 @@ public enum EVMTxId {
             else {
                 return .failure(TokError(.badTxId, "EVM transaction id must be 0x followed by 64 hex digits"))
             }
-            for index in 2..<utf8.count where UTF8Scan.hexValue(utf8[index]) >= 16 {
+            // Without a branch per digit: random hex digits defeat branch prediction.
+            var notHex: UInt8 = 0
+            var upper: UInt8 = 0
+            for index in 2..<utf8.count {
+                let byte = utf8[index]
+                let isDigit: UInt8 = byte &- UInt8(ascii: "0") < 10 ? 1 : 0
+                let isUpper: UInt8 = byte &- UInt8(ascii: "A") < 6 ? 1 : 0
+                let isLower: UInt8 = byte &- UInt8(ascii: "a") < 6 ? 1 : 0
+                notHex |= 1 ^ (isDigit | isUpper | isLower)
+                upper |= isUpper
+            }
+            guard notHex == 0 else {
                 return .failure(TokError(.badTxId, "EVM transaction id must be 0x followed by 64 hex digits"))
             }
+            // Already canonical (what nodes and most clients send): no new string.
+            if upper == 0 { return .success(String(s)) }
             return .success(
                 String(unsafeUninitializedCapacity: utf8.count) { out in
                     out[0] = UInt8(ascii: "0")

@@ -88,7 +88,7 @@ public struct TokConfig: Sendable {
     /// Resolves what a request calls a token — alias, symbol, or CAIP-19 asset
     /// type — to the asset mapping on the given network.
     public func assetMapping(token name: String, on network: NetworkConfig) throws(TokError) -> AssetMapping {
-        if name.utf8.contains(UInt8(ascii: "/")) {
+        if UTF8Scan.contains(UInt8(ascii: "/"), in: name) {
             let asset: AssetType
             do { asset = try AssetType(parsing: name).canonical() } catch { throw error }
             guard asset.chain == network.chain else {

@@ -24,7 +24,8 @@ public struct DepositFlow: Flow {
         let deposit = try context.resolver.resolveDeposit(record)
         // A derived id goes into the record: every later stage reads the id from there.
         if !record.has(Field.id) { record.set(Field.id, string: deposit.requestId) }
-        record.set(Field.validated, ValidatedDeposit(deposit).write())
+        let validated = ValidatedDeposit(deposit)
+        record.set(Field.validated, validated.write())
         record.set(Field.status, string: RecordStatus.validated.rawValue)
         // The seed's "log valid API request", once per request, written as bytes:
         // this runs for every deposit of a bulk replay.
@@ -32,7 +33,7 @@ public struct DepositFlow: Flow {
             requestLog.pointee.append(contentsOf: "deposit id=".utf8)
             requestLog.pointee.append(contentsOf: deposit.requestId.utf8)
             requestLog.pointee.append(contentsOf: " account=".utf8)
-            requestLog.pointee.append(contentsOf: deposit.account.utf8)
+            requestLog.pointee.append(contentsOf: validated.account.utf8)
             requestLog.pointee.append(contentsOf: " token=".utf8)
             requestLog.pointee.append(contentsOf: deposit.mapping.token.utf8)
             requestLog.pointee.append(contentsOf: " tx=".utf8)

@@ -62,6 +62,12 @@ public final class JSON {
     /// as "not an object" rather than as bad JSON). Duplicate keys are refused: in a money
     /// system `{"amount":"1","amount":"1000"}` must not mean whatever a parser picks.
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<JSON, ParseFailure> {
+        if let parsed = FastJSONParser.parse(bytes) { return .success(JSON(owning: parsed)) }
+        return parseWithJansson(bytes)
+    }
+
+    /// jansson's own parser: every text FastJSONParser leaves, and every error message.
+    static func parseWithJansson(_ bytes: UnsafeRawBufferPointer) -> Result<JSON, ParseFailure> {
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         let empty: CChar = 0
@@ -135,7 +141,23 @@ public final class JSON {
     @inline(__always)
     func child(_ key: String) -> UnsafeMutablePointer<json_t>? {
         guard isObject else { return nil }
-        return key.withCString { json_object_get(raw, $0) }
+        return JSON.withKey(key) { json_object_getn(raw, $0, $1) }
+    }
+
+    /// Calls `body` with a key's bytes and the length jansson's C-string calls
+    /// would see (up to a NUL), sparing those calls their strlen and UTF-8 check
+    /// (a Swift String is valid UTF-8): lookups and sets run many times per record.
+    @inline(__always)
+    static func withKey<R>(_ key: String, _ body: (UnsafePointer<CChar>, Int) -> R) -> R {
+        var key = key
+        return key.withUTF8 { bytes in
+            var length = 0
+            while length < bytes.count, bytes[length] != 0 { length += 1 }
+            return bytes.withMemoryRebound(to: CChar.self) { chars in
+                guard let base = chars.baseAddress else { return "".withCString { body($0, 0) } }
+                return body(base, length)
+            }
+        }
     }
 
     /// A member's string value, or nil when absent or not a string.
@@ -231,12 +253,24 @@ public final class JSON {
     public func set(_ key: String, _ value: JSON) {
         precondition(isObject, "set on a non-object")
         noteChange(of: key)
-        // json_object_set takes its own reference, so `value` stays valid for the caller.
-        let status = key.withCString { json_object_set(raw, $0, value.raw) }
+        // json_object_setn_nocheck takes its own reference, so `value` stays valid for the caller.
+        let status = JSON.withKey(key) { json_object_setn_nocheck(raw, $0, $1, value.raw) }
         precondition(status == 0, "jansson refused key \(key)")
     }
 
-    public func set(_ key: String, string value: String) { set(key, .string(value)) }
+    /// A string member, made straight into the object: no wrapper object per
+    /// member (tok-validate sets six strings on every deposit).
+    public func set(_ key: String, string value: String) {
+        precondition(isObject, "set on a non-object")
+        noteChange(of: key)
+        var copy = value
+        let made = copy.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in json_stringn_nocheck(chars.baseAddress, chars.count) }
+        }
+        // json_object_setn_new_nocheck takes over the new string's reference.
+        let status = JSON.withKey(key) { json_object_setn_new_nocheck(raw, $0, $1, made) }
+        precondition(status == 0, "jansson refused key \(key)")
+    }
     public func set(_ key: String, integer value: Int64) { set(key, .integer(value)) }
     public func set(_ key: String, bool value: Bool) { set(key, .bool(value)) }
 
@@ -245,7 +279,7 @@ public final class JSON {
         if originalLine != nil {
             if let index = appendedKeys.firstIndex(of: key) { appendedKeys.remove(at: index) } else { edited = true }
         }
-        _ = key.withCString { json_object_del(raw, $0) }
+        _ = JSON.withKey(key) { json_object_deln(raw, $0, $1) }
     }
 
     public func append(_ value: JSON) {

@@ -89,6 +89,12 @@ enum JSONWriter {
     static func writeString(_ start: UnsafeRawPointer, length: Int, into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
         let bytes = UnsafeRawBufferPointer(start: start, count: length)
+        // Almost every string needs no escape: one check, then one copy.
+        if !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            buffer.append(contentsOf: bytes)
+            buffer.append(UInt8(ascii: "\""))
+            return
+        }
         var runStart = 0
         for index in 0..<length {
             let byte = bytes[index]

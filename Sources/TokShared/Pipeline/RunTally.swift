@@ -67,14 +67,85 @@ public struct RunSummary: Sendable {
 
 /// What a record was when it entered the stage.
 struct InputState: Sendable {
-    var op: String
+    /// The op as written (its label is looked up only when counted by `RunSummary`).
+    var opText: String?
     var rejected: Bool
     var payoutError: Bool
 
+    var op: String { MetricLabel.op(opText) }
+
     init(_ record: JSON) {
-        op = MetricLabel.op(record.string(at: Field.op))
+        opText = record.string(at: Field.op)
         rejected = record.string(at: Field.status) == RecordStatus.rejected.rawValue
         payoutError = record.has(TransferFlow.payoutErrorKey)
+    }
+}
+
+/// One chunk's counts, cheap per record: consecutive records mostly share
+/// their op and status, so a record repeating the previous one's texts costs
+/// two string comparisons, with no hashing and no label lookup (those showed
+/// up as several per cent of tok-validate). Labels are looked up once per
+/// distinct text, when the chunk's counts are read as a `RunSummary`.
+struct ChunkTally {
+    private struct Texts: Hashable {
+        var op: String?
+        var status: String?
+    }
+
+    private var inputs = RunCounter<String?>()
+    private var outputs = RunCounter<Texts>()
+    /// Rejections by code: rare, counted as they come.
+    private var rejections = RunSummary()
+
+    mutating func countInput(_ state: InputState) { inputs.add(state.opText) }
+
+    /// Counts one record as it goes out (as `RunSummary.countOutput` does).
+    mutating func countOutput(_ record: JSON, before: InputState) {
+        let statusText = record.string(at: Field.status)
+        outputs.add(Texts(op: record.string(at: Field.op), status: statusText))
+        if statusText == RecordStatus.rejected.rawValue {
+            if !before.rejected {
+                rejections.rejectionsByCode[MetricLabel.code(record[Field.error]?.string(at: "code")), default: 0] += 1
+            }
+        } else if !before.payoutError, let payoutError = record[TransferFlow.payoutErrorKey], payoutError.isObject {
+            rejections.rejectionsByCode[MetricLabel.code(payoutError.string(at: "code")), default: 0] += 1
+        }
+    }
+
+    var summary: RunSummary {
+        var summary = rejections
+        for (opText, count) in inputs.totals { summary.inputsByOp[MetricLabel.op(opText), default: 0] += count }
+        for (texts, count) in outputs.totals {
+            summary.outputs += count
+            if let status = texts.status { summary.byStatus[status, default: 0] += count }
+            if texts.status == RecordStatus.rejected.rawValue { summary.rejected += count }
+            let key = RunSummary.OpAndStatus(op: MetricLabel.op(texts.op), status: MetricLabel.status(texts.status))
+            summary.outputsByOpAndStatus[key, default: 0] += count
+        }
+        return summary
+    }
+}
+
+/// Counts of keys that mostly repeat: a run of equal keys is one count, hashed once.
+struct RunCounter<Key: Hashable> {
+    private var last: Key?
+    private var runLength = 0
+    private var counts: [Key: Int] = [:]
+
+    mutating func add(_ key: Key) {
+        if runLength > 0, key == last {
+            runLength += 1
+            return
+        }
+        if let last, runLength > 0 { counts[last, default: 0] += runLength }
+        last = key
+        runLength = 1
+    }
+
+    var totals: [Key: Int] {
+        var totals = counts
+        if let last, runLength > 0 { totals[last, default: 0] += runLength }
+        return totals
     }
 }
 

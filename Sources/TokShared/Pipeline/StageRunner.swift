@@ -136,7 +136,7 @@ public final class StageRunner {
             if lines.isEmpty { break }
             summary.lines += lines.count
             var chunks = processFused(lines, recordwise)
-            for chunk in chunks { summary.merge(chunk.tally) }
+            for chunk in chunks { summary.merge(chunk.tally.summary) }
             do {
                 for index in chunks.indices {
                     if !chunks[index].log.isEmpty { TokLogging.write(bytes: chunks[index].log) }
@@ -236,7 +236,7 @@ public final class StageRunner {
 
     struct ChunkOutput {
         var bytes: [UInt8] = []
-        var tally = RunSummary()
+        var tally = ChunkTally()
         var log: [UInt8] = []
     }
 
@@ -259,7 +259,7 @@ public final class StageRunner {
             }
             for index in range {
                 guard let (record, before) = StageRunner.parseWithState(lines[index]) else { continue }
-                output.tally.inputsByOp[before.op, default: 0] += 1
+                output.tally.countInput(before)
                 if let logPrefix {
                     let mark = output.log.count
                     output.log.append(contentsOf: logPrefix)
@@ -296,14 +296,15 @@ public final class StageRunner {
         ParallelWork.forEachChunk(count: records.count) { range in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(range.count * 256)
-            var tally = RunSummary()
+            var tally = ChunkTally()
             for index in range {
                 let record = records[index]
                 tally.countOutput(record, before: states[index])
                 record.writeRecord(into: &bytes)
                 bytes.append(UInt8(ascii: "\n"))
             }
-            lock.withLock { chunks.append((range, bytes, tally)) }
+            let counted = tally.summary
+            lock.withLock { chunks.append((range, bytes, counted)) }
         }
         return chunks.sorted { $0.range.lowerBound < $1.range.lowerBound }.map { ($0.bytes, $0.tally) }
     }

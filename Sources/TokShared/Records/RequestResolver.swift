@@ -93,7 +93,7 @@ public struct RequestResolver: Sendable {
 
         var accountChain: ChainId?
         var addressText = accountText
-        if accountText.utf8.contains(UInt8(ascii: ":")) {
+        if UTF8Scan.contains(UInt8(ascii: ":"), in: accountText) {
             let account: AccountId
             do { account = try AccountId(parsing: accountText) } catch { throw error }
             accountChain = account.chain
@@ -101,7 +101,7 @@ public struct RequestResolver: Sendable {
         }
         let network: NetworkConfig
         if let networkText {
-            if networkText.utf8.contains(UInt8(ascii: ":")) {
+            if UTF8Scan.contains(UInt8(ascii: ":"), in: networkText) {
                 do { _ = try ChainId(parsing: networkText) } catch { throw error }
             }
             guard let found = config.network(named: networkText) else {

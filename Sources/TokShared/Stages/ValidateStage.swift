@@ -51,7 +51,7 @@ public final class ValidateStage: RecordwiseStage {
 
     private func addAuthorisationMessage(_ record: JSON) -> Bool {
         do throws(TokError) {
-            if record[Field.op] == nil, let defaultOp { record.set(Field.op, string: defaultOp.rawValue) }
+            if !record.has(Field.op), let defaultOp { record.set(Field.op, string: defaultOp.rawValue) }
             let op = try RequestResolver.op(of: record)
             guard op == .payout || op == .transfer else { return false }
             let payout = try resolver.resolvePayout(
@@ -74,11 +74,11 @@ public final class ValidateStage: RecordwiseStage {
     /// appends its request-log entry when valid.
     func validate(_ record: JSON, requestLog: UnsafeMutablePointer<[UInt8]>?) -> Bool {
         do throws(TokError) {
-            if record[Field.op] == nil, let defaultOp {
+            if !record.has(Field.op), let defaultOp {
                 record.set(Field.op, string: defaultOp.rawValue)
             }
             let flow = FlowRegistry.flow(for: try RequestResolver.op(of: record))
-            let context = ValidateContext(resolver: resolver, nowUnixSeconds: Int64(Ledger.nowMilliseconds() / 1000))
+            let context = ValidateContext(resolver: resolver)
             return try flow.validate(record, context: context, requestLog: requestLog)
         } catch {
             record.reject(stage: .validate, error)

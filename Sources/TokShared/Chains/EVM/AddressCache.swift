@@ -14,7 +14,7 @@ final class AddressCache: @unchecked Sendable {
 
     private final class Shard {
         var mutex = pthread_mutex_t()
-        var entries: [String: String] = [:]
+        var entries: [Key: String] = [:]
         init() { pthread_mutex_init(&mutex, nil) }
         deinit { pthread_mutex_destroy(&mutex) }
     }
@@ -25,16 +25,28 @@ final class AddressCache: @unchecked Sendable {
         shards = (0..<AddressCache.shardCount).map { _ in Shard() }
     }
 
+    /// An address with its hash, hashed once: picking the shard, the lookup and
+    /// the insertion each hashed the whole text before, and every probe that
+    /// met another address compared the two texts.
+    private struct Key: Hashable {
+        let text: String
+        let hash: Int
+
+        static func == (left: Key, right: Key) -> Bool { left.hash == right.hash && left.text == right.text }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    }
+
     func canonical(_ text: String, compute: (String) throws(TokError) -> String) throws(TokError) -> String {
-        let shard = shards[Int(UInt(bitPattern: text.hashValue) % UInt(AddressCache.shardCount))]
+        let key = Key(text: text, hash: text.hashValue)
+        let shard = shards[Int(UInt(bitPattern: key.hash) % UInt(AddressCache.shardCount))]
         pthread_mutex_lock(&shard.mutex)
-        let known = shard.entries[text]
+        let known = shard.entries[key]
         pthread_mutex_unlock(&shard.mutex)
         if let known { return known }
         let canonical = try compute(text)
         pthread_mutex_lock(&shard.mutex)
         if shard.entries.count >= entriesPerShard { shard.entries.removeAll(keepingCapacity: true) }
-        shard.entries[text] = canonical
+        shard.entries[key] = canonical
         pthread_mutex_unlock(&shard.mutex)
         return canonical
     }
