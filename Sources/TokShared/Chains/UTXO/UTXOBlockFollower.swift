@@ -40,11 +40,23 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     public func blocks(heights: ClosedRange<Int64>) async throws(TokError) -> [FollowedBlock] {
+        try await blocks(fetched: fetchBlocks(heights: heights))
+    }
+
+    /// The blocks' hashes and raw blocks: nothing here touches the coins the follower watches.
+    public func fetchBlocks(heights: ClosedRange<Int64>) async throws(TokError) -> FetchedBlocks {
         let hashes = try await source.blockHashes(heights: Array(heights))
         let present = Array(hashes.prefix { $0 != nil }.compactMap { $0 })
-        if present.isEmpty { return [] }
+        if present.isEmpty { return FetchedBlocks(heights: heights, payload: [RawBlock]()) }
         // A block gone between the two calls: the chain moved; the caller sees the gap.
         let raws = try await source.blocks(hashes: present).prefix { $0 != nil }.compactMap { $0 }
+        return FetchedBlocks(heights: heights, payload: raws)
+    }
+
+    public func blocks(fetched: FetchedBlocks) async throws(TokError) -> [FollowedBlock] {
+        guard let raws = fetched.payload as? [RawBlock] else { return try await blocks(heights: fetched.heights) }
+        if raws.isEmpty { return [] }
+        let heights = fetched.heights
         // Only transactions that pay the receiver or anchor a message need their inputs' previous outputs:
         // fetched for the whole batch at once (a request per 50, not one per block; an output of one block
         // spent in a later one of the batch is taken from it).
