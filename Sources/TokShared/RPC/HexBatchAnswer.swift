@@ -26,6 +26,9 @@ enum HexBatchAnswer {
         }
     }
 
+    /// Each byte's hex value, or 0xFF for a byte that is not a hex digit (UTF8Scan.hexValue, tabulated).
+    private static let hexValues: [UInt8] = (0...255).map { UTF8Scan.hexValue(UInt8($0)) }
+
     private struct Scanner {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
@@ -75,18 +78,22 @@ enum HexBatchAnswer {
             guard index < bytes.count, (index - start) % 2 == 0 else { return nil }
             let end = index
             index += 1
-            var valid = true
-            let decoded = [UInt8](unsafeUninitializedCapacity: (end - start) / 2) { out, written in
-                var at = start
-                while at < end {
-                    let high = UTF8Scan.hexValue(bytes[at])
-                    let low = UTF8Scan.hexValue(bytes[at + 1])
-                    guard (high | low) & UTF8Scan.notHex == 0 else { valid = false; return }
-                    out[written] = high << 4 | low
-                    written += 1
-                    at += 2
+            var invalid: UInt8 = 0
+            let decoded = HexBatchAnswer.hexValues.withUnsafeBufferPointer { table in
+                [UInt8](unsafeUninitializedCapacity: (end - start) / 2) { out, written in
+                    // No branch per digit: a non-hex byte sets a high bit that is checked once at the end.
+                    var at = start
+                    while at < end {
+                        let high = table[Int(bytes[at])]
+                        let low = table[Int(bytes[at + 1])]
+                        invalid |= high | low
+                        out[written] = high << 4 | (low & 0x0F)
+                        written += 1
+                        at += 2
+                    }
                 }
             }
+            let valid = invalid & UTF8Scan.notHex == 0
             return valid ? decoded : nil
         }
 
