@@ -19,6 +19,11 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     /// Outpoints ("txid:vout") known to pay the receiver. Touched only by the
     /// follower's one sequential loop; the mutex keeps that honest.
     private var known: Set<String> = []
+    /// The first 8 bytes (internal order) of the txid of every outpoint ever in `known`: most inputs
+    /// spend none of them, and are passed over without building their outpoint's text.
+    private var knownTxidPrefixes: Set<UInt64> = []
+    /// Set when a watched outpoint's txid could not be read: then every input is looked up by its text.
+    private var knownTxidPrefixesIncomplete = false
     private let knownLock = PosixMutex()
 
     public init(network: NetworkConfig, logger: Logger) throws(TokError) {
@@ -36,7 +41,19 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     public func watchCoins(_ outpoints: [String]) {
-        knownLock.withLock { known.formUnion(outpoints) }
+        knownLock.withLock {
+            known.formUnion(outpoints)
+            for outpoint in outpoints {
+                let parts = outpoint.split(separator: ":", maxSplits: 1)
+                if parts.count == 2, let vout = UInt32(parts[1]),
+                    let parsed = try? UTXOOutPoint(txid: parts[0], vout: vout)
+                {
+                    knownTxidPrefixes.insert(UTXOBlockFollower.txidPrefix(parsed.txidInternalBytes))
+                } else {
+                    knownTxidPrefixesIncomplete = true
+                }
+            }
+        }
     }
 
     public func blocks(heights: ClosedRange<Int64>) async throws(TokError) -> [FollowedBlock] {
@@ -105,12 +122,19 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     private func anchorOutput(_ parsed: UTXOParsedTransaction) -> Int? {
-        TokenProtocol.findAnchor(outputScripts: parsed.outputs.map(\.scriptPubKey))?.outputIndex
+        // Every anchor is an OP_RETURN output: most transactions have none, and need no list of their scripts.
+        guard parsed.outputs.contains(where: { $0.scriptPubKey.first == TokenProtocol.opReturn }) else { return nil }
+        return TokenProtocol.findAnchor(outputScripts: parsed.outputs.map(\.scriptPubKey))?.outputIndex
     }
 
     private func spends(_ parsed: UTXOParsedTransaction) -> [CoinSpend] {
         knownLock.withLock {
             parsed.inputs.enumerated().compactMap { index, input in
+                guard
+                    knownTxidPrefixesIncomplete
+                        || knownTxidPrefixes.contains(
+                            UTXOBlockFollower.txidPrefix(input.previousOutput.txidInternalBytes))
+                else { return nil }
                 let outpoint = "\(input.previousOutput.txid):\(input.previousOutput.vout)"
                 guard known.remove(outpoint) != nil else { return nil }
                 return CoinSpend(outpoint: outpoint, tx: parsed.txid, input: index)
@@ -129,7 +153,10 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
             // The parser bounds every value by MAX_MONEY, and so their sum within one transaction.
             total = total &+ output.valueBaseUnits
         }
-        knownLock.withLock { for coin in coins { known.insert(coin.outpoint) } }
+        knownLock.withLock {
+            for coin in coins { known.insert(coin.outpoint) }
+            if !coins.isEmpty { knownTxidPrefixes.insert(UTXOBlockFollower.txidPrefix(parsed.txidInternalBytes)) }
+        }
         let sender: String?, unproven: String?
         if parsed.isCoinbase {
             (sender, unproven) = (nil, "coinbase")
@@ -157,6 +184,10 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
             outputs: parsed.outputs.prefix(AnchorEvent.maxOutputs).map {
                 AnchorEvent.Output(script: $0.scriptPubKey, value: $0.valueBaseUnits)
             })
+    }
+
+    private static func txidPrefix(_ txidInternalBytes: [UInt8]) -> UInt64 {
+        txidInternalBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     }
 
     /// Whether a P2PKH (or P2SH multisig) scriptSig's first signature is
