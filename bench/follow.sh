@@ -232,7 +232,7 @@ $(row apply "tok-follow \\| tok-apply" "$apply_cmd")
 | tok-follow vs the bare RPC loop on http.client | $(ratio "${best[follow]}" "${best[stdlib]}") | — | — |
 
 - The node's RPC server (libevent) does not set TCP_NODELAY: on a kept-alive connection an answer of more than a few KB (a raw block) waits for the client's delayed ACK of its headers, 40 ms on Linux, which is what the http.client peer spends most of its time on. The quickack peer acknowledges at once, and so does tok: its \`http://\` transport (\`SocketHTTPClient\`, POSIX sockets, kept-alive connections with TCP_NODELAY and TCP_QUICKACK re-armed after each read) replaced URLSession/libcurl, which paid for a TCP handshake per request (\`Connection: close\`) on top of libcurl's own cost.
-- tok-follow fetches a batch, then parses it (JSON, hex, raw blocks, previous transactions) and writes its records, then fetches the next: the node's time and tok's own CPU time add up, where the peer's time is the node's alone.
+- tok-follow fetches the next batch (block hashes, raw blocks) while it parses the current one (raw blocks, previous transactions) and writes its records, at most one batch ahead: the node's time and tok's own CPU time overlap instead of adding up. Raw blocks and transactions are decoded from the node's answer straight into bytes (no JSON tree for them).
 EOF
 )
 

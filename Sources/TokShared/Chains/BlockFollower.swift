@@ -15,6 +15,11 @@ public protocol BlockFollower: AnyObject, Sendable {
     /// that they link (each one's previous hash is the one before it): the
     /// chain may move between calls.
     func blocks(heights: ClosedRange<Int64>) async throws(TokError) -> [FollowedBlock]
+    /// The node's part of `blocks(heights:)`, which may run while the previous batch is handled;
+    /// it must not change the follower's state. `blocks(fetched:)` then does the rest, in batch
+    /// order: the same blocks and events as `blocks(heights:)` over the same chain.
+    func fetchBlocks(heights: ClosedRange<Int64>) async throws(TokError) -> FetchedBlocks
+    func blocks(fetched: FetchedBlocks) async throws(TokError) -> [FollowedBlock]
     /// Outputs paying the operator that the ledger already holds ("txid:vout"),
     /// so their spends are reported; the follower adds those it sees paid.
     func watchCoins(_ outpoints: [String])

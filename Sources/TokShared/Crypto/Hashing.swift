@@ -3,12 +3,24 @@ import COpenSSL
 /// SHA-256, RIPEMD-160 and HMAC-SHA256 from OpenSSL's libcrypto, which every
 /// Debian machine already has; it avoids building a crypto package on each CI run.
 public enum Hashing {
+    /// SHA-256 fetched from the default provider once: OpenSSL's SHA256() looks it up again on
+    /// every call (a locked search of the provider tables, about as costly as hashing a
+    /// transaction), and tok-follow hashes every transaction of every block twice. A fetched
+    /// EVP_MD is immutable and safe to share between threads.
+    private nonisolated(unsafe) static let sha256Digest: OpaquePointer = {
+        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else {
+            preconditionFailure("OpenSSL has no SHA256 in its default provider")
+        }
+        return md
+    }()
+
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
-        digest.withUnsafeMutableBufferPointer { out in
-            // SHA256() cannot fail for in-memory input.
-            _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, out.baseAddress)
+        var digestLength: UInt32 = 0
+        let ok = digest.withUnsafeMutableBufferPointer { out in
+            EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress, &digestLength, sha256Digest, nil)
         }
+        precondition(ok == 1 && digestLength == 32, "SHA-256 failed inside OpenSSL")
         return digest
     }
 

@@ -107,6 +107,15 @@ public final class JSONRPCClient: @unchecked Sendable {
     /// Sends calls as one JSON-RPC batch and returns their results in call order.
     /// Throws `.rpcUnavailable` when the endpoint cannot be reached after all retries.
     public func batch(_ calls: [Call]) async throws(TokError) -> [Result<JSON, RPCCallError>] {
+        let (bytes, firstId) = requestBody(calls)
+        let response = try await send(bytes, calls) { (answer: inout [UInt8]) throws(TokError) in
+            try self.answerJSON(&answer)
+        }
+        return results(of: response, calls: calls, firstId: firstId)
+    }
+
+    /// The request for `calls` and the id of the first one (the others follow it).
+    func requestBody(_ calls: [Call]) -> (bytes: [UInt8], firstId: Int64) {
         precondition(!calls.isEmpty)
         let firstId = nextId.take(calls.count)
         let body = JSON.array()
@@ -122,17 +131,27 @@ public final class JSONRPCClient: @unchecked Sendable {
         let payload = calls.count == 1 ? body[0]! : body
         var bytes: [UInt8] = []
         payload.serialize(into: &bytes)
+        return (bytes, firstId)
+    }
 
+    /// Posts `bytes` (with retries) and reads the answer with `read` (nil: not a JSON-RPC answer), counting the calls.
+    func send<Answer>(
+        _ bytes: [UInt8], _ calls: [Call], read: (inout [UInt8]) throws(TokError) -> Answer?
+    ) async throws(TokError) -> Answer {
         let metrics = MetricsRegistry.shared
         for call in calls { metrics.add(.rpcCalls, metricLabels + [("method", call.method)]) }
-        let response: JSON
         do {
-            response = try await postWithRetries(
-                bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)")
+            return try await postWithRetries(
+                bytes, summary: calls.count == 1 ? calls[0].method : "batch of \(calls.count)", read: read)
         } catch {
             metrics.add(.rpcErrors, metricLabels + [("kind", "transport")])
             throw error
         }
+    }
+
+    /// Each call's result or error, from the answer to a request made by `requestBody`.
+    func results(of response: JSON, calls: [Call], firstId: Int64) -> [Result<JSON, RPCCallError>] {
+        let metrics = MetricsRegistry.shared
         var results = [Result<JSON, RPCCallError>?](repeating: nil, count: calls.count)
         let responses = response.kind == .array ? response.arrayElements : [response]
         for item in responses {
@@ -162,11 +181,15 @@ public final class JSONRPCClient: @unchecked Sendable {
         }
     }
 
-    private func postWithRetries(_ body: [UInt8], summary: String) async throws(TokError) -> JSON {
+    private func postWithRetries<Answer>(
+        _ body: [UInt8], summary: String, read: (inout [UInt8]) throws(TokError) -> Answer?
+    ) async throws(TokError) -> Answer {
         var backoffMilliseconds = JSONRPCClient.firstBackoffMilliseconds
         var lastProblem = ""
         for attempt in 0...retries {
             if attempt > 0 {
+                // A cancelled task (a batch fetched ahead and dropped) wants no answer: no retries, no warnings.
+                if Task.isCancelled { throw TokError(.rpcUnavailable, "cancelled: \(lastProblem)") }
                 MetricsRegistry.shared.add(.rpcRetries, metricLabels)
                 logger.warning(
                     "RPC retry", metadata: ["attempt": "\(attempt)", "call": "\(summary)", "problem": "\(lastProblem)"])
@@ -208,16 +231,7 @@ public final class JSONRPCClient: @unchecked Sendable {
                 bytes = [UInt8](data)
             }
             // Bitcoin-family nodes answer RPC errors with HTTP 500 and a JSON body; parse first.
-            if numbersAsText {
-                do { bytes = try JSONNumberText.quotingNumbers(bytes, maxBytes: JSONRPCClient.maxResponseBytes) } catch
-                {
-                    throw TokError(.rpcError, "unreadable RPC answer: \(error.message)")
-                }
-            }
-            let parsed = bytes.withUnsafeBytes { JSON.parse($0) }
-            if case .success(let value) = parsed, value.isObject || value.kind == .array {
-                return value
-            }
+            if let answer = try read(&bytes) { return answer }
             if statusCode == 401 || statusCode == 403 {
                 throw TokError(
                     .rpcUnauthorized,
@@ -226,6 +240,18 @@ public final class JSONRPCClient: @unchecked Sendable {
             lastProblem = "HTTP \(statusCode), \(bytes.count) bytes that are not a JSON-RPC answer"
         }
         throw TokError(.rpcUnavailable, "RPC endpoint unavailable after \(retries + 1) attempts: \(lastProblem)")
+    }
+
+    /// The answer as JSON (its numbers as text when `numbersAsText`); nil when it is not an object or array.
+    func answerJSON(_ bytes: inout [UInt8]) throws(TokError) -> JSON? {
+        if numbersAsText {
+            do { bytes = try JSONNumberText.quotingNumbers(bytes, maxBytes: JSONRPCClient.maxResponseBytes) } catch {
+                throw TokError(.rpcError, "unreadable RPC answer: \(error.message)")
+            }
+        }
+        let parsed = bytes.withUnsafeBytes { JSON.parse($0) }
+        if case .success(let value) = parsed, value.isObject || value.kind == .array { return value }
+        return nil
     }
 }
 

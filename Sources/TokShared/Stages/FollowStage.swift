@@ -233,16 +233,29 @@ public final class FollowStage {
 
     /// Writes blocks from the one after the known tip up to `tip`, batch by
     /// batch; false when there was nothing to write. Stops at a block that
-    /// does not link (the chain moved): the caller reconciles first.
+    /// does not link (the chain moved): the caller reconciles first. While a
+    /// batch is handled and written, the next one is fetched (at most one
+    /// ahead): the node works while tok does. A batch fetched ahead and not
+    /// used (a stop, a block that does not link) is cancelled and dropped.
     private func advance(to tip: Int64) async throws(Stop) -> Bool {
         var moved = false
+        let first = chain.last.map { $0.height + 1 } ?? (network.followStartHeight ?? 0)
+        guard var range = batchRange(from: first, tip: tip, alreadyTaken: 0) else { return false }
+        let follower = self.follower
+        var fetched = await FollowStage.fetchAhead(follower, range)
         while !StopSignal.requested && !budgetSpent {
-            let next = chain.last.map { $0.height + 1 } ?? (network.followStartHeight ?? 0)
-            guard next <= tip else { break }
-            var upper = min(next + Int64(options.batchBlocks) - 1, tip)
-            if let maxBlocks = options.maxBlocks { upper = min(upper, next + Int64(maxBlocks - summary.connected) - 1) }
-            let range = next...upper
-            let blocks = try await withNode { () async throws(TokError) in try await follower.blocks(heights: range) }
+            let nextRange = batchRange(from: range.upperBound + 1, tip: tip, alreadyTaken: range.count)
+            async let ahead = FollowStage.fetchAhead(follower, nextRange)
+            var pending: Result<FetchedBlocks, TokError>? = fetched
+            let current = range
+            let blocks = try await withNode { () async throws(TokError) in
+                // The batch fetched ahead first; a retry reads it all again.
+                if let batch = pending {
+                    pending = nil
+                    return try await follower.blocks(fetched: batch.get())
+                }
+                return try await follower.blocks(heights: current)
+            }
             var records: [JSON] = []
             for block in blocks {
                 if let last = chain.last, block.previousHash != last.hash { break }
@@ -255,8 +268,31 @@ public final class FollowStage {
             moved = true
             progress()
             if records.count < blocks.count || blocks.count < range.count { break }
+            guard let nextRange, let next = await ahead else { break }
+            (range, fetched) = (nextRange, next)
         }
         return moved
+    }
+
+    /// The batch starting at `first`, up to `tip` and within --max-blocks once
+    /// `alreadyTaken` more blocks are connected; nil when there is none.
+    private func batchRange(from first: Int64, tip: Int64, alreadyTaken: Int) -> ClosedRange<Int64>? {
+        guard first <= tip else { return nil }
+        var upper = min(first + Int64(options.batchBlocks) - 1, tip)
+        if let maxBlocks = options.maxBlocks {
+            let left = maxBlocks - summary.connected - alreadyTaken
+            guard left > 0 else { return nil }
+            upper = min(upper, first + Int64(left) - 1)
+        }
+        return first...upper
+    }
+
+    /// The node's part of a batch, its failure kept for the loop (which retries as for any node call).
+    private static func fetchAhead(
+        _ follower: BlockFollower, _ range: ClosedRange<Int64>?
+    ) async -> Result<FetchedBlocks, TokError>? {
+        guard let range else { return nil }
+        do { return .success(try await follower.fetchBlocks(heights: range)) } catch { return .failure(error) }
     }
 
     private func append(_ block: FollowedBlock) {

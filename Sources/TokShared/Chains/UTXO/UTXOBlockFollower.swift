@@ -19,6 +19,11 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     /// Outpoints ("txid:vout") known to pay the receiver. Touched only by the
     /// follower's one sequential loop; the mutex keeps that honest.
     private var known: Set<String> = []
+    /// The first 8 bytes (internal order) of the txid of every outpoint ever in `known`: most inputs
+    /// spend none of them, and are passed over without building their outpoint's text.
+    private var knownTxidPrefixes: Set<UInt64> = []
+    /// Set when a watched outpoint's txid could not be read: then every input is looked up by its text.
+    private var knownTxidPrefixesIncomplete = false
     private let knownLock = PosixMutex()
 
     public init(network: NetworkConfig, logger: Logger) throws(TokError) {
@@ -36,15 +41,39 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     public func watchCoins(_ outpoints: [String]) {
-        knownLock.withLock { known.formUnion(outpoints) }
+        knownLock.withLock {
+            known.formUnion(outpoints)
+            for outpoint in outpoints {
+                let parts = outpoint.split(separator: ":", maxSplits: 1)
+                if parts.count == 2, let vout = UInt32(parts[1]),
+                    let parsed = try? UTXOOutPoint(txid: parts[0], vout: vout)
+                {
+                    knownTxidPrefixes.insert(UTXOBlockFollower.txidPrefix(parsed.txidInternalBytes))
+                } else {
+                    knownTxidPrefixesIncomplete = true
+                }
+            }
+        }
     }
 
     public func blocks(heights: ClosedRange<Int64>) async throws(TokError) -> [FollowedBlock] {
+        try await blocks(fetched: fetchBlocks(heights: heights))
+    }
+
+    /// The blocks' hashes and raw blocks: nothing here touches the coins the follower watches.
+    public func fetchBlocks(heights: ClosedRange<Int64>) async throws(TokError) -> FetchedBlocks {
         let hashes = try await source.blockHashes(heights: Array(heights))
         let present = Array(hashes.prefix { $0 != nil }.compactMap { $0 })
-        if present.isEmpty { return [] }
+        if present.isEmpty { return FetchedBlocks(heights: heights, payload: [RawBlock]()) }
         // A block gone between the two calls: the chain moved; the caller sees the gap.
         let raws = try await source.blocks(hashes: present).prefix { $0 != nil }.compactMap { $0 }
+        return FetchedBlocks(heights: heights, payload: raws)
+    }
+
+    public func blocks(fetched: FetchedBlocks) async throws(TokError) -> [FollowedBlock] {
+        guard let raws = fetched.payload as? [RawBlock] else { return try await blocks(heights: fetched.heights) }
+        if raws.isEmpty { return [] }
+        let heights = fetched.heights
         // Only transactions that pay the receiver or anchor a message need their inputs' previous outputs:
         // fetched for the whole batch at once (a request per 50, not one per block; an output of one block
         // spent in a later one of the batch is taken from it).
@@ -93,12 +122,19 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
     }
 
     private func anchorOutput(_ parsed: UTXOParsedTransaction) -> Int? {
-        TokenProtocol.findAnchor(outputScripts: parsed.outputs.map(\.scriptPubKey))?.outputIndex
+        // Every anchor is an OP_RETURN output: most transactions have none, and need no list of their scripts.
+        guard parsed.outputs.contains(where: { $0.scriptPubKey.first == TokenProtocol.opReturn }) else { return nil }
+        return TokenProtocol.findAnchor(outputScripts: parsed.outputs.map(\.scriptPubKey))?.outputIndex
     }
 
     private func spends(_ parsed: UTXOParsedTransaction) -> [CoinSpend] {
         knownLock.withLock {
             parsed.inputs.enumerated().compactMap { index, input in
+                guard
+                    knownTxidPrefixesIncomplete
+                        || knownTxidPrefixes.contains(
+                            UTXOBlockFollower.txidPrefix(input.previousOutput.txidInternalBytes))
+                else { return nil }
                 let outpoint = "\(input.previousOutput.txid):\(input.previousOutput.vout)"
                 guard known.remove(outpoint) != nil else { return nil }
                 return CoinSpend(outpoint: outpoint, tx: parsed.txid, input: index)
@@ -117,7 +153,10 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
             // The parser bounds every value by MAX_MONEY, and so their sum within one transaction.
             total = total &+ output.valueBaseUnits
         }
-        knownLock.withLock { for coin in coins { known.insert(coin.outpoint) } }
+        knownLock.withLock {
+            for coin in coins { known.insert(coin.outpoint) }
+            if !coins.isEmpty { knownTxidPrefixes.insert(UTXOBlockFollower.txidPrefix(parsed.txidInternalBytes)) }
+        }
         let sender: String?, unproven: String?
         if parsed.isCoinbase {
             (sender, unproven) = (nil, "coinbase")
@@ -145,6 +184,10 @@ public final class UTXOBlockFollower: BlockFollower, @unchecked Sendable {
             outputs: parsed.outputs.prefix(AnchorEvent.maxOutputs).map {
                 AnchorEvent.Output(script: $0.scriptPubKey, value: $0.valueBaseUnits)
             })
+    }
+
+    private static func txidPrefix(_ txidInternalBytes: [UInt8]) -> UInt64 {
+        txidInternalBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     }
 
     /// Whether a P2PKH (or P2SH multisig) scriptSig's first signature is

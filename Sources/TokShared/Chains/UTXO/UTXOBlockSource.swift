@@ -136,15 +136,15 @@ public final class UTXOBlockSource: Sendable {
     /// nil for a block the node does not know.
     public func blocks(hashes: [String]) async throws(TokError) -> [RawBlock?] {
         let chain = self.chain
-        return try await client.batched(
+        return try await client.batchedHex(
             hashes.map { $0.lowercased() }, size: UTXOBlockSource.maxBlocksPerBatch,
             call: { .init("getblock", [.string($0), .bool(false)]) }
         ) { (hash, answer) throws(TokError) -> RawBlock? in
-            guard let value = try UTXOBlockSource.value(answer, "getblock \(hash)") else { return nil }
-            guard let hex = value.stringValue else {
-                throw TokError(.rpcError, "getblock \(hash) false did not answer hex")
-            }
-            let block = try RawBlock(hex: hex, chain: chain)
+            guard
+                let bytes = try UTXOBlockSource.bytes(
+                    answer, "getblock \(hash)", subject: "raw block", code: .badRawBlock)
+            else { return nil }
+            let block = try RawBlock(parsing: bytes, chain: chain)
             guard block.hash == hash else {
                 throw TokError(.rpcError, "getblock \(hash) answered block \(block.hash)")
             }
@@ -156,18 +156,18 @@ public final class UTXOBlockSource: Sendable {
     /// transaction. .txNotFound for one the node does not know (it needs -txindex=1 for
     /// confirmed transactions that are not its wallet's).
     public func transactions(txids: [String]) async throws(TokError) -> [UTXOParsedTransaction] {
-        try await client.batched(
+        try await client.batchedHex(
             txids.map { $0.lowercased() }, size: UTXOBlockSource.maxTransactionsPerBatch,
             call: { .init("getrawtransaction", [.string($0), .bool(false)]) }
         ) { (txid, answer) throws(TokError) -> UTXOParsedTransaction in
-            guard let value = try UTXOBlockSource.value(answer, "getrawtransaction \(txid)") else {
+            guard
+                let bytes = try UTXOBlockSource.bytes(
+                    answer, "getrawtransaction \(txid)", subject: "raw transaction", code: .badRawTx)
+            else {
                 throw TokError(
                     .txNotFound, "transaction \(txid) is unknown to the node (is it running with -txindex=1?)")
             }
-            guard let hex = value.stringValue else {
-                throw TokError(.rpcError, "getrawtransaction \(txid) false did not answer hex")
-            }
-            let transaction = try UTXOParsedTransaction(hex: hex)
+            let transaction = try UTXOParsedTransaction(parsing: bytes)
             guard transaction.txid == txid else {
                 throw TokError(.rpcError, "getrawtransaction \(txid) answered transaction \(transaction.txid)")
             }
@@ -224,6 +224,26 @@ public final class UTXOBlockSource: Sendable {
         case .failure(let error) where error.code == absentCode: return nil
         case .failure(let error): throw TokError(.rpcError, "\(what): \(error)")
         }
+    }
+
+    /// The bytes a hex result stands for; nil when the node does not know the thing asked for.
+    /// The same refusals (`code`) whether the answer was decoded at once or read as JSON.
+    private static func bytes(
+        _ answer: Result<HexCallResult, RPCCallError>, _ what: String, subject: String, code: ErrorCode
+    ) throws(TokError) -> [UInt8]? {
+        let json: Result<JSON, RPCCallError>
+        switch answer {
+        case .success(.bytes(let bytes)):
+            guard bytes.count <= RawBlock.maxSerializedBytes else {
+                throw TokError(code, "\(subject) hex is longer than \(2 * RawBlock.maxSerializedBytes) digits")
+            }
+            return bytes
+        case .success(.json(let value)): json = .success(value)
+        case .failure(let error): json = .failure(error)
+        }
+        guard let value = try UTXOBlockSource.value(json, what) else { return nil }
+        guard let hex = value.stringValue else { throw TokError(.rpcError, "\(what) false did not answer hex") }
+        return try Wire.bytes(hex: hex, maxBytes: RawBlock.maxSerializedBytes, subject: subject, code: code)
     }
 
     /// 64 lowercase hex digits, or nil.
