@@ -90,6 +90,7 @@ extension TokApply {
                 return try await OpenPayouts.run(common: common, database: database, limit: openPayoutsOptions.limit)
             }
             let db = database.db, lockTimeout = database.lockTimeoutMilliseconds
+            MallocTuning.disableFastBins()
             try await ToolMain.run(tool: "tok-apply", options: common) { config, logger in
                 let target = try DatabaseTarget.resolve(argument: db, config: config)
                 let (lock, ledger) = try Ledger.openWriter(

@@ -118,6 +118,19 @@ public struct DepositFlow: Flow {
     static func log(_ deposit: VerifiedDeposit, _ outcome: DepositOutcome, context: ApplyContext) {
         switch outcome {
         case .credited:
+            // Once per deposit, inside the sequential ledger pass: tok's own handler
+            // writes the same line straight as bytes.
+            let logger = context.logger
+            if logger.logLevel <= .info, let handler = logger.handler as? StderrLogHandler,
+                handler.writeLine(
+                    .info, "deposit credited",
+                    [
+                        ("account", deposit.account), ("credited", deposit.credited.description),
+                        ("id", deposit.requestId), ("token", deposit.token),
+                    ])
+            {
+                return
+            }
             // Strings go in as they are: interpolating them would copy each one.
             context.logger.info(
                 "deposit credited",

@@ -36,6 +36,38 @@ public struct StderrLogHandler: LogHandler {
         if level >= .warning { fflush(TokLogging.standardError) }
     }
 
+    /// Writes the line `log(event:)` writes for `message` with string members
+    /// (`metadata` in sorted key order), built as bytes with no Metadata
+    /// dictionary to fill and sort: for the line logged per credited deposit,
+    /// inside tok-apply's sequential ledger pass. False, with nothing written,
+    /// when the handler carries metadata of its own (log the usual way then).
+    public func writeLine(
+        _ level: Logger.Level, _ message: StaticString, _ metadata: [(key: StaticString, value: String)]
+    ) -> Bool {
+        guard self.metadata.isEmpty else { return false }
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: StderrLogHandler.timestamp().utf8)
+        line.append(UInt8(ascii: " "))
+        line.append(contentsOf: label.utf8)
+        line.append(UInt8(ascii: " "))
+        line.append(contentsOf: "\(level)".utf8)
+        line.append(contentsOf: ": ".utf8)
+        line.append(contentsOf: UnsafeBufferPointer(start: message.utf8Start, count: message.utf8CodeUnitCount))
+        for (index, member) in metadata.enumerated() {
+            assert(index == 0 || "\(metadata[index - 1].key)" < "\(member.key)", "writeLine: keys out of order")
+            line.append(UInt8(ascii: " "))
+            line.append(
+                contentsOf: UnsafeBufferPointer(start: member.key.utf8Start, count: member.key.utf8CodeUnitCount))
+            line.append(UInt8(ascii: "="))
+            line.append(contentsOf: member.value.utf8)
+        }
+        line.append(UInt8(ascii: "\n"))
+        TokLogging.write(bytes: line)
+        if level >= .warning { fflush(TokLogging.standardError) }
+        return true
+    }
+
     public static func timestamp() -> String {
         var now = time(nil)
         var parts = tm()

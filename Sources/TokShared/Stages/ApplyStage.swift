@@ -41,22 +41,23 @@ public final class ApplyStage: Stage {
             ledger: ledger, resolver: resolver, attestor: attestor, logger: logger,
             nowMilliseconds: clock())
         let flows = batch.map { FlowRegistry.claim($0, for: .apply) }
-        // Record-local work runs on every core, outside the sequential ledger
-        // pass: checking an attestation and reading a record's facts depend on
-        // the record alone, and cost about as much CPU as its database work.
-        let prechecks = ParallelWork.map(count: batch.count) { index in
+        // Record-local work (checking an attestation, reading a record's facts)
+        // runs on another thread beside the sequential ledger pass, a chunk ahead of it.
+        let prechecks = PrecheckAhead(count: batch.count) { index in
             flows[index]?.precheck(batch[index], context: context)
         }
+        defer { prechecks.finish() }
         var results = [Result](repeating: .passThrough, count: batch.count)
         try acquireWriterLock()
         defer { writerLock?.release() }
         do {
             try ledger.inBatch {
                 for index in batch.indices {
+                    let precheck = prechecks.result(index)
                     guard let flow = flows[index] else { continue }
                     do throws(TokError) {
                         results[index] = .applied(
-                            try flow.apply(batch[index], precheck: prechecks[index], context: context))
+                            try flow.apply(batch[index], precheck: precheck, context: context))
                     } catch {
                         results[index] = .rejected(error)
                     }
@@ -74,6 +75,7 @@ public final class ApplyStage: Stage {
                 results[index] = .rejected(TokError(.databaseError, "the batch's commit failed: \(error)"))
             }
         }
+        prechecks.finish()
         // Writing each record's outcome into it is record-local as well.
         ParallelWork.forEachChunk(count: batch.count) { range in
             for index in range { ApplyStage.annotate(batch[index], results[index], context: context) }

@@ -344,8 +344,9 @@ public final class Ledger {
 
             // Writes: every check passed.
             let after = Balance(available: available, locked: before.locked)
-            try writeBalance(account: deposit.account, token: deposit.token, after)
-            // Each amount is rendered once: it goes to the deposit row and to the audit body.
+            // Each amount is rendered once: it goes to the rows and to the audit body.
+            let availableText = available.description
+            try writeBalance(account: deposit.account, token: deposit.token, after, availableText: availableText)
             let amountText = deposit.amount.description
             let creditedText = deposit.credited.description
             try insertDeposit(deposit, amountText: amountText, creditedText: creditedText, now: now)
@@ -360,7 +361,7 @@ public final class Ledger {
             let body = Ledger.canonicalBody([
                 ("account", deposit.account),
                 ("amount", amountText),
-                ("available_after", available.description),
+                ("available_after", availableText),
                 ("chain", deposit.chain),
                 ("credited", creditedText),
                 ("token", deposit.token),
@@ -517,20 +518,28 @@ public final class Ledger {
             locked: try Ledger.storedAmount(query.text("locked")))
     }
 
-    func writeBalance(account: String, token: String, _ balance: Balance) throws(StoreError) {
+    /// `availableText`: the available amount already rendered, when the caller needs it too.
+    func writeBalance(
+        account: String, token: String, _ balance: Balance, availableText: String? = nil
+    ) throws(StoreError) {
         let upsert = try database.statement(
             """
             INSERT INTO balances (account, token, available, locked) VALUES (:account, :token, :available, :locked)
             ON CONFLICT (account, token) DO UPDATE SET available = excluded.available, locked = excluded.locked
             """)
-        try upsert.bind("account", account).bind("token", token).bind("available", balance.available.description)
-            .bind("locked", balance.locked.description)
+        try upsert.bind("account", account).bind("token", token).bind(
+            "available", availableText ?? balance.available.description
+        )
+        .bind("locked", balance.locked.description)
         try upsert.run()
     }
 
     /// Amounts stored by us are canonical; anything else means the file was edited by hand.
     static func storedAmount(_ text: String) throws(StoreError) -> UInt256 {
-        guard let value = try? UInt256(decimal: text), value.description == text else {
+        // The parser takes digits only, so canonical means no leading zero (or exactly "0"):
+        // checked on the text rather than by rendering the value again (twice per balance read).
+        guard let value = try? UInt256(decimal: text), text.utf8.count == 1 || text.utf8.first != UInt8(ascii: "0")
+        else {
             throw StoreError(.unusable, "stored amount \"\(text)\" is not a canonical base-unit integer")
         }
         return value

@@ -90,7 +90,7 @@ public final class SQLiteDatabase: DatabaseConnection {
     public let path: String
     public var location: String { path }
     public let dialect: any SQLDialect = SQLiteDialect()
-    private var statementCache: [String: SQLiteStatement] = [:]
+    private var statementCache: [StatementText: SQLiteStatement] = [:]
 
     public init(path: String, readOnly: Bool = false) throws(StoreError) {
         var opened: OpaquePointer?
@@ -134,7 +134,7 @@ public final class SQLiteDatabase: DatabaseConnection {
 
     /// The same, typed: for code that knows it talks to SQLite.
     public func sqliteStatement(_ sql: String) throws(StoreError) -> SQLiteStatement {
-        if let cached = statementCache[sql] {
+        if let cached = statementCache[StatementText(sql)] {
             cached.prepareForReuse()
             return cached
         }
@@ -142,13 +142,29 @@ public final class SQLiteDatabase: DatabaseConnection {
         let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil)
         guard status == SQLITE_OK, let prepared else { throw error(status) }
         let statement = SQLiteStatement(database: self, handle: prepared)
-        statementCache[sql] = statement
+        statementCache[StatementText(sql)] = statement
         return statement
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
     public var lastInsertRowId: Int64 { sqlite3_last_insert_rowid(handle) }
     public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+}
+
+/// A statement cache key hashed on its length and last bytes only: the ledger
+/// looks up a dozen statements per record, some of 300 bytes, and hashing all
+/// of each text cost more than the lookups' other work. Equality still
+/// compares the whole text (at once when both are the same literal).
+private struct StatementText: Hashable {
+    let text: String
+    init(_ text: String) { self.text = text }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(text.utf8.count)
+        for byte in text.utf8.suffix(24) { hasher.combine(byte) }
+    }
+
+    static func == (left: StatementText, right: StatementText) -> Bool { left.text == right.text }
 }
 
 public final class SQLiteStatement: DatabaseStatement {
