@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
     exec(pragma);
     exec("PRAGMA journal_mode = WAL");
     /* The same non-durability settings as tok-apply (Ledger.swift): statement
-       journals in memory, a 64 MiB page cache. */
+       statement journals in temporary files (temp_store = FILE), a 64 MiB page cache. */
     exec("PRAGMA temp_store = FILE");
     exec("PRAGMA cache_size = -65536");
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", synchronous);
