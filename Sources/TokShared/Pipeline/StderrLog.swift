@@ -23,17 +23,12 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let level = event.level
-        let message = event.message
         let explicit = event.metadata
-        var text = StderrLogHandler.timestamp()
-        text += " \(label) \(level): \(message)"
         let merged = explicit.map { metadata.merging($0) { $1 } } ?? metadata
-        for key in merged.keys.sorted() { text += " \(key)=\(merged[key]!)" }
-        text += "\n"
-        TokLogging.clearProgressLine()
-        fputs(text, TokLogging.standardError)
-        if level >= .warning { fflush(TokLogging.standardError) }
+        var line = linePrefix(event.level)
+        line.append(contentsOf: "\(event.message)".utf8)
+        for key in merged.keys.sorted() { StderrLogHandler.appendMember(key.utf8, "\(merged[key]!)", to: &line) }
+        StderrLogHandler.finish(&line, event.level)
     }
 
     /// Writes the line `log(event:)` writes for `message` with string members
@@ -45,27 +40,37 @@ public struct StderrLogHandler: LogHandler {
         _ level: Logger.Level, _ message: StaticString, _ metadata: [(key: StaticString, value: String)]
     ) -> Bool {
         guard self.metadata.isEmpty else { return false }
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
-        line.append(contentsOf: StderrLogHandler.timestamp().utf8)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: label.utf8)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: "\(level)".utf8)
-        line.append(contentsOf: ": ".utf8)
+        var line = linePrefix(level)
         line.append(contentsOf: UnsafeBufferPointer(start: message.utf8Start, count: message.utf8CodeUnitCount))
         for (index, member) in metadata.enumerated() {
             assert(index == 0 || "\(metadata[index - 1].key)" < "\(member.key)", "writeLine: keys out of order")
-            line.append(UInt8(ascii: " "))
-            line.append(
-                contentsOf: UnsafeBufferPointer(start: member.key.utf8Start, count: member.key.utf8CodeUnitCount))
-            line.append(UInt8(ascii: "="))
-            line.append(contentsOf: member.value.utf8)
+            let key = UnsafeBufferPointer(start: member.key.utf8Start, count: member.key.utf8CodeUnitCount)
+            StderrLogHandler.appendMember(key, member.value, to: &line)
         }
+        StderrLogHandler.finish(&line, level)
+        return true
+    }
+
+    /// `2026-11-21T04:25:28Z tok-apply info: `: what every line starts with.
+    private func linePrefix(_ level: Logger.Level) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: "\(StderrLogHandler.timestamp()) \(label) \(level): ".utf8)
+        return line
+    }
+
+    private static func appendMember(_ key: some Collection<UInt8>, _ value: String, to line: inout [UInt8]) {
+        line.append(UInt8(ascii: " "))
+        line.append(contentsOf: key)
+        line.append(UInt8(ascii: "="))
+        line.append(contentsOf: value.utf8)
+    }
+
+    /// Ends the line and writes it (at once for warnings and errors).
+    private static func finish(_ line: inout [UInt8], _ level: Logger.Level) {
         line.append(UInt8(ascii: "\n"))
         TokLogging.write(bytes: line)
         if level >= .warning { fflush(TokLogging.standardError) }
-        return true
     }
 
     public static func timestamp() -> String {
