@@ -65,25 +65,14 @@ export TOK_ATTESTATION_KEY_ID=bench
 export TOK_LOG_LEVEL=warning
 mkdir -p "$out" "$data"
 
-say() { echo "market: $*" >&2; }
-die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-fresh() { rm -f "$1" "$1-wal" "$1-shm" "$1.lock"; }
+bench_name=market
+# shellcheck source=bench/common.sh
+source bench/common.sh
 # The copy is flushed before timing: else the run's first fsync writes back the whole copy (2.8 GB at 1,000,000 offers).
 copy_ledger() { fresh "$2"; cp "$1" "$2"; if [[ -f $1-wal ]]; then cp "$1-wal" "$2-wal"; fi; sync "$2"*; }
-declare -A best all build_seconds
-record_time() { local name=$1 seconds=$2
-    all[$name]="${all[$name]:+${all[$name]}, }$seconds"
-    if [[ -z ${best[$name]:-} ]] || awk -v a="$seconds" -v b="${best[$name]}" 'BEGIN { exit !(a < b) }'; then best[$name]=$seconds; fi
-    say "  $name: ${seconds}s"
-}
-load_average=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A build_seconds
 
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    say "building release tools (swift build -c release)"
-    swift build -c release >&2
-fi
+build_release_tools
 
 records() { python3 bench/market_records.py "$@" --per-block "$per_block" --seed "$seed"; }
 config=$out/tok.toml

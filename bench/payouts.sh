@@ -53,26 +53,14 @@ export TOK_ATTESTATION_SECRET=${TOK_ATTESTATION_SECRET:-bench-only-attestation-s
 export TOK_LOG_LEVEL=info
 mkdir -p "$data" "$out"
 
-say() { echo "payouts: $*" >&2; }
-die() { say "error: $*"; exit 1; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+bench_name=payouts
+# shellcheck source=bench/common.sh
+source bench/common.sh
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 count() { grep -c "\"status\":\"$1\"" "$2" || true; }
 statuses() { { grep -o '"status":"[a-z_]*"' "$1" || true; } | sed 's/"status":"\(.*\)"/\1/' | sort | uniq -c | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }'; }
-fresh() { rm -f "$1" "$1-wal" "$1-shm" "$1.lock"; }
-# best NAME SECONDS: keeps the smaller time per name.
-declare -A best all
-record_time() { local name=$1 seconds=$2
-    all[$name]="${all[$name]:+${all[$name]}, }$seconds"
-    if [[ -z ${best[$name]:-} ]] || awk -v a="$seconds" -v b="${best[$name]}" 'BEGIN { exit !(a < b) }'; then best[$name]=$seconds; fi
-    say "  $name: ${seconds}s"
-}
-load_average=$(cut -d' ' -f1-3 /proc/loadavg)
 
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    say "building release tools (swift build -c release)"
-    swift build -c release >&2
-fi
+build_release_tools
 say "checking the local chain's Python environment (scripts/peers-venv.sh)"
 bash scripts/peers-venv.sh
 

@@ -52,23 +52,11 @@ export TOK_ATTESTATION_SECRET=${TOK_ATTESTATION_SECRET:-bench-only-attestation-s
 export TOK_LOG_LEVEL=warning
 mkdir -p "$out"
 
-say() { echo "tokens: $*" >&2; }
-die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-fresh() { rm -f "$1" "$1-wal" "$1-shm" "$1.lock"; }
-declare -A best all
-record_time() { local name=$1 seconds=$2
-    all[$name]="${all[$name]:+${all[$name]}, }$seconds"
-    if [[ -z ${best[$name]:-} ]] || awk -v a="$seconds" -v b="${best[$name]}" 'BEGIN { exit !(a < b) }'; then best[$name]=$seconds; fi
-    say "  $name: ${seconds}s"
-}
-load_average=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_name=tokens
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    say "building release tools (swift build -c release)"
-    swift build -c release >&2
-fi
+build_release_tools
 
 # ------------------------------------------------------------ the nodes, one per chain
 user=bench
