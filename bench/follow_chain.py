@@ -48,6 +48,8 @@ import sys
 import time
 import urllib.parse
 
+from anchor_messages import base58check
+
 COIN = 100_000_000
 FEE = COIN // 100  # 0.01 DOGE per transaction (and per extra input): far above the relay minimum
 USERS = 64
@@ -175,16 +177,6 @@ def point_multiply(k):
     return result
 
 
-ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def base58check(payload):
-    data = payload + hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
-    number, text = int.from_bytes(data, "big"), ""
-    while number:
-        number, digit = divmod(number, 58)
-        text = ALPHABET[digit] + text
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + text
 
 
 class Key:

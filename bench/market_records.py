@@ -36,26 +36,17 @@ import os
 import random
 import sys
 
+from anchor_messages import base58check, envelope_message
+
 CHAIN = "bip122:3d2160a3b5dc4a9d62e7e66a295f7031"   # Dogecoin regtest
 ASSET = CHAIN + "/slip44:3"
-ENVELOPE = bytes.fromhex("fe0001fe")
-TOK_VERSION = 0x74
 SUPPLY = 10**15
 OFFER_QUANTITY = 1000
 LOW_PRICE, HIGH_PRICE = 10**6, 10**8
 EXPIRY = 2_000_000_000
 BUYERS = 1000
 START_TIME = 1_700_000_000
-ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
-
-def base58check(payload):
-    data = payload + hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
-    number, text = int.from_bytes(data, "big"), ""
-    while number:
-        number, digit = divmod(number, 58)
-        text = ALPHABET[digit] + text
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + text
 
 
 def address(seed, name):
@@ -69,24 +60,10 @@ def block_hash(seed, branch, height):
     return hashlib.sha256(b"tok-bench-market-block:%d:%s:%d" % (seed, branch.encode(), height)).hexdigest()
 
 
-def varint(value):
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
 
 def anchor_script(action, fields):
     """OP_RETURN <push of the envelope and the canonical payload>: fields (number, int | 32 bytes), ascending."""
-    payload = bytearray()
-    for number, value in fields:
-        if isinstance(value, bytes):
-            payload += varint(number << 3 | 2) + varint(len(value)) + value
-        else:
-            payload += varint(number << 3) + varint(value)
-    data = ENVELOPE + bytes([action, TOK_VERSION]) + bytes(payload)
+    data = envelope_message(action, fields)
     assert len(data) <= 75, "a direct push"
     return "6a" + "%02x" % len(data) + data.hex()
 

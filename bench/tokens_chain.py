@@ -33,35 +33,19 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import follow_chain  # noqa: E402  (its RPC, keys and deterministic mining)
 from follow_chain import COIN, FEE, RPC, Key, coins  # noqa: E402
+from anchor_messages import envelope_message  # noqa: E402
 
 USERS = 100
 FUNDING_COINBASES = 40      # 40 x 25 coins of 20000 DOGE: about 10 per user
 NAMED_OUTPUT = COIN         # a named party's output: its value does not matter, 1 DOGE is never dust
 INVOICE_BLOCKS = 40         # an invoice's window, [anchor height, anchor height + 40)
 SUPPLY = 10**15
-ENVELOPE = bytes.fromhex("fe0001fe")
-TOK_VERSION = 0x74
 
-
-def varint(value):
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def message(action, fields):
     """The envelope and a canonical proto3 payload: fields (number, int | 32 bytes) in ascending order."""
-    payload = bytearray()
-    for number, value in fields:
-        if isinstance(value, bytes):
-            payload += varint(number << 3 | 2) + varint(len(value)) + value
-        else:
-            assert value > 0, "proto3 never writes a default"
-            payload += varint(number << 3) + varint(value)
-    data = ENVELOPE + bytes([action, TOK_VERSION]) + bytes(payload)
+    data = envelope_message(action, fields)
     assert len(data) <= 80
     return data.hex()
 
