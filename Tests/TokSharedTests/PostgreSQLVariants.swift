@@ -143,6 +143,9 @@ final class StageInProcessPostgreSQLTests: StageInProcessTests {
     override func testApplyIsDeterministicUnderAFixedClock() async throws {
         try await super.testApplyIsDeterministicUnderAFixedClock()
     }
+    override func testNoCreditIsLoggedWhenTheCommitFails() async throws {
+        try await super.testNoCreditIsLoggedWhenTheCommitFails()
+    }
 }
 
 final class MarketLedgerPostgreSQLTests: MarketLedgerTests {

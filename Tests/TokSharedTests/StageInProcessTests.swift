@@ -222,6 +222,42 @@ class StageInProcessTests: XCTestCase {
         XCTAssertEqual(try auditTrail(ledger), trail)
     }
 
+    // "deposit credited" is logged once the batch has committed: a batch whose commit fails logs no
+    // credit, and its records come out rejected as retryable. (The line used to be written inside the
+    // transaction, before a commit that could still fail.)
+    func testNoCreditIsLoggedWhenTheCommitFails() async throws {
+        let log = CapturedLog()
+        var capturing = Logger(label: "tok-test") { _ in CapturingLogHandler(sink: log) }
+        capturing.logLevel = .info
+        // A constraint checked only at COMMIT, broken by every deposit row.
+        switch Self.engine {
+        case .sqlite:
+            try ledger.database.execute(
+                """
+                PRAGMA foreign_keys = ON;
+                CREATE TEMP TABLE commit_trap_parent (id INTEGER PRIMARY KEY);
+                CREATE TEMP TABLE commit_trap (parent INTEGER REFERENCES commit_trap_parent (id) DEFERRABLE INITIALLY DEFERRED);
+                CREATE TEMP TRIGGER commit_trap AFTER INSERT ON main.deposits BEGIN INSERT INTO commit_trap VALUES (1); END;
+                """)
+        case .postgresql:
+            try ledger.database.execute(
+                """
+                CREATE FUNCTION commit_trap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit trap'; END $$;
+                CREATE CONSTRAINT TRIGGER commit_trap AFTER INSERT ON deposits DEFERRABLE INITIALLY DEFERRED
+                    FOR EACH ROW EXECUTE FUNCTION commit_trap();
+                """)
+        }
+        let stage = ApplyStage(
+            config: config, ledger: ledger, attestor: attestor, writerLock: nil, logger: capturing,
+            clock: { testNowMilliseconds })
+        let output = try await run(stage, [verifiedDeposit(id: "d-trapped")])
+        XCTAssertEqual(code(output[0]), ErrorCode.databaseError.rawValue, output[0].serialized())
+        XCTAssertEqual(output[0][Field.error]?["retryable"]?.boolValue, true, output[0].serialized())
+        XCTAssertFalse(log.entries.contains { $0.message == "deposit credited" }, "\(log.entries.map(\.message))")
+        XCTAssertTrue(log.entries.contains { $0.message.contains("commit failed") }, "\(log.entries.map(\.message))")
+        XCTAssertEqual(try ledger.balance(account: StageInProcessTests.account, token: "ETH").available, .zero)
+    }
+
     func auditTrail(_ ledger: Ledger) throws -> [String] {
         let query = try ledger.database.statement("SELECT at_ms, kind, request_id, body, hash FROM audit ORDER BY seq")
         var rows: [String] = []

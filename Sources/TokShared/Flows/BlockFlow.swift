@@ -32,14 +32,15 @@ public struct BlockFlow: Flow {
         return record
     }
 
-    public func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)? {
+    public func precheck(_ record: JSON, context: RecordContext) -> (any ApplyPrecheck)? {
         BlockPrecheck(block: BlockFlow.attestedBlock(record, context: context))
     }
 
     public func apply(
         _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
     ) throws(TokError) -> any AppliedOutcome {
-        let block = try ((precheck as? BlockPrecheck)?.block ?? BlockFlow.attestedBlock(record, context: context)).get()
+        let checked = (precheck as? BlockPrecheck)?.block
+        let block = try (checked ?? BlockFlow.attestedBlock(record, context: context.recordContext)).get()
         guard let chain = try? ChainId(parsing: block.network), let network = context.config.network(chain: chain)
         else {
             throw TokError(.unknownNetwork, "network \(block.network) is not configured")
@@ -61,7 +62,7 @@ public struct BlockFlow: Flow {
     }
 
     /// The attestation is checked first: every field read below is covered by it.
-    static func attestedBlock(_ record: JSON, context: ApplyContext) -> Swift.Result<FollowedBlock, TokError> {
+    static func attestedBlock(_ record: JSON, context: RecordContext) -> Swift.Result<FollowedBlock, TokError> {
         do throws(TokError) {
             try context.attestor.check(record, stage: .follow)
             let reader = try FieldReader.section(record, blockKey)
@@ -106,7 +107,7 @@ struct BlockPrecheck: ApplyPrecheck {
 struct BlockApplied: AppliedOutcome {
     let outcome: BlockOutcome
 
-    func annotate(_ record: JSON, context: ApplyContext) {
+    func annotate(_ record: JSON, context: RecordContext) {
         let applied = JSON.object()
         // Taken: nothing downstream may take it again.
         record.remove(Field.attestation)
@@ -184,7 +185,7 @@ public struct UnattributedQueryFlow: Flow {
     struct Answer: AppliedOutcome {
         let payments: [UnattributedPayment]
 
-        func annotate(_ record: JSON, context: ApplyContext) {
+        func annotate(_ record: JSON, context: RecordContext) {
             record.set(
                 "unattributed",
                 JSON.array(

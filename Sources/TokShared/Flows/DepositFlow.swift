@@ -46,7 +46,7 @@ public struct DepositFlow: Flow {
         batch.proveDeposit(try batch.resolver.resolveDeposit(record), index: index, flow: self)
     }
 
-    public func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)? {
+    public func precheck(_ record: JSON, context: RecordContext) -> (any ApplyPrecheck)? {
         DepositPrecheck(facts: DepositFlow.attestedDeposit(record, context: context))
     }
 
@@ -57,8 +57,7 @@ public struct DepositFlow: Flow {
         let outcome = try context.ledger.inRecordSavepoint { () throws(TokError) in
             try context.ledger.creditDeposit(deposit, op: .deposit, nowMilliseconds: context.nowMilliseconds)
         }
-        DepositFlow.log(deposit, outcome, context: context)
-        return DepositApplied(outcome: outcome)
+        return DepositApplied(outcome: outcome, deposit: deposit)
     }
 
     // MARK: Shared with transfers
@@ -68,13 +67,13 @@ public struct DepositFlow: Flow {
         _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
     ) throws(TokError) -> VerifiedDeposit {
         if let checked = precheck as? DepositPrecheck { return try checked.facts.get() }
-        return try attestedDeposit(record, context: context).get()
+        return try attestedDeposit(record, context: context.recordContext).get()
     }
 
     /// Reads the attested facts. The attestation is checked first: every field
     /// used below is covered by it. Needs only the record and the config, so
     /// it may run on any thread.
-    static func attestedDeposit(_ record: JSON, context: ApplyContext) -> Swift.Result<VerifiedDeposit, TokError> {
+    static func attestedDeposit(_ record: JSON, context: RecordContext) -> Swift.Result<VerifiedDeposit, TokError> {
         do throws(TokError) {
             try context.attestor.check(record, stage: .verify)
             // A verified deposit carries both sections; without them it is not verified at all.
@@ -115,11 +114,11 @@ public struct DepositFlow: Flow {
         }
     }
 
-    static func log(_ deposit: VerifiedDeposit, _ outcome: DepositOutcome, context: ApplyContext) {
+    /// Logged after the commit (from the annotation): a line saying "credited" is then true.
+    static func log(_ deposit: VerifiedDeposit, _ outcome: DepositOutcome, context: RecordContext) {
         switch outcome {
         case .credited:
-            // Once per deposit, inside the sequential ledger pass: tok's own handler
-            // writes the same line straight as bytes.
+            // Once per deposit: tok's own handler writes the same line straight as bytes.
             let logger = context.logger
             if logger.logLevel <= .info, let handler = logger.handler as? StderrLogHandler,
                 handler.writeLine(
@@ -158,8 +157,11 @@ struct DepositPrecheck: ApplyPrecheck {
 /// `{"outcome":"duplicate","first_request":…}`.
 struct DepositApplied: AppliedOutcome {
     let outcome: DepositOutcome
+    /// What was credited, for the log line.
+    let deposit: VerifiedDeposit
 
-    func annotate(_ record: JSON, context: ApplyContext) {
+    func annotate(_ record: JSON, context: RecordContext) {
+        DepositFlow.log(deposit, outcome, context: context)
         let applied = JSON.object()
         switch outcome {
         case .credited(let available):

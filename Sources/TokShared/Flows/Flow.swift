@@ -46,8 +46,8 @@ public protocol Flow: Sendable {
     func payoutRefused(_ record: JSON, _ error: TokError, batch: VerifyBatch)
 
     /// tok-apply: work that depends on the record alone (attestation checks,
-    /// reading its facts), run in parallel ahead of the ledger pass.
-    func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)?
+    /// reading its facts), run while the batch before is in the ledger pass.
+    func precheck(_ record: JSON, context: RecordContext) -> (any ApplyPrecheck)?
     /// tok-apply: the record's transition, inside the batch's transaction. The
     /// outcome annotates the record once the batch has committed.
     func apply(
@@ -58,9 +58,10 @@ public protocol Flow: Sendable {
 /// What a flow's precheck found, handed back to its own `apply`.
 public protocol ApplyPrecheck: Sendable {}
 
-/// What a record's transition did; written into the record after the commit.
+/// What a record's transition did; written into the record (and logged) after the commit,
+/// while the next batch is in the ledger pass.
 public protocol AppliedOutcome {
-    func annotate(_ record: JSON, context: ApplyContext)
+    func annotate(_ record: JSON, context: RecordContext)
 }
 
 extension Flow {
@@ -103,7 +104,7 @@ extension Flow {
             ])
     }
 
-    public func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)? { nil }
+    public func precheck(_ record: JSON, context: RecordContext) -> (any ApplyPrecheck)? { nil }
 
     public func apply(
         _ record: JSON, precheck: (any ApplyPrecheck)?, context: ApplyContext
@@ -158,14 +159,26 @@ public struct ValidateContext: Sendable {
     public var nowUnixSeconds: Int64 { Int64(Ledger.nowMilliseconds() / 1000) }
 }
 
-/// What tok-apply's flows may use while the batch's transaction is open.
-public struct ApplyContext {
-    public let ledger: Ledger
+/// What tok-apply's record-local work may use: the config, the attestor and the logger, never
+/// the ledger. Prechecks (before a batch's ledger pass) and annotations (after its commit) run
+/// beside the passes of other batches, so the ledger is not theirs to touch.
+public struct RecordContext {
     public let resolver: RequestResolver
     public let attestor: Attestor
     public let logger: Logger
+
+    public var config: TokConfig { resolver.config }
+}
+
+/// What tok-apply's flows may use while the batch's transaction is open.
+public struct ApplyContext {
+    public let ledger: Ledger
+    public let recordContext: RecordContext
     /// The batch's clock reading: every transition of a batch gets the same time.
     public let nowMilliseconds: Int64
 
-    public var config: TokConfig { resolver.config }
+    public var resolver: RequestResolver { recordContext.resolver }
+    public var attestor: Attestor { recordContext.attestor }
+    public var logger: Logger { recordContext.logger }
+    public var config: TokConfig { recordContext.config }
 }

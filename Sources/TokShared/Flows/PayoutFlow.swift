@@ -168,7 +168,7 @@ struct PayoutApplied: AppliedOutcome {
     /// What this step asked for (prepared, in flight, paid, rolled back).
     let status: RecordStatus
 
-    func annotate(_ record: JSON, context: ApplyContext) {
+    func annotate(_ record: JSON, context: RecordContext) {
         let row: PayoutRow
         let applied = record[Field.applied].flatMap { $0.isObject ? $0 : nil } ?? JSON.object()
         switch outcome {

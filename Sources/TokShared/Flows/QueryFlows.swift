@@ -55,7 +55,7 @@ public struct BalanceQueryFlow: Flow {
         let query: ResolvedAccountToken
         let balance: Balance
 
-        func annotate(_ record: JSON, context: ApplyContext) {
+        func annotate(_ record: JSON, context: RecordContext) {
             let answer = JSON.object()
             answer.set(Key.account, string: query.account)
             answer.set(Key.token, string: query.token)
@@ -105,7 +105,7 @@ public struct StatusQueryFlow: Flow {
         let id: String
         let state: RequestState?
 
-        func annotate(_ record: JSON, context: ApplyContext) {
+        func annotate(_ record: JSON, context: RecordContext) {
             let answer = JSON.object()
             answer.set("id", string: id)
             if let state {

@@ -47,7 +47,7 @@ struct QueryAnswer: AppliedOutcome {
     let key: String
     let value: JSON
 
-    func annotate(_ record: JSON, context: ApplyContext) {
+    func annotate(_ record: JSON, context: RecordContext) {
         record.set(key, value)
         record.set(Field.status, string: RecordStatus.answered.rawValue)
     }

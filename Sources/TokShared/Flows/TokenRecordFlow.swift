@@ -80,7 +80,7 @@ public struct TokenRecordFlow: Flow {
         let hash: String
         let stored: Bool
 
-        func annotate(_ record: JSON, context: ApplyContext) {
+        func annotate(_ record: JSON, context: RecordContext) {
             let applied = JSON.object()
             applied.set(AppliedKey.outcome, string: stored ? "stored" : "duplicate")
             applied.set(Key.hash, string: hash)

@@ -89,7 +89,7 @@ public struct TransferFlow: Flow {
             ])
     }
 
-    public func precheck(_ record: JSON, context: ApplyContext) -> (any ApplyPrecheck)? {
+    public func precheck(_ record: JSON, context: RecordContext) -> (any ApplyPrecheck)? {
         switch record.status {
         case .verified?, .signed?: return DepositPrecheck(facts: DepositFlow.attestedDeposit(record, context: context))
         default: return nil
@@ -102,19 +102,20 @@ public struct TransferFlow: Flow {
         switch record.status {
         case .verified?:
             // tok-verify refused the payout half (see payout_error): credit the deposit alone.
-            let (_, credited) = try creditDepositHalf(record, precheck: precheck, context: context)
-            return DepositApplied(outcome: credited)
+            let (deposit, credited) = try creditDepositHalf(record, precheck: precheck, context: context)
+            return DepositApplied(outcome: credited, deposit: deposit)
         case .signed?:
             let (deposit, credited) = try creditDepositHalf(record, precheck: precheck, context: context)
             do throws(TokError) {
                 let payout = try PayoutFlow.payoutToPrepare(record, op: .transfer, context: context)
                 return TransferApplied(
-                    credited: credited, payout: .success(try PayoutFlow.prepare(payout, context: context)))
+                    credited: credited, deposit: deposit,
+                    payout: .success(try PayoutFlow.prepare(payout, context: context)))
             } catch {
                 context.logger.notice(
                     "transfer payout refused; the deposit stays credited",
                     metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
-                return TransferApplied(credited: credited, payout: .failure(error))
+                return TransferApplied(credited: credited, deposit: deposit, payout: .failure(error))
             }
         default:
             return try PayoutFlow.applySubmission(record, context: context)
@@ -129,7 +130,6 @@ public struct TransferFlow: Flow {
         let credited = try context.ledger.inRecordSavepoint { () throws(TokError) in
             try context.ledger.creditDeposit(deposit, op: .transfer, nowMilliseconds: context.nowMilliseconds)
         }
-        DepositFlow.log(deposit, credited, context: context)
         return (deposit, credited)
     }
 
@@ -144,9 +144,12 @@ public struct TransferFlow: Flow {
 /// `applied` of a transfer: its deposit half, and its payout half or why that was refused.
 struct TransferApplied: AppliedOutcome {
     let credited: DepositOutcome
+    /// The deposit half, for its log line.
+    let deposit: VerifiedDeposit
     let payout: Swift.Result<PayoutOutcome, TokError>
 
-    func annotate(_ record: JSON, context: ApplyContext) {
+    func annotate(_ record: JSON, context: RecordContext) {
+        DepositFlow.log(deposit, credited, context: context)
         let applied = JSON.object()
         switch credited {
         case .credited(let available):

@@ -19,8 +19,8 @@ public enum ParallelWork {
     /// to another thread costs more than it saves.
     static let minimumItemsToSplit = 64
 
-    /// Calls `body` once per contiguous chunk of `0..<count`, in parallel.
-    public static func forEachChunk(count: Int, _ body: (Range<Int>) -> Void) {
+    /// Calls `body` once per contiguous chunk of `0..<count`, in parallel on at most `workers` threads.
+    public static func forEachChunk(count: Int, workers: Int = workers, _ body: (Range<Int>) -> Void) {
         let chunks = count < minimumItemsToSplit ? 1 : min(workers, count)
         if chunks <= 1 {
             if count > 0 { body(0..<count) }
@@ -40,11 +40,11 @@ public enum ParallelWork {
     }
 
     /// Maps `0..<count` to results in order, computing chunks in parallel.
-    public static func map<T>(count: Int, _ transform: (Int) -> T) -> [T] {
+    public static func map<T>(count: Int, workers: Int = workers, _ transform: (Int) -> T) -> [T] {
         var results = [T?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { slots in
             guard let base = slots.baseAddress else { return }
-            forEachChunk(count: count) { range in
+            forEachChunk(count: count, workers: workers) { range in
                 for index in range { (base + index).pointee = transform(index) }
             }
         }

@@ -30,6 +30,44 @@ extension Stage {
     public func finish() async throws {}
 }
 
+/// A stage whose work on a batch is a sequential middle with record-local work on either side
+/// (tok-apply: reading attested facts before its ledger pass, writing each record's outcome into it
+/// after the commit). The runner takes both sides off the middle's path, onto the threads that
+/// read and write: `prepare` runs on the read-ahead while the batch before is processed, and the
+/// completion `process` returns runs on the write-behind while the batch after is. Both sides
+/// touch only their own batch's records and what the stage gives them (never its shared state:
+/// for tok-apply, never the ledger); that is what lets them run beside the middle.
+public protocol PipelinedStage: Stage {
+    func prepare(_ batch: [JSON]) -> PreparedBatch
+    /// The sequential part, on records `prepare` saw. The completion must run (once) before the
+    /// records are written, and may run on another thread.
+    func process(_ batch: [JSON], prepared: PreparedBatch) async throws -> BatchCompletion
+}
+
+extension PipelinedStage {
+    /// All three parts in a row (for callers without a runner).
+    public func process(_ batch: [JSON]) async throws -> [JSON] {
+        let completion = try await process(batch, prepared: prepare(batch))
+        completion.run()
+        return batch
+    }
+}
+
+/// What a pipelined stage's `prepare` found, handed back to its `process`. It crosses threads
+/// once, with the batch's records: the read-ahead does not touch them after handing them over.
+public struct PreparedBatch: @unchecked Sendable {
+    public let value: Any
+    public init(_ value: Any) { self.value = value }
+}
+
+/// The record-local work a pipelined stage left for after its sequential part. It crosses
+/// threads once, with the batch's records, to the write-behind.
+public struct BatchCompletion: @unchecked Sendable {
+    private let work: () -> Void
+    public init(_ work: @escaping () -> Void) { self.work = work }
+    public func run() { work() }
+}
+
 /// A stage whose work on a record depends on that record alone (no I/O, no
 /// shared state). The runner then reads, processes and writes each chunk of a
 /// batch on one thread, so records never cross threads and both cores work.
@@ -159,6 +197,10 @@ public final class StageRunner {
         var records: [JSON]
         /// What each record was on the way in (for the tally of what the stage did).
         var states: [InputState] = []
+        /// A pipelined stage's preparation of `records`.
+        var prepared: PreparedBatch? = nil
+        /// Its completion, once processed.
+        var completion: BatchCompletion? = nil
     }
 
     /// Other stages: the next batch is read and parsed on another thread while
@@ -173,12 +215,21 @@ public final class StageRunner {
         let input = UncheckedSendable(reader)
         let output = UncheckedSendable(writer)
         let batchSize = options.batchSize
+        // A pipelined stage's own sides run on the read-ahead and write-behind; they only read
+        // what the stage set up before the run (its rule), so the stage is shared with them.
+        let pipelined = (stage as? PipelinedStage).map(UncheckedSendable.init)
+        // Then the sequential middle keeps a core to itself: the two sides and the parsing
+        // share the others (on one core's machine, all of them).
+        let sideWorkers = pipelined == nil ? ParallelWork.workers : max(1, ParallelWork.workers - 1)
         let readAhead: @Sendable () throws -> ParsedBatch = {
             let lines = try StageRunner.readBatch(input.value, maxLines: batchSize)
-            let parsed = ParallelWork.map(count: lines.count) { StageRunner.parseWithState(lines[$0]) }.compactMap {
-                $0
-            }
-            return ParsedBatch(lineCount: lines.count, records: parsed.map(\.0), states: parsed.map(\.1))
+            let parsed = ParallelWork.map(count: lines.count, workers: sideWorkers) {
+                StageRunner.parseWithState(lines[$0])
+            }.compactMap { $0 }
+            let records = parsed.map(\.0)
+            return ParsedBatch(
+                lineCount: lines.count, records: records, states: parsed.map(\.1),
+                prepared: pipelined?.value.prepare(records))
         }
         // Write-behind, one batch deep: batch N is serialised and written while
         // batch N+1 is processed. Outputs still leave in order, and only after the
@@ -200,18 +251,29 @@ public final class StageRunner {
             let batch = current.records
             if batch.isEmpty { continue }
             let processed: [JSON]
+            var completion: BatchCompletion?
             do {
-                processed = try await stage.process(batch)
+                if let pipelined, let prepared = current.prepared {
+                    completion = try await pipelined.value.process(batch, prepared: prepared)
+                    processed = batch
+                } else {
+                    processed = try await stage.process(batch)
+                }
             } catch {
                 // Whatever was already committed still goes out before we stop.
                 try? await settle()
                 throw error
             }
-            let outputs = ParsedBatch(lineCount: 0, records: processed, states: current.states)
+            let outputs = ParsedBatch(
+                lineCount: 0, records: processed, states: current.states, completion: completion)
             precondition(
                 outputs.records.count == batch.count, "stage \(stage.name) broke the one-output-per-input rule")
             try await settle()
-            writing = Task.detached { try StageRunner.write(outputs.records, states: outputs.states, to: output.value) }
+            writing = Task.detached {
+                outputs.completion?.run()
+                return try StageRunner.write(
+                    outputs.records, states: outputs.states, to: output.value, workers: sideWorkers)
+            }
             // Instrumented runs settle each batch at once: otherwise its counts would wait for
             // the next batch to arrive, which in a long quiet run may be hours away.
             if metrics != nil || progress != nil { try await settle() }
@@ -220,9 +282,11 @@ public final class StageRunner {
     }
 
     /// Serialises (in parallel) and writes one batch of outputs, then flushes.
-    private static func write(_ outputs: [JSON], states: [InputState], to writer: OutputWriter) throws -> RunSummary {
+    private static func write(
+        _ outputs: [JSON], states: [InputState], to writer: OutputWriter, workers: Int
+    ) throws -> RunSummary {
         var written = RunSummary()
-        let serialized = StageRunner.serialize(outputs, states: states)
+        let serialized = StageRunner.serialize(outputs, states: states, workers: workers)
         for chunk in serialized { written.merge(chunk.tally) }
         do {
             for chunk in serialized { try writer.write(bytes: chunk.bytes) }
@@ -289,11 +353,13 @@ public final class StageRunner {
 
     /// Serialises records as NDJSON in parallel chunks, counting them on the
     /// way against what they were on the way in (`states`, one per record).
-    static func serialize(_ records: [JSON], states: [InputState]) -> [(bytes: [UInt8], tally: RunSummary)] {
+    static func serialize(
+        _ records: [JSON], states: [InputState], workers: Int = ParallelWork.workers
+    ) -> [(bytes: [UInt8], tally: RunSummary)] {
         precondition(states.count == records.count, "one input state per record")
         var chunks: [(range: Range<Int>, bytes: [UInt8], tally: RunSummary)] = []
         let lock = PosixMutex()
-        ParallelWork.forEachChunk(count: records.count) { range in
+        ParallelWork.forEachChunk(count: records.count, workers: workers) { range in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(range.count * 256)
             var tally = ChunkTally()

@@ -6,12 +6,16 @@ import Logging
 /// records no flow claims pass through. Outputs of a batch are released only
 /// after its transaction commits, so nothing downstream ever sees an
 /// uncommitted state.
-public final class ApplyStage: Stage {
+public final class ApplyStage: PipelinedStage {
     public let name = StageName.apply
     private let resolver: RequestResolver
     private let ledger: Ledger
     private let attestor: Attestor
     private let logger: Logger
+    /// What prechecks and annotations may use (they run beside other batches' ledger passes).
+    private var recordContext: RecordContext {
+        RecordContext(resolver: resolver, attestor: attestor, logger: logger)
+    }
     /// Taken around each batch's transaction.
     private let writerLock: (any WriterLock)?
     /// Reads the clock once per batch (tests fix it).
@@ -36,28 +40,41 @@ public final class ApplyStage: Stage {
         case applied(any AppliedOutcome)
     }
 
-    public func process(_ batch: [JSON]) async throws -> [JSON] {
-        let context = ApplyContext(
-            ledger: ledger, resolver: resolver, attestor: attestor, logger: logger,
-            nowMilliseconds: clock())
+    /// What `prepare` found for a batch: the flow of each record and its precheck.
+    private struct Preparation {
+        let flows: [(any Flow)?]
+        let prechecks: [(any ApplyPrecheck)?]
+    }
+
+    /// Record-local work (which flow claims a record, checking its attestation, reading its
+    /// facts): on the runner's read-ahead, while the batch before is in the ledger pass.
+    public func prepare(_ batch: [JSON]) -> PreparedBatch {
         let flows = batch.map { FlowRegistry.claim($0, for: .apply) }
-        // Record-local work (checking an attestation, reading a record's facts)
-        // runs on another thread beside the sequential ledger pass, a chunk ahead of it.
-        let prechecks = PrecheckAhead(count: batch.count) { index in
-            flows[index]?.precheck(batch[index], context: context)
+        let context = recordContext
+        // On the thread preparing this batch alone: the ledger pass has a core of its own.
+        let prechecks = batch.indices.map { flows[$0]?.precheck(batch[$0], context: context) }
+        return PreparedBatch(Preparation(flows: flows, prechecks: prechecks))
+    }
+
+    /// The ledger pass: one transaction for the batch, a transition per record. Writing each
+    /// record's outcome into it (and its log line) is left for after the commit, beside the next
+    /// batch's pass.
+    public func process(_ batch: [JSON], prepared: PreparedBatch) async throws -> BatchCompletion {
+        guard let preparation = prepared.value as? Preparation, preparation.flows.count == batch.count else {
+            preconditionFailure("tok-apply processes only batches it prepared")
         }
-        defer { prechecks.finish() }
+        let context = ApplyContext(ledger: ledger, recordContext: recordContext, nowMilliseconds: clock())
+        let flows = preparation.flows
         var results = [Result](repeating: .passThrough, count: batch.count)
         try acquireWriterLock()
         defer { writerLock?.release() }
         do {
             try ledger.inBatch {
                 for index in batch.indices {
-                    let precheck = prechecks.result(index)
                     guard let flow = flows[index] else { continue }
                     do throws(TokError) {
                         results[index] = .applied(
-                            try flow.apply(batch[index], precheck: precheck, context: context))
+                            try flow.apply(batch[index], precheck: preparation.prechecks[index], context: context))
                     } catch {
                         results[index] = .rejected(error)
                     }
@@ -75,12 +92,12 @@ public final class ApplyStage: Stage {
                 results[index] = .rejected(TokError(.databaseError, "the batch's commit failed: \(error)"))
             }
         }
-        prechecks.finish()
-        // Writing each record's outcome into it is record-local as well.
-        ParallelWork.forEachChunk(count: batch.count) { range in
-            for index in range { ApplyStage.annotate(batch[index], results[index], context: context) }
+        // In record order, so that the log lines keep it.
+        let annotation = UncheckedSendable((batch, results, recordContext))
+        return BatchCompletion {
+            let (batch, results, context) = annotation.value
+            for index in batch.indices { ApplyStage.annotate(batch[index], results[index], context: context) }
         }
-        return batch
     }
 
     /// Takes the writer lock, counting a wait when another writer held it (--metrics-file).
@@ -96,7 +113,7 @@ public final class ApplyStage: Stage {
         }
     }
 
-    private static func annotate(_ record: JSON, _ result: Result, context: ApplyContext) {
+    private static func annotate(_ record: JSON, _ result: Result, context: RecordContext) {
         switch result {
         case .passThrough:
             return
