@@ -165,15 +165,23 @@ private struct StatementText: Hashable {
         // Three words instead of 24 bytes one by one: a combine per byte was
         // about 2 % of tok-apply's CPU. Statements' texts are contiguous (literals
         // and texts built once), so the byte-wise path is only a fallback.
-        let hashedWords: Void? =
-            text.utf8.withContiguousStorageIfAvailable { bytes in
-                guard count >= 24 else { return nil }
-                let raw = UnsafeRawBufferPointer(bytes)
-                hasher.combine(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-                hasher.combine(raw.loadUnaligned(fromByteOffset: count - 16, as: UInt64.self))
-                hasher.combine(raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
-                return ()
-            } ?? nil
+        // A text shorter than three words ("SAVEPOINT record", "COMMIT") is hashed whole, zero-padded.
+        let hashedWords: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            if count >= 24 {
+                words = (
+                    raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                    raw.loadUnaligned(fromByteOffset: count - 16, as: UInt64.self),
+                    raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                )
+            } else {
+                withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: raw) }
+            }
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+        }
         if hashedWords == nil {
             for byte in text.utf8.suffix(24) { hasher.combine(byte) }
         }
@@ -185,21 +193,22 @@ private struct StatementText: Hashable {
 public final class SQLiteStatement: DatabaseStatement {
     unowned let database: SQLiteDatabase
     let handle: OpaquePointer
-    /// Parameter and column positions by name, read once at prepare. Names are
-    /// short literals, so a lookup costs a hash of a few bytes.
-    private let parameters: [String: Int32]
+    /// Parameter names in position order (position = index + 1), read once at prepare. A
+    /// statement has a dozen at most and they are short (Swift's small strings, compared in two
+    /// words), so a scan costs no more than hashing the name for a dictionary would.
+    private let parameterNames: [String]
     private let columns: [String: Int32]
 
     init(database: SQLiteDatabase, handle: OpaquePointer) {
         self.database = database
         self.handle = handle
-        var parameters: [String: Int32] = [:]
+        var parameterNames: [String] = []
         let parameterCount = sqlite3_bind_parameter_count(handle)
         if parameterCount > 0 {
             for index in 1...parameterCount {
-                guard let name = sqlite3_bind_parameter_name(handle, index) else { continue }
-                // ":name" in the SQL; bound as "name".
-                parameters[String(String(cString: name).dropFirst())] = index
+                // ":name" in the SQL; bound as "name". A nameless "?" can never be bound by name.
+                parameterNames.append(
+                    sqlite3_bind_parameter_name(handle, index).map { String(String(cString: $0).dropFirst()) } ?? "")
             }
         }
         var columns: [String: Int32] = [:]
@@ -207,7 +216,7 @@ public final class SQLiteStatement: DatabaseStatement {
             guard let name = sqlite3_column_name(handle, index) else { continue }
             columns[String(cString: name)] = index
         }
-        self.parameters = parameters
+        self.parameterNames = parameterNames
         self.columns = columns
     }
 
@@ -230,8 +239,10 @@ public final class SQLiteStatement: DatabaseStatement {
     }
 
     private func parameter(_ name: String) -> Int32 {
-        guard let index = parameters[name] else { preconditionFailure("the statement has no parameter :\(name)") }
-        return index
+        guard !name.isEmpty, let index = parameterNames.firstIndex(of: name) else {
+            preconditionFailure("the statement has no parameter :\(name)")
+        }
+        return Int32(index + 1)
     }
 
     private func column(_ name: String) -> Int32 {
