@@ -199,6 +199,38 @@ class MarketLedgerTests: XCTestCase {
         }
     }
 
+    // The trimmer runs at every block: its delete seeks the expiry index by range. As
+    // `expiry_height + :retention <= :height` it could seek only by chain, reading every
+    // off-chain record the ledger held at every block.
+    func testTrimmerSeeksTheExpiryIndexByRange() throws {
+        guard Self.engine == .sqlite else { throw XCTSkip("EXPLAIN QUERY PLAN is SQLite's") }
+        let plan = try ledger.database.statement("EXPLAIN QUERY PLAN " + Ledger.trimRecordsSQL)
+        defer { plan.reset() }
+        var steps: [String] = []
+        while try plan.step() { steps.append(plan.text("detail")) }
+        XCTAssertTrue(
+            steps.contains { $0.contains("USING INDEX token_records_by_expiry (chain=? AND expiry_height<?)") },
+            "\(steps)")
+    }
+
+    // An unanchored record goes when its expiry height plus the retention is reached, not a block before
+    // (the boundary the range form of the trimmer's delete must keep).
+    func testTrimmerDropsAnUnanchoredRecordWhenItsRetentionEnds() throws {
+        let key = try PrivateKey(bytes: Array(1...32))
+        let author = UTXOAddress.p2pkh(publicKey: key.publicKey(compressed: true)).encode(chain: chain)
+        let text = """
+            {"tok":1,"type":"mint","chain":"\(chain.chainId)","owner":"\(author)","supply":"1000","title":"T","expiry_height":200}
+            """
+        let record = try TokenRecord.parse(try JSON.parse(text).get())
+        XCTAssertTrue(
+            try ledger.storeRecord(record, signature: record.sign(key: key), nowMilliseconds: testNowMilliseconds))
+        let chainId = record.chain.chainId.description
+        try ledger.trimRecords(chain: chainId, height: 209, retentionBlocks: 10)
+        XCTAssertNotNil(try ledger.record(hash: record.hash.hex), "kept while 200 + 10 > 209")
+        try ledger.trimRecords(chain: chainId, height: 210, retentionBlocks: 10)
+        XCTAssertNil(try ledger.record(hash: record.hash.hex), "dropped at 200 + 10 = 210")
+    }
+
     // A buy crossing a resting sell fills at the sell's price; the buyer's payment settles it at the level (3).
     func testCrossingOffersFillAtTheRestingPriceAndSettle() throws {
         let token = try mint(1_000)

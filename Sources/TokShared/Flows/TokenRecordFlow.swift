@@ -126,15 +126,23 @@ extension Ledger {
     /// expiry height plus `retentionBlocks` is behind the chain) are dropped.
     /// Decided by the chain's height alone, so every instance drops the same ones.
     func trimRecords(chain: String, height: Int64, retentionBlocks: Int64) throws(StoreError) {
-        let delete = try database.statement(
-            """
-            DELETE FROM token_records WHERE chain = :chain AND expiry_height + :retention <= :height
-              AND hash NOT IN (SELECT record_hash FROM tokens WHERE chain = :chain)
-              AND hash NOT IN (SELECT record_hash FROM invoices WHERE chain = :chain)
-            """)
-        try delete.bind("chain", chain).bind("retention", retentionBlocks).bind("height", height)
+        // expiry + retention <= height, written as a range on the bare column so that the delete
+        // seeks `token_records_by_expiry` instead of reading every record of the chain at every
+        // block. Both are bounded (heights by the chain, retention by the config's range), so
+        // the subtraction cannot overflow; a negative cutoff matches nothing, as before.
+        let (cutoff, overflow) = height.subtractingReportingOverflow(retentionBlocks)
+        precondition(!overflow, "heights and retention are bounded")
+        let delete = try database.statement(Ledger.trimRecordsSQL)
+        try delete.bind("chain", chain).bind("cutoff", cutoff)
         try delete.run()
     }
+
+    /// The trimmer's delete (MarketLedgerTests checks its plan).
+    static let trimRecordsSQL = """
+        DELETE FROM token_records WHERE chain = :chain AND expiry_height <= :cutoff
+          AND hash NOT IN (SELECT record_hash FROM tokens WHERE chain = :chain)
+          AND hash NOT IN (SELECT record_hash FROM invoices WHERE chain = :chain)
+        """
 
     /// Signed records stored after `cursor` (arrival order here), for another
     /// instance to import with `tok-validate | tok-apply`.
