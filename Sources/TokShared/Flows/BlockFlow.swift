@@ -57,8 +57,7 @@ public struct BlockFlow: Flow {
                 try ledger.connectBlock(block, network: network, config: context.config, nowMilliseconds: now)
             }
         }
-        BlockFlow.log(outcome, network: network, context: context)
-        return BlockApplied(outcome: outcome)
+        return BlockApplied(outcome: outcome, logLine: BlockFlow.logLine(outcome, network: network))
     }
 
     /// The attestation is checked first: every field read below is covered by it.
@@ -76,24 +75,24 @@ public struct BlockFlow: Flow {
         }
     }
 
-    static func log(_ outcome: BlockOutcome, network: NetworkConfig, context: ApplyContext) {
+    static func logLine(_ outcome: BlockOutcome, network: NetworkConfig) -> CommittedLogLine? {
         switch outcome {
         case .connected(let row, let credited, let resolved, _):
-            context.logger.debug(
-                "block connected",
+            CommittedLogLine(
+                level: .debug, message: "block connected",
                 metadata: [
                     "network": "\(network.alias)", "height": "\(row.height)",
                     "credited": "\(credited)", "resolved": "\(resolved)",
                 ])
         case .disconnected(let row, let shortfalls):
-            context.logger.notice(
-                "block disconnected",
+            CommittedLogLine(
+                level: .notice, message: "block disconnected",
                 metadata: [
                     "network": "\(network.alias)", "height": "\(row.height)",
                     "hash": "\(row.hash)", "shortfalls": "\(shortfalls)",
                 ])
         case .duplicate:
-            break
+            nil
         }
     }
 }
@@ -106,8 +105,10 @@ struct BlockPrecheck: ApplyPrecheck {
 /// `{"outcome":"undone",…,"shortfalls"}` or `{"outcome":"duplicate","reason"}`.
 struct BlockApplied: AppliedOutcome {
     let outcome: BlockOutcome
+    let logLine: CommittedLogLine?
 
     func annotate(_ record: JSON, context: RecordContext) {
+        logLine?.write(to: context.logger)
         let applied = JSON.object()
         // Taken: nothing downstream may take it again.
         record.remove(Field.attestation)

@@ -114,7 +114,8 @@ public struct DepositFlow: Flow {
         }
     }
 
-    /// Logged after the commit (from the annotation): a line saying "credited" is then true.
+    /// Logged after the commit (from the annotation), as a `CommittedLogLine` is, but written here
+    /// directly: once per deposit, it takes the log handler's byte path.
     static func log(_ deposit: VerifiedDeposit, _ outcome: DepositOutcome, context: RecordContext) {
         switch outcome {
         case .credited:

@@ -64,6 +64,17 @@ public protocol AppliedOutcome {
     func annotate(_ record: JSON, context: RecordContext)
 }
 
+/// A log line about a transition. A transition runs inside its batch's transaction, so it returns
+/// its line in its outcome instead of writing it, and the annotation writes it once the batch has
+/// committed: a line saying something happened is then true.
+public struct CommittedLogLine {
+    let level: Logger.Level
+    let message: Logger.Message
+    let metadata: Logger.Metadata
+
+    func write(to logger: Logger) { logger.log(level: level, message, metadata: metadata) }
+}
+
 extension Flow {
     public func validate(
         _ record: JSON, context: ValidateContext,

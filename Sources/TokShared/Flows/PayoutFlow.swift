@@ -124,22 +124,26 @@ public struct PayoutFlow: Flow {
                 try ledger.commitPayout(
                     requestId: id, tx: payoutTx.tx, confirmation: confirmation, nowMilliseconds: now)
             }
+            var logLine: CommittedLogLine?
             if case .applied(let row) = outcome {
-                context.logger.info(
-                    "payout confirmed", metadata: ["id": "\(id)", "tx": "\(row.tx)", "fee": "\(row.fee)"])
+                logLine = CommittedLogLine(
+                    level: .info, message: "payout confirmed",
+                    metadata: ["id": "\(id)", "tx": "\(row.tx)", "fee": "\(row.fee)"])
             }
-            return PayoutApplied(outcome: outcome, status: .paid)
+            return PayoutApplied(outcome: outcome, status: .paid, logLine: logLine)
         case .failed(let reason, let nonceConsumed):
             let outcome = try ledger.inRecordSavepoint { () throws(TokError) in
                 try ledger.rollbackPayout(
                     requestId: id, tx: payoutTx.tx, reason: reason, nonceConsumed: nonceConsumed,
                     nowMilliseconds: now)
             }
+            var logLine: CommittedLogLine?
             if case .applied = outcome {
-                context.logger.warning(
-                    "payout rolled back", metadata: ["id": "\(id)", "tx": "\(payoutTx.tx)", "reason": "\(reason)"])
+                logLine = CommittedLogLine(
+                    level: .warning, message: "payout rolled back",
+                    metadata: ["id": "\(id)", "tx": "\(payoutTx.tx)", "reason": "\(reason)"])
             }
-            return PayoutApplied(outcome: outcome, status: .rolledBack)
+            return PayoutApplied(outcome: outcome, status: .rolledBack, logLine: logLine)
         }
     }
 
@@ -167,8 +171,10 @@ struct PayoutApplied: AppliedOutcome {
     let outcome: PayoutOutcome
     /// What this step asked for (prepared, in flight, paid, rolled back).
     let status: RecordStatus
+    var logLine: CommittedLogLine? = nil
 
     func annotate(_ record: JSON, context: RecordContext) {
+        logLine?.write(to: context.logger)
         let row: PayoutRow
         let applied = record[Field.applied].flatMap { $0.isObject ? $0 : nil } ?? JSON.object()
         switch outcome {

@@ -112,9 +112,6 @@ public struct TransferFlow: Flow {
                     credited: credited, deposit: deposit,
                     payout: .success(try PayoutFlow.prepare(payout, context: context)))
             } catch {
-                context.logger.notice(
-                    "transfer payout refused; the deposit stays credited",
-                    metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
                 return TransferApplied(credited: credited, deposit: deposit, payout: .failure(error))
             }
         default:
@@ -144,7 +141,7 @@ public struct TransferFlow: Flow {
 /// `applied` of a transfer: its deposit half, and its payout half or why that was refused.
 struct TransferApplied: AppliedOutcome {
     let credited: DepositOutcome
-    /// The deposit half, for its log line.
+    /// The deposit half, for its log lines.
     let deposit: VerifiedDeposit
     let payout: Swift.Result<PayoutOutcome, TokError>
 
@@ -164,6 +161,9 @@ struct TransferApplied: AppliedOutcome {
             record.set(Field.applied, applied)
             PayoutApplied(outcome: outcome, status: .prepared).annotate(record, context: context)
         case .failure(let error):
+            context.logger.notice(
+                "transfer payout refused; the deposit stays credited",
+                metadata: ["id": "\(deposit.requestId)", "code": "\(error.code.rawValue)"])
             // Plainly: the deposit is credited, the payout was refused.
             applied.set(AppliedKey.payout, string: "refused")
             record.set(Field.applied, applied)
